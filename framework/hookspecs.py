@@ -1,0 +1,194 @@
+"""Every hook watchkeeper calls: the one place a plugin author reads to extend the appliance.
+
+Three calling styles, chosen on purpose:
+
+* **registry** (collected): the host passes a ``register`` callback and validates what it gets.
+* **decision** (``firstresult``): the first plugin to return something other than ``None`` decides;
+  the built-in policy is ``trylast`` so any site plugin overrides it.
+* **event** (collected, fire-and-forget): errors in one implementation are logged and journaled
+  and never break the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import hookspec
+
+if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
+    import click
+    from sqlite_utils import Migrations
+
+    from .checks import Check
+    from .config import Site
+    from .drivers import Platform
+    from .findings import Finding
+
+
+# --- registries -------------------------------------------------------------------------------
+
+
+@hookspec
+def register_platforms(register: Callable[[Platform], None]) -> None:
+    """Register vendor platforms (drivers and simulators).
+
+    Style: registry. Call ``register(Platform(...))`` once per platform. The host refuses a
+    duplicate or malformed name and a platform with no driver, naming the plugin.
+
+    :param register: the host's callback taking a :class:`watchkeeper.drivers.Platform`.
+    """
+
+
+@hookspec
+def register_checks(register: Callable[[Check], None]) -> None:
+    """Register rule checks that the scheduler and ``watchkeeper`` commands run.
+
+    Style: registry. Call ``register(Check(name=..., clause="R7", run=...))``; ``run`` is an
+    async function taking a :class:`watchkeeper.checks.CheckContext` and returning findings.
+
+    :param register: the host's callback taking a :class:`watchkeeper.checks.Check`.
+    """
+
+
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add click commands or groups to the ``watchkeeper`` CLI.
+
+    Style: registry. Called once inside the CLI factory, never at import time.
+
+    :param cli: the root :class:`click.Group`; call ``cli.add_command(...)``.
+    """
+
+
+@hookspec
+def register_migrations(register: Callable[[Migrations], None]) -> None:
+    """Register the plugin's own database migrations.
+
+    Style: registry. Call ``register(migrations)`` with a ``sqlite_utils.Migrations`` whose name
+    is unique to the plugin; the store applies every set at open, the core set first.
+
+    :param register: the host's callback taking a ``sqlite_utils.Migrations``.
+    """
+
+
+# --- decisions --------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def authorize(actor: str, action: str, resource: str, site: Site) -> bool | None:
+    """Decide whether a person may perform an action (R2, R9).
+
+    Style: decision (firstresult). Return ``True`` to allow, ``False`` to refuse, ``None`` to
+    defer to the next plugin. The built-in policy (``trylast``) allows an action only to a known
+    person whose roles grant it, and refuses operator actions to an untrained operator.
+
+    :param actor: the person's id from the site config.
+    :param action: e.g. ``"inspect.sign"``, ``"footage.approve"``, ``"footage.export"``.
+    :param resource: what is acted on, e.g. a camera id or a request id.
+    :param site: the loaded site.
+    :returns: ``True``, ``False`` or ``None``.
+    """
+
+
+@hookspec(firstresult=True)
+def retention_days(camera: str, site: Site) -> int | None:
+    """How many days of recording a camera must keep (R8).
+
+    Style: decision (firstresult). The built-in policy returns the camera's ``retention_days``
+    from the config, else the site policy.
+
+    :param camera: the camera id.
+    :param site: the loaded site.
+    :returns: days, or ``None`` to defer.
+    """
+
+
+@hookspec(firstresult=True)
+def clock_tolerance(device: str, site: Site) -> float | None:
+    """The largest clock offset, in seconds, a device may have (R7).
+
+    Style: decision (firstresult). The built-in policy returns the site's
+    ``policies.clock_tolerance_seconds`` (30 by default).
+
+    :param device: the camera or recorder id.
+    :param site: the loaded site.
+    :returns: seconds, or ``None`` to defer.
+    """
+
+
+@hookspec(firstresult=True)
+def entry_decision(door: str, person: Any, credential: Any, site: Site) -> Any:
+    """Decide whether a credential read at a door opens it (R3).
+
+    Style: decision (firstresult). Return an ``EntryDecision`` (allowed, reason) or ``None`` to
+    defer. The built-in access rule admits staff in their hours and approved visitors inside
+    their window, and refuses everyone else.
+
+    :param door: the door id.
+    :param person: the person or visitor the credential belongs to, or ``None`` if unknown.
+    :param credential: the :class:`watchkeeper.models.CredentialRead`.
+    :param site: the loaded site.
+    :returns: an ``EntryDecision`` or ``None``.
+    """
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+@hookspec
+def on_finding(finding: Finding, site: Site, opened: bool) -> None:
+    """A finding was opened or closed.
+
+    Style: event. Notifiers and organisation plugins send it on; errors are logged and journaled.
+
+    :param finding: the :class:`watchkeeper.findings.Finding`.
+    :param site: the loaded site.
+    :param opened: ``True`` when the finding is new, ``False`` when it was closed.
+    """
+
+
+@hookspec
+def on_journal_entry(entry: dict[str, Any]) -> None:
+    """An entry was committed to the journal.
+
+    Style: event. ``entry`` is the stored row (seq, time, kind, actor, subject, body, hashes);
+    it never contains secrets.
+
+    :param entry: the journal row as a dict.
+    """
+
+
+@hookspec
+def on_access_event(event: dict[str, Any], site: Site) -> None:
+    """A door decision, entry, exit or alarm happened (R3).
+
+    Style: event.
+
+    :param event: the ``access_events`` row as a dict.
+    :param site: the loaded site.
+    """
+
+
+@hookspec
+def on_inspection_complete(run: dict[str, Any], site: Site) -> None:
+    """A daily inspection run finished (R5).
+
+    Style: event.
+
+    :param run: the inspection run with per-camera results.
+    :param site: the loaded site.
+    """
+
+
+@hookspec
+def report_sections(report: dict[str, Any], site: Site) -> list[dict[str, Any]] | None:
+    """Add sections to the compliance report (R10).
+
+    Style: collected. Return a list of sections, each ``{"title": ..., "html": ..., "data": ...}``,
+    or ``None``.
+
+    :param report: the report being built (period, clause statuses).
+    :param site: the loaded site.
+    :returns: sections to append, or ``None``.
+    """

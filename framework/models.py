@@ -1,0 +1,198 @@
+"""Value classes that drivers return and rules consume: plain, typed, time-zone aware."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta, timezone
+
+import attrs
+
+
+def _aware(value: datetime) -> datetime:
+    """Times cross the driver boundary in UTC; a naive time is a driver bug, refused here."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: drivers must return time-zone aware times")
+    return value.astimezone(timezone.utc)
+
+
+class Secret:
+    """A password or key that never shows itself in repr, str, logs or the journal."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+class Capability(enum.StrEnum):
+    """Optional things a driver can do; a driver declares them instead of faking them."""
+
+    SET_CLOCK = "set_clock"
+    NTP = "ntp"
+    SNAPSHOT = "snapshot"
+    STREAM = "stream"
+    PLAYBACK = "playback"
+    RECORDINGS = "recordings"
+    STORAGE = "storage"
+    EVENTS = "events"
+    CLIP_DOWNLOAD = "clip_download"
+    AUDIT_LOG = "audit_log"
+    # Doors and readers.
+    READS = "reads"
+    GRANT = "grant"
+    KEYPAD = "keypad"
+
+
+class DeviceKind(enum.StrEnum):
+    CAMERA = "camera"
+    RECORDER = "recorder"
+    READER = "reader"
+
+
+@attrs.frozen
+class Endpoint:
+    """Where a device is and how to log in; built from the site config or a probe URL."""
+
+    platform: str
+    host: str
+    port: int
+    username: str = ""
+    password: Secret = attrs.field(factory=lambda: Secret(""), converter=lambda v: v if isinstance(v, Secret) else Secret(v))
+    timeout: float = 5.0
+    device_id: str = ""
+    options: dict[str, object] = attrs.field(factory=dict)
+
+    def label(self) -> str:
+        return self.device_id or f"{self.platform}://{self.host}:{self.port}"
+
+
+@attrs.frozen
+class DeviceInfo:
+    manufacturer: str
+    model: str
+    serial_number: str
+    firmware_version: str
+    kind: DeviceKind = attrs.field(default=DeviceKind.CAMERA, converter=DeviceKind)
+    channels: int = 1
+    hardware_id: str = ""
+
+
+@attrs.frozen
+class ClockReading:
+    """The device's clock, read once, with the host time at the reading's midpoint."""
+
+    device_time: datetime = attrs.field(converter=_aware)
+    host_time: datetime = attrs.field(converter=_aware)
+    round_trip: float
+    time_zone: str | None = None
+    ntp_enabled: bool | None = None
+    ntp_servers: tuple[str, ...] = ()
+
+    @property
+    def offset(self) -> float:
+        """Device minus host, in seconds; positive means the device runs ahead."""
+        return (self.device_time - self.host_time).total_seconds()
+
+
+class RecordingKind(enum.StrEnum):
+    CONTINUOUS = "continuous"
+    EVENT = "event"
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen
+class RecordingSegment:
+    channel: int
+    start: datetime = attrs.field(converter=_aware)
+    end: datetime = attrs.field(converter=_aware)
+    kind: RecordingKind = attrs.field(default=RecordingKind.UNKNOWN, converter=RecordingKind)
+    size_bytes: int | None = None
+    locked: bool | None = None
+    token: str = ""
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+
+class DiskStatus(enum.StrEnum):
+    OK = "ok"
+    ERROR = "error"
+    FULL = "full"
+    UNFORMATTED = "unformatted"
+    ABSENT = "absent"
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen
+class Disk:
+    id: str
+    status: DiskStatus = attrs.field(converter=DiskStatus)
+    capacity_bytes: int | None = None
+    free_bytes: int | None = None
+    name: str = ""
+    raw_status: str = ""
+
+
+class DeviceEventKind(enum.StrEnum):
+    VIDEO_LOSS = "video_loss"
+    TAMPER = "tamper"
+    SCENE_CHANGE = "scene_change"
+    DISK_ERROR = "disk_error"
+    DISK_FULL = "disk_full"
+    RECORDING_FAILURE = "recording_failure"
+    ILLEGAL_ACCESS = "illegal_access"
+    MOTION = "motion"
+    REBOOT = "reboot"
+    OTHER = "other"
+
+
+@attrs.frozen
+class DeviceEvent:
+    kind: DeviceEventKind = attrs.field(converter=DeviceEventKind)
+    time: datetime = attrs.field(converter=_aware)
+    channel: int | None = None
+    active: bool = True
+    raw: str = ""
+
+
+class CredentialKind(enum.StrEnum):
+    CARD = "card"
+    PIN = "pin"
+
+
+@attrs.frozen
+class CredentialRead:
+    """A card or PIN presented at a reader; the value is hidden from repr since a PIN is a secret."""
+
+    reader: str
+    kind: CredentialKind = attrs.field(converter=CredentialKind)
+    value: str = attrs.field(repr=False)
+    read_at: datetime = attrs.field(converter=_aware)
+    format: str = ""
+    bits: int | None = None
+
+
+@attrs.frozen
+class DoorStatus:
+    online: bool
+    secure_channel: bool
+    tamper: bool = False
+    last_seen: datetime | None = None

@@ -1,0 +1,1 @@
+"""Vendor integrations shipped with watchkeeper, one subpackage each, loaded like third-party plugins."""
