@@ -22,4 +22,15 @@ def extensions() -> list:
     return cythonize(modules, language_level=3, compiler_directives={"boundscheck": False})
 
 
-setup(ext_modules=extensions())
+def packages() -> list[str]:
+    """Every folder with an __init__.py under framework/ and plugins/, under its installed name."""
+    found = []
+    for folder, prefix in (("framework", "watchkeeper"), ("plugins", "watchkeeper.plugins")):
+        for init in sorted((HERE / folder).rglob("__init__.py")):
+            relative = init.parent.relative_to(HERE / folder).parts
+            if "__pycache__" not in relative:
+                found.append(".".join((prefix, *relative)))
+    return found
+
+
+setup(packages=packages(), ext_modules=extensions())

@@ -427,3 +427,16 @@ def load_site(source: Path | str, platforms: set[str] | None = None) -> Site:
     if loader.problems:
         raise ConfigError(source, loader.problems)
     return site
+
+
+def plugins_dir_of(source: Path | str) -> Path | None:
+    """The site plugin folder a config names, read before validation (plugins add platforms)."""
+    source = Path(source)
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8")).get("site", {}).get("plugins_dir")
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+    if not isinstance(raw, str):
+        return None
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else source.parent / path

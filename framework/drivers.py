@@ -119,7 +119,13 @@ class DoorDriver(Protocol):
         """Release the link."""
 
 
-#: Something that starts a simulator of this platform's device; see watchkeeper.testing.
+#: Starts simulated devices of a platform. Called as
+#: ``simulator(host="127.0.0.1", port=0, username="admin", password=..., devices=1, faults=FaultProfile())``
+#: it returns an async context manager yielding a list of running devices, each a
+#: ``watchkeeper.testing.SimulatedDevice`` (cameras, recorders) or ``SimulatedReader`` (doors):
+#: ``.endpoint`` to reach it with the right credentials, ``.set_faults(profile, channel=None)``,
+#: ``.trigger_event(kind, channel)``. Port 0 picks free ports; otherwise devices take port, port+1, ...
+#: `watchkeeper simulate`, the demo, the tests and the benchmarks all start simulators this way.
 SimulatorFactory = Callable[..., Any]
 
 PLATFORM_NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")

@@ -1,0 +1,89 @@
+"""Opens a site: config, plugins, store and journal, wired together once per process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pluggy
+
+from .config import Site, load_site, plugins_dir_of
+from .drivers import CameraDriver, Platform
+from .journal import Journal, load_key
+from .models import Endpoint
+from .pluginhost import collect_platforms, load_plugins
+from .store import Store
+
+#: Keys whose inline values are secrets; their references (env:, file:) are kept, values are not.
+SECRET_KEYS = frozenset({"password", "scbk", "pin", "journal_key_value"})
+
+
+def redact(value: Any) -> Any:
+    """The config as it may be journaled: inline secrets replaced, references kept."""
+    if isinstance(value, dict):
+        return {
+            key: ("********" if key in SECRET_KEYS and isinstance(item, str)
+                  and not item.startswith(("env:", "file:")) and item else redact(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+@attrs.define
+class App:
+    site: Site
+    pm: pluggy.PluginManager
+    store: Store
+    journal: Journal
+    platforms: dict[str, Platform]
+
+    @classmethod
+    def open(cls, config: Path | str, pm: pluggy.PluginManager | None = None) -> App:
+        """Load the site (validated against the installed platforms), open store and journal."""
+        if pm is None:
+            pm = load_plugins(plugins_dir_of(config))
+        platforms = collect_platforms(pm)
+        site = load_site(config, set(platforms))
+        store = Store(site.store, pm)
+        key = load_key(site.journal_key, create=True)
+        journal = Journal(store, key, site.time_zone, pm, anchor=site.journal_key.with_name(site.journal_key.name + ".head"))
+        app = cls(site, pm, store, journal, platforms)
+        app.snapshot_config()
+        return app
+
+    def snapshot_config(self) -> None:
+        """R1: journal the (redacted) config whenever it differs from the last snapshot."""
+        redacted = redact(self.site.raw)
+        digest = hashlib.sha256(json.dumps(redacted, sort_keys=True).encode()).hexdigest()
+        last = self.store.conn.execute(
+            "SELECT body FROM journal WHERE kind = 'config' ORDER BY seq DESC LIMIT 1").fetchone()
+        if last is not None and json.loads(last[0]).get("sha256") == digest:
+            return
+        self.journal.append("config", "watchkeeper", str(self.site.source or "site"),
+                            {"sha256": digest, "config": redacted})
+
+    def camera_endpoint(self, camera_id: str) -> Endpoint:
+        camera = self.site.camera(camera_id)
+        if camera.host is None:
+            recorder = self.site.recorder(camera.recorder or "")
+            return Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username,
+                            recorder.password, recorder.timeout_seconds, recorder.id)
+        platform = self.platforms[camera.platform or ""]
+        return Endpoint(camera.platform or "", camera.host, camera.port or platform.default_port,
+                        camera.username, camera.password, camera.timeout_seconds, camera.id)
+
+    def driver(self, endpoint: Endpoint) -> CameraDriver:
+        platform = self.platforms[endpoint.platform]
+        if platform.camera_driver is None:
+            raise KeyError(f"platform {endpoint.platform} has no camera driver")
+        return platform.camera_driver(endpoint)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,26 @@
+"""`watchkeeper plugins`: what is loaded, at which version, implementing which hooks."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..i18n import _
+from ..pluginhost import describe_plugins
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(plugins)
+
+
+@click.command(help=_("List loaded plugins, their versions and the hooks they implement."))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def plugins(state: object, as_json: bool) -> None:
+    rows = describe_plugins(state.pm)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']}  {row['version']}\n    {', '.join(row['hooks'])}")
