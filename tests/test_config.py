@@ -1,0 +1,127 @@
+"""Site config: every mistake reported at once with file and key path; secrets by reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from watchkeeper.cli import make_cli
+from watchkeeper.config import ConfigError, load_site
+
+BROKEN = """\
+[site]
+name = "Broken"
+time_zone = "Mars/Olympus"
+
+[[recorders]]
+id = "nvr-1"
+platform = "acme"
+host = "10.0.0.9"
+password = "env:WK_TEST_MISSING_VARIABLE"
+
+[[cameras]]
+id = "gate"
+platform = "hikvision_typo"
+location = "Gate"
+purpose = "vehicles"
+zone = "perimeter"
+retention_days = "thirty"
+
+[[cameras]]
+id = "lobby"
+location = "Lobby"
+purpose = "people"
+zone = "inside"
+profile = "sunset"
+retention_dayz = 30
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "site.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_valid_config_loads(site_file: Path) -> None:
+    site = load_site(site_file, platforms=set())
+    assert site.name == "Test site"
+    assert site.zone.key == "Asia/Shanghai"
+    assert site.policies.clock_tolerance_seconds == 30.0
+    assert [p.id for p in site.people] == ["li", "zhang", "new-op"]
+    assert site.person("li").trained_on.isoformat() == "2025-03-01"
+    assert site.store == site_file.parent / "data" / "watchkeeper.db"
+
+
+def test_every_mistake_is_listed_with_its_key_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WK_TEST_MISSING_VARIABLE", raising=False)
+    path = write(tmp_path, BROKEN)
+    with pytest.raises(ConfigError) as caught:
+        load_site(path, platforms={"hikvision", "dahua", "onvif"})
+    problems = {(p.path, p.reason.split(";")[0]) for p in caught.value.problems}
+    paths = {p.path for p in caught.value.problems}
+    assert "site.time_zone" in paths
+    assert ("recorders[0].platform", "unknown platform 'acme'") in problems
+    assert ("recorders[0].password", "environment variable WK_TEST_MISSING_VARIABLE is not set") in problems
+    assert "cameras[0].platform" in paths
+    assert any(p.path == "cameras[0].host" and "required" in p.reason for p in caught.value.problems)
+    assert any(p.path == "cameras[0].retention_days" and "integer" in p.reason for p in caught.value.problems)
+    assert any(p.path == "cameras[1].host" for p in caught.value.problems)
+    assert any(p.path == "cameras[1].profile" and "day, night, ir" in p.reason for p in caught.value.problems)
+    assert any(p.path == "cameras[1].retention_dayz" and "did you mean 'retention_days'" in p.reason
+               for p in caught.value.problems)
+    rendered = caught.value.render()
+    assert all(line.startswith(str(path)) for line in rendered.splitlines())
+
+
+def test_config_check_cli_lists_all_and_exits_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WK_TEST_MISSING_VARIABLE", raising=False)
+    path = write(tmp_path, BROKEN)
+    result = CliRunner().invoke(make_cli(config=path), ["config", "check", str(path)])
+    assert result.exit_code == 2
+    for key in ("recorders[0].platform", "cameras[0].host", "cameras[0].retention_days", "recorders[0].password"):
+        assert f"{path}: {key}:" in result.output
+
+
+def test_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[site]\nname = "x\n')
+    with pytest.raises(ConfigError) as caught:
+        load_site(path)
+    assert str(path) in caught.value.render() and "line 2" in caught.value.render()
+
+
+def test_secrets_by_reference_and_inline_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WK_CAM_PASSWORD", "s3cret-from-env")
+    (tmp_path / "nvr.pass").write_text("s3cret-from-file\n")
+    path = write(tmp_path, """\
+[site]
+name = "Secrets"
+[[recorders]]
+id = "a"
+platform = "x"
+host = "127.0.0.1"
+password = "env:WK_CAM_PASSWORD"
+[[recorders]]
+id = "b"
+platform = "x"
+host = "127.0.0.1"
+password = "file:nvr.pass"
+[[recorders]]
+id = "c"
+platform = "x"
+host = "127.0.0.1"
+password = "inline-secret"
+""")
+    site = load_site(path)
+    assert site.recorder("a").password.reveal() == "s3cret-from-env"
+    assert site.recorder("b").password.reveal() == "s3cret-from-file"
+    assert "s3cret" not in repr(site.recorders)
+    assert site.warnings == ("recorders[2].password: secret written inline; use env:NAME or file:PATH",)
+
+
+def test_config_check_ok(site_file: Path) -> None:
+    result = CliRunner().invoke(make_cli(config=site_file), ["config", "check", str(site_file)])
+    assert result.exit_code == 0, result.output
+    assert "ok" in result.output and "3 people" in result.output

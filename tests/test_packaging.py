@@ -1,0 +1,23 @@
+"""The wheel installs one import package, `watchkeeper`, with the plugins inside it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_wheel_contains_one_top_level_package(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+                   check=True, timeout=600)
+    wheel = next(tmp_path.glob("watchkeeper-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert tops == {"watchkeeper", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
+    assert "watchkeeper/plugins/__init__.py" in names
+    assert "watchkeeper/hookspecs.py" in names and "watchkeeper/testing/conformance.py" in names
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "watchkeeper = watchkeeper.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
