@@ -106,6 +106,8 @@ class Person:
     badges: tuple[str, ...] = ()
     trained_on: date | None = None
     hours: str | None = None
+    #: Set for people revoked at run time (`watchkeeper people revoke`); config people never are.
+    revoked: bool = False
 
 
 @attrs.frozen

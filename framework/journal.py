@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import logging
 import os
 import secrets
 from collections.abc import Iterable, Iterator
@@ -18,9 +17,8 @@ import attrs
 import pluggy
 
 from .models import Secret
+from .pluginhost import fire_event
 from .store import JOURNAL_KINDS, Store
-
-log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 KEY_BYTES = 32
@@ -159,14 +157,8 @@ class Journal:
             return None
 
     def _announce(self, rows: list[dict[str, Any]]) -> None:
-        if self.pm is None:
-            return
         for row in rows:
-            for impl in self.pm.hook.on_journal_entry.get_hookimpls():
-                try:
-                    impl.function(entry=dict(row))
-                except Exception:  # an event hook never breaks the journal
-                    log.exception("on_journal_entry in plugin %s failed", impl.plugin_name)
+            fire_event(self.pm, "on_journal_entry", entry=dict(row))
 
     def entries(self, kind: str | None = None, since: datetime | None = None,
                 until: datetime | None = None) -> Iterator[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Iterable
@@ -17,10 +18,12 @@ from . import PROJECT_NAME, hookspecs
 from .drivers import PLATFORM_NAME, Platform
 
 ENTRY_POINT_GROUP = PROJECT_NAME
+log = logging.getLogger(__name__)
 
 #: Built-in plugins, loaded by the same code path as third-party ones.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.rules.policy",
+    "watchkeeper.rules.access",
 )
 
 
@@ -144,3 +147,14 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[dict[str, object]]:
         hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
         rows.append({"name": name, "version": version, "hooks": hooks})
     return rows
+
+
+def fire_event(pm: pluggy.PluginManager | None, hook_name: str, **kwargs: object) -> None:
+    """Call every implementation of an event hook; one plugin's error is logged, never raised."""
+    if pm is None:
+        return
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        try:
+            impl.function(**{name: kwargs[name] for name in impl.argnames})
+        except Exception:  # an event hook never breaks its caller
+            log.exception("%s in plugin %s failed", hook_name, impl.plugin_name)

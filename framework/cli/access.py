@@ -1,0 +1,161 @@
+"""`watchkeeper people …` and `watchkeeper visitor …`: who may enter the monitoring room (R2, R3)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+
+import click
+
+from ..access import Access, AccessRefused
+from ..config import ROLES, Person
+from ..i18n import _
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(people)
+    cli.add_command(visitor)
+
+
+def _access(state: object) -> Access:
+    return Access(state.app())
+
+
+def _refused(error: AccessRefused) -> None:
+    click.echo(_("refused: {reason}").format(reason=error), err=True)
+    raise SystemExit(1)
+
+
+actor_option = click.option("--actor", required=True, help=_("Your person id from the site config."))
+
+
+@click.group(help=_("Staff: roles, badges and training dates."))
+def people() -> None:
+    pass
+
+
+@people.command("add", help=_("Add or update a person."))
+@click.option("--id", "person_id", required=True)
+@click.option("--name", required=True)
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(ROLES))
+@click.option("--badge", "badges", multiple=True)
+@click.option("--trained-on", type=click.DateTime(["%Y-%m-%d"]), help=_("Training date (operators need one)."))
+@click.option("--hours", help=_("Allowed hours, e.g. 07:00-19:00."))
+@actor_option
+@click.pass_obj
+def people_add(state: object, person_id: str, name: str, roles: tuple[str, ...], badges: tuple[str, ...],
+               trained_on: datetime | None, hours: str | None, actor: str) -> None:
+    person = Person(person_id, name, roles, badges, trained_on.date() if trained_on else None, hours)
+    try:
+        _access(state).add_person(actor, person)
+    except AccessRefused as error:
+        _refused(error)
+    click.echo(_("person {id} saved").format(id=person_id))
+
+
+@people.command("list", help=_("List people and their state."))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def people_list(state: object, as_json: bool) -> None:
+    rows = [{"id": p.id, "name": p.name, "roles": list(p.roles), "badges": list(p.badges),
+             "trained_on": p.trained_on.isoformat() if p.trained_on else None, "hours": p.hours,
+             "revoked": p.revoked} for p in _access(state).people()]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        status = _("revoked") if row["revoked"] else ""
+        click.echo(f"{row['id']:<12} {row['name']:<20} {','.join(row['roles']):<24} "
+                   f"{_('trained') + ' ' + row['trained_on'] if row['trained_on'] else _('untrained'):<20} {status}")
+
+
+@people.command("revoke", help=_("Revoke a person's access."))
+@click.argument("person_id")
+@actor_option
+@click.pass_obj
+def people_revoke(state: object, person_id: str, actor: str) -> None:
+    try:
+        _access(state).revoke_person(actor, person_id)
+    except AccessRefused as error:
+        _refused(error)
+    except KeyError as error:
+        raise click.BadParameter(str(error)) from None
+    click.echo(_("person {id} revoked").format(id=person_id))
+
+
+@click.group(help=_("Visitors: registration, a supervisor's approval, check-out."))
+def visitor() -> None:
+    pass
+
+
+def _site_time(state: object, value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(_("{value!r} is not a date-time like 2026-11-28T09:00").format(value=value)) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=state.app().site.zone)
+
+
+@visitor.command("register", help=_("Register a visitor; a supervisor must approve before the badge works."))
+@click.option("--name", required=True)
+@click.option("--organisation", required=True)
+@click.option("--purpose", required=True)
+@click.option("--host", required=True, help=_("The staff member who hosts and escorts the visitor."))
+@click.option("--from", "valid_from", required=True, help=_("Start, site time (2026-11-28T09:00)."))
+@click.option("--to", "valid_to", required=True, help=_("End, site time."))
+@click.option("--badge", default="", help=_("Visitor badge number issued."))
+@click.option("--pin", default="", help=_("Visitor PIN issued (stored only as a salted hash)."))
+@actor_option
+@click.pass_obj
+def visitor_register(state: object, name: str, organisation: str, purpose: str, host: str, valid_from: str,
+                     valid_to: str, badge: str, pin: str, actor: str) -> None:
+    try:
+        visitor_id = _access(state).register_visitor(actor, name, organisation, purpose, host,
+                                                     _site_time(state, valid_from), _site_time(state, valid_to),
+                                                     badge, pin)
+    except AccessRefused as error:
+        _refused(error)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(_("visitor {id} registered; awaiting approval").format(id=visitor_id))
+
+
+@visitor.command("approve", help=_("Approve a registration (a supervisor other than the registrant)."))
+@click.argument("visitor_id", type=int)
+@click.option("--reject", is_flag=True, help=_("Reject instead of approving."))
+@actor_option
+@click.pass_obj
+def visitor_approve(state: object, visitor_id: int, reject: bool, actor: str) -> None:
+    try:
+        _access(state).decide_visitor(actor, visitor_id, approve=not reject)
+    except AccessRefused as error:
+        _refused(error)
+    click.echo(_("visitor {id} {status}").format(id=visitor_id, status=_("rejected") if reject else _("approved")))
+
+
+@visitor.command("checkout", help=_("Record a visitor leaving; the badge stops working."))
+@click.argument("visitor_id", type=int)
+@actor_option
+@click.pass_obj
+def visitor_checkout(state: object, visitor_id: int, actor: str) -> None:
+    try:
+        _access(state).checkout_visitor(actor, visitor_id)
+    except AccessRefused as error:
+        _refused(error)
+    click.echo(_("visitor {id} checked out").format(id=visitor_id))
+
+
+@visitor.command("list", help=_("List visitor registrations."))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def visitor_list(state: object, as_json: bool) -> None:
+    rows = _access(state).visitors()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    zone = state.app().site.zone
+    for row in rows:
+        start = datetime.fromisoformat(row["valid_from"]).astimezone(zone)
+        end = datetime.fromisoformat(row["valid_to"]).astimezone(zone)
+        click.echo(f"{row['id']:>4} {row['status']:<12} {row['name']} ({row['organisation']}) host {row['host']} "
+                   f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {row['purpose']}")

@@ -1,0 +1,133 @@
+"""The access rule (R2, R3): staff hours, visitor approval windows, refusals, and their evidence."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from watchkeeper.access import Access, AccessRefused
+from watchkeeper.cli import make_cli
+from watchkeeper.config import Person
+from watchkeeper.models import CredentialKind, CredentialRead
+from watchkeeper.rules.access import within_hours
+
+NOW = datetime.now(timezone.utc)
+
+
+def card(number: str, at: datetime = NOW) -> CredentialRead:
+    return CredentialRead("room-door", CredentialKind.CARD, number, at, "wiegand26", 26)
+
+
+@pytest.fixture
+def access(app) -> Access:
+    service = Access(app)
+    service.add_person("zhang", Person("guard", "Guard", ("operator",), ("1001",), NOW.date(), None))
+    service.add_person("zhang", Person("night", "Night Cleaner", ("maintenance",), ("1002",), None, "22:00-23:00"))
+    return service
+
+
+def test_hours_wrap_past_midnight() -> None:
+    assert within_hours("22:00-06:00", datetime(2026, 1, 1, 23, 30))
+    assert within_hours("22:00-06:00", datetime(2026, 1, 1, 5, 59))
+    assert not within_hours("22:00-06:00", datetime(2026, 1, 1, 12, 0))
+    assert within_hours(None, datetime(2026, 1, 1, 12, 0))
+
+
+def test_staff_enter_and_strangers_do_not(access: Access) -> None:
+    decision, holder = access.decide("room-door", card("1001"))
+    assert decision.allowed and holder.id == "guard"
+    decision, holder = access.decide("room-door", card("999999"))
+    assert not decision.allowed and holder is None and decision.reason == "unknown credential"
+
+
+def test_staff_outside_hours_are_refused(access: Access) -> None:
+    noon = datetime(2026, 6, 1, 4, 0, tzinfo=timezone.utc)  # 12:00 in Asia/Shanghai
+    decision, _ = access.decide("room-door", card("1002", noon))
+    assert not decision.allowed and "outside allowed hours" in decision.reason
+
+
+def test_revoked_staff_are_refused(access: Access) -> None:
+    access.revoke_person("zhang", "guard")
+    decision, _ = access.decide("room-door", card("1001"))
+    assert not decision.allowed and "revoked" in decision.reason
+
+
+def test_visitor_only_with_approval_and_inside_window(access: Access) -> None:
+    visitor = access.register_visitor("li", "Wang Fang", "Acme Lifts", "lift maintenance", "li",
+                                      NOW - timedelta(minutes=5), NOW + timedelta(hours=1), badge="7777")
+    decision, _ = access.decide("room-door", card("7777"))
+    assert not decision.allowed and "pending" in decision.reason
+    with pytest.raises(AccessRefused, match="may not visitor.approve"):
+        access.decide_visitor("li", visitor, approve=True)  # an operator cannot approve
+    access.decide_visitor("zhang", visitor, approve=True)
+    assert access.decide("room-door", card("7777"))[0].allowed
+    late = access.decide("room-door", card("7777", NOW + timedelta(hours=2)))[0]
+    assert not late.allowed and "expired" in late.reason
+    early = access.decide("room-door", card("7777", NOW - timedelta(hours=1)))[0]
+    assert not early.allowed and "valid only from" in early.reason
+
+
+def test_registrant_cannot_approve_own_visitor(app) -> None:
+    service = Access(app)
+    visitor = service.register_visitor("zhang", "Chen", "Audit Co", "audit", "zhang", NOW, NOW + timedelta(hours=1),
+                                       badge="8888")
+    with pytest.raises(AccessRefused, match="may not also approve"):
+        service.decide_visitor("zhang", visitor, approve=True)
+
+
+def test_visitor_pin_is_hashed_and_works(access: Access, app) -> None:
+    visitor = access.register_visitor("li", "Zhao", "Fire Dept", "inspection", "li", NOW - timedelta(minutes=1),
+                                      NOW + timedelta(hours=1), pin="482913")
+    access.decide_visitor("zhang", visitor, approve=True)
+    read = CredentialRead("room-door", CredentialKind.PIN, "482913", NOW)
+    decision, holder = access.decide("room-door", read)
+    assert decision.allowed and holder.id == visitor
+    access.record_decision("room-door", read, decision, holder, actuated=True)
+    assert not access.decide("room-door", CredentialRead("room-door", "pin", "000000", NOW))[0].allowed
+    dump = app.store.path.read_bytes() + b"".join(
+        json.dumps(e).encode() for e in app.journal.entries())
+    wal = app.store.path.with_name(app.store.path.name + "-wal")
+    if wal.exists():
+        dump += wal.read_bytes()
+    assert b"482913" not in dump
+
+
+def test_decisions_are_logged_and_repeated_denials_raise_a_finding(access: Access, app) -> None:
+    for number in ("1", "2", "3"):
+        decision, holder = access.decide("room-door", card(number))
+        access.record_decision("room-door", card(number), decision, holder, actuated=True)
+    events = list(app.store.db["access_events"].rows)
+    assert [e["allowed"] for e in events] == [0, 0, 0] and events[0]["reason"] == "unknown credential"
+    journaled = [json.loads(e["body"]) for e in app.journal.entries(kind="access")]
+    assert sum(1 for body in journaled if body.get("reason") == "unknown credential") == 3
+    open_kinds = [row["kind"] for row in app.store.db["findings"].rows_where("closed_at IS NULL")]
+    assert open_kinds == ["repeated_denials"]
+
+
+def test_untrained_operator_is_refused_operator_actions(app) -> None:
+    assert not app.pm.hook.authorize(actor="new-op", action="inspect.sign", resource="run-1", site=app.site)
+    assert app.pm.hook.authorize(actor="li", action="inspect.sign", resource="run-1", site=app.site)
+    assert not app.pm.hook.authorize(actor="li", action="footage.approve", resource="req-1", site=app.site)
+
+
+def test_cli_visitor_flow(site_file: Path) -> None:
+    runner, cli = CliRunner(), make_cli(config=site_file)
+    base = ["--config", str(site_file)]
+    registered = runner.invoke(cli, base + ["visitor", "register", "--name", "Wang", "--organisation", "Acme",
+                                            "--purpose", "repair", "--host", "li", "--from", "2026-11-28T09:00",
+                                            "--to", "2026-11-28T17:00", "--badge", "5555", "--actor", "li"])
+    assert registered.exit_code == 0, registered.output
+    refused = runner.invoke(cli, base + ["visitor", "approve", "1", "--actor", "li"])
+    assert refused.exit_code == 1 and "refused" in refused.output
+    approved = runner.invoke(cli, base + ["visitor", "approve", "1", "--actor", "zhang"])
+    assert approved.exit_code == 0, approved.output
+    listed = json.loads(runner.invoke(cli, base + ["visitor", "list", "--json"]).output)
+    assert listed[0]["status"] == "approved" and listed[0]["decided_by"] == "zhang" and "pin_hash" not in listed[0]
+    people = json.loads(runner.invoke(cli, base + ["people", "list", "--json"]).output)
+    assert {p["id"] for p in people} == {"li", "zhang", "new-op"}
+    bad = runner.invoke(cli, base + ["people", "add", "--id", "x", "--name", "X", "--role", "operator", "--actor", "li"])
+    assert bad.exit_code == 1 and "people.manage" in bad.output
