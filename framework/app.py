@@ -79,6 +79,17 @@ class App:
         return Endpoint(camera.platform or "", camera.host, camera.port or platform.default_port,
                         camera.username, camera.password, camera.timeout_seconds, camera.id)
 
+    def devices(self) -> list[tuple[str, Endpoint]]:
+        """Every device with its own clock and connection: recorders, and cameras reached directly."""
+        found = []
+        for recorder in self.site.recorders:
+            found.append((recorder.id, Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username,
+                                                recorder.password, recorder.timeout_seconds, recorder.id)))
+        for camera in self.site.cameras:
+            if camera.host is not None:
+                found.append((camera.id, self.camera_endpoint(camera.id)))
+        return found
+
     def driver(self, endpoint: Endpoint) -> CameraDriver:
         platform = self.platforms[endpoint.platform]
         if platform.camera_driver is None:

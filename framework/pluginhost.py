@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.rules.policy",
     "watchkeeper.rules.access",
+    "watchkeeper.rules.clock",
+    "watchkeeper.rules.retention",
 )
 
 

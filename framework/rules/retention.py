@@ -1,0 +1,158 @@
+"""The retention rule (R8): every camera's recordings cover the retention window, with no gaps."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from watchkeeper import hookimpl
+from watchkeeper.checks import Check, CheckContext, CheckResult, per_device
+from watchkeeper.drivers import CameraDriver, DeviceError
+from watchkeeper.findings import Finding, FindingKind
+from watchkeeper.models import Capability, DiskStatus, RecordingSegment
+
+migrations = Migrations("watchkeeper.retention")
+
+#: Recording that ends this close to now is still being written; do not call it a gap.
+RECENT_LAG = timedelta(minutes=2)
+#: The oldest recording may be this much younger than the floor before it is a finding.
+RETENTION_SLACK = timedelta(hours=1)
+
+
+@migrations()
+def m001_coverage(db: sqlite_utils.Database) -> None:
+    db["coverage"].create({"camera": str, "day": str, "covered_seconds": float, "expected_seconds": float,
+                           "checked_at": str}, pk=("camera", "day"))
+    db["gaps"].create({"id": int, "camera": str, "start_utc": str, "end_utc": str, "seconds": float,
+                       "checked_at": str}, pk="id")
+    db["disks"].create({"id": int, "device": str, "disk": str, "status": str, "capacity_bytes": int,
+                        "free_bytes": int, "checked_at": str}, pk="id")
+
+
+def merge(segments: list[RecordingSegment]) -> list[tuple[datetime, datetime]]:
+    """Overlapping or touching segments as one covered interval each, in order."""
+    covered: list[tuple[datetime, datetime]] = []
+    for segment in sorted(segments, key=lambda s: s.start):
+        if covered and segment.start <= covered[-1][1] + timedelta(seconds=1):
+            covered[-1] = (covered[-1][0], max(covered[-1][1], segment.end))
+        else:
+            covered.append((segment.start, segment.end))
+    return covered
+
+
+def gaps_between(covered: list[tuple[datetime, datetime]], start: datetime, end: datetime,
+                 threshold: float) -> list[tuple[datetime, datetime]]:
+    found, cursor = [], start
+    for begin, finish in covered:
+        if begin > cursor and (begin - cursor).total_seconds() > threshold:
+            found.append((cursor, min(begin, end)))
+        cursor = max(cursor, finish)
+    if end > cursor and (end - cursor).total_seconds() > threshold:
+        found.append((cursor, end))
+    return [(a, b) for a, b in found if b > a]
+
+
+def daily_coverage(covered: list[tuple[datetime, datetime]], start: datetime, end: datetime,
+                   zone: Any) -> dict[str, tuple[float, float]]:
+    """Seconds covered and expected per site-local day between start and end."""
+    days: dict[str, tuple[float, float]] = {}
+    day = start.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    while day < end:
+        following = (day + timedelta(days=1, hours=2)).replace(hour=0)  # survives DST days
+        lo, hi = max(day, start), min(following, end)
+        expected = (hi - lo).total_seconds()
+        got = sum(max(0.0, (min(b, hi) - max(a, lo)).total_seconds()) for a, b in covered)
+        days[day.date().isoformat()] = (got, expected)
+        day = following
+    return days
+
+
+async def check_retention(context: CheckContext) -> CheckResult:
+    app, now = context.app, context.now
+    threshold = app.site.policies.gap_threshold_seconds
+    checked_at = now.isoformat()
+    coverage_rows, gap_rows, disk_rows = [], [], []
+    # Group cameras by the device that holds their recordings.
+    holders: dict[str, list[tuple[str, int]]] = {}
+    for camera in app.site.cameras:
+        if not context.wanted(camera.id):
+            continue
+        if camera.recorder:
+            holders.setdefault(camera.recorder, []).append((camera.id, camera.recorder_channel or camera.channel))
+        else:
+            holders.setdefault(camera.id, []).append((camera.id, camera.channel))
+    endpoints = dict(app.devices())
+
+    async def one(device_id: str, driver: CameraDriver, endpoint: Any) -> CheckResult:
+        result = CheckResult()
+        if Capability.STORAGE in driver.capabilities:
+            result.evaluated([FindingKind.DISK_ERROR, FindingKind.DISK_FULL], device_id)
+            for disk in await driver.storage():
+                disk_rows.append({"device": device_id, "disk": disk.id, "status": str(disk.status),
+                                  "capacity_bytes": disk.capacity_bytes, "free_bytes": disk.free_bytes,
+                                  "checked_at": checked_at})
+                if disk.status in (DiskStatus.ERROR, DiskStatus.UNFORMATTED, DiskStatus.ABSENT):
+                    result.findings.append(Finding(FindingKind.DISK_ERROR, device_id,
+                                                   f"disk {disk.id} is {disk.status} ({disk.raw_status or 'no detail'})",
+                                                   measured=str(disk.status)))
+                elif disk.status is DiskStatus.FULL:
+                    result.findings.append(Finding(FindingKind.DISK_FULL, device_id, f"disk {disk.id} is full"))
+        if Capability.RECORDINGS not in driver.capabilities:
+            return result
+        for camera_id, channel in holders.get(device_id, []):
+            days = app.pm.hook.retention_days(camera=camera_id, site=app.site)
+            floor = now - timedelta(days=days)
+            try:
+                segments = await driver.recordings(channel, floor - timedelta(days=1), now)
+            except DeviceError as error:
+                result.findings.append(error.finding(camera_id))
+                continue
+            result.evaluated([FindingKind.RECORDING_GAP, FindingKind.SHORT_RETENTION], camera_id)
+            covered = merge(segments)
+            oldest = covered[0][0] if covered else None
+            if oldest is None or oldest > floor + RETENTION_SLACK:
+                kept = (now - oldest).total_seconds() / 86400 if oldest else 0.0
+                result.findings.append(Finding(
+                    FindingKind.SHORT_RETENTION, camera_id,
+                    f"oldest recording is {kept:.1f} days old; {days} days required",
+                    measured=round(kept, 2), threshold=float(days)))
+            window_start = max(floor, oldest) if oldest else floor
+            gaps = gaps_between(covered, window_start, now - RECENT_LAG, threshold)
+            for begin, end in gaps:
+                gap_rows.append({"camera": camera_id, "start_utc": begin.isoformat(), "end_utc": end.isoformat(),
+                                 "seconds": (end - begin).total_seconds(), "checked_at": checked_at})
+            if gaps:
+                total = sum((b - a).total_seconds() for a, b in gaps)
+                zone = app.site.zone
+                first = gaps[0]
+                result.findings.append(Finding(
+                    FindingKind.RECORDING_GAP, camera_id,
+                    f"{len(gaps)} gap(s), {total / 60:.0f} min missing; first "
+                    f"{first[0].astimezone(zone):%Y-%m-%d %H:%M}–{first[1].astimezone(zone):%H:%M}",
+                    measured=round(total, 1), threshold=threshold,
+                    details={"gaps": [[a.isoformat(), b.isoformat()] for a, b in gaps[:50]]}))
+            for day, (got, expected) in daily_coverage(covered, window_start, now, app.site.zone).items():
+                coverage_rows.append({"camera": camera_id, "day": day, "covered_seconds": got,
+                                      "expected_seconds": expected, "checked_at": checked_at})
+        return result
+
+    result = await per_device([(d, endpoints[d]) for d in holders if d in endpoints], one, app)
+    with app.store.transaction():
+        app.store.db["coverage"].upsert_all(coverage_rows, pk=("camera", "day"))
+        app.store.db["gaps"].insert_all(gap_rows)
+        app.store.db["disks"].insert_all(disk_rows)
+    result.summary = {"cameras": sum(len(v) for v in holders.values()), "gaps": len(gap_rows)}
+    return result
+
+
+@hookimpl
+def register_checks(register: Any) -> None:
+    register(Check("retention", "R8", check_retention, "recordings kept for the retention period without gaps"))
+
+
+@hookimpl
+def register_migrations(register: Any) -> None:
+    register(migrations)
