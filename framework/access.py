@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from .app import App
+from .app import App, Refused
 from .config import Person
 from .findings import Finding, FindingKind
 from .findingstore import FindingStore
@@ -22,10 +22,6 @@ from .rules.access import EntryDecision, Visitor
 #: This many refusals at one door inside the window raise REPEATED_DENIALS.
 DENIALS_FOR_FINDING = 3
 DENIAL_WINDOW = timedelta(minutes=5)
-
-
-class AccessRefused(Exception):
-    """The actor may not do this; the message says why (and the refusal was journaled)."""
 
 
 def _iso(moment: datetime) -> str:
@@ -67,10 +63,7 @@ class Access:
         return next((p for p in self.people() if p.id == person_id), None)
 
     def _require(self, actor: str, action: str, resource: str) -> None:
-        allowed = self.app.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.app.site)
-        if not allowed:
-            self.app.journal.append("access", actor, resource, {"refused": action})
-            raise AccessRefused(f"{actor} may not {action}")
+        self.app.require(actor, action, resource, kind="access")
 
     def add_person(self, actor: str, person: Person) -> None:
         self._require(actor, "people.manage", person.id)
@@ -120,7 +113,7 @@ class Access:
         self._require(actor, "visitor.approve", f"visitor-{visitor_id}")
         if row["registered_by"] == actor:
             self.app.journal.append("access", actor, f"visitor-{visitor_id}", {"refused": "approve own registration"})
-            raise AccessRefused(f"{actor} registered visitor {visitor_id} and may not also approve it")
+            raise Refused(f"{actor} registered visitor {visitor_id} and may not also approve it")
         status = "approved" if approve else "rejected"
         self.app.store.db["visitors"].update(visitor_id, {"status": status, "decided_by": actor,
                                                           "decided_at": _iso(datetime.now(timezone.utc))})

@@ -36,6 +36,10 @@ def redact(value: Any) -> Any:
     return value
 
 
+class Refused(Exception):
+    """The policy refused an action; the refusal was journaled before this was raised."""
+
+
 @attrs.define
 class App:
     site: Site
@@ -68,6 +72,12 @@ class App:
             return
         self.journal.append("config", "watchkeeper", str(self.site.source or "site"),
                             {"sha256": digest, "config": redacted})
+
+    def require(self, actor: str, action: str, resource: str, kind: str = "operation") -> None:
+        """Ask `authorize`; journal and raise Refused when the answer is not a yes."""
+        if not self.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.site):
+            self.journal.append(kind, actor, resource, {"refused": action})
+            raise Refused(f"{actor} may not {action}")
 
     def camera_endpoint(self, camera_id: str) -> Endpoint:
         camera = self.site.camera(camera_id)

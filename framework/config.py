@@ -111,6 +111,22 @@ class Person:
 
 
 @attrs.frozen
+class MaintenanceTask:
+    id: str
+    title: str
+    every: str = "daily"
+
+
+#: R4's checklist when a site lists none of its own.
+DEFAULT_MAINTENANCE = (
+    MaintenanceTask("wipe", "Wipe desks, consoles and screens", "daily"),
+    MaintenanceTask("nothing-unrelated", "Nothing unrelated stored in the room", "daily"),
+    MaintenanceTask("clean", "Clean the room and check ventilation", "weekly"),
+)
+PERIODS = ("daily", "weekly")
+
+
+@attrs.frozen
 class Site:
     name: str
     time_zone: str
@@ -118,11 +134,13 @@ class Site:
     store: Path = Path("watchkeeper.db")
     journal_key: Path = Path("journal.key")
     plugins_dir: Path | None = None
+    exports_dir: Path = Path("exports")
     policies: Policies = Policies()
     recorders: tuple[Recorder, ...] = ()
     cameras: tuple[Camera, ...] = ()
     doors: tuple[Door, ...] = ()
     people: tuple[Person, ...] = ()
+    maintenance: tuple[MaintenanceTask, ...] = ()
     warnings: tuple[str, ...] = ()
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
@@ -354,6 +372,15 @@ class _Loader:
         table.finish()
         return door
 
+    def task(self, table: _Table) -> MaintenanceTask:
+        task = MaintenanceTask(
+            id=table.get("id", str, MISSING, _identifier),
+            title=table.get("title", str),
+            every=table.get("every", str, "daily", _one_of(PERIODS)),
+        )
+        table.finish()
+        return task
+
     def person(self, table: _Table) -> Person:
         roles = table.get("roles", list, MISSING) or []
         for index, role in enumerate(roles):
@@ -402,8 +429,10 @@ def load_site(source: Path | str, platforms: set[str] | None = None) -> Site:
     cameras = tuple(loader.camera(t) for t in loader.items(data, "cameras"))
     doors = tuple(loader.door(t) for t in loader.items(data, "doors"))
     people = tuple(loader.person(t) for t in loader.items(data, "people"))
-    top.seen.update({"recorders", "cameras", "doors", "people"})
-    for key, items in (("recorders", recorders), ("cameras", cameras), ("doors", doors), ("people", people)):
+    maintenance = tuple(loader.task(t) for t in loader.items(data, "maintenance")) or DEFAULT_MAINTENANCE
+    top.seen.update({"recorders", "cameras", "doors", "people", "maintenance"})
+    for key, items in (("recorders", recorders), ("cameras", cameras), ("doors", doors), ("people", people),
+                       ("maintenance", maintenance)):
         _unique(loader, key, items)
     recorder_ids = {r.id for r in recorders}
     for index, camera in enumerate(cameras):
@@ -416,11 +445,13 @@ def load_site(source: Path | str, platforms: set[str] | None = None) -> Site:
         store=loader.path(site_table, "store", "watchkeeper.db"),
         journal_key=loader.path(site_table, "journal_key", "journal.key"),
         plugins_dir=loader.path(site_table, "plugins_dir", None),
+        exports_dir=loader.path(site_table, "exports_dir", "exports"),
         policies=policies,
         recorders=recorders,
         cameras=cameras,
         doors=doors,
         people=people,
+        maintenance=maintenance,
         warnings=tuple(loader.warnings),
         raw=data,
     )

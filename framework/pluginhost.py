@@ -26,6 +26,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.rules.access",
     "watchkeeper.rules.clock",
     "watchkeeper.rules.retention",
+    "watchkeeper.rules.footage",
+    "watchkeeper.rules.maintenance",
 )
 
 

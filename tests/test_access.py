@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.access import Access, AccessRefused
+from watchkeeper.access import Access
+from watchkeeper.app import Refused
 from watchkeeper.cli import make_cli
 from watchkeeper.config import Person
 from watchkeeper.models import CredentialKind, CredentialRead
@@ -61,7 +62,7 @@ def test_visitor_only_with_approval_and_inside_window(access: Access) -> None:
                                       NOW - timedelta(minutes=5), NOW + timedelta(hours=1), badge="7777")
     decision, _ = access.decide("room-door", card("7777"))
     assert not decision.allowed and "pending" in decision.reason
-    with pytest.raises(AccessRefused, match="may not visitor.approve"):
+    with pytest.raises(Refused, match="may not visitor.approve"):
         access.decide_visitor("li", visitor, approve=True)  # an operator cannot approve
     access.decide_visitor("zhang", visitor, approve=True)
     assert access.decide("room-door", card("7777"))[0].allowed
@@ -75,7 +76,7 @@ def test_registrant_cannot_approve_own_visitor(app) -> None:
     service = Access(app)
     visitor = service.register_visitor("zhang", "Chen", "Audit Co", "audit", "zhang", NOW, NOW + timedelta(hours=1),
                                        badge="8888")
-    with pytest.raises(AccessRefused, match="may not also approve"):
+    with pytest.raises(Refused, match="may not also approve"):
         service.decide_visitor("zhang", visitor, approve=True)
 
 

@@ -7,7 +7,8 @@ from datetime import date, datetime
 
 import click
 
-from ..access import Access, AccessRefused
+from ..access import Access
+from ..app import Refused
 from ..config import ROLES, Person
 from ..i18n import _
 
@@ -21,7 +22,7 @@ def _access(state: object) -> Access:
     return Access(state.app())
 
 
-def _refused(error: AccessRefused) -> None:
+def _refused(error: Refused) -> None:
     click.echo(_("refused: {reason}").format(reason=error), err=True)
     raise SystemExit(1)
 
@@ -48,7 +49,7 @@ def people_add(state: object, person_id: str, name: str, roles: tuple[str, ...],
     person = Person(person_id, name, roles, badges, trained_on.date() if trained_on else None, hours)
     try:
         _access(state).add_person(actor, person)
-    except AccessRefused as error:
+    except Refused as error:
         _refused(error)
     click.echo(_("person {id} saved").format(id=person_id))
 
@@ -76,7 +77,7 @@ def people_list(state: object, as_json: bool) -> None:
 def people_revoke(state: object, person_id: str, actor: str) -> None:
     try:
         _access(state).revoke_person(actor, person_id)
-    except AccessRefused as error:
+    except Refused as error:
         _refused(error)
     except KeyError as error:
         raise click.BadParameter(str(error)) from None
@@ -113,7 +114,7 @@ def visitor_register(state: object, name: str, organisation: str, purpose: str, 
         visitor_id = _access(state).register_visitor(actor, name, organisation, purpose, host,
                                                      _site_time(state, valid_from), _site_time(state, valid_to),
                                                      badge, pin)
-    except AccessRefused as error:
+    except Refused as error:
         _refused(error)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
@@ -128,7 +129,7 @@ def visitor_register(state: object, name: str, organisation: str, purpose: str, 
 def visitor_approve(state: object, visitor_id: int, reject: bool, actor: str) -> None:
     try:
         _access(state).decide_visitor(actor, visitor_id, approve=not reject)
-    except AccessRefused as error:
+    except Refused as error:
         _refused(error)
     click.echo(_("visitor {id} {status}").format(id=visitor_id, status=_("rejected") if reject else _("approved")))
 
@@ -140,7 +141,7 @@ def visitor_approve(state: object, visitor_id: int, reject: bool, actor: str) ->
 def visitor_checkout(state: object, visitor_id: int, actor: str) -> None:
     try:
         _access(state).checkout_visitor(actor, visitor_id)
-    except AccessRefused as error:
+    except Refused as error:
         _refused(error)
     click.echo(_("visitor {id} checked out").format(id=visitor_id))
 

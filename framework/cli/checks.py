@@ -15,6 +15,7 @@ SHORTCUTS = {"clock": _("Check every device clock against standard time (R7)."),
              "retention": _("Check recordings cover the retention period without gaps (R8).")}
 
 
+
 def register(cli: click.Group) -> None:
     cli.add_command(check)
     for name, help_text in SHORTCUTS.items():

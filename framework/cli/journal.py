@@ -7,6 +7,7 @@ from datetime import date, datetime, time
 
 import click
 
+from ..app import Refused
 from ..i18n import _
 from ..store import JOURNAL_KINDS
 
@@ -62,10 +63,11 @@ def show(state: object, kind: str | None, since: str | None, until: str | None, 
 @click.pass_obj
 def add(state: object, kind: str, text: str, actor: str, subject: str) -> None:
     app = state.app()
-    if not app.pm.hook.authorize(actor=actor, action="journal.add", resource=subject, site=app.site):
-        click.echo(_("refused: {actor} may not add journal entries").format(actor=actor), err=True)
-        app.journal.append("operation", actor, subject, {"refused": "journal.add", "kind": kind})
-        raise SystemExit(1)
+    try:
+        app.require(actor, "journal.add", subject)
+    except Refused as error:
+        click.echo(_("refused: {reason}").format(reason=error), err=True)
+        raise SystemExit(1) from None
     row = app.journal.append(kind, actor, subject, {"text": text})
     click.echo(_("entry {seq} added").format(seq=row["seq"]))
 

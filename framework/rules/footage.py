@@ -1,0 +1,167 @@
+"""Footage retrieval (R9): request, a different supervisor's approval, export with a SHA-256 manifest, holds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from watchkeeper import hookimpl
+from watchkeeper.app import Refused
+
+migrations = Migrations("watchkeeper.footage")
+
+
+@migrations()
+def m001_requests_exports_holds(db: sqlite_utils.Database) -> None:
+    db["footage_requests"].create({
+        "id": int, "camera": str, "start_utc": str, "end_utc": str, "reason": str, "case_ref": str,
+        "requested_by": str, "requested_at": str, "status": str, "decided_by": str, "decided_at": str, "note": str,
+    }, pk="id")
+    db["footage_exports"].create({
+        "id": int, "request": int, "path": str, "manifest": str, "sha256": str, "size_bytes": int,
+        "exported_by": str, "exported_at": str, "deleted_by": str, "deleted_at": str,
+    }, pk="id")
+    db["holds"].create({
+        "id": int, "camera": str, "start_utc": str, "end_utc": str, "reason": str,
+        "placed_by": str, "placed_at": str, "released_by": str, "released_at": str,
+    }, pk="id")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@attrs.define
+class Footage:
+    """The retrieval workflow over an opened App; every step journaled as kind `retrieval`."""
+
+    app: Any
+
+    def _journal(self, actor: str, subject: str, body: dict[str, Any]) -> None:
+        self.app.journal.append("retrieval", actor, subject, body)
+
+    def _require(self, actor: str, action: str, resource: str) -> None:
+        self.app.require(actor, action, resource, kind="retrieval")
+
+    def request(self, actor: str, camera: str, start: datetime, end: datetime, reason: str, case_ref: str) -> int:
+        self.app.site.camera(camera)  # KeyError names an unknown camera
+        self._require(actor, "footage.request", camera)
+        if end <= start:
+            raise ValueError("the interval must end after it starts")
+        if not reason.strip():
+            raise ValueError("a retrieval needs a reason")
+        request_id = self.app.store.db["footage_requests"].insert({
+            "camera": camera, "start_utc": start.astimezone(timezone.utc).isoformat(),
+            "end_utc": end.astimezone(timezone.utc).isoformat(), "reason": reason, "case_ref": case_ref,
+            "requested_by": actor, "requested_at": _now(), "status": "pending"}).last_pk
+        self._journal(actor, f"request-{request_id}", {"requested": {
+            "camera": camera, "from": start.isoformat(), "to": end.isoformat(), "reason": reason, "case": case_ref}})
+        return request_id
+
+    def decide(self, actor: str, request_id: int, approve: bool, note: str = "") -> None:
+        row = self.app.store.db["footage_requests"].get(request_id)
+        self._require(actor, "footage.approve", f"request-{request_id}")
+        if row["requested_by"] == actor:
+            self._journal(actor, f"request-{request_id}", {"refused": "approve own request"})
+            raise Refused(f"{actor} requested {request_id} and may not also approve it")
+        if row["status"] != "pending":
+            raise Refused(f"request {request_id} is already {row['status']}")
+        status = "approved" if approve else "rejected"
+        self.app.store.db["footage_requests"].update(request_id, {"status": status, "decided_by": actor,
+                                                                  "decided_at": _now(), "note": note})
+        self._journal(actor, f"request-{request_id}", {"decision": status, "note": note})
+
+    async def export(self, actor: str, request_id: int) -> dict[str, Any]:
+        """Download the approved interval from the recorder, hash it, write the manifest beside it."""
+        from watchkeeper.models import Capability
+
+        row = self.app.store.db["footage_requests"].get(request_id)
+        self._require(actor, "footage.export", f"request-{request_id}")
+        if row["status"] not in ("approved", "exported"):
+            self._journal(actor, f"request-{request_id}", {"refused": "export", "status": row["status"]})
+            raise Refused(f"request {request_id} is {row['status']}, not approved")
+        camera = self.app.site.camera(row["camera"])
+        endpoint = self.app.camera_endpoint(camera.id)
+        channel = camera.recorder_channel or camera.channel if camera.host is None else camera.channel
+        folder = self.app.site.exports_dir / f"request-{request_id}"
+        folder.mkdir(parents=True, exist_ok=True)
+        start, end = datetime.fromisoformat(row["start_utc"]), datetime.fromisoformat(row["end_utc"])
+        driver = self.app.driver(endpoint)
+        try:
+            if Capability.CLIP_DOWNLOAD not in driver.capabilities:
+                raise Refused(f"{endpoint.platform} devices cannot export clips")
+            clip = await driver.download_clip(channel, start, end, folder / f"{camera.id}-{start:%Y%m%dT%H%M%S}.mp4")
+        finally:
+            await driver.close()
+        digest, size = sha256_file(clip), clip.stat().st_size
+        manifest = {
+            "request": request_id, "camera": camera.id, "location": camera.location, "from": row["start_utc"],
+            "to": row["end_utc"], "reason": row["reason"], "case": row["case_ref"],
+            "requested_by": row["requested_by"], "approved_by": row["decided_by"], "exported_by": actor,
+            "exported_at": _now(), "files": [{"name": clip.name, "sha256": digest, "size_bytes": size}],
+        }
+        manifest_path = folder / "manifest.json"
+        manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+        export_id = self.app.store.db["footage_exports"].insert({
+            "request": request_id, "path": str(clip), "manifest": str(manifest_path), "sha256": digest,
+            "size_bytes": size, "exported_by": actor, "exported_at": manifest["exported_at"]}).last_pk
+        self.app.store.db["footage_requests"].update(request_id, {"status": "exported"})
+        self._journal(actor, f"request-{request_id}", {"exported": {"export": export_id, "sha256": digest,
+                                                                     "size_bytes": size, "file": clip.name}})
+        return manifest | {"export": export_id, "manifest_path": str(manifest_path)}
+
+    def hold(self, actor: str, camera: str, start: datetime, end: datetime, reason: str) -> int:
+        self._require(actor, "footage.hold", camera)
+        hold_id = self.app.store.db["holds"].insert({
+            "camera": camera, "start_utc": start.astimezone(timezone.utc).isoformat(),
+            "end_utc": end.astimezone(timezone.utc).isoformat(), "reason": reason, "placed_by": actor,
+            "placed_at": _now()}).last_pk
+        self._journal(actor, f"hold-{hold_id}", {"hold": {"camera": camera, "from": start.isoformat(),
+                                                           "to": end.isoformat(), "reason": reason}})
+        return hold_id
+
+    def release(self, actor: str, hold_id: int) -> None:
+        self._require(actor, "footage.hold", f"hold-{hold_id}")
+        self.app.store.db["holds"].update(hold_id, {"released_by": actor, "released_at": _now()})
+        self._journal(actor, f"hold-{hold_id}", {"released": hold_id})
+
+    def holds_covering(self, camera: str, start: str, end: str) -> list[dict[str, Any]]:
+        return list(self.app.store.db["holds"].rows_where(
+            "camera = ? AND released_at IS NULL AND start_utc < ? AND end_utc > ?", [camera, end, start]))
+
+    def delete_export(self, actor: str, export_id: int) -> None:
+        """Delete an exported copy: refused (and journaled) while any hold covers its interval."""
+        export = self.app.store.db["footage_exports"].get(export_id)
+        request = self.app.store.db["footage_requests"].get(export["request"])
+        holds = self.holds_covering(request["camera"], request["start_utc"], request["end_utc"])
+        if holds:
+            self._journal(actor, f"export-{export_id}", {"refused": "delete under hold",
+                                                          "holds": [h["id"] for h in holds]})
+            raise Refused(f"export {export_id} is under hold {', '.join(str(h['id']) for h in holds)}")
+        self._require(actor, "footage.hold", f"export-{export_id}")
+        for name in (export["path"], export["manifest"]):
+            if os.path.exists(name):
+                os.remove(name)
+        self.app.store.db["footage_exports"].update(export_id, {"deleted_by": actor, "deleted_at": _now()})
+        self._journal(actor, f"export-{export_id}", {"deleted": export_id, "sha256": export["sha256"]})
+
+
+@hookimpl
+def register_migrations(register: Any) -> None:
+    register(migrations)
