@@ -245,6 +245,8 @@ def sample_video(path: str | Path, count: int = 8) -> Iterator[np.ndarray]:
     """Yield up to `count` consecutive decoded frames: a hung encoder repeats them exactly."""
     if count < 2:
         raise AnalysisError("sampling a video needs at least 2 frames to judge freezing")
+    if not Path(path).is_file():
+        raise AnalysisError(f"{path}: no such file")
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
