@@ -1,0 +1,244 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Fused, GIL-free frame kernel: luminance, exposure, sharpness, noise, colour and thumbnail in one pass."""
+
+from libc.math cimport sqrt
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+
+import numpy as np
+
+# The row loops live in C so GCC can clone them for AVX2 and pick the clone at load time (ifunc):
+# the default `pip install .` build then vectorises without anyone setting -march.
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <stdlib.h>
+    #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(__clang__)
+    #define WK_DISPATCH __attribute__((target_clones("avx2", "default")))
+    #else
+    #define WK_DISPATCH
+    #endif
+
+    /* Indices are ptrdiff_t: CPython builds with -fwrapv, under which int indices block vectorising. */
+
+    /* OpenCV's BGR2GRAY for 8-bit: 15-bit fixed-point coefficients, round half up. */
+    WK_DISPATCH static void wk_gray_row(const uint8_t *restrict bgr, uint8_t *restrict gray, ptrdiff_t w) {
+        for (ptrdiff_t x = 0; x < w; x++) {
+            uint32_t b = bgr[3*x], g = bgr[3*x+1], r = bgr[3*x+2];
+            gray[x] = (uint8_t)((b * 3735u + g * 19235u + r * 9798u + 16384u) >> 15);
+        }
+    }
+
+    /* Sums of g and g*g and the counts below `dark` and at or above `bright` on one gray row. */
+    WK_DISPATCH static void wk_lum_row(const uint8_t *restrict g, ptrdiff_t w, uint32_t dark, uint32_t bright,
+                                       int64_t *s1, int64_t *s2, int64_t *under, int64_t *over) {
+        uint32_t a1 = 0, a2 = 0, u = 0, o = 0;
+        for (ptrdiff_t x = 0; x < w; x++) {
+            uint32_t v = g[x];
+            a1 += v; a2 += v * v; u += v < dark; o += v >= bright;
+        }
+        *s1 += a1; *s2 += a2; *under += u; *over += o;
+    }
+
+    WK_DISPATCH static void wk_colsum_row(const uint8_t *restrict row, uint16_t *restrict acc, ptrdiff_t n) {
+        for (ptrdiff_t i = 0; i < n; i++) acc[i] += row[i];
+    }
+
+    /* One thumbnail row from 8 rows of column sums, rounded like cvRound (ties to even) as
+       INTER_AREA's integer-scale path does; every sum also goes to the channel totals. */
+    static void wk_thumb_row(const uint16_t *restrict acc, uint8_t *restrict out, ptrdiff_t tw,
+                             ptrdiff_t ch, ptrdiff_t n, int64_t *chan) {
+        for (ptrdiff_t tx = 0; tx < tw; tx++) {
+            for (ptrdiff_t c = 0; c < ch; c++) {
+                uint32_t total = 0;
+                for (ptrdiff_t k = 0; k < 8; k++) total += acc[(tx * 8 + k) * ch + c];
+                chan[c] += total;
+                if (out) {
+                    uint32_t q = total >> 6, r = total & 63;
+                    out[tx * ch + c] = (uint8_t)(q + (r > 32 || (r == 32 && (q & 1))));
+                }
+            }
+        }
+        for (ptrdiff_t i = tw * 8 * ch; i < n; i++) chan[i % ch] += acc[i];
+    }
+
+    /* Laplacian (4-neighbour) and Immerkaer (outer product of [1,-2,1]) on the middle of three rows;
+       `a` is scratch for the vertical second difference. Chunks keep the int32 sums from overflowing. */
+    WK_DISPATCH static void wk_stencil_row(const uint8_t *restrict u, const uint8_t *restrict c,
+                                           const uint8_t *restrict d, int16_t *restrict a, ptrdiff_t w,
+                                           int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n) {
+        for (ptrdiff_t x = 0; x < w; x++)
+            a[x] = (int16_t)((int)u[x] + (int)d[x] - 2 * (int)c[x]);
+        for (ptrdiff_t start = 1; start < w - 1; start += 2000) {
+            ptrdiff_t end = start + 2000 < w - 1 ? start + 2000 : w - 1;
+            int32_t sl = 0, sl2 = 0, sn = 0;
+            for (ptrdiff_t x = start; x < end; x++) {
+                int l = a[x] + (int)c[x-1] + (int)c[x+1] - 2 * (int)c[x];
+                int nn = a[x-1] + a[x+1] - 2 * a[x];
+                sl += l; sl2 += l * l; sn += nn < 0 ? -nn : nn;
+            }
+            *sum_l += sl; *sum_l2 += sl2; *sum_n += sn;
+        }
+    }
+
+    WK_DISPATCH static int64_t wk_absdiff_row(const uint8_t *restrict p, const uint8_t *restrict q, ptrdiff_t n) {
+        uint32_t s = 0;
+        for (ptrdiff_t i = 0; i < n; i++) s += p[i] > q[i] ? p[i] - q[i] : q[i] - p[i];
+        return s;
+    }
+    """
+    void wk_gray_row(const uint8_t *bgr, uint8_t *gray, Py_ssize_t w) nogil
+    void wk_lum_row(const uint8_t *g, Py_ssize_t w, uint32_t dark, uint32_t bright,
+                    int64_t *s1, int64_t *s2, int64_t *under, int64_t *over) nogil
+    void wk_colsum_row(const uint8_t *row, uint16_t *acc, Py_ssize_t n) nogil
+    void wk_thumb_row(const uint16_t *acc, uint8_t *out, Py_ssize_t tw, Py_ssize_t ch, Py_ssize_t n,
+                      int64_t *chan) nogil
+    void wk_stencil_row(const uint8_t *u, const uint8_t *c, const uint8_t *d, int16_t *a, Py_ssize_t w,
+                        int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n) nogil
+    int64_t wk_absdiff_row(const uint8_t *p, const uint8_t *q, Py_ssize_t n) nogil
+
+#: The smallest frame the stencils and the 1/8 thumbnail are defined on.
+MIN_SIDE = 8
+#: The largest side accepted: 8K leaves room above 4K while the per-row int32 sums stay exact.
+MAX_SIDE = 8192
+cdef enum:
+    SCALE = 8
+
+
+cdef struct Sums:
+    int64_t s1, s2, under, over, sum_l, sum_l2, sum_n
+    int64_t chan[4]
+
+
+cdef inline const uint8_t* packed_row(const uint8_t[:, :, :] img, Py_ssize_t y, uint8_t* scratch) noexcept nogil:
+    """A pointer to row y with pixels packed; copies into scratch when the view has gaps."""
+    cdef Py_ssize_t x, c, w = img.shape[1], ch = img.shape[2]
+    if img.strides[2] == 1 and img.strides[1] == ch:
+        return &img[y, 0, 0]
+    for x in range(w):
+        for c in range(ch):
+            scratch[x * ch + c] = img[y, x, c]
+    return scratch
+
+
+cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray, uint8_t[:, :, :] thumb,
+             uint32_t dark, uint32_t bright, Sums* s) noexcept nogil:
+    """The single pass: every row is converted, summed, folded into the thumbnail and stencilled once."""
+    cdef Py_ssize_t h = img.shape[0], w = img.shape[1], ch = img.shape[2], n = w * ch
+    cdef Py_ssize_t tw = thumb.shape[1], y
+    cdef uint8_t* scratch = <uint8_t*>malloc(n + 3 * w + 64)
+    cdef uint16_t* acc = <uint16_t*>malloc(n * sizeof(uint16_t) + 64)
+    cdef int16_t* a = <int16_t*>malloc(w * sizeof(int16_t) + 64)
+    cdef const uint8_t* rows[3]
+    cdef const uint8_t* src
+    cdef uint8_t* g
+    if scratch == NULL or acc == NULL or a == NULL:
+        free(scratch); free(acc); free(a)
+        return -1
+    memset(acc, 0, n * sizeof(uint16_t))
+    memset(s, 0, sizeof(Sums))
+    for y in range(h):
+        src = packed_row(img, y, scratch)
+        if ch == 1:
+            if want_gray:
+                memcpy(&gray_out[y, 0], src, w)
+            # A packed gray row is used in place; a gathered one must survive the next two rows.
+            if src == scratch:
+                g = scratch + w * (1 + y % 3)
+                memcpy(g, src, w)
+                src = g
+            rows[y % 3] = src
+        else:
+            g = &gray_out[y, 0] if want_gray else scratch + n + w * (y % 3)
+            wk_gray_row(src, g, w)
+            rows[y % 3] = g
+        wk_lum_row(rows[y % 3], w, dark, bright, &s.s1, &s.s2, &s.under, &s.over)
+        wk_colsum_row(src, acc, n)
+        if y % SCALE == SCALE - 1:
+            wk_thumb_row(acc, &thumb[y // SCALE, 0, 0] if tw else NULL, tw, ch, n, s.chan)
+            memset(acc, 0, n * sizeof(uint16_t))
+        if y >= 2:
+            wk_stencil_row(rows[(y - 2) % 3], rows[(y - 1) % 3], rows[y % 3], a, w,
+                           &s.sum_l, &s.sum_l2, &s.sum_n)
+    wk_thumb_row(acc, NULL, tw, ch, n, s.chan)
+    free(scratch); free(acc); free(a)
+    return 0
+
+
+def _check(img, int ch) -> None:
+    """Refuse shapes the kernel has no answer for, with the reason."""
+    if img.ndim != (3 if ch == 3 else 2) or (ch == 3 and img.shape[2] != 3):
+        raise ValueError(f"expected a {'H x W x 3 BGR' if ch == 3 else 'H x W gray'} frame, got shape {img.shape}")
+    if img.shape[0] < MIN_SIDE or img.shape[1] < MIN_SIDE:
+        raise ValueError(f"frame {img.shape[1]}x{img.shape[0]} is smaller than {MIN_SIDE}x{MIN_SIDE}")
+    if img.shape[0] > MAX_SIDE or img.shape[1] > MAX_SIDE:
+        raise ValueError(f"frame {img.shape[1]}x{img.shape[0]} is larger than {MAX_SIDE}x{MAX_SIDE}")
+
+
+def analyze(frame, int dark_level=16, int bright_level=245, gray_out=None):
+    """Metrics of one uint8 frame, BGR (H x W x 3) or gray (H x W), any strides.
+
+    Returns (metrics dict, thumbnail): the thumbnail is the INTER_AREA 1/8 reduction of the
+    top-left 8*(H//8) x 8*(W//8) region, shaped like the input. If gray_out (uint8 H x W) is
+    given, the luminance plane is written into it.
+    """
+    if getattr(frame, "dtype", None) != np.uint8:
+        raise TypeError(f"expected a uint8 frame, got {getattr(frame, 'dtype', type(frame).__name__)}")
+    if not (0 <= dark_level <= 256 and 0 <= bright_level <= 256):
+        raise ValueError("dark_level and bright_level must lie in 0..256")
+    is_gray = frame.ndim == 2
+    _check(frame, 1 if is_gray else 3)
+    cdef const uint8_t[:, :, :] img = frame[:, :, None] if is_gray else frame
+    cdef Py_ssize_t h = img.shape[0], w = img.shape[1], ch = img.shape[2]
+    thumb_arr = np.empty((h // SCALE, w // SCALE, ch), np.uint8)
+    cdef uint8_t[:, :, :] thumb = thumb_arr
+    cdef uint8_t[:, :] gray_view
+    cdef bint want_gray = gray_out is not None
+    if want_gray:
+        if gray_out.dtype != np.uint8 or gray_out.shape != (h, w) or gray_out.strides[1] != 1:
+            raise ValueError("gray_out must be a uint8 H x W array with packed rows")
+        gray_view = gray_out
+    else:
+        gray_view = np.empty((1, 1), np.uint8)
+    cdef Sums s
+    cdef int rc
+    with nogil:
+        rc = run(img, gray_view, want_gray, thumb, dark_level, bright_level, &s)
+    if rc != 0:
+        raise MemoryError("no memory for the frame kernel's row buffers")
+    cdef double n = <double>(h * w), m = (h - 2) * (w - 2)
+    mean = s.s1 / n
+    metrics = {
+        "mean": mean,
+        "std": sqrt(max(s.s2 / n - mean * mean, 0.0)),
+        "under_fraction": s.under / n,
+        "over_fraction": s.over / n,
+        "sharpness": s.sum_l2 / m - (s.sum_l / m) ** 2,
+        "noise": sqrt(np.pi / 2) * s.sum_n / (6.0 * m),
+        "channel_means": None if is_gray else tuple(s.chan[c] / n for c in range(3)),
+    }
+    return metrics, (thumb_arr[:, :, 0] if is_gray else thumb_arr)
+
+
+def frozen_score(a, b) -> float:
+    """Mean absolute difference per byte between two uint8 frames of the same shape."""
+    for f in (a, b):
+        if getattr(f, "dtype", None) != np.uint8:
+            raise TypeError(f"expected uint8 frames, got {getattr(f, 'dtype', type(f).__name__)}")
+    if a.shape != b.shape:
+        raise ValueError(f"frames differ in shape: {a.shape} and {b.shape}")
+    if a.ndim not in (2, 3) or a.size == 0:
+        raise ValueError(f"expected a non-empty H x W or H x W x C frame, got shape {a.shape}")
+    cdef const uint8_t[:, :, :] p = a if a.ndim == 3 else a[:, :, None]
+    cdef const uint8_t[:, :, :] q = b if b.ndim == 3 else b[:, :, None]
+    cdef Py_ssize_t h = p.shape[0], n = p.shape[1] * p.shape[2], y
+    cdef int64_t total = 0
+    cdef uint8_t* bufs = <uint8_t*>malloc(2 * n + 64)
+    if bufs == NULL:
+        raise MemoryError("no memory for frozen_score's row buffers")
+    with nogil:
+        for y in range(h):
+            total += wk_absdiff_row(packed_row(p, y, bufs), packed_row(q, y, bufs + n), n)
+    free(bufs)
+    return total / <double>(h * n)

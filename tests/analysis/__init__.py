@@ -1,0 +1,1 @@
+"""Frame analysis tests: kernel against the numpy reference, checks, CLI, accuracy floor."""

@@ -1,0 +1,82 @@
+"""Numpy reference for the frame kernel, and frame strategies the property tests share."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+
+def reference_gray(bgr: np.ndarray) -> np.ndarray:
+    """OpenCV's 8-bit BGR2GRAY written out: 15-bit fixed-point weights, round half up."""
+    b, g, r = (bgr[..., i].astype(np.int64) for i in range(3))
+    return ((b * 3735 + g * 19235 + r * 9798 + (1 << 14)) >> 15).astype(np.uint8)
+
+
+def reference_thumbnail(frame: np.ndarray) -> np.ndarray:
+    """Mean of each 8 x 8 block of the top-left multiple-of-8 region, rounded half to even."""
+    th, tw = frame.shape[0] // 8, frame.shape[1] // 8
+    block = frame[: th * 8, : tw * 8].astype(np.int64)
+    shape = (th, 8, tw, 8) + frame.shape[2:]
+    return np.rint(block.reshape(shape).sum(axis=(1, 3)) / 64.0).astype(np.uint8)
+
+
+def reference_metrics(frame: np.ndarray, dark: int = 16, bright: int = 245) -> dict:
+    """Every kernel metric from plain numpy, with the same definitions (interior-only stencils)."""
+    gray = frame if frame.ndim == 2 else reference_gray(frame)
+    g = gray.astype(np.int64)
+    n = g.size
+    lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
+    vert = g[:-2] - 2 * g[1:-1] + g[2:]
+    imm = vert[:, :-2] - 2 * vert[:, 1:-1] + vert[:, 2:]
+    inner = (g.shape[0] - 2) * (g.shape[1] - 2)
+    mean = g.sum() / n
+    return {
+        "mean": mean,
+        "std": math.sqrt(max((g * g).sum() / n - mean * mean, 0.0)),
+        "under_fraction": (g < dark).sum() / n,
+        "over_fraction": (g >= bright).sum() / n,
+        "sharpness": (lap * lap).sum() / inner - (lap.sum() / inner) ** 2,
+        "noise": math.sqrt(math.pi / 2) * np.abs(imm).sum() / (6.0 * inner),
+        "channel_means": None if frame.ndim == 2
+        else tuple(frame[..., c].astype(np.int64).sum() / n for c in range(3)),
+    }
+
+
+@st.composite
+def frames(draw, channels: int = 3, max_side: int = 70) -> np.ndarray:
+    """Random uint8 frames of odd sizes, often handed over as non-contiguous views."""
+    h = draw(st.integers(8, max_side))
+    w = draw(st.integers(8, max_side))
+    shape = (h, w, channels) if channels > 1 else (h, w)
+    style = draw(st.sampled_from(["random", "smooth", "flat"]))
+    if style == "random":
+        frame = draw(hnp.arrays(np.uint8, shape, elements=st.integers(0, 255)))
+    else:
+        seed = draw(st.integers(0, 2**32 - 1))
+        rng = np.random.default_rng(seed)
+        base = rng.integers(0, 256, (2, 2) + shape[2:]).astype(np.float64)
+        ys, xs = np.linspace(0, 1, h)[:, None], np.linspace(0, 1, w)[None, :]
+        if channels > 1:
+            ys, xs = ys[..., None], xs[..., None]
+        frame = (base[0, 0] * (1 - ys) * (1 - xs) + base[0, 1] * (1 - ys) * xs
+                 + base[1, 0] * ys * (1 - xs) + base[1, 1] * ys * xs)
+        if style == "flat":
+            frame = np.full(shape, base[0, 0])
+        frame = frame.astype(np.uint8)
+    view = draw(st.sampled_from(["packed", "crop", "step", "flip"]))
+    if view == "crop":
+        # Rows of a wider buffer: the row stride is not width x channels.
+        wide = np.zeros((h, w + 5) + shape[2:], np.uint8)
+        wide[:, 2:w + 2] = frame
+        return wide[:, 2:w + 2]
+    if view == "step":
+        # Every other pixel of a bigger buffer: pixels are not packed either.
+        big = np.zeros((h * 2, w * 2) + shape[2:], np.uint8)
+        big[::2, ::2] = frame
+        return big[::2, ::2]
+    if view == "flip":
+        return frame[::-1, ::-1]  # negative strides
+    return frame

@@ -1,0 +1,129 @@
+"""The compiled kernel agrees with the numpy reference and with OpenCV, on any frame it accepts."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from watchkeeper import frames as kernel
+
+from .conftest import frames, reference_gray, reference_metrics, reference_thumbnail
+
+FLOATS = ("mean", "std", "under_fraction", "over_fraction", "sharpness", "noise")
+
+
+def assert_metrics_equal(got: dict, want: dict) -> None:
+    for name in FLOATS:
+        assert got[name] == pytest.approx(want[name], rel=1e-9, abs=1e-9), name
+    if want["channel_means"] is None:
+        assert got["channel_means"] is None
+    else:
+        assert got["channel_means"] == pytest.approx(want["channel_means"], rel=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(frames(channels=3))
+def test_bgr_kernel_matches_reference(frame: np.ndarray) -> None:
+    gray = np.empty(frame.shape[:2], np.uint8)
+    got, thumb = kernel.analyze(frame, gray_out=gray)
+    assert_metrics_equal(got, reference_metrics(frame))
+    np.testing.assert_array_equal(gray, reference_gray(frame))
+    np.testing.assert_array_equal(thumb, reference_thumbnail(frame))
+
+
+@settings(max_examples=150, deadline=None)
+@given(frames(channels=1))
+def test_gray_kernel_matches_reference(frame: np.ndarray) -> None:
+    gray = np.empty(frame.shape, np.uint8)
+    got, thumb = kernel.analyze(frame, gray_out=gray)
+    assert_metrics_equal(got, reference_metrics(frame))
+    np.testing.assert_array_equal(gray, frame)
+    np.testing.assert_array_equal(thumb, reference_thumbnail(frame))
+
+
+@settings(max_examples=100, deadline=None)
+@given(frames(channels=3, max_side=90), st.integers(0, 256), st.integers(0, 256))
+def test_exposure_levels_are_parameters(frame: np.ndarray, dark: int, bright: int) -> None:
+    got, _ = kernel.analyze(frame, dark, bright)
+    want = reference_metrics(frame, dark, bright)
+    assert got["under_fraction"] == want["under_fraction"]
+    assert got["over_fraction"] == want["over_fraction"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(frames(channels=3, max_side=90))
+def test_gray_and_thumbnail_byte_exact_with_opencv(frame: np.ndarray) -> None:
+    gray = np.empty(frame.shape[:2], np.uint8)
+    _, thumb = kernel.analyze(frame, gray_out=gray)
+    np.testing.assert_array_equal(gray, cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_BGR2GRAY))
+    th, tw = thumb.shape[:2]
+    region = np.ascontiguousarray(frame[: th * 8, : tw * 8])
+    np.testing.assert_array_equal(thumb, cv2.resize(region, (tw, th), interpolation=cv2.INTER_AREA))
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(channels=1, max_side=90))
+def test_gray_thumbnail_byte_exact_with_opencv(frame: np.ndarray) -> None:
+    _, thumb = kernel.analyze(frame)
+    th, tw = thumb.shape
+    region = np.ascontiguousarray(frame[: th * 8, : tw * 8])
+    np.testing.assert_array_equal(thumb, cv2.resize(region, (tw, th), interpolation=cv2.INTER_AREA))
+
+
+def test_gray_is_opencv_on_every_colour() -> None:
+    # All 2^24 colours at once: the fixed-point weights are exact, not just close.
+    levels = np.arange(256, dtype=np.uint8)
+    b, g, r = np.meshgrid(levels, levels, levels, indexing="ij")
+    cube = np.stack([b, g, r], axis=-1).reshape(4096, 4096, 3)
+    gray = np.empty((4096, 4096), np.uint8)
+    kernel.analyze(cube, gray_out=gray)
+    np.testing.assert_array_equal(gray, cv2.cvtColor(cube, cv2.COLOR_BGR2GRAY))
+
+
+def test_full_hd_frame_with_opencv_sized_thumbnail() -> None:
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (1080, 1920, 3), dtype=np.uint8)
+    got, thumb = kernel.analyze(frame)
+    np.testing.assert_array_equal(thumb, cv2.resize(frame, (240, 135), interpolation=cv2.INTER_AREA))
+    assert_metrics_equal(got, reference_metrics(frame))
+
+
+def test_extreme_frames_do_not_overflow() -> None:
+    # Alternating 0/255 maximises every Laplacian and Immerkaer term on a 4K-wide row.
+    frame = np.zeros((16, 4096), np.uint8)
+    frame[::2, ::2] = frame[1::2, 1::2] = 255
+    got, _ = kernel.analyze(frame)
+    assert_metrics_equal(got, reference_metrics(frame))
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(channels=3, max_side=40), st.integers(0, 2**32 - 1))
+def test_frozen_score_is_mean_absolute_difference(frame: np.ndarray, seed: int) -> None:
+    other = np.random.default_rng(seed).integers(0, 256, frame.shape, dtype=np.uint8)
+    want = np.abs(frame.astype(np.int64) - other).mean()
+    assert kernel.frozen_score(frame, other) == pytest.approx(want, rel=1e-12)
+    assert kernel.frozen_score(frame, frame.copy()) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("frame", "error", "message"),
+    [
+        (np.zeros((0, 0, 3), np.uint8), ValueError, "smaller than"),
+        (np.zeros((1, 1, 3), np.uint8), ValueError, "smaller than"),
+        (np.zeros((32, 32, 3), np.float32), TypeError, "uint8"),
+        (np.zeros((32, 32, 4), np.uint8), ValueError, "BGR"),
+        (np.zeros((32,), np.uint8), ValueError, "shape"),
+        ([[1, 2], [3, 4]], TypeError, "uint8"),
+    ],
+)
+def test_kernel_refuses_bad_frames(frame, error, message) -> None:
+    with pytest.raises(error, match=message):
+        kernel.analyze(frame)
+
+
+def test_frozen_score_refuses_mismatched_frames() -> None:
+    with pytest.raises(ValueError, match="differ in shape"):
+        kernel.frozen_score(np.zeros((8, 8), np.uint8), np.zeros((8, 9), np.uint8))
