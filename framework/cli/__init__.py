@@ -47,7 +47,7 @@ def _config_from_argv(argv: list[str]) -> Path:
 def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None) -> click.Group:
     """Build the CLI with every core command and every plugin's `register_commands`."""
     from . import config as config_commands
-    from . import access, checks, footage, journal, plugins, probe, report, run, simulate
+    from . import access, analyze, checks, footage, journal, plugins, probe, report, run, simulate
 
     config_path = config or _config_from_argv(sys.argv[1:])
     if pm is None:
@@ -64,6 +64,7 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
 
     for module in (access, checks, config_commands, footage, journal, plugins, probe, report, run, simulate):
         module.register(cli)
+    cli.add_command(analyze.analyze)
     pm.hook.register_commands(cli=cli)
     return cli
 
