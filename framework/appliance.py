@@ -31,7 +31,7 @@ EVENT_FINDINGS: dict[DeviceEventKind, FindingKind] = {
 }
 #: Daily times (site-local) of the nightly checks; inspections follow policies.inspection_times.
 NIGHTLY = {"retention": time(2, 0), "clock": time(3, 0)}
-HOURLY = ("maintenance",)
+HOURLY = ("maintenance", "inspection_signed")
 RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
 
 

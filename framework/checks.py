@@ -47,6 +47,10 @@ class CheckContext:
     #: Limit the check to these device or camera ids; None means all.
     only: frozenset[str] | None = None
     now: datetime = attrs.field(factory=lambda: datetime.now(timezone.utc))
+    #: Called with each item's id as it is done (the CLI's progress bar).
+    progress: Callable[[str], None] | None = None
+    #: Check-specific switches from the command line, e.g. {"playback": False}.
+    options: dict[str, Any] = attrs.field(factory=dict)
 
     def wanted(self, item_id: str) -> bool:
         return self.only is None or item_id in self.only
@@ -101,13 +105,13 @@ async def per_device(devices: Iterable[tuple[str, Any]],
     return total
 
 
-async def run_check(app: App, check: Check, actor: str = "watchkeeper",
-                    only: frozenset[str] | None = None) -> CheckResult:
+async def run_check(app: App, check: Check, actor: str = "watchkeeper", only: frozenset[str] | None = None,
+                    progress: Callable[[str], None] | None = None, **options: Any) -> CheckResult:
     """Run one check, reconcile its findings across runs, and journal what it did."""
     from .findingstore import FindingStore
 
     store = FindingStore(app.store, app.site, app.pm)
-    context = CheckContext(app, store, actor, only)
+    context = CheckContext(app, store, actor, only, progress=progress, options=options)
     result = await check.run(context)
     store.reconcile(result.scope, result.findings)
     kind = {"R7": "clock", "R8": "retention", "R5": "inspection", "R4": "maintenance"}.get(check.clause, "operation")

@@ -50,6 +50,9 @@ class Policies:
     correct_clocks: bool = False
     inspection_times: tuple[str, ...] = ("08:00", "20:00")
     gap_threshold_seconds: float = 60.0
+    inspection_frames: int = 5
+    frame_interval_seconds: float = 1.0
+    playback_seconds: float = 10.0
     thresholds: dict[str, dict[str, float]] = attrs.field(factory=dict)
 
 
@@ -286,19 +289,15 @@ class _Loader:
 
     def policies(self, data: Any) -> Policies:
         table = _Table(self, "policies", data)
-        thresholds_raw = table.get("thresholds", dict, {})
-        thresholds: dict[str, dict[str, float]] = {}
-        for profile, values in (thresholds_raw or {}).items():
-            path = f"policies.thresholds.{profile}"
-            if profile not in PROFILES:
-                self.problem(path, f"unknown profile; profiles are {', '.join(PROFILES)}")
-                continue
-            if not isinstance(values, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values.values()
-            ):
-                self.problem(path, "must be a table of numbers, e.g. sharpness_min = 60")
-                continue
-            thresholds[profile] = {name: float(v) for name, v in values.items()}
+        thresholds_raw = table.get("thresholds", dict, {}) or {}
+        from .imagechecks import validate_threshold_names  # the frame checks own their threshold names
+
+        threshold_problems = validate_threshold_names(thresholds_raw)
+        for problem in threshold_problems:
+            path, _, reason = problem.partition(": ")
+            self.problem(path, reason)
+        thresholds = {} if threshold_problems else {
+            profile: {name: float(value) for name, value in values.items()} for profile, values in thresholds_raw.items()}
         times = table.get("inspection_times", list, ["08:00", "20:00"])
         for index, value in enumerate(times or []):
             reason = _time_of_day(value) if isinstance(value, str) else "must be a string like 08:00"
@@ -311,6 +310,10 @@ class _Loader:
             correct_clocks=table.get("correct_clocks", bool, False),
             inspection_times=tuple(str(t) for t in (times or [])),
             gap_threshold_seconds=table.get("gap_threshold_seconds", float, 60.0, _positive),
+            inspection_frames=table.get("inspection_frames", int, 5,
+                                        lambda v: None if 2 <= v <= 50 else "must be 2 to 50 (frozen needs two)"),
+            frame_interval_seconds=table.get("frame_interval_seconds", float, 1.0, _positive),
+            playback_seconds=table.get("playback_seconds", float, 10.0, _positive),
             thresholds=thresholds,
         )
         table.finish()

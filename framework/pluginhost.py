@@ -28,6 +28,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.rules.retention",
     "watchkeeper.rules.footage",
     "watchkeeper.rules.maintenance",
+    "watchkeeper.rules.inspection",
 )
 
 

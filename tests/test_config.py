@@ -125,3 +125,22 @@ def test_config_check_ok(site_file: Path) -> None:
     result = CliRunner().invoke(make_cli(config=site_file), ["config", "check", str(site_file)])
     assert result.exit_code == 0, result.output
     assert "ok" in result.output and "3 people" in result.output
+
+
+def test_threshold_names_are_checked(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+[site]
+name = "Thresholds"
+[policies.thresholds.night]
+sharpnes_min = 40
+dark_mean_min = 12
+[policies.thresholds.dusk]
+dark_mean_min = 1
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_site(path)
+    reasons = {p.path: p.reason for p in caught.value.problems}
+    assert "did you mean sharpness_min" in reasons["policies.thresholds.night.sharpnes_min"]
+    assert "unknown profile" in reasons["policies.thresholds.dusk"]
+    path.write_text(path.read_text().replace("sharpnes_min", "sharpness_min").split("[policies.thresholds.dusk]")[0])
+    assert load_site(path).policies.thresholds == {"night": {"sharpness_min": 40.0, "dark_mean_min": 12.0}}

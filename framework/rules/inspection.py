@@ -1,0 +1,247 @@
+"""The shift inspection (R5): live frames and a recorded clip per camera, judged by the frame checks."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import tempfile
+from datetime import datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from watchkeeper import hookimpl
+from watchkeeper.analysis import (AnalysisError, Metrics, analyze_frame, compare_to_reference, frozen_score,
+                                  sample_video)
+from watchkeeper.checks import Check, CheckContext, CheckResult, collect_checks, run_check
+from watchkeeper.drivers import DEVICE_FAILURE_KINDS, DeviceError
+from watchkeeper.findings import Finding, FindingKind, Severity
+from watchkeeper.imagechecks import check_frame, thresholds_for
+from watchkeeper.models import Capability
+from watchkeeper.pluginhost import fire_event
+
+migrations = Migrations("watchkeeper.inspection")
+
+IMAGE_KINDS = (FindingKind.BLURRED, FindingKind.TOO_DARK, FindingKind.OVEREXPOSED, FindingKind.COLOUR_CAST,
+               FindingKind.NOISY, FindingKind.NO_SIGNAL, FindingKind.FROZEN, FindingKind.OCCLUDED, FindingKind.MOVED)
+CAMERA_CONCURRENCY = 32
+#: A shift's inspection counts if it started this long before the shift, or up to SHIFT_GRACE after.
+SHIFT_LEAD = timedelta(hours=4)
+SHIFT_GRACE = timedelta(hours=1)
+
+
+@migrations()
+def m001_runs_results_baselines(db: sqlite_utils.Database) -> None:
+    db["inspection_runs"].create({
+        "id": int, "started_at": str, "finished_at": str, "actor": str, "cameras": int, "ok": int, "warning": int,
+        "fault": int, "signed_by": str, "signed_at": str, "note": str}, pk="id")
+    db["inspection_results"].create({
+        "id": int, "run": int, "camera": str, "channel": int, "status": str, "frames": int, "metrics": str,
+        "findings": str, "thumbnail": str, "playback": str}, pk="id")
+    db["inspection_results"].create_index(["run"])
+    db["baselines"].create({"camera": str, "captured_at": str, "captured_by": str, "jpeg": bytes}, pk="camera")
+
+
+def decode_jpeg(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DeviceError(FindingKind.PROTOCOL_ERROR, f"snapshot is not a decodable image ({len(data)} bytes)")
+    return image
+
+
+def source_of(app: Any, camera: Any) -> tuple[Any, int]:
+    """The endpoint and channel that give this camera's live image."""
+    if camera.host is not None:
+        return app.camera_endpoint(camera.id), camera.channel
+    return app.camera_endpoint(camera.id), camera.recorder_channel or camera.channel
+
+
+def recorder_of(app: Any, camera: Any) -> tuple[Any, int]:
+    """The endpoint and channel that hold this camera's recordings."""
+    if camera.recorder:
+        recorder = app.site.recorder(camera.recorder)
+        from watchkeeper.models import Endpoint
+        return (Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username, recorder.password,
+                         recorder.timeout_seconds, recorder.id), camera.recorder_channel or camera.channel)
+    return app.camera_endpoint(camera.id), camera.channel
+
+
+async def live_frames(driver: Any, channel: int, count: int, interval: float) -> list[np.ndarray]:
+    frames = []
+    for index in range(count):
+        if index:
+            await asyncio.sleep(interval)
+        frames.append(await asyncio.to_thread(decode_jpeg, await driver.snapshot(channel)))
+    return frames
+
+
+async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[list[np.ndarray], str]:
+    """Frames of yesterday's recording at this time of day, downloaded from the recorder."""
+    endpoint, channel = recorder_of(app, camera)
+    driver = app.driver(endpoint)
+    try:
+        if Capability.CLIP_DOWNLOAD not in driver.capabilities:
+            return [], "skipped: recorder cannot export clips"
+        start = now - timedelta(days=1)
+        with tempfile.TemporaryDirectory() as folder:
+            clip = await driver.download_clip(channel, start, start + timedelta(seconds=app.site.policies.playback_seconds),
+                                              Path(folder) / "playback.mp4")
+            frames = await asyncio.to_thread(lambda: list(sample_video(clip, 3)))
+        return frames, f"ok: {len(frames)} frames from {start.isoformat(timespec='seconds')}"
+    except (DeviceError, AnalysisError) as error:
+        return [], f"failed: {getattr(error, 'reason', error)}"
+    finally:
+        await driver.close()
+
+
+def reference_metrics(app: Any, camera_id: str) -> Metrics | None:
+    row = app.store.conn.execute("SELECT jpeg FROM baselines WHERE camera = ?", [camera_id]).fetchone()
+    return analyze_frame(decode_jpeg(row[0])) if row else None
+
+
+def judge(frames: list[np.ndarray], camera: Any, app: Any, reference: Metrics | None) -> tuple[list[Finding], Metrics]:
+    """Image findings for a camera from its frames (runs in a worker thread: the kernel drops the GIL)."""
+    metrics = [analyze_frame(frame) for frame in frames]
+    frozen = max(frozen_score(a, b) for a, b in zip(frames, frames[1:])) if len(frames) > 1 else None
+    last = metrics[-1]
+    scene = compare_to_reference(last, reference) if reference is not None else None
+    limits = thresholds_for(camera.profile, app.site.policies.thresholds)
+    return check_frame(last, subject=camera.id, profile=camera.profile, thresholds=limits, scene=scene,
+                       frozen_score=frozen), last
+
+
+def thumbnail_b64(metrics: Metrics) -> str:
+    ok, data = cv2.imencode(".jpg", metrics.thumbnail, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    return base64.b64encode(data.tobytes()).decode() if ok else ""
+
+
+def status_of(findings: list[Finding]) -> str:
+    if any(f.severity is Severity.FAULT for f in findings):
+        return "fault"
+    return "warning" if findings else "ok"
+
+
+async def inspect_cameras(context: CheckContext) -> CheckResult:
+    app, policies = context.app, context.app.site.policies
+    playback = context.options.get("playback", True)
+    clock = collect_checks(app.pm).get("clock")
+    if clock is not None:
+        await run_check(app, clock, context.actor, context.only)  # R7: clocks are checked at every inspection
+    run_id = app.store.db["inspection_runs"].insert({
+        "started_at": context.now.isoformat(), "actor": context.actor, "cameras": 0}).last_pk
+    limit = asyncio.Semaphore(CAMERA_CONCURRENCY)
+    rows: list[dict[str, Any]] = []
+
+    async def one(camera: Any) -> CheckResult:
+        result = CheckResult()
+        endpoint, channel = source_of(app, camera)
+        result.evaluated(DEVICE_FAILURE_KINDS, camera.id)
+        row = {"run": run_id, "camera": camera.id, "channel": channel, "frames": 0, "playback": "not tried"}
+        async with limit:
+            driver = app.driver(endpoint)
+            try:
+                frames = await live_frames(driver, channel, policies.inspection_frames, policies.frame_interval_seconds)
+            except DeviceError as error:
+                result.findings.append(error.finding(camera.id))
+                frames = []
+            finally:
+                await driver.close()
+            if playback and frames:
+                recorded, row["playback"] = await playback_frames(app, camera, context.now)
+            else:
+                recorded = []
+        if frames:
+            result.evaluated(IMAGE_KINDS, camera.id)
+            reference = await asyncio.to_thread(reference_metrics, app, camera.id)
+            found, last = await asyncio.to_thread(judge, frames, camera, app, reference)
+            if recorded:
+                replayed, _ = await asyncio.to_thread(judge, recorded, camera, app, None)
+                seen = {f.kind for f in found}
+                # Frozen is meaningless across a replayed clip's sparse samples; the live frames judge it.
+                found += [f for f in replayed if f.kind not in seen and f.kind is not FindingKind.FROZEN]
+            result.findings += found
+            row.update(frames=len(frames), metrics=json.dumps(last.to_dict()),
+                       thumbnail=await asyncio.to_thread(thumbnail_b64, last))
+        row["findings"] = json.dumps(sorted(str(f.kind) for f in result.findings))
+        row["status"] = status_of(result.findings)
+        rows.append(row)
+        if context.progress is not None:
+            context.progress(camera.id)
+        return result
+
+    cameras = [camera for camera in app.site.cameras if context.wanted(camera.id)]
+    total = CheckResult()
+    for result in await asyncio.gather(*(one(camera) for camera in cameras)):
+        total.merge(result)
+    counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "warning", "fault")}
+    with app.store.transaction():
+        app.store.db["inspection_results"].insert_all(rows)
+        app.store.db["inspection_runs"].update(run_id, {"finished_at": datetime.now(timezone.utc).isoformat(),
+                                                        "cameras": len(rows), **counts})
+    total.summary = {"run": run_id, "cameras": len(rows), **counts}
+    fire_event(app.pm, "on_inspection_complete", run={"id": run_id, **total.summary,
+                                                       "results": [{k: v for k, v in r.items() if k != "thumbnail"}
+                                                                   for r in rows]}, site=app.site)
+    return total
+
+
+def sign(app: Any, actor: str, run_id: int | None = None, note: str = "") -> int:
+    """An operator signs an inspection run (the latest by default): R5's accountability."""
+    if run_id is None:
+        row = app.store.conn.execute("SELECT id FROM inspection_runs WHERE finished_at IS NOT NULL"
+                                     " ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            raise KeyError("no finished inspection run to sign")
+        run_id = row[0]
+    app.require(actor, "inspect.sign", f"run-{run_id}", kind="inspection")
+    run = app.store.db["inspection_runs"].get(run_id)
+    if run["signed_by"]:
+        raise ValueError(f"run {run_id} was already signed by {run['signed_by']}")
+    app.store.db["inspection_runs"].update(run_id, {"signed_by": actor, "signed_at": datetime.now(timezone.utc).isoformat(),
+                                                    "note": note})
+    app.journal.append("inspection", actor, f"run-{run_id}", {"signed": run_id, "note": note,
+                                                             "faults": run["fault"], "warnings": run["warning"]})
+    return run_id
+
+
+def shifts_due(app: Any, now: datetime, days: int = 1) -> list[datetime]:
+    """Shift starts in the last `days` whose signing window has closed."""
+    zone, starts = app.site.zone, []
+    local_today = now.astimezone(zone).date()
+    for offset in range(days, -1, -1):
+        day = local_today - timedelta(days=offset)
+        for text in app.site.policies.inspection_times:
+            start = datetime.combine(day, time.fromisoformat(text), tzinfo=zone).astimezone(timezone.utc)
+            if now - timedelta(days=days) <= start and start + SHIFT_GRACE <= now:
+                starts.append(start)
+    return starts
+
+
+async def check_signed(context: CheckContext) -> CheckResult:
+    result = CheckResult()
+    for start in shifts_due(context.app, context.now):
+        subject = f"shift {start.astimezone(context.app.site.zone):%Y-%m-%d %H:%M}"
+        result.evaluated([FindingKind.INSPECTION_UNSIGNED], subject)
+        signed = context.app.store.conn.execute(
+            "SELECT count(*) FROM inspection_runs WHERE signed_by IS NOT NULL AND started_at >= ? AND started_at <= ?",
+            [(start - SHIFT_LEAD).isoformat(), (start + SHIFT_GRACE).isoformat()]).fetchone()[0]
+        if not signed:
+            result.findings.append(Finding(FindingKind.INSPECTION_UNSIGNED, subject,
+                                           "no signed inspection before this shift: the person on duty is accountable"))
+    return result
+
+
+@hookimpl
+def register_checks(register: Any) -> None:
+    register(Check("inspection", "R5", inspect_cameras, "live and recorded frames of every camera judged"))
+    register(Check("inspection_signed", "R5", check_signed, "every shift has a signed inspection"))
+
+
+@hookimpl
+def register_migrations(register: Any) -> None:
+    register(migrations)
