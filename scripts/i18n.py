@@ -1,0 +1,56 @@
+"""Keep the translation catalogs current: `python scripts/i18n.py` extracts, merges and compiles.
+
+Strings come from `_("...")` in framework/ and `t("...")` in the report template, plus the
+clause titles and statuses the report translates at render time.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCALE = ROOT / "framework" / "locale"
+LANGUAGES = ("zh_CN",)
+TEMPLATE_CALL = re.compile(r"""\bt\("((?:[^"\\]|\\.)*)"\)""")
+
+
+def messages() -> set[str]:
+    found = {entry[2] for entry in extract_from_dir(
+        ROOT / "framework", method_map=[("**.py", "python")], keywords={"_": None}) if isinstance(entry[2], str)}
+    for template in (ROOT / "framework" / "templates").glob("*.html"):
+        found |= set(TEMPLATE_CALL.findall(template.read_text(encoding="utf-8")))
+    sys.path.insert(0, str(ROOT))
+    from watchkeeper.report import CLAUSE_TITLES
+
+    return found | set(CLAUSE_TITLES.values()) | {"met", "not met", "no evidence", "ok", "warning", "fault"}
+
+
+def update(language: str) -> tuple[int, int]:
+    """Merge new strings into the language's .po (keeping translations) and compile the .mo."""
+    folder = LOCALE / language / "LC_MESSAGES"
+    folder.mkdir(parents=True, exist_ok=True)
+    po_path = folder / "watchkeeper.po"
+    old = read_po(po_path.open("rb")) if po_path.exists() else Catalog(locale=language)
+    catalog = Catalog(locale=language, project="watchkeeper", charset="utf-8")
+    for message in sorted(messages()):
+        existing = old.get(message)
+        catalog.add(message, existing.string if existing else "")
+    with po_path.open("wb") as handle:
+        write_po(handle, catalog, width=0, omit_header=False, sort_output=True)
+    with (folder / "watchkeeper.mo").open("wb") as handle:
+        write_mo(handle, catalog)
+    missing = sum(1 for message in catalog if message.id and not message.string)
+    return len(catalog), missing
+
+
+if __name__ == "__main__":
+    for language in LANGUAGES:
+        total, missing = update(language)
+        print(f"{language}: {total} messages, {missing} untranslated")
