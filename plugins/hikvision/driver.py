@@ -79,6 +79,21 @@ class HikvisionDriver:
                 raise
             return 0
 
+    async def status(self) -> parse.DeviceStatus:
+        """Uptime and the device's clock from /System/status (an uptime that drops means a reboot)."""
+        zone = await self.zone()
+        return parse.device_status(await self.isapi.xml("GET", "/ISAPI/System/status", "status"), zone)
+
+    async def event_triggers(self) -> list[parse.EventTrigger]:
+        """Which events the device acts on per channel; one without `center` never reaches events()."""
+        return parse.event_triggers(await self.isapi.xml("GET", "/ISAPI/Event/triggers", "triggers"))
+
+    async def io_outputs(self) -> dict[int, str]:
+        return parse.io_outputs(await self.isapi.xml("GET", "/ISAPI/System/IO/outputs", "IO outputs"))
+
+    async def stream_ids(self) -> list[int]:
+        return parse.streaming_ids(await self.isapi.xml("GET", "/ISAPI/Streaming/channels", "streaming channels"))
+
     async def _time_settings(self) -> tuple[parse.TimeSettings, float, float]:
         started = time.time()
         root = await self.isapi.xml("GET", "/ISAPI/System/time", "time")

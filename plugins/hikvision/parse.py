@@ -262,6 +262,69 @@ def log_page(root: ElementTree.Element, zone: tzinfo, local: bool) -> tuple[str,
     return (text(root, "responseStatusStrg") or "").upper(), entries
 
 
-__all__ = ["AuditEntry", "SearchPage", "TimeSettings", "alert", "channel_count", "child", "children",
+@attrs.frozen
+class DeviceStatus:
+    """/System/status: the device's own clock reading and how long it has been up (a drop means a reboot)."""
+
+    device_time: datetime
+    uptime_seconds: int | None
+    reboots: int | None
+
+
+def device_status(root: ElementTree.Element, zone: tzinfo) -> DeviceStatus:
+    _require(root, "DeviceStatus", "status")
+    uptime, reboots = text(root, "deviceUpTime"), text(root, "totalRebootCount")
+    return DeviceStatus(device_time=device_time(text(root, "currentDeviceTime"), zone, "status"),
+                        uptime_seconds=int(uptime) if uptime and uptime.isdigit() else None,
+                        reboots=int(reboots) if reboots and reboots.isdigit() else None)
+
+
+@attrs.frozen
+class EventTrigger:
+    """An event the device is configured to act on, and how (`center` means: tell the alert stream)."""
+
+    event_type: str
+    channel: int | None
+    methods: frozenset[str]
+
+    @property
+    def kind(self) -> DeviceEventKind:
+        return EVENT_KINDS.get(self.event_type.lower(), DeviceEventKind.OTHER)
+
+
+def event_triggers(root: ElementTree.Element) -> list[EventTrigger]:
+    _require(root, "EventTriggerList", "triggers")
+    triggers = []
+    for item in descendants(root, "EventTrigger"):
+        event_type = text(item, "eventType")
+        if not event_type:
+            continue
+        channel = text(item, "videoInputChannelID") or text(item, "dynVideoInputChannelID")
+        methods = frozenset(
+            (text(n, "notificationMethod") or "").lower() for n in descendants(item, "EventTriggerNotification")
+        ) - {""}
+        triggers.append(EventTrigger(event_type, int(channel) if channel and channel.isdigit() else None, methods))
+    return triggers
+
+
+def io_outputs(root: ElementTree.Element) -> dict[int, str]:
+    """IOOutputPortList → {port id: name}: alarm outputs a rule may drive (sirens, strobes)."""
+    _require(root, "IOOutputPortList", "IO outputs")
+    ports = {}
+    for item in descendants(root, "IOOutputPort"):
+        number = text(item, "id")
+        if number and number.isdigit():
+            ports[int(number)] = text(item, "outputName") or text(item, "name") or ""
+    return ports
+
+
+def streaming_ids(root: ElementTree.Element) -> list[int]:
+    """StreamingChannelList → stream ids (`101` is channel 1 main stream, `102` its sub stream)."""
+    _require(root, "StreamingChannelList", "streaming channels")
+    ids = (text(item, "id") or "" for item in descendants(root, "StreamingChannel"))
+    return sorted(int(value) for value in ids if value.isdigit())
+
+
+__all__ = ["DeviceStatus", "EventTrigger", "event_triggers", "device_status", "io_outputs", "streaming_ids", "AuditEntry", "SearchPage", "TimeSettings", "alert", "channel_count", "child", "children",
            "device_info", "device_time", "format_search_time", "log_page", "ntp_servers", "record_days",
            "search_page", "search_time", "split_parts", "storage", "time_settings"]
