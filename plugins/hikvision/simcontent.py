@@ -167,7 +167,7 @@ async def alert_stream(request: web.Request) -> web.StreamResponse:
             part = (b'--boundary\r\nContent-Type: application/xml; charset="UTF-8"\r\n'
                     + f"Content-Length: {len(body)}\r\n\r\n".encode() + body + b"\r\n")
             await response.write(part)
-    except (ConnectionResetError, RuntimeError):
+    except (ConnectionError, RuntimeError):
         pass
     finally:
         device.subscribers.discard(queue)

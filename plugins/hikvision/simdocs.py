@@ -93,6 +93,12 @@ def admin_accesses(http_port: int, rtsp_port: int) -> bytes:
     return doc("AdminAccessProtocolList", items)
 
 
+def io_outputs(count: int) -> bytes:
+    items = "".join('<IOOutputPort version="2.0">\r\n' + _leaves({"id": n, "outputName": f"Alarm Output {n}"})
+                    + "</IOOutputPort>\r\n" for n in range(1, count + 1))
+    return doc("IOOutputPortList", items)
+
+
 def event_triggers(channels: int) -> bytes:
     """One trigger per channel and event type, notifying the `center` (the alert stream)."""
     items, number = [], 0

@@ -109,6 +109,10 @@ async def admin_accesses(request: web.Request) -> web.Response:
     return _xml(simdocs.admin_accesses(request.app[HIK].endpoint.port, 554))
 
 
+async def io_outputs(request: web.Request) -> web.Response:
+    return _xml(simdocs.io_outputs(4 if request.app[HIK].is_recorder else 1))
+
+
 async def event_triggers(request: web.Request) -> web.Response:
     return _xml(simdocs.event_triggers(request.app[HIK].channels))
 

@@ -29,6 +29,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
     ("GET", "/ISAPI/Streaming/channels", simsystem.streaming_channels),
     ("GET", "/ISAPI/Streaming/channels/{stream:\\d+}/picture", simsystem.picture),
     ("GET", "/ISAPI/Security/adminAccesses", simsystem.admin_accesses),
+    ("GET", "/ISAPI/System/IO/outputs", simsystem.io_outputs),
     ("GET", "/ISAPI/Event/triggers", simsystem.event_triggers),
     ("GET", "/ISAPI/Event/notification/alertStream", simcontent.alert_stream),
     ("POST", "/ISAPI/ContentMgmt/search", simcontent.search),

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from click.testing import CliRunner
-
 from watchkeeper.cli import make_cli
 from watchkeeper.faults import FaultProfile
 from watchkeeper.models import Endpoint
