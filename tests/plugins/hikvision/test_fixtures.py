@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -54,6 +55,7 @@ class Replay:
         self.bodies: list[bytes] = []
         self.runner: web.AppRunner | None = None
         self.port = 0
+        self.closing = asyncio.Event()
 
     def serve(self, method: str, path: str, reply: Callable[[web.Request], object] | bytes) -> None:
         self.routes[(method, path)] = reply if callable(reply) else (lambda request, data=reply: xml(data))
@@ -82,6 +84,7 @@ async def replay() -> AsyncIterator[Replay]:
     server = Replay()
     server.serve("GET", "/ISAPI/System/time", body("time.xml"))
     yield server
+    server.closing.set()
     if server.runner is not None:
         await server.runner.cleanup()
     assert not server.device.basic_requests(), "the driver sent Basic credentials"
@@ -256,7 +259,8 @@ async def test_alert_stream_in_small_chunks(replay: Replay) -> None:
         for offset in range(0, len(data), 97):  # parts straddle chunk boundaries
             await response.write(data[offset:offset + 97])
             await asyncio.sleep(0)
-        await asyncio.sleep(5)  # a live stream stays open
+        with contextlib.suppress(TimeoutError):  # a live stream stays open until the test ends
+            await asyncio.wait_for(replay.closing.wait(), 10)
         return response
 
     replay.serve("GET", "/ISAPI/Event/notification/alertStream", stream)
