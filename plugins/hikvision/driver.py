@@ -180,8 +180,9 @@ class HikvisionDriver:
 
     async def playback_uri(self, channel: int, start: datetime, end: datetime) -> str:
         zone = await self.zone()
-        stamp = lambda when: parse.format_search_time(when, zone, self._search_local).replace("-", "").replace(":", "")
-        return f"{await self._rtsp_base()}/Streaming/tracks/{_track(channel)}?starttime={stamp(start)}&endtime={stamp(end)}"
+        begin, finish = (parse.format_search_time(when, zone, self._search_local).replace("-", "").replace(":", "")
+                         for when in (start, end))
+        return f"{await self._rtsp_base()}/Streaming/tracks/{_track(channel)}?starttime={begin}&endtime={finish}"
 
     # --- recordings -----------------------------------------------------------------------------
 

@@ -60,6 +60,16 @@ def _status_reason(body: bytes) -> str:
     return " ".join(p for p in parts if p)[:120]
 
 
+async def _head(response: httpx.Response, limit: int = 65536) -> bytes:
+    """The start of an error reply, enough for its ResponseStatus; the rest is not read."""
+    data = b""
+    async for chunk in response.aiter_bytes():
+        data += chunk
+        if len(data) >= limit:
+            break
+    return data[:limit]
+
+
 class IsapiClient:
     """One device's ISAPI over a single keep-alive connection pool; raises only DeviceError."""
 
@@ -126,9 +136,7 @@ class IsapiClient:
             raise http_error(error, what) from None
         try:
             if response.status_code >= 400:
-                small = await with_timeout(response.aread(), self.endpoint.timeout, what) if int(
-                    response.headers.get("Content-Length", "0") or 0) < 65536 else b""
-                self.check_status(response, small, what)
+                self.check_status(response, await with_timeout(_head(response), self.endpoint.timeout, what), what)
             yield response
         except httpx.HTTPError as error:
             raise http_error(error, what) from None

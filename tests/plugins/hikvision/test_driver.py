@@ -95,7 +95,7 @@ async def test_recordings_page_through_more(nvr) -> None:
     searches = [r for r in nvr.http.log if r.path == "/ISAPI/ContentMgmt/search" and r.authorization]
     assert len(searches) >= 2
     assert all(s.channel == 3 and s.kind is RecordingKind.CONTINUOUS for s in segments)
-    assert all(a.end <= b.start for a, b in zip(segments, segments[1:]))
+    assert all(a.end <= b.start for a, b in zip(segments, segments[1:], strict=False))
     covered = sum((min(s.end, end) - max(s.start, start)).total_seconds() for s in segments)
     assert covered == pytest.approx((end - start).total_seconds(), abs=2)
     assert all(s.size_bytes and "tracks/301" in s.token for s in segments)
@@ -180,7 +180,7 @@ async def test_events_of_every_kind_and_reconnect_after_reboot(nvr) -> None:
         for number, kind in enumerate(kinds, 1):
             await nvr.trigger_event(kind, number)
         await asyncio.wait_for(waiter, 10)
-        assert [(e.kind, e.channel) for e in received] == list(zip(kinds, range(1, 7)))
+        assert [(e.kind, e.channel) for e in received] == list(zip(kinds, range(1, 7), strict=True))
         assert received[1].raw == "shelteralarm" and all(e.active for e in received)
         await nvr.reboot(down=0.5)
         waiter = asyncio.create_task(collect(len(kinds) + 1))
