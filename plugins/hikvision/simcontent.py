@@ -19,16 +19,16 @@ from .simdevice import (
     DISK_MIB,
     HIK,
     HikvisionDevice,
-    _bad_xml,
-    _body,
-    _channel_of,
-    _limit,
-    _not_supported,
-    _position,
-    _search_stamp,
-    _search_time,
-    _uri_stamp,
-    _xml,
+    bad_xml,
+    channel_of,
+    not_supported,
+    page_limit,
+    page_position,
+    read_xml,
+    search_stamp,
+    search_time,
+    uri_stamp,
+    xml_reply,
 )
 
 #: A downloaded clip holds at most this many frames (one per second of the interval).
@@ -39,37 +39,37 @@ BYTES_PER_HOUR = 1_800_000_000
 
 async def search(request: web.Request) -> web.Response:
     device: HikvisionDevice = request.app[HIK]
-    root = await _body(request)
+    root = await read_xml(request)
     if root is None:
-        return _bad_xml(request)
+        return bad_xml(request)
     track = text(root, "trackIDList", "trackID") or ""
     channel = int(track[:-2]) if track.isdigit() and len(track) > 2 else 0
     span = child(root, "timeSpanList", "timeSpan")
-    start, end = _search_time(device, text(span, "startTime")), _search_time(device, text(span, "endTime"))
+    start, end = search_time(device, text(span, "startTime")), search_time(device, text(span, "endTime"))
     search_id = text(root, "searchID") or ""
     if not 1 <= channel <= device.channels or start is None or end is None or end <= start:
-        return _bad_xml(request)
+        return bad_xml(request)
     pieces = device.recorded(channel, start, end)
-    position, limit = _position(root), _limit(root)
+    position, limit = page_position(root), page_limit(root)
     page = pieces[position:position + limit]
     status = "NO MATCHES" if not pieces else "MORE" if position + limit < len(pieces) else "OK"
     host = device.endpoint.host
     items = []
     for number, (a, b) in enumerate(page, position):
         size = int(BYTES_PER_HOUR * (b - a).total_seconds() / 3600)
-        uri = (f"rtsp://{host}:554/Streaming/tracks/{track}/?starttime={_uri_stamp(device, a)}"
-               f"&endtime={_uri_stamp(device, b)}&name=ch{channel:02d}_{number:08d}&size={size}")
-        items.append(simdocs.search_item(track, _search_stamp(device, a), _search_stamp(device, b), uri))
-    return _xml(simdocs.search_result(search_id, status, items))
+        uri = (f"rtsp://{host}:554/Streaming/tracks/{track}/?starttime={uri_stamp(device, a)}"
+               f"&endtime={uri_stamp(device, b)}&name=ch{channel:02d}_{number:08d}&size={size}")
+        items.append(simdocs.search_item(track, search_stamp(device, a), search_stamp(device, b), uri))
+    return xml_reply(simdocs.search_result(search_id, status, items))
 
 
 async def daily_distribution(request: web.Request) -> web.Response:
     device: HikvisionDevice = request.app[HIK]
-    channel = _channel_of(request)
-    root = await _body(request)
+    channel = channel_of(request)
+    root = await read_xml(request)
     year, month = text(root, "year") if root is not None else None, text(root, "monthOfYear") if root is not None else None
     if channel is None or not 1 <= channel <= device.channels or not (year or "").isdigit() or not (month or "").isdigit():
-        return _bad_xml(request)
+        return bad_xml(request)
     zone = device.zone()
     first = datetime(int(year), int(month), 1, tzinfo=zone)
     following = (first + timedelta(days=32)).replace(day=1)
@@ -78,7 +78,7 @@ async def daily_distribution(request: web.Request) -> web.Response:
     while day < following:
         days[day.day] = bool(device.recorded(channel, day, day + timedelta(days=1)))
         day += timedelta(days=1)
-    return _xml(simdocs.daily_distribution(days))
+    return xml_reply(simdocs.daily_distribution(days))
 
 
 async def storage(request: web.Request) -> web.Response:
@@ -91,7 +91,7 @@ async def storage(request: web.Request) -> web.Response:
         disks.append({"id": number, "hddName": f"hdd{number}", "hddPath": "", "hddType": "SATA",
                       "status": "error" if broken else "ok", "capacity": DISK_MIB,
                       "freeSpace": 0 if broken else free, "property": "RW"})
-    return _xml(simdocs.storage(disks))
+    return xml_reply(simdocs.storage(disks))
 
 
 def _write_clip(path: Path, seed: int, faults: frozenset, frames: int) -> bytes:
@@ -107,10 +107,10 @@ def _write_clip(path: Path, seed: int, faults: frozenset, frames: int) -> bytes:
 async def download(request: web.Request) -> web.StreamResponse:
     """Answers with an MJPEG AVI of the interval (real devices send Hikvision PS; a test can decode this)."""
     device: HikvisionDevice = request.app[HIK]
-    root = await _body(request)
+    root = await read_xml(request)
     uri = text(root, "playbackURI") if root is not None else None
     if not uri:
-        return _bad_xml(request)
+        return bad_xml(request)
     parts = urlsplit(uri)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     track = parts.path.rstrip("/").rsplit("/", 1)[-1]
@@ -119,9 +119,9 @@ async def download(request: web.Request) -> web.StreamResponse:
         start, end = (datetime.strptime(query[k], "%Y%m%dT%H%M%SZ").replace(tzinfo=device.zone())
                       for k in ("starttime", "endtime"))
     except (KeyError, ValueError):
-        return _bad_xml(request)
+        return bad_xml(request)
     if not 1 <= channel <= device.channels or not device.recorded(channel, start, end):
-        return _xml(simdocs.response_status(request.path, 4, "Invalid Operation", "noRecord"), 404)
+        return xml_reply(simdocs.response_status(request.path, 4, "Invalid Operation", "noRecord"), 404)
     frames = max(1, min(CLIP_FRAMES, int((end - start).total_seconds())))
     with tempfile.TemporaryDirectory() as folder:
         data = await asyncio.to_thread(_write_clip, Path(folder) / "clip.avi", device.index * 100 + channel,
@@ -133,18 +133,18 @@ async def download(request: web.Request) -> web.StreamResponse:
 
 async def log_search(request: web.Request) -> web.Response:
     device: HikvisionDevice = request.app[HIK]
-    root = await _body(request)
+    root = await read_xml(request)
     span = child(root, "timeSpanList", "timeSpan") if root is not None else None
-    start, end = _search_time(device, text(span, "startTime")), _search_time(device, text(span, "endTime"))
+    start, end = search_time(device, text(span, "startTime")), search_time(device, text(span, "endTime"))
     if start is None or end is None:
-        return _bad_xml(request)
+        return bad_xml(request)
     matching = [entry for entry in device.audit if start <= entry[0] < end]
-    position, limit = _position(root), _limit(root)
+    position, limit = page_position(root), page_limit(root)
     page = matching[position:position + limit]
     status = "NO MATCHES" if not matching else "MORE" if position + limit < len(matching) else "OK"
-    items = [simdocs.log_item(_search_stamp(device, when), major, minor, user, address, channel, info)
+    items = [simdocs.log_item(search_stamp(device, when), major, minor, user, address, channel, info)
              for when, major, minor, user, address, channel, info in page]
-    return _xml(simdocs.search_result(text(root, "searchID") or "", status, items))
+    return xml_reply(simdocs.search_result(text(root, "searchID") or "", status, items))
 
 
 async def alert_stream(request: web.Request) -> web.StreamResponse:
@@ -178,4 +178,4 @@ async def alert_stream(request: web.Request) -> web.StreamResponse:
 
 
 async def not_found(request: web.Request) -> web.Response:
-    return _not_supported(request)
+    return not_supported(request)

@@ -147,31 +147,31 @@ def _subtract(piece: tuple[datetime, datetime], gaps: tuple[tuple[datetime, date
     return parts
 
 
-def _xml(body: bytes, status: int = 200) -> web.Response:
+def xml_reply(body: bytes, status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, headers={"Content-Type": "application/xml"})
 
 
-def _not_supported(request: web.Request, status: int = 404) -> web.Response:
-    return _xml(simdocs.response_status(request.path, 4, "Invalid Operation", "notSupport"), status)
+def not_supported(request: web.Request, status: int = 404) -> web.Response:
+    return xml_reply(simdocs.response_status(request.path, 4, "Invalid Operation", "notSupport"), status)
 
 
-def _bad_xml(request: web.Request) -> web.Response:
-    return _xml(simdocs.response_status(request.path, 6, "Invalid Content", "badXmlContent"), 400)
+def bad_xml(request: web.Request) -> web.Response:
+    return xml_reply(simdocs.response_status(request.path, 6, "Invalid Content", "badXmlContent"), 400)
 
 
-async def _body(request: web.Request) -> Any:
+async def read_xml(request: web.Request) -> Any:
     try:
         return parse_xml(await request.read(), request.path)
     except DeviceError:
         return None
 
 
-def _channel_of(request: web.Request, key: str = "track") -> int | None:
+def channel_of(request: web.Request, key: str = "track") -> int | None:
     value = request.match_info.get(key, "")
     return int(value[:-2]) if value.isdigit() and len(value) > 2 else None
 
 
-def _search_time(device: HikvisionDevice, value: str | None) -> datetime | None:
+def search_time(device: HikvisionDevice, value: str | None) -> datetime | None:
     """Search times carry a `Z` but mean device-local time, as on the recorders in the field."""
     try:
         parsed = datetime.fromisoformat((value or "").strip().removesuffix("Z"))
@@ -180,20 +180,20 @@ def _search_time(device: HikvisionDevice, value: str | None) -> datetime | None:
     return parsed.replace(tzinfo=device.zone()) if parsed.tzinfo is None else parsed
 
 
-def _search_stamp(device: HikvisionDevice, when: datetime) -> str:
+def search_stamp(device: HikvisionDevice, when: datetime) -> str:
     return device.local(when).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _uri_stamp(device: HikvisionDevice, when: datetime) -> str:
+def uri_stamp(device: HikvisionDevice, when: datetime) -> str:
     return device.local(when).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _position(root: Any) -> int:
+def page_position(root: Any) -> int:
     value = text(root, "searchResultPostion") or text(root, "searchResultPosition") or "0"
     return int(value) if value.isdigit() else 0
 
 
-def _limit(root: Any) -> int:
+def page_limit(root: Any) -> int:
     value = text(root, "maxResults") or ""
     return max(1, min(PAGE_LIMIT, int(value))) if value.isdigit() else PAGE_LIMIT
 
