@@ -29,6 +29,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.rules.footage",
     "watchkeeper.rules.maintenance",
     "watchkeeper.rules.inspection",
+    "watchkeeper.plugins.hikvision",
 )
 
 

@@ -1,0 +1,202 @@
+"""The state of one simulated Hikvision device and the helpers its ISAPI handlers share."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import attrs
+from aiohttp import web
+from watchkeeper.drivers import DeviceError
+from watchkeeper.faults import FaultProfile
+from watchkeeper.models import DeviceEventKind, Endpoint
+from watchkeeper.safeparse import parse_xml
+from watchkeeper.simhttp import HttpDevice
+
+from . import simdocs
+from .isapi import text
+from .timezones import HikvisionZone, parse_time_zone, zone_from_setting
+
+#: Every simulated device of this process, so a test session can check no request used Basic.
+RUNNING: weakref.WeakSet[HikvisionDevice] = weakref.WeakSet()
+EVENT_TYPES = {
+    DeviceEventKind.VIDEO_LOSS: "videoloss", DeviceEventKind.TAMPER: "shelteralarm",
+    DeviceEventKind.SCENE_CHANGE: "scenechangedetection", DeviceEventKind.DISK_ERROR: "diskerror",
+    DeviceEventKind.DISK_FULL: "diskfull", DeviceEventKind.RECORDING_FAILURE: "recordingfailure",
+    DeviceEventKind.ILLEGAL_ACCESS: "illaccess", DeviceEventKind.MOTION: "VMD",
+}
+DEFAULT_ZONE = "CST-8:00:00"
+DEFAULT_RETENTION_DAYS = 30.0
+SEGMENT = timedelta(hours=1)
+#: Matches per search page at most, whatever maxResults asks: clients must page.
+PAGE_LIMIT = 40
+DISK_MIB = 3815447
+
+
+@attrs.define(eq=False)
+class HikvisionDevice:
+    """One simulated camera (channels=1) or NVR; `endpoint` reaches it with the right credentials."""
+
+    http: HttpDevice
+    index: int
+    channels: int
+    endpoint: Endpoint
+    heartbeat: float = 10.0
+    time_zone: str = DEFAULT_ZONE
+    time_mode: str = "NTP"
+    ntp: list[str] = attrs.field(factory=lambda: ["time.windows.com"])
+    channel_faults: dict[int, FaultProfile] = attrs.field(factory=dict)
+    subscribers: set[asyncio.Queue[bytes | None]] = attrs.field(factory=set)
+    audit: list[tuple[datetime, str, str, str, str, int | None, str]] = attrs.field(factory=list)
+    basic_seen: int = 0
+    tick: int = 0
+    booted: float = attrs.field(factory=time.monotonic)
+    runner: web.AppRunner | None = None
+
+    @property
+    def faults(self) -> FaultProfile:
+        return self.http.faults
+
+    @property
+    def is_recorder(self) -> bool:
+        return self.channels > 1
+
+    def set_faults(self, faults: FaultProfile, channel: int | None = None) -> None:
+        if channel is None:
+            self.http.faults = faults
+            self.channel_faults.clear()
+        else:
+            self.channel_faults[channel] = faults
+
+    def channel_profile(self, channel: int) -> FaultProfile:
+        return self.channel_faults.get(channel, self.faults)
+
+    def zone(self) -> HikvisionZone:
+        setting = self.faults.time_zone
+        return parse_time_zone(zone_from_setting(setting) if setting else self.time_zone)
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=self.faults.clock_offset)
+
+    def local(self, when: datetime) -> datetime:
+        return when.astimezone(self.zone()).replace(microsecond=0)
+
+    async def trigger_event(self, kind: DeviceEventKind, channel: int | None, active: bool = True) -> None:
+        event = EVENT_TYPES.get(DeviceEventKind(kind), "unknown")
+        self.publish(simdocs.alert(event, "active" if active else "inactive", channel, self.local(self.now()),
+                                   self.endpoint.host, self.endpoint.port, f"{event} alarm", 1))
+        await asyncio.sleep(0)
+
+    async def trigger_event_named(self, event_type: str, channel: int | None = None) -> None:
+        """Emit an alert of a raw ISAPI eventType (device exceptions such as illaccess)."""
+        self.publish(simdocs.alert(event_type, "active", channel, self.local(self.now()), self.endpoint.host,
+                                   self.endpoint.port, f"{event_type} alarm", 1))
+
+    def publish(self, body: bytes) -> None:
+        for queue in list(self.subscribers):
+            queue.put_nowait(body)
+
+    async def reboot(self, down: float = 0.5) -> None:
+        """Drop every connection (alert streams included) and refuse service for `down` seconds."""
+        for queue in list(self.subscribers):
+            queue.put_nowait(None)
+        previous = self.faults
+        self.http.faults = attrs.evolve(previous, offline=True)
+        await asyncio.sleep(down)
+        self.http.faults = previous
+        self.booted = time.monotonic()
+        self.log_entry("Exception", "reboot", "", "", None, "device restarted")
+
+    def log_entry(self, major: str, minor: str, user: str, address: str, channel: int | None, info: str) -> None:
+        self.audit.append((self.now(), major, minor, user, address, channel, info))
+        del self.audit[:-2000]
+
+    # --- recordings ------------------------------------------------------------------------------
+
+    def recorded(self, channel: int, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        """Recorded pieces overlapping [start, end): hourly files from the retention edge to now, minus gaps."""
+        profile = self.channel_profile(channel)
+        now = self.now()
+        retention = profile.retention_days if profile.retention_days is not None else DEFAULT_RETENTION_DAYS
+        oldest = now - timedelta(days=retention)
+        begin, finish = max(start, oldest), min(end, now)
+        pieces: list[tuple[datetime, datetime]] = []
+        slot = begin.replace(minute=0, second=0, microsecond=0)
+        while slot < finish:
+            pieces.extend(_subtract((max(slot, oldest), min(slot + SEGMENT, now)), profile.gaps))
+            slot += SEGMENT
+        return [(a, b) for a, b in pieces if b > start and a < end and b > a]
+
+
+def _subtract(piece: tuple[datetime, datetime], gaps: tuple[tuple[datetime, datetime], ...]) -> list[tuple[datetime, datetime]]:
+    parts = [piece]
+    for gap_start, gap_end in gaps:
+        next_parts = []
+        for a, b in parts:
+            if gap_end <= a or gap_start >= b:
+                next_parts.append((a, b))
+                continue
+            if a < gap_start:
+                next_parts.append((a, gap_start))
+            if gap_end < b:
+                next_parts.append((gap_end, b))
+        parts = next_parts
+    return parts
+
+
+def xml_reply(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, headers={"Content-Type": "application/xml"})
+
+
+def not_supported(request: web.Request, status: int = 404) -> web.Response:
+    return xml_reply(simdocs.response_status(request.path, 4, "Invalid Operation", "notSupport"), status)
+
+
+def bad_xml(request: web.Request) -> web.Response:
+    return xml_reply(simdocs.response_status(request.path, 6, "Invalid Content", "badXmlContent"), 400)
+
+
+async def read_xml(request: web.Request) -> Any:
+    try:
+        return parse_xml(await request.read(), request.path)
+    except DeviceError:
+        return None
+
+
+def channel_of(request: web.Request, key: str = "track") -> int | None:
+    value = request.match_info.get(key, "")
+    return int(value[:-2]) if value.isdigit() and len(value) > 2 else None
+
+
+def search_time(device: HikvisionDevice, value: str | None) -> datetime | None:
+    """Search times carry a `Z` but mean device-local time, as on the recorders in the field."""
+    try:
+        parsed = datetime.fromisoformat((value or "").strip().removesuffix("Z"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=device.zone()) if parsed.tzinfo is None else parsed
+
+
+def search_stamp(device: HikvisionDevice, when: datetime) -> str:
+    return device.local(when).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def uri_stamp(device: HikvisionDevice, when: datetime) -> str:
+    return device.local(when).strftime("%Y%m%dT%H%M%SZ")
+
+
+def page_position(root: Any) -> int:
+    value = text(root, "searchResultPostion") or text(root, "searchResultPosition") or "0"
+    return int(value) if value.isdigit() else 0
+
+
+def page_limit(root: Any) -> int:
+    value = text(root, "maxResults") or ""
+    return max(1, min(PAGE_LIMIT, int(value))) if value.isdigit() else PAGE_LIMIT
+
+
+#: Where each simulator app keeps its device.
+HIK = web.AppKey("hik", HikvisionDevice)
