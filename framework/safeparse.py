@@ -42,8 +42,14 @@ def local_name(tag: str) -> str:
     return tag.rpartition("}")[2]
 
 
-def http_error(error: httpx.HTTPError, what: str) -> DeviceError:
-    """Map an httpx failure to the finding kind a site integrator expects."""
+def http_error(error: httpx.HTTPError, what: str, replied: bool = True) -> DeviceError:
+    """Map an httpx failure to the finding kind a site integrator expects.
+
+    `replied` says whether the device had begun a reply: a connection closed before any reply is
+    a device that is not answering (unreachable), one closed mid-reply is a broken reply.
+    """
+    if not replied and isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return DeviceError(FindingKind.UNREACHABLE, f"{what}: connection closed without a reply")
     if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout,
                           httpx.WriteTimeout, httpx.PoolTimeout)):
         return DeviceError(FindingKind.UNREACHABLE, f"{what}: {type(error).__name__}")
@@ -57,7 +63,7 @@ async def fetch(client: httpx.AsyncClient, request: httpx.Request, what: str) ->
     try:
         response = await client.send(request, stream=True)
     except httpx.HTTPError as error:
-        raise http_error(error, what) from None
+        raise http_error(error, what, replied=False) from None
     try:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:

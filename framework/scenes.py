@@ -43,7 +43,11 @@ def render(seed: int, faults: frozenset[ImageFault] = frozenset(), tick: int = 0
     if ImageFault.BLACK in faults:
         return np.zeros_like(image)
     if ImageFault.OCCLUDED in faults:
-        image[:, :] = cv2.GaussianBlur(image, (0, 0), 25)[:, :] // 6 + 20
+        # Something held close to the lens: a dark, featureless blob over most of the view.
+        blob = np.zeros(image.shape[:2], np.uint8)
+        cv2.ellipse(blob, (int(WIDTH * 0.35), int(HEIGHT * 0.55)), (int(WIDTH * 0.3), HEIGHT // 2), 0, 0, 360, 255, -1)
+        mask = cv2.GaussianBlur(blob, (0, 0), 15).astype(np.float32)[..., None] / 255.0
+        image = (image * (1 - mask) + np.array([28, 30, 34], np.float32) * mask).astype(np.uint8)
     if ImageFault.BLUR in faults:
         image = cv2.GaussianBlur(image, (0, 0), 6)
     if ImageFault.DARK in faults:

@@ -153,12 +153,10 @@ def device_middleware(device_for: Callable[[web.Request], HttpDevice | None]) ->
             # A wrong-password fault means the device's real password differs from the configured one.
             password = device.password + "-changed" if faults.wrong_password else None
             if not device.auth.check(request.method, header, password):
-                request["device_auth_failed"] = True
                 return web.Response(status=401, text="Unauthorized",
                                     headers={"WWW-Authenticate": device.auth.challenge()})
         if faults.hostile is not None:
             return await send_hostile(request, faults.hostile, device.hostile_wrapper)
-        request["device"] = device
         return await handler(request)
 
     return middleware

@@ -133,7 +133,7 @@ class IsapiClient:
         try:
             response = await with_timeout(self._client.send(request, stream=True), self.endpoint.timeout, what)
         except httpx.HTTPError as error:
-            raise http_error(error, what) from None
+            raise http_error(error, what, replied=False) from None
         try:
             if response.status_code >= 400:
                 self.check_status(response, await with_timeout(_head(response), self.endpoint.timeout, what), what)
