@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 
 import osdp_sys
+from osdp import Capability as OsdpCapability
 from osdp import Command, CommandLEDColor, CompletionStatus, Event, EventNotification, LibFlag, PDInfo, StatusReportType
 
 from watchkeeper.drivers import DeviceError, with_timeout
@@ -114,6 +115,11 @@ class Panel:
         with self.thread.lock:
             linked = bool(self.ctx.status() & 1)
         return not linked and time.monotonic() - self.channel.last_rx < self.retry_after + 2.0
+
+    def declares_secure_channel(self) -> bool:
+        with self.thread.lock:
+            compliance, _ = self.ctx.check_capability(0, OsdpCapability.CommunicationSecurity)
+        return compliance > 0
 
     def submit(self, command: dict) -> bool:
         with self.thread.lock:

@@ -33,9 +33,13 @@ async def enroll(endpoint: Endpoint, new_scbk: Secret, within: float | None = No
             if panel.online() and panel.secure() and not panel.sc_with_default_key:
                 log.info("%s: reader enrolled with its own key", endpoint.label())
                 return
+            if panel.online() and not panel.secure():
+                # Neither the new key nor SCBK-D worked and libosdp settled for a plain session.
+                if panel.declares_secure_channel():
+                    raise DeviceError(FindingKind.AUTH_FAILED,
+                                      "reader is not in install mode and holds another key")
+                raise DeviceError(FindingKind.PROTOCOL_ERROR, "reader has no secure channel support")
             await asyncio.sleep(0.05)
-        if panel.online() and not panel.secure():
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, "reader has no secure channel support")
         if time.monotonic() - panel.channel.last_rx < 5.0:
             raise DeviceError(FindingKind.AUTH_FAILED,
                               "reader answers but is not in install mode and holds another key")

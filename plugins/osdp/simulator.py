@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -91,6 +92,39 @@ class TcpServerChannel(Channel):
         if self._conn is not None:
             self._conn.close()
         self.listener.close()
+
+
+class FdChannel(Channel):
+    """The reader's end of a serial line given as a file descriptor (a pty master in tests)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        os.set_blocking(fd, False)
+        self.fd = fd
+        self.silent = False
+
+    def read(self, max_bytes: int) -> bytes:
+        try:
+            data = os.read(self.fd, max_bytes)
+        except (BlockingIOError, OSError):
+            return b""
+        return b"" if self.silent else data
+
+    def write(self, buf: bytes) -> int:
+        if self.silent:
+            return len(buf)
+        try:
+            return os.write(self.fd, buf)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            return len(buf)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class SimulatedOsdpReader:
