@@ -121,6 +121,11 @@ class Panel:
             compliance, _ = self.ctx.check_capability(0, OsdpCapability.CommunicationSecurity)
         return compliance > 0
 
+    def flush(self) -> int:
+        """Drop commands libosdp still holds: a strike queued for a lost reader must not fire on its return."""
+        with self.thread.lock:
+            return int(self.ctx.flush_commands(0) or 0)
+
     def submit(self, command: dict) -> bool:
         with self.thread.lock:
             return bool(self.ctx.submit_command(0, command))
@@ -183,7 +188,13 @@ class OsdpDoor:
             log.info("%s: tamper %s", self.endpoint.label(), "on" if self._tamper else "off")
         elif kind == Event.Notification and event.get("type") == EventNotification.PeripheralDeviceStatus:
             if not event.get("arg0"):
+                self._panel_flush_from_thread()
                 self._loop.call_soon_threadsafe(self._fail_pending, "reader went offline")
+
+    def _panel_flush_from_thread(self) -> None:
+        # Called inside refresh(), which already holds the panel lock.
+        if self._panel is not None and self._panel.ctx is not None:
+            self._panel.ctx.flush_commands(0)
 
     def _deliver(self, kind: CredentialKind, value: str, fmt: str, bits: int | None) -> None:
         read = CredentialRead(self.endpoint.label(), kind, value, datetime.now(timezone.utc), fmt, bits)
@@ -236,6 +247,9 @@ class OsdpDoor:
                 status = await with_timeout(future, self.endpoint.timeout, what)
                 if status != CompletionStatus.Ok:
                     raise DeviceError(FindingKind.PROTOCOL_ERROR, f"{what}: reader did not acknowledge")
+        except BaseException:
+            panel.flush()
+            raise
         finally:
             for _, future in futures:
                 future.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
 import logging
 import socket
 import threading
@@ -32,6 +33,9 @@ def _forward(level: int, file: bytes | None, line: int, message: bytes | None) -
 
 _log_callback = _LOG_CALLBACK_TYPE(_forward)  # kept alive for the life of the process
 _setup_lock = threading.Lock()
+# Later libosdp releases changed the callback's signature; calling it wrongly would crash the
+# process, so on any other version libosdp keeps logging to stderr (pyproject pins 3.2.x).
+_CALLBACK_MATCHES = importlib.metadata.version("libosdp").startswith("3.2.")
 
 
 def setup_context(factory: Callable[[], object]) -> object:
@@ -41,7 +45,8 @@ def setup_context(factory: Callable[[], object]) -> object:
     right before every setup, under a lock because it is process-global.
     """
     with _setup_lock:
-        ctypes.CDLL(osdp_sys.__file__).osdp_set_log_callback(_log_callback)
+        if _CALLBACK_MATCHES:
+            ctypes.CDLL(osdp_sys.__file__).osdp_set_log_callback(_log_callback)
         return factory()
 
 

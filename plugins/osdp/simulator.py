@@ -140,6 +140,8 @@ class SimulatedOsdpReader:
         self.port = getattr(self.channel, "port", 0)
         self._records: list[dict[str, Any]] = []
         self.keys_changed = 0
+        #: Answer output, LED and buzzer commands with osdp_NAK, as a reader with a fault would.
+        self.refuse_commands = False
         key = bytes.fromhex(self._scbk.reveal()) if self._scbk else None
         if key is not None and len(key) != 16:
             raise ValueError("the reader key (SCBK) must be 32 hex digits")
@@ -166,6 +168,8 @@ class SimulatedOsdpReader:
     def _on_command(self, command: dict) -> tuple[int, None]:
         code = command.get("command")
         now = time.monotonic()
+        if self.refuse_commands and code in (Command.Output, Command.LED, Command.Buzzer):
+            return -1, None
         if code == Command.Output:
             self._records.append({"kind": "output", "output_no": command["output_no"], "at": now,
                                   "control_code": command["control_code"],

@@ -200,3 +200,24 @@ async def test_tamper_is_status_and_finding(simulated_reader) -> None:
         await until(restored, within=5)
     finally:
         await door.close()
+
+
+async def test_refused_command_is_a_device_error_and_the_link_recovers(simulated_reader) -> None:
+    door = await online_door(simulated_reader)
+    try:
+        simulated_reader.refuse_commands = True
+        with pytest.raises(DeviceError) as raised:
+            await door.grant(1)
+        assert raised.value.kind in {FindingKind.PROTOCOL_ERROR, FindingKind.UNREACHABLE}
+        assert not any(r["kind"] == "output" for r in simulated_reader.outputs())
+        # libosdp drops a reader that NAKs in a secure session; the driver's retry brings it back.
+        simulated_reader.refuse_commands = False
+
+        async def secure_again() -> bool:
+            return (await door.status()).secure_channel
+
+        await until(secure_again, within=10)
+        await door.grant(1)
+        assert [r["kind"] for r in simulated_reader.outputs()] == ["output", "led", "buzzer"]
+    finally:
+        await door.close()
