@@ -15,6 +15,7 @@ from osdp import Command, CommandLEDColor, CompletionStatus, Event, EventNotific
 
 from watchkeeper.drivers import DeviceError, with_timeout
 from watchkeeper.findings import Finding, FindingKind
+from watchkeeper.i18n import _
 from watchkeeper.models import Capability, CredentialKind, CredentialRead, DoorStatus, Endpoint, Secret
 
 from .credentials import CardRejected, PinBuffer, decode_card
@@ -302,12 +303,12 @@ class OsdpDoor:
         if not status.online:
             if self._panel.answers():
                 found.append(Finding(kind=FindingKind.SECURE_CHANNEL_FAILED, subject=subject,
-                                     reason="reader answers but rejects the secure channel key"))
+                                     reason=_("reader answers but rejects the secure channel key")))
             else:
                 found.append(Finding(kind=FindingKind.READER_OFFLINE, subject=subject,
-                                     reason="reader does not answer polls"))
+                                     reason=_("reader does not answer polls")))
         if status.tamper:
-            found.append(Finding(kind=FindingKind.READER_TAMPER, subject=subject, reason="reader reports tamper"))
+            found.append(Finding(kind=FindingKind.READER_TAMPER, subject=subject, reason=_("reader reports tamper")))
         return found
 
     async def close(self) -> None:

@@ -142,9 +142,12 @@ class SimulatedOsdpReader:
         self.keys_changed = 0
         #: Answer output, LED and buzzer commands with osdp_NAK, as a reader with a fault would.
         self.refuse_commands = False
-        key = bytes.fromhex(self._scbk.reveal()) if self._scbk else None
+        try:
+            key = bytes.fromhex(self._scbk.reveal()) if self._scbk else None
+        except ValueError:
+            key = b""
         if key is not None and len(key) != 16:
-            raise ValueError("the reader key (SCBK) must be 32 hex digits")
+            raise ValueError("the reader key (SCBK, --password) must be 32 hex digits, or empty for install mode")
         if key is not None and self.faults.wrong_password:
             key = bytes(b ^ 0x5A for b in key)  # a reader enrolled with some other key
         # A reader without a key is fresh from the box: install mode, accepts SCBK-D once.
