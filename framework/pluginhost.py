@@ -30,6 +30,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.rules.maintenance",
     "watchkeeper.rules.inspection",
     "watchkeeper.plugins.hikvision",
+    "watchkeeper.plugins.osdp",
 )
 
 

@@ -62,4 +62,7 @@ def simulate(state: object, platform: str, host: str, port: int, username: str, 
             click.echo(describe(device))
         click.echo(_("password: as given by --password; Ctrl-C stops"), err=True)
 
-    asyncio.run(_serve(record.simulator, options, ready))
+    try:
+        asyncio.run(_serve(record.simulator, options, ready))
+    except ValueError as error:  # a simulator refusing its options (e.g. a reader key that is not hex)
+        raise click.BadParameter(str(error)) from None

@@ -1,0 +1,39 @@
+"""OSDP door readers through libosdp: the door driver, the reader simulator and the `door` commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from watchkeeper import hookimpl
+from watchkeeper.drivers import Platform
+
+#: OSDP over TCP has no assigned port; 4001 is where serial-device servers (Moxa NPort and kin)
+#: expose their first RS-485 port in TCP-server mode.
+DEFAULT_PORT = 4001
+
+
+def _door_driver(endpoint):  # imported lazily so `watchkeeper --help` does not load libosdp
+    from .driver import OsdpDoor
+
+    return OsdpDoor(endpoint)
+
+
+def _simulator(**options):
+    from .simulator import simulate
+
+    return simulate(**options)
+
+
+@hookimpl
+def register_platforms(register: Callable[[Platform], None]) -> None:
+    register(Platform(name="osdp", door_driver=_door_driver, simulator=_simulator, default_port=DEFAULT_PORT,
+                      description="OSDP v2 readers (libosdp), secure channel enforced"))
+
+
+@hookimpl
+def register_commands(cli: click.Group) -> None:
+    from .cli import door
+
+    cli.add_command(door)

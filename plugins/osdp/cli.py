@@ -1,0 +1,110 @@
+"""`watchkeeper door status|enroll`: look at one OSDP reader, or give a new one its own key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+from pathlib import Path
+
+import click
+
+from watchkeeper.drivers import DeviceError
+from watchkeeper.i18n import _
+from watchkeeper.models import Endpoint, Secret
+from watchkeeper.secrets import SecretError, resolve_secret
+
+from . import DEFAULT_PORT
+
+
+def _endpoint(host: str, port: int, serial_port: str | None, address: int, key: Secret, timeout: float) -> Endpoint:
+    options: dict[str, object] = {"address": address}
+    if serial_port:
+        options["serial_port"] = serial_port
+    return Endpoint("osdp", host, port, password=key, timeout=timeout, options=options)
+
+
+def _link_options(command):
+    for option in reversed([
+        click.option("--host", default="127.0.0.1", show_default=True, help=_("Serial-device server or simulator.")),
+        click.option("--port", default=DEFAULT_PORT, show_default=True),
+        click.option("--serial-port", default=None, help=_("RS-485 adapter, e.g. /dev/ttyUSB0 (instead of TCP).")),
+        click.option("--address", default=0, show_default=True, help=_("The reader's OSDP address.")),
+        click.option("--timeout", default=5.0, show_default=True, help=_("Seconds per reader call.")),
+    ]):
+        command = option(command)
+    return command
+
+
+@click.group(help=_("OSDP door readers of the monitoring room."))
+def door() -> None:
+    pass
+
+
+@door.command(help=_("Connect a reader and print online, secure channel and tamper state."))
+@_link_options
+@click.option("--key", "key_ref", required=True,
+              help=_("The reader's key as env:NAME or file:PATH (32 hex digits)."))
+@click.option("--json", "as_json", is_flag=True)
+def status(host: str, port: int, serial_port: str | None, address: int, timeout: float, key_ref: str,
+           as_json: bool) -> None:
+    try:
+        key, inline = resolve_secret(key_ref, Path.cwd())
+    except SecretError as error:
+        raise click.BadParameter(str(error), param_hint="--key") from None
+    if inline:
+        click.echo(_("warning: a key on the command line ends up in shell history; use env: or file:"), err=True)
+    endpoint = _endpoint(host, port, serial_port, address, key, timeout)
+    result = asyncio.run(_status(endpoint))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        for name in ("online", "secure_channel", "tamper", "last_seen"):
+            click.echo(f"{name:>15}: {result[name]}")
+        for finding in result["findings"]:
+            click.echo(f"{finding['kind']:>15}: {finding['reason']}")
+    if result["findings"]:
+        raise SystemExit(1)
+
+
+async def _status(endpoint: Endpoint) -> dict[str, object]:
+    from .driver import OsdpDoor
+
+    driver = OsdpDoor(endpoint)
+    try:
+        deadline = asyncio.get_running_loop().time() + endpoint.timeout
+        while not (await driver.status()).online and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        state = await driver.status()
+        findings = await driver.findings()
+    except DeviceError as error:
+        return {"online": False, "secure_channel": False, "tamper": False, "last_seen": None,
+                "findings": [{"kind": str(error.kind), "reason": error.reason}]}
+    finally:
+        await driver.close()
+    return {"online": state.online, "secure_channel": state.secure_channel, "tamper": state.tamper,
+            "last_seen": state.last_seen.isoformat() if state.last_seen else None,
+            "findings": [{"kind": str(f.kind), "reason": f.reason} for f in findings]}
+
+
+@door.command(help=_("Enrol a reader in install mode: give it a new key, kept in KEY_FILE (created 0600 if absent)."))
+@_link_options
+@click.argument("key_file", type=click.Path(dir_okay=False, path_type=Path))
+def enroll(host: str, port: int, serial_port: str | None, address: int, timeout: float, key_file: Path) -> None:
+    from .enrollment import enroll as enroll_reader
+
+    if key_file.exists():
+        key = Secret(key_file.read_text(encoding="utf-8").strip())
+    else:
+        key = Secret(secrets.token_hex(16))
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(key.reveal() + "\n")
+    endpoint = _endpoint(host, port, serial_port, address, key, timeout)
+    try:
+        asyncio.run(enroll_reader(endpoint, key))
+    except DeviceError as error:
+        click.echo(f"{error.kind}: {error.reason}", err=True)
+        raise SystemExit(1) from None
+    click.echo(_("reader enrolled; its key is in {path}").format(path=key_file))
