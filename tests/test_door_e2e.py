@@ -1,0 +1,120 @@
+"""The monitoring-room door end to end (R3): the appliance's door service over a real OSDP link.
+
+libosdp runs on both sides with the secure channel on; the reader simulator records the strike,
+LED and buzzer commands it receives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from watchkeeper.access import Access
+from watchkeeper.app import App
+from watchkeeper.appliance import Appliance
+from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
+
+
+@pytest.fixture
+async def room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    key = secrets.token_hex(16)
+    monkeypatch.setenv("WK_READER_KEY", key)
+    async with osdp_readers(password=key) as (reader,):
+        (tmp_path / "site.toml").write_text(textwrap.dedent(f"""\
+            [site]
+            name = "Door"
+            time_zone = "Asia/Shanghai"
+            [[doors]]
+            id = "room"
+            platform = "osdp"
+            host = "127.0.0.1"
+            port = {reader.endpoint.port}
+            scbk = "env:WK_READER_KEY"
+            strike_seconds = 1
+            [[people]]
+            id = "li"
+            name = "Li"
+            roles = ["operator"]
+            badges = ["12345"]
+            trained_on = 2025-01-01
+            [[people]]
+            id = "zhang"
+            name = "Zhang"
+            roles = ["supervisor"]
+            badges = ["22222"]
+            """))
+        app = App.open(tmp_path / "site.toml")
+        appliance = Appliance(app)
+        await appliance.start()
+        yield app, reader
+        await appliance.stop()
+        app.close()
+
+
+async def wait_for_events(app: App, count: int, timeout: float = 15) -> list[dict]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        rows = list(app.store.db["access_events"].rows_where("event = 'entry'", order_by="id"))
+        if len(rows) >= count:
+            return rows
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"only {len(rows)} of {count} access events")
+
+
+async def test_staff_unknown_and_visitor_window(room) -> None:
+    app, reader = room
+    await asyncio.sleep(2)  # the reader comes online and the secure channel is set up
+    await reader.present_card("12345")
+    events = await wait_for_events(app, 1)
+    assert events[0]["allowed"] == 1 and events[0]["person"] == "li" and events[0]["actuated"] == 1
+    kinds = [o["kind"] for o in reader.outputs()]
+    assert "output" in kinds and "led" in kinds and "buzzer" in kinds  # strike, green, beep
+
+    before = len(reader.outputs())
+    await reader.present_card("99999")
+    events = await wait_for_events(app, 2)
+    assert events[1]["allowed"] == 0 and events[1]["reason"] == "unknown credential"
+    assert "output" not in [o["kind"] for o in reader.outputs()[before:]], "the strike opened for a stranger"
+
+    access = Access(app)
+    now = datetime.now(timezone.utc)
+    later = access.register_visitor("li", "Wang", "Acme Lifts", "repair", "li", now + timedelta(hours=1),
+                                    now + timedelta(hours=2), badge="7000")
+    current = access.register_visitor("li", "Chen", "Fire Dept", "inspection", "li", now - timedelta(minutes=1),
+                                      now + timedelta(hours=1), badge="7001")
+    for visitor in (later, current):
+        access.decide_visitor("zhang", visitor, approve=True)
+    await reader.present_card("7000")
+    await reader.present_card("7001")
+    events = await wait_for_events(app, 4)
+    assert (events[2]["allowed"], events[2]["visitor"]) == (0, later) and "valid only from" in events[2]["reason"]
+    assert (events[3]["allowed"], events[3]["visitor"]) == (1, current)
+    journaled = [e for e in app.journal.entries(kind="access") if e["subject"] == "room"]
+    assert len(journaled) == 4 and app.journal.verify().ok
+
+
+async def test_reader_offline_raises_and_clears_a_finding(room) -> None:
+    app, reader = room
+    await asyncio.sleep(2)
+
+    def open_offline() -> int:
+        return app.store.conn.execute("SELECT count(*) FROM findings WHERE kind = 'reader_offline'"
+                                      " AND closed_at IS NULL").fetchone()[0]
+
+    await reader.go_offline()
+    for _ in range(100):
+        if open_offline():
+            break
+        await asyncio.sleep(0.1)
+    assert open_offline() == 1
+    await reader.come_back_online()
+    for _ in range(150):
+        if not open_offline():
+            break
+        await asyncio.sleep(0.1)
+    assert open_offline() == 0
