@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,11 @@ class App:
             return
         self.journal.append("config", "watchkeeper", str(self.site.source or "site"),
                             {"sha256": digest, "config": redacted})
+
+    def commissioned_at(self) -> datetime:
+        """When this site's journal began: duties that fell due before it are nobody's."""
+        row = self.store.conn.execute("SELECT time_utc FROM journal ORDER BY seq LIMIT 1").fetchone()
+        return datetime.fromisoformat(row[0]) if row else datetime.now(timezone.utc)
 
     def require(self, actor: str, action: str, resource: str, kind: str = "operation") -> None:
         """Ask `authorize`; journal and raise Refused when the answer is not a yes."""

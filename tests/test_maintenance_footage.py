@@ -27,8 +27,10 @@ zone = "inside"
 """
 
 
-def test_overdue_tasks_open_and_close_findings(app) -> None:
+def test_overdue_tasks_open_and_close_findings(app, monkeypatch: pytest.MonkeyPatch) -> None:
     check = collect_checks(app.pm)["maintenance"]
+    assert asyncio.run(run_check(app, check)).findings == []  # a site commissioned today owes nothing yet
+    backdate_commissioning(monkeypatch, days=8)
     result = asyncio.run(run_check(app, check))
     assert sorted(f.subject for f in result.findings) == ["clean", "nothing-unrelated", "wipe"]
     for task in ("clean", "nothing-unrelated", "wipe"):
@@ -42,6 +44,14 @@ def test_overdue_tasks_open_and_close_findings(app) -> None:
     later = datetime.now(timezone.utc) + timedelta(days=2)
     overdue = [s.id for s in maintenance.states(app, later) if s.overdue]
     assert overdue == ["wipe", "nothing-unrelated"]
+
+
+def backdate_commissioning(monkeypatch: pytest.MonkeyPatch, days: int) -> None:
+    """Pretend the site was commissioned `days` ago, without touching its journal."""
+    from watchkeeper.app import App
+
+    moment = datetime.now(timezone.utc) - timedelta(days=days)
+    monkeypatch.setattr(App, "commissioned_at", lambda self: moment)
 
 
 def test_tick_refuses_unknown_task_and_untrained_actor(app) -> None:

@@ -22,7 +22,10 @@ def statuses(report: dict) -> dict[str, str]:
     return {clause["clause"]: clause["status"] for clause in report["clauses"]}
 
 
-def test_statuses_follow_findings_and_evidence(app) -> None:
+def test_statuses_follow_findings_and_evidence(app, monkeypatch) -> None:
+    from tests.test_maintenance_footage import backdate_commissioning
+
+    backdate_commissioning(monkeypatch, days=8)
     asyncio.run(run_check(app, collect_checks(app.pm)["maintenance"]))
     report = build_report(app, "day")
     jsonschema.validate(report, SCHEMA)

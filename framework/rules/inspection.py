@@ -213,11 +213,12 @@ def shifts_due(app: Any, now: datetime, days: int = 1) -> list[datetime]:
     """Shift starts in the last `days` whose signing window has closed."""
     zone, starts = app.site.zone, []
     local_today = now.astimezone(zone).date()
+    since = max(now - timedelta(days=days), app.commissioned_at())
     for offset in range(days, -1, -1):
         day = local_today - timedelta(days=offset)
         for text in app.site.policies.inspection_times:
             start = datetime.combine(day, time.fromisoformat(text), tzinfo=zone).astimezone(timezone.utc)
-            if now - timedelta(days=days) <= start and start + SHIFT_GRACE <= now:
+            if since <= start and start + SHIFT_GRACE <= now:
                 starts.append(start)
     return starts
 

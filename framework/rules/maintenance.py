@@ -37,12 +37,14 @@ class TaskState:
 
 def states(app: Any, now: datetime) -> list[TaskState]:
     result = []
+    commissioned = app.commissioned_at()
     for task in app.site.maintenance:
         row = app.store.conn.execute(
             "SELECT done_at, done_by FROM maintenance_ticks WHERE task = ? ORDER BY done_at DESC LIMIT 1",
             [task.id]).fetchone()
         done_at = datetime.fromisoformat(row[0]) if row else None
-        overdue = done_at is None or now - done_at > PERIODS[task.every]
+        # A task never done is overdue one period after the site was commissioned, not before.
+        overdue = now - (done_at or commissioned) > PERIODS[task.every]
         result.append(TaskState(task.id, task.title, task.every, done_at, row[1] if row else None, overdue))
     return result
 

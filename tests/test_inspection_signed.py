@@ -1,0 +1,44 @@
+"""R5 accountability: a shift with no signed inspection is a finding; shifts before commissioning are not."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from watchkeeper.checks import collect_checks, run_check
+from watchkeeper.rules.inspection import sign
+from tests.test_maintenance_footage import backdate_commissioning
+
+
+def test_unsigned_shifts_are_findings_until_signed(app, monkeypatch: pytest.MonkeyPatch) -> None:
+    check = collect_checks(app.pm)["inspection_signed"]
+    assert asyncio.run(run_check(app, check)).findings == []  # commissioned just now: nothing was due
+    backdate_commissioning(monkeypatch, days=3)
+    found = asyncio.run(run_check(app, check)).findings
+    assert found and all(f.kind == "inspection_unsigned" and f.subject.startswith("shift ") for f in found)
+    # Sign a run started within the window of every one of those shifts: the findings close.
+    zone = app.site.zone
+    for finding in found:
+        shift = datetime.strptime(finding.subject[6:], "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+        run = app.store.db["inspection_runs"].insert({
+            "started_at": (shift - timedelta(minutes=30)).astimezone(timezone.utc).isoformat(),
+            "finished_at": shift.astimezone(timezone.utc).isoformat(), "actor": "li", "cameras": 0,
+            "ok": 0, "warning": 0, "fault": 0}).last_pk
+        sign(app, "li", run)
+    assert asyncio.run(run_check(app, check)).findings == []
+    assert app.store.conn.execute("SELECT count(*) FROM findings WHERE closed_at IS NULL").fetchone()[0] == 0
+
+
+def test_untrained_operator_cannot_sign(app) -> None:
+    from watchkeeper.app import Refused
+
+    run = app.store.db["inspection_runs"].insert({"started_at": datetime.now(timezone.utc).isoformat(),
+                                                  "finished_at": datetime.now(timezone.utc).isoformat(),
+                                                  "cameras": 0}).last_pk
+    with pytest.raises(Refused):
+        sign(app, "new-op", run)
+    assert sign(app, "li", run) == run
+    with pytest.raises(ValueError, match="already signed"):
+        sign(app, "li", run)
