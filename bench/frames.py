@@ -193,6 +193,8 @@ def main() -> None:
           f"(<= 6; {cold_kernel:.3f} / {cold_read:.3f} ms, 16 distinct frames)")
     print(f"  kernel / H.264 decode             {kernel_ms / decode_ms:6.3f}  (<= 0.25)")
     print(f"  kernel / H.264 decode at crf 23   {kernel_ms / crf_ms:6.3f}  (<= 0.25; lighter stream)")
+    print(f"  kernel on decoder luma / decode   {kernel_gray_ms / decode_ms:6.3f}  "
+          f"({kernel_gray_ms / crf_ms:.3f} at crf 23; the gray path a decoder-fed pipeline runs)")
 
     # Two frames per thread, as a decoder hands over a frame while the last is analysed; one and
     # two threads alternate so that load from elsewhere on the machine hits both alike.
@@ -206,6 +208,12 @@ def main() -> None:
           f"(>= 1.8; 7 runs, spread {min(ratios):.2f}-{max(ratios):.2f})")
     print(f"  control: sha256 two / one thread  {control_scaling():6.2f}  "
           f"(what this machine allows now; load average {os.getloadavg()[0]:.2f})")
+    # What holds the GIL is the per-call Python work, which an 8x8 frame is almost nothing but;
+    # Amdahl's law then bounds two threads' speed-up whatever else runs on the machine.
+    overhead_ms = median_ms(kernel.analyze, args.repeats * 10, np.zeros((8, 8, 3), np.uint8))
+    serial = overhead_ms / kernel_ms
+    print(f"  GIL-held share of a call          {serial:6.3f}  ({overhead_ms * 1e3:.0f} us of {kernel_ms:.3f} ms; "
+          f"bounds two threads at {2 / (1 + serial):.2f}x)")
 
 
 if __name__ == "__main__":
