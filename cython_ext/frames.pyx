@@ -305,19 +305,17 @@ cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray,
                 memcpy(g, src, w)
                 src = g
             rows[y % 3] = src
+            wk_lum_row(src, w, dark, bright, &s.s1, &s.s2, &s.under, &s.over)
+            wk_colsum_row(src, acc, n)
         else:
             g = &gray_out[y, 0] if want_gray else scratch + n + w * (y % 3)
             wk_gray_lum(src, g, acc, w, dark, bright, &s.s1, &s.s2, &s.under, &s.over)
             rows[y % 3] = g
-        if ch == 1:
-            wk_lum_row(rows[y % 3], w, dark, bright, &s.s1, &s.s2, &s.under, &s.over)
-            wk_colsum_row(src, acc, n)
         if y % SCALE == SCALE - 1:
             wk_thumb_row(acc, &thumb[y // SCALE, 0, 0] if tw else NULL, tw, ch, n, s.chan)
             memset(acc, 0, n * sizeof(uint16_t))
         if y >= 2:
-            wk_stencil(rows[(y - 2) % 3], rows[(y - 1) % 3], rows[y % 3], a, w,
-                           &s.sum_l, &s.sum_l2, &s.sum_n)
+            wk_stencil(rows[(y - 2) % 3], rows[(y - 1) % 3], rows[y % 3], a, w, &s.sum_l, &s.sum_l2, &s.sum_n)
     wk_thumb_row(acc, NULL, tw, ch, n, s.chan)
     free(scratch); free(acc); free(a)
     return 0
