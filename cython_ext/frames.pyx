@@ -19,6 +19,11 @@ cdef extern from *:
     #else
     #define WK_DISPATCH
     #endif
+    #if defined(__GNUC__) && defined(__x86_64__)
+    #define WK_X86 1
+    #else
+    #define WK_X86 0
+    #endif
 
     /* Indices are ptrdiff_t: CPython builds with -fwrapv, under which int indices block vectorising. */
 
@@ -48,18 +53,26 @@ cdef extern from *:
     /* One thumbnail row from 8 rows of column sums, rounded like cvRound (ties to even) as
        INTER_AREA's integer-scale path does; every sum also goes to the channel totals. */
     static void wk_thumb_row(const uint16_t *restrict acc, uint8_t *restrict out, ptrdiff_t tw,
-                             ptrdiff_t ch, ptrdiff_t n, int64_t *chan) {
+                             ptrdiff_t ch, ptrdiff_t n, int64_t *restrict chan) {
+        int64_t t0 = 0, t1 = 0, t2 = 0;
         for (ptrdiff_t tx = 0; tx < tw; tx++) {
-            for (ptrdiff_t c = 0; c < ch; c++) {
-                uint32_t total = 0;
-                for (ptrdiff_t k = 0; k < 8; k++) total += acc[(tx * 8 + k) * ch + c];
-                chan[c] += total;
-                if (out) {
-                    uint32_t q = total >> 6, r = total & 63;
-                    out[tx * ch + c] = (uint8_t)(q + (r > 32 || (r == 32 && (q & 1))));
+            const uint16_t *b = acc + tx * 8 * ch;
+            uint32_t sums[3] = {0, 0, 0};
+            if (ch == 3) {
+                for (int k = 0; k < 8; k++) { sums[0] += b[3*k]; sums[1] += b[3*k+1]; sums[2] += b[3*k+2]; }
+            } else {
+                for (int k = 0; k < 8; k++) sums[0] += b[k];
+            }
+            t0 += sums[0]; t1 += sums[1]; t2 += sums[2];
+            if (out) {
+                for (ptrdiff_t c = 0; c < ch; c++) {
+                    /* Branch-free half-to-even: on noisy frames the branch mispredicts half the time. */
+                    uint32_t q = sums[c] >> 6, r = sums[c] & 63;
+                    out[tx * ch + c] = (uint8_t)(q + ((r + (q & 1)) > 32));
                 }
             }
         }
+        chan[0] += t0; chan[1] += t1; chan[2] += t2;
         for (ptrdiff_t i = tw * 8 * ch; i < n; i++) chan[i % ch] += acc[i];
     }
 
@@ -87,6 +100,143 @@ cdef extern from *:
         for (ptrdiff_t i = 0; i < n; i++) s += p[i] > q[i] ? p[i] - q[i] : q[i] - p[i];
         return s;
     }
+
+    /* Hand-vectorised AVX2 paths for the two heaviest loops, picked at import by wk_init(). */
+    #if WK_X86
+    #include <immintrin.h>
+
+    static inline int64_t wk_hsum_epi32(__m256i v) __attribute__((target("avx2")));
+    static inline int64_t wk_hsum_epi32(__m256i v) {
+        __m256i wide = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
+                                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
+        __m128i half = _mm_add_epi64(_mm256_castsi256_si128(wide), _mm256_extracti128_si256(wide, 1));
+        return _mm_cvtsi128_si64(half) + _mm_extract_epi64(half, 1);
+    }
+
+    /* 8 pixels: lane k holds pixels 4k..4k+3 from one 16-byte load each; returns 8 int32 grays. */
+    __attribute__((target("avx2")))
+    static inline __m256i wk_gray8(const uint8_t *p) {
+        const __m256i shuf_bg = _mm256_setr_epi8(0,-1,1,-1, 3,-1,4,-1, 6,-1,7,-1, 9,-1,10,-1,
+                                                 0,-1,1,-1, 3,-1,4,-1, 6,-1,7,-1, 9,-1,10,-1);
+        const __m256i shuf_r = _mm256_setr_epi8(2,-1,-1,-1, 5,-1,-1,-1, 8,-1,-1,-1, 11,-1,-1,-1,
+                                                2,-1,-1,-1, 5,-1,-1,-1, 8,-1,-1,-1, 11,-1,-1,-1);
+        const __m256i k_bg = _mm256_set1_epi32((19235 << 16) | 3735);
+        const __m256i k_r1 = _mm256_set1_epi32((16384 << 16) | 9798);
+        const __m256i one_hi = _mm256_set1_epi32(1 << 16);
+        __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+                                            _mm_loadu_si128((const __m128i *)(p + 12)), 1);
+        __m256i bg = _mm256_shuffle_epi8(v, shuf_bg);
+        __m256i r1 = _mm256_or_si256(_mm256_shuffle_epi8(v, shuf_r), one_hi);
+        return _mm256_srli_epi32(_mm256_add_epi32(_mm256_madd_epi16(bg, k_bg), _mm256_madd_epi16(r1, k_r1)), 15);
+    }
+
+    __attribute__((target("avx2")))
+    static void wk_gray_lum_avx2(const uint8_t *restrict bgr, uint8_t *restrict gray, uint16_t *restrict acc,
+                                 ptrdiff_t w, uint32_t dark, uint32_t bright,
+                                 int64_t *s1, int64_t *s2, int64_t *under, int64_t *over) {
+        const __m256i ones = _mm256_set1_epi16(1);
+        const __m256i dark16 = _mm256_set1_epi16((short)dark);
+        const __m256i bright16 = _mm256_set1_epi16((short)bright - 1);
+        __m256i a1 = _mm256_setzero_si256(), a2 = a1, cu = a1, co = a1;
+        ptrdiff_t x = 0;
+        /* The second load of the last group reads 4 bytes past pixel x+15: stop 2 pixels early. */
+        for (; x + 18 <= w; x += 16) {
+            const uint8_t *p = bgr + 3 * x;
+            __m256i g16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(wk_gray8(p), wk_gray8(p + 24)), 0xD8);
+            __m256i g8 = _mm256_permute4x64_epi64(_mm256_packus_epi16(g16, g16), 0x08);
+            _mm_storeu_si128((__m128i *)(gray + x), _mm256_castsi256_si128(g8));
+            /* The thumbnail's column sums, while these 48 bytes are at hand. */
+            for (int k = 0; k < 3; k++) {
+                __m256i *q = (__m256i *)(acc + 3 * x + 16 * k);
+                __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(p + 16 * k)));
+                _mm256_storeu_si256(q, _mm256_add_epi16(_mm256_loadu_si256(q), bytes));
+            }
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(g16, ones));
+            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(g16, g16));
+            cu = _mm256_sub_epi16(cu, _mm256_cmpgt_epi16(dark16, g16));
+            co = _mm256_sub_epi16(co, _mm256_cmpgt_epi16(g16, bright16));
+        }
+        *s1 += wk_hsum_epi32(a1); *s2 += wk_hsum_epi32(a2);
+        *under += wk_hsum_epi32(_mm256_madd_epi16(cu, ones));
+        *over += wk_hsum_epi32(_mm256_madd_epi16(co, ones));
+        for (ptrdiff_t i = 3 * x; i < 3 * w; i++) acc[i] += bgr[i];
+        for (; x < w; x++) {
+            uint32_t b = bgr[3*x], g = bgr[3*x+1], r = bgr[3*x+2];
+            uint32_t v = (b * 3735u + g * 19235u + r * 9798u + 16384u) >> 15;
+            gray[x] = (uint8_t)v;
+            *s1 += v; *s2 += v * v; *under += v < dark; *over += v >= bright;
+        }
+    }
+
+    __attribute__((target("avx2")))
+    static void wk_stencil_avx2(const uint8_t *restrict u, const uint8_t *restrict c,
+                                const uint8_t *restrict d, int16_t *restrict a, ptrdiff_t w,
+                                int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n) {
+        const __m256i ones = _mm256_set1_epi16(1);
+        ptrdiff_t x = 0;
+        for (; x + 16 <= w; x += 16) {
+            __m256i uu = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(u + x)));
+            __m256i dd = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(d + x)));
+            __m256i cc = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(c + x)));
+            _mm256_storeu_si256((__m256i *)(a + x), _mm256_sub_epi16(_mm256_add_epi16(uu, dd), _mm256_slli_epi16(cc, 1)));
+        }
+        for (; x < w; x++) a[x] = (int16_t)((int)u[x] + (int)d[x] - 2 * (int)c[x]);
+        /* Per lane at most 2 * 1020^2 per step and w / 16 steps: int32 holds rows up to 8192. */
+        __m256i al = _mm256_setzero_si256(), al2 = al, an = al;
+        for (x = 1; x + 17 <= w; x += 16) {
+            __m256i cm = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(c + x - 1)));
+            __m256i c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(c + x)));
+            __m256i cp = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(c + x + 1)));
+            __m256i am = _mm256_loadu_si256((const __m256i *)(a + x - 1));
+            __m256i a0 = _mm256_loadu_si256((const __m256i *)(a + x));
+            __m256i ap = _mm256_loadu_si256((const __m256i *)(a + x + 1));
+            __m256i l = _mm256_sub_epi16(_mm256_add_epi16(a0, _mm256_add_epi16(cm, cp)), _mm256_slli_epi16(c0, 1));
+            __m256i n = _mm256_sub_epi16(_mm256_add_epi16(am, ap), _mm256_slli_epi16(a0, 1));
+            al = _mm256_add_epi32(al, _mm256_madd_epi16(l, ones));
+            al2 = _mm256_add_epi32(al2, _mm256_madd_epi16(l, l));
+            an = _mm256_add_epi32(an, _mm256_madd_epi16(_mm256_abs_epi16(n), ones));
+        }
+        int64_t sl = wk_hsum_epi32(al), sl2 = wk_hsum_epi32(al2), sn = wk_hsum_epi32(an);
+        for (; x < w - 1; x++) {
+            int l = a[x] + (int)c[x-1] + (int)c[x+1] - 2 * (int)c[x];
+            int nn = a[x-1] + a[x+1] - 2 * a[x];
+            sl += l; sl2 += (int64_t)l * l; sn += nn < 0 ? -nn : nn;
+        }
+        *sum_l += sl; *sum_l2 += sl2; *sum_n += sn;
+    }
+    #endif
+
+    static int wk_simd = 0;
+
+    /* Use the AVX2 paths when the CPU has them; returns whether it does. */
+    static int wk_set_simd(int wanted) {
+    #if WK_X86
+        __builtin_cpu_init();
+        wk_simd = wanted && __builtin_cpu_supports("avx2");
+    #else
+        wk_simd = 0;
+    #endif
+        return wk_simd;
+    }
+
+    /* Gray, luminance sums and the thumbnail's column sums of one BGR row. */
+    static void wk_gray_lum(const uint8_t *bgr, uint8_t *gray, uint16_t *acc, ptrdiff_t w, uint32_t dark,
+                            uint32_t bright, int64_t *s1, int64_t *s2, int64_t *under, int64_t *over) {
+    #if WK_X86
+        if (wk_simd) { wk_gray_lum_avx2(bgr, gray, acc, w, dark, bright, s1, s2, under, over); return; }
+    #endif
+        wk_gray_row(bgr, gray, w);
+        wk_lum_row(gray, w, dark, bright, s1, s2, under, over);
+        wk_colsum_row(bgr, acc, 3 * w);
+    }
+
+    static void wk_stencil(const uint8_t *u, const uint8_t *c, const uint8_t *d, int16_t *a, ptrdiff_t w,
+                           int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n) {
+    #if WK_X86
+        if (wk_simd) { wk_stencil_avx2(u, c, d, a, w, sum_l, sum_l2, sum_n); return; }
+    #endif
+        wk_stencil_row(u, c, d, a, w, sum_l, sum_l2, sum_n);
+    }
     """
     void wk_gray_row(const uint8_t *bgr, uint8_t *gray, Py_ssize_t w) nogil
     void wk_lum_row(const uint8_t *g, Py_ssize_t w, uint32_t dark, uint32_t bright,
@@ -97,6 +247,12 @@ cdef extern from *:
     void wk_stencil_row(const uint8_t *u, const uint8_t *c, const uint8_t *d, int16_t *a, Py_ssize_t w,
                         int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n) nogil
     int64_t wk_absdiff_row(const uint8_t *p, const uint8_t *q, Py_ssize_t n) nogil
+    void wk_gray_lum(const uint8_t *bgr, uint8_t *gray, uint16_t *acc, Py_ssize_t w, uint32_t dark, uint32_t bright,
+                     int64_t *s1, int64_t *s2, int64_t *under, int64_t *over) nogil
+    void wk_stencil(const uint8_t *u, const uint8_t *c, const uint8_t *d, int16_t *a, Py_ssize_t w,
+                    int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n) nogil
+    int wk_set_simd(int wanted) nogil
+    int wk_simd
 
 #: The smallest frame the stencils and the 1/8 thumbnail are defined on.
 MIN_SIDE = 8
@@ -149,21 +305,32 @@ cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray,
                 memcpy(g, src, w)
                 src = g
             rows[y % 3] = src
+            wk_lum_row(src, w, dark, bright, &s.s1, &s.s2, &s.under, &s.over)
+            wk_colsum_row(src, acc, n)
         else:
             g = &gray_out[y, 0] if want_gray else scratch + n + w * (y % 3)
-            wk_gray_row(src, g, w)
+            wk_gray_lum(src, g, acc, w, dark, bright, &s.s1, &s.s2, &s.under, &s.over)
             rows[y % 3] = g
-        wk_lum_row(rows[y % 3], w, dark, bright, &s.s1, &s.s2, &s.under, &s.over)
-        wk_colsum_row(src, acc, n)
         if y % SCALE == SCALE - 1:
             wk_thumb_row(acc, &thumb[y // SCALE, 0, 0] if tw else NULL, tw, ch, n, s.chan)
             memset(acc, 0, n * sizeof(uint16_t))
         if y >= 2:
-            wk_stencil_row(rows[(y - 2) % 3], rows[(y - 1) % 3], rows[y % 3], a, w,
-                           &s.sum_l, &s.sum_l2, &s.sum_n)
+            wk_stencil(rows[(y - 2) % 3], rows[(y - 1) % 3], rows[y % 3], a, w, &s.sum_l, &s.sum_l2, &s.sum_n)
     wk_thumb_row(acc, NULL, tw, ch, n, s.chan)
     free(scratch); free(acc); free(a)
     return 0
+
+
+wk_set_simd(1)
+
+
+def use_simd(bint wanted) -> bool:
+    """Switch the AVX2 paths on (if the CPU has them) or off; returns whether they are now in use."""
+    return bool(wk_set_simd(wanted))
+
+
+def simd_in_use() -> bool:
+    return bool(wk_simd)
 
 
 def _check(img, int ch) -> None:

@@ -241,8 +241,13 @@ def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def sample_video(path: str | Path, count: int = 8) -> Iterator[np.ndarray]:
-    """Yield up to `count` consecutive decoded frames: a hung encoder repeats them exactly."""
+def sample_video(path: str | Path, count: int = 8, spacing: float = 1.0) -> Iterator[np.ndarray]:
+    """Yield up to `count` frames `spacing` seconds apart (0: consecutive), decoding straight through.
+
+    Frames a second apart differ in a live stream even where H.264 skips a static scene from one
+    frame to the next (the on-screen clock moves, sensor noise re-encodes); a hung stream repeats
+    them exactly. A clip shorter than two spacings still yields its first and last frames.
+    """
     if count < 2:
         raise AnalysisError("sampling a video needs at least 2 frames to judge freezing")
     if not Path(path).is_file():
@@ -251,14 +256,24 @@ def sample_video(path: str | Path, count: int = 8) -> Iterator[np.ndarray]:
     try:
         if not capture.isOpened():
             raise AnalysisError(f"{path}: not a readable video")
-        produced = 0
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        step = max(1, round((fps if 0 < fps < 1000 else 25.0) * spacing))
+        produced = index = 0
+        last = None
+        last_yielded = -1
         while produced < count:
             ok, frame = capture.read()
             if not ok:
                 break
-            produced += 1
-            yield frame
+            last = frame
+            if index % step == 0:
+                produced += 1
+                last_yielded = index
+                yield frame
+            index += 1
         if produced == 0:
             raise AnalysisError(f"{path}: video has no decodable frame")
+        if produced == 1 and last is not None and last_yielded != index - 1:
+            yield last
     finally:
         capture.release()

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from ..analysis import (
     AnalysisError, Metrics, analyze_frame, compare_to_reference, frozen_score, is_video, load_image,
@@ -36,16 +35,17 @@ def _parse_overrides(pairs: tuple[str, ...], profile: str) -> dict[str, float]:
 
 
 def _analyse_path(path: Path, reference: Metrics | None, profile: str, limits: dict[str, float],
-                  frames: int) -> dict[str, Any]:
+                  frames: int, spacing: float) -> dict[str, Any]:
     result: dict[str, Any] = {"path": str(path), "type": "video" if is_video(path) else "image",
                               "frames": 0, "metrics": None, "scene": None, "frozen_score": None,
                               "findings": [], "error": None}
     try:
         if result["type"] == "video":
-            sampled = list(sample_video(path, frames))
+            sampled = list(sample_video(path, frames, spacing))
             scores = [frozen_score(a, b) for a, b in zip(sampled, sampled[1:])]
-            # The median shrugs off one odd pair, e.g. a first frame the encoder coded differently.
-            result["frozen_score"] = float(np.median(scores)) if scores else None
+            # The smallest difference: samples a second apart that match mean the stream hung then,
+            # even if it moved before (or the encoder coded its first frame differently).
+            result["frozen_score"] = min(scores) if scores else None
         else:
             sampled = [load_image(path)]
         result["frames"] = len(sampled)
@@ -101,10 +101,12 @@ def _render_text(report: dict[str, Any]) -> str:
 @click.option("--threshold", "overrides", multiple=True, metavar="NAME=VALUE",
               help=f"Override one threshold while tuning (repeatable). Names: {', '.join(THRESHOLDS)}.")
 @click.option("--frames", type=click.IntRange(2, 1000), default=8, show_default=True,
-              help="Consecutive frames sampled from each video for the frozen check.")
+              help="Frames sampled from each video for the frozen check.")
+@click.option("--spacing", type=click.FloatRange(0, 3600), default=1.0, show_default=True,
+              help="Seconds between sampled video frames (0: consecutive frames).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report (docs/analysis.md).")
 def analyze(paths: tuple[Path, ...], reference: Path | None, profile: str, overrides: tuple[str, ...],
-            frames: int, as_json: bool) -> None:
+            frames: int, spacing: float, as_json: bool) -> None:
     """Print metrics and findings for IMAGE or video files, as the daily image check would see them.
 
     Exit status: 0 no finding, 1 at least one finding, 2 a file could not be analysed.
@@ -121,7 +123,7 @@ def analyze(paths: tuple[Path, ...], reference: Path | None, profile: str, overr
             raise click.BadParameter(str(error), param_hint="--reference") from None
         report["reference"] = {"path": str(reference), "metrics": reference_metrics.to_dict()}
     for path in paths:
-        report["results"].append(_analyse_path(path, reference_metrics, profile, limits, frames))
+        report["results"].append(_analyse_path(path, reference_metrics, profile, limits, frames, spacing))
     click.echo(json.dumps(report, indent=2) if as_json else _render_text(report))
     context = click.get_current_context()
     if any(result["error"] for result in report["results"]):

@@ -66,7 +66,9 @@ def frames(draw, channels: int = 3, max_side: int = 70) -> np.ndarray:
         if style == "flat":
             frame = np.full(shape, base[0, 0])
         frame = frame.astype(np.uint8)
-    view = draw(st.sampled_from(["packed", "crop", "step", "flip"]))
+    view = draw(st.sampled_from(["packed", "crop", "step", "flip"] + (["rgb"] if channels > 1 else [])))
+    if view == "rgb":
+        return frame[:, :, ::-1]  # channels reversed in place: a negative innermost stride
     if view == "crop":
         # Rows of a wider buffer: the row stride is not width x channels.
         wide = np.zeros((h, w + 5) + shape[2:], np.uint8)

@@ -105,3 +105,11 @@ def test_analysis_refuses_bad_input_clearly() -> None:
                          (np.zeros((20, 20, 2), np.uint8), "shape")]:
         with pytest.raises(AnalysisError, match=message):
             analyze_frame(bad)
+
+
+def test_docs_list_every_threshold_with_its_defaults() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "analysis.md").read_text()
+    for name, spec in THRESHOLDS.items():
+        assert f"| `{name}` | {spec.day:g} | {spec.night:g} | {spec.ir:g} |" in text, name

@@ -38,8 +38,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
     for name, frozen in (("live", False), ("frozen", True)):
         paths[name] = root / f"{name}.avi"
         writer = cv2.VideoWriter(str(paths[name]), cv2.VideoWriter_fourcc(*"MJPG"), 10, scene.shape[1::-1])
-        for index in range(6):
-            writer.write(live(scene, 9 if frozen else index))
+        for index in range(25):
+            # The frozen clip moves for its first second, then hangs.
+            writer.write(live(scene, 9 if frozen and index >= 10 else index))
         writer.release()
     paths["broken-video"] = root / "broken.mp4"
     paths["broken-video"].write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 64)
@@ -86,11 +87,21 @@ def test_threshold_override_and_profile(files) -> None:
 
 
 def test_video_frozen_across_sampled_frames(files) -> None:
-    report = json.loads(run(files["live"], files["frozen"], "--json").output)
+    report = json.loads(run(files["live"], files["frozen"], "--spacing", "0", "--frames", "25", "--json").output)
     live_result, frozen_result = report["results"]
-    assert live_result["type"] == "video" and live_result["frames"] == 6
+    assert live_result["type"] == "video" and live_result["frames"] == 25
     assert live_result["frozen_score"] > 0.5 and live_result["findings"] == []
     assert [f["kind"] for f in frozen_result["findings"]] == ["frozen"]
+
+
+def test_video_sampled_a_second_apart(files) -> None:
+    # 2.5 s at 10 fps: frames 0, 10 and 20; the frozen clip's last two are the same picture.
+    report = json.loads(run(files["live"], files["frozen"], "--json").output)
+    live_result, frozen_result = report["results"]
+    assert live_result["frames"] == 3 and live_result["findings"] == []
+    assert [f["kind"] for f in frozen_result["findings"]] == ["frozen"]
+    short = json.loads(run(files["live"], "--spacing", "5", "--json").output)["results"][0]
+    assert short["frames"] == 2  # shorter than one spacing: its first and last frames
 
 
 @pytest.mark.parametrize(("name", "message"), [

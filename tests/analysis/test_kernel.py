@@ -12,6 +12,14 @@ from watchkeeper import frames as kernel
 
 from .conftest import frames, reference_gray, reference_metrics, reference_thumbnail
 
+@pytest.fixture(autouse=True, params=["simd", "portable"])
+def kernel_path(request):
+    """Run every kernel test on the AVX2 path (where the CPU has it) and on the portable C path."""
+    kernel.use_simd(request.param == "simd")
+    yield request.param
+    kernel.use_simd(True)
+
+
 FLOATS = ("mean", "std", "under_fraction", "over_fraction", "sharpness", "noise")
 
 
