@@ -94,7 +94,7 @@ async def send_hostile(request: web.Request, kind: Hostile, wrapper: str) -> web
         try:
             for _ in range(HUGE_BODY_BYTES // len(chunk)):
                 await response.write(chunk)
-        except (ConnectionResetError, asyncio.CancelledError, RuntimeError):
+        except (ConnectionError, asyncio.CancelledError, RuntimeError):
             pass
         return response
     body, content_type = hostile_body(kind, wrapper)
