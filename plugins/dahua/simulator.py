@@ -366,6 +366,10 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("mediaFileFind.cgi", "findNextFile"): SimulatedDahua.find_next,
     ("mediaFileFind.cgi", "close"): SimulatedDahua.finder_close,
     ("mediaFileFind.cgi", "destroy"): SimulatedDahua.finder_destroy,
+    # The API document names close/destroy; amcrest sends factory.close/factory.destroy, which
+    # firmware accepts as well.
+    ("mediaFileFind.cgi", "factory.close"): SimulatedDahua.finder_close,
+    ("mediaFileFind.cgi", "factory.destroy"): SimulatedDahua.finder_destroy,
     ("loadfile.cgi", "startLoad"): SimulatedDahua.load_range,
     ("log.cgi", "startFind"): SimulatedDahua.log_start,
     ("log.cgi", "doFind"): SimulatedDahua.log_find,
