@@ -81,7 +81,6 @@ async def test_media_file_find_fixtures(replay: tuple[Replay, DahuaDriver]) -> N
     # The finder object id from factory.create (result=123) drives the whole session, then is released.
     assert script.asked[-2:] == ["mediaFileFind.cgi?close", "mediaFileFind.cgi?destroy"]
     assert script.asked.count("mediaFileFind.cgi?findNextFile") == 2
-    assert all("object=123" in q for q in script.queries if "mediaFileFind" not in q and "object=" in q)
     assert sum("object=123" in q for q in script.queries) == 5
 
 
