@@ -19,7 +19,7 @@ from watchkeeper.simhttp import HttpDevice, device_middleware, start_site
 
 from . import cgi
 from .events import BOUNDARY, KIND_CODES, encode_part, event_body
-from .simstate import LogEntry, RecordedFile, Sessions, clip_bytes, clip_length, device_zone, recorded_files
+from .simstate import LogEntry, RecordedFile, Sessions, clip_bytes, device_zone, recorded_files
 
 TEXT = "text/plain;charset=utf-8"
 BAD_REQUEST = "Error\r\nBad Request!\r\n"
