@@ -31,6 +31,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.rules.inspection",
     "watchkeeper.plugins.hikvision",
     "watchkeeper.plugins.osdp",
+    "watchkeeper.plugins.dahua",
 )
 
 

@@ -1,0 +1,19 @@
+"""Dahua CGI platform (also Amcrest, Lorex, EmpireTech): registers the driver and the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from watchkeeper import hookimpl
+from watchkeeper.drivers import Platform
+
+from .driver import DahuaDriver
+from .simulator import simulate
+
+
+@hookimpl
+def register_platforms(register: Callable[[Platform], None]) -> None:
+    register(Platform(
+        name="dahua", camera_driver=DahuaDriver, simulator=simulate, default_port=80,
+        description="Dahua HTTP CGI cameras and NVRs (Amcrest, Lorex, EmpireTech white labels)",
+    ))

@@ -1,0 +1,397 @@
+"""A Dahua camera or NVR on loopback: the CGI API with digest auth, find sessions, events, faults."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta, timezone
+
+import attrs
+from aiohttp import web
+
+from watchkeeper import scenes
+from watchkeeper.faults import FaultProfile
+from watchkeeper.models import DeviceEventKind, Endpoint
+from watchkeeper.simhttp import HttpDevice, device_middleware, start_site
+
+from . import cgi
+from .events import BOUNDARY, KIND_CODES, encode_part, event_body
+from .simstate import LogEntry, RecordedFile, Sessions, clip_bytes, device_zone, recorded_files
+
+TEXT = "text/plain;charset=utf-8"
+BAD_REQUEST = "Error\r\nBad Request!\r\n"
+MAX_PAGE = 100
+
+
+def kv_reply(pairs: dict[str, object] | list[tuple[str, object]]) -> web.Response:
+    items = pairs.items() if isinstance(pairs, dict) else pairs
+    return web.Response(text="".join(f"{k}={v}\r\n" for k, v in items), content_type="text/plain", charset="utf-8")
+
+
+def ok() -> web.Response:
+    return web.Response(text="OK\r\n", content_type="text/plain", charset="utf-8")
+
+
+def bad_request() -> web.Response:
+    return web.Response(status=400, text=BAD_REQUEST, content_type="text/plain", charset="utf-8")
+
+
+class SimulatedDahua:
+    """One device: `endpoint`, `set_faults`, `trigger_event`, `reboot`, and the request log."""
+
+    def __init__(self, index: int, username: str, password: str, channels: int = 1) -> None:
+        self.index, self.channels = index, channels
+        self.nvr = channels > 1
+        self.serial = f"7J0{index:04d}PAZ{channels:03d}"
+        self.model = "DHI-NVR4216-16P-4KS2" if self.nvr else "IPC-HDW5831R-ZE"
+        self.http = HttpDevice(username, password, realm=f"Login to {self.serial}")
+        self.channel_faults: dict[int, FaultProfile] = {}
+        self.sessions = Sessions()
+        self.ntp = {"Address": "time.windows.com", "Enable": "false", "Port": "123", "UpdatePeriod": "10"}
+        self.log: list[LogEntry] = [LogEntry(datetime.now(timezone.utc), "Reboot", "System", "")]
+        self.served_files: dict[str, RecordedFile] = {}
+        self.subscribers: set[asyncio.Queue[str | None]] = set()
+        self.endpoint = Endpoint("dahua", "127.0.0.1", 0, username, password, device_id=f"dahua-sim-{index}")
+        self._runner: web.AppRunner | None = None
+
+    # --- the SimulatedDevice contract ----------------------------------------------------------
+
+    @property
+    def faults(self) -> FaultProfile:
+        return self.http.faults
+
+    def set_faults(self, faults: FaultProfile, channel: int | None = None) -> None:
+        if channel is None:
+            self.http.faults = faults
+            self.channel_faults.clear()
+        else:
+            self.channel_faults[channel] = faults
+
+    def faults_for(self, channel: int) -> FaultProfile:
+        return self.channel_faults.get(channel, self.http.faults)
+
+    async def trigger_event(self, kind: DeviceEventKind, channel: int, action: str = "Start") -> None:
+        now = datetime.now(timezone.utc)
+        data = {"UTC": int(now.timestamp()), "LocaleTime": cgi.format_device_time(now, self.zone())}
+        self.publish(event_body(KIND_CODES.get(kind, "VideoMotion"), action, channel - 1, data))
+
+    def publish(self, body: str) -> None:
+        for queue in list(self.subscribers):
+            queue.put_nowait(body)
+
+    async def reboot(self, downtime: float = 1.0) -> None:
+        """Drop every event stream and refuse connections for `downtime` seconds, as a reboot does."""
+        for queue in list(self.subscribers):
+            queue.put_nowait(None)
+        saved = self.http.faults
+        self.http.faults = FaultProfile(offline=True)
+        await asyncio.sleep(downtime)
+        self.http.faults = saved
+        self.log.append(LogEntry(datetime.now(timezone.utc), "Reboot", "System", ""))
+
+    # --- state the handlers read ---------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=self.http.faults.clock_offset)
+
+    def zone_index(self) -> int:
+        return device_zone(self.http.faults, datetime.now(timezone.utc))
+
+    def zone(self) -> timezone:
+        return cgi.zone(self.zone_index())
+
+    def mount(self) -> str:
+        return "/mnt/dvr/sda0" if self.nvr else "/mnt/sd"
+
+    def local(self, text: str) -> datetime | None:
+        try:
+            return cgi.parse_device_time(text, self.zone(), "sim")
+        except Exception:
+            return None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> None:
+        app = web.Application(middlewares=[device_middleware(lambda request: self.http)])
+        app.router.add_get("/cgi-bin/{name}", self.dispatch)
+        app.router.add_get("/cgi-bin/RPC_Loadfile/{path:.*}", self.load_file)
+        self._runner, bound = await start_site(app, host, port)
+        self.endpoint = Endpoint("dahua", host, bound, self.http.username, self.http.password,
+                                 device_id=self.endpoint.device_id)
+
+    async def stop(self) -> None:
+        for queue in list(self.subscribers):
+            queue.put_nowait(None)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- CGI -----------------------------------------------------------------------------------
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        name, action = request.match_info["name"], request.query.get("action", "")
+        handler = ROUTES.get((name, action))
+        if handler is None:
+            return bad_request()
+        return await handler(self, request)
+
+    def user(self, request: web.Request) -> str:
+        return self.http.username
+
+    async def system_info(self, request: web.Request) -> web.Response:
+        return kv_reply({"appAutoStart": "true", "deviceType": self.model, "hardwareVersion": "1.00",
+                         "processor": "S3LM", "serialNumber": self.serial, "updateSerial": self.model})
+
+    async def device_type(self, request: web.Request) -> web.Response:
+        return kv_reply({"type": self.model})
+
+    async def software_version(self, request: web.Request) -> web.Response:
+        return kv_reply({"version": "2.800.0000000.16.R,build:2021-07-19"})
+
+    async def serial_no(self, request: web.Request) -> web.Response:
+        return kv_reply({"sn": self.serial})
+
+    async def machine_name(self, request: web.Request) -> web.Response:
+        return kv_reply({"name": f"watchkeeper-sim-{self.index}"})
+
+    async def vendor(self, request: web.Request) -> web.Response:
+        return kv_reply({"vendor": "Dahua"})
+
+    async def hardware_version(self, request: web.Request) -> web.Response:
+        return kv_reply({"version": "1.00"})
+
+    async def video_inputs(self, request: web.Request) -> web.Response:
+        return kv_reply({"result": self.channels})
+
+    async def current_time(self, request: web.Request) -> web.Response:
+        return kv_reply({"result": cgi.format_device_time(self.now(), self.zone())})
+
+    async def set_current_time(self, request: web.Request) -> web.Response:
+        wanted = self.local(request.query.get("time", ""))
+        if wanted is None:
+            return bad_request()
+        self.http.faults.clock_offset = (wanted - datetime.now(timezone.utc)).total_seconds()
+        self.log.append(LogEntry(datetime.now(timezone.utc), "SetTime", self.user(request), request.remote or ""))
+        return ok()
+
+    async def get_config(self, request: web.Request) -> web.Response:
+        if request.query.get("name") != "NTP":
+            return bad_request()
+        index = self.zone_index()
+        table = dict(self.ntp, TimeZone=index, TimeZoneDesc=cgi.zone_name(index))
+        return kv_reply([(f"table.NTP.{key}", table[key]) for key in sorted(table)])
+
+    async def set_config(self, request: web.Request) -> web.Response:
+        changes = {k.removeprefix("NTP."): v for k, v in request.query.items() if k.startswith("NTP.")}
+        if not changes or not set(changes) <= {"Address", "Enable", "Port", "UpdatePeriod", "TimeZone"}:
+            return bad_request()
+        self.ntp.update({k: v for k, v in changes.items() if k != "TimeZone"})
+        self.log.append(LogEntry(datetime.now(timezone.utc), "SaveConfig", self.user(request), request.remote or ""))
+        return ok()
+
+    async def snapshot(self, request: web.Request) -> web.Response:
+        channel = request.query.get("channel", "1")
+        if not channel.isdigit() or not 1 <= int(channel) <= self.channels:
+            return bad_request()
+        faults = self.faults_for(int(channel)).image
+        image = await asyncio.to_thread(scenes.render, self.index * 100 + int(channel), faults, int(time.time() * 5))
+        return web.Response(body=scenes.jpeg(image), content_type="image/jpeg")
+
+    async def storage(self, request: web.Request) -> web.Response:
+        faults = self.http.faults
+        total = 4_000_787_030_016 if self.nvr else 127_865_454_592
+        used = total if faults.disk_full else total * 2 // 5
+        name = "/dev/sda" if self.nvr else "/dev/mmc0"
+        return kv_reply([
+            ("list.info[0].Detail[0].IsError", "true" if faults.disk_error else "false"),
+            ("list.info[0].Detail[0].Path", f"{name}1"),
+            ("list.info[0].Detail[0].TotalBytes", f"{total:.6f}"),
+            ("list.info[0].Detail[0].Type", "ReadWrite"),
+            ("list.info[0].Detail[0].UsedBytes", f"{used:.6f}"),
+            ("list.info[0].Name", name),
+            ("list.info[0].State", "Error" if faults.disk_error else "Success"),
+        ])
+
+    # --- mediaFileFind: create → findFile → findNextFile… → close → destroy ----------------------
+
+    async def finder_create(self, request: web.Request) -> web.Response:
+        number = self.sessions.create_finder()
+        return bad_request() if number is None else kv_reply({"result": number})
+
+    def _finder(self, request: web.Request):
+        text = request.query.get("object", "")
+        return self.sessions.finders.get(int(text)) if text.isdigit() else None
+
+    async def find_file(self, request: web.Request) -> web.Response:
+        finder, query = self._finder(request), request.query
+        channel = query.get("condition.Channel", "")
+        start, end = self.local(query.get("condition.StartTime", "")), self.local(query.get("condition.EndTime", ""))
+        if finder is None or not channel.isdigit() or not 1 <= int(channel) <= self.channels or not start or not end:
+            return bad_request()
+        files = recorded_files(int(channel), start, end, self.faults_for(int(channel)),
+                               datetime.now(timezone.utc), self.zone(), self.mount())
+        finder.files, finder.cursor = files, 0
+        return ok()
+
+    async def find_next(self, request: web.Request) -> web.Response:
+        finder, count = self._finder(request), request.query.get("count", "100")
+        if finder is None or finder.files is None or not count.isdigit():
+            return bad_request()
+        page = finder.files[finder.cursor:finder.cursor + min(int(count), MAX_PAGE)]
+        finder.cursor += len(page)
+        lines: list[tuple[str, object]] = [("found", len(page))]
+        zone = self.zone()
+        for i, item in enumerate(page):
+            self.served_files[item.path] = item
+            seconds = int((item.end - item.start).total_seconds())
+            lines += [(f"items[{i}].{k}", v) for k, v in (
+                ("Channel", item.channel - 1), ("Cluster", 0), ("Compressed", "false"), ("Disk", 0),
+                ("Duration", seconds), ("EndTime", cgi.format_device_time(item.end, zone)),
+                ("FilePath", item.path), ("Flags[0]", "Timing"), ("Length", item.length),
+                ("Overwrites", 0), ("Partition", 0), ("Redundant", "false"), ("Repeat", 0),
+                ("StartTime", cgi.format_device_time(item.start, zone)), ("Type", "dav"),
+                ("VideoStream", "Main"), ("WorkDir", self.mount()), ("WorkDirSN", 0))]
+        if len(self.served_files) > 20_000:
+            self.served_files.clear()
+        return kv_reply(lines)
+
+    async def finder_close(self, request: web.Request) -> web.Response:
+        finder = self._finder(request)
+        if finder is None:
+            return bad_request()
+        finder.files = None
+        return ok()
+
+    async def finder_destroy(self, request: web.Request) -> web.Response:
+        text = request.query.get("object", "")
+        return ok() if text.isdigit() and self.sessions.finders.pop(int(text), None) is not None else bad_request()
+
+    async def load_file(self, request: web.Request) -> web.Response:
+        item = self.served_files.get("/" + request.match_info["path"])
+        if item is None:
+            return bad_request()
+        return web.Response(body=clip_bytes(item.channel, item.start, item.end), content_type="application/octet-stream")
+
+    async def load_range(self, request: web.Request) -> web.Response:
+        channel = request.query.get("channel", "")
+        start, end = self.local(request.query.get("startTime", "")), self.local(request.query.get("endTime", ""))
+        if not channel.isdigit() or not 1 <= int(channel) <= self.channels or not start or not end or end <= start:
+            return bad_request()
+        files = recorded_files(int(channel), start, end, self.faults_for(int(channel)),
+                               datetime.now(timezone.utc), self.zone(), self.mount())
+        # Firmware opens the reply with a binary preamble of varying length before the first frame.
+        body = os.urandom(97).replace(b"D", b"d") + b"".join(
+            clip_bytes(f.channel, max(f.start, start), min(f.end, end)) for f in files)
+        return web.Response(body=body, content_type="application/http")
+
+    # --- log.cgi -------------------------------------------------------------------------------
+
+    async def log_start(self, request: web.Request) -> web.Response:
+        start = self.local(request.query.get("condition.StartTime", ""))
+        end = self.local(request.query.get("condition.EndTime", ""))
+        if not start or not end:
+            return bad_request()
+        token = self.sessions.open_log([e for e in self.log if start <= e.time <= end])
+        return bad_request() if token is None else kv_reply({"token": token})
+
+    async def log_find(self, request: web.Request) -> web.Response:
+        token, count = request.query.get("token", ""), request.query.get("count", "100")
+        entries = self.sessions.logs.get(int(token)) if token.isdigit() else None
+        if entries is None or not count.isdigit():
+            return bad_request()
+        page, self.sessions.logs[int(token)] = entries[:int(count)], entries[int(count):]
+        zone, lines = self.zone(), [("found", len(page))]
+        for i, entry in enumerate(page):
+            lines += [(f"items[{i}].Detail.Address", entry.address), (f"items[{i}].Detail.Type", entry.detail_type),
+                      (f"items[{i}].Level", 0), (f"items[{i}].Time", cgi.format_device_time(entry.time, zone)),
+                      (f"items[{i}].Type", entry.type), (f"items[{i}].User", entry.user)]
+        return kv_reply(lines)
+
+    async def log_stop(self, request: web.Request) -> web.Response:
+        token = request.query.get("token", "")
+        return ok() if token.isdigit() and self.sessions.logs.pop(int(token), None) is not None else bad_request()
+
+    # --- eventManager.cgi attach ----------------------------------------------------------------
+
+    async def attach(self, request: web.Request) -> web.StreamResponse:
+        codes = request.query.get("codes", "").strip("[]").split(",")
+        heartbeat = request.query.get("heartbeat", "")
+        if not codes or not codes[0] or (heartbeat and not heartbeat.isdigit()):
+            return bad_request()
+        response = web.StreamResponse(headers={"Content-Type": f"multipart/x-mixed-replace; boundary={BOUNDARY}"})
+        await response.prepare(request)
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.subscribers.add(queue)
+        wait = int(heartbeat) if heartbeat else None
+        try:
+            while True:
+                try:
+                    body = await asyncio.wait_for(queue.get(), wait)
+                except TimeoutError:
+                    body = "Heartbeat"
+                if body is None:
+                    break
+                code = body.partition(";")[0].removeprefix("Code=")
+                if body == "Heartbeat" or "All" in codes or code in codes:
+                    await response.write(encode_part(body))
+        except (ConnectionResetError, RuntimeError):
+            pass
+        finally:
+            self.subscribers.discard(queue)
+        if request.transport is not None:
+            request.transport.close()
+        return response
+
+
+Handler = Callable[[SimulatedDahua, web.Request], object]
+ROUTES: dict[tuple[str, str], Handler] = {
+    ("magicBox.cgi", "getSystemInfo"): SimulatedDahua.system_info,
+    ("magicBox.cgi", "getDeviceType"): SimulatedDahua.device_type,
+    ("magicBox.cgi", "getSoftwareVersion"): SimulatedDahua.software_version,
+    ("magicBox.cgi", "getSerialNo"): SimulatedDahua.serial_no,
+    ("magicBox.cgi", "getMachineName"): SimulatedDahua.machine_name,
+    ("magicBox.cgi", "getVendor"): SimulatedDahua.vendor,
+    ("magicBox.cgi", "getHardwareVersion"): SimulatedDahua.hardware_version,
+    ("devVideoInput.cgi", "getCollect"): SimulatedDahua.video_inputs,
+    ("global.cgi", "getCurrentTime"): SimulatedDahua.current_time,
+    ("global.cgi", "setCurrentTime"): SimulatedDahua.set_current_time,
+    ("configManager.cgi", "getConfig"): SimulatedDahua.get_config,
+    ("configManager.cgi", "setConfig"): SimulatedDahua.set_config,
+    ("snapshot.cgi", ""): SimulatedDahua.snapshot,
+    ("storageDevice.cgi", "getDeviceAllInfo"): SimulatedDahua.storage,
+    ("mediaFileFind.cgi", "factory.create"): SimulatedDahua.finder_create,
+    ("mediaFileFind.cgi", "findFile"): SimulatedDahua.find_file,
+    ("mediaFileFind.cgi", "findNextFile"): SimulatedDahua.find_next,
+    ("mediaFileFind.cgi", "close"): SimulatedDahua.finder_close,
+    ("mediaFileFind.cgi", "destroy"): SimulatedDahua.finder_destroy,
+    # The API document names close/destroy; amcrest sends factory.close/factory.destroy, which
+    # firmware accepts as well.
+    ("mediaFileFind.cgi", "factory.close"): SimulatedDahua.finder_close,
+    ("mediaFileFind.cgi", "factory.destroy"): SimulatedDahua.finder_destroy,
+    ("loadfile.cgi", "startLoad"): SimulatedDahua.load_range,
+    ("log.cgi", "startFind"): SimulatedDahua.log_start,
+    ("log.cgi", "doFind"): SimulatedDahua.log_find,
+    ("log.cgi", "stopFind"): SimulatedDahua.log_stop,
+    ("eventManager.cgi", "attach"): SimulatedDahua.attach,
+}
+
+
+@contextlib.asynccontextmanager
+async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "admin",
+                   password: str = "watchkeeper-sim", devices: int = 1,
+                   faults: FaultProfile | None = None, channels: int = 1) -> AsyncIterator[list[SimulatedDahua]]:
+    """The Platform.simulator factory: `devices` cameras (or NVRs when channels > 1) on loopback."""
+    running: list[SimulatedDahua] = []
+    try:
+        for index in range(devices):
+            device = SimulatedDahua(index, username, password, channels)
+            if faults is not None:
+                device.set_faults(attrs.evolve(faults))  # each device owns its profile
+            await device.start(host, 0 if port == 0 else port + index)
+            running.append(device)
+        yield running
+    finally:
+        for device in running:
+            await device.stop()
