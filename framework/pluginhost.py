@@ -21,6 +21,7 @@ ENTRY_POINT_GROUP = PROJECT_NAME
 #: Built-in plugins, loaded by the same code path as third-party ones.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.rules.policy",
+    "watchkeeper.plugins.onvif",
 )
 
 
