@@ -117,7 +117,8 @@ async def test_events_survive_reboot_and_cover_failures() -> None:
             await device.trigger_event(DeviceEventKind.TAMPER, 2)
             await _until(lambda: any(e.kind is DeviceEventKind.TAMPER for e in received))
             await device.trigger_event(DeviceEventKind.REBOOT, 1)  # subscriptions lost
-            await asyncio.sleep(2.5)  # the driver notices, subscribes again
+            assert not device.state.subscriptions
+            await _until(lambda: bool(device.state.subscriptions))  # the driver notices, subscribes again
             await device.trigger_event(DeviceEventKind.SCENE_CHANGE, 1)
             device.set_faults(FaultProfile(disk_error=True))
             await _until(lambda: {DeviceEventKind.SCENE_CHANGE, DeviceEventKind.DISK_ERROR}
