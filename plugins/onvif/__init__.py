@@ -26,8 +26,5 @@ def register_platforms(register) -> None:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    try:
-        from .discovery import discover
-    except ImportError:  # discovery is optional until its module lands
-        return
+    from .discovery import discover
     cli.add_command(discover)

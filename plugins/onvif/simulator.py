@@ -50,6 +50,8 @@ class OnvifSimDevice:
     state: DeviceState
     http: HttpDevice
     tokens: UsernameTokenVerifier
+    #: UDP port answering WS-Discovery Probes for this process's devices (0: not answering).
+    discovery_port: int = 0
 
     @property
     def log(self) -> list[LoggedRequest]:
@@ -384,7 +386,7 @@ def make_app(devices_by_port: dict[int, OnvifSimDevice]) -> web.Application:
 async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "admin",
                    password: str = "watchkeeper-sim", devices: int = 1, faults: FaultProfile | None = None,
                    channels: int = 1, advertise_host: str | None = None, rtsp_port: int = 8554,
-                   discovery: bool = False) -> AsyncIterator[list[OnvifSimDevice]]:
+                   discovery: bool = False, discovery_port: int = 0) -> AsyncIterator[list[OnvifSimDevice]]:
     """Start `devices` simulated ONVIF devices in this process (the platform's SimulatorFactory)."""
     by_port: dict[int, OnvifSimDevice] = {}
     runner = web.AppRunner(make_app(by_port), access_log=None, handle_signals=False)
@@ -407,9 +409,11 @@ async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "admi
             running.append(device)
         if discovery:
             from .discovery import start_responder
-            responder = start_responder(running)
+            responder, bound = await start_responder(running, host, discovery_port)
+            for device in running:
+                device.discovery_port = bound
         yield running
     finally:
         if responder is not None:
-            responder.stop()
+            responder.close()
         await runner.cleanup()
