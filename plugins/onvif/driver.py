@@ -97,8 +97,8 @@ class OnvifCamera:
 
     async def _proxy(self, service: str, authenticated: bool = True, xaddr: str | None = None) -> Any:
         if self._session is None:
-            self._session = soap.session(self.endpoint.timeout)
-            self._transport = soap.BoundedTransport(session=self._session, verify_ssl=False)
+            self._session = soap.session()
+            self._transport = soap.BoundedTransport(self._session, self.endpoint.timeout)
             self._wsse = soap.username_token(self.endpoint.username, self.endpoint.password.reveal(), 0.0)
         address = xaddr or self._xaddrs.get(NAMESPACE_OF.get(service, ""), f"{self._base}/onvif/device_service")
         key = (service, address, authenticated)

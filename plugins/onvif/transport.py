@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import threading
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
 import zeep.exceptions
-from onvif.client import _WSDL_PATH, UsernameDigestTokenDtDiff, ZeepAsyncClient, _cached_document
+from onvif.client import _DOCUMENT_CACHE, _WSDL_PATH, UsernameDigestTokenDtDiff, ZeepAsyncClient, _cached_document
 from onvif.definition import SERVICES
 from onvif.settings import DEFAULT_SETTINGS
 from onvif.wsa import WsAddressingIfMissingPlugin
 from onvif.zeep_aiohttp import AIOHTTPTransport
+from zeep.proxy import AsyncOperationProxy, AsyncServiceProxy
 
 from watchkeeper.drivers import DeviceError
 from watchkeeper.findings import FindingKind
@@ -23,6 +27,14 @@ _XML_TYPES = ("application/soap+xml", "text/xml", "application/xml")
 
 class BoundedTransport(AIOHTTPTransport):
     """Reads at most MAX_REPLY_BYTES, refuses non-XML, DTDs and entities before zeep sees a reply."""
+
+    def __init__(self, session: aiohttp.ClientSession, timeout: float | None = None) -> None:
+        # zeep's Transport.__init__ builds a requests.Session this async transport never uses; skipping it
+        # is most of what makes the 2nd..Nth camera cheap.
+        self.session, self.verify_ssl, self.proxy, self._close_session = session, False, None, False
+        self.cache, self.logger = None, logging.getLogger(__name__)
+        self._client_timeout = aiohttp.ClientTimeout(total=timeout + 1, connect=timeout) if timeout else session.timeout
+        self.load_timeout = self.operation_timeout = self._client_timeout.total
 
     async def _post_internal(self, address: str, message: str | bytes, headers: dict[str, str]) -> Any:
         headers = dict(headers or {})
@@ -46,10 +58,39 @@ class BoundedTransport(AIOHTTPTransport):
             return response, bytes(content)
 
 
-def session(timeout: float) -> aiohttp.ClientSession:
-    """One connection pool per device; the driver's own timeout is the real limit, this is a backstop."""
-    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout + 1, connect=timeout),
-                                 connector=aiohttp.TCPConnector(limit_per_host=4, force_close=False))
+class LazyServiceProxy(AsyncServiceProxy):
+    """zeep builds a proxy for each of a binding's ~100 operations up front; build only those called."""
+
+    def __init__(self, client: Any, binding: Any, **binding_options: Any) -> None:
+        self._client, self._binding, self._binding_options = client, binding, binding_options
+        self._operations: dict[str, AsyncOperationProxy] = {}
+
+    def __getitem__(self, key: str) -> AsyncOperationProxy:
+        operation = self._operations.get(key)
+        if operation is None:
+            try:
+                self._binding.get(key)
+            except ValueError:
+                raise AttributeError(f"Service has no operation {key!r}") from None
+            operation = self._operations[key] = AsyncOperationProxy(self, key)
+        return operation
+
+
+def session() -> aiohttp.ClientSession:
+    """One connection pool per device; each request carries the driver's timeout."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=4),
+                                 timeout=aiohttp.ClientTimeout(total=None))
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def _load_once(path: str) -> Any:
+    """Parse a WSDL once even when a thousand cameras start together (onvif's cache has no lock)."""
+    with _LOAD_LOCK:
+        if path not in _DOCUMENT_CACHE:
+            asyncio.run(_cached_document(path))
+        return _DOCUMENT_CACHE[path]
 
 
 def wsdl_path(service: str) -> str:
@@ -60,10 +101,12 @@ async def service_proxy(service: str, xaddr: str, transport: BoundedTransport,
                         wsse: UsernameDigestTokenDtDiff | None) -> Any:
     """A zeep proxy for one ONVIF service; the parsed WSDL is shared by every camera in the process."""
     definition = SERVICES[service]
-    document = await _cached_document(wsdl_path(service))
+    path = wsdl_path(service)
+    document = _DOCUMENT_CACHE.get(path) or await asyncio.to_thread(_load_once, path)
     client = ZeepAsyncClient(wsdl=document, wsse=wsse, transport=transport, settings=DEFAULT_SETTINGS,
                              plugins=[WsAddressingIfMissingPlugin()])
-    return client.create_service(f"{{{definition['ns']}}}{definition['binding']}", xaddr)
+    binding = document.bindings[f"{{{definition['ns']}}}{definition['binding']}"]
+    return LazyServiceProxy(client, binding, address=xaddr)
 
 
 def username_token(username: str, password: str, clock_offset: float) -> UsernameDigestTokenDtDiff:
