@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from watchkeeper.drivers import DeviceError, with_timeout
+from watchkeeper.drivers import with_timeout
 from watchkeeper.findings import FindingKind
 from watchkeeper.models import DeviceEvent, DeviceEventKind
 
@@ -90,5 +90,3 @@ async def pull_events(camera: OnvifCamera) -> AsyncIterator[DeviceEvent]:
                 raise failure from None
             await asyncio.sleep(RETRY_SECONDS)
 
-
-__all__ = ["pull_events", "to_event", "DeviceError"]

@@ -386,13 +386,14 @@ def make_app(devices_by_port: dict[int, OnvifSimDevice]) -> web.Application:
 async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "admin",
                    password: str = "watchkeeper-sim", devices: int = 1, faults: FaultProfile | None = None,
                    channels: int = 1, advertise_host: str | None = None, rtsp_port: int = 8554,
-                   discovery: bool = False, discovery_port: int = 0) -> AsyncIterator[list[OnvifSimDevice]]:
+                   discovery: bool = False, discovery_port: int = 0,
+                   rtsp: bool = False) -> AsyncIterator[list[OnvifSimDevice]]:
     """Start `devices` simulated ONVIF devices in this process (the platform's SimulatorFactory)."""
     by_port: dict[int, OnvifSimDevice] = {}
     runner = web.AppRunner(make_app(by_port), access_log=None, handle_signals=False)
     await runner.setup()
     running: list[OnvifSimDevice] = []
-    responder = None
+    responder, rtsp_server = None, None
     try:
         for index in range(devices):
             site = web.TCPSite(runner, host, port + index if port else 0, reuse_address=True)
@@ -407,6 +408,11 @@ async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "admi
             device.set_faults(faults or FaultProfile())
             by_port[bound] = device
             running.append(device)
+        if rtsp:
+            from .rtsp import start_rtsp
+            rtsp_server, bound = await start_rtsp(running, host, username, password)
+            for device in running:
+                device.rtsp_port = bound
         if discovery:
             from .discovery import start_responder
             responder, bound = await start_responder(running, host, discovery_port)
@@ -416,4 +422,6 @@ async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "admi
     finally:
         if responder is not None:
             responder.close()
+        if rtsp_server is not None:
+            await rtsp_server.stop()
         await runner.cleanup()
