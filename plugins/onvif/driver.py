@@ -24,7 +24,7 @@ from watchkeeper.models import (
     Endpoint,
     RecordingSegment,
 )
-from watchkeeper.safeparse import fetch, protocol_error
+from watchkeeper.safeparse import fetch, local_name, protocol_error
 
 from . import transport as soap
 from .profileg import find_all_pages, recording_token, segments_from_events, span_segment
@@ -57,6 +57,21 @@ def without_credentials(uri: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def extension_xaddr(extension: Any, section: str) -> str | None:
+    """XAddr of a GetCapabilities extension; zeep often leaves these as raw elements in the leading xs:any."""
+    if extension is None:
+        return None
+    entry = getattr(extension, section, None)
+    if entry is not None and getattr(entry, "XAddr", None):
+        return entry.XAddr
+    for element in getattr(extension, "_value_1", None) or []:
+        if hasattr(element, "tag") and local_name(element.tag) == section:
+            for child in element:
+                if local_name(child.tag) == "XAddr" and child.text:
+                    return child.text.strip()
+    return None
 
 
 class OnvifCamera:
@@ -144,9 +159,9 @@ class OnvifCamera:
                         xaddrs[NAMESPACE_OF[name]] = rewrite_host(entry.XAddr, self.endpoint.host, self.endpoint.port)
                 extension = getattr(found, "Extension", None)
                 for name, section in (("search", "Search"), ("replay", "Replay"), ("recording", "Recording")):
-                    entry = getattr(extension, section, None) if extension is not None else None
-                    if entry is not None and entry.XAddr:
-                        xaddrs[NAMESPACE_OF[name]] = rewrite_host(entry.XAddr, self.endpoint.host, self.endpoint.port)
+                    xaddr = extension_xaddr(extension, section)
+                    if xaddr:
+                        xaddrs[NAMESPACE_OF[name]] = rewrite_host(xaddr, self.endpoint.host, self.endpoint.port)
             missing = {cap for name, caps in NEEDS_SERVICE.items() if NAMESPACE_OF[name] not in xaddrs for cap in caps}
             self.capabilities = FULL_CAPABILITIES - missing
             self._xaddrs = xaddrs
@@ -257,6 +272,7 @@ class OnvifCamera:
     async def _recording(self, channel: int) -> Any:
         """The RecordingInformation of a channel's recording, found through its video source."""
         await self._connect()
+        self._require(Capability.RECORDINGS)  # GetServices may have shown there is no search service
         await self._profiles()
         source = self._sources[channel - 1] if 1 <= channel <= len(self._sources) else ""
         search = await self._proxy("search")

@@ -52,6 +52,8 @@ class OnvifSimDevice:
     tokens: UsernameTokenVerifier
     #: UDP port answering WS-Discovery Probes for this process's devices (0: not answering).
     discovery_port: int = 0
+    #: False plays an older device that only knows GetCapabilities.
+    get_services: bool = True
 
     @property
     def log(self) -> list[LoggedRequest]:
@@ -149,7 +151,15 @@ def _set_ntp(device: OnvifSimDevice, request: Element) -> str:
 
 OPERATIONS[(NAMESPACES["tds"], "GetDeviceInformation")] = lambda device, _: replies.device_information(
     MANUFACTURER, MODEL, FIRMWARE, f"WK{device.endpoint.port:05d}{device.index:04d}")
-OPERATIONS[(NAMESPACES["tds"], "GetServices")] = lambda device, _: replies.services(device.base_url)
+
+
+@operation("tds", "GetServices")
+def _get_services(device: OnvifSimDevice, _: Element) -> str:
+    if not device.get_services:
+        raise SoapFault("Receiver", "ter:ActionNotSupported", "GetServices is not supported", 500)
+    return replies.services(device.base_url)
+
+
 OPERATIONS[(NAMESPACES["tds"], "GetCapabilities")] = lambda device, _: replies.capabilities(device.base_url)
 OPERATIONS[(NAMESPACES["tds"], "GetScopes")] = lambda device, _: replies.scopes(f"wk-sim-{device.index}", MODEL)
 OPERATIONS[(NAMESPACES["tds"], "GetHostname")] = lambda device, _: replies.hostname(f"wk-sim-{device.index}")

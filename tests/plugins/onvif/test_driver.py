@@ -162,3 +162,34 @@ async def test_advertised_addresses_are_rewritten() -> None:
             assert all("127.0.0.1" in x for x in camera._xaddrs.values())
         finally:
             await camera.close()
+
+
+@pytest.mark.asyncio
+async def test_get_capabilities_fallback_for_older_devices() -> None:
+    async with simulate(channels=2) as (device,):
+        device.get_services = False
+        camera = OnvifCamera(device.endpoint)
+        try:
+            now = datetime.now(timezone.utc)
+            segments = await camera.recordings(2, now - timedelta(hours=2), now)
+            assert len(segments) == 1 and segments[0].token == "Recording_2"
+            assert camera._xaddrs["http://www.onvif.org/ver10/search/wsdl"].endswith("/onvif/search_service")
+            assert camera._xaddrs["http://www.onvif.org/ver10/replay/wsdl"].endswith("/onvif/replay_service")
+        finally:
+            await camera.close()
+
+
+def test_time_zone_strings() -> None:
+    from types import SimpleNamespace as Reply
+
+    from watchkeeper.plugins.onvif.timeparse import device_time_of, posix_utc_offset
+
+    assert posix_utc_offset("CST-8:00:00") == timedelta(hours=8)
+    assert posix_utc_offset("EST5EDT,M3.2.0,M11.1.0") == timedelta(hours=-5)
+    assert posix_utc_offset("<+0530>-5:30") == timedelta(hours=5, minutes=30)
+    local = Reply(Date=Reply(Year=2025, Month=1, Day=2), Time=Reply(Hour=8, Minute=0, Second=0))
+    when, zone = device_time_of(Reply(UTCDateTime=None, LocalDateTime=local, TimeZone=Reply(TZ="CST-8")))
+    assert when == datetime(2025, 1, 2, 0, 0, tzinfo=timezone.utc) and zone == "CST-8"
+    with pytest.raises(DeviceError) as caught:
+        device_time_of(Reply(UTCDateTime=None, LocalDateTime=local, TimeZone=Reply(TZ="MoroccoStandardTime0")))
+    assert caught.value.kind is FindingKind.PROTOCOL_ERROR
