@@ -32,6 +32,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.plugins.hikvision",
     "watchkeeper.plugins.osdp",
     "watchkeeper.plugins.dahua",
+    "watchkeeper.plugins.onvif",
 )
 
 

@@ -1,0 +1,75 @@
+"""Runs rtsp_helper.py under Debian's python3 (where PyGObject and GStreamer's RTSP server are) for the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .simulator import OnvifSimDevice
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+HELPER = Path(__file__).with_name("rtsp_helper.py")
+PROBE = ("import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import Gst, GstRtspServer; "
+         "Gst.init(None); assert Gst.ElementFactory.find('x264enc')")
+
+
+def rtsp_available() -> str | None:
+    """None when the RTSP helper can run here, else why not (with the Debian packages it needs)."""
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"{SYSTEM_PYTHON} not found"
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", PROBE], capture_output=True, timeout=30)
+    if probe.returncode:
+        return ("GStreamer RTSP server not importable by /usr/bin/python3: apt-get install python3-gi "
+                "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly")
+    return None
+
+
+def mounts(device: OnvifSimDevice) -> list[str]:
+    """The paths GetStreamUri and GetReplayUri hand out for this device."""
+    paths = []
+    for channel in range(1, device.state.channels + 1):
+        paths += [f"/wk{device.index}/ch{channel}/main", f"/wk{device.index}/ch{channel}/sub",
+                  f"/wk{device.index}/replay/Recording_{channel}"]
+    return paths
+
+
+class RtspServer:
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    async def stop(self) -> None:
+        if self.process.returncode is None:
+            if self.process.stdin is not None:
+                self.process.stdin.close()  # the helper stops when its stdin closes
+            try:
+                await asyncio.wait_for(self.process.wait(), 5)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+async def start_rtsp(devices: Sequence[OnvifSimDevice], host: str, username: str,
+                     password: str) -> tuple[RtspServer, int]:
+    """One RTSP server (digest auth) for every simulated device; returns it and its port."""
+    process = await asyncio.create_subprocess_exec(
+        SYSTEM_PYTHON, str(HELPER), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    config = {"host": host, "port": 0, "username": username, "password": password,
+              "mounts": [path for device in devices for path in mounts(device)]}
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(config).encode() + b"\n")
+    await process.stdin.drain()
+    server = RtspServer(process)
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+    except TimeoutError:
+        await server.stop()
+        raise RuntimeError("RTSP helper did not start within 30 s") from None
+    if not line.startswith(b"ready "):
+        await server.stop()
+        raise RuntimeError(f"RTSP helper failed to start: {line[:200]!r}")
+    return server, int(line.split()[1])
