@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import tempfile
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
@@ -88,6 +89,8 @@ async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[list[np
         if Capability.CLIP_DOWNLOAD not in driver.capabilities:
             return [], "skipped: recorder cannot export clips"
         start = now - timedelta(days=1)
+        # An undecodable clip is reported in the run's result; FFmpeg need not also print it.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         with tempfile.TemporaryDirectory() as folder:
             clip = await driver.download_clip(channel, start, start + timedelta(seconds=app.site.policies.playback_seconds),
                                               Path(folder) / "playback.mp4")

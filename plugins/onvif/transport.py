@@ -11,12 +11,19 @@ from typing import Any
 
 import aiohttp
 import zeep.exceptions
-from onvif.client import _DOCUMENT_CACHE, _WSDL_PATH, UsernameDigestTokenDtDiff, ZeepAsyncClient, _cached_document
-from onvif.definition import SERVICES
-from onvif.settings import DEFAULT_SETTINGS
-from onvif.wsa import WsAddressingIfMissingPlugin
-from onvif.zeep_aiohttp import AIOHTTPTransport
 from zeep.proxy import AsyncOperationProxy, AsyncServiceProxy
+
+# onvif-zeep-async calls logging.basicConfig(level=INFO) when imported, which would print every
+# HTTP request of every plugin; the appliance owns the logging configuration, so undo it.
+_root, _root_handlers, _root_level = logging.getLogger(), list(logging.getLogger().handlers), logging.getLogger().level
+from onvif.client import _DOCUMENT_CACHE, _WSDL_PATH, UsernameDigestTokenDtDiff, ZeepAsyncClient, _cached_document  # noqa: E402
+from onvif.definition import SERVICES  # noqa: E402
+from onvif.settings import DEFAULT_SETTINGS  # noqa: E402
+from onvif.wsa import WsAddressingIfMissingPlugin  # noqa: E402
+from onvif.zeep_aiohttp import AIOHTTPTransport  # noqa: E402
+
+_root.handlers[:] = _root_handlers
+_root.setLevel(_root_level)
 
 from watchkeeper.drivers import DeviceError
 from watchkeeper.findings import FindingKind
