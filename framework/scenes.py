@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
@@ -10,8 +12,13 @@ from .faults import ImageFault
 WIDTH, HEIGHT = 640, 360
 
 
+@lru_cache(maxsize=4096)
 def base_scene(seed: int, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
-    """A deterministic textured scene (sky, ground, boxes, text) so sharpness and edges are real."""
+    """A deterministic textured scene (sky, ground, boxes, text) so sharpness and edges are real.
+
+    Cached (about 0.7 MB each) because a simulator serving many cameras draws the same scenes
+    again and again; callers get a read-only array and copy before drawing on it.
+    """
     rng = np.random.default_rng(seed)
     image = np.empty((height, width, 3), np.uint8)
     horizon = height // 3 + int(rng.integers(-20, 20))
@@ -27,15 +34,14 @@ def base_scene(seed: int, width: int = WIDTH, height: int = HEIGHT) -> np.ndarra
         cv2.line(image, (0, row), (width, row + 6), (60, 70, 60), 1)
     cv2.putText(image, f"CAM {seed}", (16, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 2)
     grain = rng.normal(0, 2.0, image.shape)
-    return np.clip(image + grain, 0, 255).astype(np.uint8)
+    scene = np.clip(image + grain, 0, 255).astype(np.uint8)
+    scene.flags.writeable = False
+    return scene
 
 
 def render(seed: int, faults: frozenset[ImageFault] = frozenset(), tick: int = 0) -> np.ndarray:
     """The scene as the camera sees it at `tick`; a healthy camera shows a moving clock overlay."""
-    if ImageFault.MOVED in faults:
-        image = base_scene(seed + 7919)
-    else:
-        image = base_scene(seed)
+    image = base_scene(seed + 7919 if ImageFault.MOVED in faults else seed).copy()
     if ImageFault.FROZEN not in faults:
         cv2.putText(image, f"{tick:08d}", (WIDTH - 220, HEIGHT - 20), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
         # A slow pan of a few pixels keeps consecutive frames different, like a live scene.

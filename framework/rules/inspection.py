@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import cv2
 import numpy as np
 import sqlite_utils
@@ -30,7 +31,8 @@ migrations = Migrations("watchkeeper.inspection")
 
 IMAGE_KINDS = (FindingKind.BLURRED, FindingKind.TOO_DARK, FindingKind.OVEREXPOSED, FindingKind.COLOUR_CAST,
                FindingKind.NOISY, FindingKind.NO_SIGNAL, FindingKind.FROZEN, FindingKind.OCCLUDED, FindingKind.MOVED)
-CAMERA_CONCURRENCY = 32
+#: Cameras inspected at once: each waits between its spaced frames, so many overlap cheaply.
+CAMERA_CONCURRENCY = 128
 #: A shift's inspection counts if it started this long before the shift, or up to SHIFT_GRACE after.
 SHIFT_LEAD = timedelta(hours=4)
 SHIFT_GRACE = timedelta(hours=1)
@@ -72,32 +74,54 @@ def recorder_of(app: Any, camera: Any) -> tuple[Any, int]:
     return app.camera_endpoint(camera.id), camera.channel
 
 
-async def live_frames(driver: Any, channel: int, count: int, interval: float) -> list[np.ndarray]:
-    frames = []
+@attrs.define
+class FrameSeries:
+    """Frames judged as they arrive; only the latest is kept (for the next frozen score), so a camera
+    costs two frames of memory however many are sampled."""
+
+    count: int = 0
+    last_frame: np.ndarray | None = None
+    last: Metrics | None = None
+    #: The largest difference between consecutive frames: a stream is frozen only if even that is tiny.
+    frozen: float | None = None
+
+    def add(self, frame: np.ndarray) -> None:
+        metrics = analyze_frame(frame)
+        if self.last_frame is not None:
+            score = frozen_score(self.last_frame, frame)
+            self.frozen = score if self.frozen is None else max(self.frozen, score)
+        self.last_frame, self.last, self.count = frame, metrics, self.count + 1
+
+
+async def live_frames(driver: Any, channel: int, count: int, interval: float) -> FrameSeries:
+    series = FrameSeries()
     for index in range(count):
         if index:
             await asyncio.sleep(interval)
-        frames.append(await asyncio.to_thread(decode_jpeg, await driver.snapshot(channel)))
-    return frames
+        data = await driver.snapshot(channel)
+        # Decoding and analysis run in a worker thread: the kernel drops the GIL, so both cores work.
+        await asyncio.to_thread(lambda: series.add(decode_jpeg(data)))
+    return series
 
 
-async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[list[np.ndarray], str]:
+async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day, downloaded from the recorder."""
     endpoint, channel = recorder_of(app, camera)
     driver = app.driver(endpoint)
     try:
+        series = FrameSeries()
         if Capability.CLIP_DOWNLOAD not in driver.capabilities:
-            return [], "skipped: recorder cannot export clips"
+            return series, "skipped: recorder cannot export clips"
         start = now - timedelta(days=1)
         # An undecodable clip is reported in the run's result; FFmpeg need not also print it.
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         with tempfile.TemporaryDirectory() as folder:
             clip = await driver.download_clip(channel, start, start + timedelta(seconds=app.site.policies.playback_seconds),
                                               Path(folder) / "playback.mp4")
-            frames = await asyncio.to_thread(lambda: list(sample_video(clip, 3)))
-        return frames, f"ok: {len(frames)} frames from {start.isoformat(timespec='seconds')}"
+            await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
+        return series, f"ok: {series.count} frames from {start.isoformat(timespec='seconds')}"
     except (DeviceError, AnalysisError) as error:
-        return [], f"failed: {getattr(error, 'reason', error)}"
+        return FrameSeries(), f"failed: {getattr(error, 'reason', error)}"
     finally:
         await driver.close()
 
@@ -107,15 +131,13 @@ def reference_metrics(app: Any, camera_id: str) -> Metrics | None:
     return analyze_frame(decode_jpeg(row[0])) if row else None
 
 
-def judge(frames: list[np.ndarray], camera: Any, app: Any, reference: Metrics | None) -> tuple[list[Finding], Metrics]:
-    """Image findings for a camera from its frames (runs in a worker thread: the kernel drops the GIL)."""
-    metrics = [analyze_frame(frame) for frame in frames]
-    frozen = max(frozen_score(a, b) for a, b in zip(frames, frames[1:])) if len(frames) > 1 else None
-    last = metrics[-1]
-    scene = compare_to_reference(last, reference) if reference is not None else None
+def judge(series: FrameSeries, camera: Any, app: Any, reference: Metrics | None,
+          judge_frozen: bool = True) -> list[Finding]:
+    """Image findings for a camera from its judged frames."""
+    scene = compare_to_reference(series.last, reference) if reference is not None else None
     limits = thresholds_for(camera.profile, app.site.policies.thresholds)
-    return check_frame(last, subject=camera.id, profile=camera.profile, thresholds=limits, scene=scene,
-                       frozen_score=frozen), last
+    return check_frame(series.last, subject=camera.id, profile=camera.profile, thresholds=limits, scene=scene,
+                       frozen_score=series.frozen if judge_frozen else None)
 
 
 def thumbnail_b64(metrics: Metrics) -> str:
@@ -148,28 +170,27 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
         async with limit:
             driver = app.driver(endpoint)
             try:
-                frames = await live_frames(driver, channel, policies.inspection_frames, policies.frame_interval_seconds)
+                live = await live_frames(driver, channel, policies.inspection_frames, policies.frame_interval_seconds)
             except DeviceError as error:
                 result.findings.append(error.finding(camera.id))
-                frames = []
+                live = FrameSeries()
             finally:
                 await driver.close()
-            if playback and frames:
+            recorded = FrameSeries()
+            if playback and live.count:
                 recorded, row["playback"] = await playback_frames(app, camera, context.now)
-            else:
-                recorded = []
-        if frames:
+        if live.count:
             result.evaluated(IMAGE_KINDS, camera.id)
             reference = await asyncio.to_thread(reference_metrics, app, camera.id)
-            found, last = await asyncio.to_thread(judge, frames, camera, app, reference)
-            if recorded:
-                replayed, _ = await asyncio.to_thread(judge, recorded, camera, app, None)
+            found = await asyncio.to_thread(judge, live, camera, app, reference)
+            if recorded.count:
                 seen = {f.kind for f in found}
                 # Frozen is meaningless across a replayed clip's sparse samples; the live frames judge it.
-                found += [f for f in replayed if f.kind not in seen and f.kind is not FindingKind.FROZEN]
+                replayed = await asyncio.to_thread(judge, recorded, camera, app, None, False)
+                found += [f for f in replayed if f.kind not in seen]
             result.findings += found
-            row.update(frames=len(frames), metrics=json.dumps(last.to_dict()),
-                       thumbnail=await asyncio.to_thread(thumbnail_b64, last))
+            row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()),
+                       thumbnail=await asyncio.to_thread(thumbnail_b64, live.last))
         row["findings"] = json.dumps(sorted(str(f.kind) for f in result.findings))
         row["status"] = status_of(result.findings)
         rows.append(row)

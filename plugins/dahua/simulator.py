@@ -196,7 +196,7 @@ class SimulatedDahua:
         if not channel.isdigit() or not 1 <= int(channel) <= self.channels:
             return bad_request()
         faults = self.faults_for(int(channel)).image
-        image = await asyncio.to_thread(scenes.render, self.index * 100 + int(channel), faults, int(time.time() * 5))
+        image = await asyncio.to_thread(scenes.render, self.index * 100 + int(channel), faults, int(time.time() * 25))
         return web.Response(body=scenes.jpeg(image), content_type="image/jpeg")
 
     async def storage(self, request: web.Request) -> web.Response:

@@ -65,7 +65,8 @@ class OnvifSimDevice:
 
     def snapshot(self, channel: int) -> bytes:
         faults = self.state.channel_faults(channel)
-        tick = 0 if "frozen" in faults.image else int(time.time())
+        # A live camera never serves the same picture twice: the scene advances at 25 frames a second.
+        tick = 0 if "frozen" in faults.image else int(time.time() * 25)
         return _snapshot(self.index * 100 + channel, faults.image, tick)
 
 
