@@ -11,7 +11,8 @@ import httpx
 from watchkeeper.drivers import DeviceError, with_timeout
 from watchkeeper.findings import FindingKind
 from watchkeeper.models import Endpoint
-from watchkeeper.safeparse import decode_text, fetch, http_error, local_name, parse_xml, protocol_error
+from watchkeeper.safeparse import (decode_text, fetch, http_error, local_name, parse_xml, protocol_error,
+                                  tls_context)
 
 NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"
 
@@ -84,7 +85,7 @@ class IsapiClient:
             auth=httpx.DigestAuth(endpoint.username, endpoint.password.reveal()),
             timeout=httpx.Timeout(endpoint.timeout),
             headers={"Accept": "application/xml, */*"},
-            verify=bool(endpoint.options.get("verify_tls", True)),
+            verify=tls_context(bool(endpoint.options.get("verify_tls", True))),
             follow_redirects=False,
         )
 
