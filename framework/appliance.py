@@ -98,8 +98,7 @@ class Appliance:
                 kind = EVENT_FINDINGS.get(event.kind)
                 if kind is None:
                     continue
-                subject = self._camera_for(device_id, event.channel)
-                channel = None if subject != device_id else event.channel
+                subject, channel = self._camera_for(device_id, event.channel)
                 if event.active:
                     self.findings.record(Finding(kind, subject, f"device reported {event.kind}"
                                                  + (f" on channel {event.channel}" if event.channel else ""),
@@ -112,12 +111,15 @@ class Appliance:
         finally:
             await driver.close()
 
-    def _camera_for(self, device_id: str, channel: int | None) -> str:
-        """A recorder's channel event belongs to the camera recorded on that channel."""
+    def _camera_for(self, device_id: str, channel: int | None) -> tuple[str, int | None]:
+        """The camera an event is about (findings are per camera, as the inspection's are), else the
+        device and its channel: a recorder's channel event belongs to the camera recorded there."""
         for camera in self.app.site.cameras:
+            if camera.id == device_id and camera.host is not None:
+                return camera.id, None
             if camera.recorder == device_id and (camera.recorder_channel or camera.channel) == channel:
-                return camera.id
-        return device_id
+                return camera.id, None
+        return device_id, channel
 
     async def _door(self, door: Any) -> None:
         platform = self.app.platforms[door.platform]

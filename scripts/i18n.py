@@ -1,6 +1,6 @@
 """Keep the translation catalogs current: `python scripts/i18n.py` extracts, merges and compiles.
 
-Strings come from `_("...")` in framework/ and `t("...")` in the report template, plus the
+Strings come from `_("...")` in framework/ and plugins/ and `t("...")` in the report template, plus the
 clause titles and statuses the report translates at render time.
 """
 
@@ -22,8 +22,10 @@ TEMPLATE_CALL = re.compile(r"""\bt\("((?:[^"\\]|\\.)*)"\)""")
 
 
 def messages() -> set[str]:
-    found = {entry[2] for entry in extract_from_dir(
-        ROOT / "framework", method_map=[("**.py", "python")], keywords={"_": None}) if isinstance(entry[2], str)}
+    found = set()
+    for folder in ("framework", "plugins"):
+        found |= {entry[2] for entry in extract_from_dir(
+            ROOT / folder, method_map=[("**.py", "python")], keywords={"_": None}) if isinstance(entry[2], str)}
     for template in (ROOT / "framework" / "templates").glob("*.html"):
         found |= set(TEMPLATE_CALL.findall(template.read_text(encoding="utf-8")))
     sys.path.insert(0, str(ROOT))

@@ -10,7 +10,7 @@ import pytest
 from watchkeeper.drivers import DeviceError, with_timeout
 from watchkeeper.faults import FaultSpecError, Hostile, ImageFault, parse_faults
 from watchkeeper.findings import FINDING_KINDS, Finding, FindingKind, Severity
-from watchkeeper.models import ClockReading, Endpoint, RecordingSegment, Secret
+from watchkeeper.models import ClockReading, Endpoint, RecordingSegment
 
 
 def test_secret_never_shows() -> None:

@@ -6,7 +6,7 @@ retention, disk error, offline, wrong password) plus healthy ones; fixing a faul
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,7 +16,9 @@ import pytest
 from watchkeeper.app import App
 from watchkeeper.checks import collect_checks, run_check
 from watchkeeper.faults import FaultProfile, ImageFault
+from watchkeeper.plugins.dahua.simulator import simulate as dahua
 from watchkeeper.plugins.hikvision.simulator import simulate as hikvision
+from watchkeeper.plugins.onvif.simulator import simulate as onvif
 from watchkeeper.rules import inspection
 
 PASSWORD = "sim-Pass-2026"
@@ -33,12 +35,15 @@ DEVICE_FAULTS = {
     "cam-offline": (FaultProfile(offline=True), "unreachable"),
     "cam-password": (FaultProfile(wrong_password=True), "auth_failed"),
 }
-HEALTHY = ("cam-ok-1", "cam-ok-2")
+HEALTHY = ("cam-ok-1", "cam-ok-2", "cam-ok-3")
+#: The direct cameras are spread over the three camera platforms so every rule meets every driver.
+PLATFORMS = {"hikvision": hikvision, "dahua": dahua, "onvif": onvif}
 NVR_CHANNELS = {1: ("nvr-ok", None), 2: ("nvr-gap", "recording_gap"), 3: ("nvr-short", "short_retention")}
 
 
-def camera_stanza(camera_id: str, port: int | None = None, recorder: str | None = None, channel: int = 1) -> str:
-    where = (f'platform = "hikvision"\nhost = "127.0.0.1"\nport = {port}\nusername = "admin"\n'
+def camera_stanza(camera_id: str, port: int | None = None, recorder: str | None = None, channel: int = 1,
+                  platform: str = "hikvision") -> str:
+    where = (f'platform = "{platform}"\nhost = "127.0.0.1"\nport = {port}\nusername = "admin"\n'
              f'password = "env:WK_SIM_PASSWORD"\ntimeout_seconds = 2\n' if port
              else f'recorder = "{recorder}"\nrecorder_channel = {channel}\n')
     return f'[[cameras]]\nid = "{camera_id}"\nlocation = "Site {camera_id}"\npurpose = "test"\nzone = "z"\n{where}\n'
@@ -48,9 +53,15 @@ def camera_stanza(camera_id: str, port: int | None = None, recorder: str | None 
 async def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
     direct = list(IMAGE_FAULTS) + list(DEVICE_FAULTS) + list(HEALTHY)
-    async with hikvision(password=PASSWORD, devices=len(direct)) as cameras, \
-            hikvision(password=PASSWORD, channels=3) as (nvr,):
-        devices = dict(zip(direct, cameras))
+    names = list(PLATFORMS)
+    placed = {name: names[index % len(names)] for index, name in enumerate(direct)}
+    async with contextlib.AsyncExitStack() as stack:
+        devices = {}
+        for platform, simulate in PLATFORMS.items():
+            group = [name for name in direct if placed[name] == platform]
+            started = await stack.enter_async_context(simulate(password=PASSWORD, devices=len(group)))
+            devices.update(zip(group, started))
+        (nvr,) = await stack.enter_async_context(hikvision(password=PASSWORD, channels=3))
         text = textwrap.dedent(f"""\
             [site]
             name = "E2E"
@@ -71,7 +82,8 @@ async def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             roles = ["operator"]
             trained_on = 2025-01-01
             """)
-        text += "".join(camera_stanza(name, device.endpoint.port) for name, device in devices.items())
+        text += "".join(camera_stanza(name, device.endpoint.port, platform=placed[name])
+                        for name, device in devices.items())
         text += "".join(camera_stanza(name, recorder="nvr", channel=ch) for ch, (name, _) in NVR_CHANNELS.items())
         (tmp_path / "site.toml").write_text(text)
         app = App.open(tmp_path / "site.toml")

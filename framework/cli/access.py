@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from datetime import date, datetime
+from datetime import datetime
 
 import click
 
@@ -16,6 +17,7 @@ from ..i18n import _
 def register(cli: click.Group) -> None:
     cli.add_command(people)
     cli.add_command(visitor)
+    cli.add_command(door)
 
 
 def _access(state: object) -> Access:
@@ -160,3 +162,29 @@ def visitor_list(state: object, as_json: bool) -> None:
         end = datetime.fromisoformat(row["valid_to"]).astimezone(zone)
         click.echo(f"{row['id']:>4} {row['status']:<12} {row['name']} ({row['organisation']}) host {row['host']} "
                    f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {row['purpose']}")
+
+
+@click.group(help=_("The monitoring room's doors."))
+def door() -> None:
+    pass
+
+
+@door.command("open", help=_("Open a door by hand; authorised and journaled."))
+@click.argument("door_id")
+@click.option("--seconds", type=float, help=_("How long the strike stays open (the door's setting by default)."))
+@actor_option
+@click.pass_obj
+def door_open(state: object, door_id: str, seconds: float | None, actor: str) -> None:
+    from ..access import manual_open
+    from ..drivers import DeviceError
+
+    try:
+        asyncio.run(manual_open(state.app(), actor, door_id, seconds))
+    except Refused as error:
+        _refused(error)
+    except KeyError as error:
+        raise click.BadParameter(str(error).strip("'\"")) from None
+    except DeviceError as error:
+        click.echo(f"{error.kind}: {error.reason}", err=True)
+        raise SystemExit(1) from None
+    click.echo(_("{door} opened").format(door=door_id))

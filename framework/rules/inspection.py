@@ -181,6 +181,9 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
                 recorded, row["playback"] = await playback_frames(app, camera, context.now)
         if live.count:
             result.evaluated(IMAGE_KINDS, camera.id)
+            # Live pictures arriving is the camera's answer to a video-loss alarm it raised earlier;
+            # if they show no signal, the no_signal finding says so instead.
+            result.evaluated([FindingKind.VIDEO_LOSS], camera.id)
             reference = await asyncio.to_thread(reference_metrics, app, camera.id)
             found = await asyncio.to_thread(judge, live, camera, app, reference)
             if recorded.count:

@@ -137,8 +137,11 @@ def map_error(error: BaseException, what: str) -> DeviceError:
         return error
     if isinstance(error, zeep.exceptions.Fault):
         return fault_error(error, what)
-    if isinstance(error, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+    if isinstance(error, aiohttp.ClientPayloadError):
         return DeviceError(FindingKind.PROTOCOL_ERROR, f"{what}: reply cut off ({type(error).__name__})")
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        # Closed before any reply: the device is not answering, as with a refused connection.
+        return DeviceError(FindingKind.UNREACHABLE, f"{what}: connection closed without a reply")
     if isinstance(error, (aiohttp.ClientError, OSError, TimeoutError)):
         return DeviceError(FindingKind.UNREACHABLE, f"{what}: {type(error).__name__}")
     return DeviceError(FindingKind.PROTOCOL_ERROR, f"{what}: unexpected reply ({type(error).__name__})")

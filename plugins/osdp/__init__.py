@@ -34,6 +34,9 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    from .cli import door
+    from .cli import enroll, status
 
-    cli.add_command(door)
+    # The `door` group is the host's (it holds `door open` for any door platform); OSDP adds its
+    # reader-level commands to it.
+    for command in (status, enroll):
+        cli.commands["door"].add_command(command)

@@ -37,12 +37,7 @@ def _link_options(command):
     return command
 
 
-@click.group(help=_("OSDP door readers of the monitoring room."))
-def door() -> None:
-    pass
-
-
-@door.command(help=_("Connect a reader and print online, secure channel and tamper state."))
+@click.command(help=_("Connect an OSDP reader and print online, secure channel and tamper state."))
 @_link_options
 @click.option("--key", "key_ref", required=True,
               help=_("The reader's key as env:NAME or file:PATH (32 hex digits)."))
@@ -88,7 +83,7 @@ async def _status(endpoint: Endpoint) -> dict[str, object]:
             "findings": [{"kind": str(f.kind), "reason": f.reason} for f in findings]}
 
 
-@door.command(help=_("Enrol a reader in install mode: give it a new key, kept in KEY_FILE (created 0600 if absent)."))
+@click.command(help=_("Enrol an OSDP reader in install mode: give it a new key, kept in KEY_FILE (created 0600 if absent)."))
 @_link_options
 @click.argument("key_file", type=click.Path(dir_okay=False, path_type=Path))
 def enroll(host: str, port: int, serial_port: str | None, address: int, timeout: float, key_file: Path) -> None:

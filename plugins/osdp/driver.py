@@ -252,9 +252,9 @@ class OsdpDoor:
             panel.flush()
             raise
         finally:
-            for _, future in futures:
+            for _command, future in futures:
                 future.cancel()
-            stale = {id(f) for _, f in futures}
+            stale = {id(future) for _command, future in futures}
             self._pending = collections.deque(p for p in self._pending if id(p[1]) not in stale)
 
     def _led(self, color: int, seconds: float) -> dict:
