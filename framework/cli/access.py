@@ -9,9 +9,9 @@ from datetime import datetime
 import click
 
 from ..access import Access
-from ..app import Refused
 from ..config import ROLES, Person
 from ..i18n import _
+from .common import actor_option, refusing, site_time
 
 
 def register(cli: click.Group) -> None:
@@ -22,14 +22,6 @@ def register(cli: click.Group) -> None:
 
 def _access(state: object) -> Access:
     return Access(state.app())
-
-
-def _refused(error: Refused) -> None:
-    click.echo(_("refused: {reason}").format(reason=error), err=True)
-    raise SystemExit(1)
-
-
-actor_option = click.option("--actor", required=True, help=_("Your person id from the site config."))
 
 
 @click.group(help=_("Staff: roles, badges and training dates."))
@@ -46,13 +38,11 @@ def people() -> None:
 @click.option("--hours", help=_("Allowed hours, e.g. 07:00-19:00."))
 @actor_option
 @click.pass_obj
+@refusing
 def people_add(state: object, person_id: str, name: str, roles: tuple[str, ...], badges: tuple[str, ...],
                trained_on: datetime | None, hours: str | None, actor: str) -> None:
     person = Person(person_id, name, roles, badges, trained_on.date() if trained_on else None, hours)
-    try:
-        _access(state).add_person(actor, person)
-    except Refused as error:
-        _refused(error)
+    _access(state).add_person(actor, person)
     click.echo(_("person {id} saved").format(id=person_id))
 
 
@@ -76,27 +66,15 @@ def people_list(state: object, as_json: bool) -> None:
 @click.argument("person_id")
 @actor_option
 @click.pass_obj
+@refusing
 def people_revoke(state: object, person_id: str, actor: str) -> None:
-    try:
-        _access(state).revoke_person(actor, person_id)
-    except Refused as error:
-        _refused(error)
-    except KeyError as error:
-        raise click.BadParameter(str(error)) from None
+    _access(state).revoke_person(actor, person_id)
     click.echo(_("person {id} revoked").format(id=person_id))
 
 
 @click.group(help=_("Visitors: registration, a supervisor's approval, check-out."))
 def visitor() -> None:
     pass
-
-
-def _site_time(state: object, value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(_("{value!r} is not a date-time like 2026-11-28T09:00").format(value=value)) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=state.app().site.zone)
 
 
 @visitor.command("register", help=_("Register a visitor; a supervisor must approve before the badge works."))
@@ -110,16 +88,11 @@ def _site_time(state: object, value: str) -> datetime:
 @click.option("--pin", default="", help=_("Visitor PIN issued (stored only as a salted hash)."))
 @actor_option
 @click.pass_obj
+@refusing
 def visitor_register(state: object, name: str, organisation: str, purpose: str, host: str, valid_from: str,
                      valid_to: str, badge: str, pin: str, actor: str) -> None:
-    try:
-        visitor_id = _access(state).register_visitor(actor, name, organisation, purpose, host,
-                                                     _site_time(state, valid_from), _site_time(state, valid_to),
-                                                     badge, pin)
-    except Refused as error:
-        _refused(error)
-    except ValueError as error:
-        raise click.UsageError(str(error)) from None
+    visitor_id = _access(state).register_visitor(actor, name, organisation, purpose, host,
+                                                 site_time(state, valid_from), site_time(state, valid_to), badge, pin)
     click.echo(_("visitor {id} registered; awaiting approval").format(id=visitor_id))
 
 
@@ -128,11 +101,9 @@ def visitor_register(state: object, name: str, organisation: str, purpose: str, 
 @click.option("--reject", is_flag=True, help=_("Reject instead of approving."))
 @actor_option
 @click.pass_obj
+@refusing
 def visitor_approve(state: object, visitor_id: int, reject: bool, actor: str) -> None:
-    try:
-        _access(state).decide_visitor(actor, visitor_id, approve=not reject)
-    except Refused as error:
-        _refused(error)
+    _access(state).decide_visitor(actor, visitor_id, approve=not reject)
     click.echo(_("visitor {id} {status}").format(id=visitor_id, status=_("rejected") if reject else _("approved")))
 
 
@@ -140,11 +111,9 @@ def visitor_approve(state: object, visitor_id: int, reject: bool, actor: str) ->
 @click.argument("visitor_id", type=int)
 @actor_option
 @click.pass_obj
+@refusing
 def visitor_checkout(state: object, visitor_id: int, actor: str) -> None:
-    try:
-        _access(state).checkout_visitor(actor, visitor_id)
-    except Refused as error:
-        _refused(error)
+    _access(state).checkout_visitor(actor, visitor_id)
     click.echo(_("visitor {id} checked out").format(id=visitor_id))
 
 
@@ -174,17 +143,9 @@ def door() -> None:
 @click.option("--seconds", type=float, help=_("How long the strike stays open (the door's setting by default)."))
 @actor_option
 @click.pass_obj
+@refusing
 def door_open(state: object, door_id: str, seconds: float | None, actor: str) -> None:
     from ..access import manual_open
-    from ..drivers import DeviceError
 
-    try:
-        asyncio.run(manual_open(state.app(), actor, door_id, seconds))
-    except Refused as error:
-        _refused(error)
-    except KeyError as error:
-        raise click.BadParameter(str(error).strip("'\"")) from None
-    except DeviceError as error:
-        click.echo(f"{error.kind}: {error.reason}", err=True)
-        raise SystemExit(1) from None
+    asyncio.run(manual_open(state.app(), actor, door_id, seconds))
     click.echo(_("{door} opened").format(door=door_id))

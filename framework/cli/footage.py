@@ -8,8 +8,8 @@ from datetime import datetime
 
 import click
 
-from ..app import Refused
 from ..i18n import _
+from .common import actor_option, refusing, site_time
 from ..rules import maintenance as maintenance_rule
 from ..rules.footage import Footage
 
@@ -17,33 +17,6 @@ from ..rules.footage import Footage
 def register(cli: click.Group) -> None:
     cli.add_command(footage)
     cli.add_command(maintenance)
-
-
-actor_option = click.option("--actor", required=True, help=_("Your person id from the site config."))
-
-
-def _site_time(state: object, value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(_("{value!r} is not a date-time like 2026-11-28T09:00").format(value=value)) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=state.app().site.zone)
-
-
-def _refusing(function: object) -> object:
-    """Turn a policy refusal into a message and exit code 1 instead of a traceback."""
-    def wrapper(*args: object, **kwargs: object) -> object:
-        try:
-            return function(*args, **kwargs)
-        except Refused as error:
-            click.echo(_("refused: {reason}").format(reason=error), err=True)
-            raise SystemExit(1) from None
-        except (KeyError, ValueError) as error:
-            raise click.UsageError(str(error).strip("'\"")) from None
-
-    wrapper.__name__ = function.__name__
-    wrapper.__doc__ = function.__doc__
-    return wrapper
 
 
 @click.group(help=_("Footage retrieval: request, approval by another supervisor, export with a hash manifest."))
@@ -59,9 +32,9 @@ def footage() -> None:
 @click.option("--case", "case_ref", default="", help=_("Case or incident reference."))
 @actor_option
 @click.pass_obj
-@_refusing
+@refusing
 def request(state: object, camera: str, start: str, end: str, reason: str, case_ref: str, actor: str) -> None:
-    request_id = Footage(state.app()).request(actor, camera, _site_time(state, start), _site_time(state, end),
+    request_id = Footage(state.app()).request(actor, camera, site_time(state, start), site_time(state, end),
                                               reason, case_ref)
     click.echo(_("request {id} filed; awaiting a supervisor's approval").format(id=request_id))
 
@@ -72,7 +45,7 @@ def request(state: object, camera: str, start: str, end: str, reason: str, case_
 @click.option("--note", default="")
 @actor_option
 @click.pass_obj
-@_refusing
+@refusing
 def approve(state: object, request_id: int, reject: bool, note: str, actor: str) -> None:
     Footage(state.app()).decide(actor, request_id, approve=not reject, note=note)
     click.echo(_("request {id} {status}").format(id=request_id, status=_("rejected") if reject else _("approved")))
@@ -82,7 +55,7 @@ def approve(state: object, request_id: int, reject: bool, note: str, actor: str)
 @click.argument("request_id", type=int)
 @actor_option
 @click.pass_obj
-@_refusing
+@refusing
 def export(state: object, request_id: int, actor: str) -> None:
     manifest = asyncio.run(Footage(state.app()).export(actor, request_id))
     for item in manifest["files"]:
@@ -97,9 +70,9 @@ def export(state: object, request_id: int, actor: str) -> None:
 @click.option("--reason", required=True)
 @actor_option
 @click.pass_obj
-@_refusing
+@refusing
 def hold(state: object, camera: str, start: str, end: str, reason: str, actor: str) -> None:
-    hold_id = Footage(state.app()).hold(actor, camera, _site_time(state, start), _site_time(state, end), reason)
+    hold_id = Footage(state.app()).hold(actor, camera, site_time(state, start), site_time(state, end), reason)
     click.echo(_("hold {id} placed").format(id=hold_id))
 
 
@@ -107,7 +80,7 @@ def hold(state: object, camera: str, start: str, end: str, reason: str, actor: s
 @click.argument("export_id", type=int)
 @actor_option
 @click.pass_obj
-@_refusing
+@refusing
 def delete(state: object, export_id: int, actor: str) -> None:
     Footage(state.app()).delete_export(actor, export_id)
     click.echo(_("export {id} deleted").format(id=export_id))
@@ -136,7 +109,7 @@ def maintenance() -> None:
 @click.option("--note", default="")
 @actor_option
 @click.pass_obj
-@_refusing
+@refusing
 def tick(state: object, task: str, note: str, actor: str) -> None:
     maintenance_rule.tick(state.app(), actor, task, note)
     click.echo(_("{task} done").format(task=task))

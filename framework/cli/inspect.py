@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 
 import click
 
-from ..app import Refused
 from ..checks import collect_checks, run_check
 from ..drivers import DeviceError
 from ..findingstore import FindingStore
 from ..i18n import _
+from .common import actor_option, refusing
 from ..rules import inspection
 
 
@@ -25,17 +25,14 @@ def register(cli: click.Group) -> None:
 @click.option("--actor", help=_("Your person id (required to run an inspection)."))
 @click.option("--no-playback", is_flag=True, help=_("Skip the recorded clip (live frames only)."))
 @click.pass_context
+@refusing
 def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str, no_playback: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     if not actor:
         raise click.UsageError(_("--actor is required: inspections are run by a named operator"))
     app = ctx.obj.app()
-    try:
-        app.require(actor, "inspect.run", "inspection", kind="inspection")
-    except Refused as error:
-        click.echo(_("refused: {reason}").format(reason=error), err=True)
-        raise SystemExit(1) from None
+    app.require(actor, "inspect.run", "inspection", kind="inspection")
     wanted = frozenset(cameras) or None
     count = len([c for c in app.site.cameras if wanted is None or c.id in wanted])
     checks = collect_checks(app.pm)
@@ -52,16 +49,11 @@ def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str, no_playbac
 @inspect.command("sign", help=_("Sign an inspection run (the latest by default) as the operator on duty."))
 @click.option("--run", "run_id", type=int)
 @click.option("--note", default="", help=_("Faults reported, to whom."))
-@click.option("--actor", required=True)
+@actor_option
 @click.pass_obj
+@refusing
 def sign(state: object, run_id: int | None, note: str, actor: str) -> None:
-    try:
-        signed = inspection.sign(state.app(), actor, run_id, note)
-    except Refused as error:
-        click.echo(_("refused: {reason}").format(reason=error), err=True)
-        raise SystemExit(1) from None
-    except (KeyError, ValueError) as error:
-        raise click.UsageError(str(error).strip("'\"")) from None
+    signed = inspection.sign(state.app(), actor, run_id, note)
     click.echo(_("run {run} signed by {actor}").format(run=signed, actor=actor))
 
 
@@ -72,15 +64,12 @@ def baseline() -> None:
 
 @baseline.command("capture", help=_("Store each camera's current view as its reference."))
 @click.option("--camera", "cameras", multiple=True)
-@click.option("--actor", required=True)
+@actor_option
 @click.pass_obj
+@refusing
 def capture(state: object, cameras: tuple[str, ...], actor: str) -> None:
     app = state.app()
-    try:
-        app.require(actor, "inspect.run", "baseline", kind="inspection")
-    except Refused as error:
-        click.echo(_("refused: {reason}").format(reason=error), err=True)
-        raise SystemExit(1) from None
+    app.require(actor, "inspect.run", "baseline", kind="inspection")
 
     async def grab(camera: object) -> str:
         endpoint, channel = inspection.source_of(app, camera)

@@ -7,8 +7,8 @@ from datetime import date, datetime, time
 
 import click
 
-from ..app import Refused
 from ..i18n import _
+from .common import actor_option, refusing
 from ..store import JOURNAL_KINDS
 
 
@@ -58,16 +58,13 @@ def show(state: object, kind: str | None, since: str | None, until: str | None, 
 @journal.command("add", help=_("Add a manual entry, e.g. an operator's maintenance note."))
 @click.option("--kind", type=click.Choice(JOURNAL_KINDS), required=True)
 @click.option("--text", required=True, help=_("What happened."))
-@click.option("--actor", required=True, help=_("Your person id from the site config."))
+@actor_option
 @click.option("--subject", default="site", show_default=True, help=_("What the entry is about (a camera id, a door...)."))
 @click.pass_obj
+@refusing
 def add(state: object, kind: str, text: str, actor: str, subject: str) -> None:
     app = state.app()
-    try:
-        app.require(actor, "journal.add", subject)
-    except Refused as error:
-        click.echo(_("refused: {reason}").format(reason=error), err=True)
-        raise SystemExit(1) from None
+    app.require(actor, "journal.add", subject)
     row = app.journal.append(kind, actor, subject, {"text": text})
     click.echo(_("entry {seq} added").format(seq=row["seq"]))
 
