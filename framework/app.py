@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from .config import Site, load_site, plugins_dir_of
+from .config import Site, load_site, platform_kinds, plugins_dir_of
 from .drivers import CameraDriver, Platform
 from .journal import Journal, load_key
 from .models import Endpoint
@@ -55,7 +55,7 @@ class App:
         if pm is None:
             pm = load_plugins(plugins_dir_of(config))
         platforms = collect_platforms(pm)
-        site = load_site(config, set(platforms))
+        site = load_site(config, platform_kinds(platforms))
         store = Store(site.store, pm)
         key = load_key(site.journal_key, create=True)
         journal = Journal(store, key, site.time_zone, pm, anchor=site.journal_key.with_name(site.journal_key.name + ".head"))

@@ -32,6 +32,7 @@ EVENT_FINDINGS: dict[DeviceEventKind, FindingKind] = {
 #: Daily times (site-local) of the nightly checks; inspections follow policies.inspection_times.
 NIGHTLY = {"retention": time(2, 0), "clock": time(3, 0)}
 HOURLY = ("maintenance", "inspection_signed")
+REPORT_AT = time(0, 30)
 RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
 
 
@@ -83,6 +84,17 @@ class Appliance:
             due = next_at(datetime.now(timezone.utc), at, self.app.site.zone)
             await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
             await self.run_check_named(name)
+
+    async def _daily_report(self) -> None:
+        """R10: yesterday's report is written and journaled shortly after each site-local midnight."""
+        from .report_render import publish
+
+        while True:
+            due = next_at(datetime.now(timezone.utc), REPORT_AT, self.app.site.zone)
+            await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
+            yesterday = due - timedelta(days=1)
+            # On the loop's own thread: the store's connection is not shared across threads.
+            publish(self.app, "day", yesterday, ("html", "json"), self.app.site.store.parent / "reports")
 
     async def _hourly(self, name: str) -> None:
         while True:
@@ -155,6 +167,7 @@ class Appliance:
         await self.run_check_named("clock")  # R7: the clock is checked at every start
         for name, at in NIGHTLY.items():
             self.tasks.append(asyncio.create_task(_forever(name, lambda n=name, a=at: self._scheduled(n, a))))
+        self.tasks.append(asyncio.create_task(_forever("daily report", self._daily_report)))
         for name in HOURLY:
             self.tasks.append(asyncio.create_task(_forever(name, lambda n=name: self._hourly(n))))
         for text in self.app.site.policies.inspection_times:

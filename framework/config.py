@@ -7,6 +7,7 @@ import re
 import tomllib
 from datetime import date, time
 from pathlib import Path
+from collections.abc import Collection, Mapping
 from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -268,10 +269,16 @@ class _Loader:
     def problem(self, path: str, reason: str) -> None:
         self.problems.append(ConfigProblem(path, reason))
 
-    def platform_check(self, value: str) -> str | None:
-        if self.platforms is None or value in self.platforms:
+    def platform_check(self, value: str, kind: str = "camera") -> str | None:
+        if self.platforms is None or kind in self.platforms.get(value, ()):
             return None
-        return f"unknown platform {value!r}; installed platforms: {', '.join(sorted(self.platforms)) or 'none'}"
+        fitting = sorted(name for name, kinds in self.platforms.items() if kind in kinds)
+        if value in self.platforms:
+            return f"platform {value!r} has no {kind} driver; {kind} platforms: {', '.join(fitting) or 'none'}"
+        return f"unknown platform {value!r}; installed {kind} platforms: {', '.join(fitting) or 'none'}"
+
+    def door_platform_check(self, value: str) -> str | None:
+        return self.platform_check(value, "door")
 
     def path(self, table: _Table, key: str, default: str | None) -> Path | None:
         raw = table.get(key, str, default)
@@ -362,7 +369,7 @@ class _Loader:
     def door(self, table: _Table) -> Door:
         door = Door(
             id=table.get("id", str, MISSING, _identifier),
-            platform=table.get("platform", str, MISSING, self.platform_check),
+            platform=table.get("platform", str, MISSING, self.door_platform_check),
             name=table.get("name", str, ""),
             host=table.get("host", str, None),
             port=table.get("port", int, None, _port),
@@ -411,11 +418,12 @@ def _unique(loader: _Loader, key: str, items: tuple) -> None:
         seen.add(item.id)
 
 
-def load_site(source: Path | str, platforms: set[str] | None = None) -> Site:
+def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | None = None) -> Site:
     """Load and validate a site config; raise ConfigError listing every problem at once.
 
-    :param platforms: the installed platform names, to refuse an unknown one; ``None`` skips
-        that check (used before plugins are loaded).
+    :param platforms: the installed platforms, each with the device kinds it drives (``"camera"``,
+        ``"door"``), to refuse an unknown or unfit one; ``None`` skips that check (used before plugins
+        are loaded). ``platform_kinds()`` builds it from the registered platforms.
     """
     source = Path(source)
     try:
@@ -476,3 +484,9 @@ def plugins_dir_of(source: Path | str) -> Path | None:
         return None
     path = Path(raw).expanduser()
     return path if path.is_absolute() else source.parent / path
+
+
+def platform_kinds(platforms: Mapping[str, Any]) -> dict[str, set[str]]:
+    """{name: {"camera", "door"}} from registered Platform records, for load_site."""
+    return {name: {kind for kind, driver in (("camera", platform.camera_driver), ("door", platform.door_driver))
+                   if driver is not None} for name, platform in platforms.items()}

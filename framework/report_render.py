@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -79,3 +80,18 @@ def write_report(report: dict[str, Any], zone: Any, folder: Path, formats: tuple
             html_to_pdf(html, path)
         written.append(path)
     return written
+
+
+def publish(app: Any, period: str, ending: datetime | None, formats: tuple[str, ...], folder: Path) -> list[Path]:
+    """Build, write and journal a report: each is listed with its files' hashes and the journal head
+    it certifies (R6, R10), so a rewritten journal no longer matches the reports already handed out."""
+    from .report import build_report
+
+    data = build_report(app, period, ending)
+    paths = write_report(data, app.site.zone, folder, formats)
+    verification = data["evidence"]["R6"]["verification"]
+    app.journal.append("operation", "watchkeeper", "report", {
+        "period": data["period"],
+        "files": [{"name": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()} for path in paths],
+        "journal_head": {"seq": verification["head_seq"], "hash": verification["head_hash"]}})
+    return paths

@@ -46,7 +46,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_valid_config_loads(site_file: Path) -> None:
-    site = load_site(site_file, platforms=set())
+    site = load_site(site_file, platforms={})
     assert site.name == "Test site"
     assert site.zone.key == "Asia/Shanghai"
     assert site.policies.clock_tolerance_seconds == 30.0
@@ -59,11 +59,13 @@ def test_every_mistake_is_listed_with_its_key_path(tmp_path: Path, monkeypatch: 
     monkeypatch.delenv("WK_TEST_MISSING_VARIABLE", raising=False)
     path = write(tmp_path, BROKEN)
     with pytest.raises(ConfigError) as caught:
-        load_site(path, platforms={"hikvision", "dahua", "onvif"})
+        load_site(path, platforms={"hikvision": {"camera"}, "dahua": {"camera"}, "onvif": {"camera"}})
     problems = {(p.path, p.reason.split(";")[0]) for p in caught.value.problems}
     paths = {p.path for p in caught.value.problems}
     assert "site.time_zone" in paths
     assert ("recorders[0].platform", "unknown platform 'acme'") in problems
+    assert any(p.path == "recorders[0].platform" and "installed camera platforms: dahua, hikvision, onvif" in p.reason
+               for p in caught.value.problems)
     assert ("recorders[0].password", "environment variable WK_TEST_MISSING_VARIABLE is not set") in problems
     assert "cameras[0].platform" in paths
     assert any(p.path == "cameras[0].host" and "required" in p.reason for p in caught.value.problems)
@@ -144,3 +146,25 @@ dark_mean_min = 1
     assert "unknown profile" in reasons["policies.thresholds.dusk"]
     path.write_text(path.read_text().replace("sharpnes_min", "sharpness_min").split("[policies.thresholds.dusk]")[0])
     assert load_site(path).policies.thresholds == {"night": {"sharpness_min": 40.0, "dark_mean_min": 12.0}}
+
+
+def test_a_door_platform_cannot_drive_a_camera(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+[site]
+name = "Kinds"
+[[cameras]]
+id = "c"
+platform = "osdp"
+host = "127.0.0.1"
+location = "x"
+purpose = "y"
+zone = "z"
+[[doors]]
+id = "d"
+platform = "hikvision"
+""")
+    with pytest.raises(ConfigError) as caught:
+        load_site(path, {"osdp": {"door"}, "hikvision": {"camera"}})
+    reasons = {p.path: p.reason for p in caught.value.problems}
+    assert reasons["cameras[0].platform"] == "platform 'osdp' has no camera driver; camera platforms: hikvision"
+    assert reasons["doors[0].platform"] == "platform 'hikvision' has no door driver; door platforms: osdp"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..config import ConfigError, load_site, plugins_dir_of
+from ..config import ConfigError, load_site, platform_kinds, plugins_dir_of
 from ..i18n import _
 from ..pluginhost import PluginLoadError, collect_platforms, load_plugins
 
@@ -29,7 +29,7 @@ def check(state: object, path: Path) -> None:
         plugins_dir = plugins_dir_of(path)
         if plugins_dir is not None:
             pm = load_plugins(plugins_dir)
-        site = load_site(path, set(collect_platforms(pm)))
+        site = load_site(path, platform_kinds(collect_platforms(pm)))
     except ConfigError as error:
         click.echo(error.render(), err=True)
         raise SystemExit(2) from None

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from pathlib import Path
 
 import click
 
 from ..i18n import _
-from ..report import PERIODS, build_report
-from ..report_render import write_report
+from ..report import PERIODS
+from ..report_render import publish
 
 
 def register(cli: click.Group) -> None:
@@ -27,16 +26,9 @@ def register(cli: click.Group) -> None:
 def report(state: object, period: str, ending: str | None, formats: tuple[str, ...], output: Path | None) -> None:
     app = state.app()
     end = datetime.fromisoformat(ending).replace(hour=12, tzinfo=app.site.zone) if ending else None
-    data = build_report(app, period, end)
     try:
-        paths = write_report(data, app.site.zone, output or app.site.store.parent / "reports", formats or ("html", "json"))
+        paths = publish(app, period, end, formats or ("html", "json"), output or app.site.store.parent / "reports")
     except RuntimeError as error:
         raise click.UsageError(str(error)) from None
-    # R6/R10: each report is listed in the journal with its hash and the journal head it certifies.
-    verification = data["evidence"]["R6"]["verification"]
-    app.journal.append("operation", "watchkeeper", "report", {
-        "period": data["period"], "files": [{"name": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
-                                            for p in paths],
-        "journal_head": {"seq": verification["head_seq"], "hash": verification["head_hash"]}})
     for path in paths:
         click.echo(path)
