@@ -164,7 +164,8 @@ def device_middleware(device_for: Callable[[web.Request], HttpDevice | None]) ->
 
 async def start_site(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
     """Start an aiohttp app on host:port (0 picks a free port); returns the runner and the port."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # A short shutdown: a handler still sleeping for a slow-reply fault need not hold teardown for 60 s.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()

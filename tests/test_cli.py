@@ -34,3 +34,8 @@ def test_probe_unknown_platform_is_a_usage_error() -> None:
 def test_simulate_unknown_platform() -> None:
     result = CliRunner().invoke(make_cli(), ["simulate", "acme"])
     assert result.exit_code == 2 and "no simulator for 'acme'" in result.output
+
+
+def test_simulate_recorder_mode_only_where_supported() -> None:
+    result = CliRunner().invoke(make_cli(), ["simulate", "osdp", "--channels", "4", "--password", "00" * 16])
+    assert result.exit_code == 2 and "no recorder mode" in result.output

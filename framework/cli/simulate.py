@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import signal
 
 import click
@@ -42,9 +43,10 @@ def describe(device: object) -> str:
 @click.option("--password", default="watchkeeper-sim", show_default=True)
 @click.option("--devices", default=1, show_default=True, help=_("How many devices to simulate."))
 @click.option("--faults", default="", help=_("Fault spec, e.g. blur,clock_offset=45,gap=2h@6h."))
+@click.option("--channels", type=int, help=_("Channels per device: more than one makes each a recorder (NVR)."))
 @click.pass_obj
 def simulate(state: object, platform: str, host: str, port: int, username: str, password: str,
-             devices: int, faults: str) -> None:
+             devices: int, faults: str, channels: int | None) -> None:
     platforms = collect_platforms(state.pm)
     record = platforms.get(platform)
     if record is None or record.simulator is None:
@@ -56,6 +58,12 @@ def simulate(state: object, platform: str, host: str, port: int, username: str, 
     except FaultSpecError as error:
         raise click.BadParameter(str(error), param_hint="--faults") from None
     options = dict(host=host, port=port, username=username, password=password, devices=devices, faults=profile)
+    if channels is not None:
+        # Recorder mode is optional in the simulator contract; say so rather than ignore the option.
+        if "channels" not in inspect.signature(record.simulator).parameters:
+            raise click.BadParameter(_("the {platform} simulator has no recorder mode").format(platform=platform),
+                                     param_hint="--channels")
+        options["channels"] = channels
 
     def ready(running: list) -> None:
         for device in running:

@@ -171,7 +171,7 @@ async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "admi
                    rtsp: bool = False) -> AsyncIterator[list[OnvifSimDevice]]:
     """Start `devices` simulated ONVIF devices in this process (the platform's SimulatorFactory)."""
     by_port: dict[int, OnvifSimDevice] = {}
-    runner = web.AppRunner(make_app(by_port), access_log=None, handle_signals=False)
+    runner = web.AppRunner(make_app(by_port), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     running: list[OnvifSimDevice] = []
     responder, rtsp_server = None, None
