@@ -168,3 +168,13 @@ platform = "hikvision"
     reasons = {p.path: p.reason for p in caught.value.problems}
     assert reasons["cameras[0].platform"] == "platform 'osdp' has no camera driver; camera platforms: hikvision"
     assert reasons["doors[0].platform"] == "platform 'hikvision' has no door driver; door platforms: osdp"
+
+
+def test_the_documented_example_is_valid(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text().split("## Example")[1]
+    example = text.split("```toml\n")[1].split("```")[0]
+    for name in ("nvr-1.pass", "reader.key"):
+        (tmp_path / name).write_text("secret\n")
+    example = example.replace("/etc/watchkeeper/", f"{tmp_path}/").replace("/var/lib/watchkeeper/", f"{tmp_path}/")
+    site = load_site(write(tmp_path, example), {"hikvision": {"camera"}, "osdp": {"door"}})
+    assert site.camera("gate").recorder == "nvr-1" and site.policies.thresholds == {"night": {"dark_mean_min": 15.0}}
