@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from datetime import datetime, timezone
 
 import click
@@ -36,7 +37,7 @@ def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str, no_playbac
     wanted = frozenset(cameras) or None
     count = len([c for c in app.site.cameras if wanted is None or c.id in wanted])
     checks = collect_checks(app.pm)
-    with click.progressbar(length=count, label=_("inspecting"), file=click.get_text_stream("stderr")) as bar:
+    with click.progressbar(length=count, label=_("inspecting"), file=sys.stderr) as bar:
         result = asyncio.run(run_check(app, checks["inspection"], actor, wanted,
                                        progress=lambda _camera: bar.update(1), playback=not no_playback))
     for finding in result.findings:
