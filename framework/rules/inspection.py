@@ -10,6 +10,7 @@ import tempfile
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
 import cv2
@@ -104,22 +105,57 @@ async def live_frames(driver: Any, channel: int, count: int, interval: float) ->
     return series
 
 
+def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
+    """`count` frames, about a second apart, from an RTSP replay (runs in a worker thread)."""
+    parts = urlsplit(uri)
+    credentials = f"{quote(endpoint.username, safe='')}:{quote(endpoint.password.reveal(), safe='')}@"
+    with_credentials = urlunsplit(parts._replace(netloc=credentials + parts.netloc.rpartition("@")[2]))
+    limit = int(endpoint.timeout * 1000)
+    capture = cv2.VideoCapture(with_credentials, cv2.CAP_FFMPEG,
+                               [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, limit, cv2.CAP_PROP_READ_TIMEOUT_MSEC, limit])
+    series = FrameSeries()
+    try:
+        if not capture.isOpened():
+            # The URI carries the password now: say what failed without it.
+            raise AnalysisError(f"replay stream {parts.path or '/'} on {parts.hostname} did not open")
+        for index in range(count * 25):
+            ok = capture.grab()
+            if not ok:
+                break
+            if index % 25 == 0:
+                ok, frame = capture.retrieve()
+                if ok:
+                    series.add(frame)
+        if not series.count:
+            raise AnalysisError(f"replay stream {parts.path or '/'} gave no frames")
+        return series
+    finally:
+        capture.release()
+
+
 async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[FrameSeries, str]:
-    """Frames of yesterday's recording at this time of day, downloaded from the recorder."""
+    """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
+    its RTSP replay where the recorder cannot export (ONVIF Profile G)."""
     endpoint, channel = recorder_of(app, camera)
     driver = app.driver(endpoint)
+    start = now - timedelta(days=1)
+    end = start + timedelta(seconds=app.site.policies.playback_seconds)
+    # An undecodable clip is reported in the run's result; FFmpeg need not also print it.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
-        series = FrameSeries()
-        if Capability.CLIP_DOWNLOAD not in driver.capabilities:
-            return series, "skipped: recorder cannot export clips"
-        start = now - timedelta(days=1)
-        # An undecodable clip is reported in the run's result; FFmpeg need not also print it.
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-        with tempfile.TemporaryDirectory() as folder:
-            clip = await driver.download_clip(channel, start, start + timedelta(seconds=app.site.policies.playback_seconds),
-                                              Path(folder) / "playback.mp4")
-            await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
-        return series, f"ok: {series.count} frames from {start.isoformat(timespec='seconds')}"
+        if Capability.CLIP_DOWNLOAD in driver.capabilities:
+            series = FrameSeries()
+            with tempfile.TemporaryDirectory() as folder:
+                clip = await driver.download_clip(channel, start, end, Path(folder) / "playback.mp4")
+                await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
+            source = "clip"
+        elif Capability.PLAYBACK in driver.capabilities:
+            uri = await driver.playback_uri(channel, start, end)
+            series = await asyncio.to_thread(read_stream, uri, endpoint, 3)
+            source = "replay stream"
+        else:
+            return FrameSeries(), "skipped: the recorder can neither export nor replay"
+        return series, f"ok: {series.count} frames of the {source} from {start.isoformat(timespec='seconds')}"
     except (DeviceError, AnalysisError) as error:
         return FrameSeries(), f"failed: {getattr(error, 'reason', error)}"
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,20 +30,33 @@ def rtsp_available() -> str | None:
     return None
 
 
-def mounts(device: OnvifSimDevice) -> list[str]:
-    """The paths GetStreamUri and GetReplayUri hand out for this device."""
-    paths = []
+def mounts(device: OnvifSimDevice, folder: Path) -> list[dict[str, str]]:
+    """The paths GetStreamUri and GetReplayUri hand out for this device, each with the picture it
+    shows: the channel's scene as its snapshot draws it (with the image faults it has now)."""
+    from .simulator import _snapshot
+
+    found = []
     for channel in range(1, device.state.channels + 1):
-        paths += [f"/wk{device.index}/ch{channel}/main", f"/wk{device.index}/ch{channel}/sub",
-                  f"/wk{device.index}/replay/Recording_{channel}"]
-    return paths
+        image = folder / f"wk{device.index}-ch{channel}.jpg"
+        image.write_bytes(_snapshot(device.index * 100 + channel, device.state.channel_faults(channel).image, 0))
+        for path in (f"/wk{device.index}/ch{channel}/main", f"/wk{device.index}/ch{channel}/sub",
+                     f"/wk{device.index}/replay/Recording_{channel}"):
+            found.append({"path": path, "image": str(image)})
+    return found
 
 
 class RtspServer:
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, folder: tempfile.TemporaryDirectory) -> None:
         self.process = process
+        self.folder = folder
 
     async def stop(self) -> None:
+        try:
+            await self._stop_process()
+        finally:
+            self.folder.cleanup()
+
+    async def _stop_process(self) -> None:
         if self.process.returncode is None:
             if self.process.stdin is not None:
                 self.process.stdin.close()  # the helper stops when its stdin closes
@@ -56,14 +70,15 @@ class RtspServer:
 async def start_rtsp(devices: Sequence[OnvifSimDevice], host: str, username: str,
                      password: str) -> tuple[RtspServer, int]:
     """One RTSP server (digest auth) for every simulated device; returns it and its port."""
+    folder = tempfile.TemporaryDirectory(prefix="watchkeeper-rtsp-")
+    config = {"host": host, "port": 0, "username": username, "password": password,
+              "mounts": [mount for device in devices for mount in mounts(device, Path(folder.name))]}
     process = await asyncio.create_subprocess_exec(
         SYSTEM_PYTHON, str(HELPER), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
-    config = {"host": host, "port": 0, "username": username, "password": password,
-              "mounts": [path for device in devices for path in mounts(device)]}
     assert process.stdin is not None and process.stdout is not None
     process.stdin.write(json.dumps(config).encode() + b"\n")
     await process.stdin.drain()
-    server = RtspServer(process)
+    server = RtspServer(process, folder)
     try:
         line = await asyncio.wait_for(process.stdout.readline(), 30)
     except TimeoutError:

@@ -16,8 +16,10 @@ gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
-#: A live test scene, H.264 like the cameras' main streams; replay mounts show a different pattern.
-PIPELINE = ("( videotestsrc is-live=true pattern={pattern} ! video/x-raw,width=640,height=360,framerate=10/1 "
+#: The camera's own scene (a JPEG the simulator drew), as H.264 like the cameras' main streams; the
+#: running time burned in keeps consecutive frames different, as a real camera's are.
+PIPELINE = ("( filesrc location={image} ! jpegdec ! videoconvert ! imagefreeze is-live=true "
+            "! video/x-raw,framerate=10/1 ! timeoverlay valignment=bottom halignment=left ! videoconvert "
             "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! rtph264pay name=pay0 pt=96 )")
 
 
@@ -36,9 +38,10 @@ def main() -> None:
     role = Gst.Structure.new_from_string(
         "viewer, media.factory.access=(boolean)true, media.factory.construct=(boolean)true")
     mounts = server.get_mount_points()
-    for path in config["mounts"]:
+    for mount in config["mounts"]:
+        path = mount["path"]
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(PIPELINE.format(pattern="ball" if "/replay/" in path else "smpte"))
+        factory.set_launch(PIPELINE.format(image=mount["image"]))
         factory.set_shared(True)
         factory.add_role_from_structure(role)
         mounts.add_factory(path, factory)
