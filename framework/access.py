@@ -16,7 +16,7 @@ from .app import App, Refused
 from .config import Person
 from .findings import Finding, FindingKind
 from .findingstore import FindingStore
-from .models import CredentialKind, CredentialRead, Endpoint
+from .models import CredentialKind, CredentialRead
 from .pluginhost import fire_event
 from .rules.access import EntryDecision, Visitor
 
@@ -217,14 +217,9 @@ async def manual_open(app: App, actor: str, door_id: str, seconds: float | None 
     """Open a door by hand (a delivery, an emergency): authorised, actuated, and journaled."""
     from .drivers import DeviceError
 
-    door = next((d for d in app.site.doors if d.id == door_id), None)
-    if door is None:
-        raise KeyError(f"no door {door_id!r} in the site config")
+    door = app.site.door(door_id)
     app.require(actor, "door.open", door_id, kind="access")
-    platform = app.platforms[door.platform]
-    driver = platform.door_driver(Endpoint(door.platform, door.host or "", door.port or platform.default_port, "",
-                                           door.scbk, 5.0, door.id, {"address": door.address,
-                                                                     "serial_port": door.serial_port}))
+    driver = app.door_driver(door_id)
     access = Access(app)
     try:
         for _ in range(100):

@@ -12,7 +12,7 @@ import attrs
 import pluggy
 
 from .config import Site, load_site, platform_kinds, plugins_dir_of
-from .drivers import CameraDriver, Platform
+from .drivers import CameraDriver, DoorDriver, Platform
 from .journal import Journal, load_key
 from .models import Endpoint
 from .pluginhost import collect_platforms, load_plugins
@@ -105,6 +105,16 @@ class App:
             if camera.host is not None:
                 found.append((camera.id, self.camera_endpoint(camera.id)))
         return found
+
+    def door_driver(self, door_id: str) -> DoorDriver:
+        """A driver for one of the site's doors (KeyError naming it if there is no such door)."""
+        door = self.site.door(door_id)
+        platform = self.platforms[door.platform]
+        options: dict[str, object] = {"address": door.address}
+        if door.serial_port:
+            options["serial_port"] = door.serial_port
+        return platform.door_driver(Endpoint(door.platform, door.host or "", door.port or platform.default_port, "",
+                                             door.scbk, 5.0, door.id, options))
 
     def driver(self, endpoint: Endpoint) -> CameraDriver:
         platform = self.platforms[endpoint.platform]

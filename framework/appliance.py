@@ -134,10 +134,7 @@ class Appliance:
         return device_id, channel
 
     async def _door(self, door: Any) -> None:
-        platform = self.app.platforms[door.platform]
-        endpoint = Endpoint(door.platform, door.host or "", door.port or platform.default_port, "", door.scbk,
-                            5.0, door.id, {"address": door.address, "serial_port": door.serial_port})
-        driver = platform.door_driver(endpoint)
+        driver = self.app.door_driver(door.id)
         access = Access(self.app)
 
         async def watch_status() -> None:

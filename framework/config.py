@@ -158,6 +158,9 @@ class Site:
     def recorder(self, recorder_id: str) -> Recorder:
         return _by_id(self.recorders, recorder_id, "recorder")
 
+    def door(self, door_id: str) -> Door:
+        return _by_id(self.doors, door_id, "door")
+
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.people if p.id == person_id), None)
 

@@ -208,9 +208,7 @@ async def daily_rules(app: App, say: Callable[[str], None]) -> None:
 async def room_door(app: App, reader: Any, say: Callable[[str], None]) -> None:
     """A staff entry, a refused stranger, and a registered, approved visitor at the room door."""
     door = app.site.doors[0]
-    platform = app.platforms["osdp"]
-    driver = platform.door_driver(Endpoint("osdp", door.host or "", door.port or 0, "", door.scbk, 5.0, door.id,
-                                           {"address": door.address}))
+    driver = app.door_driver(door.id)
     access = Access(app)
     now = datetime.now(timezone.utc)
     visitor = access.register_visitor("li", "Chen Jie", "City Fire Department", "annual fire inspection", "li",
