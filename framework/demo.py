@@ -164,8 +164,11 @@ async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool 
         say(f"report: {paths[0]}")
         if keep_running:
             from .appliance import run_until
+            from .web import serve
 
-            say("appliance and simulators running; Ctrl-C stops")
+            runner, url = await serve(app, "127.0.0.1", 0)
+            stack.push_async_callback(runner.cleanup)
+            say(f"dashboard at {url}; appliance and simulators running; Ctrl-C stops")
             stop = asyncio.Event()
             with contextlib.suppress(NotImplementedError):
                 import signal

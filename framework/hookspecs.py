@@ -72,6 +72,19 @@ def register_migrations(register: Callable[[Migrations], None]) -> None:
     """
 
 
+@hookspec
+def register_routes(register: Callable[[str, str, Callable[..., Any]], None]) -> None:
+    """Add pages or API endpoints to the web dashboard that `watchkeeper run` serves.
+
+    Style: registry. Call ``register(method, path, handler)``; ``handler`` is an aiohttp handler
+    ``async def handler(request) -> web.Response`` and finds the opened site at
+    ``request.app[watchkeeper.web.APP]``. Paths must start with ``/plugins/``; the host refuses
+    others so a plugin cannot shadow the dashboard's own pages.
+
+    :param register: the host's callback taking a method, a path and a handler.
+    """
+
+
 # --- decisions --------------------------------------------------------------------------------
 
 
@@ -192,3 +205,4 @@ def report_sections(report: dict[str, Any], site: Site) -> list[dict[str, Any]] 
     :param site: the loaded site.
     :returns: sections to append, or ``None``.
     """
+

@@ -29,9 +29,10 @@ def messages() -> set[str]:
     for template in (ROOT / "framework" / "templates").glob("*.html"):
         found |= set(TEMPLATE_CALL.findall(template.read_text(encoding="utf-8")))
     sys.path.insert(0, str(ROOT))
-    from watchkeeper.report import CLAUSE_TITLES
+    from watchkeeper.report import CLAUSE_TITLES, PERIODS
 
-    return found | set(CLAUSE_TITLES.values()) | {"met", "not met", "no evidence", "ok", "warning", "fault"}
+    return (found | set(CLAUSE_TITLES.values()) | set(PERIODS)
+            | {"met", "not met", "no evidence", "ok", "warning", "fault"})
 
 
 def update(language: str) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from watchkeeper.appliance import next_at
 
 
 def start(site_file: Path) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.cli", "--config", str(site_file), "run"],
+    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.cli", "--config", str(site_file), "run", "--no-web"],
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
