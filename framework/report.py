@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from . import __version__
+from .i18n import _
 
 PERIODS = {"day": 1, "week": 7, "month": 30}
 CLAUSE_TITLES = {
@@ -37,8 +38,8 @@ def _has_table(app: Any, name: str) -> bool:
     return app.store.db[name].exists()
 
 
-def _count(what: str, rows: list[Any]) -> str | None:
-    return f"{len(rows)} {what} in the period" if rows else None
+def _count(template: str, rows: list[Any]) -> str | None:
+    return template.format(count=len(rows)) if rows else None
 
 
 def period_bounds(app: Any, period: str, ending: datetime | None = None) -> tuple[datetime, datetime]:
@@ -117,11 +118,12 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None) 
     # Evidence can show a breach even where no finding was raised (a site plugin widened a tolerance
     # later, or a reading came from elsewhere): the report judges the evidence, not only the findings.
     breaches = {
-        "R2": f"operators without training on file: {', '.join(untrained)}" if untrained else None,
-        "R6": f"journal broken at entry {verification.problem.seq}" if not verification.ok else None,
-        "R7": _count("clock reading(s) beyond the tolerance",
+        "R2": _("operators without training on file: {names}").format(names=", ".join(untrained))
+        if untrained else None,
+        "R6": _("journal broken at entry {seq}").format(seq=verification.problem.seq) if not verification.ok else None,
+        "R7": _count(_("{count} clock reading(s) beyond the tolerance in the period"),
                      [r for r in evidence["R7"]["readings"] if abs(r["offset_seconds"]) > tolerance]),
-        "R8": _count("recording gap(s)", evidence["R8"]["gaps"]),
+        "R8": _count(_("{count} recording gap(s) in the period"), evidence["R8"]["gaps"]),
     }
     clauses = []
     for clause, title in CLAUSE_TITLES.items():
@@ -129,11 +131,11 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None) 
         if breaches.get(clause):
             reason, status = breaches[clause], "not met"
         elif against:
-            reason, status = f"{len(against)} finding(s) in the period", "not met"
+            reason, status = _("{count} finding(s) in the period").format(count=len(against)), "not met"
         elif not has_evidence[clause]:
-            reason, status = "no evidence in the period", "no evidence"
+            reason, status = _("no evidence in the period"), "no evidence"
         else:
-            reason, status = "kept", "met"
+            reason, status = _("kept"), "met"
         clauses.append({"clause": clause, "title": title, "status": status, "reason": reason,
                         "findings": [f["id"] for f in against]})
     report = {
