@@ -262,7 +262,7 @@ def _zone(value: str) -> str | None:
 
 
 class _Loader:
-    def __init__(self, source: Path, platforms: set[str] | None) -> None:
+    def __init__(self, source: Path, platforms: Mapping[str, Collection[str]] | None) -> None:
         self.source = source
         self.base_dir = source.parent
         self.platforms = platforms

@@ -12,6 +12,7 @@ from ..access import Access
 from ..config import ROLES, Person
 from ..i18n import _
 from .common import actor_option, refusing, site_time
+from . import State
 
 
 def register(cli: click.Group) -> None:
@@ -20,7 +21,7 @@ def register(cli: click.Group) -> None:
     cli.add_command(door)
 
 
-def _access(state: object) -> Access:
+def _access(state: State) -> Access:
     return Access(state.app())
 
 
@@ -39,7 +40,7 @@ def people() -> None:
 @actor_option
 @click.pass_obj
 @refusing
-def people_add(state: object, person_id: str, name: str, roles: tuple[str, ...], badges: tuple[str, ...],
+def people_add(state: State, person_id: str, name: str, roles: tuple[str, ...], badges: tuple[str, ...],
                trained_on: datetime | None, hours: str | None, actor: str) -> None:
     person = Person(person_id, name, roles, badges, trained_on.date() if trained_on else None, hours)
     _access(state).add_person(actor, person)
@@ -49,7 +50,7 @@ def people_add(state: object, person_id: str, name: str, roles: tuple[str, ...],
 @people.command("list", help=_("List people and their state."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def people_list(state: object, as_json: bool) -> None:
+def people_list(state: State, as_json: bool) -> None:
     rows = [{"id": p.id, "name": p.name, "roles": list(p.roles), "badges": list(p.badges),
              "trained_on": p.trained_on.isoformat() if p.trained_on else None, "hours": p.hours,
              "revoked": p.revoked} for p in _access(state).people()]
@@ -67,7 +68,7 @@ def people_list(state: object, as_json: bool) -> None:
 @actor_option
 @click.pass_obj
 @refusing
-def people_revoke(state: object, person_id: str, actor: str) -> None:
+def people_revoke(state: State, person_id: str, actor: str) -> None:
     _access(state).revoke_person(actor, person_id)
     click.echo(_("person {id} revoked").format(id=person_id))
 
@@ -89,7 +90,7 @@ def visitor() -> None:
 @actor_option
 @click.pass_obj
 @refusing
-def visitor_register(state: object, name: str, organisation: str, purpose: str, host: str, valid_from: str,
+def visitor_register(state: State, name: str, organisation: str, purpose: str, host: str, valid_from: str,
                      valid_to: str, badge: str, pin: str, actor: str) -> None:
     visitor_id = _access(state).register_visitor(actor, name, organisation, purpose, host,
                                                  site_time(state, valid_from), site_time(state, valid_to), badge, pin)
@@ -102,7 +103,7 @@ def visitor_register(state: object, name: str, organisation: str, purpose: str, 
 @actor_option
 @click.pass_obj
 @refusing
-def visitor_approve(state: object, visitor_id: int, reject: bool, actor: str) -> None:
+def visitor_approve(state: State, visitor_id: int, reject: bool, actor: str) -> None:
     _access(state).decide_visitor(actor, visitor_id, approve=not reject)
     click.echo(_("visitor {id} {status}").format(id=visitor_id, status=_("rejected") if reject else _("approved")))
 
@@ -112,7 +113,7 @@ def visitor_approve(state: object, visitor_id: int, reject: bool, actor: str) ->
 @actor_option
 @click.pass_obj
 @refusing
-def visitor_checkout(state: object, visitor_id: int, actor: str) -> None:
+def visitor_checkout(state: State, visitor_id: int, actor: str) -> None:
     _access(state).checkout_visitor(actor, visitor_id)
     click.echo(_("visitor {id} checked out").format(id=visitor_id))
 
@@ -120,7 +121,7 @@ def visitor_checkout(state: object, visitor_id: int, actor: str) -> None:
 @visitor.command("list", help=_("List visitor registrations."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def visitor_list(state: object, as_json: bool) -> None:
+def visitor_list(state: State, as_json: bool) -> None:
     rows = _access(state).visitors()
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -144,7 +145,7 @@ def door() -> None:
 @actor_option
 @click.pass_obj
 @refusing
-def door_open(state: object, door_id: str, seconds: float | None, actor: str) -> None:
+def door_open(state: State, door_id: str, seconds: float | None, actor: str) -> None:
     from ..access import manual_open
 
     asyncio.run(manual_open(state.app(), actor, door_id, seconds))

@@ -9,6 +9,7 @@ import click
 
 from ..checks import collect_checks, run_check
 from ..i18n import _
+from . import State
 
 #: Checks that get a top-level command of their own, as the design's CLI names them.
 SHORTCUTS = {"clock": _("Check every device clock against standard time (R7)."),
@@ -22,7 +23,7 @@ def register(cli: click.Group) -> None:
         cli.add_command(_shortcut(name, help_text))
 
 
-def _run(state: object, name: str, only: tuple[str, ...], actor: str, as_json: bool) -> None:
+def _run(state: State, name: str, only: tuple[str, ...], actor: str, as_json: bool) -> None:
     app = state.app()
     checks = collect_checks(app.pm)
     if name not in checks:
@@ -51,7 +52,7 @@ def _options(function: object) -> object:
 @click.argument("name")
 @_options
 @click.pass_obj
-def check(state: object, name: str, only: tuple[str, ...], actor: str, as_json: bool) -> None:
+def check(state: State, name: str, only: tuple[str, ...], actor: str, as_json: bool) -> None:
     _run(state, name, only, actor, as_json)
 
 
@@ -59,7 +60,7 @@ def _shortcut(name: str, help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @_options
     @click.pass_obj
-    def command(state: object, only: tuple[str, ...], actor: str, as_json: bool) -> None:
+    def command(state: State, only: tuple[str, ...], actor: str, as_json: bool) -> None:
         _run(state, name, only, actor, as_json)
 
     return command

@@ -9,6 +9,7 @@ import click
 from ..config import ConfigError, load_site, platform_kinds, plugins_dir_of
 from ..i18n import _
 from ..pluginhost import PluginLoadError, collect_platforms, load_plugins
+from . import State
 
 
 def register(cli: click.Group) -> None:
@@ -23,7 +24,7 @@ def config() -> None:
 @config.command("check", help=_("Check a site config; list every problem with its key path."))
 @click.argument("path", type=click.Path(path_type=Path))
 @click.pass_obj
-def check(state: object, path: Path) -> None:
+def check(state: State, path: Path) -> None:
     pm = getattr(state, "pm", None)
     try:
         plugins_dir = plugins_dir_of(path)

@@ -12,6 +12,7 @@ from ..i18n import _
 from .common import actor_option, refusing, site_time
 from ..rules import maintenance as maintenance_rule
 from ..rules.footage import Footage
+from . import State
 
 
 def register(cli: click.Group) -> None:
@@ -33,7 +34,7 @@ def footage() -> None:
 @actor_option
 @click.pass_obj
 @refusing
-def request(state: object, camera: str, start: str, end: str, reason: str, case_ref: str, actor: str) -> None:
+def request(state: State, camera: str, start: str, end: str, reason: str, case_ref: str, actor: str) -> None:
     request_id = Footage(state.app()).request(actor, camera, site_time(state, start), site_time(state, end),
                                               reason, case_ref)
     click.echo(_("request {id} filed; awaiting a supervisor's approval").format(id=request_id))
@@ -46,7 +47,7 @@ def request(state: object, camera: str, start: str, end: str, reason: str, case_
 @actor_option
 @click.pass_obj
 @refusing
-def approve(state: object, request_id: int, reject: bool, note: str, actor: str) -> None:
+def approve(state: State, request_id: int, reject: bool, note: str, actor: str) -> None:
     Footage(state.app()).decide(actor, request_id, approve=not reject, note=note)
     click.echo(_("request {id} {status}").format(id=request_id, status=_("rejected") if reject else _("approved")))
 
@@ -56,7 +57,7 @@ def approve(state: object, request_id: int, reject: bool, note: str, actor: str)
 @actor_option
 @click.pass_obj
 @refusing
-def export(state: object, request_id: int, actor: str) -> None:
+def export(state: State, request_id: int, actor: str) -> None:
     manifest = asyncio.run(Footage(state.app()).export(actor, request_id))
     for item in manifest["files"]:
         click.echo(f"{item['sha256']}  {item['name']}  ({item['size_bytes']} bytes)")
@@ -71,7 +72,7 @@ def export(state: object, request_id: int, actor: str) -> None:
 @actor_option
 @click.pass_obj
 @refusing
-def hold(state: object, camera: str, start: str, end: str, reason: str, actor: str) -> None:
+def hold(state: State, camera: str, start: str, end: str, reason: str, actor: str) -> None:
     hold_id = Footage(state.app()).hold(actor, camera, site_time(state, start), site_time(state, end), reason)
     click.echo(_("hold {id} placed").format(id=hold_id))
 
@@ -81,7 +82,7 @@ def hold(state: object, camera: str, start: str, end: str, reason: str, actor: s
 @actor_option
 @click.pass_obj
 @refusing
-def delete(state: object, export_id: int, actor: str) -> None:
+def delete(state: State, export_id: int, actor: str) -> None:
     Footage(state.app()).delete_export(actor, export_id)
     click.echo(_("export {id} deleted").format(id=export_id))
 
@@ -89,7 +90,7 @@ def delete(state: object, export_id: int, actor: str) -> None:
 @footage.command("list", help=_("List retrieval requests."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def list_requests(state: object, as_json: bool) -> None:
+def list_requests(state: State, as_json: bool) -> None:
     rows = list(state.app().store.db["footage_requests"].rows)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -110,14 +111,14 @@ def maintenance() -> None:
 @actor_option
 @click.pass_obj
 @refusing
-def tick(state: object, task: str, note: str, actor: str) -> None:
+def tick(state: State, task: str, note: str, actor: str) -> None:
     maintenance_rule.tick(state.app(), actor, task, note)
     click.echo(_("{task} done").format(task=task))
 
 
 @maintenance.command("list", help=_("Show each task and whether it is overdue."))
 @click.pass_obj
-def list_tasks(state: object) -> None:
+def list_tasks(state: State) -> None:
     app = state.app()
     for task in maintenance_rule.states(app, datetime.now().astimezone()):
         done = f"{task.last_done_at.astimezone(app.site.zone):%Y-%m-%d %H:%M} {task.last_done_by}" if task.last_done_at else _("never")

@@ -14,6 +14,7 @@ from ..findingstore import FindingStore
 from ..i18n import _
 from .common import actor_option, refusing
 from ..rules import inspection
+from . import State
 
 
 def register(cli: click.Group) -> None:
@@ -53,7 +54,7 @@ def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str, no_playbac
 @actor_option
 @click.pass_obj
 @refusing
-def sign(state: object, run_id: int | None, note: str, actor: str) -> None:
+def sign(state: State, run_id: int | None, note: str, actor: str) -> None:
     signed = inspection.sign(state.app(), actor, run_id, note)
     click.echo(_("run {run} signed by {actor}").format(run=signed, actor=actor))
 
@@ -68,7 +69,7 @@ def baseline() -> None:
 @actor_option
 @click.pass_obj
 @refusing
-def capture(state: object, cameras: tuple[str, ...], actor: str) -> None:
+def capture(state: State, cameras: tuple[str, ...], actor: str) -> None:
     app = state.app()
     app.require(actor, "inspect.run", "baseline", kind="inspection")
 

@@ -10,6 +10,7 @@ import click
 from ..i18n import _
 from .common import actor_option, refusing
 from ..store import JOURNAL_KINDS
+from . import State
 
 
 def register(cli: click.Group) -> None:
@@ -40,7 +41,7 @@ def journal() -> None:
 @click.option("--until", help=_("Before this date or date-time (site time)."))
 @click.option("--json", "as_json", is_flag=True, help=_("One JSON object per line."))
 @click.pass_obj
-def show(state: object, kind: str | None, since: str | None, until: str | None, as_json: bool) -> None:
+def show(state: State, kind: str | None, since: str | None, until: str | None, as_json: bool) -> None:
     app = state.app()
     zone = app.site.zone
     for entry in app.journal.entries(kind, _moment(since, zone), _moment(until, zone)):
@@ -62,7 +63,7 @@ def show(state: object, kind: str | None, since: str | None, until: str | None, 
 @click.option("--subject", default="site", show_default=True, help=_("What the entry is about (a camera id, a door...)."))
 @click.pass_obj
 @refusing
-def add(state: object, kind: str, text: str, actor: str, subject: str) -> None:
+def add(state: State, kind: str, text: str, actor: str, subject: str) -> None:
     app = state.app()
     app.require(actor, "journal.add", subject)
     row = app.journal.append(kind, actor, subject, {"text": text})
@@ -72,7 +73,7 @@ def add(state: object, kind: str, text: str, actor: str, subject: str) -> None:
 @journal.command("verify", help=_("Check the hash chain; exit 1 naming the first bad entry."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def verify(state: object, as_json: bool) -> None:
+def verify(state: State, as_json: bool) -> None:
     result = state.app().journal.verify()
     if as_json:
         click.echo(json.dumps({

@@ -8,6 +8,7 @@ import click
 
 from ..i18n import _
 from ..pluginhost import describe_plugins
+from . import State
 
 
 def register(cli: click.Group) -> None:
@@ -17,7 +18,7 @@ def register(cli: click.Group) -> None:
 @click.command(help=_("List loaded plugins, their versions and the hooks they implement."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def plugins(state: object, as_json: bool) -> None:
+def plugins(state: State, as_json: bool) -> None:
     rows = describe_plugins(state.pm)
     if as_json:
         click.echo(json.dumps(rows, indent=2))

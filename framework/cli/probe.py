@@ -13,6 +13,7 @@ from ..drivers import DeviceError
 from ..i18n import _
 from ..models import Endpoint
 from ..pluginhost import collect_platforms
+from . import State
 
 
 def register(cli: click.Group) -> None:
@@ -55,7 +56,7 @@ async def _probe(driver: object) -> dict[str, object]:
 @click.option("--timeout", default=5.0, show_default=True, help=_("Seconds per device call."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def probe(state: object, url: str, timeout: float, as_json: bool) -> None:
+def probe(state: State, url: str, timeout: float, as_json: bool) -> None:
     platforms = collect_platforms(state.pm)
     cameras = {name: p.default_port for name, p in platforms.items() if p.camera_driver is not None}
     endpoint = parse_device_url(url, cameras)

@@ -10,6 +10,7 @@ import click
 from ..i18n import _
 from ..report import PERIODS
 from ..report_render import publish
+from . import State
 
 
 def register(cli: click.Group) -> None:
@@ -23,7 +24,7 @@ def register(cli: click.Group) -> None:
               help=_("One or more; html and json by default."))
 @click.option("--output", type=click.Path(path_type=Path), help=_("Folder for the files; 'reports' beside the store."))
 @click.pass_obj
-def report(state: object, period: str, ending: str | None, formats: tuple[str, ...], output: Path | None) -> None:
+def report(state: State, period: str, ending: str | None, formats: tuple[str, ...], output: Path | None) -> None:
     app = state.app()
     end = datetime.fromisoformat(ending).replace(hour=12, tzinfo=app.site.zone) if ending else None
     try:

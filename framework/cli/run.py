@@ -12,6 +12,7 @@ import click
 from ..appliance import run_until
 from ..i18n import _
 from ..web import WebConfigError, serve
+from . import State
 
 
 def register(cli: click.Group) -> None:
@@ -39,7 +40,7 @@ async def _wait_for_signal() -> None:
 @click.option("--listen", default="127.0.0.1:8080", show_default=True,
               help=_("HOST:PORT; other than loopback needs WATCHKEEPER_WEB_TOKEN."))
 @click.pass_obj
-def web_command(state: object, listen: str) -> None:
+def web_command(state: State, listen: str) -> None:
     app = state.app()
 
     async def main() -> None:
@@ -62,7 +63,7 @@ def web_command(state: object, listen: str) -> None:
               help=_("Dashboard HOST:PORT; other than loopback needs WATCHKEEPER_WEB_TOKEN."))
 @click.option("--no-web", is_flag=True, help=_("Do not serve the dashboard."))
 @click.pass_obj
-def run(state: object, log_level: str, listen: str, no_web: bool) -> None:
+def run(state: State, log_level: str, listen: str, no_web: bool) -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = state.app()
     address = None if no_web else _listen(listen)

@@ -12,6 +12,7 @@ import click
 from ..faults import FaultSpecError, parse_faults
 from ..i18n import _
 from ..pluginhost import collect_platforms
+from . import State
 
 
 def register(cli: click.Group) -> None:
@@ -45,7 +46,7 @@ def describe(device: object) -> str:
 @click.option("--faults", default="", help=_("Fault spec, e.g. blur,clock_offset=45,gap=2h@6h."))
 @click.option("--channels", type=int, help=_("Channels per device: more than one makes each a recorder (NVR)."))
 @click.pass_obj
-def simulate(state: object, platform: str, host: str, port: int, username: str, password: str,
+def simulate(state: State, platform: str, host: str, port: int, username: str, password: str,
              devices: int, faults: str, channels: int | None) -> None:
     platforms = collect_platforms(state.pm)
     record = platforms.get(platform)
