@@ -240,7 +240,13 @@ async def room_door(app: App, reader: Any, say: Callable[[str], None]) -> None:
 
 async def retrieval(app: App, chosen: list[tuple[DemoCamera, str]], say: Callable[[str], None]) -> None:
     footage = Footage(app)
-    camera = next((c.id for c, _ in chosen if c.nvr_channel == 1), chosen[0][0].id)
+    # A camera whose recordings can be exported as a file: on the NVR, else on a Hikvision or Dahua camera.
+    exportable = [c.id for c, p in chosen if c.nvr_channel == 1] + [
+        c.id for c, p in chosen if c.nvr_channel is None and p in ("hikvision", "dahua") and c.fault is None]
+    if not exportable:
+        say("footage retrieval skipped: no camera in this site can export clips")
+        return
+    camera = exportable[0]
     start = datetime.now(timezone.utc) - timedelta(days=1)
     request = footage.request("li", camera, start, start + timedelta(seconds=20), "lost property report", "INC-0042")
     footage.decide("zhang", request, approve=True, note="approved for the lost property case")

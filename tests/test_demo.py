@@ -50,3 +50,15 @@ def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "demo", "--folder", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "not empty" in result.stderr
+
+
+def test_demo_scales_down_and_up(tmp_path: Path) -> None:
+    for cameras, expected in ((3, {("gate", "blurred"), ("car-park", "clock_offset")}), (11, None)):
+        folder = tmp_path / f"demo-{cameras}"
+        result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "demo", "--folder", str(folder),
+                                 "--cameras", str(cameras)], capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stderr[-2000:]
+        report = json.loads(next((folder / "reports").glob("*.json")).read_text())
+        assert len(report["evidence"]["R1"]["cameras"]) == cameras
+        found = {(f["subject"], f["kind"]) for f in report["findings"]}
+        assert found == (expected or {(c.id, c.expected) for c in PLAN if c.expected})

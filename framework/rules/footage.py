@@ -105,7 +105,8 @@ class Footage:
         driver = self.app.driver(endpoint)
         try:
             if Capability.CLIP_DOWNLOAD not in driver.capabilities:
-                raise Refused(f"{endpoint.platform} devices cannot export clips")
+                # Not a refusal: the device cannot do it (ONVIF Profile G has no clip export).
+                raise ValueError(f"{endpoint.platform} devices cannot export clips; export from the recorder's own tool")
             clip = await driver.download_clip(channel, start, end, folder / f"{camera.id}-{start:%Y%m%dT%H%M%S}.mp4")
         finally:
             await driver.close()
