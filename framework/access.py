@@ -153,7 +153,25 @@ class Access:
     def decide(self, door: str, credential: CredentialRead) -> tuple[EntryDecision, Person | Visitor | None]:
         holder = self.holder(credential)
         decision = self.app.pm.hook.entry_decision(door=door, person=holder, credential=credential, site=self.app.site)
+        if decision.allowed:
+            # Anti-passback is the host's, after any policy: no plugin's yes lets one card in twice.
+            passback = self._passback(door, credential)
+            if passback:
+                decision = EntryDecision(False, passback)
         return decision, holder
+
+    def _passback(self, door_id: str, credential: CredentialRead) -> str | None:
+        door = next((d for d in self.app.site.doors if d.id == door_id), None)
+        if door is None or not door.passback_seconds or credential.kind is not CredentialKind.CARD:
+            return None
+        since = _iso(credential.read_at - timedelta(seconds=door.passback_seconds))
+        row = self.app.store.conn.execute(
+            "SELECT time_utc FROM access_events WHERE door = ? AND credential = ? AND event = 'entry' AND allowed = 1"
+            " AND time_utc >= ? ORDER BY time_utc DESC LIMIT 1", [door_id, credential.value, since]).fetchone()
+        if row is None:
+            return None
+        entered = datetime.fromisoformat(row[0]).astimezone(self.app.site.zone)
+        return f"anti-passback: this card already entered at {entered:%H:%M:%S}"
 
     def record_decision(self, door: str, credential: CredentialRead, decision: EntryDecision,
                         holder: Person | Visitor | None, actuated: bool | None) -> None:

@@ -100,6 +100,9 @@ class Door:
     scbk: Secret = Secret("")
     strike_seconds: float = 5.0
     held_open_seconds: float = 30.0
+    #: The same card cannot enter through this door again within this many seconds (passing a badge
+    #: back to let a second person in); 0 turns anti-passback off.
+    passback_seconds: float = 120.0
 
 
 @attrs.frozen
@@ -381,6 +384,8 @@ class _Loader:
             scbk=table.secret("scbk"),
             strike_seconds=table.get("strike_seconds", float, 5.0, _positive),
             held_open_seconds=table.get("held_open_seconds", float, 30.0, _positive),
+            passback_seconds=table.get("passback_seconds", float, 120.0,
+                                       lambda v: None if v >= 0 else "must be 0 (off) or more"),
         )
         table.finish()
         return door

@@ -118,3 +118,15 @@ async def test_reader_offline_raises_and_clears_a_finding(room) -> None:
             break
         await asyncio.sleep(0.1)
     assert open_offline() == 0
+
+
+async def test_anti_passback_refuses_a_card_entering_twice(room) -> None:
+    app, reader = room
+    await asyncio.sleep(2)
+    await reader.present_card("12345")
+    await wait_for_events(app, 1)
+    strikes = sum(1 for o in reader.outputs() if o["kind"] == "output")
+    await reader.present_card("12345")  # passed back through the door to a second person
+    events = await wait_for_events(app, 2)
+    assert events[1]["allowed"] == 0 and events[1]["reason"].startswith("anti-passback")
+    assert sum(1 for o in reader.outputs() if o["kind"] == "output") == strikes
