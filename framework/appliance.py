@@ -60,6 +60,38 @@ async def _forever(name: str, body: Callable[[], Awaitable[None]]) -> None:
         attempt += 1
 
 
+class DoorContact:
+    """The door contact's story: opened without a grant is forced, open too long is held open (R3)."""
+
+    def __init__(self, appliance: Appliance, access: Access, door: Any) -> None:
+        self.appliance, self.access, self.door = appliance, access, door
+        self.opened_at: datetime | None = None
+
+    def _granted_since(self, moment: datetime) -> bool:
+        row = self.appliance.app.store.conn.execute(
+            "SELECT count(*) FROM access_events WHERE door = ? AND allowed = 1 AND event IN ('entry', 'manual_open')"
+            " AND time_utc >= ?", [self.door.id, moment.isoformat(timespec="seconds")]).fetchone()
+        return bool(row[0])
+
+    def update(self, is_open: bool, now: datetime) -> None:
+        findings, door = self.appliance.findings, self.door
+        if is_open and self.opened_at is None:
+            self.opened_at = now
+            # A grant opens the strike for strike_seconds; a person may take a few more to pull the door.
+            if not self._granted_since(now - timedelta(seconds=door.strike_seconds + 5)):
+                findings.record(Finding(FindingKind.DOOR_FORCED, door.id, "door opened without a grant"))
+                self.access._log_event(door.id, None, None, None, "forced", False, "door opened without a grant", None)
+        elif not is_open and self.opened_at is not None:
+            self.opened_at = None
+            findings.close(FindingKind.DOOR_HELD_OPEN, door.id)
+            findings.close(FindingKind.DOOR_FORCED, door.id)
+        if self.opened_at is not None and (now - self.opened_at).total_seconds() > door.held_open_seconds:
+            findings.record(Finding(FindingKind.DOOR_HELD_OPEN, door.id,
+                                    f"door open for {(now - self.opened_at).total_seconds():.0f} s",
+                                    measured=round((now - self.opened_at).total_seconds(), 1),
+                                    threshold=door.held_open_seconds))
+
+
 class Appliance:
     """Everything `watchkeeper run` keeps going, as tasks on one event loop."""
 
@@ -137,6 +169,8 @@ class Appliance:
         driver = self.app.door_driver(door.id)
         access = Access(self.app)
 
+        contact = DoorContact(self, access, door)
+
         async def watch_status() -> None:
             while True:
                 status = await driver.status()
@@ -148,7 +182,9 @@ class Appliance:
                     self.findings.record(Finding(FindingKind.READER_TAMPER, door.id, "reader tamper switch open"))
                 else:
                     self.findings.close(FindingKind.READER_TAMPER, door.id)
-                await asyncio.sleep(2)
+                if status.door_open is not None:
+                    contact.update(status.door_open, datetime.now(timezone.utc))
+                await asyncio.sleep(0.5)
 
         watcher = asyncio.create_task(watch_status())
         try:

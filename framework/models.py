@@ -196,3 +196,5 @@ class DoorStatus:
     secure_channel: bool
     tamper: bool = False
     last_seen: datetime | None = None
+    #: The door contact: True open, False closed, None when the reader reports no contact input.
+    door_open: bool | None = None

@@ -36,6 +36,7 @@ async def room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             port = {reader.endpoint.port}
             scbk = "env:WK_READER_KEY"
             strike_seconds = 1
+            held_open_seconds = 1.5
             [[people]]
             id = "li"
             name = "Li"
@@ -130,3 +131,32 @@ async def test_anti_passback_refuses_a_card_entering_twice(room) -> None:
     events = await wait_for_events(app, 2)
     assert events[1]["allowed"] == 0 and events[1]["reason"].startswith("anti-passback")
     assert sum(1 for o in reader.outputs() if o["kind"] == "output") == strikes
+
+
+async def test_forced_and_held_open_door(room) -> None:
+    app, reader = room
+    await asyncio.sleep(2)
+
+    async def open_kinds(expected: set[str], timeout: float = 8) -> set[str]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            kinds = {r["kind"] for r in app.store.db["findings"].rows_where("closed_at IS NULL")} & {
+                "door_forced", "door_held_open"}
+            if kinds == expected or asyncio.get_running_loop().time() > deadline:
+                return kinds
+            await asyncio.sleep(0.1)
+
+    await reader.set_door_contact(True)  # nobody badged: forced
+    assert await open_kinds({"door_forced"}, 2) == {"door_forced"}
+    assert list(app.store.db["access_events"].rows_where("event = 'forced'"))
+    await reader.set_door_contact(False)
+    assert await open_kinds(set()) == set()
+
+    await reader.present_card("22222")  # a supervisor badges in, then leaves the door open
+    await wait_for_events(app, 1)
+    await reader.set_door_contact(True)
+    assert await open_kinds({"door_held_open"}) == {"door_held_open"}
+    await reader.set_door_contact(False)
+    assert await open_kinds(set()) == set()
+    forced = app.store.conn.execute("SELECT count(*) FROM findings WHERE kind = 'door_forced'").fetchone()[0]
+    assert forced == 1, "opening after a grant is not forced"

@@ -151,6 +151,7 @@ class OsdpDoor:
         self._pending: collections.deque[tuple[int, asyncio.Future[int]]] = collections.deque()
         self._pins = PinBuffer()
         self._tamper = False
+        self._door_open: bool | None = None
         self._last_seen: datetime | None = None
         self.rejected_reads = 0
 
@@ -183,6 +184,10 @@ class OsdpDoor:
         elif kind == Event.KeyPress:
             for pin in self._pins.feed(bytes(event.get("data") or b"")):
                 self._deliver(CredentialKind.PIN, pin, "keypad", None)
+        elif kind == Event.Status and event.get("type") == StatusReportType.Input:
+            # Input 0 is the door contact, wired to the reader as OSDP's contact status monitoring.
+            report = bytes(event.get("report") or b"")
+            self._door_open = bool(report[0]) if report else None
         elif kind == Event.Status and event.get("type") == StatusReportType.Local:
             report = bytes(event.get("report") or b"\x00")
             self._tamper = bool(report[0])
@@ -293,7 +298,7 @@ class OsdpDoor:
             seen = time.time() - (time.monotonic() - panel.channel.last_rx)
             self._last_seen = datetime.fromtimestamp(seen, timezone.utc)
         return DoorStatus(online=online, secure_channel=online and panel.secure(),
-                          tamper=self._tamper, last_seen=self._last_seen)
+                          tamper=self._tamper, last_seen=self._last_seen, door_open=self._door_open)
 
     async def findings(self) -> list[Finding]:
         """READER_OFFLINE, SECURE_CHANNEL_FAILED and READER_TAMPER as they stand now."""

@@ -215,6 +215,10 @@ class SimulatedOsdpReader:
     async def set_tamper(self, active: bool = True) -> None:
         self._submit({"event": Event.Status, "type": StatusReportType.Local, "report": bytes([int(active), 0])})
 
+    async def set_door_contact(self, open_: bool) -> None:
+        """The door contact on input 0 opens or closes, as the reader reports it."""
+        self._submit({"event": Event.Status, "type": StatusReportType.Input, "report": bytes([int(open_)])})
+
     async def go_offline(self) -> None:
         self.channel.silent = True
 
