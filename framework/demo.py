@@ -125,8 +125,13 @@ async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool 
         direct: dict[str, tuple[str, Any]] = {}
         for platform in sorted({p for _, p in direct_cameras}):
             group = [c for c, p in direct_cameras if p == platform]
-            devices = await stack.enter_async_context(
-                platforms[platform].simulator(password=password, devices=len(group)))
+            factory = platforms[platform].simulator
+            try:
+                # Video streams, where a simulator can serve them, let the inspection replay recordings.
+                context = factory(password=password, devices=len(group), rtsp="auto")
+            except TypeError:  # this simulator has no RTSP option
+                context = factory(password=password, devices=len(group))
+            devices = await stack.enter_async_context(context)
             direct.update({camera.id: (platform, device) for camera, device in zip(group, devices)})
         nvr = None
         if any(c.nvr_channel for c, _ in chosen):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import signal
 
 import click
@@ -60,10 +59,6 @@ def simulate(state: State, platform: str, host: str, port: int, username: str, p
         raise click.BadParameter(str(error), param_hint="--faults") from None
     options = dict(host=host, port=port, username=username, password=password, devices=devices, faults=profile)
     if channels is not None:
-        # Recorder mode is optional in the simulator contract; say so rather than ignore the option.
-        if "channels" not in inspect.signature(record.simulator).parameters:
-            raise click.BadParameter(_("the {platform} simulator has no recorder mode").format(platform=platform),
-                                     param_hint="--channels")
         options["channels"] = channels
 
     def ready(running: list) -> None:
@@ -75,3 +70,9 @@ def simulate(state: State, platform: str, host: str, port: int, username: str, p
         asyncio.run(_serve(record.simulator, options, ready))
     except ValueError as error:  # a simulator refusing its options (e.g. a reader key that is not hex)
         raise click.BadParameter(str(error)) from None
+    except TypeError as error:
+        # Recorder mode is optional in the simulator contract; say so rather than show a traceback.
+        if channels is not None and "'channels'" in str(error):
+            raise click.BadParameter(_("the {platform} simulator has no recorder mode").format(platform=platform),
+                                     param_hint="--channels") from None
+        raise

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import itertools
 import struct
-import zlib
 import zoneinfo
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 import attrs
 
@@ -18,9 +17,14 @@ from . import cgi
 FILE_SECONDS = 3600
 #: A healthy device keeps this much footage.
 DEFAULT_RETENTION_DAYS = 30
-#: Bytes of the synthetic DHAV stream per recorded second: small enough to download in tests.
-BYTES_PER_SECOND = 16
+#: The recorded stream keeps one picture every FRAME_SECONDS, each in a fixed budget of bytes, so a
+#: file's size follows from its duration (the search reports it) without drawing the pictures.
 FRAME_SECONDS = 60
+BYTES_PER_SECOND = 1024
+#: DHAV (Dahua's .dav): 24-byte header, extension, payload, then 'dhav' and the chunk's length.
+DHAV_HEADER = struct.Struct("<4sBBBBIII")  # magic, type, subtype, channel, subnumber, number, length, date
+VIDEO_I_FRAME, AUXILIARY = 0xFD, 0xF1
+CODEC_MJPEG = 0x03
 MAX_FINDERS = 16
 
 
@@ -40,22 +44,54 @@ def clip_length(start: datetime, end: datetime) -> int:
     return int((end - start).total_seconds()) * BYTES_PER_SECOND
 
 
-def clip_bytes(channel: int, start: datetime, end: datetime) -> bytes:
-    """A DHAV-framed stream: one frame per minute, 'DHAV' header, checksum, 'dhav' trailer."""
-    total = clip_length(start, end)
-    frames, stamp = [], int(start.timestamp())
-    remaining = total
-    while remaining > 0:
-        size = min(FRAME_SECONDS * BYTES_PER_SECOND, remaining)
-        header = b"DHAV" + struct.pack("<IIH", stamp, size, channel)
-        payload_size = size - len(header) - 8
-        if payload_size < 0:  # a last sliver too short for a frame is padding
-            frames.append(b"\x00" * size)
-            break
-        payload = (struct.pack("<I", stamp) * (payload_size // 4 + 1))[:payload_size]
-        frames.append(header + payload + struct.pack("<I", zlib.crc32(payload)) + b"dhav")
-        remaining -= size
-        stamp += FRAME_SECONDS
+def dhav_date(moment: datetime) -> int:
+    """DHAV's packed local date: seconds, minutes, hours, day, month, years since 2000."""
+    return (moment.second | moment.minute << 6 | moment.hour << 12 | moment.day << 17 | moment.month << 22
+            | (moment.year - 2000) << 26)
+
+
+def _chunk(kind: int, channel: int, number: int, date: int, extension: bytes, payload: bytes) -> bytes:
+    length = 24 + len(extension) + len(payload) + 8
+    header = DHAV_HEADER.pack(b"DHAV", kind, 0, channel - 1, 0, number, length, date)
+    checksum = sum(header) & 0xFF
+    return (header + struct.pack("<HBB", 0, len(extension), checksum) + extension + payload
+            + b"dhav" + struct.pack("<I", length))
+
+
+def _filler(channel: int, number: int, date: int, size: int) -> bytes:
+    """Exactly `size` bytes that a DHAV reader skips: an auxiliary chunk, or zeros if too small for one."""
+    if size < 32:
+        return b"\0" * size
+    return _chunk(AUXILIARY, channel, number, date, b"", b"\0" * (size - 32))
+
+
+def clip_bytes(channel: int, start: datetime, end: datetime, seed: int = 0,
+               image: frozenset = frozenset(), zone: tzinfo | None = None) -> bytes:
+    """A real DHAV stream, as the recorder stores it: one MJPEG picture of the channel's scene per
+    FRAME_SECONDS, each padded to its byte budget with an auxiliary chunk (FFmpeg's dhav demuxer reads it)."""
+    from watchkeeper.scenes import HEIGHT, WIDTH, jpeg, render
+
+    total, budget = clip_length(start, end), FRAME_SECONDS * BYTES_PER_SECOND
+    extension = bytes([0x80, 0, WIDTH // 8, HEIGHT // 8, 0x81, 0, CODEC_MJPEG, 1])
+    frames, moment, number = [], start, 0
+    while total > 0:
+        size = min(budget, total)
+        local = moment.astimezone(zone) if zone else moment
+        picture = b""
+        for quality in (80, 60, 40, 25):
+            picture = jpeg(render(seed, image, int(moment.timestamp())), quality)
+            if 24 + len(extension) + len(picture) + 8 + 32 <= size:
+                break
+        else:
+            picture = b""
+        if picture:
+            video = _chunk(VIDEO_I_FRAME, channel, number, dhav_date(local), extension, picture)
+            frames.append(video + _filler(channel, number, dhav_date(local), size - len(video)))
+        else:  # a last sliver too short for a picture
+            frames.append(_filler(channel, number, dhav_date(local), size))
+        total -= size
+        moment += timedelta(seconds=FRAME_SECONDS)
+        number += 1
     return b"".join(frames)
 
 

@@ -70,6 +70,10 @@ class SimulatedDahua:
         else:
             self.channel_faults[channel] = faults
 
+    def scene_seed(self, channel: int) -> int:
+        """The channel's scene, the same one its snapshots show."""
+        return self.index * 100 + int(channel)
+
     def faults_for(self, channel: int) -> FaultProfile:
         return self.channel_faults.get(channel, self.http.faults)
 
@@ -196,7 +200,7 @@ class SimulatedDahua:
         if not channel.isdigit() or not 1 <= int(channel) <= self.channels:
             return bad_request()
         faults = self.faults_for(int(channel)).image
-        image = await asyncio.to_thread(scenes.render, self.index * 100 + int(channel), faults, int(time.time() * 25))
+        image = await asyncio.to_thread(scenes.render, self.scene_seed(int(channel)), faults, int(time.time() * 25))
         return web.Response(body=scenes.jpeg(image), content_type="image/jpeg")
 
     async def storage(self, request: web.Request) -> web.Response:
@@ -272,7 +276,9 @@ class SimulatedDahua:
         item = self.served_files.get("/" + request.match_info["path"])
         if item is None:
             return bad_request()
-        return web.Response(body=clip_bytes(item.channel, item.start, item.end), content_type="application/octet-stream")
+        body = await asyncio.to_thread(clip_bytes, item.channel, item.start, item.end, self.scene_seed(item.channel),
+                                       self.faults_for(item.channel).image, self.zone())
+        return web.Response(body=body, content_type="application/octet-stream")
 
     async def load_range(self, request: web.Request) -> web.Response:
         channel = request.query.get("channel", "")
@@ -282,8 +288,10 @@ class SimulatedDahua:
         files = recorded_files(int(channel), start, end, self.faults_for(int(channel)),
                                datetime.now(timezone.utc), self.zone(), self.mount())
         # Firmware opens the reply with a binary preamble of varying length before the first frame.
-        body = os.urandom(97).replace(b"D", b"d") + b"".join(
-            clip_bytes(f.channel, max(f.start, start), min(f.end, end)) for f in files)
+        image, seed = self.faults_for(int(channel)).image, self.scene_seed(int(channel))
+        clips = [await asyncio.to_thread(clip_bytes, f.channel, max(f.start, start), min(f.end, end), seed, image,
+                                         self.zone()) for f in files]
+        body = os.urandom(97).replace(b"D", b"d") + b"".join(clips)
         return web.Response(body=body, content_type="application/http")
 
     # --- log.cgi -------------------------------------------------------------------------------

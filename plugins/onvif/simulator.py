@@ -168,8 +168,15 @@ async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "admi
                    password: str = "watchkeeper-sim", devices: int = 1, faults: FaultProfile | None = None,
                    channels: int = 1, advertise_host: str | None = None, rtsp_port: int = 8554,
                    discovery: bool = False, discovery_port: int = 0,
-                   rtsp: bool = False) -> AsyncIterator[list[OnvifSimDevice]]:
-    """Start `devices` simulated ONVIF devices in this process (the platform's SimulatorFactory)."""
+                   rtsp: bool | str = False) -> AsyncIterator[list[OnvifSimDevice]]:
+    """Start `devices` simulated ONVIF devices in this process (the platform's SimulatorFactory).
+
+    `rtsp=True` also serves live and replay video over RTSP; `rtsp="auto"` does so where this
+    machine has GStreamer's RTSP server, and goes without otherwise.
+    """
+    if rtsp == "auto":
+        from .rtsp import rtsp_available
+        rtsp = rtsp_available() is None
     by_port: dict[int, OnvifSimDevice] = {}
     runner = web.AppRunner(make_app(by_port), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
