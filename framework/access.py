@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from .app import App, Refused
-from .config import Person
+from .config import Person, hours_problem
 from .findings import Finding, FindingKind
 from .findingstore import FindingStore
 from .models import CredentialKind, CredentialRead
@@ -67,6 +67,8 @@ class Access:
         self.app.require(actor, action, resource, kind="access")
 
     def add_person(self, actor: str, person: Person) -> None:
+        if person.hours and hours_problem(person.hours):
+            raise ValueError(hours_problem(person.hours))
         self._require(actor, "people.manage", person.id)
         now = _iso(datetime.now(timezone.utc))
         self.app.store.db["people"].upsert({

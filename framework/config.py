@@ -256,6 +256,14 @@ def _time_of_day(value: str) -> str | None:
     return None
 
 
+def hours_problem(value: str) -> str | None:
+    """Why `value` is not a range of allowed hours, or None when it is."""
+    start, dash, end = value.partition("-")
+    if not dash or _time_of_day(start.strip()) or _time_of_day(end.strip()):
+        return f"{value!r} is not a range of hours like 07:00-19:00 (22:00-06:00 spans midnight)"
+    return None
+
+
 def _zone(value: str) -> str | None:
     try:
         ZoneInfo(value)
@@ -412,7 +420,7 @@ class _Loader:
             roles=tuple(r for r in roles if r in ROLES),
             badges=tuple(str(b) for b in badges or []),
             trained_on=table.get("trained_on", date, None),
-            hours=table.get("hours", str, None),
+            hours=table.get("hours", str, None, hours_problem),
         )
         table.finish()
         return person

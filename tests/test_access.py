@@ -132,3 +132,10 @@ def test_cli_visitor_flow(site_file: Path) -> None:
     assert {p["id"] for p in people} == {"li", "zhang", "new-op"}
     bad = runner.invoke(cli, base + ["people", "add", "--id", "x", "--name", "X", "--role", "operator", "--actor", "li"])
     assert bad.exit_code == 1 and "people.manage" in bad.output
+
+
+def test_people_added_at_run_time_need_valid_hours(site_file: Path) -> None:
+    result = CliRunner().invoke(make_cli(config=site_file), ["--config", str(site_file), "people", "add", "--id", "x",
+                                                             "--name", "X", "--role", "maintenance", "--hours", "9-5",
+                                                             "--actor", "zhang"])
+    assert result.exit_code == 2 and "is not a range of hours" in result.output

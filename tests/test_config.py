@@ -178,3 +178,12 @@ def test_the_documented_example_is_valid(tmp_path: Path) -> None:
     example = example.replace("/etc/watchkeeper/", f"{tmp_path}/").replace("/var/lib/watchkeeper/", f"{tmp_path}/")
     site = load_site(write(tmp_path, example), {"hikvision": {"camera"}, "osdp": {"door"}})
     assert site.camera("gate").recorder == "nvr-1" and site.policies.thresholds == {"night": {"dark_mean_min": 15.0}}
+
+
+def test_allowed_hours_are_checked(tmp_path: Path) -> None:
+    path = write(tmp_path, '[site]\nname = "Hours"\n[[people]]\nid = "a"\nname = "A"\nroles = ["operator"]\nhours = "7-19"\n'
+                           '[[people]]\nid = "b"\nname = "B"\nroles = ["operator"]\nhours = "22:00-06:00"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_site(path)
+    assert [(p.path, p.reason) for p in caught.value.problems] == [
+        ("people[0].hours", "'7-19' is not a range of hours like 07:00-19:00 (22:00-06:00 spans midnight)")]
