@@ -44,8 +44,10 @@ def render(seed: int, faults: frozenset[ImageFault] = frozenset(), tick: int = 0
     image = base_scene(seed + 7919 if ImageFault.MOVED in faults else seed).copy()
     if ImageFault.FROZEN not in faults:
         cv2.putText(image, f"{tick:08d}", (WIDTH - 220, HEIGHT - 20), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
-        # A slow pan of a few pixels keeps consecutive frames different, like a live scene.
-        image = np.roll(image, tick % 5, axis=1)
+        # Someone walks across the scene, so any two moments differ clearly even through a blurred
+        # lens (the walker comes back to the same place only every 580 ticks).
+        walker = tick * 13 % (WIDTH - 60)
+        cv2.rectangle(image, (walker, HEIGHT // 2), (walker + 60, HEIGHT // 2 + 120), (40, 60, 200), -1)
     if ImageFault.BLACK in faults:
         return np.zeros_like(image)
     if ImageFault.OCCLUDED in faults:
