@@ -126,7 +126,7 @@ class Access:
         self._require(actor, "visitor.register", f"visitor-{visitor_id}")
         now = _iso(datetime.now(timezone.utc))
         self.app.store.db["visitors"].update(visitor_id, {"status": "checked_out", "left_at": now})
-        self._log_event("room", None, None, visitor_id, "exit", True, f"checked out by {actor}", None)
+        self.log_event("room", None, None, visitor_id, "exit", True, f"checked out by {actor}", None)
 
     def visitors(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in row.items() if k != "pin_hash"} for row in self.app.store.db["visitors"].rows]
@@ -180,14 +180,14 @@ class Access:
         person = holder.id if isinstance(holder, Person) else None
         visitor = holder.id if isinstance(holder, Visitor) else None
         shown = credential.value if credential.kind is CredentialKind.CARD else "PIN"
-        self._log_event(door, credential.kind, shown, visitor, "entry", decision.allowed, decision.reason,
+        self.log_event(door, credential.kind, shown, visitor, "entry", decision.allowed, decision.reason,
                         actuated, person=person)
         if visitor is not None and decision.allowed:
             self.app.store.db["visitors"].update(visitor, {"entered_at": _iso(credential.read_at)})
         if not decision.allowed:
             self._check_denials(door)
 
-    def _log_event(self, door: str, kind: CredentialKind | None, credential: str | None, visitor: int | None,
+    def log_event(self, door: str, kind: CredentialKind | None, credential: str | None, visitor: int | None,
                    event: str, allowed: bool, reason: str, actuated: bool | None, person: str | None = None) -> None:
         row = {"time_utc": _iso(datetime.now(timezone.utc)), "door": door,
                "credential_kind": str(kind) if kind else None, "credential": credential, "person": person,
@@ -207,6 +207,17 @@ class Access:
             FindingStore(self.app.store, self.app.site, self.app.pm).record(Finding(
                 FindingKind.REPEATED_DENIALS, door, f"{count} refused entries in {DENIAL_WINDOW.seconds // 60} min",
                 measured=float(count), threshold=float(DENIALS_FOR_FINDING)))
+
+
+async def wait_online(driver: Any, seconds: float = 10.0) -> bool:
+    """Wait for a door reader to come online (its link and secure channel take a moment)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not (await driver.status()).online:
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
 
 
 async def handle_read(access: Access, door_id: str, driver: Any, read: CredentialRead, strike_seconds: float) -> EntryDecision:
@@ -242,14 +253,11 @@ async def manual_open(app: App, actor: str, door_id: str, seconds: float | None 
     driver = app.door_driver(door_id)
     access = Access(app)
     try:
-        for _ in range(100):
-            if (await driver.status()).online:
-                break
-            await asyncio.sleep(0.1)
+        await wait_online(driver)
         await driver.grant(seconds or door.strike_seconds)
-        access._log_event(door_id, None, None, None, "manual_open", True, f"opened by {actor}", True, person=actor)
+        access.log_event(door_id, None, None, None, "manual_open", True, f"opened by {actor}", True, person=actor)
     except DeviceError as error:
-        access._log_event(door_id, None, None, None, "manual_open", False,
+        access.log_event(door_id, None, None, None, "manual_open", False,
                           f"open by {actor} failed: {error.reason}", False, person=actor)
         raise
     finally:

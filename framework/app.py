@@ -85,12 +85,16 @@ class App:
             self.journal.append(kind, actor, resource, {"refused": action})
             raise Refused(f"{actor} may not {action}")
 
+    def recorder_endpoint(self, recorder_id: str) -> Endpoint:
+        recorder = self.site.recorder(recorder_id)
+        return Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username,
+                        recorder.password, recorder.timeout_seconds, recorder.id)
+
     def camera_endpoint(self, camera_id: str) -> Endpoint:
+        """How to reach the camera's live picture: the camera itself, or its recorder."""
         camera = self.site.camera(camera_id)
         if camera.host is None:
-            recorder = self.site.recorder(camera.recorder or "")
-            return Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username,
-                            recorder.password, recorder.timeout_seconds, recorder.id)
+            return self.recorder_endpoint(camera.recorder or "")
         platform = self.platforms[camera.platform or ""]
         return Endpoint(camera.platform or "", camera.host, camera.port or platform.default_port,
                         camera.username, camera.password, camera.timeout_seconds, camera.id)
@@ -99,8 +103,7 @@ class App:
         """Every device with its own clock and connection: recorders, and cameras reached directly."""
         found = []
         for recorder in self.site.recorders:
-            found.append((recorder.id, Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username,
-                                                recorder.password, recorder.timeout_seconds, recorder.id)))
+            found.append((recorder.id, self.recorder_endpoint(recorder.id)))
         for camera in self.site.cameras:
             if camera.host is not None:
                 found.append((camera.id, self.camera_endpoint(camera.id)))

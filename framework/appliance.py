@@ -80,7 +80,7 @@ class DoorContact:
             # A grant opens the strike for strike_seconds; a person may take a few more to pull the door.
             if not self._granted_since(now - timedelta(seconds=door.strike_seconds + 5)):
                 findings.record(Finding(FindingKind.DOOR_FORCED, door.id, "door opened without a grant"))
-                self.access._log_event(door.id, None, None, None, "forced", False, "door opened without a grant", None)
+                self.access.log_event(door.id, None, None, None, "forced", False, "door opened without a grant", None)
         elif not is_open and self.opened_at is not None:
             self.opened_at = None
             findings.close(FindingKind.DOOR_HELD_OPEN, door.id)

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from .access import Access, serve_door
+from .access import Access, serve_door, wait_online
 from .app import App
 from .checks import collect_checks, run_check
 from .faults import FaultProfile, ImageFault
@@ -224,10 +224,7 @@ async def room_door(app: App, reader: Any, say: Callable[[str], None]) -> None:
     access.decide_visitor("zhang", visitor, approve=True)
     server = asyncio.create_task(serve_door(access, door.id, driver, door.strike_seconds))
     try:
-        for _ in range(100):
-            if (await driver.status()).online:
-                break
-            await asyncio.sleep(0.1)
+        await wait_online(driver)
         for badge in (STAFF_BADGE, STRANGER_BADGE, VISITOR_BADGE):
             await reader.present_card(badge)
         for _ in range(200):

@@ -19,7 +19,8 @@ from .i18n import _, current_language
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
-def _environment() -> jinja2.Environment:
+def templates() -> jinja2.Environment:
+    """The package's HTML templates (report, dashboard, journal), autoescaped."""
     return jinja2.Environment(loader=jinja2.PackageLoader("watchkeeper", "templates"),
                               autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
 
@@ -34,7 +35,7 @@ def render_html(report: dict[str, Any], zone: Any) -> str:
     for row in evidence["R5"]["results"]:
         latest[row["camera"]] = row  # results are in run order, so the last one per camera wins
     cameras = [c["id"] for c in evidence["R1"]["cameras"]]
-    return _environment().get_template("report.html").render(
+    return templates().get_template("report.html").render(
         report=report, t=_, language=current_language(), local=local,
         local_date=lambda value: datetime.fromisoformat(value).astimezone(zone).date().isoformat(),
         gb=lambda value: f"{value / 1e9:.0f}" if value else "?",

@@ -15,12 +15,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import jinja2
 from aiohttp import web
 
 from .i18n import _, current_language
 from .report import PERIODS, build_report
-from .report_render import render_html
+from .report_render import render_html, templates
 
 APP = web.AppKey("watchkeeper_app", object)
 TOKEN_VARIABLE = "WATCHKEEPER_WEB_TOKEN"
@@ -53,11 +52,6 @@ def _token_middleware(token: str) -> Any:
     return middleware
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.PackageLoader("watchkeeper", "templates"),
-                              autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
-
-
 def _local(app: Any) -> Callable[[str | None], str]:
     def local(value: str | None) -> str:
         return datetime.fromisoformat(value).astimezone(app.site.zone).strftime("%Y-%m-%d %H:%M") if value else ""
@@ -79,7 +73,7 @@ def latest_results(app: Any) -> list[dict[str, Any]]:
 async def dashboard(request: web.Request) -> web.Response:
     app = request.app[APP]
     report = build_report(app, "day")
-    page = _environment().get_template("dashboard.html").render(
+    page = templates().get_template("dashboard.html").render(
         site=app.site, report=report, cameras=latest_results(app), t=_, language=current_language(),
         local=_local(app), open_findings=[f for f in report["findings"] if not f["closed_at"]],
         access=report["evidence"]["R3"]["access_events"][-20:], periods=list(PERIODS))
@@ -97,7 +91,7 @@ async def report_page(request: web.Request) -> web.Response:
 async def journal_page(request: web.Request) -> web.Response:
     app = request.app[APP]
     entries = list(app.store.db["journal"].rows_where(order_by="seq DESC", limit=200))
-    page = _environment().get_template("journal.html").render(
+    page = templates().get_template("journal.html").render(
         site=app.site, entries=entries, verification=app.journal.verify(), t=_, language=current_language())
     return web.Response(text=page, content_type="text/html")
 

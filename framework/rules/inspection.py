@@ -68,10 +68,7 @@ def source_of(app: Any, camera: Any) -> tuple[Any, int]:
 def recorder_of(app: Any, camera: Any) -> tuple[Any, int]:
     """The endpoint and channel that hold this camera's recordings."""
     if camera.recorder:
-        recorder = app.site.recorder(camera.recorder)
-        from watchkeeper.models import Endpoint
-        return (Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username, recorder.password,
-                         recorder.timeout_seconds, recorder.id), camera.recorder_channel or camera.channel)
+        return app.recorder_endpoint(camera.recorder), camera.recorder_channel or camera.channel
     return app.camera_endpoint(camera.id), camera.channel
 
 
