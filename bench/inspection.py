@@ -20,8 +20,9 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from watchkeeper.app import App
-from watchkeeper.checks import collect_checks, run_check
+from watchkeeper.host import open_site
+from watchkeeper.site.app import App
+from watchkeeper.rules.runner import collect_checks, run_check
 
 PASSWORD = "bench-Pass-2026"
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -53,7 +54,7 @@ class PeakMemory:
 
 
 def start_simulators(count: int) -> tuple[subprocess.Popen, list[int]]:
-    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.cli", "simulate", "hikvision", "--devices",
+    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "simulate", "hikvision", "--devices",
                                 str(count), "--password", PASSWORD], stdout=subprocess.PIPE, text=True)
     ports = []
     while len(ports) < count:
@@ -112,7 +113,7 @@ async def bare_snapshots(app: App, frames: int, interval: float) -> float:
 
 
 async def measure(site: Path, frames: int, interval: float) -> dict[str, float]:
-    app = App.open(site)
+    app = open_site(site)
     checks = collect_checks(app.pm)
     anchor = await bare_snapshots(app, frames, interval)
     memory = PeakMemory()

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from watchkeeper.journal import Journal, create_key, load_key
-from watchkeeper.store import Store
+from watchkeeper.evidence.journal import Journal, create_key, load_key
+from watchkeeper.evidence.store import Store
 
 
 def entries(count: int) -> list[tuple]:

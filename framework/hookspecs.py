@@ -14,16 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import hookspec
+from watchkeeper import hookspec
 
 if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
     import click
     from sqlite_utils import Migrations
 
-    from .checks import Check
-    from .config import Site
-    from .drivers import Platform
-    from .findings import Finding
+    from watchkeeper.site.checks import Check
+    from watchkeeper.site.config import Site
+    from watchkeeper.devices.drivers import Platform
+    from watchkeeper.core.findings import Finding
 
 
 # --- registries -------------------------------------------------------------------------------
@@ -36,7 +36,7 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
     Style: registry. Call ``register(Platform(...))`` once per platform. The host refuses a
     duplicate or malformed name and a platform with no driver, naming the plugin.
 
-    :param register: the host's callback taking a :class:`watchkeeper.drivers.Platform`.
+    :param register: the host's callback taking a :class:`watchkeeper.devices.drivers.Platform`.
     """
 
 
@@ -45,9 +45,9 @@ def register_checks(register: Callable[[Check], None]) -> None:
     """Register rule checks that the scheduler and ``watchkeeper`` commands run.
 
     Style: registry. Call ``register(Check(name=..., clause="R7", run=...))``; ``run`` is an
-    async function taking a :class:`watchkeeper.checks.CheckContext` and returning findings.
+    async function taking a :class:`watchkeeper.site.checks.CheckContext` and returning findings.
 
-    :param register: the host's callback taking a :class:`watchkeeper.checks.Check`.
+    :param register: the host's callback taking a :class:`watchkeeper.site.checks.Check`.
     """
 
 
@@ -78,7 +78,7 @@ def register_routes(register: Callable[[str, str, Callable[..., Any]], None]) ->
 
     Style: registry. Call ``register(method, path, handler)``; ``handler`` is an aiohttp handler
     ``async def handler(request) -> web.Response`` and finds the opened site at
-    ``request.app[watchkeeper.web.APP]``. Paths must start with ``/plugins/``; the host refuses
+    ``request.app[watchkeeper.faces.web.APP]``. Paths must start with ``/plugins/``; the host refuses
     others so a plugin cannot shadow the dashboard's own pages.
 
     :param register: the host's callback taking a method, a path and a handler.
@@ -140,13 +140,18 @@ def entry_decision(door: str, person: Any, credential: Any, site: Site) -> Any:
 
     :param door: the door id.
     :param person: the person or visitor the credential belongs to, or ``None`` if unknown.
-    :param credential: the :class:`watchkeeper.models.CredentialRead`.
+    :param credential: the :class:`watchkeeper.core.models.CredentialRead`.
     :param site: the loaded site.
     :returns: an ``EntryDecision`` or ``None``.
     """
 
 
 # --- events -----------------------------------------------------------------------------------
+
+#: The event hooks: the host guards each implementation, so one plugin's error is logged and the
+#: other plugins and the caller carry on. Callers call them through ``pm.hook`` like any hook.
+EVENT_HOOKS = frozenset({"on_finding", "on_journal_entry", "on_access_event", "on_inspection_complete",
+                         "report_sections"})
 
 
 @hookspec
@@ -155,7 +160,7 @@ def on_finding(finding: Finding, site: Site, opened: bool) -> None:
 
     Style: event. Notifiers and organisation plugins send it on; errors are logged and journaled.
 
-    :param finding: the :class:`watchkeeper.findings.Finding`.
+    :param finding: the :class:`watchkeeper.core.findings.Finding`.
     :param site: the loaded site.
     :param opened: ``True`` when the finding is new, ``False`` when it was closed.
     """

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.app import App
+from watchkeeper.host import open_site
+from watchkeeper.site.app import App
 
 SITE = """\
 [site]
@@ -47,6 +48,6 @@ def site_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(site_file: Path):
-    opened = App.open(site_file)
+    opened = open_site(site_file)
     yield opened
     opened.close()

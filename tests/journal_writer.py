@@ -3,8 +3,8 @@
 import sys
 from pathlib import Path
 
-from watchkeeper.journal import Journal, load_key
-from watchkeeper.store import Store
+from watchkeeper.evidence.journal import Journal, load_key
+from watchkeeper.evidence.store import Store
 
 store_path, key_path = Path(sys.argv[1]), Path(sys.argv[2])
 journal = Journal(Store(store_path), load_key(key_path), anchor=key_path.with_suffix(".head"))

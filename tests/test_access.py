@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.access import Access
-from watchkeeper.app import Refused
-from watchkeeper.cli import make_cli
-from watchkeeper.config import Person
-from watchkeeper.models import CredentialKind, CredentialRead
+from watchkeeper.rules.door_service import Access
+from watchkeeper.site.app import Refused
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.site.config import Person
+from watchkeeper.core.models import CredentialKind, CredentialRead
 from watchkeeper.rules.access import within_hours
 
 NOW = datetime.now(timezone.utc)

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
+from watchkeeper.faces.cli import make_cli
 
 PASSWORD = "cli-Pass-2026"
 
 
 @pytest.fixture(scope="module")
 def camera_port():
-    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.cli", "simulate", "hikvision",
+    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "simulate", "hikvision",
                                 "--password", PASSWORD], stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     yield int(line.split("@127.0.0.1:")[1].split()[0])

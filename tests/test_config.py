@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
-from watchkeeper.config import ConfigError, load_site
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.site.config import ConfigError, load_site
 
 BROKEN = """\
 [site]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 
-from watchkeeper.demo import PLAN
+from watchkeeper.faces.demo import PLAN
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report-schema.json").read_text())
 
@@ -18,7 +18,7 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report-sche
 def test_demo_reports_exactly_the_injected_faults(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "demo", "--folder", str(folder)],
+    result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "demo", "--folder", str(folder)],
                             capture_output=True, text=True, timeout=180, cwd=tmp_path)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-3000:]
@@ -47,7 +47,7 @@ def test_demo_reports_exactly_the_injected_faults(tmp_path: Path) -> None:
 
 def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
-    result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "demo", "--folder", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "demo", "--folder", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "not empty" in result.stderr
 
@@ -55,7 +55,7 @@ def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:
 def test_demo_scales_down_and_up(tmp_path: Path) -> None:
     for cameras, expected in ((3, {("gate", "blurred"), ("car-park", "clock_offset")}), (11, None)):
         folder = tmp_path / f"demo-{cameras}"
-        result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "demo", "--folder", str(folder),
+        result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "demo", "--folder", str(folder),
                                  "--cameras", str(cameras)], capture_output=True, text=True, timeout=180)
         assert result.returncode == 0, result.stderr[-2000:]
         report = json.loads(next((folder / "reports").glob("*.json")).read_text())

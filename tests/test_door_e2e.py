@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.access import Access
-from watchkeeper.app import App
-from watchkeeper.appliance import Appliance
+from watchkeeper.rules.door_service import Access
+from watchkeeper.host import open_site
+from watchkeeper.site.app import App
+from watchkeeper.faces.service import Appliance
 from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
 
 
@@ -49,7 +50,7 @@ async def room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             roles = ["supervisor"]
             badges = ["22222"]
             """))
-        app = App.open(tmp_path / "site.toml")
+        app = open_site(tmp_path / "site.toml")
         appliance = Appliance(app)
         await appliance.start()
         yield app, reader

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from watchkeeper.checks import collect_checks, run_check
+from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.rules.inspection import sign
 from tests.test_maintenance_footage import backdate_commissioning
 
@@ -32,7 +32,7 @@ def test_unsigned_shifts_are_findings_until_signed(app, monkeypatch: pytest.Monk
 
 
 def test_untrained_operator_cannot_sign(app) -> None:
-    from watchkeeper.app import Refused
+    from watchkeeper.site.app import Refused
 
     run = app.store.db["inspection_runs"].insert({"started_at": datetime.now(timezone.utc).isoformat(),
                                                   "finished_at": datetime.now(timezone.utc).isoformat(),

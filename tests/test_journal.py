@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
-from watchkeeper.journal import GENESIS, Journal, link_hash, load_key
-from watchkeeper.models import Secret
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.evidence.journal import GENESIS, Journal, link_hash, load_key
+from watchkeeper.core.models import Secret
 
 
 def fill(app, count: int = 10) -> None:
@@ -149,12 +149,12 @@ def test_cli_add_show_and_refusals(site_file: Path) -> None:
 
 
 def test_config_change_is_journaled_once(site_file: Path) -> None:
-    from watchkeeper.app import App
+    from watchkeeper.host import open_site
 
     for _ in range(2):
-        App.open(site_file).close()
+        open_site(site_file).close()
     site_file.write_text(site_file.read_text().replace("Test site", "Renamed site"))
-    app = App.open(site_file)
+    app = open_site(site_file)
     snapshots = list(app.journal.entries(kind="config"))
     app.close()
     assert len(snapshots) == 2

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from watchkeeper.journal import Journal, create_key, load_key
-from watchkeeper.store import Store
+from watchkeeper.evidence.journal import Journal, create_key, load_key
+from watchkeeper.evidence.store import Store
 
 WRITER = Path(__file__).with_name("journal_writer.py")
 KILLS = 50

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.app import Refused
-from watchkeeper.checks import collect_checks, run_check
-from watchkeeper.cli import make_cli
+from watchkeeper.site.app import Refused
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.faces.cli import make_cli
 from watchkeeper.rules import maintenance
 from watchkeeper.rules.footage import Footage
 
@@ -48,7 +48,7 @@ def test_overdue_tasks_open_and_close_findings(app, monkeypatch: pytest.MonkeyPa
 
 def backdate_commissioning(monkeypatch: pytest.MonkeyPatch, days: int) -> None:
     """Pretend the site was commissioned `days` ago, without touching its journal."""
-    from watchkeeper.app import App
+    from watchkeeper.site.app import App
 
     moment = datetime.now(timezone.utc) - timedelta(days=days)
     monkeypatch.setattr(App, "commissioned_at", lambda self: moment)
@@ -63,16 +63,16 @@ def test_tick_refuses_unknown_task_and_untrained_actor(app) -> None:
 
 @pytest.fixture
 def camera_app(site_file: Path):
-    from watchkeeper.app import App
+    from watchkeeper.host import open_site
 
     site_file.write_text(site_file.read_text().replace("[site]\n", '[site]\nplugins_dir = "plugins"\n') + CAMERAS)
     # `nothing` is a platform a test plugin folder registers, so the config validates.
     plugins = site_file.parent / "plugins"
     plugins.mkdir()
     (plugins / "nothing.py").write_text(
-        "from watchkeeper import hookimpl\nfrom watchkeeper.drivers import Platform\n\n"
+        "from watchkeeper import hookimpl\nfrom watchkeeper.devices.drivers import Platform\n\n"
         "@hookimpl\ndef register_platforms(register):\n    register(Platform(name='nothing', camera_driver=object))\n")
-    app = App.open(site_file)
+    app = open_site(site_file)
     yield app
     app.close()
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import jsonschema
 from click.testing import CliRunner
 
-from watchkeeper.checks import collect_checks, run_check
-from watchkeeper.cli import make_cli
-from watchkeeper.report import build_report
-from watchkeeper.report_render import render_html
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.faces.report import build_report
+from watchkeeper.faces.report_render import render_html
 from watchkeeper.rules import maintenance
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report-schema.json").read_text())
@@ -69,9 +69,9 @@ def test_report_cli_writes_files_and_journals_them(site_file: Path, tmp_path: Pa
     paths = [Path(line) for line in result.output.split()]
     assert [p.suffix for p in paths] == [".json", ".html"]
     jsonschema.validate(json.loads(paths[0].read_text()), SCHEMA)
-    from watchkeeper.app import App
+    from watchkeeper.host import open_site
 
-    app = App.open(site_file)
+    app = open_site(site_file)
     entry = [json.loads(e["body"]) for e in app.journal.entries(kind="operation") if e["subject"] == "report"][-1]
     app.close()
     assert entry["journal_head"]["hash"] and {f["name"] for f in entry["files"]} == {p.name for p in paths}

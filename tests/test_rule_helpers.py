@@ -7,10 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from watchkeeper.models import ClockReading, RecordingSegment
+from watchkeeper.core.models import ClockReading, RecordingSegment
 from watchkeeper.rules.clock import zone_problem
 from watchkeeper.rules.retention import daily_coverage, gaps_between, merge
-from watchkeeper.timezones import standard_offset
+from watchkeeper.core.timezones import standard_offset
 
 T0 = datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc)  # midnight in Shanghai
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.app import App
-from watchkeeper.checks import collect_checks, run_check
-from watchkeeper.faults import FaultProfile, ImageFault
+from watchkeeper.host import open_site
+from watchkeeper.site.app import App
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.simulation.faults import FaultProfile, ImageFault
 from watchkeeper.plugins.dahua.simulator import simulate as dahua
 from watchkeeper.plugins.hikvision.simulator import simulate as hikvision
 from watchkeeper.plugins.onvif.simulator import simulate as onvif
@@ -86,7 +87,7 @@ async def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
                         for name, device in devices.items())
         text += "".join(camera_stanza(name, recorder="nvr", channel=ch) for ch, (name, _) in NVR_CHANNELS.items())
         (tmp_path / "site.toml").write_text(text)
-        app = App.open(tmp_path / "site.toml")
+        app = open_site(tmp_path / "site.toml")
         yield app, devices, nvr
         app.close()
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from watchkeeper.app import App
-from watchkeeper.checks import collect_checks, run_check
-from watchkeeper.pluginhost import load_plugins
-from watchkeeper.web import WebConfigError, make_web_app
+from watchkeeper.host import open_site
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.host.pluginhost import load_plugins
+from watchkeeper.faces.web import WebConfigError, make_web_app
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ async def test_plugin_routes_live_under_plugins(site_file: Path, tmp_path: Path)
     (plugins / "hello.py").write_text(textwrap.dedent("""\
         from aiohttp import web
         from watchkeeper import hookimpl
-        from watchkeeper.web import APP
+        from watchkeeper.faces.web import APP
 
         async def hello(request):
             return web.Response(text="hello from " + request.app[APP].site.name)
@@ -73,12 +73,12 @@ async def test_plugin_routes_live_under_plugins(site_file: Path, tmp_path: Path)
         def register_routes(register):
             register("GET", "/plugins/hello", hello)
     """))
-    app = App.open(site_file, load_plugins(plugins))
+    app = open_site(site_file, load_plugins(plugins))
     try:
         async with TestClient(TestServer(make_web_app(app))) as test_client:
             assert await (await test_client.get("/plugins/hello")).text() == "hello from Test site"
         (plugins / "hello.py").write_text((plugins / "hello.py").read_text().replace("/plugins/hello", "/journal"))
-        shadowing = App.open(site_file, load_plugins(plugins))
+        shadowing = open_site(site_file, load_plugins(plugins))
         try:
             with pytest.raises(ValueError, match="must start with /plugins/"):
                 make_web_app(shadowing)

@@ -14,9 +14,9 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.config import Person, Site
+from watchkeeper.site.config import Person, Site
 
-migrations = Migrations("watchkeeper.access")
+migrations = Migrations("watchkeeper.rules.door_service")
 
 
 @migrations()

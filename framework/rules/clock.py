@@ -10,11 +10,12 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.checks import Check, CheckContext, CheckResult, per_device
-from watchkeeper.drivers import CameraDriver
-from watchkeeper.findings import Finding, FindingKind
-from watchkeeper.models import Capability, ClockReading
-from watchkeeper.timezones import standard_offset
+from watchkeeper.rules.runner import per_device
+from watchkeeper.site.checks import Check, CheckContext, CheckResult
+from watchkeeper.devices.drivers import CameraDriver
+from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.models import Capability, ClockReading
+from watchkeeper.core.timezones import standard_offset
 
 migrations = Migrations("watchkeeper.clock")
 

@@ -14,7 +14,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.app import Refused
+from watchkeeper.site.app import Refused
 
 migrations = Migrations("watchkeeper.footage")
 
@@ -89,7 +89,7 @@ class Footage:
 
     async def export(self, actor: str, request_id: int) -> dict[str, Any]:
         """Download the approved interval from the recorder, hash it, write the manifest beside it."""
-        from watchkeeper.models import Capability
+        from watchkeeper.core.models import Capability
 
         row = self.app.store.db["footage_requests"].get(request_id)
         self._require(actor, "footage.export", f"request-{request_id}")

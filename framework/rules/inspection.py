@@ -19,14 +19,14 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.analysis import (AnalysisError, Metrics, analyze_frame, compare_to_reference, frozen_score,
+from watchkeeper.analysis.metrics import (AnalysisError, Metrics, analyze_frame, compare_to_reference, frozen_score,
                                   sample_video)
-from watchkeeper.checks import Check, CheckContext, CheckResult, collect_checks, run_check
-from watchkeeper.drivers import DEVICE_FAILURE_KINDS, DeviceError
-from watchkeeper.findings import Finding, FindingKind, Severity
-from watchkeeper.imagechecks import check_frame, thresholds_for
-from watchkeeper.models import Capability
-from watchkeeper.pluginhost import fire_event
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.site.checks import Check, CheckContext, CheckResult
+from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, DeviceError
+from watchkeeper.core.findings import Finding, FindingKind, Severity
+from watchkeeper.analysis.imagechecks import check_frame, thresholds_for
+from watchkeeper.core.models import Capability
 
 migrations = Migrations("watchkeeper.inspection")
 
@@ -248,7 +248,7 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
         app.store.db["inspection_runs"].update(run_id, {"finished_at": datetime.now(timezone.utc).isoformat(),
                                                         "cameras": len(rows), **counts})
     total.summary = {"run": run_id, "cameras": len(rows), **counts}
-    fire_event(app.pm, "on_inspection_complete", run={"id": run_id, **total.summary,
+    app.pm.hook.on_inspection_complete(run={"id": run_id, **total.summary,
                                                        "results": [{k: v for k, v in r.items() if k != "thumbnail"}
                                                                    for r in rows]}, site=app.site)
     return total

@@ -10,8 +10,8 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.checks import Check, CheckContext, CheckResult
-from watchkeeper.findings import Finding, FindingKind
+from watchkeeper.site.checks import Check, CheckContext, CheckResult
+from watchkeeper.core.findings import Finding, FindingKind
 
 migrations = Migrations("watchkeeper.maintenance")
 

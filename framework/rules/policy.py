@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from watchkeeper import hookimpl
-from watchkeeper.config import Site
+from watchkeeper.site.config import Site
 
 #: Which roles may perform each action. An action not listed is refused.
 ACTION_ROLES: dict[str, frozenset[str]] = {

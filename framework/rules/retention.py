@@ -9,10 +9,11 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.checks import Check, CheckContext, CheckResult, per_device
-from watchkeeper.drivers import CameraDriver, DeviceError
-from watchkeeper.findings import Finding, FindingKind
-from watchkeeper.models import Capability, DiskStatus, RecordingSegment
+from watchkeeper.rules.runner import per_device
+from watchkeeper.site.checks import Check, CheckContext, CheckResult
+from watchkeeper.devices.drivers import CameraDriver, DeviceError
+from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.models import Capability, DiskStatus, RecordingSegment
 
 migrations = Migrations("watchkeeper.retention")
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from ..drivers import CameraDriver, CapabilityMissing, DeviceError, Platform
-from ..faults import FaultProfile, Hostile
-from ..findings import FindingKind
-from ..models import (
+from watchkeeper.devices.drivers import CameraDriver, CapabilityMissing, DeviceError, Platform
+from watchkeeper.simulation.faults import FaultProfile, Hostile
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (
     Capability,
     ClockReading,
     DeviceEventKind,
@@ -28,7 +28,7 @@ from ..models import (
     Endpoint,
     RecordingSegment,
 )
-from ..pluginhost import collect_platforms, load_plugins
+from watchkeeper.host.pluginhost import collect_platforms, load_plugins
 
 #: A hostile reply may cost the driver this much Python memory at most (a 50 MB body must not be held).
 MEMORY_BOUND_BYTES = 16 * 1024 * 1024

@@ -9,7 +9,7 @@ import attrs
 import cv2
 import numpy as np
 
-from ..findings import FindingKind as K
+from watchkeeper.core.findings import FindingKind as K
 
 #: Photos that scikit-image ships inside its wheel (read from the package folder, never fetched).
 COLOUR_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
@@ -179,8 +179,8 @@ class Outcome:
 
 def run_checks(samples: list[Sample]) -> list[Outcome]:
     """Analyse every sample as the appliance would: last frame, its predecessor, the reference."""
-    from ..analysis import analyze_frame, compare_to_reference, frozen_score
-    from ..imagechecks import check_frame
+    from watchkeeper.analysis.metrics import analyze_frame, compare_to_reference, frozen_score
+    from watchkeeper.analysis.imagechecks import check_frame
 
     outcomes = []
     for sample in samples:

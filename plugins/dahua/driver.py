@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 from aiodahua.parsers import parse_log_entries, parse_media_files, parse_storage_info
 
-from watchkeeper.drivers import CapabilityMissing, DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import (
+from watchkeeper.devices.drivers import CapabilityMissing, DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (
     Capability,
     ClockReading,
     DeviceEvent,
@@ -25,7 +25,7 @@ from watchkeeper.models import (
     RecordingKind,
     RecordingSegment,
 )
-from watchkeeper.safeparse import protocol_error
+from watchkeeper.devices.safeparse import protocol_error
 
 from . import cgi
 from .events import CODE_KINDS, PartReader, parse_event

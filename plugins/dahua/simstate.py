@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 
 import attrs
 
-from watchkeeper.faults import FaultProfile
+from watchkeeper.simulation.faults import FaultProfile
 
 from . import cgi
 
@@ -69,7 +69,7 @@ def clip_bytes(channel: int, start: datetime, end: datetime, seed: int = 0,
                image: frozenset = frozenset(), zone: tzinfo | None = None) -> bytes:
     """A real DHAV stream, as the recorder stores it: one MJPEG picture of the channel's scene per
     FRAME_SECONDS, each padded to its byte budget with an auxiliary chunk (FFmpeg's dhav demuxer reads it)."""
-    from watchkeeper.scenes import HEIGHT, WIDTH, jpeg, render
+    from watchkeeper.simulation.scenes import HEIGHT, WIDTH, jpeg, render
 
     total, budget = clip_length(start, end), FRAME_SECONDS * BYTES_PER_SECOND
     extension = bytes([0x80, 0, WIDTH // 8, HEIGHT // 8, 0x81, 0, CODEC_MJPEG, 1])

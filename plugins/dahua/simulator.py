@@ -12,10 +12,10 @@ from datetime import datetime, timedelta, timezone
 import attrs
 from aiohttp import web
 
-from watchkeeper import scenes
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind, Endpoint
-from watchkeeper.simhttp import HttpDevice, device_middleware, start_site
+from watchkeeper.simulation import scenes
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import DeviceEventKind, Endpoint
+from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_site
 
 from . import cgi
 from .events import BOUNDARY, KIND_CODES, encode_part, event_body

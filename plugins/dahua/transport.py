@@ -19,9 +19,9 @@ from aiodahua.exceptions import (
     DahuaTimeoutError,
 )
 
-from watchkeeper.drivers import DeviceError, with_timeout
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import Endpoint
+from watchkeeper.devices.drivers import DeviceError, with_timeout
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import Endpoint
 
 from .cgi import BoundedResponse, ReplyTooLarge
 

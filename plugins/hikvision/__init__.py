@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from watchkeeper import hookimpl
-from watchkeeper.drivers import Platform
+from watchkeeper.devices.drivers import Platform
 
 from .driver import HikvisionDriver
 from .simulator import simulate

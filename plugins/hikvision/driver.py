@@ -10,9 +10,9 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
 import attrs
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import (
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (
     Capability,
     ClockReading,
     DeviceEvent,
@@ -22,7 +22,7 @@ from watchkeeper.models import (
     Endpoint,
     RecordingSegment,
 )
-from watchkeeper.safeparse import decode_text, parse_xml, protocol_error
+from watchkeeper.devices.safeparse import decode_text, parse_xml, protocol_error
 
 from . import parse
 from .isapi import IsapiClient, document, element

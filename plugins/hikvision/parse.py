@@ -8,7 +8,7 @@ from datetime import datetime, timezone, tzinfo
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
-from watchkeeper.models import (
+from watchkeeper.core.models import (
     DeviceEvent,
     DeviceEventKind,
     DeviceInfo,
@@ -18,7 +18,7 @@ from watchkeeper.models import (
     RecordingKind,
     RecordingSegment,
 )
-from watchkeeper.safeparse import local_name, protocol_error
+from watchkeeper.devices.safeparse import local_name, protocol_error
 
 from .isapi import child, children, descendants, text
 

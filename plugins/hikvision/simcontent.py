@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import cv2
 from aiohttp import web
-from watchkeeper.scenes import render
+from watchkeeper.simulation.scenes import render
 
 from . import simdocs
 from .isapi import child, text

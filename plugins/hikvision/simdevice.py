@@ -10,11 +10,11 @@ from typing import Any
 
 import attrs
 from aiohttp import web
-from watchkeeper.drivers import DeviceError
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind, Endpoint
-from watchkeeper.safeparse import parse_xml
-from watchkeeper.simhttp import HttpDevice
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import DeviceEventKind, Endpoint
+from watchkeeper.devices.safeparse import parse_xml
+from watchkeeper.simulation.simhttp import HttpDevice
 
 from . import simdocs
 from .isapi import text

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 from aiohttp import web
-from watchkeeper.scenes import jpeg, render
+from watchkeeper.simulation.scenes import jpeg, render
 
 from . import simdocs
 from .isapi import text

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.safeparse import parse_xml
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.devices.safeparse import parse_xml
 
 from .soap import find, find_text, text
 

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from watchkeeper.drivers import CapabilityMissing, DeviceError, with_timeout
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import (
+from watchkeeper.devices.drivers import CapabilityMissing, DeviceError, with_timeout
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (
     Capability,
     ClockReading,
     DeviceEvent,
@@ -24,7 +24,7 @@ from watchkeeper.models import (
     Endpoint,
     RecordingSegment,
 )
-from watchkeeper.safeparse import fetch, local_name, protocol_error
+from watchkeeper.devices.safeparse import fetch, local_name, protocol_error
 
 from . import transport as soap
 from .profileg import find_all_pages, recording_token, segments_from_events, span_segment

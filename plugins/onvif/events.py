@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from watchkeeper.drivers import with_timeout
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import DeviceEvent, DeviceEventKind
+from watchkeeper.devices.drivers import with_timeout
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import DeviceEvent, DeviceEventKind
 
 from . import transport as soap
 from .driver import rewrite_host

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from watchkeeper.models import RecordingKind, RecordingSegment
+from watchkeeper.core.models import RecordingKind, RecordingSegment
 
 #: A search that is still "Searching" after this many pages is a device bug, not a big archive.
 MAX_PAGES = 500

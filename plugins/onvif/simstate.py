@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import attrs
 
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import DeviceEventKind
 
 from . import simreplies
 

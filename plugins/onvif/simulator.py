@@ -12,12 +12,12 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind, Endpoint
-from watchkeeper.safeparse import local_name, parse_xml
-from watchkeeper.scenes import jpeg, render
-from watchkeeper.simhttp import HttpDevice, LoggedRequest, send_hostile
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import DeviceEventKind, Endpoint
+from watchkeeper.devices.safeparse import local_name, parse_xml
+from watchkeeper.simulation.scenes import jpeg, render
+from watchkeeper.simulation.simhttp import HttpDevice, LoggedRequest, send_hostile
 
 from .simops import OPERATIONS, SUBSCRIPTION_OPERATIONS, SoapFault
 from .simstate import DeviceState

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
-from watchkeeper.safeparse import local_name
+from watchkeeper.devices.safeparse import local_name
 
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"

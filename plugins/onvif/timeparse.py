@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from watchkeeper.safeparse import protocol_error
+from watchkeeper.devices.safeparse import protocol_error
 
 #: POSIX TZ: std name, offset west of UTC (e.g. CST-8 is UTC+8), optional DST part we do not need.
 _POSIX = re.compile(r"^\s*(<[^>]+>|[A-Za-z]{3,})([+-]?\d{1,2})(?::(\d{2}))?")

@@ -25,9 +25,9 @@ from onvif.zeep_aiohttp import AIOHTTPTransport  # noqa: E402
 _root.handlers[:] = _root_handlers
 _root.setLevel(_root_level)
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.safeparse import MAX_REPLY_BYTES, parse_xml, protocol_error
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.devices.safeparse import MAX_REPLY_BYTES, parse_xml, protocol_error
 
 _XML_TYPES = ("application/soap+xml", "text/xml", "application/xml")
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import click
 
 from watchkeeper import hookimpl
-from watchkeeper.drivers import Platform
+from watchkeeper.devices.drivers import Platform
 
 #: OSDP over TCP has no assigned port; 4001 is where serial-device servers (Moxa NPort and kin)
 #: expose their first RS-485 port in TCP-server mode.

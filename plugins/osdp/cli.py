@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.i18n import _
-from watchkeeper.models import Endpoint, Secret
-from watchkeeper.secrets import SecretError, resolve_secret
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.i18n import _
+from watchkeeper.core.models import Endpoint, Secret
+from watchkeeper.core.secrets import SecretError, resolve_secret
 
 from . import DEFAULT_PORT
 

@@ -13,10 +13,10 @@ import osdp_sys
 from osdp import Capability as OsdpCapability
 from osdp import Command, CommandLEDColor, CompletionStatus, Event, EventNotification, LibFlag, PDInfo, StatusReportType
 
-from watchkeeper.drivers import DeviceError, with_timeout
-from watchkeeper.findings import Finding, FindingKind
-from watchkeeper.i18n import _
-from watchkeeper.models import Capability, CredentialKind, CredentialRead, DoorStatus, Endpoint, Secret
+from watchkeeper.devices.drivers import DeviceError, with_timeout
+from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.i18n import _
+from watchkeeper.core.models import Capability, CredentialKind, CredentialRead, DoorStatus, Endpoint, Secret
 
 from .credentials import CardRejected, PinBuffer, decode_card
 from .link import RefreshThread, SerialChannel, TcpClientChannel, setup_context

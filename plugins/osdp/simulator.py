@@ -14,8 +14,8 @@ from typing import Any
 import osdp_sys
 from osdp import Capability, CardFormat, Channel, Command, Event, LibFlag, PDCapabilities, PDInfo, PdId, StatusReportType
 
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import Endpoint, Secret
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import Endpoint, Secret
 
 from .credentials import FORMAT_RAW, encode_wiegand, keypad_bytes
 from .link import RefreshThread, setup_context

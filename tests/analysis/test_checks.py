@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from watchkeeper.analysis import AnalysisError, analyze_frame, compare_to_reference, frozen_score
-from watchkeeper.findings import FindingKind as K
-from watchkeeper.findings import Severity
-from watchkeeper.imagechecks import (
+from watchkeeper.analysis.metrics import AnalysisError, analyze_frame, compare_to_reference, frozen_score
+from watchkeeper.core.findings import FindingKind as K
+from watchkeeper.core.findings import Severity
+from watchkeeper.analysis.imagechecks import (
     PROFILES, THRESHOLDS, check_frame, default_thresholds, thresholds_for, validate_threshold_names,
 )
 from watchkeeper.testing.frames_dataset import synthetic_scene

@@ -9,10 +9,10 @@ from pathlib import Path
 import attrs
 import pytest
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.faults import FaultProfile, ImageFault
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import DeviceEventKind, DeviceKind, DiskStatus, RecordingKind
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import FaultProfile, ImageFault
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import DeviceEventKind, DeviceKind, DiskStatus, RecordingKind
 from watchkeeper.plugins.dahua.driver import DahuaDriver
 from watchkeeper.plugins.dahua.simulator import SimulatedDahua
 

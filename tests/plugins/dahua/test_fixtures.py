@@ -10,9 +10,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from watchkeeper.models import Endpoint, RecordingKind
+from watchkeeper.core.models import Endpoint, RecordingKind
 from watchkeeper.plugins.dahua.driver import DahuaDriver
-from watchkeeper.simhttp import HttpDevice, device_middleware, start_site
+from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_site
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: A device set to GMT+00:00 (NTP.TimeZone index 0), so recorded local times read as UTC.

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import cv2
 import pytest
-from watchkeeper.drivers import DeviceError
-from watchkeeper.faults import FaultProfile
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import DeviceEventKind, DeviceKind, DiskStatus, RecordingKind
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import DeviceEventKind, DeviceKind, DiskStatus, RecordingKind
 from watchkeeper.plugins.hikvision.driver import HikvisionDriver
 from watchkeeper.plugins.hikvision.simdevice import PAGE_LIMIT
 

@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 import yaml
 from aiohttp import web
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import (
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (
     DeviceEventKind,
     DeviceKind,
     DiskStatus,
@@ -22,7 +22,7 @@ from watchkeeper.models import (
     RecordingKind,
 )
 from watchkeeper.plugins.hikvision.driver import HikvisionDriver
-from watchkeeper.simhttp import HttpDevice, device_middleware, start_site
+from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_site
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASSETTE = yaml.safe_load((FIXTURES / "hikvisionclient_cassette_auth_firmware_v5_5.yaml").read_text())

@@ -17,8 +17,8 @@ import requests
 from hikvisionapi import AsyncClient, Client
 from pyhik import HikCamera, ISAPIClient
 from requests.auth import HTTPDigestAuth
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import DeviceEventKind
 from watchkeeper.plugins.hikvision.timezones import parse_time_zone
 
 

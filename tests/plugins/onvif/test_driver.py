@@ -12,10 +12,10 @@ import attrs
 import httpx
 import pytest
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.faults import FaultProfile
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import DeviceEventKind, DeviceKind
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import DeviceEventKind, DeviceKind
 from watchkeeper.plugins.onvif.driver import OnvifCamera
 from watchkeeper.plugins.onvif.simulator import simulate
 from watchkeeper.plugins.onvif.soap import envelope

@@ -10,13 +10,13 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import Endpoint
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import Endpoint
 from watchkeeper.plugins.onvif import events, transport
 from watchkeeper.plugins.onvif.driver import OnvifCamera
 from watchkeeper.plugins.onvif.profileg import _aware
 from watchkeeper.plugins.onvif.timeparse import posix_utc_offset
-from watchkeeper.safeparse import local_name, parse_xml
+from watchkeeper.devices.safeparse import local_name, parse_xml
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: Operation name in a request → the recorded reply a real device gave to it.

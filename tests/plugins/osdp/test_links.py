@@ -14,10 +14,10 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import Endpoint, Secret
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import Endpoint, Secret
 from watchkeeper.plugins.osdp.driver import OsdpDoor
 from watchkeeper.plugins.osdp.enrollment import enroll
 from watchkeeper.plugins.osdp.simulator import FdChannel, SimulatedOsdpReader, simulate
@@ -99,7 +99,7 @@ def test_watchkeeper_simulate_osdp_serves_a_reader(tmp_path) -> None:
     """`watchkeeper simulate osdp` runs through the Platform factory; the driver reaches it."""
     key = secrets.token_hex(16)
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from watchkeeper.cli import main; sys.argv[0]='watchkeeper'; main()",
+        [sys.executable, "-c", "import sys; from watchkeeper.faces.cli import main; sys.argv[0]='watchkeeper'; main()",
          "simulate", "osdp", "--password", key],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:

@@ -1,0 +1,154 @@
+"""The driver protocols every vendor plugin implements, the Platform record, and DeviceError."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import attrs
+
+from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.models import (
+    Capability,
+    ClockReading,
+    CredentialRead,
+    DeviceEvent,
+    DeviceInfo,
+    Disk,
+    DoorStatus,
+    Endpoint,
+    RecordingSegment,
+)
+
+T = TypeVar("T")
+
+#: The finding kinds a failed device call can turn into.
+DEVICE_FAILURE_KINDS = frozenset(
+    {FindingKind.UNREACHABLE, FindingKind.AUTH_FAILED, FindingKind.PROTOCOL_ERROR}
+)
+
+
+class DeviceError(Exception):
+    """A device call failed in a way that becomes a finding; drivers raise only this."""
+
+    def __init__(self, kind: FindingKind, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = FindingKind(kind)
+        self.reason = reason
+
+    def finding(self, subject: str, channel: int | None = None) -> Finding:
+        return Finding(kind=self.kind, subject=subject, reason=self.reason, channel=channel)
+
+
+class CapabilityMissing(Exception):
+    """Raised when a rule asks a driver for something it declared it cannot do."""
+
+
+@runtime_checkable
+class CameraDriver(Protocol):
+    """A camera, or a recorder (NVR) with many channels. Every call honours endpoint.timeout."""
+
+    endpoint: Endpoint
+    capabilities: frozenset[Capability]
+
+    async def device_info(self) -> DeviceInfo:
+        """Manufacturer, model, serial, firmware and channel count."""
+
+    async def get_clock(self) -> ClockReading:
+        """The device's time, its time zone as the device reports it, and NTP settings."""
+
+    async def set_clock(self, when: datetime) -> None:
+        """Set the device clock (Capability.SET_CLOCK)."""
+
+    async def set_ntp(self, servers: list[str]) -> None:
+        """Enable NTP with these servers (Capability.NTP)."""
+
+    async def snapshot(self, channel: int) -> bytes:
+        """A JPEG of the channel's live image (Capability.SNAPSHOT)."""
+
+    async def stream_uri(self, channel: int, substream: bool = False) -> str:
+        """RTSP URI of the live stream, without credentials (Capability.STREAM)."""
+
+    async def playback_uri(self, channel: int, start: datetime, end: datetime) -> str:
+        """RTSP URI that replays a recorded interval, without credentials (Capability.PLAYBACK)."""
+
+    async def recordings(
+        self, channel: int, start: datetime, end: datetime
+    ) -> list[RecordingSegment]:
+        """Recorded segments overlapping [start, end), all pages (Capability.RECORDINGS)."""
+
+    async def storage(self) -> list[Disk]:
+        """Disks with status, capacity and free space (Capability.STORAGE)."""
+
+    def events(self) -> AsyncIterator[DeviceEvent]:
+        """Device events as they happen, resubscribing after drops (Capability.EVENTS)."""
+
+    async def download_clip(
+        self, channel: int, start: datetime, end: datetime, destination: Path
+    ) -> Path:
+        """Download a recorded interval to destination (Capability.CLIP_DOWNLOAD)."""
+
+    async def close(self) -> None:
+        """Release connections; the driver is not used afterwards."""
+
+
+@runtime_checkable
+class DoorDriver(Protocol):
+    """A door reader with its strike, LEDs and buzzer."""
+
+    endpoint: Endpoint
+    capabilities: frozenset[Capability]
+
+    def reads(self) -> AsyncIterator[CredentialRead]:
+        """Cards and PINs as they are presented."""
+
+    async def grant(self, seconds: float) -> None:
+        """Open the strike for seconds, green LED, short beep; raise DeviceError if not acknowledged."""
+
+    async def deny(self) -> None:
+        """Red LED and long beep; raise DeviceError if not acknowledged."""
+
+    async def status(self) -> DoorStatus:
+        """Online, secure channel and tamper state."""
+
+    async def close(self) -> None:
+        """Release the link."""
+
+
+#: Starts simulated devices of a platform. Called as
+#: ``simulator(host="127.0.0.1", port=0, username="admin", password=..., devices=1, faults=FaultProfile())``
+#: it returns an async context manager yielding a list of running devices, each a
+#: ``watchkeeper.testing.SimulatedDevice`` (cameras, recorders) or ``SimulatedReader`` (doors):
+#: ``.endpoint`` to reach it with the right credentials, ``.set_faults(profile, channel=None)``,
+#: ``.trigger_event(kind, channel)``. Port 0 picks free ports; otherwise devices take port, port+1, ...
+#: `watchkeeper simulate`, the demo, the tests and the benchmarks all start simulators this way.
+SimulatorFactory = Callable[..., Any]
+
+PLATFORM_NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
+
+
+@attrs.frozen
+class Platform:
+    """One vendor integration, as a plugin registers it through `register_platforms`."""
+
+    name: str
+    camera_driver: Callable[[Endpoint], CameraDriver] | None = None
+    door_driver: Callable[[Endpoint], DoorDriver] | None = None
+    simulator: SimulatorFactory | None = None
+    default_port: int = 80
+    description: str = ""
+
+
+async def with_timeout(awaitable: Awaitable[T], timeout: float, what: str) -> T:
+    """Await a device call; no reply within timeout becomes DeviceError(UNREACHABLE)."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await awaitable
+    except TimeoutError:
+        raise DeviceError(
+            FindingKind.UNREACHABLE, f"{what}: no reply within {timeout:g} s"
+        ) from None

@@ -1,0 +1,126 @@
+"""`watchkeeper footage …` and `watchkeeper maintenance …`: retrieval (R9) and the room checklist (R4)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+
+import click
+
+from watchkeeper.core.i18n import _
+from watchkeeper.faces.cli.common import actor_option, refusing, site_time
+from watchkeeper.rules import maintenance as maintenance_rule
+from watchkeeper.rules.footage import Footage
+from watchkeeper.faces.cli.common import State
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(footage)
+    cli.add_command(maintenance)
+
+
+@click.group(help=_("Footage retrieval: request, approval by another supervisor, export with a hash manifest."))
+def footage() -> None:
+    pass
+
+
+@footage.command("request", help=_("Ask to retrieve a camera's recording for an investigation."))
+@click.option("--camera", required=True)
+@click.option("--from", "start", required=True, help=_("Start, site time."))
+@click.option("--to", "end", required=True, help=_("End, site time."))
+@click.option("--reason", required=True)
+@click.option("--case", "case_ref", default="", help=_("Case or incident reference."))
+@actor_option
+@click.pass_obj
+@refusing
+def request(state: State, camera: str, start: str, end: str, reason: str, case_ref: str, actor: str) -> None:
+    request_id = Footage(state.app()).request(actor, camera, site_time(state, start), site_time(state, end),
+                                              reason, case_ref)
+    click.echo(_("request {id} filed; awaiting a supervisor's approval").format(id=request_id))
+
+
+@footage.command("approve", help=_("Approve (or --reject) a retrieval request."))
+@click.argument("request_id", type=int)
+@click.option("--reject", is_flag=True)
+@click.option("--note", default="")
+@actor_option
+@click.pass_obj
+@refusing
+def approve(state: State, request_id: int, reject: bool, note: str, actor: str) -> None:
+    Footage(state.app()).decide(actor, request_id, approve=not reject, note=note)
+    click.echo(_("request {id} {status}").format(id=request_id, status=_("rejected") if reject else _("approved")))
+
+
+@footage.command("export", help=_("Download an approved interval with a SHA-256 manifest."))
+@click.argument("request_id", type=int)
+@actor_option
+@click.pass_obj
+@refusing
+def export(state: State, request_id: int, actor: str) -> None:
+    manifest = asyncio.run(Footage(state.app()).export(actor, request_id))
+    for item in manifest["files"]:
+        click.echo(f"{item['sha256']}  {item['name']}  ({item['size_bytes']} bytes)")
+    click.echo(_("manifest: {path}").format(path=manifest["manifest_path"]))
+
+
+@footage.command("hold", help=_("Place an evidence hold on a camera's time range."))
+@click.option("--camera", required=True)
+@click.option("--from", "start", required=True)
+@click.option("--to", "end", required=True)
+@click.option("--reason", required=True)
+@actor_option
+@click.pass_obj
+@refusing
+def hold(state: State, camera: str, start: str, end: str, reason: str, actor: str) -> None:
+    hold_id = Footage(state.app()).hold(actor, camera, site_time(state, start), site_time(state, end), reason)
+    click.echo(_("hold {id} placed").format(id=hold_id))
+
+
+@footage.command("delete", help=_("Delete an exported copy (refused while under hold)."))
+@click.argument("export_id", type=int)
+@actor_option
+@click.pass_obj
+@refusing
+def delete(state: State, export_id: int, actor: str) -> None:
+    Footage(state.app()).delete_export(actor, export_id)
+    click.echo(_("export {id} deleted").format(id=export_id))
+
+
+@footage.command("list", help=_("List retrieval requests."))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_requests(state: State, as_json: bool) -> None:
+    rows = list(state.app().store.db["footage_requests"].rows)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['id']:>4} {row['status']:<9} {row['camera']:<12} {row['start_utc']}..{row['end_utc']} "
+                   f"by {row['requested_by']} ({row['reason']})")
+
+
+@click.group(help=_("The monitoring room's checklist (R4)."))
+def maintenance() -> None:
+    pass
+
+
+@maintenance.command("tick", help=_("Mark a checklist task as done."))
+@click.argument("task")
+@click.option("--note", default="")
+@actor_option
+@click.pass_obj
+@refusing
+def tick(state: State, task: str, note: str, actor: str) -> None:
+    maintenance_rule.tick(state.app(), actor, task, note)
+    click.echo(_("{task} done").format(task=task))
+
+
+@maintenance.command("list", help=_("Show each task and whether it is overdue."))
+@click.pass_obj
+def list_tasks(state: State) -> None:
+    app = state.app()
+    for task in maintenance_rule.states(app, datetime.now().astimezone()):
+        done = f"{task.last_done_at.astimezone(app.site.zone):%Y-%m-%d %H:%M} {task.last_done_by}" if task.last_done_at else _("never")
+        flag = _("OVERDUE") if task.overdue else _("ok")
+        click.echo(f"{task.id:<20} {task.every:<7} {flag:<8} {done}  {task.title}")

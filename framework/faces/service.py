@@ -1,0 +1,231 @@
+"""`watchkeeper run`: the appliance — scheduled checks, device event subscriptions and door service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from datetime import datetime, time, timedelta, timezone
+from typing import Any
+
+from watchkeeper.rules.door_service import Access, serve_door
+from watchkeeper.site.app import App
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.models import Capability, DeviceEventKind, Endpoint
+
+log = logging.getLogger(__name__)
+
+#: Device events that mean a fault, and the finding each opens (an inactive event closes it).
+EVENT_FINDINGS: dict[DeviceEventKind, FindingKind] = {
+    DeviceEventKind.VIDEO_LOSS: FindingKind.VIDEO_LOSS,
+    DeviceEventKind.TAMPER: FindingKind.TAMPER,
+    DeviceEventKind.DISK_ERROR: FindingKind.DISK_ERROR,
+    DeviceEventKind.DISK_FULL: FindingKind.DISK_FULL,
+    DeviceEventKind.RECORDING_FAILURE: FindingKind.RECORDING_FAILURE,
+}
+#: Daily times (site-local) of the nightly checks; inspections follow policies.inspection_times.
+NIGHTLY = {"retention": time(2, 0), "clock": time(3, 0)}
+HOURLY = ("maintenance", "inspection_signed")
+REPORT_AT = time(0, 30)
+RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
+
+
+def next_at(moment: datetime, at: time, zone: Any) -> datetime:
+    """The next time-of-day `at` in the site's zone, strictly after moment."""
+    local = moment.astimezone(zone)
+    candidate = datetime.combine(local.date(), at, tzinfo=zone)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), at, tzinfo=zone)
+    return candidate.astimezone(timezone.utc)
+
+
+async def _forever(name: str, body: Callable[[], Awaitable[None]]) -> None:
+    """Run body again after any failure, backing off: one dead device never stops the appliance."""
+    attempt = 0
+    while True:
+        try:
+            await body()
+            attempt = 0
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # every failure is logged and retried; nothing escapes the loop
+            log.warning("%s: %s: %s", name, type(error).__name__, error)
+        await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+        attempt += 1
+
+
+class DoorContact:
+    """The door contact's story: opened without a grant is forced, open too long is held open (R3)."""
+
+    def __init__(self, appliance: Appliance, access: Access, door: Any) -> None:
+        self.appliance, self.access, self.door = appliance, access, door
+        self.opened_at: datetime | None = None
+
+    def _granted_since(self, moment: datetime) -> bool:
+        row = self.appliance.app.store.conn.execute(
+            "SELECT count(*) FROM access_events WHERE door = ? AND allowed = 1 AND event IN ('entry', 'manual_open')"
+            " AND time_utc >= ?", [self.door.id, moment.isoformat(timespec="seconds")]).fetchone()
+        return bool(row[0])
+
+    def update(self, is_open: bool, now: datetime) -> None:
+        findings, door = self.appliance.findings, self.door
+        if is_open and self.opened_at is None:
+            self.opened_at = now
+            # A grant opens the strike for strike_seconds; a person may take a few more to pull the door.
+            if not self._granted_since(now - timedelta(seconds=door.strike_seconds + 5)):
+                findings.record(Finding(FindingKind.DOOR_FORCED, door.id, "door opened without a grant"))
+                self.access.log_event(door.id, None, None, None, "forced", False, "door opened without a grant", None)
+        elif not is_open and self.opened_at is not None:
+            self.opened_at = None
+            findings.close(FindingKind.DOOR_HELD_OPEN, door.id)
+            findings.close(FindingKind.DOOR_FORCED, door.id)
+        if self.opened_at is not None and (now - self.opened_at).total_seconds() > door.held_open_seconds:
+            findings.record(Finding(FindingKind.DOOR_HELD_OPEN, door.id,
+                                    f"door open for {(now - self.opened_at).total_seconds():.0f} s",
+                                    measured=round((now - self.opened_at).total_seconds(), 1),
+                                    threshold=door.held_open_seconds))
+
+
+class Appliance:
+    """Everything `watchkeeper run` keeps going, as tasks on one event loop."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.findings = app.finding_store()
+        self.checks = collect_checks(app.pm)
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def _previous_run_was_killed(self) -> bool:
+        cursor = self.app.store.conn.execute(
+            "SELECT body FROM journal WHERE kind = 'operation' AND subject = 'appliance' ORDER BY seq DESC LIMIT 1")
+        row = cursor.fetchone()
+        return row is not None and json.loads(row[0]).get("event") == "start"
+
+    async def run_check_named(self, name: str) -> None:
+        if name in self.checks:
+            await run_check(self.app, self.checks[name])
+
+    async def _scheduled(self, name: str, at: time) -> None:
+        while True:
+            due = next_at(datetime.now(timezone.utc), at, self.app.site.zone)
+            await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
+            await self.run_check_named(name)
+
+    async def _daily_report(self) -> None:
+        """R10: yesterday's report is written and journaled shortly after each site-local midnight."""
+        from watchkeeper.faces.report_render import publish
+
+        while True:
+            due = next_at(datetime.now(timezone.utc), REPORT_AT, self.app.site.zone)
+            await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
+            yesterday = due - timedelta(days=1)
+            # On the loop's own thread: the store's connection is not shared across threads.
+            publish(self.app, "day", yesterday, ("html", "json"), self.app.site.store.parent / "reports")
+
+    async def _hourly(self, name: str) -> None:
+        while True:
+            await self.run_check_named(name)
+            await asyncio.sleep(3600)
+
+    async def _events(self, device_id: str, endpoint: Endpoint) -> None:
+        driver = self.app.driver(endpoint)
+        try:
+            if Capability.EVENTS not in driver.capabilities:
+                await asyncio.Event().wait()  # nothing to subscribe to; park the task
+            async for event in driver.events():
+                kind = EVENT_FINDINGS.get(event.kind)
+                if kind is None:
+                    continue
+                subject, channel = self._camera_for(device_id, event.channel)
+                if event.active:
+                    self.findings.record(Finding(kind, subject, f"device reported {event.kind}"
+                                                 + (f" on channel {event.channel}" if event.channel else ""),
+                                                 channel=channel, details={"raw": event.raw[:200]}))
+                else:
+                    self.findings.close(kind, subject, channel)
+        except DeviceError as error:
+            self.findings.record(error.finding(device_id))
+            raise
+        finally:
+            await driver.close()
+
+    def _camera_for(self, device_id: str, channel: int | None) -> tuple[str, int | None]:
+        """The camera an event is about (findings are per camera, as the inspection's are), else the
+        device and its channel: a recorder's channel event belongs to the camera recorded there."""
+        for camera in self.app.site.cameras:
+            if camera.id == device_id and camera.host is not None:
+                return camera.id, None
+            if camera.recorder == device_id and (camera.recorder_channel or camera.channel) == channel:
+                return camera.id, None
+        return device_id, channel
+
+    async def _door(self, door: Any) -> None:
+        driver = self.app.door_driver(door.id)
+        access = Access(self.app)
+
+        contact = DoorContact(self, access, door)
+
+        async def watch_status() -> None:
+            while True:
+                status = await driver.status()
+                if status.online:
+                    self.findings.close(FindingKind.READER_OFFLINE, door.id)
+                else:
+                    self.findings.record(Finding(FindingKind.READER_OFFLINE, door.id, "reader does not answer"))
+                if status.tamper:
+                    self.findings.record(Finding(FindingKind.READER_TAMPER, door.id, "reader tamper switch open"))
+                else:
+                    self.findings.close(FindingKind.READER_TAMPER, door.id)
+                if status.door_open is not None:
+                    contact.update(status.door_open, datetime.now(timezone.utc))
+                await asyncio.sleep(0.5)
+
+        watcher = asyncio.create_task(watch_status())
+        try:
+            await serve_door(access, door.id, driver, door.strike_seconds)
+        finally:
+            watcher.cancel()
+            await driver.close()
+
+    async def start(self) -> None:
+        killed = self._previous_run_was_killed()
+        self.app.journal.append("operation", "watchkeeper", "appliance", {
+            "event": "start", "pid": os.getpid(), "previous_run_stopped_cleanly": not killed})
+        await self.run_check_named("clock")  # R7: the clock is checked at every start
+        for name, at in NIGHTLY.items():
+            self.tasks.append(asyncio.create_task(_forever(name, lambda n=name, a=at: self._scheduled(n, a))))
+        self.tasks.append(asyncio.create_task(_forever("daily report", self._daily_report)))
+        for name in HOURLY:
+            self.tasks.append(asyncio.create_task(_forever(name, lambda n=name: self._hourly(n))))
+        for text in self.app.site.policies.inspection_times:
+            at = time.fromisoformat(text)
+            self.tasks.append(asyncio.create_task(_forever(f"inspection {text}", lambda a=at: self._scheduled("inspection", a))))
+        for device_id, endpoint in self.app.devices():
+            self.tasks.append(asyncio.create_task(
+                _forever(f"events {device_id}", lambda d=device_id, e=endpoint: self._events(d, e))))
+        for door in self.app.site.doors:
+            if self.app.platforms[door.platform].door_driver is not None:
+                self.tasks.append(asyncio.create_task(_forever(f"door {door.id}", lambda d=door: self._door(d))))
+
+    async def stop(self, reason: str = "stopped") -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.app.journal.append("operation", "watchkeeper", "appliance", {"event": "stop", "reason": reason})
+
+
+async def run_until(app: App, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:
+    appliance = Appliance(app)
+    await appliance.start()
+    ready()
+    try:
+        await stop.wait()
+    finally:
+        await appliance.stop()

@@ -1,0 +1,80 @@
+"""Synthetic camera images for simulators: a textured scene per channel, degraded by image faults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from watchkeeper.simulation.faults import ImageFault
+
+WIDTH, HEIGHT = 640, 360
+
+
+@lru_cache(maxsize=4096)
+def base_scene(seed: int, width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
+    """A deterministic textured scene (sky, ground, boxes, text) so sharpness and edges are real.
+
+    Cached (about 0.7 MB each) because a simulator serving many cameras draws the same scenes
+    again and again; callers get a read-only array and copy before drawing on it.
+    """
+    rng = np.random.default_rng(seed)
+    image = np.empty((height, width, 3), np.uint8)
+    horizon = height // 3 + int(rng.integers(-20, 20))
+    image[:horizon] = (200, 170, 120)
+    image[horizon:] = (90, 110, 100)
+    for _ in range(12):
+        x, y = int(rng.integers(0, width - 60)), int(rng.integers(horizon - 40, height - 40))
+        w, h = int(rng.integers(30, 160)), int(rng.integers(30, 140))
+        colour = tuple(int(c) for c in rng.integers(30, 230, 3))
+        cv2.rectangle(image, (x, y), (x + w, y + h), colour, -1)
+        cv2.rectangle(image, (x, y), (x + w, y + h), (20, 20, 20), 2)
+    for row in range(horizon, height, 18):
+        cv2.line(image, (0, row), (width, row + 6), (60, 70, 60), 1)
+    cv2.putText(image, f"CAM {seed}", (16, 40), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (255, 255, 255), 2)
+    grain = rng.normal(0, 2.0, image.shape)
+    scene = np.clip(image + grain, 0, 255).astype(np.uint8)
+    scene.flags.writeable = False
+    return scene
+
+
+def render(seed: int, faults: frozenset[ImageFault] = frozenset(), tick: int = 0) -> np.ndarray:
+    """The scene as the camera sees it at `tick`; a healthy camera shows a moving clock overlay."""
+    image = base_scene(seed + 7919 if ImageFault.MOVED in faults else seed).copy()
+    if ImageFault.FROZEN not in faults:
+        cv2.putText(image, f"{tick:08d}", (WIDTH - 220, HEIGHT - 20), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
+        # Someone walks across the scene, so any two moments differ clearly even through a blurred
+        # lens (the walker comes back to the same place only every 580 ticks).
+        walker = tick * 13 % (WIDTH - 60)
+        cv2.rectangle(image, (walker, HEIGHT // 2), (walker + 60, HEIGHT // 2 + 120), (40, 60, 200), -1)
+    if ImageFault.BLACK in faults:
+        return np.zeros_like(image)
+    if ImageFault.OCCLUDED in faults:
+        # Something held close to the lens: a dark, featureless blob over most of the view.
+        blob = np.zeros(image.shape[:2], np.uint8)
+        cv2.ellipse(blob, (int(WIDTH * 0.35), int(HEIGHT * 0.55)), (int(WIDTH * 0.3), HEIGHT // 2), 0, 0, 360, 255, -1)
+        mask = cv2.GaussianBlur(blob, (0, 0), 15).astype(np.float32)[..., None] / 255.0
+        image = (image * (1 - mask) + np.array([28, 30, 34], np.float32) * mask).astype(np.uint8)
+    if ImageFault.BLUR in faults:
+        image = cv2.GaussianBlur(image, (0, 0), 6)
+    if ImageFault.DARK in faults:
+        image = (image.astype(np.float32) * 0.08).astype(np.uint8)
+    if ImageFault.OVEREXPOSED in faults:
+        image = np.clip(image.astype(np.int16) * 3 + 120, 0, 255).astype(np.uint8)
+    if ImageFault.COLOUR_CAST in faults:
+        shifted = image.astype(np.int16)
+        shifted[..., 2] += 70
+        shifted[..., 0] -= 40
+        image = np.clip(shifted, 0, 255).astype(np.uint8)
+    if ImageFault.NOISE in faults:
+        rng = np.random.default_rng(tick)
+        image = np.clip(image + rng.normal(0, 40, image.shape), 0, 255).astype(np.uint8)
+    return image
+
+
+def jpeg(image: np.ndarray, quality: int = 85) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR image
+        raise RuntimeError("JPEG encoding failed")
+    return encoded.tobytes()

@@ -1,0 +1,138 @@
+"""Opens a site: config, plugins, store and journal, wired together once per process."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pluggy
+
+from watchkeeper.site.config import Site, load_site, platform_kinds
+from watchkeeper.devices.drivers import CameraDriver, DoorDriver, Platform
+from watchkeeper.core.findings import Finding
+from watchkeeper.evidence.findingstore import FindingStore
+from watchkeeper.evidence.journal import Journal, load_key
+from watchkeeper.core.models import Endpoint
+from watchkeeper.evidence.store import Store
+
+#: Keys whose inline values are secrets; their references (env:, file:) are kept, values are not.
+SECRET_KEYS = frozenset({"password", "scbk", "pin", "journal_key_value"})
+
+
+def redact(value: Any) -> Any:
+    """The config as it may be journaled: inline secrets replaced, references kept."""
+    if isinstance(value, dict):
+        return {
+            key: ("********" if key in SECRET_KEYS and isinstance(item, str)
+                  and not item.startswith(("env:", "file:")) and item else redact(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+class Refused(Exception):
+    """The policy refused an action; the refusal was journaled before this was raised."""
+
+
+@attrs.define
+class App:
+    site: Site
+    pm: pluggy.PluginManager
+    store: Store
+    journal: Journal
+    platforms: dict[str, Platform]
+
+    @classmethod
+    def open(cls, config: Path | str, pm: pluggy.PluginManager, platforms: dict[str, Platform]) -> App:
+        """Load the site (validated against the given platforms), open store and journal.
+
+        Callers outside the host use `watchkeeper.host.open_site`, which loads the plugins first.
+        """
+        site = load_site(config, platform_kinds(platforms))
+        store = Store(site.store, pm)
+        key = load_key(site.journal_key, create=True)
+        journal = Journal(store, key, site.time_zone, pm, anchor=site.journal_key.with_name(site.journal_key.name + ".head"))
+        app = cls(site, pm, store, journal, platforms)
+        app.snapshot_config()
+        return app
+
+    def snapshot_config(self) -> None:
+        """R1: journal the (redacted) config whenever it differs from the last snapshot."""
+        redacted = redact(self.site.raw)
+        digest = hashlib.sha256(json.dumps(redacted, sort_keys=True).encode()).hexdigest()
+        last = self.store.conn.execute(
+            "SELECT body FROM journal WHERE kind = 'config' ORDER BY seq DESC LIMIT 1").fetchone()
+        if last is not None and json.loads(last[0]).get("sha256") == digest:
+            return
+        self.journal.append("config", "watchkeeper", str(self.site.source or "site"),
+                            {"sha256": digest, "config": redacted})
+
+    def commissioned_at(self) -> datetime:
+        """When this site's journal began: duties that fell due before it are nobody's."""
+        row = self.store.conn.execute("SELECT time_utc FROM journal ORDER BY seq LIMIT 1").fetchone()
+        return datetime.fromisoformat(row[0]) if row else datetime.now(timezone.utc)
+
+    def require(self, actor: str, action: str, resource: str, kind: str = "operation") -> None:
+        """Ask `authorize`; journal and raise Refused when the answer is not a yes."""
+        if not self.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.site):
+            self.journal.append(kind, actor, resource, {"refused": action})
+            raise Refused(f"{actor} may not {action}")
+
+    def recorder_endpoint(self, recorder_id: str) -> Endpoint:
+        recorder = self.site.recorder(recorder_id)
+        return Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username,
+                        recorder.password, recorder.timeout_seconds, recorder.id)
+
+    def camera_endpoint(self, camera_id: str) -> Endpoint:
+        """How to reach the camera's live picture: the camera itself, or its recorder."""
+        camera = self.site.camera(camera_id)
+        if camera.host is None:
+            return self.recorder_endpoint(camera.recorder or "")
+        platform = self.platforms[camera.platform or ""]
+        return Endpoint(camera.platform or "", camera.host, camera.port or platform.default_port,
+                        camera.username, camera.password, camera.timeout_seconds, camera.id)
+
+    def devices(self) -> list[tuple[str, Endpoint]]:
+        """Every device with its own clock and connection: recorders, and cameras reached directly."""
+        found = []
+        for recorder in self.site.recorders:
+            found.append((recorder.id, self.recorder_endpoint(recorder.id)))
+        for camera in self.site.cameras:
+            if camera.host is not None:
+                found.append((camera.id, self.camera_endpoint(camera.id)))
+        return found
+
+    def door_driver(self, door_id: str) -> DoorDriver:
+        """A driver for one of the site's doors (KeyError naming it if there is no such door)."""
+        door = self.site.door(door_id)
+        platform = self.platforms[door.platform]
+        options: dict[str, object] = {"address": door.address}
+        if door.serial_port:
+            options["serial_port"] = door.serial_port
+        return platform.door_driver(Endpoint(door.platform, door.host or "", door.port or platform.default_port, "",
+                                             door.scbk, 5.0, door.id, options))
+
+    def driver(self, endpoint: Endpoint) -> CameraDriver:
+        platform = self.platforms[endpoint.platform]
+        if platform.camera_driver is None:
+            raise KeyError(f"platform {endpoint.platform} has no camera driver")
+        return platform.camera_driver(endpoint)
+
+    def finding_store(self) -> FindingStore:
+        """The site's findings, announcing each opened or closed one through `on_finding`."""
+
+        def announce(finding: Finding, opened: bool) -> None:
+            self.pm.hook.on_finding(finding=finding, site=self.site, opened=opened)
+
+        return FindingStore(self.store, announce)
+
+    def close(self) -> None:
+        self.store.close()

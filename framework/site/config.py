@@ -1,0 +1,508 @@
+"""Loads and validates the site config (one TOML file) into attrs models, reporting every error."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from datetime import date, time
+from pathlib import Path
+from collections.abc import Collection, Mapping
+from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from watchkeeper.core.models import Secret
+from watchkeeper.core.secrets import SecretError, resolve_secret
+
+ROLES = ("operator", "supervisor", "maintenance", "administrator")
+PROFILES = ("day", "night", "ir")
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MISSING = object()
+
+
+@attrs.frozen
+class ConfigProblem:
+    path: str
+    reason: str
+
+
+class ConfigError(Exception):
+    """Everything wrong with a config file, each problem with its key path."""
+
+    def __init__(self, source: Path | str, problems: list[ConfigProblem]) -> None:
+        self.source = str(source)
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        count = len(self.problems)
+        lines = [f"{self.source}: {count} error{'s' if count != 1 else ''}"]
+        lines += [f"{self.source}: {p.path}: {p.reason}" for p in self.problems]
+        return "\n".join(lines)
+
+
+@attrs.frozen
+class Policies:
+    clock_tolerance_seconds: float = 30.0
+    retention_days: int = 30
+    ntp_server: str | None = None
+    correct_clocks: bool = False
+    inspection_times: tuple[str, ...] = ("08:00", "20:00")
+    gap_threshold_seconds: float = 60.0
+    inspection_frames: int = 5
+    frame_interval_seconds: float = 1.0
+    playback_seconds: float = 10.0
+    thresholds: dict[str, dict[str, float]] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Recorder:
+    id: str
+    platform: str
+    host: str
+    port: int
+    username: str = ""
+    password: Secret = Secret("")
+    timeout_seconds: float = 5.0
+
+
+@attrs.frozen
+class Camera:
+    id: str
+    name: str
+    location: str
+    purpose: str
+    zone: str
+    platform: str | None = None
+    host: str | None = None
+    port: int | None = None
+    username: str = ""
+    password: Secret = Secret("")
+    timeout_seconds: float = 5.0
+    channel: int = 1
+    recorder: str | None = None
+    recorder_channel: int | None = None
+    profile: str = "day"
+    retention_days: int | None = None
+
+
+@attrs.frozen
+class Door:
+    id: str
+    platform: str
+    name: str = ""
+    host: str | None = None
+    port: int | None = None
+    serial_port: str | None = None
+    address: int = 0
+    scbk: Secret = Secret("")
+    strike_seconds: float = 5.0
+    held_open_seconds: float = 30.0
+    #: The same card cannot enter through this door again within this many seconds (passing a badge
+    #: back to let a second person in); 0 turns anti-passback off.
+    passback_seconds: float = 120.0
+
+
+@attrs.frozen
+class Person:
+    id: str
+    name: str
+    roles: tuple[str, ...]
+    badges: tuple[str, ...] = ()
+    trained_on: date | None = None
+    hours: str | None = None
+    #: Set for people revoked at run time (`watchkeeper people revoke`); config people never are.
+    revoked: bool = False
+
+
+@attrs.frozen
+class MaintenanceTask:
+    id: str
+    title: str
+    every: str = "daily"
+
+
+#: R4's checklist when a site lists none of its own.
+DEFAULT_MAINTENANCE = (
+    MaintenanceTask("wipe", "Wipe desks, consoles and screens", "daily"),
+    MaintenanceTask("nothing-unrelated", "Nothing unrelated stored in the room", "daily"),
+    MaintenanceTask("clean", "Clean the room and check ventilation", "weekly"),
+)
+PERIODS = ("daily", "weekly")
+
+
+@attrs.frozen
+class Site:
+    name: str
+    time_zone: str
+    source: Path | None = None
+    store: Path = Path("watchkeeper.db")
+    journal_key: Path = Path("journal.key")
+    plugins_dir: Path | None = None
+    exports_dir: Path = Path("exports")
+    policies: Policies = Policies()
+    recorders: tuple[Recorder, ...] = ()
+    cameras: tuple[Camera, ...] = ()
+    doors: tuple[Door, ...] = ()
+    people: tuple[Person, ...] = ()
+    maintenance: tuple[MaintenanceTask, ...] = ()
+    warnings: tuple[str, ...] = ()
+    raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def camera(self, camera_id: str) -> Camera:
+        return _by_id(self.cameras, camera_id, "camera")
+
+    def recorder(self, recorder_id: str) -> Recorder:
+        return _by_id(self.recorders, recorder_id, "recorder")
+
+    def door(self, door_id: str) -> Door:
+        return _by_id(self.doors, door_id, "door")
+
+    def person(self, person_id: str) -> Person | None:
+        return next((p for p in self.people if p.id == person_id), None)
+
+
+def _by_id(items: tuple, item_id: str, what: str) -> Any:
+    for item in items:
+        if item.id == item_id:
+            return item
+    raise KeyError(f"no {what} '{item_id}' in the site config")
+
+
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
+               list: "a list", dict: "a table", date: "a date (YYYY-MM-DD)"}
+
+
+class _Table:
+    """Reads one TOML table, recording every problem under its key path instead of stopping."""
+
+    def __init__(self, loader: _Loader, path: str, data: Any) -> None:
+        self.loader, self.path, self.data = loader, path, data if isinstance(data, dict) else {}
+        self.seen: set[str] = set()
+        if not isinstance(data, dict):
+            loader.problem(path, f"must be a table, not {type(data).__name__}")
+
+    def key_path(self, key: str) -> str:
+        return f"{self.path}.{key}" if self.path else key
+
+    def get(self, key: str, kind: type, default: Any = MISSING,
+            check: Callable[[Any], str | None] | None = None) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            if default is MISSING:
+                self.loader.problem(self.key_path(key), "required key is missing")
+                return None
+            return default
+        value = self.data[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.loader.problem(self.key_path(key), f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {type(value).__name__} {value!r}")
+            return None if default is MISSING else default
+        if check is not None:
+            reason = check(value)
+            if reason:
+                self.loader.problem(self.key_path(key), reason)
+                return None if default is MISSING else default
+        return value
+
+    def secret(self, key: str) -> Secret:
+        raw = self.get(key, str, "")
+        if not raw:
+            return Secret("")
+        try:
+            secret, inline = resolve_secret(raw, self.loader.base_dir)
+        except SecretError as error:
+            self.loader.problem(self.key_path(key), str(error))
+            return Secret("")
+        if inline:
+            self.loader.warnings.append(f"{self.key_path(key)}: secret written inline; use env:NAME or file:PATH")
+        return secret
+
+    def finish(self) -> None:
+        for key in self.data:
+            if key not in self.seen:
+                hint = difflib.get_close_matches(key, sorted(self.seen), n=1)
+                self.loader.problem(self.key_path(key), "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+
+
+def _positive(value: float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _port(value: int) -> str | None:
+    return None if 0 < value < 65536 else "must be a port number from 1 to 65535"
+
+
+def _identifier(value: str) -> str | None:
+    return None if IDENTIFIER.match(value) else "must be letters, digits, '.', '_' or '-' (at most 64)"
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
+    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}, not {value!r}"
+
+
+def _time_of_day(value: str) -> str | None:
+    try:
+        time.fromisoformat(value)
+    except ValueError:
+        return f"{value!r} is not a time of day like 08:00"
+    return None
+
+
+def hours_problem(value: str) -> str | None:
+    """Why `value` is not a range of allowed hours, or None when it is."""
+    start, dash, end = value.partition("-")
+    if not dash or _time_of_day(start.strip()) or _time_of_day(end.strip()):
+        return f"{value!r} is not a range of hours like 07:00-19:00 (22:00-06:00 spans midnight)"
+    return None
+
+
+def _zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
+    return None
+
+
+class _Loader:
+    def __init__(self, source: Path, platforms: Mapping[str, Collection[str]] | None) -> None:
+        self.source = source
+        self.base_dir = source.parent
+        self.platforms = platforms
+        self.problems: list[ConfigProblem] = []
+        self.warnings: list[str] = []
+
+    def problem(self, path: str, reason: str) -> None:
+        self.problems.append(ConfigProblem(path, reason))
+
+    def platform_check(self, value: str, kind: str = "camera") -> str | None:
+        if self.platforms is None or kind in self.platforms.get(value, ()):
+            return None
+        fitting = sorted(name for name, kinds in self.platforms.items() if kind in kinds)
+        if value in self.platforms:
+            return f"platform {value!r} has no {kind} driver; {kind} platforms: {', '.join(fitting) or 'none'}"
+        return f"unknown platform {value!r}; installed {kind} platforms: {', '.join(fitting) or 'none'}"
+
+    def door_platform_check(self, value: str) -> str | None:
+        return self.platform_check(value, "door")
+
+    def path(self, table: _Table, key: str, default: str | None) -> Path | None:
+        raw = table.get(key, str, default)
+        if raw is None:
+            return None
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def items(self, data: dict, key: str) -> list[_Table]:
+        raw = data.get(key, [])
+        if not isinstance(raw, list):
+            self.problem(key, f"must be an array of tables ([[{key}]]), not {type(raw).__name__}")
+            return []
+        return [_Table(self, f"{key}[{index}]", item) for index, item in enumerate(raw)]
+
+    def policies(self, data: Any) -> Policies:
+        table = _Table(self, "policies", data)
+        thresholds_raw = table.get("thresholds", dict, {}) or {}
+        from watchkeeper.analysis.imagechecks import validate_threshold_names  # the frame checks own their threshold names
+
+        threshold_problems = validate_threshold_names(thresholds_raw)
+        for problem in threshold_problems:
+            path, _, reason = problem.partition(": ")
+            self.problem(path, reason)
+        thresholds = {} if threshold_problems else {
+            profile: {name: float(value) for name, value in values.items()} for profile, values in thresholds_raw.items()}
+        times = table.get("inspection_times", list, ["08:00", "20:00"])
+        for index, value in enumerate(times or []):
+            reason = _time_of_day(value) if isinstance(value, str) else "must be a string like 08:00"
+            if reason:
+                self.problem(f"policies.inspection_times[{index}]", reason)
+        policies = Policies(
+            clock_tolerance_seconds=table.get("clock_tolerance_seconds", float, 30.0, _positive),
+            retention_days=table.get("retention_days", int, 30, _positive),
+            ntp_server=table.get("ntp_server", str, None),
+            correct_clocks=table.get("correct_clocks", bool, False),
+            inspection_times=tuple(str(t) for t in (times or [])),
+            gap_threshold_seconds=table.get("gap_threshold_seconds", float, 60.0, _positive),
+            inspection_frames=table.get("inspection_frames", int, 5,
+                                        lambda v: None if 2 <= v <= 50 else "must be 2 to 50 (frozen needs two)"),
+            frame_interval_seconds=table.get("frame_interval_seconds", float, 1.0, _positive),
+            playback_seconds=table.get("playback_seconds", float, 10.0, _positive),
+            thresholds=thresholds,
+        )
+        table.finish()
+        return policies
+
+    def recorder(self, table: _Table) -> Recorder:
+        recorder = Recorder(
+            id=table.get("id", str, MISSING, _identifier),
+            platform=table.get("platform", str, MISSING, self.platform_check),
+            host=table.get("host", str),
+            port=table.get("port", int, 80, _port),
+            username=table.get("username", str, ""),
+            password=table.secret("password"),
+            timeout_seconds=table.get("timeout_seconds", float, 5.0, _positive),
+        )
+        table.finish()
+        return recorder
+
+    def camera(self, table: _Table) -> Camera:
+        camera = Camera(
+            id=table.get("id", str, MISSING, _identifier),
+            name=table.get("name", str, ""),
+            location=table.get("location", str),
+            purpose=table.get("purpose", str),
+            zone=table.get("zone", str),
+            platform=table.get("platform", str, None, self.platform_check),
+            host=table.get("host", str, None),
+            port=table.get("port", int, None, _port),
+            username=table.get("username", str, ""),
+            password=table.secret("password"),
+            timeout_seconds=table.get("timeout_seconds", float, 5.0, _positive),
+            channel=table.get("channel", int, 1, _positive),
+            recorder=table.get("recorder", str, None),
+            recorder_channel=table.get("recorder_channel", int, None, _positive),
+            profile=table.get("profile", str, "day", _one_of(PROFILES)),
+            retention_days=table.get("retention_days", int, None, _positive),
+        )
+        if camera.recorder is None:
+            if camera.platform is None and "platform" not in table.data:
+                self.problem(table.key_path("platform"), "required for a camera not on a recorder")
+            if camera.host is None and "host" not in table.data:
+                self.problem(table.key_path("host"), "required for a camera not on a recorder")
+        table.finish()
+        return camera
+
+    def door(self, table: _Table) -> Door:
+        door = Door(
+            id=table.get("id", str, MISSING, _identifier),
+            platform=table.get("platform", str, MISSING, self.door_platform_check),
+            name=table.get("name", str, ""),
+            host=table.get("host", str, None),
+            port=table.get("port", int, None, _port),
+            serial_port=table.get("serial_port", str, None),
+            address=table.get("address", int, 0, lambda v: None if 0 <= v <= 126 else "must be an OSDP address 0..126"),
+            scbk=table.secret("scbk"),
+            strike_seconds=table.get("strike_seconds", float, 5.0, _positive),
+            held_open_seconds=table.get("held_open_seconds", float, 30.0, _positive),
+            passback_seconds=table.get("passback_seconds", float, 120.0,
+                                       lambda v: None if v >= 0 else "must be 0 (off) or more"),
+        )
+        table.finish()
+        return door
+
+    def task(self, table: _Table) -> MaintenanceTask:
+        task = MaintenanceTask(
+            id=table.get("id", str, MISSING, _identifier),
+            title=table.get("title", str),
+            every=table.get("every", str, "daily", _one_of(PERIODS)),
+        )
+        table.finish()
+        return task
+
+    def person(self, table: _Table) -> Person:
+        roles = table.get("roles", list, MISSING) or []
+        for index, role in enumerate(roles):
+            reason = _one_of(ROLES)(role) if isinstance(role, str) else "must be a string"
+            if reason:
+                self.problem(f"{table.path}.roles[{index}]", reason)
+        badges = table.get("badges", list, [])
+        person = Person(
+            id=table.get("id", str, MISSING, _identifier),
+            name=table.get("name", str),
+            roles=tuple(r for r in roles if r in ROLES),
+            badges=tuple(str(b) for b in badges or []),
+            trained_on=table.get("trained_on", date, None),
+            hours=table.get("hours", str, None, hours_problem),
+        )
+        table.finish()
+        return person
+
+
+def _unique(loader: _Loader, key: str, items: tuple) -> None:
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if item.id in seen:
+            loader.problem(f"{key}[{index}].id", f"duplicate id {item.id!r}")
+        seen.add(item.id)
+
+
+def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | None = None) -> Site:
+    """Load and validate a site config; raise ConfigError listing every problem at once.
+
+    :param platforms: the installed platforms, each with the device kinds it drives (``"camera"``,
+        ``"door"``), to refuse an unknown or unfit one; ``None`` skips that check (used before plugins
+        are loaded). ``platform_kinds()`` builds it from the registered platforms.
+    """
+    source = Path(source)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(source, [ConfigProblem("(file)", "does not exist")]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(source, [ConfigProblem("(syntax)", str(error))]) from None
+    loader = _Loader(source, platforms)
+    top = _Table(loader, "", data)
+    site_table = _Table(loader, "site", top.get("site", dict, MISSING) or {})
+    policies = loader.policies(top.get("policies", dict, {}))
+    recorders = tuple(loader.recorder(t) for t in loader.items(data, "recorders"))
+    cameras = tuple(loader.camera(t) for t in loader.items(data, "cameras"))
+    doors = tuple(loader.door(t) for t in loader.items(data, "doors"))
+    people = tuple(loader.person(t) for t in loader.items(data, "people"))
+    maintenance = tuple(loader.task(t) for t in loader.items(data, "maintenance")) or DEFAULT_MAINTENANCE
+    top.seen.update({"recorders", "cameras", "doors", "people", "maintenance"})
+    for key, items in (("recorders", recorders), ("cameras", cameras), ("doors", doors), ("people", people),
+                       ("maintenance", maintenance)):
+        _unique(loader, key, items)
+    recorder_ids = {r.id for r in recorders}
+    for index, camera in enumerate(cameras):
+        if camera.recorder is not None and camera.recorder not in recorder_ids:
+            loader.problem(f"cameras[{index}].recorder", f"no recorder with id {camera.recorder!r}")
+    site = Site(
+        name=site_table.get("name", str),
+        time_zone=site_table.get("time_zone", str, "UTC", _zone),
+        source=source,
+        store=loader.path(site_table, "store", "watchkeeper.db"),
+        journal_key=loader.path(site_table, "journal_key", "journal.key"),
+        plugins_dir=loader.path(site_table, "plugins_dir", None),
+        exports_dir=loader.path(site_table, "exports_dir", "exports"),
+        policies=policies,
+        recorders=recorders,
+        cameras=cameras,
+        doors=doors,
+        people=people,
+        maintenance=maintenance,
+        warnings=tuple(loader.warnings),
+        raw=data,
+    )
+    site_table.finish()
+    top.finish()
+    if loader.problems:
+        raise ConfigError(source, loader.problems)
+    return site
+
+
+def plugins_dir_of(source: Path | str) -> Path | None:
+    """The site plugin folder a config names, read before validation (plugins add platforms)."""
+    source = Path(source)
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8")).get("site", {}).get("plugins_dir")
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+    if not isinstance(raw, str):
+        return None
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else source.parent / path
+
+
+def platform_kinds(platforms: Mapping[str, Any]) -> dict[str, set[str]]:
+    """{name: {"camera", "door"}} from registered Platform records, for load_site."""
+    return {name: {kind for kind, driver in (("camera", platform.camera_driver), ("door", platform.door_driver))
+                   if driver is not None} for name, platform in platforms.items()}
