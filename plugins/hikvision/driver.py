@@ -22,6 +22,7 @@ from watchkeeper.core.models import (
     Endpoint,
     RecordingSegment,
 )
+from watchkeeper.devices.http import JPEG_TYPES, XML_TYPES
 from watchkeeper.devices.safeparse import decode_text, parse_xml, protocol_error
 
 from . import parse
@@ -156,11 +157,11 @@ class HikvisionDriver:
     # --- images and streams ---------------------------------------------------------------------
 
     async def snapshot(self, channel: int) -> bytes:
-        response, data = await self.isapi.call("GET", f"/ISAPI/Streaming/channels/{_track(channel)}/picture",
-                                               "snapshot")
-        if not data.startswith(JPEG_MAGIC) or "image" not in response.headers.get("Content-Type", "image"):
+        reply = await self.isapi.call("GET", f"/ISAPI/Streaming/channels/{_track(channel)}/picture", "snapshot",
+                                      expect=JPEG_TYPES)
+        if not reply.body.startswith(JPEG_MAGIC):
             raise protocol_error(f"snapshot: channel {channel} did not return a JPEG")
-        return data
+        return reply.body
 
     async def _rtsp_base(self) -> str:
         if self._rtsp_port is None:
@@ -240,10 +241,10 @@ class HikvisionDriver:
         try:
             async with self.isapi.stream("POST", "/ISAPI/ContentMgmt/download", "download", self.endpoint.timeout,
                                          document("downloadRequest", playbackURI=uri)) as response:
-                if "xml" in response.headers.get("Content-Type", ""):
+                if response.media_type in XML_TYPES:
                     raise protocol_error("download: device answered XML instead of a clip")
                 with partial.open("wb") as out:
-                    async for chunk in response.aiter_bytes():
+                    async for chunk in response.chunks():
                         written += len(chunk)
                         if written > limit:
                             raise protocol_error(f"download: clip exceeds {limit} bytes")
@@ -262,7 +263,7 @@ class HikvisionDriver:
         zone = await self.zone()
         async with self.isapi.stream("GET", "/ISAPI/Event/notification/alertStream", "alertStream", idle) as response:
             buffer = b""
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.chunks():
                 buffer += chunk
                 bodies, buffer = parse.split_parts(buffer)
                 for body in bodies:
