@@ -92,7 +92,9 @@ def test_footage_request_needs_another_supervisor(camera_app) -> None:
     with pytest.raises(Refused, match="may not footage.request"):
         footage.request("new-op", "lobby", start, start + timedelta(minutes=5), "curious", "")
     bodies = [json.loads(e["body"]) for e in camera_app.journal.entries(kind="retrieval")]
-    assert {"refused": "approve own request"} in bodies and {"refused": "footage.request"} in bodies
+    assert {"refused": "approve own request"} in bodies
+    assert {"refused": "footage.request", "reason": "operator 'new-op' has no training date on file",
+            "plugin": "watchkeeper.rules.policy"} in bodies
     assert any(b.get("decision") == "approved" for b in bodies)
 
 

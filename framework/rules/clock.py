@@ -69,7 +69,7 @@ async def check_clocks(context: CheckContext) -> CheckResult:
         result.evaluated([FindingKind.CLOCK_OFFSET, FindingKind.TIME_ZONE_MISMATCH], device_id)
         reading = await driver.get_clock()
         offset = reading.offset + host_minus_reference
-        tolerance = app.pm.hook.clock_tolerance(device=device_id, site=app.site)
+        tolerance = app.clock_tolerance(device_id)
         corrected = False
         if abs(offset) > tolerance and app.site.policies.correct_clocks and Capability.SET_CLOCK in driver.capabilities:
             app.journal.append("clock", context.actor, device_id, {"correcting": True, "offset_seconds": round(offset, 3)})

@@ -152,7 +152,7 @@ class Access:
 
     def decide(self, door: str, credential: CredentialRead) -> tuple[EntryDecision, Person | Visitor | None]:
         holder = self.holder(credential)
-        decision = self.app.pm.hook.entry_decision(door=door, person=holder, credential=credential, site=self.app.site)
+        decision = self.app.entry_decision(door, holder, credential)
         if decision.allowed:
             # Anti-passback is the host's, after any policy: no plugin's yes lets one card in twice.
             passback = self._passback(door, credential)

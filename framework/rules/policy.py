@@ -9,6 +9,7 @@ from datetime import date
 
 from watchkeeper import hookimpl
 from watchkeeper.site.config import Site
+from watchkeeper.site.context import Refusal
 
 #: Which roles may perform each action. An action not listed is refused.
 ACTION_ROLES: dict[str, frozenset[str]] = {
@@ -55,8 +56,9 @@ def refusal_reason(actor: str, action: str, site: Site, today: date | None = Non
 
 
 @hookimpl(trylast=True)
-def authorize(actor: str, action: str, resource: str, site: Site) -> bool:
-    return refusal_reason(actor, action, site) is None
+def authorize(actor: str, action: str, resource: str, site: Site) -> bool | Refusal:
+    reason = refusal_reason(actor, action, site)
+    return True if reason is None else Refusal(reason)
 
 
 @hookimpl(trylast=True)

@@ -104,7 +104,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
         if Capability.RECORDINGS not in driver.capabilities:
             return result
         for camera_id, channel in holders.get(device_id, []):
-            days = app.pm.hook.retention_days(camera=camera_id, site=app.site)
+            days = app.retention_days(camera_id)
             floor = now - timedelta(days=days)
             try:
                 segments = await driver.recordings(channel, floor - timedelta(days=1), now)

@@ -12,6 +12,7 @@ import attrs
 import pluggy
 
 from watchkeeper.site.config import Site, load_site, platform_kinds
+from watchkeeper.site.context import ActionRequest, Refusal, SiteView
 from watchkeeper.devices.drivers import CameraDriver, DoorDriver, Platform
 from watchkeeper.core.findings import Finding
 from watchkeeper.evidence.findingstore import FindingStore
@@ -49,6 +50,7 @@ class App:
     store: Store
     journal: Journal
     platforms: dict[str, Platform]
+    _view: SiteView | None = attrs.field(default=None, init=False)
 
     @classmethod
     def open(cls, config: Path | str, pm: pluggy.PluginManager, platforms: dict[str, Platform]) -> App:
@@ -80,11 +82,42 @@ class App:
         row = self.store.conn.execute("SELECT time_utc FROM journal ORDER BY seq LIMIT 1").fetchone()
         return datetime.fromisoformat(row[0]) if row else datetime.now(timezone.utc)
 
+    @property
+    def view(self) -> SiteView:
+        """The store, read-only, as decision hooks see it."""
+        if self._view is None:
+            self._view = SiteView(self.store.path)
+        return self._view
+
+    def authorize(self, actor: str, action: str, resource: str) -> bool | Refusal:
+        """Ask `authorize` with the request and its history; no answer at all is a refusal."""
+        answer = self.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.site,
+                                        request=ActionRequest(actor, action, resource, self.view))
+        return Refusal("no policy answered") if answer is None else answer
+
     def require(self, actor: str, action: str, resource: str, kind: str = "operation") -> None:
-        """Ask `authorize`; journal and raise Refused when the answer is not a yes."""
-        if not self.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.site):
-            self.journal.append(kind, actor, resource, {"refused": action})
-            raise Refused(f"{actor} may not {action}")
+        """Ask `authorize`; journal the refusal with its reason and plugin, and raise Refused."""
+        answer = self.authorize(actor, action, resource)
+        if answer is True:
+            return
+        refusal = answer if isinstance(answer, Refusal) else Refusal("", "")
+        self.journal.append(kind, actor, resource, {"refused": action, "reason": refusal.reason,
+                                                     "plugin": refusal.plugin})
+        because = f": {refusal.reason}" if refusal.reason else ""
+        raise Refused(f"{actor} may not {action}{because} ({refusal.plugin or 'policy'})")
+
+    def retention_days(self, camera: str) -> int:
+        """How many days the camera must keep (R8), as the plugins decide."""
+        return int(self.pm.hook.retention_days(camera=camera, site=self.site, view=self.view))
+
+    def clock_tolerance(self, device: str) -> float:
+        """The largest clock offset the device may have (R7), as the plugins decide."""
+        return float(self.pm.hook.clock_tolerance(device=device, site=self.site, view=self.view))
+
+    def entry_decision(self, door: str, person: object, credential: object) -> Any:
+        """Whether a credential opens the door (R3), as the plugins decide."""
+        return self.pm.hook.entry_decision(door=door, person=person, credential=credential, site=self.site,
+                                           view=self.view)
 
     def recorder_endpoint(self, recorder_id: str) -> Endpoint:
         recorder = self.site.recorder(recorder_id)
@@ -135,4 +168,6 @@ class App:
         return FindingStore(self.store, announce)
 
     def close(self) -> None:
+        if self._view is not None:
+            self._view.close()
         self.store.close()
