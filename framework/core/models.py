@@ -85,6 +85,8 @@ class Endpoint:
 
 @attrs.frozen
 class DeviceInfo:
+    """What a device says it is; `channels` > 1 (or `kind` recorder) is an NVR."""
+
     manufacturer: str
     model: str
     serial_number: str
@@ -119,6 +121,8 @@ class RecordingKind(enum.StrEnum):
 
 @attrs.frozen
 class RecordingSegment:
+    """One recorded piece of a channel; `token` is whatever the device needs to fetch it again."""
+
     channel: int
     start: datetime = attrs.field(converter=_aware)
     end: datetime = attrs.field(converter=_aware)
@@ -143,6 +147,8 @@ class DiskStatus(enum.StrEnum):
 
 @attrs.frozen
 class Disk:
+    """One storage medium; `raw_status` keeps the device's own word for what `status` normalises."""
+
     id: str
     status: DiskStatus = attrs.field(converter=DiskStatus)
     capacity_bytes: int | None = None
@@ -166,6 +172,8 @@ class DeviceEventKind(enum.StrEnum):
 
 @attrs.frozen
 class DeviceEvent:
+    """Something the device reported; `active` False is the end of a state (video back, tamper over)."""
+
     kind: DeviceEventKind = attrs.field(converter=DeviceEventKind)
     time: datetime = attrs.field(converter=_aware)
     channel: int | None = None
@@ -192,6 +200,8 @@ class CredentialRead:
 
 @attrs.frozen
 class DoorStatus:
+    """A reader's health as the door service polls it."""
+
     online: bool
     secure_channel: bool
     tamper: bool = False

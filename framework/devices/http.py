@@ -34,26 +34,46 @@ AUTH_STATUSES = frozenset({401, 403})
 ERROR_HEAD_BYTES = 64 * 1024
 
 
-def transport_error(error: httpx.HTTPError | OSError, what: str, replied: bool = True) -> DeviceError:
-    """THE mapping from a failed HTTP exchange to the finding kind a site integrator expects.
+@attrs.frozen
+class TransportFailure:
+    """One row of the mapping from a failed HTTP exchange to a finding kind."""
 
-    `replied` says whether the device had begun its reply: a connection closed before any reply is a
-    device that is not answering (unreachable), one closed mid-reply is a broken reply (protocol error).
-    Only transport failures are mapped; anything else is re-raised, because it is a bug, not a device.
+    errors: tuple[type[BaseException], ...]
+    kind: FindingKind
+    reason: str
+    #: True: only when the device had not begun its reply; None: either way.
+    before_reply: bool | None = None
+    #: Only when the error's message says this (upper case), e.g. a refused certificate.
+    says: str = ""
+
+
+#: THE mapping, first matching row wins: a connection closed before any reply is a device that is not
+#: answering (unreachable), one closed mid-reply is a broken reply (protocol error).
+TRANSPORT_FAILURES: tuple[TransportFailure, ...] = (
+    TransportFailure((httpx.TimeoutException, TimeoutError), FindingKind.UNREACHABLE, "no reply in time"),
+    TransportFailure((httpx.RemoteProtocolError, httpx.ReadError), FindingKind.UNREACHABLE,
+                     "connection closed without a reply", before_reply=True),
+    TransportFailure((httpx.RemoteProtocolError, httpx.ReadError, httpx.DecodingError), FindingKind.PROTOCOL_ERROR,
+                     "reply broken off"),
+    TransportFailure((httpx.ConnectError,), FindingKind.UNREACHABLE, "the device's TLS certificate is not trusted",
+                     says="CERTIFICATE"),
+    TransportFailure((httpx.HTTPError, OSError), FindingKind.UNREACHABLE, "connection failed"),
+)
+
+
+def transport_error(error: httpx.HTTPError | OSError, what: str, replied: bool = True) -> DeviceError:
+    """The finding kind a failed HTTP exchange means, by TRANSPORT_FAILURES.
+
+    `replied` says whether the device had begun its reply. Only transport failures are mapped;
+    anything else is re-raised, because it is a bug, not a device.
     """
     if not isinstance(error, (httpx.HTTPError, OSError)):
         raise error
-    name = type(error).__name__
-    if isinstance(error, (httpx.TimeoutException, TimeoutError)):
-        return DeviceError(FindingKind.UNREACHABLE, f"{what}: no reply in time ({name})")
-    if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)) and not replied:
-        return DeviceError(FindingKind.UNREACHABLE, f"{what}: connection closed without a reply")
-    if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError, httpx.DecodingError)):
-        return DeviceError(FindingKind.PROTOCOL_ERROR, f"{what}: reply broken off ({name})")
-    if isinstance(error, httpx.ConnectError) and "CERTIFICATE" in str(error).upper():
-        return DeviceError(FindingKind.UNREACHABLE, f"{what}: the device's TLS certificate is not trusted")
-    # ConnectError, WriteError, ProxyError, refused or reset sockets: nobody is answering there.
-    return DeviceError(FindingKind.UNREACHABLE, f"{what}: {name}")
+    for row in TRANSPORT_FAILURES:
+        if (isinstance(error, row.errors) and not (row.before_reply and replied)
+                and row.says in str(error).upper()):
+            return DeviceError(row.kind, f"{what}: {row.reason} ({type(error).__name__})")
+    raise AssertionError("the last row of TRANSPORT_FAILURES matches every transport failure")  # pragma: no cover
 
 
 def media_type(headers: Mapping[str, str]) -> tuple[str, str | None]:

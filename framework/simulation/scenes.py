@@ -74,6 +74,7 @@ def render(seed: int, faults: frozenset[ImageFault] = frozenset(), tick: int = 0
 
 
 def jpeg(image: np.ndarray, quality: int = 85) -> bytes:
+    """The image as a camera's JPEG snapshot."""
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR image
         raise RuntimeError("JPEG encoding failed")
