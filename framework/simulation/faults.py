@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
+
+from watchkeeper.core.timezones import standard_offset
 
 
 class ImageFault(enum.StrEnum):
@@ -106,6 +109,20 @@ def parse_faults(spec: str, now: datetime | None = None) -> FaultProfile:
     profile.image = frozenset(images)
     profile.gaps = tuple(gaps)
     return profile
+
+
+def zone_offset(spec: str, at: datetime) -> timedelta:
+    """The UTC offset of a `time_zone` fault at `at`, in any notation: POSIX (`CST-8`), `GMT+08:00`, an
+    IANA name (`Asia/Shanghai`, `UTC`). A simulator reports the zone its own way from this."""
+    offset = standard_offset(spec, at)
+    if offset is None:
+        try:
+            offset = at.astimezone(ZoneInfo(spec.strip())).utcoffset()
+        except (ZoneInfoNotFoundError, ValueError):
+            offset = None
+    if offset is None:
+        raise FaultSpecError(f"time zone {spec!r} is in no notation a simulator knows")
+    return offset
 
 
 def _duration(text: str) -> timedelta:

@@ -7,6 +7,7 @@ import socket
 import time
 import tracemalloc
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
@@ -29,6 +30,7 @@ from watchkeeper.core.models import (
     RecordingSegment,
 )
 from watchkeeper.host.pluginhost import collect_platforms, load_plugins
+from watchkeeper.testing.records import CameraRecordsConformance
 
 #: A hostile reply may cost the driver this much Python memory at most (a 50 MB body must not be held).
 MEMORY_BOUND_BYTES = 16 * 1024 * 1024
@@ -45,7 +47,11 @@ class SimulatedDevice(Protocol):
         """Apply a fault profile to the device (channel None) or one channel; a new profile replaces the old."""
 
     async def trigger_event(self, kind: DeviceEventKind, channel: int) -> None:
-        """Make the device emit an event (only needed when the driver declares EVENTS)."""
+        """Make the device emit an event (only needed when the driver declares EVENTS).
+
+        `DeviceEventKind.REBOOT` restarts the device instead: every event stream and subscription is
+        dropped and connections fail for a moment, as when a real device reboots.
+        """
 
 
 def free_port() -> int:
@@ -65,7 +71,7 @@ async def _expect_failure(call: Any, kinds: set[FindingKind], limit: float) -> D
     return caught.value
 
 
-class CameraDriverConformance:
+class CameraDriverConformance(CameraRecordsConformance):
     """Subclass this in your plugin's tests; set `platform` and define `simulated_device`."""
 
     platform: str = ""
@@ -127,6 +133,10 @@ class CameraDriverConformance:
             Capability.PLAYBACK: lambda: driver.playback_uri(self.channel, now - timedelta(hours=1), now),
             Capability.RECORDINGS: lambda: driver.recordings(self.channel, now - timedelta(hours=1), now),
             Capability.STORAGE: lambda: driver.storage(),
+            Capability.SET_CLOCK: lambda: driver.set_clock(now),
+            Capability.NTP: lambda: driver.set_ntp(["192.0.2.1"]),
+            Capability.CLIP_DOWNLOAD: lambda: driver.download_clip(self.channel, now - timedelta(minutes=1), now,
+                                                                   Path("/nonexistent/clip.mp4")),
         }
         for capability, call in calls.items():
             if capability not in driver.capabilities:

@@ -15,6 +15,7 @@ import inspect
 import re
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
@@ -24,7 +25,7 @@ from watchkeeper.core import models
 from watchkeeper.core.findings import FINDING_KINDS, FindingKind
 from watchkeeper.devices import drivers, http
 from watchkeeper.simulation import faults, recording, scenes, simhttp
-from watchkeeper.testing import conformance, doors
+from watchkeeper.testing import conformance, doors, records
 
 _CAPABILITY = re.compile(r"Capability\.([A-Z_]+)")
 
@@ -210,10 +211,23 @@ def render_simulator() -> str:
               f"- hostile replies (`Hostile`, {_doc(faults.Hostile)}): "
               f"{', '.join(f'`{h.value}`' for h in faults.Hostile)}", "",
               f"`parse_faults` reads the `--faults` option: {_doc(faults.parse_faults)}", ""]
-    lines += ["", "## Helpers in `watchkeeper.simulation`", ""]
+    lines += ["### Time zones the kit sets", "", comments(records).get("ZONE_NOTATIONS", ""), "",
+              "| `time_zone` | UTC offset |", "|---|---|"]
+    lines += [f"| `{spec}` | {_hours(offset)} |" for spec, offset in records.ZONE_NOTATIONS]
+    lines += ["", "### What the kit checks in the simulator's behaviour", "",
+              "- `set_faults` takes effect on the next request; a new profile replaces the old one.",
+              "- A clock set through the driver stays set (`set_clock` round trip), on top of any `clock_offset`.",
+              "- `trigger_event(DeviceEventKind.REBOOT, channel)` drops every event stream and subscription and "
+              "refuses connections for a moment; the driver must subscribe again by itself.",
+              "- `disk_full` shows as a full disk where the device's storage status can say so "
+              "(`reports_full_disk = False` in the kit subclass where it cannot), never as a failed one.",
+              "- Clips and replays decode: a clip download is a file FFmpeg reads; `serves_replay = True` with a "
+              "`replay_device` fixture has the kit decode the RTSP replay too.", ""]
+    lines += ["## Helpers in `watchkeeper.simulation`", ""]
     for module, names in ((simhttp, ("HttpDevice", "DigestAuth", "device_middleware", "send_hostile", "start_site")),
                           (scenes, ("render", "jpeg", "base_scene")),
-                          (recording, ("recorded", "subtract", "mjpeg_clip"))):
+                          (recording, ("recorded", "subtract", "mjpeg_clip")),
+                          (faults, ("zone_offset", "parse_faults"))):
         lines += [f"### `{module.__name__}`", "", _doc(module), ""]
         for name in names:
             member = getattr(module, name)
@@ -221,6 +235,12 @@ def render_simulator() -> str:
             lines.append(f"- `{name}{signature}` — {_first_paragraph(member)}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _hours(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 PAGES = {"driver": render_driver, "simulator": render_simulator}

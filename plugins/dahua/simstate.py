@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import itertools
 import struct
-import zoneinfo
 from datetime import datetime, timedelta, timezone, tzinfo
 
 import attrs
 
-from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.simulation.faults import FaultProfile, zone_offset
 
 from . import cgi
 
@@ -96,18 +95,11 @@ def clip_bytes(channel: int, start: datetime, end: datetime, seed: int = 0,
 
 
 def device_zone(faults: FaultProfile, now: datetime) -> int:
-    """The NTP.TimeZone index a device set to the fault's zone reports (default Beijing)."""
-    name = faults.time_zone
-    if not name:
+    """The NTP.TimeZone index a device set to the fault's zone reports (default Beijing); the zone may
+    be given in any notation (POSIX, GMT+08:00, an IANA name)."""
+    if not faults.time_zone:
         return cgi.BEIJING
-    text = name.strip().upper().removeprefix("UTC").removeprefix("GMT")
-    if text[:1] in "+-" and text[1:2].isdigit():
-        hours, _, minutes = text[1:].partition(":")
-        offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
-        return cgi.zone_index(offset if text[0] == "+" else -offset)
-    if not text:
-        return 0
-    return cgi.zone_index(now.astimezone(zoneinfo.ZoneInfo(name)).utcoffset() or timedelta())
+    return cgi.zone_index(zone_offset(faults.time_zone, now))
 
 
 def file_path(channel: int, start_local: datetime, end_local: datetime, mount: str) -> str:

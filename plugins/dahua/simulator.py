@@ -78,6 +78,9 @@ class SimulatedDahua:
         return self.channel_faults.get(channel, self.http.faults)
 
     async def trigger_event(self, kind: DeviceEventKind, channel: int, action: str = "Start") -> None:
+        if kind is DeviceEventKind.REBOOT:
+            await self.reboot()
+            return
         now = datetime.now(timezone.utc)
         data = {"UTC": int(now.timestamp()), "LocaleTime": cgi.format_device_time(now, self.zone())}
         self.publish(event_body(KIND_CODES.get(kind, "VideoMotion"), action, channel - 1, data))

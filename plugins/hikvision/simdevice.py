@@ -86,6 +86,9 @@ class HikvisionDevice:
         return when.astimezone(self.zone()).replace(microsecond=0)
 
     async def trigger_event(self, kind: DeviceEventKind, channel: int | None, active: bool = True) -> None:
+        if kind is DeviceEventKind.REBOOT:
+            await self.reboot()
+            return
         event = EVENT_TYPES.get(DeviceEventKind(kind), "unknown")
         self.publish(simdocs.alert(event, "active" if active else "inactive", channel, self.local(self.now()),
                                    self.endpoint.host, self.endpoint.port, f"{event} alarm", 1))
