@@ -143,7 +143,7 @@ class DeviceHttp:
         self.accept, self.explain = accept, explain
         self.auth_statuses, self.max_reply_bytes = frozenset(auth_statuses), max_reply_bytes
         host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
-        scheme = "https" if endpoint.options.get("https") else "http"
+        scheme = "https" if endpoint.option("https", False) else "http"
         self.base_url = f"{scheme}://{host}:{endpoint.port}"
         self._client: httpx.AsyncClient | None = None
 
@@ -160,7 +160,7 @@ class DeviceHttp:
                 auth=httpx.DigestAuth(self.endpoint.username, self.endpoint.password.reveal()),
                 timeout=httpx.Timeout(self.endpoint.timeout),
                 headers={"Accept": self.accept},
-                verify=tls_context(bool(self.endpoint.options.get("verify_tls", True))),
+                verify=tls_context(self.endpoint.option("verify_tls", True)),
                 follow_redirects=False,
             )
         return self._client

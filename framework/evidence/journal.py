@@ -135,7 +135,7 @@ class Journal:
                 rows,
             )
         if rows:
-            self._write_anchor(rows[-1]["seq"], rows[-1]["hash"])
+            self._write_anchor(int(rows[-1]["seq"]), str(rows[-1]["hash"]))
         self._announce(rows)
         return rows
 

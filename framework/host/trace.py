@@ -5,8 +5,8 @@ from __future__ import annotations
 import enum
 import reprlib
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 import attrs
 import pluggy
@@ -30,7 +30,7 @@ def compact(value: object) -> str:
         return _repr.repr(value)
     if attrs.has(type(value)):
         shown = []
-        for field in attrs.fields(type(value)):
+        for field in attrs.fields(cast(Any, type(value))):
             item = getattr(value, field.name, None)
             if field.repr is not False and isinstance(item, (str, int, float, bool, enum.Enum)):
                 shown.append(f"{field.name}={compact(item)}")
@@ -52,13 +52,13 @@ def enable(pm: pluggy.PluginManager, write: Callable[[str], Any] | None = None) 
     def out(line: str) -> None:
         (write or sys.stderr.write)(line)
 
-    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
         arguments = ", ".join(f"{key}={compact(item)}" for key, item in kwargs.items())
         plugins = ", ".join(impl.plugin_name for impl in reversed(impls))
         out(f"{PREFIX} {hook_name}({arguments}) -> [{plugins}]\n")
 
     def after(outcome: pluggy.Result[Any], hook_name: str, impls: Sequence[pluggy.HookImpl],
-              kwargs: dict[str, Any]) -> None:
+              kwargs: Mapping[str, Any]) -> None:
         if outcome.exception is not None:
             out(f"{PREFIX} {hook_name} raised {type(outcome.exception).__name__}: "
                   f"{_repr.repr(str(outcome.exception))}\n")

@@ -7,13 +7,15 @@ an EntryDecision first.
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from collections.abc import Callable
+from datetime import datetime, time
 
 import attrs
 import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
+from watchkeeper.core.models import CredentialRead
 from watchkeeper.site.config import Person, Site
 
 migrations = Migrations("watchkeeper.rules.door_service")
@@ -22,19 +24,19 @@ migrations = Migrations("watchkeeper.rules.door_service")
 @migrations()
 def m001_people_visitors_events(db: sqlite_utils.Database) -> None:
     # People added or revoked at run time; the site config's people are the starting list.
-    db["people"].create({"id": str, "name": str, "roles": str, "badges": str, "trained_on": str, "hours": str,
+    db.table("people").create({"id": str, "name": str, "roles": str, "badges": str, "trained_on": str, "hours": str,
                          "added_by": str, "added_at": str, "revoked_by": str, "revoked_at": str}, pk="id")
-    db["visitors"].create({
+    db.table("visitors").create({
         "id": int, "name": str, "organisation": str, "purpose": str, "host": str,
         "valid_from": str, "valid_to": str, "badge": str, "pin_hash": str, "status": str,
         "registered_by": str, "registered_at": str, "decided_by": str, "decided_at": str,
         "entered_at": str, "left_at": str,
     }, pk="id")
-    db["access_events"].create({
+    db.table("access_events").create({
         "id": int, "time_utc": str, "door": str, "credential_kind": str, "credential": str,
         "person": str, "visitor": int, "event": str, "allowed": int, "reason": str, "actuated": int,
     }, pk="id")
-    db["access_events"].create_index(["door", "time_utc"])
+    db.table("access_events").create_index(["door", "time_utc"])
 
 
 @attrs.frozen
@@ -86,11 +88,11 @@ def decide(holder: Person | Visitor | None, site: Site, now: datetime) -> EntryD
 
 
 @hookimpl(trylast=True)
-def entry_decision(door: str, person: object, credential: object, site: Site) -> EntryDecision:
-    moment = getattr(credential, "read_at", None) or datetime.now(timezone.utc)
+def entry_decision(door: str, person: Person | Visitor | None, credential: CredentialRead, site: Site) -> EntryDecision:
+    moment = credential.read_at
     return decide(person, site, moment)
 
 
 @hookimpl
-def register_migrations(register: object) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

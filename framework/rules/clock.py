@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import sqlite_utils
@@ -14,7 +15,7 @@ from watchkeeper.rules.runner import per_device
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.devices.drivers import CameraDriver
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.models import Capability, ClockReading
+from watchkeeper.core.models import Capability, ClockReading, Endpoint
 from watchkeeper.core.timezones import standard_offset
 
 migrations = Migrations("watchkeeper.clock")
@@ -22,11 +23,11 @@ migrations = Migrations("watchkeeper.clock")
 
 @migrations()
 def m001_clock_readings(db: sqlite_utils.Database) -> None:
-    db["clock_readings"].create({
+    db.table("clock_readings").create({
         "id": int, "device": str, "time_utc": str, "offset_seconds": float, "round_trip_seconds": float,
         "reference": str, "time_zone": str, "ntp_enabled": int, "corrected": int,
     }, pk="id")
-    db["clock_readings"].create_index(["device", "time_utc"])
+    db.table("clock_readings").create_index(["device", "time_utc"])
 
 
 def reference_offset(server: str | None) -> tuple[float, str]:
@@ -40,12 +41,12 @@ def reference_offset(server: str | None) -> tuple[float, str]:
     return -response.offset, f"ntp:{server}"
 
 
-def zone_problem(reading: ClockReading, site_zone: Any, now: datetime) -> str | None:
+def zone_problem(reading: ClockReading, site_zone: tzinfo, now: datetime) -> str | None:
     """Why the device's time zone would burn the wrong local time into the video, if it would."""
     if reading.time_zone is None:
         return None
     device = standard_offset(reading.time_zone, now)
-    site = now.astimezone(site_zone).utcoffset()
+    site = now.astimezone(site_zone).utcoffset() or timedelta()
     if device is None:
         return f"device time zone {reading.time_zone!r} cannot be read"
     if device != site:
@@ -64,7 +65,7 @@ async def check_clocks(context: CheckContext) -> CheckResult:
     host_minus_reference, reference = await asyncio.to_thread(reference_offset, app.site.policies.ntp_server)
     rows: list[dict[str, Any]] = []
 
-    async def one(device_id: str, driver: CameraDriver, endpoint: Any) -> CheckResult:
+    async def one(device_id: str, driver: CameraDriver, endpoint: Endpoint) -> CheckResult:
         result = CheckResult()
         result.evaluated([FindingKind.CLOCK_OFFSET, FindingKind.TIME_ZONE_MISMATCH], device_id)
         reading = await driver.get_clock()
@@ -102,10 +103,10 @@ async def check_clocks(context: CheckContext) -> CheckResult:
 
 
 @hookimpl
-def register_checks(register: Any) -> None:
+def register_checks(register: Callable[[Check], None]) -> None:
     register(Check("clock", "R7", check_clocks, "device clocks within tolerance of standard time"))
 
 
 @hookimpl
-def register_migrations(register: Any) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

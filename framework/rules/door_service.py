@@ -16,6 +16,7 @@ from watchkeeper.site.app import App, Refused
 from watchkeeper.site.config import Person, hours_problem
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import CredentialKind, CredentialRead
+from watchkeeper.devices.drivers import DoorDriver
 from watchkeeper.rules.access import EntryDecision, Visitor
 
 #: This many refusals at one door inside the window raise REPEATED_DENIALS.
@@ -107,7 +108,7 @@ class Access:
             "visitor_registered": {"name": name, "organisation": organisation, "purpose": purpose, "host": host,
                                    "valid_from": _iso(valid_from), "valid_to": _iso(valid_to),
                                    "badge": badge or None, "pin": bool(pin)}})
-        return visitor_id
+        return int(visitor_id or 0)
 
     def decide_visitor(self, actor: str, visitor_id: int, approve: bool) -> None:
         row = self.app.store.db["visitors"].get(visitor_id)
@@ -207,7 +208,7 @@ class Access:
                 measured=float(count), threshold=float(DENIALS_FOR_FINDING)))
 
 
-async def wait_online(driver: Any, seconds: float = 10.0) -> bool:
+async def wait_online(driver: DoorDriver, seconds: float = 10.0) -> bool:
     """Wait for a door reader to come online (its link and secure channel take a moment)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
@@ -218,7 +219,7 @@ async def wait_online(driver: Any, seconds: float = 10.0) -> bool:
     return True
 
 
-async def handle_read(access: Access, door_id: str, driver: Any, read: CredentialRead, strike_seconds: float) -> EntryDecision:
+async def handle_read(access: Access, door_id: str, driver: DoorDriver, read: CredentialRead, strike_seconds: float) -> EntryDecision:
     """One credential read at a door: decide, actuate (strike or refusal signal), record it all."""
     from watchkeeper.devices.drivers import DeviceError
 
@@ -236,7 +237,7 @@ async def handle_read(access: Access, door_id: str, driver: Any, read: Credentia
     return decision
 
 
-async def serve_door(access: Access, door_id: str, driver: Any, strike_seconds: float) -> None:
+async def serve_door(access: Access, door_id: str, driver: DoorDriver, strike_seconds: float) -> None:
     """Answer every credential read at a door until cancelled."""
     async for read in driver.reads():
         await handle_read(access, door_id, driver, read, strike_seconds)

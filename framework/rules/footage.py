@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -14,22 +15,22 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.site.app import Refused
+from watchkeeper.site.app import App, Refused
 
 migrations = Migrations("watchkeeper.footage")
 
 
 @migrations()
 def m001_requests_exports_holds(db: sqlite_utils.Database) -> None:
-    db["footage_requests"].create({
+    db.table("footage_requests").create({
         "id": int, "camera": str, "start_utc": str, "end_utc": str, "reason": str, "case_ref": str,
         "requested_by": str, "requested_at": str, "status": str, "decided_by": str, "decided_at": str, "note": str,
     }, pk="id")
-    db["footage_exports"].create({
+    db.table("footage_exports").create({
         "id": int, "request": int, "path": str, "manifest": str, "sha256": str, "size_bytes": int,
         "exported_by": str, "exported_at": str, "deleted_by": str, "deleted_at": str,
     }, pk="id")
-    db["holds"].create({
+    db.table("holds").create({
         "id": int, "camera": str, "start_utc": str, "end_utc": str, "reason": str,
         "placed_by": str, "placed_at": str, "released_by": str, "released_at": str,
     }, pk="id")
@@ -51,7 +52,7 @@ def sha256_file(path: Path) -> str:
 class Footage:
     """The retrieval workflow over an opened App; every step journaled as kind `retrieval`."""
 
-    app: Any
+    app: App
 
     def _journal(self, actor: str, subject: str, body: dict[str, Any]) -> None:
         self.app.journal.append("retrieval", actor, subject, body)
@@ -70,6 +71,7 @@ class Footage:
             "camera": camera, "start_utc": start.astimezone(timezone.utc).isoformat(),
             "end_utc": end.astimezone(timezone.utc).isoformat(), "reason": reason, "case_ref": case_ref,
             "requested_by": actor, "requested_at": _now(), "status": "pending"}).last_pk
+        assert request_id is not None  # an insert always has a key
         self._journal(actor, f"request-{request_id}", {"requested": {
             "camera": camera, "from": start.isoformat(), "to": end.isoformat(), "reason": reason, "case": case_ref}})
         return request_id
@@ -133,6 +135,7 @@ class Footage:
             "camera": camera, "start_utc": start.astimezone(timezone.utc).isoformat(),
             "end_utc": end.astimezone(timezone.utc).isoformat(), "reason": reason, "placed_by": actor,
             "placed_at": _now()}).last_pk
+        assert hold_id is not None
         self._journal(actor, f"hold-{hold_id}", {"hold": {"camera": camera, "from": start.isoformat(),
                                                            "to": end.isoformat(), "reason": reason}})
         return hold_id
@@ -164,5 +167,5 @@ class Footage:
 
 
 @hookimpl
-def register_migrations(register: Any) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

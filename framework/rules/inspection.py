@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,10 @@ from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, DeviceError
 from watchkeeper.core.findings import Finding, FindingKind, Severity
 from watchkeeper.analysis.imagechecks import check_frame, thresholds_for
-from watchkeeper.core.models import Capability
+from watchkeeper.core.models import Capability, Endpoint
+from watchkeeper.devices.drivers import CameraDriver
+from watchkeeper.site.app import App
+from watchkeeper.site.config import Camera
 
 migrations = Migrations("watchkeeper.inspection")
 
@@ -41,14 +45,14 @@ SHIFT_GRACE = timedelta(hours=1)
 
 @migrations()
 def m001_runs_results_baselines(db: sqlite_utils.Database) -> None:
-    db["inspection_runs"].create({
+    db.table("inspection_runs").create({
         "id": int, "started_at": str, "finished_at": str, "actor": str, "cameras": int, "ok": int, "warning": int,
         "fault": int, "signed_by": str, "signed_at": str, "note": str}, pk="id")
-    db["inspection_results"].create({
+    db.table("inspection_results").create({
         "id": int, "run": int, "camera": str, "channel": int, "status": str, "frames": int, "metrics": str,
         "findings": str, "thumbnail": str, "playback": str}, pk="id")
-    db["inspection_results"].create_index(["run"])
-    db["baselines"].create({"camera": str, "captured_at": str, "captured_by": str, "jpeg": bytes}, pk="camera")
+    db.table("inspection_results").create_index(["run"])
+    db.table("baselines").create({"camera": str, "captured_at": str, "captured_by": str, "jpeg": bytes}, pk="camera")
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
@@ -58,14 +62,14 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     return image
 
 
-def source_of(app: Any, camera: Any) -> tuple[Any, int]:
+def source_of(app: App, camera: Camera) -> tuple[Endpoint, int]:
     """The endpoint and channel that give this camera's live image."""
     if camera.host is not None:
         return app.camera_endpoint(camera.id), camera.channel
     return app.camera_endpoint(camera.id), camera.recorder_channel or camera.channel
 
 
-def recorder_of(app: Any, camera: Any) -> tuple[Any, int]:
+def recorder_of(app: App, camera: Camera) -> tuple[Endpoint, int]:
     """The endpoint and channel that hold this camera's recordings."""
     if camera.recorder:
         return app.recorder_endpoint(camera.recorder), camera.recorder_channel or camera.channel
@@ -83,6 +87,10 @@ class FrameSeries:
     #: The largest difference between consecutive frames: a stream is frozen only if even that is tiny.
     frozen: float | None = None
 
+    def extend(self, frames: Iterable[np.ndarray]) -> None:
+        for frame in frames:
+            self.add(frame)
+
     def add(self, frame: np.ndarray) -> None:
         metrics = analyze_frame(frame)
         if self.last_frame is not None:
@@ -91,7 +99,7 @@ class FrameSeries:
         self.last_frame, self.last, self.count = frame, metrics, self.count + 1
 
 
-async def live_frames(driver: Any, channel: int, count: int, interval: float) -> FrameSeries:
+async def live_frames(driver: CameraDriver, channel: int, count: int, interval: float) -> FrameSeries:
     series = FrameSeries()
     for index in range(count):
         if index:
@@ -102,7 +110,7 @@ async def live_frames(driver: Any, channel: int, count: int, interval: float) ->
     return series
 
 
-def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
+def read_stream(uri: str, endpoint: Endpoint, count: int) -> FrameSeries:
     """`count` frames, about a second apart, from an RTSP replay (runs in a worker thread).
 
     PyAV, not OpenCV: cv2.VideoCapture serialises opens across threads in one process, so replays
@@ -134,7 +142,7 @@ def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
     return series
 
 
-async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[FrameSeries, str]:
+async def playback_frames(app: App, camera: Camera, now: datetime) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
     its RTSP replay where the recorder cannot export (ONVIF Profile G)."""
     endpoint, channel = recorder_of(app, camera)
@@ -148,7 +156,7 @@ async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[FrameSe
             series = FrameSeries()
             with tempfile.TemporaryDirectory() as folder:
                 clip = await driver.download_clip(channel, start, end, Path(folder) / "playback.mp4")
-                await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
+                await asyncio.to_thread(series.extend, sample_video(clip, 3))
             source = "clip"
         elif Capability.PLAYBACK in driver.capabilities:
             uri = await driver.playback_uri(channel, start, end)
@@ -163,14 +171,16 @@ async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[FrameSe
         await driver.close()
 
 
-def reference_metrics(app: Any, camera_id: str) -> Metrics | None:
+def reference_metrics(app: App, camera_id: str) -> Metrics | None:
     row = app.store.conn.execute("SELECT jpeg FROM baselines WHERE camera = ?", [camera_id]).fetchone()
     return analyze_frame(decode_jpeg(row[0])) if row else None
 
 
-def judge(series: FrameSeries, camera: Any, app: Any, reference: Metrics | None,
+def judge(series: FrameSeries, camera: Camera, app: App, reference: Metrics | None,
           judge_frozen: bool = True) -> list[Finding]:
     """Image findings for a camera from its judged frames."""
+    if series.last is None:
+        return []
     scene = compare_to_reference(series.last, reference) if reference is not None else None
     limits = thresholds_for(camera.profile, app.site.policies.thresholds)
     return check_frame(series.last, subject=camera.id, profile=camera.profile, thresholds=limits, scene=scene,
@@ -196,10 +206,11 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
         await run_check(app, clock, context.actor, context.only)  # R7: clocks are checked at every inspection
     run_id = app.store.db["inspection_runs"].insert({
         "started_at": context.now.isoformat(), "actor": context.actor, "cameras": 0}).last_pk
+    assert run_id is not None  # an insert always has a key
     limit = asyncio.Semaphore(CAMERA_CONCURRENCY)
     rows: list[dict[str, Any]] = []
 
-    async def one(camera: Any) -> CheckResult:
+    async def one(camera: Camera) -> CheckResult:
         result = CheckResult()
         endpoint, channel = source_of(app, camera)
         result.evaluated(DEVICE_FAILURE_KINDS, camera.id)
@@ -229,8 +240,9 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
                 replayed = await asyncio.to_thread(judge, recorded, camera, app, None, False)
                 found += [f for f in replayed if f.kind not in seen]
             result.findings += found
-            row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()),
-                       thumbnail=await asyncio.to_thread(thumbnail_b64, live.last))
+            if live.last is not None:
+                row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()),
+                           thumbnail=await asyncio.to_thread(thumbnail_b64, live.last))
         row["findings"] = json.dumps(sorted(str(f.kind) for f in result.findings))
         row["status"] = status_of(result.findings)
         rows.append(row)
@@ -254,7 +266,7 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
     return total
 
 
-def sign(app: Any, actor: str, run_id: int | None = None, note: str = "") -> int:
+def sign(app: App, actor: str, run_id: int | None = None, note: str = "") -> int:
     """An operator signs an inspection run (the latest by default): R5's accountability."""
     if run_id is None:
         row = app.store.conn.execute("SELECT id FROM inspection_runs WHERE finished_at IS NOT NULL"
@@ -273,7 +285,7 @@ def sign(app: Any, actor: str, run_id: int | None = None, note: str = "") -> int
     return run_id
 
 
-def shifts_due(app: Any, now: datetime, days: int = 1) -> list[datetime]:
+def shifts_due(app: App, now: datetime, days: int = 1) -> list[datetime]:
     """Shift starts in the last `days` whose signing window has closed."""
     zone, starts = app.site.zone, []
     local_today = now.astimezone(zone).date()
@@ -302,11 +314,11 @@ async def check_signed(context: CheckContext) -> CheckResult:
 
 
 @hookimpl
-def register_checks(register: Any) -> None:
+def register_checks(register: Callable[[Check], None]) -> None:
     register(Check("inspection", "R5", inspect_cameras, "live and recorded frames of every camera judged"))
     register(Check("inspection_signed", "R5", check_signed, "every shift has a signed inspection"))
 
 
 @hookimpl
-def register_migrations(register: Any) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

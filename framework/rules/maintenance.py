@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -10,6 +11,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
+from watchkeeper.site.app import App
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.core.findings import Finding, FindingKind
 
@@ -21,8 +23,8 @@ PERIODS = {"daily": timedelta(hours=26), "weekly": timedelta(days=7, hours=2)}
 
 @migrations()
 def m001_ticks(db: sqlite_utils.Database) -> None:
-    db["maintenance_ticks"].create({"id": int, "task": str, "done_by": str, "done_at": str, "note": str}, pk="id")
-    db["maintenance_ticks"].create_index(["task", "done_at"])
+    db.table("maintenance_ticks").create({"id": int, "task": str, "done_by": str, "done_at": str, "note": str}, pk="id")
+    db.table("maintenance_ticks").create_index(["task", "done_at"])
 
 
 @attrs.frozen
@@ -35,7 +37,7 @@ class TaskState:
     overdue: bool
 
 
-def states(app: Any, now: datetime) -> list[TaskState]:
+def states(app: App, now: datetime) -> list[TaskState]:
     result = []
     commissioned = app.commissioned_at()
     for task in app.site.maintenance:
@@ -49,7 +51,7 @@ def states(app: Any, now: datetime) -> list[TaskState]:
     return result
 
 
-def tick(app: Any, actor: str, task_id: str, note: str = "", at: datetime | None = None) -> None:
+def tick(app: App, actor: str, task_id: str, note: str = "", at: datetime | None = None) -> None:
     """Record a task as done by actor; journaled as kind `maintenance`."""
     if task_id not in {task.id for task in app.site.maintenance}:
         raise KeyError(f"no maintenance task {task_id!r}; tasks: {', '.join(t.id for t in app.site.maintenance)}")
@@ -74,10 +76,10 @@ async def check_maintenance(context: CheckContext) -> CheckResult:
 
 
 @hookimpl
-def register_checks(register: Any) -> None:
+def register_checks(register: Callable[[Check], None]) -> None:
     register(Check("maintenance", "R4", check_maintenance, "room checklist tasks done on time"))
 
 
 @hookimpl
-def register_migrations(register: Any) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlite_utils
@@ -13,7 +14,7 @@ from watchkeeper.rules.runner import per_device
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.devices.drivers import CameraDriver, DeviceError
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.models import Capability, DiskStatus, RecordingSegment
+from watchkeeper.core.models import Capability, DiskStatus, Endpoint, RecordingSegment
 
 migrations = Migrations("watchkeeper.retention")
 
@@ -25,11 +26,11 @@ RETENTION_SLACK = timedelta(hours=1)
 
 @migrations()
 def m001_coverage(db: sqlite_utils.Database) -> None:
-    db["coverage"].create({"camera": str, "day": str, "covered_seconds": float, "expected_seconds": float,
+    db.table("coverage").create({"camera": str, "day": str, "covered_seconds": float, "expected_seconds": float,
                            "checked_at": str}, pk=("camera", "day"))
-    db["gaps"].create({"id": int, "camera": str, "start_utc": str, "end_utc": str, "seconds": float,
+    db.table("gaps").create({"id": int, "camera": str, "start_utc": str, "end_utc": str, "seconds": float,
                        "checked_at": str}, pk="id")
-    db["disks"].create({"id": int, "device": str, "disk": str, "status": str, "capacity_bytes": int,
+    db.table("disks").create({"id": int, "device": str, "disk": str, "status": str, "capacity_bytes": int,
                         "free_bytes": int, "checked_at": str}, pk="id")
 
 
@@ -57,7 +58,7 @@ def gaps_between(covered: list[tuple[datetime, datetime]], start: datetime, end:
 
 
 def daily_coverage(covered: list[tuple[datetime, datetime]], start: datetime, end: datetime,
-                   zone: Any) -> dict[str, tuple[float, float]]:
+                   zone: tzinfo) -> dict[str, tuple[float, float]]:
     """Seconds covered and expected per site-local day between start and end."""
     days: dict[str, tuple[float, float]] = {}
     day = start.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -87,7 +88,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
             holders.setdefault(camera.id, []).append((camera.id, camera.channel))
     endpoints = dict(app.devices())
 
-    async def one(device_id: str, driver: CameraDriver, endpoint: Any) -> CheckResult:
+    async def one(device_id: str, driver: CameraDriver, endpoint: Endpoint) -> CheckResult:
         result = CheckResult()
         if Capability.STORAGE in driver.capabilities:
             result.evaluated([FindingKind.DISK_ERROR, FindingKind.DISK_FULL], device_id)
@@ -150,10 +151,10 @@ async def check_retention(context: CheckContext) -> CheckResult:
 
 
 @hookimpl
-def register_checks(register: Any) -> None:
+def register_checks(register: Callable[[Check], None]) -> None:
     register(Check("retention", "R8", check_retention, "recordings kept for the retention period without gaps"))
 
 
 @hookimpl
-def register_migrations(register: Any) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

@@ -56,7 +56,7 @@ def mjpeg_clip(seed: int, image: frozenset[ImageFault], frames: int, first_tick:
     """
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "clip.avi"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 1.0, (WIDTH, HEIGHT))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 1.0, (WIDTH, HEIGHT))
         try:
             for tick in range(first_tick, first_tick + max(1, frames)):
                 writer.write(render(seed, image, tick))

@@ -147,6 +147,8 @@ class App:
         """A driver for one of the site's doors (KeyError naming it if there is no such door)."""
         door = self.site.door(door_id)
         platform = self.platforms[door.platform]
+        if platform.door_driver is None:
+            raise KeyError(f"platform {door.platform} has no door driver")
         options: dict[str, object] = {"address": door.address}
         if door.serial_port:
             options["serial_port"] = door.serial_port

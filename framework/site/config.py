@@ -301,6 +301,10 @@ class _Loader:
         path = Path(raw).expanduser()
         return path if path.is_absolute() else self.base_dir / path
 
+    def required_path(self, table: _Table, key: str, default: str) -> Path:
+        """A path with a default, so never None."""
+        return self.path(table, key, default) or self.base_dir / default
+
     def items(self, data: dict, key: str) -> list[_Table]:
         raw = data.get(key, [])
         if not isinstance(raw, list):
@@ -321,9 +325,9 @@ class _Loader:
             profile: {name: float(value) for name, value in values.items()} for profile, values in thresholds_raw.items()}
         times = table.get("inspection_times", list, ["08:00", "20:00"])
         for index, value in enumerate(times or []):
-            reason = _time_of_day(value) if isinstance(value, str) else "must be a string like 08:00"
-            if reason:
-                self.problem(f"policies.inspection_times[{index}]", reason)
+            why = _time_of_day(value) if isinstance(value, str) else "must be a string like 08:00"
+            if why:
+                self.problem(f"policies.inspection_times[{index}]", why)
         policies = Policies(
             clock_tolerance_seconds=table.get("clock_tolerance_seconds", float, 30.0, _positive),
             retention_days=table.get("retention_days", int, 30, _positive),
@@ -469,10 +473,10 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         name=site_table.get("name", str),
         time_zone=site_table.get("time_zone", str, "UTC", _zone),
         source=source,
-        store=loader.path(site_table, "store", "watchkeeper.db"),
-        journal_key=loader.path(site_table, "journal_key", "journal.key"),
+        store=loader.required_path(site_table, "store", "watchkeeper.db"),
+        journal_key=loader.required_path(site_table, "journal_key", "journal.key"),
         plugins_dir=loader.path(site_table, "plugins_dir", None),
-        exports_dir=loader.path(site_table, "exports_dir", "exports"),
+        exports_dir=loader.required_path(site_table, "exports_dir", "exports"),
         policies=policies,
         recorders=recorders,
         cameras=cameras,

@@ -100,7 +100,7 @@ def value_class_section(cls: type) -> list[str]:
     lines += ["| field | type | default | notes |", "|---|---|---|---|"]
     for field in attrs.fields(cls):
         default = "" if field.default is attrs.NOTHING else (
-            "(factory)" if isinstance(field.default, attrs.Factory) else f"`{field.default!r}`")
+            "(factory)" if hasattr(field.default, "factory") else f"`{field.default!r}`")
         note = notes.get(field.name, "")
         converter = getattr(field.converter, "__name__", "")
         if converter == "_aware":
@@ -145,8 +145,8 @@ def render_driver() -> str:
     for cls in VALUE_CLASSES:
         lines += value_class_section(cls)
     lines += ["## Enumerations", ""]
-    for kind in ENUMS:
-        lines += enum_section(kind)
+    for enumeration in ENUMS:
+        lines += enum_section(enumeration)
     lines += ["## Capabilities", "", _doc(models.Capability), "", "| capability | methods that need it |", "|---|---|"]
     needs: dict[str, list[str]] = {}
     for protocol in (drivers.CameraDriver, drivers.DoorDriver):

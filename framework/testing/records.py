@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import datetime, timedelta, timezone
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -194,4 +195,5 @@ class CameraRecordsConformance:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, DeviceError):
                 await task
-            await events.aclose()  # type: ignore[attr-defined]
+            if isinstance(events, AsyncGenerator):
+                await events.aclose()

@@ -155,7 +155,7 @@ class DahuaDriver:
         return f"{self._rtsp_base()}/cam/playback?channel={int(channel)}&starttime={stamp(start)}&endtime={stamp(end)}"
 
     def _rtsp_base(self) -> str:
-        port = int(self.endpoint.options.get("rtsp_port", RTSP_PORT))
+        port = self.endpoint.option("rtsp_port", RTSP_PORT)
         return f"rtsp://{self.endpoint.host}:{port}"
 
     # --- recordings ----------------------------------------------------------------------------

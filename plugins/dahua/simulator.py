@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
 import attrs
@@ -19,7 +19,7 @@ from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_
 
 from . import cgi
 from .events import BOUNDARY, KIND_CODES, encode_part, event_body
-from .simstate import LogEntry, RecordedFile, Sessions, clip_bytes, device_zone, recorded_files
+from .simstate import Finder, LogEntry, RecordedFile, Sessions, clip_bytes, device_zone, recorded_files
 
 TEXT = "text/plain;charset=utf-8"
 BAD_REQUEST = "Error\r\nBad Request!\r\n"
@@ -227,7 +227,7 @@ class SimulatedDahua:
         number = self.sessions.create_finder()
         return bad_request() if number is None else kv_reply({"result": number})
 
-    def _finder(self, request: web.Request):
+    def _finder(self, request: web.Request) -> Finder | None:
         text = request.query.get("object", "")
         return self.sessions.finders.get(int(text)) if text.isdigit() else None
 
@@ -313,7 +313,8 @@ class SimulatedDahua:
         if entries is None or not count.isdigit():
             return bad_request()
         page, self.sessions.logs[int(token)] = entries[:int(count)], entries[int(count):]
-        zone, lines = self.zone(), [("found", len(page))]
+        zone = self.zone()
+        lines: list[tuple[str, object]] = [("found", len(page))]
         for i, entry in enumerate(page):
             lines += [(f"items[{i}].Detail.Address", entry.address), (f"items[{i}].Detail.Type", entry.detail_type),
                       (f"items[{i}].Level", 0), (f"items[{i}].Time", cgi.format_device_time(entry.time, zone)),
@@ -356,7 +357,7 @@ class SimulatedDahua:
         return response
 
 
-Handler = Callable[[SimulatedDahua, web.Request], object]
+Handler = Callable[[SimulatedDahua, web.Request], Awaitable[web.StreamResponse]]
 ROUTES: dict[tuple[str, str], Handler] = {
     ("magicBox.cgi", "getSystemInfo"): SimulatedDahua.system_info,
     ("magicBox.cgi", "getDeviceType"): SimulatedDahua.device_type,

@@ -68,7 +68,7 @@ async def daily_distribution(request: web.Request) -> web.Response:
     if channel is None or not 1 <= channel <= device.channels or not (year or "").isdigit() or not (month or "").isdigit():
         return bad_xml(request)
     zone = device.zone()
-    first = datetime(int(year), int(month), 1, tzinfo=zone)
+    first = datetime(int(year or 0), int(month or 0), 1, tzinfo=zone)
     following = (first + timedelta(days=32)).replace(day=1)
     days = {}
     day = first

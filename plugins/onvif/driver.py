@@ -110,7 +110,7 @@ class OnvifCamera:
         return await with_timeout(guarded(), self.endpoint.timeout, what)
 
     async def _proxy(self, service: str, authenticated: bool = True, xaddr: str | None = None) -> Any:
-        if self._http is None:
+        if self._http is None or self._transport is None:
             self._http = soap.http_client(self.endpoint)
             self._transport = soap.BoundedTransport(self._http)
             self._wsse = soap.username_token(self.endpoint.username, self.endpoint.password.reveal(), 0.0)

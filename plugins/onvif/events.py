@@ -66,7 +66,7 @@ async def pull_events(camera: OnvifCamera) -> AsyncIterator[DeviceEvent]:
     """Yield events forever; a lost subscription (reboot, expiry, drop) is replaced, never fatal."""
     timeout = camera.endpoint.timeout
     pull_wait = max(min(timeout / 2, 5.0), 0.5)
-    pullpoint = None
+    pullpoint: Any = None
     while True:
         try:
             if pullpoint is None:
