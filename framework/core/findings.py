@@ -56,6 +56,8 @@ class FindingKind(enum.StrEnum):
     # Process clauses (R4, R5).
     MAINTENANCE_OVERDUE = "maintenance_overdue"
     INSPECTION_UNSIGNED = "inspection_unsigned"
+    # the appliance's own evidence (R8: recordings kept with no loss include the store's backups)
+    BACKUP_FAILED = "backup_failed"
 
 
 @attrs.frozen
@@ -100,6 +102,7 @@ FINDING_KINDS: dict[FindingKind, KindInfo] = {
     FindingKind.DOOR_HELD_OPEN: KindInfo("R3", W, "door held open too long"),
     FindingKind.MAINTENANCE_OVERDUE: KindInfo("R4", W, "maintenance task is overdue"),
     FindingKind.INSPECTION_UNSIGNED: KindInfo("R5", F, "shift has no signed inspection"),
+    FindingKind.BACKUP_FAILED: KindInfo("R8", F, "the nightly backup of the store could not be taken"),
 }
 del F, W
 

@@ -27,6 +27,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "door.open": frozenset({"operator", "supervisor", "administrator"}),
     "clock.correct": frozenset({"operator", "supervisor", "administrator"}),
     "config.change": frozenset({"administrator"}),
+    "backup.take": frozenset({"administrator", "supervisor"}),
+    "backup.restore": frozenset({"administrator"}),
 }
 
 #: Actions that operate the system: an operator needs a training date on file for these (R2).

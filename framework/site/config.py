@@ -134,6 +134,16 @@ PERIODS = ("daily", "weekly")
 
 
 @attrs.frozen
+class Backup:
+    """The nightly backup: where it goes, how many are kept, and the passphrase that seals the key."""
+
+    folder: Path
+    passphrase: Secret
+    keep: int = 14
+    at: str = "01:30"
+
+
+@attrs.frozen
 class Site:
     name: str
     time_zone: str
@@ -148,6 +158,7 @@ class Site:
     doors: tuple[Door, ...] = ()
     people: tuple[Person, ...] = ()
     maintenance: tuple[MaintenanceTask, ...] = ()
+    backup: Backup | None = None
     warnings: tuple[str, ...] = ()
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
@@ -340,6 +351,23 @@ class _Loader:
         table.finish()
         return policies
 
+    def backup(self, data: Any) -> Backup | None:
+        if data is None:
+            return None
+        table = _Table(self, "backup", data)
+        folder = self.path(table, "folder", MISSING)
+        passphrase = table.secret("passphrase")
+        if not passphrase.reveal() and "passphrase" in table.data:
+            self.problem("backup.passphrase", "is empty: the journal key in a backup is sealed with it")
+        elif "passphrase" not in table.data:
+            self.problem("backup.passphrase", "required key is missing (env:NAME or file:PATH)")
+        at = table.get("at", str, "01:30", _time_of_day)
+        backup = Backup(folder=folder or Path("backups"), passphrase=passphrase,
+                        keep=table.get("keep", int, 14, lambda v: None if 1 <= v <= 3650 else "must be 1 to 3650"),
+                        at=at or "01:30")
+        table.finish()
+        return backup
+
     def recorder(self, table: _Table) -> Recorder:
         recorder = Recorder(
             id=table.get("id", str, MISSING, _identifier),
@@ -452,6 +480,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     top = _Table(loader, "", data)
     site_table = _Table(loader, "site", top.get("site", dict, MISSING) or {})
     policies = loader.policies(top.get("policies", dict, {}))
+    backup = loader.backup(top.get("backup", dict, None))
     recorders = tuple(loader.recorder(t) for t in loader.items(data, "recorders"))
     cameras = tuple(loader.camera(t) for t in loader.items(data, "cameras"))
     doors = tuple(loader.door(t) for t in loader.items(data, "doors"))
@@ -479,6 +508,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         doors=doors,
         people=people,
         maintenance=maintenance,
+        backup=backup,
         warnings=tuple(loader.warnings),
         raw=data,
     )
