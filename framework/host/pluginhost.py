@@ -37,6 +37,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.plugins.osdp",
     "watchkeeper.plugins.dahua",
     "watchkeeper.plugins.onvif",
+    "watchkeeper.plugins.gb28181",
 )
 
 
