@@ -337,3 +337,36 @@ def test_the_commands(tmp_path: Path) -> None:
     assert closing.exit_code == 1 and "needs a reason" in closing.output
     assert run("findings", "close", "1", "--reason", "wiped", "--actor", "zhang").exit_code == 0
     assert json.loads(run("findings", "list", "--json").output) == []
+
+
+
+def test_signing_on_the_command_line_takes_a_note_per_fault(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
+    site = write_site(tmp_path, CAMERA.format(id="gate", port=1) + CAMERA.format(id="hall", port=2))
+    app = open_site(site)
+    try:
+        now = datetime.now(timezone.utc)
+        start = duty.shift_for(app, now).astimezone(app.site.zone)
+        duty.set_roster(app, "zhang", start.date(), f"{start:%H:%M}", ["wang"])
+        run_id = app.store.db["inspection_runs"].insert({
+            "started_at": now.isoformat(), "finished_at": now.isoformat(), "actor": "wang", "cameras": 2, "ok": 1,
+            "warning": 0, "fault": 1}).last_pk
+        app.store.db["inspection_results"].insert_all([
+            {"run": run_id, "camera": "gate", "status": "fault", "findings": '["blurred"]'},
+            {"run": run_id, "camera": "hall", "status": "ok", "findings": "[]"}])
+    finally:
+        app.close()
+
+    def run(*args: str):
+        return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+
+    bare = run("inspect", "sign", "--actor", "wang")
+    assert bare.exit_code == 1 and "every fault needs a note" in bare.output and "gate" in bare.output
+    signed = run("inspect", "sign", "--actor", "wang", "--fault", "gate", "replaced the lens cover", "zhang")
+    assert signed.exit_code == 0 and f"run {run_id} signed by wang" in signed.output
+    app = open_site(site)
+    try:
+        (note,) = app.store.db["inspection_fault_notes"].rows
+        assert (note["camera"], note["action"], note["reported_to"]) == ("gate", "replaced the lens cover", "zhang")
+    finally:
+        app.close()
