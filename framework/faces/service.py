@@ -30,8 +30,8 @@ EVENT_FINDINGS: dict[DeviceEventKind, FindingKind] = {
     DeviceEventKind.RECORDING_FAILURE: FindingKind.RECORDING_FAILURE,
 }
 #: Daily times (site-local) of the nightly checks; inspections follow policies.inspection_times.
-NIGHTLY = {"retention": time(2, 0), "clock": time(3, 0)}
-HOURLY = ("maintenance", "inspection_signed")
+NIGHTLY = {"retention": time(2, 0), "clock": time(3, 0), "device_audit": time(4, 0)}
+HOURLY = ("maintenance", "inspection_signed", "handover", "escalation")
 REPORT_AT = time(0, 30)
 RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
 

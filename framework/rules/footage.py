@@ -14,6 +14,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
+from watchkeeper.rules.viewing import record_retrieval
 from watchkeeper.site.app import Refused
 
 migrations = Migrations("watchkeeper.footage")
@@ -107,6 +108,9 @@ class Footage:
             if Capability.CLIP_DOWNLOAD not in driver.capabilities:
                 # Not a refusal: the device cannot do it (ONVIF Profile G has no clip export).
                 raise ValueError(f"{endpoint.platform} devices cannot export clips; export from the recorder's own tool")
+            # Noted before the download, so the device log's line for it is known to be ours (R9).
+            record_retrieval(self.app, endpoint.device_id, channel, "export", actor, f"export request-{request_id}",
+                             request=request_id)
             clip = await driver.download_clip(channel, start, end, folder / f"{camera.id}-{start:%Y%m%dT%H%M%S}.mp4")
         finally:
             await driver.close()
