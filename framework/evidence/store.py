@@ -11,19 +11,10 @@ from typing import Any
 import pluggy
 import sqlite_utils
 from sqlite_utils import Migrations
-from sqlite_utils.db import Table
 
 JOURNAL_KINDS = (
     "operation", "maintenance", "inspection", "retrieval", "access", "clock", "retention", "config",
 )
-
-class Database(sqlite_utils.Database):
-    """sqlite-utils' Database whose items are tables: the store holds no views, so `db["name"]` is a Table
-    (for the type checker too) without asking SQLite for the list of views on every lookup."""
-
-    def __getitem__(self, table_name: str) -> Table:
-        return self.table(table_name)
-
 
 core = Migrations("watchkeeper")
 
@@ -56,7 +47,7 @@ def m001_journal(db: sqlite_utils.Database) -> None:
 
 @core()
 def m002_findings(db: sqlite_utils.Database) -> None:
-    db.table("findings").create(
+    db["findings"].create(
         {
             "id": int, "kind": str, "subject": str, "channel": int, "severity": str, "clause": str,
             "reason": str, "measured": str, "threshold": str, "details": str,
@@ -64,7 +55,7 @@ def m002_findings(db: sqlite_utils.Database) -> None:
         },
         pk="id",
     )
-    db.table("findings").create_index(["kind", "subject", "channel", "closed_at"])
+    db["findings"].create_index(["kind", "subject", "channel", "closed_at"])
 
 
 class Store:
@@ -76,7 +67,7 @@ class Store:
         # Autocommit at the driver level: transactions are explicit (BEGIN IMMEDIATE) so a
         # journal append reads the chain head and writes the next link under one write lock.
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
-        self.db = Database(self.conn)
+        self.db = sqlite_utils.Database(self.conn)
         self.conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed journal entry survives power loss as well as a killed process.
         self.conn.execute("PRAGMA synchronous=FULL")

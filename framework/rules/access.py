@@ -18,25 +18,27 @@ from watchkeeper import hookimpl
 from watchkeeper.core.models import CredentialRead
 from watchkeeper.site.config import Person, Site
 
-migrations = Migrations("watchkeeper.rules.door_service")
+#: The set's name is stored in every site's database: renaming it would run these migrations again
+#: on an existing store ("table people already exists"), so it keeps the name it was released with.
+migrations = Migrations("watchkeeper.access")
 
 
 @migrations()
 def m001_people_visitors_events(db: sqlite_utils.Database) -> None:
     # People added or revoked at run time; the site config's people are the starting list.
-    db.table("people").create({"id": str, "name": str, "roles": str, "badges": str, "trained_on": str, "hours": str,
+    db["people"].create({"id": str, "name": str, "roles": str, "badges": str, "trained_on": str, "hours": str,
                          "added_by": str, "added_at": str, "revoked_by": str, "revoked_at": str}, pk="id")
-    db.table("visitors").create({
+    db["visitors"].create({
         "id": int, "name": str, "organisation": str, "purpose": str, "host": str,
         "valid_from": str, "valid_to": str, "badge": str, "pin_hash": str, "status": str,
         "registered_by": str, "registered_at": str, "decided_by": str, "decided_at": str,
         "entered_at": str, "left_at": str,
     }, pk="id")
-    db.table("access_events").create({
+    db["access_events"].create({
         "id": int, "time_utc": str, "door": str, "credential_kind": str, "credential": str,
         "person": str, "visitor": int, "event": str, "allowed": int, "reason": str, "actuated": int,
     }, pk="id")
-    db.table("access_events").create_index(["door", "time_utc"])
+    db["access_events"].create_index(["door", "time_utc"])
 
 
 @attrs.frozen

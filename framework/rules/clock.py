@@ -23,11 +23,11 @@ migrations = Migrations("watchkeeper.clock")
 
 @migrations()
 def m001_clock_readings(db: sqlite_utils.Database) -> None:
-    db.table("clock_readings").create({
+    db["clock_readings"].create({
         "id": int, "device": str, "time_utc": str, "offset_seconds": float, "round_trip_seconds": float,
         "reference": str, "time_zone": str, "ntp_enabled": int, "corrected": int,
     }, pk="id")
-    db.table("clock_readings").create_index(["device", "time_utc"])
+    db["clock_readings"].create_index(["device", "time_utc"])
 
 
 def reference_offset(server: str | None) -> tuple[float, str]:

@@ -15,6 +15,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
+from watchkeeper.rules.viewing import record_retrieval
 from watchkeeper.site.app import App, Refused
 
 migrations = Migrations("watchkeeper.footage")
@@ -22,15 +23,15 @@ migrations = Migrations("watchkeeper.footage")
 
 @migrations()
 def m001_requests_exports_holds(db: sqlite_utils.Database) -> None:
-    db.table("footage_requests").create({
+    db["footage_requests"].create({
         "id": int, "camera": str, "start_utc": str, "end_utc": str, "reason": str, "case_ref": str,
         "requested_by": str, "requested_at": str, "status": str, "decided_by": str, "decided_at": str, "note": str,
     }, pk="id")
-    db.table("footage_exports").create({
+    db["footage_exports"].create({
         "id": int, "request": int, "path": str, "manifest": str, "sha256": str, "size_bytes": int,
         "exported_by": str, "exported_at": str, "deleted_by": str, "deleted_at": str,
     }, pk="id")
-    db.table("holds").create({
+    db["holds"].create({
         "id": int, "camera": str, "start_utc": str, "end_utc": str, "reason": str,
         "placed_by": str, "placed_at": str, "released_by": str, "released_at": str,
     }, pk="id")
@@ -109,6 +110,9 @@ class Footage:
             if Capability.CLIP_DOWNLOAD not in driver.capabilities:
                 # Not a refusal: the device cannot do it (ONVIF Profile G has no clip export).
                 raise ValueError(f"{endpoint.platform} devices cannot export clips; export from the recorder's own tool")
+            # Noted before the download, so the device log's line for it is known to be ours (R9).
+            record_retrieval(self.app, endpoint.device_id, channel, "export", actor, f"export request-{request_id}",
+                             request=request_id)
             clip = await driver.download_clip(channel, start, end, folder / f"{camera.id}-{start:%Y%m%dT%H%M%S}.mp4")
         finally:
             await driver.close()

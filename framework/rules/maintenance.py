@@ -23,8 +23,8 @@ PERIODS = {"daily": timedelta(hours=26), "weekly": timedelta(days=7, hours=2)}
 
 @migrations()
 def m001_ticks(db: sqlite_utils.Database) -> None:
-    db.table("maintenance_ticks").create({"id": int, "task": str, "done_by": str, "done_at": str, "note": str}, pk="id")
-    db.table("maintenance_ticks").create_index(["task", "done_at"])
+    db["maintenance_ticks"].create({"id": int, "task": str, "done_by": str, "done_at": str, "note": str}, pk="id")
+    db["maintenance_ticks"].create_index(["task", "done_at"])
 
 
 @attrs.frozen

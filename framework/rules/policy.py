@@ -28,11 +28,21 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "door.open": frozenset({"operator", "supervisor", "administrator"}),
     "clock.correct": frozenset({"operator", "supervisor", "administrator"}),
     "config.change": frozenset({"administrator"}),
+    "backup.take": frozenset({"administrator", "supervisor"}),
+    "backup.restore": frozenset({"administrator"}),
+    "duty.roster": frozenset({"supervisor", "administrator"}),
+    "duty.handover": frozenset({"operator", "supervisor"}),
+    "findings.acknowledge": frozenset({"operator", "supervisor", "maintenance"}),
+    "findings.note": frozenset({"operator", "supervisor", "maintenance"}),
+    "findings.assign": frozenset({"supervisor"}),
+    "findings.close": frozenset({"supervisor"}),
+    "findings.dispose": frozenset({"supervisor"}),
 }
 
 #: Actions that operate the system: an operator needs a training date on file for these (R2).
 OPERATOR_ACTIONS = frozenset(
-    {"inspect.run", "inspect.sign", "footage.view", "footage.request", "footage.export", "door.open", "clock.correct"}
+    {"inspect.run", "inspect.sign", "footage.view", "footage.request", "footage.export", "door.open", "clock.correct",
+     "duty.handover"}
 )
 
 

@@ -26,11 +26,11 @@ RETENTION_SLACK = timedelta(hours=1)
 
 @migrations()
 def m001_coverage(db: sqlite_utils.Database) -> None:
-    db.table("coverage").create({"camera": str, "day": str, "covered_seconds": float, "expected_seconds": float,
+    db["coverage"].create({"camera": str, "day": str, "covered_seconds": float, "expected_seconds": float,
                            "checked_at": str}, pk=("camera", "day"))
-    db.table("gaps").create({"id": int, "camera": str, "start_utc": str, "end_utc": str, "seconds": float,
+    db["gaps"].create({"id": int, "camera": str, "start_utc": str, "end_utc": str, "seconds": float,
                        "checked_at": str}, pk="id")
-    db.table("disks").create({"id": int, "device": str, "disk": str, "status": str, "capacity_bytes": int,
+    db["disks"].create({"id": int, "device": str, "disk": str, "status": str, "capacity_bytes": int,
                         "free_bytes": int, "checked_at": str}, pk="id")
 
 

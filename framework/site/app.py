@@ -39,6 +39,11 @@ def redact(value: Any) -> Any:
     return value
 
 
+def journal_anchor(site: Site) -> Path:
+    """Where the journal's head anchor lives: beside the key, outside the database."""
+    return site.journal_key.with_name(site.journal_key.name + ".head")
+
+
 class Refused(Exception):
     """The policy refused an action; the refusal was journaled before this was raised."""
 
@@ -61,7 +66,7 @@ class App:
         site = load_site(config, platform_kinds(platforms))
         store = Store(site.store, pm)
         key = load_key(site.journal_key, create=True)
-        journal = Journal(store, key, site.time_zone, pm, anchor=site.journal_key.with_name(site.journal_key.name + ".head"))
+        journal = Journal(store, key, site.time_zone, pm, anchor=journal_anchor(site))
         app = cls(site, pm, store, journal, platforms)
         app.snapshot_config()
         return app

@@ -24,7 +24,7 @@ import attrs
 from watchkeeper.core import models
 from watchkeeper.core.findings import FINDING_KINDS, FindingKind
 from watchkeeper.devices import drivers, http
-from watchkeeper.simulation import faults, recording, scenes, simhttp
+from watchkeeper.simulation import faults, recordings, scenes, simhttp
 from watchkeeper.testing import conformance, doors, records
 
 _CAPABILITY = re.compile(r"Capability\.([A-Z_]+)")
@@ -226,7 +226,7 @@ def render_simulator() -> str:
     lines += ["## Helpers in `watchkeeper.simulation`", ""]
     for module, names in ((simhttp, ("HttpDevice", "DigestAuth", "device_middleware", "send_hostile", "start_site")),
                           (scenes, ("render", "jpeg", "base_scene")),
-                          (recording, ("recorded", "subtract", "mjpeg_clip")),
+                          (recordings, ("recorded_intervals", "mjpeg_clip")),
                           (faults, ("zone_offset", "parse_faults"))):
         lines += [f"### `{module.__name__}`", "", _doc(module), ""]
         for name in names:

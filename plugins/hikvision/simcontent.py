@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
-from watchkeeper.simulation.recording import mjpeg_clip
+from watchkeeper.simulation.recordings import mjpeg_clip
 
 from . import simdocs
 from .isapi import child, text
