@@ -58,6 +58,8 @@ class FindingKind(enum.StrEnum):
     INSPECTION_UNSIGNED = "inspection_unsigned"
     # the appliance's own evidence (R8: recordings kept with no loss include the store's backups)
     BACKUP_FAILED = "backup_failed"
+    # Supervision (R10).
+    REVIEW_OVERDUE = "review_overdue"
 
 
 @attrs.frozen
@@ -103,6 +105,7 @@ FINDING_KINDS: dict[FindingKind, KindInfo] = {
     FindingKind.MAINTENANCE_OVERDUE: KindInfo("R4", W, "maintenance task is overdue"),
     FindingKind.INSPECTION_UNSIGNED: KindInfo("R5", F, "shift has no signed inspection"),
     FindingKind.BACKUP_FAILED: KindInfo("R8", F, "the nightly backup of the store could not be taken"),
+    FindingKind.REVIEW_OVERDUE: KindInfo("R10", W, "no supervisor's review within the review interval"),
 }
 del F, W
 
