@@ -79,7 +79,7 @@ def tick(app: Any, actor: str, task_id: str, note: str = "", at: datetime | None
     return tick_id
 
 
-def countersign(app: Any, actor: str, tick_id: int, note: str = "") -> None:
+def countersign(app: Any, actor: str, tick_id: int, note: str = "", at: datetime | None = None) -> None:
     """A supervisor confirms a tick that needs it; never the person who did the task (R4)."""
     rows = list(app.store.db["maintenance_ticks"].rows_where("id = ?", [tick_id]))
     if not rows:
@@ -91,10 +91,10 @@ def countersign(app: Any, actor: str, tick_id: int, note: str = "") -> None:
         raise Refused(f"{actor} did task {row['task']} and may not also countersign it")
     if row["countersigned_by"]:
         raise ValueError(f"tick {tick_id} was already countersigned by {row['countersigned_by']}")
-    moment = datetime.now(timezone.utc).isoformat()
-    app.store.db["maintenance_ticks"].update(tick_id, {"countersigned_by": actor, "countersigned_at": moment})
+    moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    app.store.db["maintenance_ticks"].update(tick_id, {"countersigned_by": actor, "countersigned_at": moment.isoformat()})
     app.journal.append("maintenance", actor, row["task"], {"countersigned": tick_id, "done_by": row["done_by"],
-                                                          "note": note})
+                                                          "note": note}, at=moment)
 
 
 async def check_maintenance(context: CheckContext) -> CheckResult:

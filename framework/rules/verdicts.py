@@ -82,7 +82,8 @@ def judge(app: App, start: datetime, end: datetime, now: datetime | None = None)
     """Every clause's verdict for [start, end), in clause order."""
     now = now or datetime.now(timezone.utc)
     rules = collect_clause_rules(app.pm)
-    commissioned = app.commissioned_at()
+    # Whole seconds: some tables keep seconds only, and an act in the commissioning second is in service.
+    commissioned = app.commissioned_at().replace(microsecond=0)
     cursor = app.store.conn.execute(
         "SELECT * FROM findings WHERE opened_at < ? AND (closed_at IS NULL OR closed_at > ?) ORDER BY id",
         [end.isoformat(), start.isoformat()])
