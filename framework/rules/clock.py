@@ -53,7 +53,7 @@ def m002_reference_readings(db: sqlite_utils.Database) -> None:
 NTP_TIMEOUT = 3.0
 
 
-def ask_servers(servers: tuple[str, ...], timeout: float = NTP_TIMEOUT) -> list[dict[str, Any]]:
+def ask_servers(servers: tuple[str, ...], timeout: float | None = None) -> list[dict[str, Any]]:
     """The host clock against each server in turn until one answers: one row per server asked.
 
     ``offset_seconds`` is host minus reference (positive: the host runs ahead)."""
@@ -64,7 +64,7 @@ def ask_servers(servers: tuple[str, ...], timeout: float = NTP_TIMEOUT) -> list[
         host, port = ntp_address(server)
         row: dict[str, Any] = {"time_utc": datetime.now(timezone.utc).isoformat(), "server": server}
         try:
-            response = ntplib.NTPClient().request(host, version=3, port=port, timeout=timeout)
+            response = ntplib.NTPClient().request(host, version=3, port=port, timeout=timeout or NTP_TIMEOUT)
         except (ntplib.NTPException, OSError) as error:
             rows.append(row | {"error": f"{type(error).__name__}: {error}"[:200]})
             continue

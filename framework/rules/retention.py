@@ -166,7 +166,9 @@ def verdict(context: VerdictContext) -> Verdict:
     first, last = context.since.astimezone(zone).date().isoformat(), context.until.astimezone(zone).date().isoformat()
     coverage = context.rows("SELECT camera, day FROM coverage WHERE day >= ? AND day <= ? ORDER BY camera, day",
                             [first, last])
-    gaps = context.rows("SELECT * FROM gaps WHERE end_utc > ? AND start_utc < ? ORDER BY id", context.span())
+    # Recordings of the whole period count, made before commissioning or not: they are what is kept.
+    gaps = context.rows("SELECT * FROM gaps WHERE end_utc > ? AND start_utc < ? ORDER BY id",
+                        [context.start.isoformat(), context.until.isoformat()])
     disks = context.rows("SELECT * FROM disks WHERE checked_at >= ? AND checked_at < ? ORDER BY id", context.span())
     reported = set()
     for gap in gaps:

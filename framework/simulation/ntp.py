@@ -53,11 +53,9 @@ class SntpServer:
         self._socket.settimeout(0.2)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="sntp-simulator", daemon=True)
-
-    @property
-    def address(self) -> str:
-        host, port = self._socket.getsockname()[:2]
-        return f"{host}:{port}"
+        bound_host, bound_port = self._socket.getsockname()[:2]
+        #: Where clients reach it, as a site's `ntp_servers` names it.
+        self.address = f"{bound_host}:{bound_port}"
 
     def _serve(self) -> None:
         while not self._stop.is_set():
