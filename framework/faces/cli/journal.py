@@ -80,8 +80,7 @@ def show(state: State, kind: str | None, since: str | None, until: str | None, a
             click.echo(json.dumps(dict(entry, body=json.loads(entry["body"])), ensure_ascii=False))
         return
     if not entries:
-        click.echo(_("no journal entries"))
-        return
+        return  # nothing to show is shown as nothing: scripts read an empty output
     for line in table(entries, shutil.get_terminal_size((160, 24)).columns):
         click.echo(line)
 
