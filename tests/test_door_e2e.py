@@ -7,6 +7,7 @@ LED and buzzer commands it receives.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import textwrap
 from datetime import datetime, timedelta, timezone
@@ -30,6 +31,8 @@ async def room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             [site]
             name = "Door"
             time_zone = "Asia/Shanghai"
+            [policies]
+            transient_grace_seconds = 1
             [[doors]]
             id = "room"
             platform = "osdp"
@@ -49,6 +52,18 @@ async def room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             name = "Zhang"
             roles = ["supervisor"]
             badges = ["22222"]
+            trained_on = 2024-01-01
+            [[people]]
+            id = "rookie"
+            name = "Rookie"
+            roles = ["operator"]
+            badges = ["33333"]
+            [[people]]
+            id = "fixer"
+            name = "Fixer"
+            roles = ["maintenance"]
+            badges = ["44444"]
+            trained_on = 2024-01-01
             """))
         app = open_site(tmp_path / "site.toml")
         appliance = Appliance(app)
@@ -96,7 +111,7 @@ async def test_staff_unknown_and_visitor_window(room) -> None:
     events = await wait_for_events(app, 4)
     assert (events[2]["allowed"], events[2]["visitor"]) == (0, later) and "valid only from" in events[2]["reason"]
     assert (events[3]["allowed"], events[3]["visitor"]) == (1, current)
-    journaled = [e for e in app.journal.entries(kind="access") if e["subject"] == "room"]
+    journaled = [e for e in app.journal.entries(kind="access") if e["subject"] == "room" and e["actor"] != "watchkeeper"]
     assert len(journaled) == 4 and app.journal.verify().ok
 
 
@@ -161,3 +176,30 @@ async def test_forced_and_held_open_door(room) -> None:
     assert await open_kinds(set()) == set()
     forced = app.store.conn.execute("SELECT count(*) FROM findings WHERE kind = 'door_forced'").fetchone()[0]
     assert forced == 1, "opening after a grant is not forced"
+
+
+async def test_untrained_or_unroomed_staff_are_refused_over_osdp(room) -> None:
+    """R2, R3: listed in the config is not enough; an untrained operator and a maintenance badge stay out."""
+    app, reader = room
+    await asyncio.sleep(2)
+    await reader.present_card("33333")
+    await reader.present_card("44444")
+    events = await wait_for_events(app, 2)
+    assert [(e["person"], e["allowed"]) for e in events] == [("rookie", 0), ("fixer", 0)]
+    assert "no training on file" in events[0]["reason"] and "no room access" in events[1]["reason"]
+    assert not any(o["kind"] == "output" for o in reader.outputs()), "the strike opened"
+
+
+async def test_reader_coming_up_at_start_is_journaled_not_a_finding(room) -> None:
+    """The reader is offline for a moment while the appliance starts: journaled, no finding, R3 kept."""
+    from watchkeeper.faces.report import build_report
+
+    app, reader = room
+    await asyncio.sleep(2)
+    states = [json.loads(e["body"]) for e in app.journal.entries(kind="access") if e["subject"] == "room"
+              and e["actor"] == "watchkeeper"]
+    assert states[0] == {"reader": "offline", "starting": True} and states[1]["reader"] == "online"
+    assert states[1]["offline_seconds"] < 1
+    assert app.store.conn.execute("SELECT count(*) FROM findings WHERE kind = 'reader_offline'").fetchone()[0] == 0
+    r3 = next(c for c in build_report(app, "day")["clauses"] if c["clause"] == "R3")
+    assert (r3["status"], r3["rule"]) == ("met", "R3.kept") and len(r3["evidence"]["journal"]) == 2

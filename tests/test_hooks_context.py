@@ -134,7 +134,8 @@ def test_refusals_are_signed_by_the_refusing_plugin(tmp_path: Path, site_file: P
     assert isinstance(weird, Refusal) and not weird and "str" in weird.reason
     assert ask("li", "footage.view") is True
     refused = ask("new-op", "footage.view")
-    assert refused == Refusal("operator 'new-op' has no training date on file", "watchkeeper.rules.policy")
+    assert isinstance(refused, Refusal) and refused.plugin == "watchkeeper.rules.policy"
+    assert refused.reason.startswith("operator 'new-op' has no training")
 
 
 def test_trace_prints_compact_arguments(site_file: Path) -> None:

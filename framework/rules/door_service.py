@@ -7,17 +7,18 @@ import hashlib
 import hmac
 import json
 import secrets
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import attrs
 
 from watchkeeper.site.app import App, Refused
-from watchkeeper.site.config import Person, hours_problem
+from watchkeeper.site.config import Person, hours_problem, placeholder_problem
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import CredentialKind, CredentialRead
 from watchkeeper.devices.drivers import DoorDriver
 from watchkeeper.rules.access import EntryDecision, Visitor
+from watchkeeper.rules.policy import roster
 
 #: This many refusals at one door inside the window raise REPEATED_DENIALS.
 DENIALS_FOR_FINDING = 3
@@ -50,14 +51,7 @@ class Access:
 
     def people(self) -> list[Person]:
         """The site config's people, overridden or extended by run-time additions and revocations."""
-        merged = {person.id: person for person in self.app.site.people}
-        for row in self.app.store.db["people"].rows:
-            trained = date.fromisoformat(row["trained_on"]) if row["trained_on"] else None
-            merged[row["id"]] = Person(
-                id=row["id"], name=row["name"], roles=tuple(json.loads(row["roles"])),
-                badges=tuple(json.loads(row["badges"])), trained_on=trained, hours=row["hours"],
-                revoked=bool(row["revoked_at"]))
-        return list(merged.values())
+        return roster(self.app)
 
     def person(self, person_id: str) -> Person | None:
         return next((p for p in self.people() if p.id == person_id), None)
@@ -92,6 +86,8 @@ class Access:
     def register_visitor(self, actor: str, name: str, organisation: str, purpose: str, host: str,
                          valid_from: datetime, valid_to: datetime, badge: str = "", pin: str = "") -> int:
         self._require(actor, "visitor.register", name)
+        if placeholder_problem(purpose):
+            raise ValueError(f"a visit needs its purpose: {placeholder_problem(purpose)}")
         if valid_to <= valid_from:
             raise ValueError("the visit must end after it starts")
         if self.person(host) is None:
@@ -134,7 +130,7 @@ class Access:
         return Visitor(id=row["id"], name=row["name"], organisation=row["organisation"], purpose=row["purpose"],
                        host=row["host"], valid_from=datetime.fromisoformat(row["valid_from"]),
                        valid_to=datetime.fromisoformat(row["valid_to"]), status=row["status"],
-                       badge=row["badge"] or "")
+                       badge=row["badge"] or "", approved_by=row["decided_by"] or "")
 
     # --- doors --------------------------------------------------------------------------------
 

@@ -5,11 +5,17 @@ Every implementation is ``trylast`` so that a site plugin returning a value over
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
 
 from watchkeeper import hookimpl
-from watchkeeper.site.config import Site
+from watchkeeper.core.i18n import _
+from watchkeeper.rules.verdicts import Item, decide, journal_rows
+from watchkeeper.site.config import Person, Site
 from watchkeeper.site.context import Refusal
+from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 
 #: Which roles may perform each action. An action not listed is refused.
 ACTION_ROLES: dict[str, frozenset[str]] = {
@@ -37,13 +43,44 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "findings.assign": frozenset({"supervisor"}),
     "findings.close": frozenset({"supervisor"}),
     "findings.dispose": frozenset({"supervisor"}),
+    "scope.approve": frozenset({"supervisor", "administrator"}),
+    "maintenance.countersign": frozenset({"supervisor"}),
+    "journal.close_day": frozenset({"operator", "supervisor"}),
+    "review.sign": frozenset({"supervisor"}),
 }
 
 #: Actions that operate the system: an operator needs a training date on file for these (R2).
 OPERATOR_ACTIONS = frozenset(
     {"inspect.run", "inspect.sign", "footage.view", "footage.request", "footage.export", "door.open", "clock.correct",
-     "duty.handover"}
+     "duty.handover", "journal.close_day"}
 )
+#: Journal kinds whose entries by a person are that person operating the system (R2's evidence).
+OPERATING_KINDS = ("inspection", "retrieval", "clock")
+
+
+def training_problem(person: Person, on: date) -> str | None:
+    """Why `person` counts as untrained on `on`, or None: the one place every check asks (R2).
+
+    The CLI's actions, the door and the R2 verdict all call this, so where training records come
+    from can change in one place."""
+    if person.trained_on is None:
+        return f"'{person.id}' has no training on file"
+    if person.trained_on > on:
+        return f"'{person.id}' is trained only from {person.trained_on.isoformat()}"
+    return None
+
+
+def roster(app: Any) -> list[Person]:
+    """The site config's people, overridden or extended by run-time additions and revocations."""
+    merged = {person.id: person for person in app.site.people}
+    if app.store.db["people"].exists():
+        for row in app.store.db["people"].rows:
+            trained = date.fromisoformat(row["trained_on"]) if row["trained_on"] else None
+            merged[row["id"]] = Person(
+                id=row["id"], name=row["name"], roles=tuple(json.loads(row["roles"])),
+                badges=tuple(json.loads(row["badges"])), trained_on=trained, hours=row["hours"],
+                revoked=bool(row["revoked_at"]))
+    return list(merged.values())
 
 
 def refusal_reason(actor: str, action: str, site: Site, today: date | None = None) -> str | None:
@@ -58,10 +95,9 @@ def refusal_reason(actor: str, action: str, site: Site, today: date | None = Non
     if not roles:
         return f"'{actor}' has none of the roles allowed to {action}: {', '.join(sorted(allowed))}"
     if action in OPERATOR_ACTIONS and roles == {"operator"}:
-        if person.trained_on is None:
-            return f"operator '{actor}' has no training date on file"
-        if person.trained_on > (today or date.today()):
-            return f"operator '{actor}' is trained only from {person.trained_on.isoformat()}"
+        problem = training_problem(person, today or date.today())
+        if problem:
+            return f"operator {problem}"
     return None
 
 
@@ -80,3 +116,29 @@ def retention_days(camera: str, site: Site) -> int:
 @hookimpl(trylast=True)
 def clock_tolerance(device: str, site: Site) -> float:
     return site.policies.clock_tolerance_seconds
+
+
+def verdict(context: VerdictContext) -> Verdict:
+    """R2: everything an operator did in the period was done while trained."""
+    zone = context.app.site.zone
+    people = {person.id: person for person in roster(context.app)}
+    evidence, breaches, missing = Evidence(), [], []
+    marks = ",".join("?" for _kind in OPERATING_KINDS)
+    for entry in journal_rows(context, f"kind IN ({marks}) AND body NOT LIKE '%\"refused\"%'", OPERATING_KINDS):
+        person = people.get(entry["actor"])
+        if person is None or "operator" not in person.roles:
+            continue
+        evidence.add("journal", entry["seq"])
+        on = datetime.fromisoformat(entry["time_utc"]).astimezone(zone).date()
+        problem = training_problem(person, on) if "supervisor" not in person.roles else None
+        if problem:
+            breaches.append(Item("R2.untrained_act", _("journal entry {seq}: {actor} operated while untrained ({why})")
+                                 .format(seq=entry["seq"], actor=entry["actor"], why=problem)))
+    if not evidence:
+        missing.append(Item("R2.no_operation", _("no operator operated the system in the period")))
+    return decide(context, evidence, breaches, missing, _("every operation was by a trained operator"))
+
+
+@hookimpl
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
+    register(ClauseRule("R2", verdict, "operations done by trained operators only"))

@@ -163,6 +163,12 @@ def response_to(request: SipMessage, status: int, to_tag: str = "", extra: Itera
     return SipMessage(f"SIP/2.0 {status} {STATUS_REASONS.get(status, 'Unknown')}", headers, body)
 
 
+def uri_tag(value: str) -> str:
+    """The tag parameter of a From/To header value."""
+    match = re.search(r";\s*tag=([^;\s>]+)", value)
+    return match.group(1) if match else ""
+
+
 def uri_user(value: str) -> str:
     """The user part of the first SIP URI in a header value: `<sip:34020000001320000001@3402000000>`."""
     match = re.search(r"sips?:([^@;>\s]+)@", value)
@@ -206,10 +212,11 @@ def authorization(username: str, password: str, method: str, uri: str, challenge
     return text
 
 
-def verify(header: str, password: str, method: str, nonce: str, realm: str) -> bool:
-    """Whether an Authorization header proves the password for this nonce and realm."""
+def verify(header: str, password: str, method: str, nonce: str, realm: str, username: str) -> bool:
+    """Whether an Authorization header proves the password for this nonce, realm and user (the
+    device's ID: a digest made under another name never registers this device)."""
     params = digest_params(header)
-    if params.get("nonce") != nonce or params.get("realm") != realm:
+    if params.get("nonce") != nonce or params.get("realm") != realm or params.get("username") != username:
         return False
     if params.get("algorithm", "MD5").upper() != "MD5":
         return False
