@@ -27,6 +27,13 @@ from watchkeeper.core.models import (
 
 T = TypeVar("T")
 
+#: Exceptions that mean watchkeeper's code (or a library's) is wrong, never that a device misbehaved. An
+#: error mapper lets them through instead of turning them into a DeviceError, which would blame the device
+#: and have the caller retry forever; code that reads a device's reply checks what it reads instead.
+PROGRAMMING_ERRORS: tuple[type[Exception], ...] = (
+    AttributeError, TypeError, NameError, AssertionError, ImportError, NotImplementedError, RecursionError,
+)
+
 #: The finding kinds a failed device call can turn into.
 DEVICE_FAILURE_KINDS = frozenset(
     {FindingKind.UNREACHABLE, FindingKind.AUTH_FAILED, FindingKind.PROTOCOL_ERROR}

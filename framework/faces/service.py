@@ -55,7 +55,8 @@ async def _forever(name: str, body: Callable[[], Awaitable[None]]) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as error:  # every failure is logged and retried; nothing escapes the loop
-            log.warning("%s: %s: %s", name, type(error).__name__, error)
+            # A device's failure is expected weather; anything else is a bug, logged with its traceback.
+            log.warning("%s: %s: %s", name, type(error).__name__, error, exc_info=not isinstance(error, DeviceError))
         await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
         attempt += 1
 

@@ -69,9 +69,11 @@ class Search:
 
 @attrs.define
 class Subscription:
+    #: Real (host) UTC time the subscription ends unless renewed; the device ends it then, as devices do.
     until: datetime
     queue: list[str] = attrs.field(factory=list)
     wake: asyncio.Event = attrs.field(factory=asyncio.Event)
+    renewals: int = 0
 
 
 @attrs.define
@@ -155,17 +157,21 @@ class DeviceState:
 
     # --- events -------------------------------------------------------------------------------
 
-    def subscribe(self, seconds: float) -> str:
+    def subscribe(self, until: datetime) -> str:
+        self.expire_subscriptions()
         key = f"{self.boots}_{next(self._ids)}"
-        self.subscriptions[key] = Subscription(until=utcnow() + timedelta(seconds=seconds))
+        self.subscriptions[key] = Subscription(until=until)
         return key
 
-    def live_subscription(self, key: str) -> Subscription | None:
-        subscription = self.subscriptions.get(key)
-        if subscription is not None and subscription.until < utcnow():
+    def expire_subscriptions(self) -> None:
+        """A subscription nobody renewed is gone at its termination time, whether or not anyone asks."""
+        now = utcnow()
+        for key in [key for key, subscription in self.subscriptions.items() if subscription.until < now]:
             del self.subscriptions[key]
-            return None
-        return subscription
+
+    def live_subscription(self, key: str) -> Subscription | None:
+        self.expire_subscriptions()
+        return self.subscriptions.get(key)
 
     def publish(self, kind: DeviceEventKind, channel: int, active: bool = True) -> None:
         topic, source_name, data_name = EVENT_TOPICS[kind]
@@ -173,6 +179,7 @@ class DeviceState:
                   "VideoSourceConfigurationToken": f"VideoSourceConfig_{channel}", "Token": f"Storage_{channel}"}
         message = simreplies.notification(topic, self.now(), (source_name, source[source_name]),
                                           (data_name, str(active).lower()))
+        self.expire_subscriptions()
         for subscription in self.subscriptions.values():
             subscription.queue.append(message)
             del subscription.queue[:-500]

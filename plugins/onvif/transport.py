@@ -25,7 +25,7 @@ from onvif.zeep_aiohttp import AIOHTTPTransport  # noqa: E402
 _root.handlers[:] = _root_handlers
 _root.setLevel(_root_level)
 
-from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.devices.drivers import PROGRAMMING_ERRORS, DeviceError
 from watchkeeper.core.findings import FindingKind
 from watchkeeper.devices.safeparse import MAX_REPLY_BYTES, parse_xml, protocol_error
 
@@ -132,9 +132,14 @@ def fault_error(fault: zeep.exceptions.Fault, what: str) -> DeviceError:
 
 
 def map_error(error: BaseException, what: str) -> DeviceError:
-    """Whatever zeep or aiohttp raised, as the finding kind a site integrator expects."""
+    """Whatever zeep or aiohttp raised, as the finding kind a site integrator expects.
+
+    A programming error (PROGRAMMING_ERRORS) is raised again, not mapped: it is a bug, not the device.
+    """
     if isinstance(error, DeviceError):
         return error
+    if isinstance(error, PROGRAMMING_ERRORS):
+        raise error
     if isinstance(error, zeep.exceptions.Fault):
         return fault_error(error, what)
     if isinstance(error, aiohttp.ClientPayloadError):

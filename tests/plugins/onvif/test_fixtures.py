@@ -90,9 +90,11 @@ async def test_device_information_and_profiles(camera: OnvifCamera) -> None:
 @pytest.mark.asyncio
 async def test_pull_point_subscription_address_is_rewritten(camera: OnvifCamera, replay: int) -> None:
     await camera._connect()
-    pullpoint = await events._subscribe(camera)
-    assert pullpoint._binding_options["address"] == \
-        f"http://127.0.0.1:{replay}/onvif/Events/PullSubManager_20250415T164937Z_0"
+    subscription = await events._subscribe(camera, 60.0)
+    address = f"http://127.0.0.1:{replay}/onvif/Events/PullSubManager_20250415T164937Z_0"
+    # Pulled and renewed at the one address the device gave, reached at the configured host.
+    assert subscription.pullpoint._binding_options["address"] == address
+    assert subscription.manager._binding_options["address"] == address
 
 
 @pytest.mark.asyncio
