@@ -58,7 +58,11 @@ class CapabilityMissing(Exception):
 
 @runtime_checkable
 class CameraDriver(Protocol):
-    """A camera, or a recorder (NVR) with many channels. Every call honours endpoint.timeout."""
+    """A camera, or a recorder (NVR) with many channels. Every call honours endpoint.timeout.
+
+    `capabilities` may depend on the device; such a driver also has ``async connect()``, after which
+    `capabilities` is the device's answer (callers use `known_capabilities`).
+    """
 
     endpoint: Endpoint
     capabilities: frozenset[Capability]
@@ -154,6 +158,19 @@ class Platform:
     simulator: SimulatorFactory | None = None
     default_port: int = 80
     description: str = ""
+
+
+async def known_capabilities(driver: CameraDriver | DoorDriver) -> frozenset[Capability]:
+    """What this device can do, as the driver knows it once it has reached the device.
+
+    A driver whose capabilities depend on the device (ONVIF learns which services exist from
+    GetServices) offers ``async connect()``; reading ``capabilities`` before it would be the driver's
+    hopes, not the device's answer. May raise DeviceError like any device call.
+    """
+    connect = getattr(driver, "connect", None)
+    if connect is not None:
+        await connect()
+    return driver.capabilities
 
 
 async def with_timeout(awaitable: Awaitable[T], timeout: float, what: str) -> T:

@@ -14,7 +14,7 @@ from typing import Any
 from watchkeeper.rules.door_service import Access, serve_door
 from watchkeeper.site.app import App
 from watchkeeper.rules.runner import collect_checks, run_check
-from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.devices.drivers import DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import Capability, DeviceEventKind, Endpoint
 from watchkeeper.faces import systemd
@@ -209,7 +209,7 @@ class Appliance:
     async def _events(self, device_id: str, endpoint: Endpoint) -> None:
         driver = self.app.driver(endpoint)
         try:
-            if Capability.EVENTS not in driver.capabilities:
+            if Capability.EVENTS not in await known_capabilities(driver):
                 await asyncio.Event().wait()  # nothing to subscribe to; park the task
             async for event in driver.events():
                 kind = EVENT_FINDINGS.get(event.kind)

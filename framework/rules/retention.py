@@ -14,7 +14,7 @@ from watchkeeper.rules.runner import per_device
 from watchkeeper.rules.verdicts import Item, decide, local, unreadable
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
-from watchkeeper.devices.drivers import CameraDriver, DeviceError
+from watchkeeper.devices.drivers import CameraDriver, DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import Capability, DiskStatus, RecordingSegment
 
@@ -92,7 +92,8 @@ async def check_retention(context: CheckContext) -> CheckResult:
 
     async def one(device_id: str, driver: CameraDriver, endpoint: Any) -> CheckResult:
         result = CheckResult()
-        if Capability.STORAGE in driver.capabilities:
+        capabilities = await known_capabilities(driver)  # the device's answer, not the driver's hopes
+        if Capability.STORAGE in capabilities:
             result.evaluated([FindingKind.DISK_ERROR, FindingKind.DISK_FULL], device_id)
             for disk in await driver.storage():
                 disk_rows.append({"device": device_id, "disk": disk.id, "status": str(disk.status),
@@ -104,7 +105,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
                                                    measured=str(disk.status)))
                 elif disk.status is DiskStatus.FULL:
                     result.findings.append(Finding(FindingKind.DISK_FULL, device_id, f"disk {disk.id} is full"))
-        if Capability.RECORDINGS not in driver.capabilities:
+        if Capability.RECORDINGS not in capabilities:
             return result
         for camera_id, channel in holders.get(device_id, []):
             days = app.pm.hook.retention_days(camera=camera_id, site=app.site)

@@ -192,6 +192,10 @@ class OnvifCamera:
         tokens = channels[channel - 1]
         return tokens[1] if substream and len(tokens) > 1 else tokens[0]
 
+    async def connect(self) -> None:
+        """Reach the device and learn its services: afterwards `capabilities` is what it offers."""
+        await self._call("GetServices", self._connect)
+
     def _require(self, capability: Capability) -> None:
         if capability not in self.capabilities:
             raise CapabilityMissing(f"{self.endpoint.label()}: {capability} not offered by this device")
@@ -320,6 +324,8 @@ class OnvifCamera:
         self._require(Capability.PLAYBACK)
 
         async def work() -> str:
+            await self._connect()
+            self._require(Capability.PLAYBACK)  # GetServices may have shown there is no replay service
             token = self._recording_tokens.get(channel) or (await self._recording(channel)).RecordingToken
             replay = await self._proxy("replay")
             uri = await replay.GetReplayUri(StreamSetup=STREAM_SETUP, RecordingToken=token)

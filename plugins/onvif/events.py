@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from watchkeeper.devices.drivers import with_timeout
+from watchkeeper.devices.drivers import CapabilityMissing, with_timeout
 from watchkeeper.devices.safeparse import protocol_error
 from watchkeeper.core.findings import FindingKind
-from watchkeeper.core.models import DeviceEvent, DeviceEventKind
+from watchkeeper.core.models import Capability, DeviceEvent, DeviceEventKind
 
 from . import transport as soap
 from .driver import rewrite_host
@@ -145,6 +145,7 @@ async def pull_events(camera: OnvifCamera, subscription_seconds: float = SUBSCRI
             try:
                 if subscription is None:
                     await with_timeout(camera._connect(), timeout, "connect")
+                    camera._require(Capability.EVENTS)  # GetServices may have shown there is no event service
                     subscription = await with_timeout(_subscribe(camera, subscription_seconds), timeout,
                                                       "CreatePullPointSubscription")
                 if time.monotonic() >= subscription.renew_at - 1.0:
@@ -157,7 +158,7 @@ async def pull_events(camera: OnvifCamera, subscription_seconds: float = SUBSCRI
                     event = to_event(message)
                     if event is not None:
                         yield event
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, CapabilityMissing):
                 raise
             except Exception as error:
                 failure = soap.map_error(error, "events")

@@ -101,10 +101,11 @@ OPERATIONS[(NAMESPACES["tds"], "GetDeviceInformation")] = lambda device, _: repl
 def _get_services(device: OnvifSimDevice, _: Element) -> str:
     if not device.get_services:
         raise SoapFault("Receiver", "ter:ActionNotSupported", "GetServices is not supported", 500)
-    return replies.services(device.base_url)
+    return replies.services(device.base_url, device.missing_services)
 
 
-OPERATIONS[(NAMESPACES["tds"], "GetCapabilities")] = lambda device, _: replies.capabilities(device.base_url)
+OPERATIONS[(NAMESPACES["tds"], "GetCapabilities")] = lambda device, _: replies.capabilities(
+    device.base_url, device.missing_services)
 OPERATIONS[(NAMESPACES["tds"], "GetScopes")] = lambda device, _: replies.scopes(f"wk-sim-{device.index}", MODEL)
 OPERATIONS[(NAMESPACES["tds"], "GetHostname")] = lambda device, _: replies.hostname(f"wk-sim-{device.index}")
 OPERATIONS[(NAMESPACES["trt"], "GetProfiles")] = lambda device, _: replies.profiles(device.state.channels)

@@ -41,6 +41,9 @@ class OnvifSimDevice:
     discovery_port: int = 0
     #: False plays an older device that only knows GetCapabilities.
     get_services: bool = True
+    #: Namespaces of services this device model lacks (a camera without recording search or replay, say):
+    #: not advertised, and their operations refused as a device without them refuses them.
+    missing_services: frozenset[str] = frozenset()
 
     @property
     def log(self) -> list[LoggedRequest]:
@@ -104,7 +107,7 @@ async def _handle_soap(device: OnvifSimDevice, request: web.Request) -> web.Stre
         if request.path == "/onvif/Subscription" and name in SUBSCRIPTION_OPERATIONS:
             result = SUBSCRIPTION_OPERATIONS[name](device, operation_element, request.query.get("Idx", ""))
         else:
-            handler = OPERATIONS.get((namespace, name))
+            handler = OPERATIONS.get((namespace, name)) if namespace not in device.missing_services else None
             if handler is None:
                 raise SoapFault("Receiver", "ter:ActionNotSupported", f"{name} is not supported", 500)
             result = handler(device, operation_element)
