@@ -126,6 +126,10 @@ class RecordingSegment:
     size_bytes: int | None = None
     locked: bool | None = None
     token: str = ""
+    #: False when the device would not say where the recording begins (some ONVIF recorders report
+    #: EarliestRecording at 1970): `start` is then only the start of the window asked about, and the
+    #: segment says no more than that the recording reaches `end`.
+    start_known: bool = True
 
     @property
     def duration(self) -> timedelta:

@@ -58,15 +58,19 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def span_segment(information: Any, channel: int, start: datetime, end: datetime) -> list[RecordingSegment]:
-    """Without event history, the recording's earliest..latest span clipped to the window is all we know."""
+    """Without event history, the recording's earliest..latest span clipped to the window is all we know.
+
+    An earliest time lost to the epoch quirk keeps the latest: the segment then ends at LatestRecording
+    and says its start is not known (RecordingSegment.start_known), rather than the recording being dropped.
+    """
     earliest, latest = _aware(information.EarliestRecording), _aware(information.LatestRecording)
-    if earliest is None or latest is None:
+    if latest is None:
         return []
-    lower, upper = max(earliest, start), min(latest, end)
+    lower, upper = max(earliest or start, start), min(latest, end)
     if lower >= upper:
         return []
     return [RecordingSegment(channel=channel, start=lower, end=upper, kind=RecordingKind.CONTINUOUS,
-                             token=information.RecordingToken)]
+                             token=information.RecordingToken, start_known=earliest is not None)]
 
 
 def _is_data_present(result: Any) -> bool | None:

@@ -12,7 +12,7 @@ from xml.etree.ElementTree import Element
 import isodate
 
 from . import simreplies as replies
-from .simstate import EVENT_PAGE, RECORDING_PAGE, SUBSCRIPTION_SECONDS
+from .simstate import EPOCH, EVENT_PAGE, RECORDING_PAGE, SUBSCRIPTION_SECONDS
 from .soap import NAMESPACES, fault, find, find_all, find_text, parse_xml_time
 
 if TYPE_CHECKING:
@@ -141,6 +141,8 @@ def _recording_summary(device: OnvifSimDevice, _: Element) -> str:
     pieces = [p for ch in range(1, device.state.channels + 1) for p in device.state.recorded(ch)]
     start = min((p[0] for p in pieces), default=device.state.started)
     until = max((p[1] for p in pieces), default=device.state.started)
+    if device.state.device_faults.epoch_earliest:
+        start = EPOCH
     return replies.recording_summary(start, until, device.state.channels)
 
 

@@ -18,6 +18,8 @@ DEFAULT_RETENTION_DAYS = 30.0
 RECORDING_PAGE = 1
 EVENT_PAGE = 4
 SUBSCRIPTION_SECONDS = 60.0
+#: What a recorder with the epoch quirk reports as its earliest recording.
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 #: Event kinds → (topic, source item, data item) as ONVIF devices publish them.
 EVENT_TOPICS: dict[DeviceEventKind, tuple[str, str, str]] = {
@@ -39,7 +41,8 @@ def merged(device: FaultProfile, channel: FaultProfile | None) -> FaultProfile:
     retention = [r for r in (device.retention_days, channel.retention_days) if r is not None]
     return attrs.evolve(channel, gaps=device.gaps + channel.gaps, image=device.image | channel.image,
                         retention_days=min(retention) if retention else None,
-                        disk_error=device.disk_error or channel.disk_error)
+                        disk_error=device.disk_error or channel.disk_error,
+                        epoch_earliest=device.epoch_earliest or channel.epoch_earliest)
 
 
 def segments(earliest: datetime, latest: datetime, gaps: tuple[tuple[datetime, datetime], ...]
@@ -120,6 +123,8 @@ class DeviceState:
     def recording_information(self, channel: int) -> str:
         pieces = self.recorded(channel)
         earliest, latest = (pieces[0][0], pieces[-1][1]) if pieces else (utcnow(), utcnow())
+        if self.channel_faults(channel).epoch_earliest:
+            earliest = EPOCH
         return simreplies.recording_information(channel, earliest, latest, bool(pieces))
 
     def recording_events(self, channel: int, start: datetime, end: datetime, start_state: bool) -> list[str]:

@@ -44,6 +44,9 @@ class OnvifSimDevice:
     #: Namespaces of services this device model lacks (a camera without recording search or replay, say):
     #: not advertised, and their operations refused as a device without them refuses them.
     missing_services: frozenset[str] = frozenset()
+    #: False plays a Profile G recorder whose search service has no FindEvents (recording history):
+    #: clients then know a recording only by its earliest and latest times.
+    find_events: bool = True
 
     @property
     def log(self) -> list[LoggedRequest]:
@@ -108,6 +111,8 @@ async def _handle_soap(device: OnvifSimDevice, request: web.Request) -> web.Stre
             result = SUBSCRIPTION_OPERATIONS[name](device, operation_element, request.query.get("Idx", ""))
         else:
             handler = OPERATIONS.get((namespace, name)) if namespace not in device.missing_services else None
+            if name == "FindEvents" and not device.find_events:
+                handler = None
             if handler is None:
                 raise SoapFault("Receiver", "ter:ActionNotSupported", f"{name} is not supported", 500)
             result = handler(device, operation_element)
