@@ -133,7 +133,20 @@ class OnvifCamera:
     async def _read_clock(self) -> ClockReading:
         device = await self._proxy("devicemgmt", authenticated=False)
         sent_wall, sent = time.time(), time.monotonic()
-        reply = await device.GetSystemDateAndTime()
+        try:
+            reply = await device.GetSystemDateAndTime()
+        except Exception as error:
+            if soap.map_error(error, "GetSystemDateAndTime").kind is not FindingKind.AUTH_FAILED:
+                raise
+            # The standard lets anyone read the clock (it is how a client learns the offset its
+            # UsernameToken must follow); some firmware demands credentials anyway. Sign with the clock
+            # the refusal's Date header showed, if it had one, and ask again.
+            refused_at = self._transport.last_reply_date if self._transport is not None else None
+            if refused_at is not None and self._wsse is not None:
+                self._wsse.dt_diff = refused_at - datetime.now(timezone.utc)
+            device = await self._proxy("devicemgmt")
+            sent_wall, sent = time.time(), time.monotonic()
+            reply = await device.GetSystemDateAndTime()
         round_trip = time.monotonic() - sent
         host_time = datetime.fromtimestamp(sent_wall + round_trip / 2, timezone.utc)
         device_time, zone = device_time_of(reply)

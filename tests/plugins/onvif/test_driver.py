@@ -193,3 +193,26 @@ def test_time_zone_strings() -> None:
     with pytest.raises(DeviceError) as caught:
         device_time_of(Reply(UTCDateTime=None, LocalDateTime=local, TimeZone=Reply(TZ="MoroccoStandardTime0")))
     assert caught.value.kind is FindingKind.PROTOCOL_ERROR
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("offset", [0.0, 2 * 3600.0])
+async def test_clock_read_with_credentials_when_the_device_demands_them(offset: float) -> None:
+    """Regression (issue 13, item 10): firmware that refuses an anonymous GetSystemDateAndTime gave auth_failed.
+    Asked again with credentials, signed by the clock the refusal's Date header shows (even hours off)."""
+    async with simulate(faults=FaultProfile(clock_needs_auth=True, clock_offset=offset)) as (device,):
+        camera = OnvifCamera(device.endpoint)
+        try:
+            reading = await camera.get_clock()
+            assert abs(reading.offset - offset) < 3
+            assert (await camera.device_info()).manufacturer
+        finally:
+            await camera.close()
+        device.set_faults(FaultProfile(clock_needs_auth=True, wrong_password=True))
+        camera = OnvifCamera(device.endpoint)
+        try:
+            with pytest.raises(DeviceError) as caught:
+                await camera.get_clock()
+            assert caught.value.kind is FindingKind.AUTH_FAILED  # truly wrong credentials still say so
+        finally:
+            await camera.close()
