@@ -165,6 +165,10 @@ class DeviceEventKind(enum.StrEnum):
     ILLEGAL_ACCESS = "illegal_access"
     MOTION = "motion"
     REBOOT = "reboot"
+    #: Fan, power supply or temperature failure reported by the device.
+    HARDWARE_FAILURE = "hardware_failure"
+    #: A monitoring measurement: the processor load, in DeviceEvent.value.
+    PROCESSOR_USAGE = "processor_usage"
     OTHER = "other"
 
 
@@ -175,6 +179,8 @@ class DeviceEvent:
     channel: int | None = None
     active: bool = True
     raw: str = ""
+    #: The measurement or state text an information event carries (processor usage, last reboot time).
+    value: str = ""
 
 
 class CredentialKind(enum.StrEnum):

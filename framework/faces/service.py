@@ -213,7 +213,8 @@ class Appliance:
                 await asyncio.Event().wait()  # nothing to subscribe to; park the task
             async for event in driver.events():
                 kind = EVENT_FINDINGS.get(event.kind)
-                if kind is None:
+                if kind is None:  # information (motion, processor load, last reboot): no finding to keep
+                    log.debug("%s: %s event %s", device_id, event.kind, event.value)
                     continue
                 subject, channel = self._camera_for(device_id, event.channel)
                 if event.active:

@@ -24,39 +24,100 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Topic suffix → event kind; devices prefix topics with their own namespace prefixes.
-TOPIC_KINDS: tuple[tuple[str, DeviceEventKind], ...] = (
+#: Topic path (namespace prefixes dropped from every step) → event kind; the first entry that is the
+#: topic or a parent of it wins. Topic and item names as ONVIF devices send them: the ONVIF core and
+#: analytics topic sets, Hikvision's tnshik: extensions (fixtures/exonvif_get_event_properties.xml), and
+#: the TP-Link Tapo tamper topic Home Assistant's onvif parsers meet.
+TOPICS: tuple[tuple[str, DeviceEventKind], ...] = (
     ("VideoSource/SignalLoss", DeviceEventKind.VIDEO_LOSS),
-    ("VideoSource/GlobalSceneChange", DeviceEventKind.SCENE_CHANGE),
-    ("TamperDetector/Tamper", DeviceEventKind.TAMPER),
-    ("HardwareFailure/StorageFailure", DeviceEventKind.DISK_ERROR),
-    ("Device/Trigger/Relay", DeviceEventKind.OTHER),
+    ("VideoSource/GlobalSceneChange", DeviceEventKind.SCENE_CHANGE),  # /ImagingService, /AnalyticsService, ...
+    ("VideoSource/MotionAlarm", DeviceEventKind.MOTION),
+    ("RuleEngine/CellMotionDetector/Motion", DeviceEventKind.MOTION),
+    ("RuleEngine/MotionRegionDetector/Motion", DeviceEventKind.MOTION),
+    ("RuleEngine/TamperDetector/Tamper", DeviceEventKind.TAMPER),
+    ("RuleEngine/CellMotionDetector/Tamper", DeviceEventKind.TAMPER),
+    ("Device/HardwareFailure/StorageFailure", DeviceEventKind.DISK_ERROR),
+    ("Device/HardwareFailure/HardDiskError", DeviceEventKind.DISK_ERROR),
+    ("Device/HardwareFailure/HardDiskFull", DeviceEventKind.DISK_FULL),
+    ("Device/HardwareFailure", DeviceEventKind.HARDWARE_FAILURE),  # FanFailure, PowerSupplyFailure, TemperatureCritical
+    ("RecordingConfig/JobState", DeviceEventKind.RECORDING_FAILURE),
+    ("UserAlarm/IllegalAccess", DeviceEventKind.ILLEGAL_ACCESS),
+    ("Monitoring/ProcessorUsage", DeviceEventKind.PROCESSOR_USAGE),
+    ("Monitoring/OperatingTime/LastReboot", DeviceEventKind.REBOOT),
+    ("Monitoring", DeviceEventKind.OTHER),  # LastReset, LastClockSynchronization, Backup/Last
+    ("Device/Trigger", DeviceEventKind.OTHER),  # Relay, DigitalInput
 )
-ACTIVE_ITEMS = {"State", "IsTamper", "Failed", "IsMotion", "LogicalState"}
-#: Seconds a subscription is asked for; it is renewed before it ends.
+#: Data items whose value is the event's state, and the values devices use for on and off.
+STATE_ITEMS = ("State", "IsMotion", "IsTamper", "Failed", "Critical", "LogicalState", "IsInside")
+ON, OFF = {"true", "1", "active", "on"}, {"false", "0", "inactive", "off"}
+#: A recording job's State: only Error is a failure (Idle, Active and PartiallyActive are the job's work).
+JOB_FAILED = "error"
+#: Data items carrying a Monitoring topic's value: ProcessorUsage's Value, OperatingTime's Status time.
+VALUE_ITEMS = ("Value", "Status")
+#: Source items naming the video source (hence the channel) an event is about; a disk or a relay is not one.
+CHANNEL_ITEMS = ("VideoSourceToken", "VideoSourceConfigurationToken", "Source", "VideoSource")
+#: Seconds asked for at each subscribe or renew.
 SUBSCRIPTION_SECONDS = 60.0
 RETRY_SECONDS = 1.0
 
 
+def topic_path(topic: str) -> str:
+    """`tns1:Device/HardwareFailure/tnshik:HardDiskFull` → `Device/HardwareFailure/HardDiskFull`."""
+    return "/".join(step.rpartition(":")[2].strip() for step in topic.strip().split("/"))
+
+
+def kind_of(topic: str) -> DeviceEventKind | None:
+    path = topic_path(topic)
+    return next((kind for prefix, kind in TOPICS if path == prefix or path.startswith(prefix + "/")), None)
+
+
 def _items(node: Any) -> dict[str, str]:
-    return {item.Name: str(item.Value) for item in (getattr(node, "SimpleItem", None) or [])}
+    return {str(item.Name): str(item.Value) for item in (getattr(node, "SimpleItem", None) or [])
+            if getattr(item, "Name", None) is not None and getattr(item, "Value", None) is not None}
+
+
+def _active(kind: DeviceEventKind, data: dict[str, str], operation: str) -> bool:
+    if operation == "Deleted":  # the property is gone, and with it whatever it reported
+        return False
+    value = next((data[name].strip().lower() for name in STATE_ITEMS if name in data), None)
+    if kind is DeviceEventKind.RECORDING_FAILURE:
+        return value == JOB_FAILED
+    if value in OFF:
+        return False
+    return True  # "true", or an event with no state at all (Hikvision's HardDiskFull): it happened
+
+
+def _aware_utc(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def _parsed_time(text: str) -> datetime | None:
+    try:
+        return _aware_utc(datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
+    except ValueError:  # e.g. Hikvision's 0000-00-00T00:00:00Z
+        return None
 
 
 def to_event(message: Any) -> DeviceEvent | None:
-    """One wsnt:NotificationMessage as a DeviceEvent, or None for topics we do not act on."""
-    topic = str(getattr(message.Topic, "_value_1", message.Topic) or "")
-    kind = next((k for suffix, k in TOPIC_KINDS if topic.endswith(suffix) or suffix + "/" in topic), None)
+    """One wsnt:NotificationMessage as a DeviceEvent, or None for topics watchkeeper does not know."""
+    topic_node = getattr(message, "Topic", None)
+    topic = str(getattr(topic_node, "_value_1", topic_node) or "")
+    kind = kind_of(topic)
     if kind is None:
         return None
     body = getattr(getattr(message, "Message", None), "_value_1", None)
     source, data = _items(getattr(body, "Source", None)), _items(getattr(body, "Data", None))
-    when = getattr(body, "UtcTime", None) or datetime.now(timezone.utc)
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    active = next((value.lower() == "true" for name, value in data.items() if name in ACTIVE_ITEMS), True)
-    token = next(iter(source.values()), "")
-    digits = "".join(ch for ch in token.rsplit("_", 1)[-1] if ch.isdigit())
-    return DeviceEvent(kind=kind, time=when, channel=int(digits) if digits else None, active=active,
-                       raw=topic[:200])
+    operation = str(getattr(body, "PropertyOperation", None) or "")
+    value = next((data[name] for name in VALUE_ITEMS if name in data), "")
+    when = _aware_utc(getattr(body, "UtcTime", None)) or datetime.now(timezone.utc)
+    if kind is DeviceEventKind.REBOOT:  # LastReboot's Status is when it rebooted; UtcTime only when it said so
+        when = _parsed_time(value) or when
+    token = next((source[name] for name in CHANNEL_ITEMS if name in source), "")
+    digits = "".join(ch for ch in token.rsplit("_", 1)[-1] if ch.isdigit()) if "_" in token else ""
+    return DeviceEvent(kind=kind, time=when, channel=int(digits) if digits else None,
+                       active=_active(kind, data, operation), raw=topic[:200], value=value[:64])
 
 
 @attrs.define

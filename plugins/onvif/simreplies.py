@@ -194,12 +194,14 @@ def search_results(element: str, state: str, results: list[str]) -> str:
             f"{''.join(results)}</tse:ResultList></tse:{element}Response>")
 
 
-def notification(topic: str, when: datetime, source: tuple[str, str], data: tuple[str, str],
+def notification(topic: str, when: datetime, source: tuple[str, str] | None, data: tuple[str, str],
                  operation: str = "Changed") -> str:
+    """A wsnt:NotificationMessage; Monitoring topics (LastReboot, ...) carry no Source, as devices send them."""
+    source_xml = (f'<tt:Source><tt:SimpleItem Name="{source[0]}" Value="{text(source[1])}"/></tt:Source>'
+                  if source else "")
     return (
         f'<wsnt:NotificationMessage><wsnt:Topic Dialect="{TOPIC_DIALECT}">{topic}</wsnt:Topic>'
-        f'<wsnt:Message><tt:Message UtcTime="{xml_time(when)}" PropertyOperation="{operation}"><tt:Source>'
-        f'<tt:SimpleItem Name="{source[0]}" Value="{text(source[1])}"/></tt:Source><tt:Data>'
+        f'<wsnt:Message><tt:Message UtcTime="{xml_time(when)}" PropertyOperation="{operation}">{source_xml}<tt:Data>'
         f'<tt:SimpleItem Name="{data[0]}" Value="{text(data[1])}"/></tt:Data></tt:Message></wsnt:Message>'
         "</wsnt:NotificationMessage>")
 

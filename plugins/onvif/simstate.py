@@ -27,7 +27,10 @@ EVENT_TOPICS: dict[DeviceEventKind, tuple[str, str, str]] = {
     DeviceEventKind.SCENE_CHANGE: ("tns1:VideoSource/GlobalSceneChange/ImagingService", "Source", "State"),
     DeviceEventKind.TAMPER: ("tns1:RuleEngine/TamperDetector/Tamper", "VideoSourceConfigurationToken", "IsTamper"),
     DeviceEventKind.DISK_ERROR: ("tns1:Device/HardwareFailure/StorageFailure", "Token", "Failed"),
+    DeviceEventKind.MOTION: ("tns1:RuleEngine/CellMotionDetector/Motion", "VideoSourceConfigurationToken", "IsMotion"),
 }
+#: The processor load the simulated device reports, in percent.
+PROCESSOR_USAGE = "12"
 
 
 def utcnow() -> datetime:
@@ -94,6 +97,7 @@ class DeviceState:
     searches: dict[str, Search] = attrs.field(factory=dict)
     subscriptions: dict[str, Subscription] = attrs.field(factory=dict)
     boots: int = 1
+    booted_at: datetime = attrs.field(factory=utcnow)
     _ids: itertools.count = attrs.field(factory=lambda: itertools.count(1))
 
     @property
@@ -163,9 +167,17 @@ class DeviceState:
     # --- events -------------------------------------------------------------------------------
 
     def subscribe(self, until: datetime) -> str:
+        """A new pull point starts with the device's properties as they stand ("Initialized"), as devices do."""
         self.expire_subscriptions()
         key = f"{self.boots}_{next(self._ids)}"
-        self.subscriptions[key] = Subscription(until=until)
+        now = self.now()
+        booted = self.booted_at + (now - utcnow())  # on the device's clock
+        self.subscriptions[key] = Subscription(until=until, queue=[
+            simreplies.notification("tns1:Monitoring/OperatingTime/LastReboot", now, None,
+                                    ("Status", simreplies.xml_time(booted)), "Initialized"),
+            simreplies.notification("tns1:Monitoring/ProcessorUsage", now, ("Token", "Processor_Usage"),
+                                    ("Value", PROCESSOR_USAGE), "Initialized"),
+        ])
         return key
 
     def expire_subscriptions(self) -> None:
@@ -193,5 +205,6 @@ class DeviceState:
     def reboot(self) -> None:
         """A reboot forgets every subscription and search, as real devices do."""
         self.boots += 1
+        self.booted_at = utcnow()
         self.subscriptions.clear()
         self.searches.clear()

@@ -91,3 +91,37 @@ async def test_a_programming_error_is_raised_not_taken_for_a_lost_subscription(m
             await stream.aclose()
             await camera.close()
         assert not device.state.subscriptions  # even so, the pull point is handed back
+
+
+@pytest.mark.asyncio
+async def test_monitoring_and_motion_events_from_the_simulator() -> None:
+    """A new pull point starts with the device's properties (LastReboot, ProcessorUsage), as devices send them."""
+    async with simulate(channels=2) as (device,):
+        camera = OnvifCamera(attrs.evolve(device.endpoint, timeout=2.0))
+        stream = camera.events()
+        received: list = []
+
+        async def collect() -> None:
+            async for event in stream:
+                received.append(event)
+
+        task = asyncio.create_task(collect())
+        try:
+            await _until(lambda: {DeviceEventKind.REBOOT, DeviceEventKind.PROCESSOR_USAGE} <= {e.kind for e in received})
+            first_boot = next(e for e in received if e.kind is DeviceEventKind.REBOOT).time
+            await device.trigger_event(DeviceEventKind.MOTION, 2)
+            await _until(lambda: any(e.kind is DeviceEventKind.MOTION for e in received))
+            await asyncio.sleep(1.1)  # device times have whole seconds
+            await device.trigger_event(DeviceEventKind.REBOOT, 1)
+            await _until(lambda: sum(e.kind is DeviceEventKind.REBOOT for e in received) == 2)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await stream.aclose()
+            await camera.close()
+    motion = next(e for e in received if e.kind is DeviceEventKind.MOTION)
+    assert motion.channel == 2 and motion.active
+    usage = next(e for e in received if e.kind is DeviceEventKind.PROCESSOR_USAGE)
+    assert float(usage.value) >= 0
+    second_boot = [e for e in received if e.kind is DeviceEventKind.REBOOT][-1].time
+    assert second_boot > first_boot  # the reboot's own time, not when the message was sent
