@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 import struct
-import zoneinfo
 from datetime import datetime, timedelta, timezone, tzinfo
 
 import attrs
 
+from watchkeeper.core.timezones import parse_zone
 from watchkeeper.simulation.faults import FaultProfile
 
 from . import cgi
@@ -97,17 +97,10 @@ def clip_bytes(channel: int, start: datetime, end: datetime, seed: int = 0,
 
 def device_zone(faults: FaultProfile, now: datetime) -> int:
     """The NTP.TimeZone index a device set to the fault's zone reports (default Beijing)."""
-    name = faults.time_zone
-    if not name:
+    if not faults.time_zone:
         return cgi.BEIJING
-    text = name.strip().upper().removeprefix("UTC").removeprefix("GMT")
-    if text[:1] in "+-" and text[1:2].isdigit():
-        hours, _, minutes = text[1:].partition(":")
-        offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
-        return cgi.zone_index(offset if text[0] == "+" else -offset)
-    if not text:
-        return 0
-    return cgi.zone_index(now.astimezone(zoneinfo.ZoneInfo(name)).utcoffset() or timedelta())
+    # Any notation (UTC+08:00, GMT+08:00, CST-8, Asia/Shanghai), read as core.timezones reads devices.
+    return cgi.zone_index(now.astimezone(parse_zone(faults.time_zone)).utcoffset() or timedelta())
 
 
 def file_path(channel: int, start_local: datetime, end_local: datetime, mount: str) -> str:

@@ -15,7 +15,7 @@ from watchkeeper.core.models import Endpoint
 from watchkeeper.plugins.onvif import events, transport
 from watchkeeper.plugins.onvif.driver import OnvifCamera
 from watchkeeper.plugins.onvif.profileg import _aware
-from watchkeeper.plugins.onvif.timeparse import posix_utc_offset
+from watchkeeper.core.timezones import utc_offset
 from watchkeeper.devices.safeparse import local_name, parse_xml
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -72,7 +72,7 @@ async def test_clock_quirks_gsoap_camera(camera: OnvifCamera, replay: int) -> No
     reading = await camera.get_clock()
     assert reading.device_time == datetime(2014, 12, 24, 19, 14, 37, tzinfo=timezone.utc)
     assert reading.time_zone == "MoroccoStandardTime0"  # non-POSIX: reported as is, not interpreted
-    assert posix_utc_offset("MoroccoStandardTime0") is None and posix_utc_offset("CST-8").total_seconds() == 8 * 3600
+    assert utc_offset("MoroccoStandardTime0") is None and utc_offset("CST-8").total_seconds() == 8 * 3600
     assert reading.ntp_enabled is False and reading.ntp_servers == ("192.168.1.168",)
     assert reading.offset < -10 * 365 * 86400  # a camera stuck in 2014 is measured, not refused
     # GetServices advertised 192.168.68.111; every service is reached at the configured address instead.
