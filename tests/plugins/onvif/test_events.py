@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import attrs
 import pytest
@@ -12,6 +13,25 @@ from watchkeeper.core.models import DeviceEventKind
 from watchkeeper.plugins.onvif.driver import OnvifCamera, rewrite_host
 from watchkeeper.plugins.onvif.events import pull_events
 from watchkeeper.plugins.onvif.simulator import simulate
+
+
+@contextlib.asynccontextmanager
+async def collecting(camera: OnvifCamera, stream):
+    """The stream's events gathered into a list while the block runs; the stream and camera closed after."""
+    received: list = []
+
+    async def collect() -> None:
+        async for event in stream:
+            received.append(event)
+
+    task = asyncio.create_task(collect())
+    try:
+        yield received
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await stream.aclose()
+        await camera.close()
 
 
 async def _until(condition, limit: float = 8.0) -> None:
@@ -45,15 +65,7 @@ async def test_one_subscription_is_held_across_several_renewal_periods() -> None
     period = 3.0
     async with simulate() as (device,):
         camera = OnvifCamera(attrs.evolve(device.endpoint, timeout=2.0))
-        stream = pull_events(camera, subscription_seconds=period)
-        received: list = []
-
-        async def collect() -> None:
-            async for event in stream:
-                received.append(event)
-
-        task = asyncio.create_task(collect())
-        try:
+        async with collecting(camera, pull_events(camera, subscription_seconds=period)) as received:
             await _until(lambda: bool(device.state.subscriptions))
             first = set(device.state.subscriptions)
             for round_ in range(1, 4):  # three termination periods and more
@@ -62,11 +74,6 @@ async def test_one_subscription_is_held_across_several_renewal_periods() -> None
                 await _until(lambda: sum(e.kind is DeviceEventKind.TAMPER for e in received) == round_)
                 assert set(device.state.subscriptions) == first, "the subscription was lost and made again"
             assert device.state.subscriptions[next(iter(first))].renewals >= 3
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await stream.aclose()
-            await camera.close()
         assert not device.state.subscriptions, "a closed event stream unsubscribes (devices have few pull points)"
 
 
@@ -98,15 +105,7 @@ async def test_monitoring_and_motion_events_from_the_simulator() -> None:
     """A new pull point starts with the device's properties (LastReboot, ProcessorUsage), as devices send them."""
     async with simulate(channels=2) as (device,):
         camera = OnvifCamera(attrs.evolve(device.endpoint, timeout=2.0))
-        stream = camera.events()
-        received: list = []
-
-        async def collect() -> None:
-            async for event in stream:
-                received.append(event)
-
-        task = asyncio.create_task(collect())
-        try:
+        async with collecting(camera, camera.events()) as received:
             await _until(lambda: {DeviceEventKind.REBOOT, DeviceEventKind.PROCESSOR_USAGE} <= {e.kind for e in received})
             first_boot = next(e for e in received if e.kind is DeviceEventKind.REBOOT).time
             await device.trigger_event(DeviceEventKind.MOTION, 2)
@@ -114,11 +113,6 @@ async def test_monitoring_and_motion_events_from_the_simulator() -> None:
             await asyncio.sleep(1.1)  # device times have whole seconds
             await device.trigger_event(DeviceEventKind.REBOOT, 1)
             await _until(lambda: sum(e.kind is DeviceEventKind.REBOOT for e in received) == 2)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await stream.aclose()
-            await camera.close()
     motion = next(e for e in received if e.kind is DeviceEventKind.MOTION)
     assert motion.channel == 2 and motion.active
     usage = next(e for e in received if e.kind is DeviceEventKind.PROCESSOR_USAGE)
