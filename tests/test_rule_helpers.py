@@ -1,11 +1,9 @@
-"""The pure parts of the clock and retention rules: time-zone strings, coverage and gaps."""
+"""The pure parts of the clock and retention rules: the zone comparison, coverage and gaps."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from watchkeeper.core.models import ClockReading, RecordingSegment
 from watchkeeper.rules.clock import zone_problem

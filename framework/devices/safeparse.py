@@ -9,7 +9,7 @@ import defusedxml.ElementTree as SafeElementTree
 import httpx
 from defusedxml import DefusedXmlException
 
-from watchkeeper.devices.drivers import PROGRAMMING_ERRORS, DeviceError
+from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.findings import FindingKind
 
 #: No XML or key=value reply from a camera is anywhere near this; a bigger one is hostile.
