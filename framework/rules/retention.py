@@ -153,6 +153,8 @@ async def check_retention(context: CheckContext) -> CheckResult:
                        "the device does not say where the recording begins" if camera_id in unverified else ""),
                     measured=round(total, 1), threshold=threshold,
                     details={"gaps": [[a.isoformat(), b.isoformat()] for a, b in gaps[:50]]}))
+            if camera_id in unverified:
+                continue  # no day's coverage was established: the R8 verdict has no evidence, not a "met"
             for day, (got, expected) in daily_coverage(covered, window_start, now, app.site.zone).items():
                 coverage_rows.append({"camera": camera_id, "day": day, "covered_seconds": got,
                                       "expected_seconds": expected, "checked_at": checked_at})

@@ -8,6 +8,7 @@ import textwrap
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
+from tests.compliance.conftest import verdict
 from watchkeeper.host import open_site
 from watchkeeper.plugins.onvif.driver import OnvifCamera
 from watchkeeper.plugins.onvif.profileg import span_segment
@@ -87,6 +88,9 @@ async def test_retention_keeps_what_is_known_and_says_what_is_not(tmp_path, monk
             assert "does not say where the recording begins" in result.summary["unverified"]["yard"]
             journaled = json.loads(list(app.journal.entries(kind="retention"))[-1]["body"])
             assert "yard" in journaled["unverified"]
+            # The retention period could not be checked: no day's coverage is claimed, and R8 is not "met".
+            assert not list(app.store.db["coverage"].rows_where("camera = ?", ["yard"]))
+            assert verdict(app, "R8")["status"] != "met"
 
             # Recording stopped three hours ago: that much is known, and is a gap.
             now = datetime.now(timezone.utc)
