@@ -9,8 +9,6 @@ a decoder whose header we cannot read.
 
 from __future__ import annotations
 
-import os
-import stat
 import struct
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import numpy as np
 
 from watchkeeper.analysis import frames as _kernel
 from watchkeeper.analysis.errors import AnalysisError
+from watchkeeper.core.files import FileReadError, read_regular_file
 
 #: 8K UHD (7680 x 4320, 33.2 MP) and a 12 MP fisheye fit; nothing a CCTV camera sends is larger.
 MAX_PIXELS = 40_000_000
@@ -226,18 +225,6 @@ def decode_image(data: bytes, color: bool = False, what: str = "image") -> np.nd
 def read_image_file(path: Path) -> bytes:
     """A regular file's bytes, at most MAX_FILE_BYTES; a FIFO, device or folder is refused unopened."""
     try:
-        # O_NONBLOCK: opening a FIFO with no writer must not hang; fstat then refuses it.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as error:
-        raise AnalysisError(f"{path}: cannot read: {error.strerror or error}") from None
-    with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageBoundsError(f"{path}: not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise ImageBoundsError(f"{path}: {info.st_size / 2**20:.0f} MiB is larger than the "
-                                   f"{MAX_FILE_BYTES // 2**20} MiB an image may be")
-        data = handle.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:
-        raise ImageBoundsError(f"{path}: grew beyond {MAX_FILE_BYTES // 2**20} MiB while being read")
-    return data
+        return read_regular_file(path, MAX_FILE_BYTES)
+    except FileReadError as error:
+        raise ImageBoundsError(str(error)) from None

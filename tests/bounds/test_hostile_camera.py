@@ -1,7 +1,7 @@
 """Hostile cameras: a JPEG bomb and a lying JPEG header are those cameras' findings, in bounded memory.
 
-The inspection runs as the real CLI in a child process, so its peak resident memory (from wait4)
-is the inspection's alone; the simulated cameras answer from this process.
+The inspection runs as the real CLI in a child process, so its peak resident memory (VmHWM, see
+tests/bounds/measure.py) is the inspection's alone; the simulated cameras answer from this process.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import contextlib
 import os
 import sqlite3
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from watchkeeper.plugins.dahua.simulator import simulate as dahua
 from watchkeeper.plugins.hikvision.simulator import simulate as hikvision
 from watchkeeper.plugins.onvif.simulator import simulate as onvif
 from watchkeeper.simulation.faults import FaultProfile, PictureFault
+
+from tests.bounds import measure
 
 PASSWORD = "sim-Pass-2026"
 MEMORY_LIMIT_MB = 300
@@ -49,17 +50,13 @@ def camera(camera_id: str, platform: str, port: int) -> str:
         """)
 
 
-async def run_inspection(config: Path) -> tuple[int, str, int]:
-    """(exit code, output, peak RSS in kB) of `watchkeeper inspect` in a child process."""
-    env = dict(os.environ, WK_SIM_PASSWORD=PASSWORD)
-    child = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(config), "inspect",
-                              "--actor", "li", "--no-playback"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             env=env, text=True)
-    # The simulators answer on this loop, so the child is waited for in a thread.
-    output = await asyncio.to_thread(child.stdout.read)
-    _pid, status, usage = await asyncio.to_thread(os.wait4, child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode, output, usage.ru_maxrss
+async def run_inspection(config: Path) -> tuple[int, str, float]:
+    """(exit code, output, peak resident MB) of `watchkeeper inspect` in a child process."""
+    child = await asyncio.create_subprocess_exec(
+        *measure.command("--config", str(config), "inspect", "--actor", "li", "--no-playback"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, WK_SIM_PASSWORD=PASSWORD))
+    stdout, stderr = await asyncio.wait_for(child.communicate(), 300)  # the simulators answer on this loop
+    return child.returncode, stdout.decode() + stderr.decode(), measure.peak_mb(stderr.decode())
 
 
 @pytest.mark.slow
@@ -85,7 +82,7 @@ async def test_bomb_and_lying_header_are_findings_in_bounded_memory(tmp_path: Pa
                     device.set_faults(FaultProfile(picture=picture))
                 text += camera(camera_id, platform, device.endpoint.port)
         (tmp_path / "site.toml").write_text(text)
-        code, output, peak_kb = await run_inspection(tmp_path / "site.toml")
+        code, output, peak = await run_inspection(tmp_path / "site.toml")
     assert "Traceback" not in output, output
     db = sqlite3.connect(tmp_path / "watchkeeper.db")
     results = {camera: (status, frames, findings) for camera, status, frames, findings in db.execute(
@@ -98,4 +95,4 @@ async def test_bomb_and_lying_header_are_findings_in_bounded_memory(tmp_path: Pa
             else:
                 assert results[camera_id][0] == "fault" and "protocol_error" in results[camera_id][2]
                 assert "16000x16000" in reasons[camera_id], reasons
-    assert peak_kb / 1024 < MEMORY_LIMIT_MB, f"inspection peaked at {peak_kb / 1024:.0f} MB"
+    assert peak < MEMORY_LIMIT_MB, f"inspection peaked at {peak:.0f} MB"

@@ -20,6 +20,7 @@ from watchkeeper.rules.inspection import decode_jpeg
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.simulation.scenes import base_scene, jpeg_bomb, lying_jpeg
 
+from tests.bounds import measure
 from tests.bounds.images import png_bomb, png_claiming
 
 SCENE = np.ascontiguousarray(base_scene(3)[:300, :400])
@@ -91,12 +92,9 @@ def test_png_bomb_is_refused_in_bounded_memory(tmp_path: Path) -> None:
     path = tmp_path / "bomb.png"
     path.write_bytes(png_bomb(8192, 8192))  # 261 kB that inflate to 268 MB of RGBA
     assert path.stat().st_size < 300_000
-    child = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "analyze", str(path)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = child.stdout.read()
-    _pid, status, usage = os.wait4(child.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 2 and "67 MP" in output and "Traceback" not in output, output
-    assert usage.ru_maxrss / 1024 < 300, f"analyze peaked at {usage.ru_maxrss / 1024:.0f} MB"
+    result, peak = measure.run("analyze", str(path))
+    assert result.returncode == 2 and "67 MP" in result.stdout and "Traceback" not in result.stderr, result.stderr
+    assert peak < 300, f"analyze peaked at {peak:.0f} MB"
 
 
 def test_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
