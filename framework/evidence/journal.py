@@ -179,12 +179,21 @@ class Journal:
         for values in cursor:
             yield dict(zip(names, values))
 
-    def verify(self) -> Verification:
-        """Walk the chain from the start; the first seq that does not hold is the problem."""
-        expected_seq, prev_hash, count = 1, GENESIS, 0
-        cursor = self.store.conn.execute(
-            "SELECT seq, time_utc, time_local, kind, actor, subject, body, prev_hash, hash FROM journal ORDER BY seq"
-        )
+    def verify(self, since: Verification | None = None) -> Verification:
+        """Walk the chain from the start; the first seq that does not hold is the problem.
+
+        `since`, an earlier ok verification whose head entry is still in place, walks only the
+        entries after it (the dashboard's incremental check; a full walk is still needed now and
+        then to catch an edit behind the triggers' back in the part already walked).
+        """
+        expected_seq, prev_hash, count, after = 1, GENESIS, 0, None
+        query = "SELECT seq, time_utc, time_local, kind, actor, subject, body, prev_hash, hash FROM journal"
+        if since is not None and since.ok and since.head_seq and self.store.conn.execute(
+                "SELECT hash FROM journal WHERE seq = ?", [since.head_seq]).fetchone() == (since.head_hash,):
+            expected_seq, prev_hash, count, after = since.head_seq + 1, since.head_hash, since.entries, since.head_seq
+        # A full walk reads every row, even ones numbered below 1 that no append would write.
+        cursor = self.store.conn.execute(query + (" WHERE seq > ? ORDER BY seq" if after else " ORDER BY seq"),
+                                         [after] if after else [])
         for seq, time_utc, time_local, kind, actor, subject, body, stored_prev, stored_hash in cursor:
             problem = None
             if seq != expected_seq:
