@@ -1,14 +1,17 @@
-"""Reads a file named in the config or on the command line: a regular file only, and only so much of it.
+"""Files read and written safely: a regular file only, only so much of it; written whole or not at all.
 
 `file:/dev/zero` as a password grew to 23 GB and a FIFO given to `analyze` hung it; a path from a
 config or an argument is untrusted, so it is opened without blocking, checked to be a regular file,
-and read no further than the caller's limit.
+and read no further than the caller's limit. A file the appliance writes goes to a temporary name
+beside its place and is renamed there once whole, so a full disk never leaves half a report.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -54,3 +57,32 @@ def size_text(count: int) -> str:
         if count >= scale:
             return f"{count / scale:g} {unit}"
     return f"{count} bytes"
+
+
+@contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write to; when the block ends it is fsynced and renamed
+    over `path`, and if the block fails (a full disk) it is removed and `path` is untouched."""
+    temporary = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        yield temporary
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the rename itself survives a power cut
+    finally:
+        os.close(directory)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` as `path`, whole or not at all."""
+    with replacing(path) as temporary:
+        temporary.write_bytes(data)

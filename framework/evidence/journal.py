@@ -16,11 +16,14 @@ from zoneinfo import ZoneInfo
 import attrs
 import pluggy
 
+from watchkeeper.core.files import FileReadError, read_regular_file
 from watchkeeper.core.models import Secret
 from watchkeeper.evidence.store import JOURNAL_KINDS, Store
 
 GENESIS = "0" * 64
 KEY_BYTES = 32
+#: A key file holds 64 hex digits and a newline.
+KEY_FILE_BYTES = 1024
 
 
 class JournalKeyError(Exception):
@@ -36,15 +39,21 @@ def create_key(path: Path) -> None:
 
 
 def load_key(path: Path, create: bool = False) -> Secret:
-    if create and not path.exists():
-        create_key(path)
+    if create and not path.exists() and not path.is_symlink():
+        try:
+            create_key(path)
+        except OSError as error:
+            raise JournalKeyError(f"journal key {path} cannot be created: {error.strerror or error}") from None
+    if not path.exists():
+        raise JournalKeyError(f"journal key {path} does not exist")
     try:
-        text = path.read_text(encoding="ascii").strip()
+        # A regular file of a few bytes: a folder, a device or a huge file is the wrong path.
+        text = read_regular_file(path, KEY_FILE_BYTES).decode("ascii").strip()
         key = bytes.fromhex(text)
-    except FileNotFoundError:
-        raise JournalKeyError(f"journal key {path} does not exist") from None
-    except (OSError, ValueError, UnicodeDecodeError):
-        raise JournalKeyError(f"journal key {path} is unreadable or not hex") from None
+    except FileReadError as error:
+        raise JournalKeyError(f"journal key {error}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise JournalKeyError(f"journal key {path} is not a hex key") from None
     if len(key) < 16:
         raise JournalKeyError(f"journal key {path} is too short ({len(key)} bytes, need 16 or more)")
     return Secret(text)
