@@ -45,7 +45,7 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-#: "section.key" (section: policies, recorders, cameras, doors) -> its range.
+#: "section.key" (section: policies, backup, recorders, cameras, doors) -> its range.
 NUMBER_RANGES: dict[str, Range] = {
     "policies.clock_tolerance_seconds": Range(0, 3600, above=True),
     "policies.retention_days": Range(1, 3650),
@@ -54,6 +54,11 @@ NUMBER_RANGES: dict[str, Range] = {
     # Frames x interval is how long each camera's live check takes: at most 50 x 10 s.
     "policies.frame_interval_seconds": Range(0, 10, above=True),
     "policies.playback_seconds": Range(0, 600, above=True),
+    # Hours and seconds become timedeltas: 1e308 hours would overflow them.
+    "policies.escalate_after_hours": Range(0, 720, above=True),
+    "policies.retrieval_valid_hours": Range(0, 720, above=True),
+    "policies.audit_match_seconds": Range(0, 3600, above=True),
+    "backup.keep": Range(1, 3650),
     "recorders.port": Range(1, 65535),
     "recorders.timeout_seconds": Range(0.1, 300),
     "cameras.port": Range(1, 65535),

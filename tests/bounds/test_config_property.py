@@ -21,14 +21,16 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import load_plugins
-from watchkeeper.site.config import Camera, Door, Policies, Recorder, load_site
+from watchkeeper.site.config import Backup, Camera, Door, Policies, Recorder, load_site
 from watchkeeper.site.limits import NUMBER_RANGES
 
 BASE: dict[str, Any] = {
     "site": {"name": "Property", "time_zone": "Asia/Shanghai", "store": "data/wk.db"},
     "policies": {"clock_tolerance_seconds": 30, "retention_days": 30, "inspection_times": ["08:00", "20:00"],
                  "gap_threshold_seconds": 60, "inspection_frames": 5, "frame_interval_seconds": 1.0,
-                 "playback_seconds": 10, "thresholds": {"night": {"dark_mean_min": 15}}},
+                 "playback_seconds": 10, "escalate_after_hours": 24, "retrieval_valid_hours": 24,
+                 "audit_match_seconds": 300, "thresholds": {"night": {"dark_mean_min": 15}}},
+    "backup": {"folder": "backups", "passphrase": "env:HOME", "keep": 14},
     "recorders": [{"id": "nvr", "platform": "hikvision", "host": "10.0.0.2", "port": 8000, "timeout_seconds": 5}],
     "cameras": [
         {"id": "gate", "location": "gate", "purpose": "plates", "zone": "perimeter", "platform": "hikvision",
@@ -105,8 +107,11 @@ def toml(value: Any) -> str:
 
 
 def mutate(document: Any, path: tuple, value: Any) -> Any:
+    """The document with `value` at `path`; a path an earlier change removed is left alone."""
     if not path:
         return value
+    if not isinstance(document, (dict, list)):
+        return document
     copy = dict(document) if isinstance(document, dict) else list(document)
     head = path[0]
     if isinstance(copy, dict) or (isinstance(head, int) and head < len(copy)):
@@ -150,7 +155,8 @@ def test_extreme_configs_are_refused_naming_the_key(cli, tmp_path_factory, chang
 
 def assert_within_ranges(site: Any) -> None:
     """What the loader accepts is inside the documented ranges."""
-    sections = {"policies": [site.policies], "recorders": site.recorders, "cameras": site.cameras, "doors": site.doors}
+    sections = {"policies": [site.policies], "backup": [site.backup] if site.backup else [],
+                "recorders": site.recorders, "cameras": site.cameras, "doors": site.doors}
     for key, limit in NUMBER_RANGES.items():
         section, name = key.split(".")
         for item in sections[section]:
@@ -158,9 +164,9 @@ def assert_within_ranges(site: Any) -> None:
             assert value is None or limit.problem(value) is None, (key, value)
 
 
-@pytest.mark.parametrize("record", [Policies, Recorder, Camera, Door])
+@pytest.mark.parametrize("record", [Policies, Backup, Recorder, Camera, Door])
 def test_every_number_in_the_config_has_a_range(record: type) -> None:
-    section = {Policies: "policies", Recorder: "recorders", Camera: "cameras", Door: "doors"}[record]
+    section = {Policies: "policies", Backup: "backup", Recorder: "recorders", Camera: "cameras", Door: "doors"}[record]
     numeric = {field.name for field in attrs.fields(record)
                if field.type in ("int", "float", "int | None", "float | None")}
     assert numeric and numeric <= {key.split(".")[1] for key in NUMBER_RANGES if key.startswith(section + ".")}
