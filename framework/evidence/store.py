@@ -62,11 +62,12 @@ def m002_findings(db: sqlite_utils.Database) -> None:
 
 @core()
 def m003_journal_period_indexes(db: sqlite_utils.Database) -> None:
-    # What the dashboard asks at every request: a period's entries counted by kind, and the newest
-    # entries of one kind and subject (published reports). Without these each request read the
-    # whole journal (0.25 s at 300,000 entries).
+    # What the dashboard and /metrics ask at every request: a period's entries counted by kind, and
+    # the newest entries about one subject (published reports, a check's last run; the index ends
+    # in seq, so "newest first" is a backward seek). Without these each request read the whole
+    # journal (0.25 s for /api/status, 0.11 s for /metrics at 300,000 entries).
     db.execute("CREATE INDEX journal_time_kind ON journal (time_utc, kind)")
-    db.execute("CREATE INDEX journal_kind_subject ON journal (kind, subject)")
+    db.execute("CREATE INDEX journal_subject ON journal (subject)")
 
 
 class StoreError(Exception):

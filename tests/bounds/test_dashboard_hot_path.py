@@ -11,6 +11,7 @@ import threading
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry, generate_latest
 
 from watchkeeper.evidence.journal import Journal
 from watchkeeper.faces.report import build_report
@@ -127,18 +128,28 @@ async def test_journal_page_links_to_older_entries(app) -> None:
         assert 'id="seq-1"' in last and 'id="older"' not in last and f'id="seq-{head}"' not in last
 
 
-def test_the_report_the_dashboard_builds_reads_no_whole_table(app) -> None:
-    """Every query behind a page is a search on an index (no SCAN of the journal or a big table)."""
-    fill(app, 200)
-    verification = app.journal.verify()  # the cache's walk, in its thread; not a page's query
+def _journal_scans(app, work) -> dict[str, list]:
+    """The journal queries `work` makes whose plan reads the whole journal table."""
     statements: list[str] = []
     app.store.conn.set_trace_callback(statements.append)
     try:
-        build_report(app, "day", verification=verification)
+        work()
     finally:
         app.store.conn.set_trace_callback(None)
     plans = {sql: app.store.conn.execute("EXPLAIN QUERY PLAN " + sql).fetchall()
              for sql in statements if sql.lstrip().upper().startswith("SELECT") and " journal" in sql}
     assert plans, statements
-    scans = {sql: plan for sql, plan in plans.items() if any("SCAN journal" in row[3] for row in plan)}
-    assert not scans, scans
+    return {sql: plan for sql, plan in plans.items() if any("SCAN journal" in row[3] for row in plan)}
+
+
+def test_the_report_the_dashboard_builds_reads_no_whole_journal(app) -> None:
+    fill(app, 200)
+    verification = app.journal.verify()  # the cache's walk, in its thread; not a page's query
+    assert not _journal_scans(app, lambda: build_report(app, "day", verification=verification))
+
+
+def test_a_metrics_scrape_reads_no_whole_journal(app) -> None:
+    fill(app, 200)
+    registry = CollectorRegistry()
+    registry.register(health.StoreCollector(app))
+    assert not _journal_scans(app, lambda: generate_latest(registry))
