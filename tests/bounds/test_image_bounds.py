@@ -15,9 +15,11 @@ from click.testing import CliRunner
 
 from watchkeeper.analysis.imagebounds import (MAX_DECODED_BYTES, MAX_FILE_BYTES, ImageBoundsError, decode_image,
                                               read_header)
+from watchkeeper.analysis.metrics import sample_video
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.rules.inspection import decode_jpeg
 from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import PictureFault, parse_faults
 from watchkeeper.simulation.scenes import base_scene, jpeg_bomb, lying_jpeg
 
 from tests.bounds import measure
@@ -114,3 +116,23 @@ def test_a_file_too_large_to_be_an_image_is_refused_unread(tmp_path: Path) -> No
         handle.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written, nothing must be read
     result = analyze(path, "--json")
     assert result.exit_code == 2 and "larger than" in json.loads(result.output)["results"][0]["error"]
+
+
+def test_a_video_is_sized_from_its_container_before_frames_are_decoded(tmp_path: Path) -> None:
+    path = tmp_path / "huge.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (8000, 6000), False)
+    frame = np.zeros((6000, 8000), np.uint8)
+    for _ in range(2):
+        writer.write(frame)
+    writer.release()
+    del frame
+    with pytest.raises(ImageBoundsError, match="claims 8000x6000 pixels"):
+        list(sample_video(path, 2))
+
+
+def test_hostile_pictures_are_a_fault_profile_and_valid_jpegs() -> None:
+    assert parse_faults("picture=jpeg_bomb").picture is PictureFault.JPEG_BOMB
+    assert parse_faults("blur,picture=lying_header").picture is PictureFault.LYING_HEADER
+    small = cv2.imdecode(np.frombuffer(jpeg_bomb(64, 48), np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert small.shape == (48, 64) and int(small.min()) == int(small.max()) == 128  # a real, uniform picture
+    assert read_header(lying_jpeg()).width == 16000 and len(lying_jpeg()) == 4_000_000
