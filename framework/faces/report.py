@@ -116,7 +116,7 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None,
     }
     # Each clause's rule decides from the store alone (watchkeeper.rules.verdicts); the report shows it.
     clauses = [dict(verdict.to_dict(), title=CLAUSE_TITLES[verdict.clause])
-               for verdict in judge(app, start, end)]
+               for verdict in judge(app, start, end, verification=verification)]
     report = {
         "schema_version": SCHEMA_VERSION, "generator": f"watchkeeper {__version__}",
         "site": {"name": app.site.name, "time_zone": app.site.time_zone},

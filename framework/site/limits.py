@@ -58,6 +58,8 @@ NUMBER_RANGES: dict[str, Range] = {
     "policies.escalate_after_hours": Range(0, 720, above=True),
     "policies.retrieval_valid_hours": Range(0, 720, above=True),
     "policies.audit_match_seconds": Range(0, 3600, above=True),
+    "policies.transient_grace_seconds": Range(0, 3600),
+    "policies.review_interval_days": Range(1, 366),
     "backup.keep": Range(1, 3650),
     "recorders.port": Range(1, 65535),
     "recorders.timeout_seconds": Range(0.1, 300),
