@@ -7,7 +7,8 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
@@ -16,6 +17,7 @@ from watchkeeper.site.app import App
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.evidence.store import store_problem
 from watchkeeper.core.models import Capability, DeviceEventKind, Endpoint
 from watchkeeper.faces import systemd
 
@@ -139,6 +141,9 @@ class Appliance:
         self.findings = app.finding_store()
         self.checks = collect_checks(app.pm)
         self.tasks: list[asyncio.Task[None]] = []
+        #: The store_failed finding while the store takes no writes, and whether the store holds it.
+        self.store_failure: Finding | None = None
+        self.store_failure_recorded = False
 
     def _previous_run_was_killed(self) -> bool:
         cursor = self.app.store.conn.execute(
@@ -148,7 +153,39 @@ class Appliance:
 
     async def run_check_named(self, name: str) -> None:
         if name in self.checks:
-            await run_check(self.app, self.checks[name])
+            with self.keeping_evidence(f"check {name}"):
+                await run_check(self.app, self.checks[name])
+
+    @contextlib.contextmanager
+    def keeping_evidence(self, what: str) -> Iterator[None]:
+        """Run `what`; if the store or its disk fails under it, that is the store_failed finding
+        (and the error still reaches the caller's retry); once writes work again it is closed."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as error:
+            reason = store_problem(error, self.app.site.store)
+            if reason is not None:
+                self.store_failed(Finding(FindingKind.STORE_FAILED, "store", f"{what}: {reason} ({error})"))
+            raise
+        if self.store_failure is not None:
+            failure, self.store_failure = self.store_failure, None
+            if not self.store_failure_recorded:
+                self.findings.record(failure)  # kept as evidence now that the store takes writes
+            self.findings.close(FindingKind.STORE_FAILED, "store")
+
+    def store_failed(self, finding: Finding) -> None:
+        log.error("store failed: %s", finding.reason)
+        first = self.store_failure is None
+        if first:
+            self.store_failure, self.store_failure_recorded = finding, False
+        try:
+            self.findings.record(finding)
+            self.store_failure_recorded = True
+        except (sqlite3.Error, OSError):
+            # The store cannot hold its own finding: the plugins (notifiers) still hear of it, once,
+            # and it is recorded when writes work again.
+            if first:
+                self.app.pm.hook.on_finding(finding=finding, site=self.app.site, opened=True)
 
     async def _scheduled(self, name: str, at: time) -> None:
         while True:
@@ -165,7 +202,8 @@ class Appliance:
             await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
             yesterday = due - timedelta(days=1)
             # On the loop's own thread: the store's connection is not shared across threads.
-            publish(self.app, "day", yesterday, ("html", "json"), self.app.site.store.parent / "reports")
+            with self.keeping_evidence("daily report"):
+                publish(self.app, "day", yesterday, ("html", "json"), self.app.site.store.parent / "reports")
 
     async def backup_now(self) -> None:
         """The nightly backup ([backup] in the site config), pruned to `keep`; a failure is a finding."""

@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from watchkeeper.core.files import FileReadError, read_regular_file
 from watchkeeper.core.models import Secret
 from watchkeeper.core.secrets import SecretError, resolve_secret
+from watchkeeper.site.limits import MAX_CONFIG_BYTES, depth_problem, nesting_problem, range_problem
 
 ROLES = ("operator", "supervisor", "maintenance", "administrator")
 #: Standard time when a site names none (R7): China's national time service, then a public pool.
@@ -254,6 +256,11 @@ class _Table:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.loader.problem(self.key_path(key), f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {type(value).__name__} {value!r}")
             return None if default is MISSING else default
+        if kind in (int, float):
+            reason = range_problem(self.path, key, value)
+            if reason:
+                self.loader.problem(self.key_path(key), reason)
+                return None if default is MISSING else default
         if check is not None:
             reason = check(value)
             if reason:
@@ -584,12 +591,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         are loaded). ``platform_kinds()`` builds it from the registered platforms.
     """
     source = Path(source)
-    try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(source, [ConfigProblem("(file)", "does not exist")]) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(source, [ConfigProblem("(syntax)", str(error))]) from None
+    data = _parse(source)
     loader = _Loader(source, platforms)
     top = _Table(loader, "", data)
     site_table = _Table(loader, "site", top.get("site", dict, MISSING) or {})
@@ -636,13 +638,38 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     return site
 
 
+def _parse(source: Path) -> dict[str, Any]:
+    """The TOML document, from a regular file of bounded size, nested no deeper than MAX_DEPTH."""
+    if not source.exists():
+        raise ConfigError(source, [ConfigProblem("(file)", "does not exist")])
+    try:
+        text = read_regular_file(source, MAX_CONFIG_BYTES).decode("utf-8")
+        nesting = nesting_problem(text)
+        if nesting:
+            raise ConfigError(source, [ConfigProblem("(syntax)", nesting)])
+        data = tomllib.loads(text)
+    except FileReadError as error:
+        raise ConfigError(source, [ConfigProblem("(file)", error.reason)]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(source, [ConfigProblem("(syntax)", f"not UTF-8 text ({error.reason} at byte {error.start})")]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source, [ConfigProblem("(syntax)", str(error))]) from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively; a deep one exhausts the stack.
+        raise ConfigError(source, [ConfigProblem("(syntax)", "arrays or inline tables nested too deeply")]) from None
+    deep = depth_problem(data)
+    if deep is not None:
+        raise ConfigError(source, [ConfigProblem(*deep)])
+    return data
+
+
 def plugins_dir_of(source: Path | str) -> Path | None:
     """The site plugin folder a config names, read before validation (plugins add platforms)."""
     source = Path(source)
     try:
-        raw = tomllib.loads(source.read_text(encoding="utf-8")).get("site", {}).get("plugins_dir")
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
-        return None
+        raw = _parse(source).get("site", {}).get("plugins_dir")
+    except (ConfigError, AttributeError):
+        return None  # load_site reports the problem with the rest
     if not isinstance(raw, str):
         return None
     path = Path(raw).expanduser()

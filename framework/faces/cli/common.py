@@ -15,7 +15,23 @@ from watchkeeper.host import open_site
 from watchkeeper.site.app import App, Refused
 from watchkeeper.site.config import ConfigError
 from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.evidence.journal import JournalKeyError
+from watchkeeper.evidence.store import StoreError, store_problem
 from watchkeeper.core.i18n import _
+
+#: The site's own data cannot be used: its store (corrupt, read-only, disk full) or its journal key.
+EXIT_STORE = 3
+
+
+def store_failure_message(error: BaseException, store: Path | None) -> str | None:
+    """The one line a store or disk failure is reported as, or None when `error` is not one."""
+    if isinstance(error, (StoreError, JournalKeyError)):
+        return str(error)
+    problem = store_problem(error, store)
+    if problem is None:
+        return None
+    where = getattr(error, "filename", None) or store or _("the store")
+    return f"{where}: {problem} ({error})"
 
 class State:
     """What every command shares: the plugin manager and, opened on first use, the site."""
@@ -32,6 +48,12 @@ class State:
             except ConfigError as error:
                 click.echo(error.render(), err=True)
                 raise SystemExit(2) from None
+            except Exception as error:  # only the store's and the key's failures are handled here
+                message = store_failure_message(error, None)
+                if message is None:
+                    raise
+                click.echo(message, err=True)
+                raise SystemExit(EXIT_STORE) from None
         return self._app
 
 
