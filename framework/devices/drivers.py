@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import attrs
 
 from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.i18n import _
 from watchkeeper.core.models import (
     AuditEntry,
     Capability,
@@ -130,10 +131,29 @@ class DoorDriver(Protocol):
         """Red LED and long beep; raise DeviceError if not acknowledged."""
 
     async def status(self) -> DoorStatus:
-        """Online, secure channel and tamper state."""
+        """Online, secure channel (and whether the reader refused it) and tamper state."""
 
     async def close(self) -> None:
         """Release the link."""
+
+
+#: The findings a door reader's status can raise; whoever watches a door closes those it no longer sees.
+DOOR_STATUS_KINDS = (FindingKind.READER_OFFLINE, FindingKind.SECURE_CHANNEL_FAILED, FindingKind.READER_TAMPER)
+#: Those that say the reader cannot be used, and why (exactly one of them while it is not online).
+DOOR_LINK_KINDS = (FindingKind.READER_OFFLINE, FindingKind.SECURE_CHANNEL_FAILED)
+
+
+def door_findings(subject: str, status: DoorStatus) -> list[Finding]:
+    """The one mapping from a reader's status to findings: `run`, `door status` and drivers use it."""
+    found = []
+    if status.secure_channel_failed:
+        found.append(Finding(FindingKind.SECURE_CHANNEL_FAILED, subject,
+                             _("reader answers but rejects the secure channel key")))
+    elif not status.online:
+        found.append(Finding(FindingKind.READER_OFFLINE, subject, _("reader does not answer polls")))
+    if status.tamper:
+        found.append(Finding(FindingKind.READER_TAMPER, subject, _("reader reports tamper")))
+    return found
 
 
 #: Starts simulated devices of a platform. Called as

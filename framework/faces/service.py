@@ -14,9 +14,9 @@ from typing import Any
 from watchkeeper.rules.door_service import Access, serve_door
 from watchkeeper.site.app import App
 from watchkeeper.rules.runner import collect_checks, run_check
-from watchkeeper.devices.drivers import DeviceError, known_capabilities
+from watchkeeper.devices.drivers import DOOR_LINK_KINDS, DeviceError, door_findings, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.models import Capability, DeviceEventKind, Endpoint
+from watchkeeper.core.models import Capability, DeviceEventKind, DoorStatus, Endpoint
 from watchkeeper.faces import systemd
 
 log = logging.getLogger(__name__)
@@ -109,23 +109,33 @@ class ReaderWatch:
         self.appliance.app.journal.append("access", "watchkeeper", self.door.id, body, at=now)
         self.day = now.astimezone(self.appliance.app.site.zone).date()
 
-    def update(self, online: bool, now: datetime) -> None:
-        findings = self.appliance.findings
+    def update(self, status: DoorStatus, now: datetime) -> None:
+        """Judge a status by the one mapping from status to findings (`door_findings`): a reader
+        offline or refusing the secure channel after the grace, tamper at once."""
+        findings, online = self.appliance.findings, status.online
+        seen = {finding.kind: finding for finding in door_findings(self.door.id, status)}
         if online:
             if self.online is not True:
                 outage = (now - self.offline_since).total_seconds() if self.offline_since else 0.0
                 self._journal({"reader": "online", "offline_seconds": round(outage, 1)}, now)
-                findings.close(FindingKind.READER_OFFLINE, self.door.id)
+                for kind in DOOR_LINK_KINDS:
+                    findings.close(kind, self.door.id)
             self.offline_since = None
         else:
             if self.online is not False:
                 self.offline_since = self.offline_since or now
                 self._journal({"reader": "offline", "starting": self.online is None}, now)
             outage = (now - (self.offline_since or now)).total_seconds()
+            link = next(seen[kind] for kind in DOOR_LINK_KINDS if kind in seen)
             if outage > self.grace:
-                findings.record(Finding(FindingKind.READER_OFFLINE, self.door.id,
-                                        f"reader does not answer for {outage:.0f} s",
+                findings.record(Finding(link.kind, self.door.id, f"{link.reason} ({outage:.0f} s)",
                                         measured=round(outage, 1), threshold=self.grace))
+                for kind in set(DOOR_LINK_KINDS) - {link.kind}:
+                    findings.close(kind, self.door.id)
+        if FindingKind.READER_TAMPER in seen:
+            findings.record(seen[FindingKind.READER_TAMPER])
+        else:
+            findings.close(FindingKind.READER_TAMPER, self.door.id)
         self.online = online
         if now.astimezone(self.appliance.app.site.zone).date() != self.day:
             self._journal({"reader": "online" if online else "offline", "watching": True}, now)
@@ -249,11 +259,7 @@ class Appliance:
         async def watch_status() -> None:
             while True:
                 status = await driver.status()
-                reader.update(status.online, datetime.now(timezone.utc))
-                if status.tamper:
-                    self.findings.record(Finding(FindingKind.READER_TAMPER, door.id, "reader tamper switch open"))
-                else:
-                    self.findings.close(FindingKind.READER_TAMPER, door.id)
+                reader.update(status, datetime.now(timezone.utc))
                 if status.door_open is not None:
                     contact.update(status.door_open, datetime.now(timezone.utc))
                 await asyncio.sleep(0.5)

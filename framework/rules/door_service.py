@@ -203,12 +203,18 @@ class Access:
                 measured=float(count), threshold=float(DENIALS_FOR_FINDING)))
 
 
-async def wait_online(driver: Any, seconds: float = 10.0) -> bool:
-    """Wait for a door reader to come online (its link and secure channel take a moment)."""
+#: How long a reader is given to answer its first polls (link, then secure channel) before it is
+#: judged: a reader is not offline just because the appliance started a moment ago.
+FIRST_ANSWER_SECONDS = 10.0
+
+
+async def wait_online(driver: Any, seconds: float = FIRST_ANSWER_SECONDS) -> bool:
+    """Wait for a door reader to come online (its link and secure channel take a moment); stop
+    early when it answers but refuses the secure channel, which waiting does not mend."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    while not (await driver.status()).online:
-        if loop.time() > deadline:
+    while not (status := await driver.status()).online:
+        if status.secure_channel_failed or loop.time() > deadline:
             return False
         await asyncio.sleep(0.1)
     return True

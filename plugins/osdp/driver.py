@@ -13,9 +13,8 @@ import osdp_sys
 from osdp import Capability as OsdpCapability
 from osdp import Command, CommandLEDColor, CompletionStatus, Event, EventNotification, LibFlag, PDInfo, StatusReportType
 
-from watchkeeper.devices.drivers import DeviceError, with_timeout
+from watchkeeper.devices.drivers import DeviceError, door_findings, with_timeout
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import _
 from watchkeeper.core.models import Capability, CredentialKind, CredentialRead, DoorStatus, Endpoint, Secret
 
 from .credentials import CardRejected, PinBuffer, decode_card
@@ -298,23 +297,12 @@ class OsdpDoor:
             seen = time.time() - (time.monotonic() - panel.channel.last_rx)
             self._last_seen = datetime.fromtimestamp(seen, timezone.utc)
         return DoorStatus(online=online, secure_channel=online and panel.secure(),
-                          tamper=self._tamper, last_seen=self._last_seen, door_open=self._door_open)
+                          tamper=self._tamper, last_seen=self._last_seen, door_open=self._door_open,
+                          secure_channel_failed=not online and panel.answers())
 
     async def findings(self) -> list[Finding]:
         """READER_OFFLINE, SECURE_CHANNEL_FAILED and READER_TAMPER as they stand now."""
-        status = await self.status()
-        subject = self.endpoint.label()
-        found = []
-        if not status.online:
-            if self._panel.answers():
-                found.append(Finding(kind=FindingKind.SECURE_CHANNEL_FAILED, subject=subject,
-                                     reason=_("reader answers but rejects the secure channel key")))
-            else:
-                found.append(Finding(kind=FindingKind.READER_OFFLINE, subject=subject,
-                                     reason=_("reader does not answer polls")))
-        if status.tamper:
-            found.append(Finding(kind=FindingKind.READER_TAMPER, subject=subject, reason=_("reader reports tamper")))
-        return found
+        return door_findings(self.endpoint.label(), await self.status())
 
     async def close(self) -> None:
         if self._panel is not None:
