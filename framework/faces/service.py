@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
-from watchkeeper.rules.door_service import Access, serve_door
+from watchkeeper.faces.control import ControlServer, answered
+from watchkeeper.rules.door_service import Access, door_state, manual_open, serve_door
+from watchkeeper.site.doorlock import hold_door
 from watchkeeper.site.app import App
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DOOR_LINK_KINDS, DeviceError, door_findings, known_capabilities
@@ -149,6 +151,11 @@ class Appliance:
         self.findings = app.finding_store()
         self.checks = collect_checks(app.pm)
         self.tasks: list[asyncio.Task[None]] = []
+        #: The door links this appliance holds, for manual opening through its control socket.
+        self.door_drivers: dict[str, Any] = {}
+        self.control = ControlServer(app.site, {"door.open": self._control_door_open,
+                                                "door.status": self._control_door_status,
+                                                "ping": self._control_ping})
 
     def _previous_run_was_killed(self) -> bool:
         cursor = self.app.store.conn.execute(
@@ -250,7 +257,12 @@ class Appliance:
         return device_id, channel
 
     async def _door(self, door: Any) -> None:
+        with hold_door(self.app.site, door.id):  # DoorHeld while another process has the reader: retried
+            await self._serve_door(door)
+
+    async def _serve_door(self, door: Any) -> None:
         driver = self.app.door_driver(door.id)
+        self.door_drivers[door.id] = driver
         access = Access(self.app)
 
         contact = DoorContact(self, access, door)
@@ -268,10 +280,37 @@ class Appliance:
         try:
             await serve_door(access, door.id, driver, door.strike_seconds)
         finally:
+            self.door_drivers.pop(door.id, None)
             watcher.cancel()
             await driver.close()
 
+    def _held_driver(self, request: dict[str, Any]) -> Any:
+        door_id = str(request.get("door"))
+        self.app.site.door(door_id)  # KeyError naming an unknown door
+        driver = self.door_drivers.get(door_id)
+        if driver is None:
+            raise DeviceError(FindingKind.UNREACHABLE, f"the appliance has no link to door {door_id!r} right now")
+        return driver
+
+    async def _control_door_open(self, request: dict[str, Any]) -> dict[str, Any]:
+        async def opening() -> None:
+            seconds = request.get("seconds")
+            await manual_open(self.app, str(request.get("actor")), str(request.get("door")),
+                              float(seconds) if seconds is not None else None, driver=self._held_driver(request))
+
+        return await answered(opening())
+
+    async def _control_door_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        async def reading() -> dict[str, Any]:
+            return await door_state(str(request.get("door")), self._held_driver(request))
+
+        return await answered(reading())
+
+    async def _control_ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "pid": os.getpid(), "site": self.app.site.name}
+
     async def start(self) -> None:
+        await self.control.start()  # AlreadyRunning before anything is journaled or any device touched
         killed = self._previous_run_was_killed()
         self.app.journal.append("operation", "watchkeeper", "appliance", {
             "event": "start", "pid": os.getpid(), "previous_run_stopped_cleanly": not killed})
@@ -304,6 +343,7 @@ class Appliance:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.control.stop()
         self.app.journal.append("operation", "watchkeeper", "appliance", {"event": "stop", "reason": reason})
 
 

@@ -34,9 +34,9 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
 
 @hookimpl
 def register_commands(cli: click.Group) -> None:
-    from .cli import enroll, status
+    from .cli import enroll, probe
 
-    # The `door` group is the host's (it holds `door open` for any door platform); OSDP adds its
-    # reader-level commands to it.
-    for command in (status, enroll):
+    # The `door` group is the host's (`door open|status DOOR_ID` for any door platform, from
+    # site.toml); OSDP adds its link-level commands for readers not (yet) in the site to it.
+    for command in (probe, enroll):
         cli.commands["door"].add_command(command)

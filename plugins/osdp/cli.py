@@ -1,4 +1,4 @@
-"""`watchkeeper door status|enroll`: look at one OSDP reader, or give a new one its own key."""
+"""`watchkeeper door probe|enroll`: look at one OSDP reader by its link, or give a new one its own key."""
 
 from __future__ import annotations
 
@@ -37,13 +37,14 @@ def _link_options(command):
     return command
 
 
-@click.command(help=_("Connect an OSDP reader and print online, secure channel and tamper state."))
+@click.command("probe", help=_("Connect an OSDP reader by its link and key (not from site.toml: that is "
+                                "`door status DOOR_ID`) and print online, secure channel and tamper state."))
 @_link_options
 @click.option("--key", "key_ref", required=True,
               help=_("The reader's key as env:NAME or file:PATH (32 hex digits)."))
 @click.option("--json", "as_json", is_flag=True)
-def status(host: str, port: int, serial_port: str | None, address: int, timeout: float, key_ref: str,
-           as_json: bool) -> None:
+def probe(host: str, port: int, serial_port: str | None, address: int, timeout: float, key_ref: str,
+          as_json: bool) -> None:
     try:
         key, inline = resolve_secret(key_ref, Path.cwd())
     except SecretError as error:
@@ -51,7 +52,10 @@ def status(host: str, port: int, serial_port: str | None, address: int, timeout:
     if inline:
         click.echo(_("warning: a key on the command line ends up in shell history; use env: or file:"), err=True)
     endpoint = _endpoint(host, port, serial_port, address, key, timeout)
-    result = asyncio.run(_status(endpoint))
+    try:
+        result = asyncio.run(_status(endpoint))
+    except DeviceError as error:  # a key that is not 32 hex digits: nothing was sent to the reader
+        raise click.BadParameter(error.reason, param_hint="--key") from None
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -69,13 +73,13 @@ async def _status(endpoint: Endpoint) -> dict[str, object]:
     driver = OsdpDoor(endpoint)
     try:
         deadline = asyncio.get_running_loop().time() + endpoint.timeout
-        while not (await driver.status()).online and asyncio.get_running_loop().time() < deadline:
+        while asyncio.get_running_loop().time() < deadline:
+            state = await driver.status()
+            if state.online or state.secure_channel_failed:  # waiting does not mend a wrong key
+                break
             await asyncio.sleep(0.1)
         state = await driver.status()
         findings = await driver.findings()
-    except DeviceError as error:
-        return {"online": False, "secure_channel": False, "tamper": False, "last_seen": None,
-                "findings": [{"kind": str(error.kind), "reason": error.reason}]}
     finally:
         await driver.close()
     return {"online": state.online, "secure_channel": state.secure_channel, "tamper": state.tamper,

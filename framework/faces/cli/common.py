@@ -17,6 +17,17 @@ from watchkeeper.site.config import ConfigError
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.i18n import _
 
+#: The exit codes of every command (docs/cli.md).
+EXIT_OK = 0
+#: Findings of fault severity, a broken journal, or a refusal by the site's policy.
+EXIT_FINDINGS = 1
+#: A bad argument, an unknown id, a config error.
+EXIT_USAGE = 2
+#: A device or the environment failed the command itself: a reader that does not acknowledge, a
+#: device that cannot be reached, a port in use, another process holding a reader.
+EXIT_ENVIRONMENT = 3
+
+
 class State:
     """What every command shares: the plugin manager and, opened on first use, the site."""
 
@@ -48,8 +59,8 @@ def site_time(state: Any, value: str) -> datetime:
 
 
 def refusing(function: Callable[..., Any]) -> Callable[..., Any]:
-    """A policy refusal or a device failure becomes a message and exit code 1; a bad argument
-    (unknown id, impossible interval) a usage error with exit code 2. Never a traceback."""
+    """A policy refusal becomes a message and exit code 1, a device failure exit code 3, a bad
+    argument (unknown id, impossible interval) a usage error with exit code 2. Never a traceback."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -57,10 +68,10 @@ def refusing(function: Callable[..., Any]) -> Callable[..., Any]:
             return function(*args, **kwargs)
         except Refused as error:
             click.echo(_("refused: {reason}").format(reason=error), err=True)
-            raise SystemExit(1) from None
+            raise SystemExit(EXIT_FINDINGS) from None
         except DeviceError as error:
             click.echo(f"{error.kind}: {error.reason}", err=True)
-            raise SystemExit(1) from None
+            raise SystemExit(EXIT_ENVIRONMENT) from None
         except (KeyError, ValueError) as error:
             raise click.UsageError(str(error).strip("'\"")) from None
 

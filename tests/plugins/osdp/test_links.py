@@ -72,7 +72,7 @@ async def test_enroll_moves_reader_from_install_mode_to_its_own_key(caplog) -> N
     assert new_key.lower() not in logged and "enrolled" in logged
 
 
-def test_door_cli_enroll_then_status(tmp_path) -> None:
+def test_door_cli_enroll_then_probe(tmp_path) -> None:
     async def scenario() -> tuple:
         async with simulate(password="") as (reader,):
             runner = CliRunner()
@@ -81,10 +81,10 @@ def test_door_cli_enroll_then_status(tmp_path) -> None:
             args = ["--host", "127.0.0.1", "--port", str(reader.port), "--timeout", "5"]
             enrolled = await asyncio.to_thread(runner.invoke, cli, ["door", "enroll", *args, str(key_file)])
             status = await asyncio.to_thread(
-                runner.invoke, cli, ["door", "status", *args, "--key", f"file:{key_file}", "--json"])
+                runner.invoke, cli, ["door", "probe", *args, "--key", f"file:{key_file}", "--json"])
             await reader.go_offline()
             offline = await asyncio.to_thread(
-                runner.invoke, cli, ["door", "status", *args, "--timeout", "1", "--key", f"file:{key_file}"])
+                runner.invoke, cli, ["door", "probe", *args, "--timeout", "1", "--key", f"file:{key_file}"])
             return enrolled, status, offline, key_file.read_text().strip(), oct(key_file.stat().st_mode & 0o777)
 
     enrolled, status, offline, key, mode = asyncio.run(scenario())
