@@ -104,8 +104,8 @@ def test_watchkeeper_simulate_osdp_serves_a_reader(tmp_path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         line = process.stdout.readline().strip()
-        assert line.startswith("osdp://@127.0.0.1:"), line
-        port = int(line.rsplit(":", 1)[1])
+        assert line.startswith("osdp://127.0.0.1:"), line
+        port = int(line.split()[0].rsplit(":", 1)[1])
 
         async def check() -> bool:
             door = OsdpDoor(Endpoint("osdp", "127.0.0.1", port, password=key, timeout=3.0))
@@ -124,3 +124,32 @@ def test_watchkeeper_simulate_osdp_serves_a_reader(tmp_path) -> None:
         process.terminate()
         _, err = process.communicate(timeout=10)
     assert key not in err
+
+
+def test_simulate_osdp_works_with_its_default_password_and_prints_its_address(tmp_path) -> None:
+    """`watchkeeper simulate osdp` with no --password serves a secure reader under the documented key."""
+    from watchkeeper.plugins.osdp.simulator import DEFAULT_KEY
+
+    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "simulate", "osdp"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        line = process.stdout.readline().strip()
+        assert line.startswith("osdp://127.0.0.1:"), line + process.stderr.read()
+        port = int(line.split()[0].rsplit(":", 1)[1])
+
+        async def check() -> None:
+            door = OsdpDoor(Endpoint("osdp", "127.0.0.1", port, password=DEFAULT_KEY, timeout=3.0))
+            try:
+                async def secure() -> bool:
+                    return (await door.status()).secure_channel
+
+                await until(secure)
+                await door.grant(1)
+            finally:
+                await door.close()
+
+        asyncio.run(check())
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert DEFAULT_KEY == b"watchkeeper-sim!".hex()
