@@ -167,6 +167,41 @@ SimulatorFactory = Callable[..., Any]
 
 PLATFORM_NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 
+#: How a platform declares an option its drivers read from `endpoint.options` (set per device in
+#: site.toml as `options.NAME`): the value's type, or a function saying why a value is wrong (None
+#: when it is right).
+OptionCheck = type | Callable[[Any], "str | None"]
+_OPTION_TYPES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def option_problem(check: OptionCheck, value: Any) -> str | None:
+    """Why value does not pass an option's check, or None."""
+    if not isinstance(check, type):
+        return check(value)
+    if check is float and isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if isinstance(value, check) and not (check in (int, float) and isinstance(value, bool)):
+        return None
+    return f"must be {_OPTION_TYPES.get(check, check.__name__)}, not {type(value).__name__} {value!r}"
+
+
+def in_range(kind: type, low: float | None = None, high: float | None = None) -> Callable[[Any], str | None]:
+    """An option check: a number of that kind within [low, high]."""
+
+    def check(value: Any) -> str | None:
+        problem = option_problem(kind, value)
+        if problem:
+            return problem
+        if low is not None and high is not None and not low <= value <= high:
+            return f"must be {low:g} to {high:g}, not {value!r}"
+        if low is not None and value < low:
+            return f"must be at least {low:g}, not {value!r}"
+        if high is not None and value > high:
+            return f"must be at most {high:g}, not {value!r}"
+        return None
+
+    return check
+
 
 @attrs.frozen
 class Platform:
@@ -178,6 +213,8 @@ class Platform:
     simulator: SimulatorFactory | None = None
     default_port: int = 80
     description: str = ""
+    #: The per-device options its drivers read, each with its check; site.toml may set only these.
+    options: dict[str, OptionCheck] = attrs.field(factory=dict, hash=False)
 
 
 async def known_capabilities(driver: CameraDriver | DoorDriver) -> frozenset[Capability]:
