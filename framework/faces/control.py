@@ -49,7 +49,7 @@ async def answered(call: Awaitable[dict[str, Any] | None]) -> dict[str, Any]:
     except DoorHeld as error:
         return {"ok": False, "error": "device", "reason": str(error), "held_by": error.pid}
     except (KeyError, ValueError) as error:
-        return {"ok": False, "error": "usage", "reason": str(error).strip("'\"")}
+        return {"ok": False, "error": "usage", "reason": str(error.args[0]) if error.args else type(error).__name__}
 
 
 def socket_path(site: Site) -> Path:

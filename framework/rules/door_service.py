@@ -108,7 +108,7 @@ class Access:
         return visitor_id
 
     def decide_visitor(self, actor: str, visitor_id: int, approve: bool) -> None:
-        row = self.app.store.db["visitors"].get(visitor_id)
+        row = self.app.store.row("visitors", visitor_id, "visitor")
         self._require(actor, "visitor.approve", f"visitor-{visitor_id}")
         if row["registered_by"] == actor:
             self.app.journal.append("access", actor, f"visitor-{visitor_id}", {"refused": "approve own registration"})
@@ -119,6 +119,7 @@ class Access:
         self.app.journal.append("access", actor, f"visitor-{visitor_id}", {"visitor": status})
 
     def checkout_visitor(self, actor: str, visitor_id: int) -> None:
+        self.app.store.row("visitors", visitor_id, "visitor")
         self._require(actor, "visitor.register", f"visitor-{visitor_id}")
         now = _iso(datetime.now(timezone.utc))
         self.app.store.db["visitors"].update(visitor_id, {"status": "checked_out", "left_at": now})

@@ -17,6 +17,9 @@ from watchkeeper.core.secrets import SecretError, resolve_secret
 
 from . import DEFAULT_PORT
 
+#: The reader failed the command itself (the host's exit code for a device failure, docs/cli.md).
+EXIT_DEVICE = 3
+
 
 def _endpoint(host: str, port: int, serial_port: str | None, address: int, key: Secret, timeout: float) -> Endpoint:
     options: dict[str, object] = {"address": address}
@@ -91,10 +94,16 @@ async def _status(endpoint: Endpoint) -> dict[str, object]:
 @_link_options
 @click.argument("key_file", type=click.Path(dir_okay=False, path_type=Path))
 def enroll(host: str, port: int, serial_port: str | None, address: int, timeout: float, key_file: Path) -> None:
+    from .driver import parse_scbk
     from .enrollment import enroll as enroll_reader
 
     if key_file.exists():
-        key = Secret(key_file.read_text(encoding="utf-8").strip())
+        try:
+            key = Secret(key_file.read_text(encoding="utf-8").strip())
+            parse_scbk(key)
+        except (OSError, UnicodeDecodeError, DeviceError) as error:
+            reason = error.reason if isinstance(error, DeviceError) else type(error).__name__
+            raise click.BadParameter(f"{key_file}: {reason}", param_hint="KEY_FILE") from None
     else:
         key = Secret(secrets.token_hex(16))
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -105,5 +114,5 @@ def enroll(host: str, port: int, serial_port: str | None, address: int, timeout:
         asyncio.run(enroll_reader(endpoint, key))
     except DeviceError as error:
         click.echo(f"{error.kind}: {error.reason}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_DEVICE) from None
     click.echo(_("reader enrolled; its key is in {path}").format(path=key_file))

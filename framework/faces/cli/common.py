@@ -19,12 +19,13 @@ from watchkeeper.core.i18n import _
 
 #: The exit codes of every command (docs/cli.md).
 EXIT_OK = 0
-#: Findings of fault severity, a broken journal, or a refusal by the site's policy.
+#: The command ran and found something: findings of fault severity from a check (a device that
+#: cannot be reached is one), a broken journal; or the site's policy refused the action.
 EXIT_FINDINGS = 1
 #: A bad argument, an unknown id, a config error.
 EXIT_USAGE = 2
-#: A device or the environment failed the command itself: a reader that does not acknowledge, a
-#: device that cannot be reached, a port in use, another process holding a reader.
+#: A device or the environment kept an action from being done: a strike not acknowledged, a clip
+#: that cannot be downloaded, a reader another process holds, a port in use.
 EXIT_ENVIRONMENT = 3
 
 
@@ -42,7 +43,7 @@ class State:
                 self._app = open_site(self.config, self.pm)
             except ConfigError as error:
                 click.echo(error.render(), err=True)
-                raise SystemExit(2) from None
+                raise SystemExit(EXIT_USAGE) from None
         return self._app
 
 
@@ -73,6 +74,15 @@ def refusing(function: Callable[..., Any]) -> Callable[..., Any]:
             click.echo(f"{error.kind}: {error.reason}", err=True)
             raise SystemExit(EXIT_ENVIRONMENT) from None
         except (KeyError, ValueError) as error:
-            raise click.UsageError(str(error).strip("'\"")) from None
+            # str() of a KeyError is the repr of its message; the message itself is what to show.
+            raise click.UsageError(str(error.args[0]) if error.args else type(error).__name__) from None
 
     return wrapper
+
+
+def require_known(given: tuple[str, ...], known: set[str], option: str) -> None:
+    """Ids named on the command line that the site does not have: a usage error, not a silent nothing."""
+    unknown = [value for value in given if value not in known]
+    if unknown:
+        raise click.BadParameter(_("not in the site config: {ids}; known: {known}").format(
+            ids=", ".join(unknown), known=", ".join(sorted(known)) or _("none")), param_hint=option)
