@@ -18,8 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from watchkeeper.faces.control import ControlServer, ask
 from watchkeeper.host import open_site
 from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
+
+from .test_appliance import start as start_run
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -51,17 +54,6 @@ roles = ["operator"]
 def cli(site: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(site), *args],
                           capture_output=True, text=True, timeout=timeout)
-
-
-def start_run(site: Path) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(site), "run",
-                                "--no-web"], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if "running for" in process.stderr.readline():
-            return process
-    process.kill()
-    raise AssertionError("appliance did not start")
 
 
 def stop_run(process: subprocess.Popen) -> None:
@@ -166,3 +158,25 @@ async def test_a_second_appliance_for_the_same_site_is_refused(reader_and_site) 
     finally:
         stop_run(process)
     assert second.returncode == 3 and "already running" in second.stderr and "Traceback" not in second.stderr
+
+
+async def test_control_socket_in_a_deep_state_folder(tmp_path: Path) -> None:
+    """AF_UNIX holds 108 bytes: a site whose state folder is deeper is still reached, mode 0600."""
+    from watchkeeper.site.config import Site
+
+    deep = tmp_path / ("state-folder-" + "x" * 60) / ("y" * 60)
+    site = Site(name="Deep", time_zone="UTC", store=deep / "watchkeeper.db")
+
+    async def ping(request: dict) -> dict:
+        return {"ok": True, "pid": os.getpid()}
+
+    server = ControlServer(site, {"ping": ping})
+    await server.start()
+    try:
+        assert len(str(server.path)) > 108
+        assert stat.S_IMODE(server.path.stat().st_mode) == 0o600
+        assert await asyncio.to_thread(ask, site, {"op": "ping"}, 5) == {"ok": True, "pid": os.getpid()}
+        assert (await asyncio.to_thread(ask, site, {"op": "shutdown"}, 5))["error"] == "usage"
+    finally:
+        await server.stop()
+    assert not server.path.exists() and await asyncio.to_thread(ask, site, {"op": "ping"}, 5) is None
