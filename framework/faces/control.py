@@ -1,6 +1,6 @@
-"""The running appliance's control socket: `door open` and `door status` from another process go
-through it, so only the appliance ever talks to a reader it holds.
+"""The running appliance's control socket, through which other processes open and read its doors.
 
+`door open` and `door status` go through it, so only the appliance ever talks to a reader it holds.
 A Unix socket under the site's state folder, mode 0600: only the appliance's own user can connect,
 the same people who can already read the store and the journal key. One JSON request per
 connection, one JSON reply: `{"op": ..., ...}` → `{"ok": true, ...}` or
