@@ -56,11 +56,12 @@ def site_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 async def test_wrong_key_under_run_is_secure_channel_failed_not_offline(site_for) -> None:
     key, write = site_for
     async with osdp_readers(password=key, faults=FaultProfile(wrong_password=True)) as (reader,):
-        app = open_site(write(reader.endpoint.port, grace=1))
+        # A wrong key is told from silence when a handshake attempt ends (2 s); the grace is longer.
+        app = open_site(write(reader.endpoint.port, grace=4))
         appliance = Appliance(app)
         await appliance.start()
         try:
-            deadline = asyncio.get_running_loop().time() + 20
+            deadline = asyncio.get_running_loop().time() + 30
             while ("secure_channel_failed", True) not in findings_of(app, "room"):
                 assert asyncio.get_running_loop().time() < deadline, findings_of(app, "room")
                 await asyncio.sleep(0.2)
