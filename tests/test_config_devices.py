@@ -146,3 +146,14 @@ def test_an_unset_env_secret_warns_in_config_check_and_fails_run(tmp_path: Path,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "recorders[id=nvr-1].password: environment variable WK_UNSET_NVR_PASSWORD is not set" in run.stderr
+
+
+def test_every_platform_declares_the_options_its_docs_give(tmp_path: Path, platforms) -> None:
+    """An option the plugin's page tells installers to set is accepted; a bad value is refused."""
+    path = tmp_path / "site.toml"
+    path.write_text('[site]\nname = "GB"\n[[recorders]]\nid = "nvr-east"\nplatform = "gb28181"\nhost = "0.0.0.0"\n'
+                    'port = 5060\noptions = { platform_id = "34020000002000000001", domain = "3402000000", '
+                    'time_zone = "Asia/Shanghai", rtp_ports = "30000-30099" }\n')
+    assert load(path, platforms).recorder("nvr-east").options["rtp_ports"] == "30000-30099"
+    path.write_text(path.read_text().replace('domain = "3402000000"', 'domain = "3402"'))
+    assert problems(path, platforms) == {"recorders[id=nvr-east].options.domain": "must be 10 digits, not '3402'"}
