@@ -157,3 +157,20 @@ def test_every_platform_declares_the_options_its_docs_give(tmp_path: Path, platf
     assert load(path, platforms).recorder("nvr-east").options["rtp_ports"] == "30000-30099"
     path.write_text(path.read_text().replace('domain = "3402000000"', 'domain = "3402"'))
     assert problems(path, platforms) == {"recorders[id=nvr-east].options.domain": "must be 10 digits, not '3402'"}
+
+
+def test_every_option_a_driver_reads_is_declared(platforms) -> None:
+    """A driver reading endpoint.options["x"] that its Platform does not declare could never be set."""
+    import re
+
+    plugins = Path(__file__).resolve().parents[1] / "plugins"
+    read = re.compile(r"""options(?:\.get\(|\[)["']([a-z_]+)["']""")
+    #: Door keys of their own in site.toml, put into the endpoint's options by the host.
+    door_keys = {"address", "serial_port"}
+    for name, platform in platforms.items():
+        folder = plugins / name
+        if not folder.is_dir():
+            continue
+        used = {key for path in folder.glob("*.py") if not path.name.startswith("sim")
+                for key in read.findall(path.read_text(encoding="utf-8"))}
+        assert used - door_keys <= set(platform.options), (name, sorted(used - door_keys - set(platform.options)))
