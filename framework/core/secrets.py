@@ -16,6 +16,10 @@ class SecretError(ValueError):
     """A secret reference cannot be resolved; the message says why without the secret."""
 
 
+class SecretUnset(SecretError):
+    """An `env:` secret whose variable is not set in this process (it may be where the appliance runs)."""
+
+
 def resolve_secret(value: str, base_dir: Path) -> tuple[Secret, bool]:
     """Return the secret and whether it was written inline in the config (a warning, not an error)."""
     if value.startswith("env:"):
@@ -23,7 +27,7 @@ def resolve_secret(value: str, base_dir: Path) -> tuple[Secret, bool]:
         if not name:
             raise SecretError("'env:' needs a variable name, e.g. env:CAMERA_PASSWORD")
         if name not in os.environ:
-            raise SecretError(f"environment variable {name} is not set")
+            raise SecretUnset(f"environment variable {name} is not set")
         return Secret(os.environ[name]), False
     if value.startswith("file:"):
         path = Path(value[5:]).expanduser()

@@ -187,6 +187,14 @@ class Store:
         else:
             self.conn.execute("COMMIT")
 
+    def row(self, table: str, pk: Any, what: str) -> dict[str, Any]:
+        """One row by its primary key; KeyError naming what is missing, since the id usually came
+        from someone's keyboard (`footage approve 99`), not a crash to show them."""
+        try:
+            return self.db[table].get(pk)
+        except sqlite_utils.db.NotFoundError:
+            raise KeyError(f"no {what} {pk}") from None
+
     def insert_many(self, table: str, rows: Iterable[dict[str, Any]], batch_size: int = 500) -> None:
         """Batched insert in one transaction."""
         with self.transaction():

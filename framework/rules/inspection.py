@@ -321,7 +321,7 @@ def sign(app: Any, actor: str, run_id: int | None = None, note: str = "",
         run_id = row[0]
     subject = f"run-{run_id}"
     app.require(actor, "inspect.sign", subject, kind="inspection")
-    run = app.store.db["inspection_runs"].get(run_id)
+    run = app.store.row("inspection_runs", run_id, "inspection run")
     if run["signed_by"]:
         raise ValueError(f"run {run_id} was already signed by {run['signed_by']}")
     if not run["finished_at"]:
