@@ -18,7 +18,7 @@ import httpx
 
 from watchkeeper.core.findings import FindingKind
 from watchkeeper.core.models import Endpoint
-from watchkeeper.devices.drivers import DeviceError, with_timeout
+from watchkeeper.devices.drivers import DeviceError, OptionCheck, with_timeout
 from watchkeeper.devices.safeparse import MAX_REPLY_BYTES, decode_text, parse_xml, protocol_error, tls_context
 
 #: Media types of an XML reply (ISAPI answers application/xml, SOAP application/soap+xml, old firmware text/xml).
@@ -32,6 +32,9 @@ UTF8_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 AUTH_STATUSES = frozenset({401, 403})
 #: How much of an error reply is read to explain it; the rest is never read.
 ERROR_HEAD_BYTES = 64 * 1024
+#: The per-device options DeviceHttp reads: a platform whose drivers use it declares these with its own
+#: (`Platform(options={**HTTP_OPTIONS, ...})`), so site.toml may set them on its devices.
+HTTP_OPTIONS: dict[str, OptionCheck] = {"https": bool, "verify_tls": bool}
 
 
 @attrs.frozen
@@ -145,6 +148,8 @@ class DeviceHttp:
         host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
         scheme = "https" if endpoint.option("https", False) else "http"
         self.base_url = f"{scheme}://{host}:{endpoint.port}"
+        #: The Date header of the last reply, refusals included (a device's clock, to the second).
+        self.last_date: str | None = None
         self._client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
@@ -176,9 +181,11 @@ class DeviceHttp:
 
     async def _send(self, request: httpx.Request, what: str) -> httpx.Response:
         try:
-            return await self.client.send(request, stream=True)
+            response = await self.client.send(request, stream=True)
         except httpx.HTTPError as error:
             raise transport_error(error, what, replied=False) from None
+        self.last_date = response.headers.get("Date")
+        return response
 
     async def _read(self, response: httpx.Response, what: str, limit: int) -> bytes:
         declared = response.headers.get("Content-Length", "")

@@ -16,11 +16,14 @@ from zoneinfo import ZoneInfo
 import attrs
 import pluggy
 
+from watchkeeper.core.files import FileReadError, read_regular_file
 from watchkeeper.core.models import Secret
 from watchkeeper.evidence.store import JOURNAL_KINDS, Store
 
 GENESIS = "0" * 64
 KEY_BYTES = 32
+#: A key file holds 64 hex digits and a newline.
+KEY_FILE_BYTES = 1024
 
 
 class JournalKeyError(Exception):
@@ -36,15 +39,21 @@ def create_key(path: Path) -> None:
 
 
 def load_key(path: Path, create: bool = False) -> Secret:
-    if create and not path.exists():
-        create_key(path)
+    if create and not path.exists() and not path.is_symlink():
+        try:
+            create_key(path)
+        except OSError as error:
+            raise JournalKeyError(f"journal key {path} cannot be created: {error.strerror or error}") from None
+    if not path.exists():
+        raise JournalKeyError(f"journal key {path} does not exist")
     try:
-        text = path.read_text(encoding="ascii").strip()
+        # A regular file of a few bytes: a folder, a device or a huge file is the wrong path.
+        text = read_regular_file(path, KEY_FILE_BYTES).decode("ascii").strip()
         key = bytes.fromhex(text)
-    except FileNotFoundError:
-        raise JournalKeyError(f"journal key {path} does not exist") from None
-    except (OSError, ValueError, UnicodeDecodeError):
-        raise JournalKeyError(f"journal key {path} is unreadable or not hex") from None
+    except FileReadError as error:
+        raise JournalKeyError(f"journal key {error}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise JournalKeyError(f"journal key {path} is not a hex key") from None
     if len(key) < 16:
         raise JournalKeyError(f"journal key {path} is too short ({len(key)} bytes, need 16 or more)")
     return Secret(text)
@@ -179,12 +188,21 @@ class Journal:
         for values in cursor:
             yield dict(zip(names, values))
 
-    def verify(self) -> Verification:
-        """Walk the chain from the start; the first seq that does not hold is the problem."""
-        expected_seq, prev_hash, count = 1, GENESIS, 0
-        cursor = self.store.conn.execute(
-            "SELECT seq, time_utc, time_local, kind, actor, subject, body, prev_hash, hash FROM journal ORDER BY seq"
-        )
+    def verify(self, since: Verification | None = None) -> Verification:
+        """Walk the chain from the start; the first seq that does not hold is the problem.
+
+        `since`, an earlier ok verification whose head entry is still in place, walks only the
+        entries after it (the dashboard's incremental check; a full walk is still needed now and
+        then to catch an edit behind the triggers' back in the part already walked).
+        """
+        expected_seq, prev_hash, count, after = 1, GENESIS, 0, None
+        query = "SELECT seq, time_utc, time_local, kind, actor, subject, body, prev_hash, hash FROM journal"
+        if since is not None and since.ok and since.head_seq and self.store.conn.execute(
+                "SELECT hash FROM journal WHERE seq = ?", [since.head_seq]).fetchone() == (since.head_hash,):
+            expected_seq, prev_hash, count, after = since.head_seq + 1, since.head_hash, since.entries, since.head_seq
+        # A full walk reads every row, even ones numbered below 1 that no append would write.
+        cursor = self.store.conn.execute(query + (" WHERE seq > ? ORDER BY seq" if after else " ORDER BY seq"),
+                                         [after] if after else [])
         for seq, time_utc, time_local, kind, actor, subject, body, stored_prev, stored_hash in cursor:
             problem = None
             if seq != expected_seq:

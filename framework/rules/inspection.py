@@ -6,6 +6,7 @@ import asyncio
 import base64
 import bisect
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -21,14 +22,15 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.analysis.metrics import (AnalysisError, Metrics, analyze_frame, compare_to_reference, frozen_score,
-                                  sample_video)
+from watchkeeper.analysis.metrics import (AnalysisError, Metrics, analyze_frame, as_frame, compare_to_reference,
+                                  frozen_score, sample_video)
+from watchkeeper.analysis.imagebounds import check_size, decode_image
 from watchkeeper.core.i18n import _
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.rules.verdicts import Item, decide, local
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
-from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, DeviceError
+from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CapabilityMissing, DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind, Severity
 from watchkeeper.analysis.imagechecks import check_frame, thresholds_for
 from watchkeeper.core.models import AuditAction, Capability, Endpoint
@@ -37,6 +39,7 @@ from watchkeeper.devices.drivers import CameraDriver
 from watchkeeper.site.app import App
 from watchkeeper.site.config import Camera
 
+log = logging.getLogger(__name__)
 migrations = Migrations("watchkeeper.inspection")
 
 IMAGE_KINDS = (FindingKind.BLURRED, FindingKind.TOO_DARK, FindingKind.OVEREXPOSED, FindingKind.COLOUR_CAST,
@@ -60,10 +63,12 @@ def m001_runs_results_baselines(db: sqlite_utils.Database) -> None:
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DeviceError(FindingKind.PROTOCOL_ERROR, f"snapshot is not a decodable image ({len(data)} bytes)")
-    return image
+    """A camera's snapshot as BGR; its header's size is checked before anything is decoded, so a
+    lying or bombed JPEG is that camera's protocol_error, not gigabytes for the whole inspection."""
+    try:
+        return as_frame(decode_image(data, color=True, what=f"snapshot of {len(data)} bytes"))
+    except AnalysisError as error:
+        raise DeviceError(FindingKind.PROTOCOL_ERROR, str(error)) from None
 
 
 def source_of(app: App, camera: Camera) -> tuple[Endpoint, int]:
@@ -131,7 +136,11 @@ def read_stream(uri: str, endpoint: Endpoint, count: int) -> FrameSeries:
     try:
         with av.open(with_credentials, timeout=endpoint.timeout,
                      options={"rtsp_transport": "tcp", "timeout": str(int(endpoint.timeout * 1_000_000))}) as container:
+            video = container.streams.video[0].codec_context
+            if video.width and video.height:  # an RTSP description may leave the size to the first frame
+                check_size(video.width, video.height, what=where)
             for frame in container.decode(video=0):
+                check_size(frame.width, frame.height, what=where)  # before the BGR copy is allocated
                 moment = float(frame.time or 0.0)
                 if series.count and moment < next_time:
                     continue
@@ -146,11 +155,16 @@ def read_stream(uri: str, endpoint: Endpoint, count: int) -> FrameSeries:
     return series
 
 
+class PlaybackUnavailable(Exception):
+    """The recorded clip could not be played back; the reason is said in the finding."""
+
+
 async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = "watchkeeper",
                           run_id: int | None = None) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
     its RTSP replay where the recorder cannot export (ONVIF Profile G). Each is noted as watchkeeper's
-    own retrieval, so the recorder's log line for it is not taken for a stranger's (R9)."""
+    own retrieval, so the recorder's log line for it is not taken for a stranger's (R9). Raises
+    PlaybackUnavailable saying why when neither works: a failed replay is a finding, never "ok"."""
     endpoint, channel = recorder_of(app, camera)
     purpose = f"inspection run-{run_id}" if run_id is not None else "inspection"
     driver = app.driver(endpoint)
@@ -159,23 +173,25 @@ async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = 
     # An undecodable clip is reported in the run's result; FFmpeg need not also print it.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
-        if Capability.CLIP_DOWNLOAD in driver.capabilities:
+        # The device's own answer: a driver may only learn what it offers once it has connected.
+        capabilities = await known_capabilities(driver)
+        if Capability.CLIP_DOWNLOAD in capabilities:
             series = FrameSeries()
             viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.DOWNLOAD, actor, purpose, run=run_id)
             with tempfile.TemporaryDirectory() as folder:
                 clip = await driver.download_clip(channel, start, end, Path(folder) / "playback.mp4")
                 await asyncio.to_thread(series.extend, sample_video(clip, 3))
             source = "clip"
-        elif Capability.PLAYBACK in driver.capabilities:
+        elif Capability.PLAYBACK in capabilities:
             viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.PLAYBACK, actor, purpose, run=run_id)
             uri = await driver.playback_uri(channel, start, end)
             series = await asyncio.to_thread(read_stream, uri, endpoint, 3)
             source = "replay stream"
         else:
-            return FrameSeries(), "skipped: the recorder can neither export nor replay"
+            raise PlaybackUnavailable("the recorder can neither export nor replay recordings")
         return series, f"ok: {series.count} frames of the {source} from {start.isoformat(timespec='seconds')}"
-    except (DeviceError, AnalysisError) as error:
-        return FrameSeries(), f"failed: {getattr(error, 'reason', error)}"
+    except (DeviceError, AnalysisError, CapabilityMissing) as error:
+        raise PlaybackUnavailable(str(getattr(error, "reason", error))) from None
     finally:
         await driver.close()
 
@@ -212,18 +228,19 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
     playback = context.options.get("playback", True)
     clock = collect_checks(app.pm).get("clock")
     if clock is not None:
-        await run_check(app, clock, context.actor, context.only)  # R7: clocks are checked at every inspection
+        try:  # R7: clocks are checked at every inspection; a failure there (journaled) must not stop R5
+            await run_check(app, clock, context.actor, context.only)
+        except Exception:
+            log.exception("the clock check before the inspection failed")
     run_id = app.store.db["inspection_runs"].insert({
         "started_at": context.now.isoformat(), "actor": context.actor, "cameras": 0}).last_pk
     assert run_id is not None  # an insert always has a key
     limit = asyncio.Semaphore(CAMERA_CONCURRENCY)
     rows: list[dict[str, Any]] = []
 
-    async def one(camera: Camera) -> CheckResult:
-        result = CheckResult()
+    async def inspect(camera: Camera, result: CheckResult, row: dict[str, Any]) -> None:
         endpoint, channel = source_of(app, camera)
-        result.evaluated(DEVICE_FAILURE_KINDS, camera.id)
-        row = {"run": run_id, "camera": camera.id, "channel": channel, "frames": 0, "playback": "not tried"}
+        row["channel"] = channel
         async with limit:
             driver = app.driver(endpoint)
             try:
@@ -235,7 +252,13 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
                 await driver.close()
             recorded = FrameSeries()
             if playback and live.count:
-                recorded, row["playback"] = await playback_frames(app, camera, context.now, context.actor, run_id)
+                result.evaluated([FindingKind.PLAYBACK_UNAVAILABLE], camera.id)
+                try:
+                    recorded, row["playback"] = await playback_frames(app, camera, context.now, context.actor, run_id)
+                except PlaybackUnavailable as failure:
+                    row["playback"] = f"failed: {failure}"
+                    result.findings.append(Finding(FindingKind.PLAYBACK_UNAVAILABLE, camera.id,
+                                                   f"recorded footage could not be played back: {failure}"))
         if live.count:
             result.evaluated(IMAGE_KINDS, camera.id)
             # Live pictures arriving is the camera's answer to a video-loss alarm it raised earlier;
@@ -252,6 +275,22 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
             if live.last is not None:
                 row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()),
                            thumbnail=await asyncio.to_thread(thumbnail_b64, live.last))
+
+    async def one(camera: Camera) -> CheckResult:
+        """One camera's inspection; whatever goes wrong with it is its finding, and the run goes on."""
+        result = CheckResult()
+        result.evaluated([*DEVICE_FAILURE_KINDS, FindingKind.CHECK_FAILED], camera.id)
+        row = {"run": run_id, "camera": camera.id, "channel": None, "frames": 0, "playback": "not tried"}
+        try:
+            await inspect(camera, result, row)
+        except CapabilityMissing as error:
+            result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
+                                           f"the device cannot be inspected: {error}"[:300]))
+        except Exception as error:  # a bug must cost one camera its inspection, not the whole run
+            log.exception("inspection of %s failed", camera.id)
+            result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
+                                           f"inspection failed inside watchkeeper ({type(error).__name__}); "
+                                           "see the log"))
         row["findings"] = json.dumps(sorted(str(f.kind) for f in result.findings))
         row["status"] = status_of(result.findings)
         rows.append(row)
@@ -261,13 +300,16 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
 
     cameras = [camera for camera in app.site.cameras if context.wanted(camera.id)]
     total = CheckResult()
-    for result in await asyncio.gather(*(one(camera) for camera in cameras)):
-        total.merge(result)
-    counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "warning", "fault")}
-    with app.store.transaction():
-        app.store.db["inspection_results"].insert_all(rows)
-        app.store.db["inspection_runs"].update(run_id, {"finished_at": datetime.now(timezone.utc).isoformat(),
-                                                        "cameras": len(rows), **counts})
+    try:
+        for result in await asyncio.gather(*(one(camera) for camera in cameras)):
+            total.merge(result)
+    finally:
+        # Every run finishes, whatever was raised: a run without finished_at can never be signed.
+        counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "warning", "fault")}
+        with app.store.transaction():
+            app.store.db["inspection_results"].insert_all(rows)
+            app.store.db["inspection_runs"].update(run_id, {"finished_at": datetime.now(timezone.utc).isoformat(),
+                                                            "cameras": len(rows), **counts})
     total.summary = {"run": run_id, "cameras": len(rows), **counts}
     app.pm.hook.on_inspection_complete(run={"id": run_id, **total.summary,
                                                        "results": [{k: v for k, v in r.items() if k != "thumbnail"}
@@ -291,7 +333,7 @@ def sign(app: App, actor: str, run_id: int | None = None, note: str = "",
         run_id = row[0]
     subject = f"run-{run_id}"
     app.require(actor, "inspect.sign", subject, kind="inspection")
-    run = app.store.db["inspection_runs"].get(run_id)
+    run = app.store.row("inspection_runs", run_id, "inspection run")
     if run["signed_by"]:
         raise ValueError(f"run {run_id} was already signed by {run['signed_by']}")
     if not run["finished_at"]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from watchkeeper.core.timezones import standard_offset
+from watchkeeper.core.timezones import utc_offset
 
 
 class ImageFault(enum.StrEnum):
@@ -33,6 +32,15 @@ class Hostile(enum.StrEnum):
     WRONG_CONTENT_TYPE = "wrong_content_type"
     INVALID_UTF8 = "invalid_utf8"
     GARBAGE = "garbage"
+
+
+class PictureFault(enum.StrEnum):
+    """Snapshots a hostile camera serves: valid JPEG openings that would make a decoder allocate gigabytes."""
+
+    #: A 4 MB JPEG whose frame header claims 16000 x 16000 pixels its data does not hold.
+    LYING_HEADER = "lying_header"
+    #: A 1 MB JPEG that really decodes to 16000 x 16000 grey pixels (768 MB as BGR).
+    JPEG_BOMB = "jpeg_bomb"
 
 
 HUGE_BODY_BYTES = 50 * 1024 * 1024
@@ -66,18 +74,26 @@ class FaultProfile:
     hostile: Hostile | None = attrs.field(default=None, converter=lambda v: None if v is None else Hostile(v))
     #: Device is switched off: refuses connections.
     offline: bool = False
+    #: The recorder reports its earliest recording at 1970-01-01 while the latest is right (an ONVIF
+    #: recorder quirk seen in the wild; see fixtures exonvif_get_recording_summary.xml).
+    epoch_earliest: bool = False
+    #: The device demands credentials for requests the standard lets anyone make (ONVIF
+    #: GetSystemDateAndTime), as some firmware does.
+    clock_needs_auth: bool = False
+    #: Snapshots are this hostile picture instead of the scene.
+    picture: PictureFault | None = attrs.field(default=None, converter=lambda v: None if v is None else PictureFault(v))
 
 
 class FaultSpecError(ValueError):
     pass
 
 
-_BOOLEAN = {"disk_error", "disk_full", "wrong_password", "drop", "offline"}
+_BOOLEAN = {"disk_error", "disk_full", "wrong_password", "drop", "offline", "epoch_earliest", "clock_needs_auth"}
 _FLOAT = {"clock_offset", "slow", "retention_days"}
 
 
 def parse_faults(spec: str, now: datetime | None = None) -> FaultProfile:
-    """Parse a `--faults` spec such as ``blur,clock_offset=45,gap=2h@6h,hostile=truncated``.
+    """Parse a `--faults` spec such as ``blur,clock_offset=45,gap=2h@6h,hostile=truncated,picture=jpeg_bomb``.
 
     ``gap=DURATION@AGO`` removes DURATION of recording ending AGO before now (h, m or s).
     """
@@ -98,6 +114,8 @@ def parse_faults(spec: str, now: datetime | None = None) -> FaultProfile:
                 profile.time_zone = value
             elif name == "hostile":
                 profile.hostile = Hostile(value)
+            elif name == "picture":
+                profile.picture = PictureFault(value)
             elif name == "gap":
                 duration, _, ago = value.partition("@")
                 end = (now or datetime.now().astimezone()) - _duration(ago or "1h")
@@ -112,14 +130,9 @@ def parse_faults(spec: str, now: datetime | None = None) -> FaultProfile:
 
 
 def zone_offset(spec: str, at: datetime) -> timedelta:
-    """The UTC offset of a `time_zone` fault at `at`, in any notation: POSIX (`CST-8`), `GMT+08:00`, an
-    IANA name (`Asia/Shanghai`, `UTC`). A simulator reports the zone its own way from this."""
-    offset = standard_offset(spec, at)
-    if offset is None:
-        try:
-            offset = at.astimezone(ZoneInfo(spec.strip())).utcoffset()
-        except (ZoneInfoNotFoundError, ValueError):
-            offset = None
+    """The UTC offset of a `time_zone` fault at `at`, in any notation core.timezones reads (POSIX `CST-8`,
+    `GMT+08:00`, an IANA name, `UTC`). A simulator reports the zone its own way from this."""
+    offset = utc_offset(spec, at)
     if offset is None:
         raise FaultSpecError(f"time zone {spec!r} is in no notation a simulator knows")
     return offset

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from watchkeeper.site.config import Site, load_site, platform_kinds
+from watchkeeper.site.config import Site, load_site, platform_kinds, platform_options
 from watchkeeper.site.context import ActionRequest, Refusal, SiteView
 from watchkeeper.devices.drivers import CameraDriver, DoorDriver, Platform
 from watchkeeper.core.findings import Finding
@@ -76,7 +76,7 @@ class App:
 
         Callers outside the host use `watchkeeper.host.open_site`, which loads the plugins first.
         """
-        site = load_site(config, platform_kinds(platforms))
+        site = load_site(config, platform_kinds(platforms), platform_options(platforms))
         store = Store(site.store, pm)
         key = load_key(site.journal_key, create=True)
         journal = Journal(store, key, site.time_zone, pm, anchor=journal_anchor(site))
@@ -146,7 +146,7 @@ class App:
     def recorder_endpoint(self, recorder_id: str) -> Endpoint:
         recorder = self.site.recorder(recorder_id)
         return Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username,
-                        recorder.password, recorder.timeout_seconds, recorder.id)
+                        recorder.password, recorder.timeout_seconds, recorder.id, dict(recorder.options))
 
     def camera_endpoint(self, camera_id: str) -> Endpoint:
         """How to reach the camera's live picture: the camera itself, or its recorder."""
@@ -155,7 +155,7 @@ class App:
             return self.recorder_endpoint(camera.recorder or "")
         platform = self.platforms[camera.platform or ""]
         return Endpoint(camera.platform or "", camera.host, camera.port or platform.default_port,
-                        camera.username, camera.password, camera.timeout_seconds, camera.id)
+                        camera.username, camera.password, camera.timeout_seconds, camera.id, dict(camera.options))
 
     def devices(self) -> list[tuple[str, Endpoint]]:
         """Every device with its own clock and connection: recorders, and cameras reached directly."""
@@ -173,7 +173,7 @@ class App:
         platform = self.platforms[door.platform]
         if platform.door_driver is None:
             raise KeyError(f"platform {door.platform} has no door driver")
-        options: dict[str, object] = {"address": door.address}
+        options: dict[str, object] = {**door.options, "address": door.address}
         if door.serial_port:
             options["serial_port"] = door.serial_port
         return platform.door_driver(Endpoint(door.platform, door.host or "", door.port or platform.default_port, "",

@@ -14,7 +14,7 @@ import pytest_asyncio
 
 from watchkeeper.analysis.metrics import sample_video
 from watchkeeper.core.models import Capability, DeviceEvent, DeviceEventKind, DiskStatus, Endpoint
-from watchkeeper.core.timezones import standard_offset
+from watchkeeper.core.timezones import utc_offset
 from watchkeeper.devices.drivers import CameraDriver, DeviceError
 from watchkeeper.rules.inspection import read_stream
 from watchkeeper.simulation.faults import FaultProfile
@@ -157,7 +157,7 @@ class CameraRecordsConformance:
         reading = await driver.get_clock()
         assert abs(reading.offset) < 3, (f"device set to {notation}: clock {reading.offset:.0f} s off, "
                                          "its local time was read in the wrong zone")
-        reported = standard_offset(reading.time_zone, reading.device_time)
+        reported = utc_offset(reading.time_zone, reading.device_time)
         assert reported == expected, (f"device set to {notation} reports {reading.time_zone!r}, which the clock "
                                       f"rule reads as {reported}, not {expected}")
 

@@ -19,7 +19,8 @@ from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_
 
 from . import cgi
 from .events import BOUNDARY, KIND_CODES, encode_part, event_body
-from .simstate import Finder, LogEntry, RecordedFile, Sessions, clip_bytes, device_zone, recorded_files
+from .simstate import (Finder, LogEntry, RecordedFile, Sessions, clip_bytes, clip_frames, clip_length, device_zone,
+                       recorded_files)
 
 TEXT = "text/plain;charset=utf-8"
 BAD_REQUEST = "Error\r\nBad Request!\r\n"
@@ -217,7 +218,10 @@ class SimulatedDahua:
         channel = request.query.get("channel", "1")
         if not channel.isdigit() or not 1 <= int(channel) <= self.channels:
             return bad_request()
-        faults = self.faults_for(int(channel)).image
+        profile = self.faults_for(int(channel))
+        if profile.picture is not None:
+            return web.Response(body=scenes.hostile_picture(profile.picture), content_type="image/jpeg")
+        faults = profile.image
         image = await asyncio.to_thread(scenes.render, self.scene_seed(int(channel)), faults, int(time.time() * 25))
         return web.Response(body=scenes.jpeg(image), content_type="image/jpeg")
 
@@ -290,15 +294,22 @@ class SimulatedDahua:
         text = request.query.get("object", "")
         return ok() if text.isdigit() and self.sessions.finders.pop(int(text), None) is not None else bad_request()
 
-    async def load_file(self, request: web.Request) -> web.Response:
+    async def load_file(self, request: web.Request) -> web.StreamResponse:
         item = self.served_files.get("/" + request.match_info["path"])
         if item is None:
             return bad_request()
-        body = await asyncio.to_thread(clip_bytes, item.channel, item.start, item.end, self.scene_seed(item.channel),
-                                       self.faults_for(item.channel).image, self.zone())
         self.log.append(LogEntry(datetime.now(timezone.utc), "Download", self.user(request), request.remote or "",
                                  channel=item.channel))
-        return web.Response(body=body, content_type="application/octet-stream")
+        # Streamed frame by frame as a recorder streams a file, not held back until the whole hour is made.
+        frames = clip_frames(item.channel, item.start, item.end, self.scene_seed(item.channel),
+                             self.faults_for(item.channel).image, self.zone())
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = clip_length(item.start, item.end)
+        await response.prepare(request)
+        while (frame := await asyncio.to_thread(next, frames, None)) is not None:
+            await response.write(frame)
+        await response.write_eof()
+        return response
 
     async def load_range(self, request: web.Request) -> web.Response:
         channel = request.query.get("channel", "")

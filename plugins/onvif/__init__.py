@@ -10,6 +10,7 @@ import click
 from watchkeeper import hookimpl
 from watchkeeper.core.models import Endpoint
 from watchkeeper.devices.drivers import CameraDriver, Platform
+from watchkeeper.devices.http import HTTP_OPTIONS
 
 
 def _driver(endpoint: Endpoint) -> CameraDriver:  # imported lazily: zeep and the WSDLs load only when used
@@ -25,7 +26,8 @@ def _simulator(**options: Any) -> Any:
 @hookimpl
 def register_platforms(register: Callable[[Platform], None]) -> None:
     register(Platform(name="onvif", camera_driver=_driver, simulator=_simulator, default_port=80,
-                      description="ONVIF Profile S/G/T cameras and recorders (onvif-zeep-async)"))
+                      description="ONVIF Profile S/G/T cameras and recorders (onvif-zeep-async)",
+                      options=dict(HTTP_OPTIONS)))
 
 
 @hookimpl

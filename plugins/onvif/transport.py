@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import os
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import requests
 import zeep.exceptions
 from requests.structures import CaseInsensitiveDict
@@ -29,8 +31,8 @@ _root.setLevel(_root_level)
 
 from watchkeeper.core.findings import FindingKind
 from watchkeeper.core.models import Endpoint
-from watchkeeper.devices.drivers import DeviceError
-from watchkeeper.devices.http import XML_TYPES, DeviceHttp
+from watchkeeper.devices.drivers import PROGRAMMING_ERRORS, DeviceError
+from watchkeeper.devices.http import XML_TYPES, DeviceHttp, transport_error
 from watchkeeper.devices.safeparse import parse_xml
 
 SOAP_CONTENT_TYPE = 'application/soap+xml; charset="utf-8"'
@@ -49,6 +51,11 @@ class BoundedTransport(Transport):
         self._close_session = False  # read by Transport.__del__; the driver closes its client
         self.load_timeout = self.operation_timeout = http.endpoint.timeout
 
+    @property
+    def last_reply_date(self) -> datetime | None:
+        """The Date header of the last reply, a refusal included (the device's clock, to a second)."""
+        return _http_date(self.http.last_date)
+
     async def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> requests.Response:
         what = address.rsplit("/", 1)[-1].partition("?")[0] or "SOAP"
         # A SOAP fault comes with 400 or 500 and an envelope zeep reads; 401/403 stay credential refusals.
@@ -62,6 +69,14 @@ class BoundedTransport(Transport):
         response.headers = CaseInsensitiveDict(reply.headers)
         response.encoding = "utf-8"
         return response
+
+
+def _http_date(value: str | None) -> datetime | None:
+    try:
+        when = email.utils.parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+    return when if when is None or when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 class LazyServiceProxy(AsyncServiceProxy):
@@ -130,9 +145,16 @@ def fault_error(fault: zeep.exceptions.Fault, what: str) -> DeviceError:
 
 
 def map_error(error: BaseException, what: str) -> DeviceError:
-    """Whatever zeep raised, as the finding kind a site integrator expects (the client mapped transport failures)."""
+    """Whatever zeep raised, as the finding kind a site integrator expects (the client mapped transport failures).
+
+    A programming error (PROGRAMMING_ERRORS) is raised again, not mapped: it is a bug, not the device.
+    """
     if isinstance(error, DeviceError):
         return error
+    if isinstance(error, PROGRAMMING_ERRORS):
+        raise error
     if isinstance(error, zeep.exceptions.Fault):
         return fault_error(error, what)
+    if isinstance(error, (httpx.HTTPError, OSError)):
+        return transport_error(error, what)
     return DeviceError(FindingKind.PROTOCOL_ERROR, f"{what}: unexpected reply ({type(error).__name__})")
