@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,8 @@ from sqlite_utils import Migrations
 JOURNAL_KINDS = (
     "operation", "maintenance", "inspection", "retrieval", "access", "clock", "retention", "config",
 )
+#: The kinds a person may write by hand (`journal add`); the others are evidence only watchkeeper writes.
+PERSON_KINDS = ("operation", "maintenance")
 
 core = Migrations("watchkeeper")
 
@@ -58,6 +61,10 @@ def m002_findings(db: sqlite_utils.Database) -> None:
     db["findings"].create_index(["kind", "subject", "channel", "closed_at"])
 
 
+class StoreMissing(Exception):
+    """A read-only open found no store: it is never created just to be read."""
+
+
 class Store:
     """The appliance's database. Open it once per process; every plugin's migrations run at open."""
 
@@ -73,6 +80,19 @@ class Store:
         self.conn.execute("PRAGMA synchronous=FULL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.migrate(pm)
+
+    @classmethod
+    def open_readonly(cls, path: Path | str) -> Store:
+        """The store as it is, for checking it: no folder or file created, no migration, no write."""
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        if not store.path.is_file():
+            raise StoreMissing(f"the store {store.path} does not exist")
+        uri = f"file:{urllib.parse.quote(str(store.path.resolve()))}?mode=ro"
+        store.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False)
+        store.conn.execute("PRAGMA query_only=ON")
+        store.db = sqlite_utils.Database(store.conn)
+        return store
 
     def migration_sets(self, pm: pluggy.PluginManager | None) -> list[Migrations]:
         sets = [core]

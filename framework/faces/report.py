@@ -51,13 +51,24 @@ def period_bounds(app: Any, period: str, ending: datetime | None = None) -> tupl
     return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
+def _verify(app: Any) -> Any:
+    """The journal against its anchor and the site's witness file (an unreadable one counts as none)."""
+    from watchkeeper.evidence.witness import WitnessError
+
+    try:
+        heads = app.witness_heads()
+    except WitnessError:
+        heads = []
+    return app.journal.verify(heads)
+
+
 def build_report(app: Any, period: str = "day", ending: datetime | None = None) -> dict[str, Any]:
     """Gather every clause's evidence for the period into one JSON-ready dict (docs/report-schema.json)."""
     start, end = period_bounds(app, period, ending)
     span = [start.isoformat(), end.isoformat()]
     findings = _rows(app, "SELECT * FROM findings WHERE opened_at < ? AND (closed_at IS NULL OR closed_at > ?)"
                           " ORDER BY opened_at", [span[1], span[0]])
-    verification = app.journal.verify()
+    verification = _verify(app)
     journal_counts = {kind: count for kind, count in app.store.conn.execute(
         "SELECT kind, count(*) FROM journal WHERE time_utc >= ? AND time_utc < ? GROUP BY kind", span)}
     evidence: dict[str, dict[str, Any]] = {
@@ -85,7 +96,10 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None) 
             "ok": verification.ok, "entries": verification.entries, "head_seq": verification.head_seq,
             "head_hash": verification.head_hash,
             "first_bad_seq": verification.problem.seq if verification.problem else None,
-            "reason": verification.problem.reason if verification.problem else None}},
+            "reason": verification.problem.reason if verification.problem else None,
+            # The head is printed so it can be kept outside the appliance, a witness to compare with later.
+            "status": verification.status, "key_id": verification.key_id, "head_time": verification.head_time,
+            "problems": [{"seq": p.seq, "status": p.status, "reason": p.reason} for p in verification.problems]}},
         "R7": {"readings": _rows(app, "SELECT device, time_utc, offset_seconds, round_trip_seconds, reference,"
                                       " time_zone, corrected FROM clock_readings WHERE time_utc >= ? AND time_utc < ?"
                                       " ORDER BY time_utc", span),

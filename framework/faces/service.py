@@ -17,6 +17,8 @@ from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import Capability, DeviceEventKind, Endpoint
+from watchkeeper.evidence.journal import JournalTampered, Verification
+from watchkeeper.evidence.witness import WitnessError
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +194,29 @@ class Appliance:
             watcher.cancel()
             await driver.close()
 
+    def check_journal(self) -> Verification:
+        """At every start: the chain against its anchor and the site's witness file, each problem named
+        in the log and kept as an open `journal_tampered` finding; the appliance runs on regardless."""
+        self.app.journal.check_head()  # a tip that is not the anchored head is journaled as an alarm
+        try:
+            heads = self.app.witness_heads()
+        except WitnessError as error:
+            log.error("journal witness unreadable: %s", error)
+            heads = []
+        result = self.app.journal.verify(heads)
+        for problem in result.problems:
+            log.error("journal %s: %s", problem.status, problem.reason)
+        if not result.ok:
+            self.findings.record(Finding(
+                FindingKind.JOURNAL_TAMPERED, "journal", "; ".join(p.reason for p in result.problems),
+                details={"statuses": [p.status for p in result.problems], "head_seq": result.head_seq}))
+        else:
+            log.info("journal ok: %s entries, head %s %s (key id %s)", result.entries, result.head_seq,
+                     result.head_hash, result.key_id)
+        return result
+
     async def start(self) -> None:
+        self.check_journal()
         killed = self._previous_run_was_killed()
         self.app.journal.append("operation", "watchkeeper", "appliance", {
             "event": "start", "pid": os.getpid(), "previous_run_stopped_cleanly": not killed})
@@ -218,7 +242,10 @@ class Appliance:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.app.journal.append("operation", "watchkeeper", "appliance", {"event": "stop", "reason": reason})
+        try:
+            self.app.journal.append("operation", "watchkeeper", "appliance", {"event": "stop", "reason": reason})
+        except JournalTampered as error:  # the alarm took its place; stopping goes on
+            log.error("%s", error)
 
 
 async def run_until(app: App, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:

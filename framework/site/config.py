@@ -15,6 +15,7 @@ import attrs
 
 from watchkeeper.core.models import Secret
 from watchkeeper.core.secrets import SecretError, resolve_secret
+from watchkeeper.evidence.witness import parse_syslog_address
 
 ROLES = ("operator", "supervisor", "maintenance", "administrator")
 PROFILES = ("day", "night", "ir")
@@ -134,6 +135,14 @@ PERIODS = ("daily", "weekly")
 
 
 @attrs.frozen
+class WitnessConfig:
+    """Where the journal's heads are witnessed outside the appliance (see evidence.witness)."""
+
+    syslog: str = "local"
+    file: Path | None = None
+
+
+@attrs.frozen
 class Site:
     name: str
     time_zone: str
@@ -148,6 +157,7 @@ class Site:
     doors: tuple[Door, ...] = ()
     people: tuple[Person, ...] = ()
     maintenance: tuple[MaintenanceTask, ...] = ()
+    witness: WitnessConfig = WitnessConfig()
     warnings: tuple[str, ...] = ()
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
@@ -340,6 +350,20 @@ class _Loader:
         table.finish()
         return policies
 
+    def witness(self, data: Any) -> WitnessConfig:
+        def syslog_check(value: str) -> str | None:
+            try:
+                parse_syslog_address(value)
+            except ValueError as error:
+                return str(error)
+            return None
+
+        table = _Table(self, "witness", data)
+        witness = WitnessConfig(syslog=table.get("syslog", str, "local", syslog_check) or "local",
+                                file=self.path(table, "file", None))
+        table.finish()
+        return witness
+
     def recorder(self, table: _Table) -> Recorder:
         recorder = Recorder(
             id=table.get("id", str, MISSING, _identifier),
@@ -452,6 +476,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     top = _Table(loader, "", data)
     site_table = _Table(loader, "site", top.get("site", dict, MISSING) or {})
     policies = loader.policies(top.get("policies", dict, {}))
+    witness = loader.witness(top.get("witness", dict, {}))
     recorders = tuple(loader.recorder(t) for t in loader.items(data, "recorders"))
     cameras = tuple(loader.camera(t) for t in loader.items(data, "cameras"))
     doors = tuple(loader.door(t) for t in loader.items(data, "doors"))
@@ -479,6 +504,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         doors=doors,
         people=people,
         maintenance=maintenance,
+        witness=witness,
         warnings=tuple(loader.warnings),
         raw=data,
     )

@@ -1,0 +1,175 @@
+"""The chain's rules: how a link is computed, and how a chain, its anchor and its witnesses are checked."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import attrs
+
+from watchkeeper.evidence.anchor import GENESIS, Anchor, AnchorError, Head, key_id
+from watchkeeper.evidence.witness import WitnessHead
+
+#: Who writes the journal's own records (its start, tampering alarms), and what they are about.
+SYSTEM_ACTOR, JOURNAL_SUBJECT = "watchkeeper", "journal"
+
+
+def link_hash(key: bytes, seq: int, time_utc: str, time_local: str, kind: str, actor: str,
+              subject: str, body: str, prev_hash: str) -> str:
+    """The HMAC-SHA256 that binds an entry to its position and to the entry before it."""
+    message = json.dumps([seq, time_utc, time_local, kind, actor, subject, body, prev_hash],
+                         ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+#: What can be wrong, most telling first; a verification names every one it finds.
+STATUSES = ("broken", "wrong_key", "store_missing", "key_missing", "anchor_missing", "anchor_garbled", "truncated",
+            "anchor_older", "anchor_mismatch", "witness_mismatch", "tampered", "restarted")
+
+
+@attrs.frozen
+class Problem:
+    seq: int
+    reason: str
+    status: str = "broken"
+
+
+@attrs.frozen
+class Verification:
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    problem: Problem | None = None
+    #: Every problem found, the most telling first (`problem` is the first of them).
+    problems: tuple[Problem, ...] = ()
+    key_id: str = ""
+    head_time: str = ""
+
+    @property
+    def status(self) -> str:
+        return self.problem.status if self.problem else "ok"
+
+
+def walk(conn: Any, key: bytes, state: Anchor | AnchorError | None, last: int,
+         witness: list[WitnessHead]) -> Verification:
+    """Walk the chain up to entry `last`, then hold it against the anchor state and the witnessed heads.
+
+    The first seq that does not hold stops the walk; otherwise every problem is named.
+    """
+    own_id = key_id(key)
+    wanted = {head.seq for head in witness}
+    found: dict[int, str] = {}
+    notes: list[Problem] = []
+    expected_seq, prev_hash, head_time = 1, GENESIS, ""
+    cursor = conn.execute("SELECT seq, time_utc, time_local, kind, actor, subject, body, prev_hash, hash"
+                          " FROM journal WHERE seq <= ? ORDER BY seq", [last])
+    for seq, time_utc, time_local, kind, actor, subject, body, stored_prev, stored_hash in cursor:
+        problem = None
+        if seq != expected_seq:
+            problem = Problem(expected_seq, f"entry {expected_seq} is missing (next entry is {seq})")
+        elif stored_prev != prev_hash:
+            problem = Problem(seq, "link to the previous entry is broken (entry removed, inserted or moved)")
+        elif seq == 1:
+            problem = _genesis_problem(kind, actor, subject, body, own_id)
+        if problem is None and not hmac.compare_digest(
+            stored_hash,
+            link_hash(key, seq, time_utc, time_local, kind, actor, subject, body, stored_prev),
+        ):
+            problem = Problem(seq, "entry content does not match its HMAC (edited, or chain rewritten without the key)")
+        if problem:
+            return Verification(False, expected_seq - 1, expected_seq - 1, prev_hash, problem, (problem,),
+                                own_id, head_time)
+        if actor == SYSTEM_ACTOR and subject == JOURNAL_SUBJECT:
+            notes += _system_notes(seq, body)
+        if seq in wanted:
+            found[seq] = stored_hash
+        expected_seq, prev_hash, head_time = seq + 1, stored_hash, time_utc
+    count = expected_seq - 1
+    problems = []
+    anchored = head_problem(Head(count, prev_hash), state)
+    if anchored is None and isinstance(state, AnchorError):  # an empty chain with no anchor
+        anchored = Problem(count, state.reason, state.status)
+    if anchored is not None:
+        problems.append(anchored)
+    problems += _witness_problems(witness, found, count, own_id)
+    problems += sorted(notes, key=lambda p: (STATUSES.index(p.status), p.seq))
+    return Verification(not problems, count, count, prev_hash, problems[0] if problems else None,
+                        tuple(problems), own_id, head_time)
+
+
+def _genesis_problem(kind: str, actor: str, subject: str, body: str, own_id: str) -> Problem | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not (kind == "operation" and actor == SYSTEM_ACTOR and subject == JOURNAL_SUBJECT
+            and isinstance(data, dict) and data.get("event") == "journal_started"):
+        return Problem(1, "entry 1 is not the journal's start record (the beginning of the chain was replaced)")
+    if data.get("key_id") != own_id:
+        return Problem(1, f"entry 1 was written under key id {data.get('key_id')}, and the key in use has id"
+                          f" {own_id}: the wrong key file, or the chain rewritten under another key",
+                       "wrong_key")
+    return None
+
+
+def _witness_problems(witness: list[WitnessHead], found: dict[int, str], count: int, own_id: str) -> list[Problem]:
+    problems = []
+    for head in witness:
+        if head.key_id and head.key_id != own_id:
+            reason = (f"{head.origin}: the witness saw entry {head.seq} under key id {head.key_id}, and this"
+                      f" journal's key is {own_id}: the journal was begun again under a new key")
+        elif head.seq > count:
+            reason = (f"{head.origin}: the witness saw entry {head.seq} ({head.time}) and the chain ends at"
+                      f" {count}: entries were deleted")
+        elif found.get(head.seq) != head.hash:
+            reason = (f"{head.origin}: entry {head.seq} differs from the head witnessed at {head.time}:"
+                      " the chain was rewritten")
+        else:
+            continue
+        problems.append(Problem(head.seq, reason, "witness_mismatch"))
+    if len(problems) > 1:  # one per witnessed head would bury the rest
+        first = problems[0]
+        return [attrs.evolve(first, reason=f"{first.reason} (and {len(problems) - 1} more witnessed heads disagree)")]
+    return problems
+
+
+def head_problem(tip: Head, state: Anchor | AnchorError | None) -> Problem | None:
+    """Why the chain's tip is not the anchored head, or None when it is (or there is no anchor)."""
+    if state is None:
+        return None
+    if isinstance(state, AnchorError):
+        if state.status == "anchor_missing" and tip.seq == 0:
+            return None  # nothing to compare: the new journal's first entry says whose key it is
+        return Problem(tip.seq, f"{state.reason}; the chain's last entry {tip.seq} cannot be confirmed", state.status)
+    if state.accepts(tip):
+        return None
+    anchored = state.head
+    if anchored.seq > tip.seq:
+        return Problem(tip.seq + 1, f"entries {tip.seq + 1}..{anchored.seq} were deleted (the head anchor remembers"
+                                    f" entry {anchored.seq}, the chain ends at {tip.seq})", "truncated")
+    if anchored.seq < tip.seq:
+        return Problem(anchored.seq + 1, f"the head anchor remembers entry {anchored.seq}, older than the chain's last"
+                                         f" entry {tip.seq} (an older anchor put back)", "anchor_older")
+    return Problem(anchored.seq, f"entry {anchored.seq} does not match the head anchor (chain rewritten)",
+                   "anchor_mismatch")
+
+
+def _system_notes(seq: int, body: str) -> list[Problem]:
+    """What the journal's own records say about its history: a restart, a recorded alarm."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return []
+    if not isinstance(data, dict):
+        return []
+    if data.get("alarm") == "journal_tampered":
+        return [Problem(seq, f"entry {seq} records that the journal was tampered with: {data.get('reason')}",
+                        "tampered")]
+    if data.get("event") == "journal_started" and data.get("key") == "existing":
+        return [Problem(seq, f"entry {seq} began a new journal under a key already in use"
+                             f" (key id {data.get('key_id')}); the journal before it was deleted or replaced",
+                        "restarted")]
+    return []
