@@ -17,6 +17,7 @@ import pytest
 from watchkeeper.rules.door_service import Access
 from watchkeeper.host import open_site
 from watchkeeper.site.app import App
+from watchkeeper.site.config import Person
 from watchkeeper.faces.service import Appliance
 from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
 
@@ -161,3 +162,27 @@ async def test_forced_and_held_open_door(room) -> None:
     assert await open_kinds(set()) == set()
     forced = app.store.conn.execute("SELECT count(*) FROM findings WHERE kind = 'door_forced'").fetchone()[0]
     assert forced == 1, "opening after a grant is not forced"
+
+
+async def test_untrained_and_revoked_badges_are_refused_over_osdp(room, tmp_path: Path) -> None:
+    """R2 at the door: an untrained operator's badge is refused, and a revocation made by another
+    process (the CLI) refuses the next badge read by the running appliance."""
+    import subprocess
+    import sys
+
+    app, reader = room
+    await asyncio.sleep(2)
+    Access(app).add_person("zhang", Person("wu", "Wu", ("operator",), ("33333",)))  # no training on file
+    await reader.present_card("33333")
+    events = await wait_for_events(app, 1)
+    assert events[0]["allowed"] == 0 and events[0]["person"] == "wu" and "no training on file" in events[0]["reason"]
+    assert "output" not in [o["kind"] for o in reader.outputs()], "the strike opened for an untrained operator"
+
+    revoke = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(tmp_path / "site.toml"),
+        "people", "revoke", "li", "--actor", "zhang"], capture_output=True, text=True, timeout=60)
+    assert revoke.returncode == 0, revoke.stderr
+    await reader.present_card("12345")
+    events = await wait_for_events(app, 2)
+    assert events[1]["allowed"] == 0 and events[1]["person"] == "li" and "revoked" in events[1]["reason"]
+    assert "output" not in [o["kind"] for o in reader.outputs()]

@@ -8,6 +8,8 @@ from typing import Any
 
 from watchkeeper import __version__
 from watchkeeper.core.i18n import _
+from watchkeeper.evidence.witness import WitnessError
+from watchkeeper.rules.policy import untrained_operator
 
 PERIODS = {"day": 1, "week": 7, "month": 30}
 CLAUSE_TITLES = {
@@ -51,10 +53,21 @@ def period_bounds(app: Any, period: str, ending: datetime | None = None) -> tupl
     return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
+def _operators(app: Any, moment: datetime) -> list[dict[str, Any]]:
+    """The site's current operators (from the store) and whether each was trained at `moment` (R2)."""
+    day = moment.astimezone(app.site.zone).date()
+    rows = []
+    for person in app.people.all():
+        if "operator" in person.roles and not person.revoked:
+            problem = untrained_operator(person, app.site, day)
+            rows.append({"id": person.id, "name": person.name,
+                         "trained_on": person.trained_on.isoformat() if person.trained_on else None,
+                         "trained": problem is None, "training_problem": problem})
+    return rows
+
+
 def _verify(app: Any) -> Any:
     """The journal against its anchor and the site's witness file (an unreadable one counts as none)."""
-    from watchkeeper.evidence.witness import WitnessError
-
     try:
         heads = app.witness_heads()
     except WitnessError:
@@ -75,8 +88,7 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None) 
         "R1": {"cameras": [{"id": c.id, "name": c.name, "location": c.location, "purpose": c.purpose,
                             "zone": c.zone} for c in app.site.cameras],
                "config_snapshots": journal_counts.get("config", 0)},
-        "R2": {"operators": [{"id": p.id, "name": p.name, "trained_on": p.trained_on.isoformat() if p.trained_on else None}
-                             for p in app.site.people if "operator" in p.roles],
+        "R2": {"operators": _operators(app, min(end, datetime.now(timezone.utc))),
                "refusals": app.store.conn.execute(
                    "SELECT count(*) FROM journal WHERE time_utc >= ? AND time_utc < ? AND body LIKE '%\"refused\"%'",
                    span).fetchone()[0]},
@@ -127,12 +139,12 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None) 
         "R6": verification.entries > 0, "R7": bool(evidence["R7"]["readings"]),
         "R8": bool(evidence["R8"]["coverage"]) or bool(evidence["R8"]["disks"]), "R9": True, "R10": True,
     }
-    untrained = [o["id"] for o in evidence["R2"]["operators"] if not o["trained_on"]]
+    untrained = [o["id"] for o in evidence["R2"]["operators"] if not o["trained"]]
     tolerance = evidence["R7"]["tolerance_seconds"]
     # Evidence can show a breach even where no finding was raised (a site plugin widened a tolerance
     # later, or a reading came from elsewhere): the report judges the evidence, not only the findings.
     breaches = {
-        "R2": _("operators without training on file: {names}").format(names=", ".join(untrained))
+        "R2": _("operators not trained: {names}").format(names=", ".join(untrained))
         if untrained else None,
         "R6": _("journal broken at entry {seq}").format(seq=verification.problem.seq) if not verification.ok else None,
         "R7": _count(_("{count} clock reading(s) beyond the tolerance in the period"),

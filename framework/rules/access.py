@@ -1,8 +1,8 @@
 """The access rule (R2, R3): who may enter the monitoring room, as the built-in `entry_decision`.
 
-Staff enter in their allowed hours; visitors only with a supervisor-approved registration and
-only inside its window; everyone else is refused. A site plugin overrides any of it by returning
-an EntryDecision first.
+Staff enter in their allowed hours, operators only while their training is current; visitors only
+with a supervisor-approved registration and only inside its window; everyone else is refused. A
+site plugin overrides any of it by returning an EntryDecision first.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
+from watchkeeper.rules.policy import untrained_operator
 from watchkeeper.site.config import Person, Site
 
 migrations = Migrations("watchkeeper.rules.door_service")
@@ -73,6 +74,9 @@ def decide(holder: Person | Visitor | None, site: Site, now: datetime) -> EntryD
         return EntryDecision(False, f"{holder.id}: access revoked")
     local = now.astimezone(site.zone)
     if isinstance(holder, Person):
+        untrained = untrained_operator(holder, site, local.date())
+        if untrained:  # R2: the same rule as for operating the system
+            return EntryDecision(False, f"{holder.id}: {untrained}")
         if not within_hours(holder.hours, local):
             return EntryDecision(False, f"{holder.id}: outside allowed hours {holder.hours}")
         return EntryDecision(True, f"staff {holder.id} ({', '.join(holder.roles)})")

@@ -5,10 +5,11 @@ Every implementation is ``trylast`` so that a site plugin returning a value over
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from watchkeeper import hookimpl
-from watchkeeper.site.config import Site
+from watchkeeper.site.config import Person, Site
+from watchkeeper.site.people import People, training_problem
 
 #: Which roles may perform each action. An action not listed is refused.
 ACTION_ROLES: dict[str, frozenset[str]] = {
@@ -29,34 +30,50 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "config.change": frozenset({"administrator"}),
 }
 
-#: Actions that operate the system: an operator needs a training date on file for these (R2).
+#: Actions that operate the system: an operator needs current training for these (R2), as for the door.
 OPERATOR_ACTIONS = frozenset(
     {"inspect.run", "inspect.sign", "footage.view", "footage.request", "footage.export", "door.open", "clock.correct"}
 )
 
 
-def refusal_reason(actor: str, action: str, site: Site, today: date | None = None) -> str | None:
-    """Why the built-in policy refuses the action, or None if it allows it."""
-    person = site.person(actor)
+def untrained_operator(person: Person, site: Site, on: date) -> str | None:
+    """Why an operator may not operate the system (or enter the room) on a day, or None (R2).
+
+    One rule everywhere: a person holding the operator role must have a training record valid that
+    day (none, expired or only from a later date is untrained), whatever other roles they hold.
+    """
+    if "operator" not in person.roles:
+        return None
+    problem = training_problem(person, on, site.policies.training_refresher_days)
+    return f"operator {problem}" if problem else None
+
+
+def refusal_reason(actor: str, action: str, site: Site, today: date | None = None,
+                   people: People | None = None) -> str | None:
+    """Why the built-in policy refuses the action, or None if it allows it.
+
+    `people` is the store's current people; without it (a caller outside an opened site) the site
+    config's are used.
+    """
+    person = people.get(actor) if people is not None else site.person(actor)
     if person is None:
-        return f"'{actor}' is not a person in the site config"
+        return f"'{actor}' is not a person on this site"
+    if person.revoked:
+        return f"'{actor}' has been revoked"
     allowed = ACTION_ROLES.get(action)
     if allowed is None:
         return f"unknown action '{action}'"
     roles = set(person.roles) & allowed
     if not roles:
         return f"'{actor}' has none of the roles allowed to {action}: {', '.join(sorted(allowed))}"
-    if action in OPERATOR_ACTIONS and roles == {"operator"}:
-        if person.trained_on is None:
-            return f"operator '{actor}' has no training date on file"
-        if person.trained_on > (today or date.today()):
-            return f"operator '{actor}' is trained only from {person.trained_on.isoformat()}"
+    if action in OPERATOR_ACTIONS:
+        return untrained_operator(person, site, today or datetime.now(site.zone).date())
     return None
 
 
 @hookimpl(trylast=True)
-def authorize(actor: str, action: str, resource: str, site: Site) -> bool:
-    return refusal_reason(actor, action, site) is None
+def authorize(actor: str, action: str, resource: str, site: Site, people: People) -> bool:
+    return refusal_reason(actor, action, site, people=people) is None
 
 
 @hookimpl(trylast=True)

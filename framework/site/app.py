@@ -20,6 +20,8 @@ from watchkeeper.evidence.journal import Journal, JournalTampered, Problem, anch
 from watchkeeper.core.models import Endpoint
 from watchkeeper.evidence.store import PERSON_KINDS, Store
 from watchkeeper.evidence.witness import Witness, WitnessHead, read_heads
+from watchkeeper.site import people as people_store
+from watchkeeper.site.people import People
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,11 @@ class App:
     platforms: dict[str, Platform]
     #: Set when opening found the journal tampered with (the alarm is journaled, the finding open).
     journal_alarm: Problem | None = None
+    #: The current people, roles, training and revocations, read from the store (read-only).
+    people: People = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.people = People(self.store)
 
     @classmethod
     def open(cls, config: Path | str, pm: pluggy.PluginManager, platforms: dict[str, Platform]) -> App:
@@ -64,6 +71,8 @@ class App:
         """
         site = load_site(config, platform_kinds(platforms))
         store = Store(site.store, pm)
+        people_store.migrations.apply(store.db)  # after the plugins' sets: it extends the access rule's table
+        people_store.seed(store, site.people)
         key = load_key(site.journal_key, create=True)
         journal = Journal(store, key, site.time_zone, pm, anchor=anchor_path(site.journal_key),
                           witness=Witness(site.name, site.witness.syslog, site.witness.file))
@@ -104,7 +113,8 @@ class App:
 
     def require(self, actor: str, action: str, resource: str, kind: str = "operation") -> None:
         """Ask `authorize`; journal and raise Refused when the answer is not a yes."""
-        if not self.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.site):
+        if not self.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.site,
+                                      people=self.people):
             self.journal.append(kind, actor, resource, {"refused": action})
             raise Refused(f"{actor} may not {action}")
 

@@ -56,6 +56,8 @@ class Policies:
     frame_interval_seconds: float = 1.0
     playback_seconds: float = 10.0
     thresholds: dict[str, dict[str, float]] = attrs.field(factory=dict)
+    #: A training record without its own `valid_until` expires this many days after it was taken.
+    training_refresher_days: int | None = None
 
 
 @attrs.frozen
@@ -107,6 +109,20 @@ class Door:
 
 
 @attrs.frozen
+class Training:
+    """One course a person took (R2): valid from its date until `valid_until` or the site's refresher."""
+
+    course: str
+    completed_on: date
+    trainer: str = ""
+    valid_until: date | None = None
+
+
+#: The course a bare `trained_on` date (config, `people add --trained-on`) stands for.
+BASIC_COURSE = "operator training"
+
+
+@attrs.frozen
 class Person:
     id: str
     name: str
@@ -116,6 +132,8 @@ class Person:
     hours: str | None = None
     #: Set for people revoked at run time (`watchkeeper people revoke`); config people never are.
     revoked: bool = False
+    #: Every training record; a `trained_on` date is one of them (course BASIC_COURSE).
+    training: tuple[Training, ...] = ()
 
 
 @attrs.frozen
@@ -246,6 +264,10 @@ def _positive(value: float) -> str | None:
     return None if value > 0 else "must be greater than 0"
 
 
+def _not_blank(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
 def _port(value: int) -> str | None:
     return None if 0 < value < 65536 else "must be a port number from 1 to 65535"
 
@@ -346,6 +368,7 @@ class _Loader:
             frame_interval_seconds=table.get("frame_interval_seconds", float, 1.0, _positive),
             playback_seconds=table.get("playback_seconds", float, 10.0, _positive),
             thresholds=thresholds,
+            training_refresher_days=table.get("training_refresher_days", int, None, _positive),
         )
         table.finish()
         return policies
@@ -438,16 +461,29 @@ class _Loader:
             if reason:
                 self.problem(f"{table.path}.roles[{index}]", reason)
         badges = table.get("badges", list, [])
+        trained_on = table.get("trained_on", date, None)
+        training = [Training(BASIC_COURSE, trained_on)] if trained_on else []
+        for index, item in enumerate(table.get("training", list, []) or []):
+            training += self.training(_Table(self, f"{table.path}.training[{index}]", item))
         person = Person(
             id=table.get("id", str, MISSING, _identifier),
             name=table.get("name", str),
             roles=tuple(r for r in roles if r in ROLES),
             badges=tuple(str(b) for b in badges or []),
-            trained_on=table.get("trained_on", date, None),
+            trained_on=trained_on,
             hours=table.get("hours", str, None, hours_problem),
+            training=tuple(training),
         )
         table.finish()
         return person
+
+    def training(self, table: _Table) -> list[Training]:
+        course, taken = table.get("course", str, MISSING, _not_blank), table.get("date", date)
+        trainer, until = table.get("trainer", str, ""), table.get("valid_until", date, None)
+        if taken and until and until < taken:
+            self.problem(table.key_path("valid_until"), f"{until.isoformat()} is before the training date")
+        table.finish()
+        return [Training(course, taken, trainer, until)] if course and taken else []
 
 
 def _unique(loader: _Loader, key: str, items: tuple) -> None:
