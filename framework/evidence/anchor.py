@@ -13,6 +13,8 @@ from pathlib import Path
 
 import attrs
 
+from watchkeeper.evidence.files import sync_dir
+
 GENESIS = "0" * 64
 _KEY_ID_LABEL = b"watchkeeper journal key id"
 _ANCHOR_LABEL = b"watchkeeper journal head anchor\n"
@@ -106,15 +108,6 @@ def write_anchor(path: Path, key: bytes, anchor: Anchor, sync_directory: bool = 
     os.replace(temporary, path)
     if sync_directory:
         sync_dir(path.parent)
-
-
-def sync_dir(folder: Path) -> None:
-    """Make a rename in `folder` durable."""
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _lock_path(path: Path) -> Path:
