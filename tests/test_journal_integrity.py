@@ -350,3 +350,43 @@ def test_run_names_a_deleted_store_on_its_console(site_file: Path) -> None:
     assert "journal tampered: entry 2 records that the journal was tampered with: entries 1..12 were deleted" in console
     assert "journal restarted: entry 1 began a new journal under a key already in use" in console
     assert "Traceback" not in console
+
+
+def test_a_store_that_is_not_a_database_is_named(site_file: Path) -> None:
+    fill(site_file, 1)
+    store = paths(site_file)[0]
+    for leftover in store.parent.glob("watchkeeper.db-*"):
+        leftover.unlink()
+    store.write_bytes(b"not a database" * 100)
+    result = cli(site_file, "journal", "verify", "--json")
+    assert result.exit_code == 1 and json.loads(result.output)["status"] == "store_unreadable", result.output
+
+
+def damage_newest_slot(anchor: Path) -> None:
+    """What a power cut during the write after a commit leaves: the newer of the two slots torn."""
+    from watchkeeper.evidence.anchor import SLOT
+
+    raw = bytearray(anchor.read_bytes())
+    generations = [json.loads(raw[i * SLOT:(i + 1) * SLOT])["gen"] for i in range(2)]
+    newest = generations.index(max(generations))
+    raw[newest * SLOT:newest * SLOT + 40] = b"\0" * 40
+    anchor.write_bytes(bytes(raw))
+
+
+def test_a_torn_anchor_slot_still_accepts_the_committed_chain(site_file: Path) -> None:
+    fill(site_file)
+    damage_newest_slot(paths(site_file)[2])
+    assert verify(site_file)["ok"]
+    app = open_site(site_file)  # the next append repairs it
+    app.journal.append("operation", "li", "site", "after the power cut")
+    app.close()
+    assert verify(site_file)["ok"]
+
+
+def test_damaging_the_newest_slot_does_not_hide_a_deleted_last_append(site_file: Path, caplog) -> None:
+    fill(site_file)
+    damage_newest_slot(paths(site_file)[2])  # falling back to the slot written before the last commit
+    truncate(site_file, 2)  # and deleting what that commit added
+    report = verify(site_file)
+    assert statuses(report) == ["truncated"] and "entries 3..12 were deleted" in report["reason"]
+    named_by_run(site_file, caplog, "truncated")

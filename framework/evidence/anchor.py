@@ -40,14 +40,20 @@ class Head:
 class Anchor:
     """The last committed head and, while an append is under way, the head it is about to commit.
 
-    An append writes `pending` before its transaction commits and clears it after, so a process
-    killed at any moment leaves an anchor that accepts the chain it left behind, and nothing more.
+    An append writes `pending` durably before its transaction commits and clears it after, so a
+    process killed (or a power cut) at any moment leaves an anchor that accepts the chain it left
+    behind, and nothing shorter.
     """
 
     head: Head
     pending: Head | None = None
+    #: Only the pending head counts: the other slot is damaged, which an honest crash causes only
+    #: while the clearing write, after the commit, is under way (see read_anchor).
+    strict: bool = attrs.field(default=False, eq=False)
 
     def accepts(self, tip: Head) -> bool:
+        if self.pending is not None and self.strict:
+            return tip == self.pending
         return tip == self.head or tip == self.pending
 
 
@@ -57,6 +63,12 @@ class AnchorError(Exception):
     def __init__(self, status: str, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
+
+
+#: The anchor file holds two fixed slots, written in place in turn (a write to a file's existing
+#: bytes needs no metadata, so its fdatasync is cheap); a reader takes the valid slot of the higher
+#: generation. A torn write damages one slot only.
+SLOT = 512
 
 
 def _mac(key: bytes, fields: dict[str, object]) -> str:
@@ -70,43 +82,76 @@ def _head(value: object) -> Head:
     return Head(value["seq"], value["hash"])
 
 
+def _record(key: bytes, generation: int, anchor: Anchor) -> bytes:
+    fields: dict[str, object] = {"gen": generation, "key_id": key_id(key), "seq": anchor.head.seq,
+                                 "hash": anchor.head.hash,
+                                 "pending": attrs.asdict(anchor.pending) if anchor.pending else None}
+    fields["mac"] = _mac(key, fields)
+    return (json.dumps(fields, sort_keys=True) + "\n").encode("ascii").ljust(SLOT, b" ")
+
+
+def _slot(raw: bytes, key: bytes) -> tuple[int, Anchor] | str:
+    """One slot's generation and anchor, or why it cannot be trusted."""
+    try:
+        fields = json.loads(raw.decode("ascii"))
+        mac = fields.pop("mac")
+        generation, head = fields["gen"], _head(fields)
+        pending = None if fields.get("pending") is None else _head(fields["pending"])
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+        return "is garbled"
+    if fields.get("key_id") != key_id(key):
+        return f"belongs to key id {fields.get('key_id')}, not this key ({key_id(key)})"
+    if not isinstance(mac, str) or not isinstance(generation, int) or not hmac.compare_digest(mac, _mac(key, fields)):
+        return "does not match its MAC (edited by hand)"
+    return generation, Anchor(head, pending)
+
+
+def _slots(raw: bytes, key: bytes) -> list[tuple[int, Anchor] | str]:
+    return [_slot(raw[index * SLOT:(index + 1) * SLOT], key) if len(raw) >= (index + 1) * SLOT else "is garbled"
+            for index in range(2)]
+
+
 def read_anchor(path: Path, key: bytes) -> Anchor:
     """The anchor at `path`, checked under the key; AnchorError says what is wrong with it."""
     try:
-        text = path.read_text(encoding="ascii")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise AnchorError("anchor_missing", f"the head anchor {path} is missing") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise AnchorError("anchor_garbled", f"the head anchor {path} is unreadable ({error})") from None
-    try:
-        fields = json.loads(text)
-        mac = fields.pop("mac")
-        head = _head(fields)
-        pending = None if fields.get("pending") is None else _head(fields["pending"])
-    except (ValueError, TypeError, KeyError, AttributeError):
-        raise AnchorError("anchor_garbled", f"the head anchor {path} is garbled") from None
-    if fields.get("key_id") != key_id(key):
-        raise AnchorError("anchor_garbled", f"the head anchor {path} belongs to key id {fields.get('key_id')},"
-                                            f" not this key ({key_id(key)})")
-    if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(key, fields)):
-        raise AnchorError("anchor_garbled", f"the head anchor {path} does not match its MAC (edited by hand)")
-    return Anchor(head, pending)
+    slots = _slots(raw, key)
+    valid = sorted((slot for slot in slots if not isinstance(slot, str)), key=lambda slot: slot[0])
+    if not valid:
+        reason = next((slot for slot in slots if isinstance(slot, str) and slot.startswith("belongs")), slots[0])
+        raise AnchorError("anchor_garbled", f"the head anchor {path} {reason}")
+    # With one slot damaged, the newer could have been destroyed on purpose to fall back to a
+    # pending anchor that still accepts the head before the last append: then only `pending` counts.
+    return attrs.evolve(valid[-1][1], strict=len(valid) == 1)
 
 
-def write_anchor(path: Path, key: bytes, anchor: Anchor, sync_directory: bool = True) -> None:
-    """Replace the anchor atomically: a temporary file, fsynced, renamed over the old one."""
-    fields: dict[str, object] = {"key_id": key_id(key), "seq": anchor.head.seq, "hash": anchor.head.hash,
-                                 "pending": attrs.asdict(anchor.pending) if anchor.pending else None}
-    fields["mac"] = _mac(key, {k: v for k, v in fields.items()})
-    temporary = path.with_name(path.name + ".tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def write_anchor(path: Path, key: bytes, anchor: Anchor, durable: bool = True) -> None:
+    """Write the anchor into the slot not holding the newest one; fdatasync it when `durable`.
+
+    A missing or unusable file is created with both slots, fsynced with its folder.
+    """
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    created = False
     try:
-        os.write(descriptor, (json.dumps(fields, sort_keys=True) + "\n").encode("ascii"))
-        os.fsync(descriptor)
+        current = [(slot[0], index) for index, slot in enumerate(_slots(os.pread(descriptor, 2 * SLOT, 0), key))
+                   if not isinstance(slot, str)]
+        if len(current) == 2 or (current and os.fstat(descriptor).st_size >= 2 * SLOT):
+            generation, index = max(current)
+            os.pwrite(descriptor, _record(key, generation + 1, anchor), (1 - index) * SLOT)
+            if durable:
+                os.fdatasync(descriptor)
+        else:
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, _record(key, 0, anchor) * 2, 0)
+            os.fsync(descriptor)
+            created = True
     finally:
         os.close(descriptor)
-    os.replace(temporary, path)
-    if sync_directory:
+    if created:
         sync_dir(path.parent)
 
 

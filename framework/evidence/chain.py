@@ -25,7 +25,7 @@ def link_hash(key: bytes, seq: int, time_utc: str, time_local: str, kind: str, a
 
 
 #: What can be wrong, most telling first; a verification names every one it finds.
-STATUSES = ("broken", "wrong_key", "store_missing", "key_missing", "anchor_missing", "anchor_garbled", "truncated",
+STATUSES = ("broken", "wrong_key", "store_missing", "store_unreadable", "key_missing", "anchor_missing", "anchor_garbled", "truncated",
             "anchor_older", "anchor_mismatch", "witness_mismatch", "tampered", "restarted")
 
 
@@ -146,7 +146,10 @@ def head_problem(tip: Head, state: Anchor | AnchorError | None) -> Problem | Non
         return Problem(tip.seq, f"{state.reason}; the chain's last entry {tip.seq} cannot be confirmed", state.status)
     if state.accepts(tip):
         return None
-    anchored = state.head
+    # Held against the head the anchor vouches for: the pending one when only it counts (strict) or
+    # when the chain is already past the last cleared head.
+    anchored = state.pending if state.pending is not None and (state.strict or tip.seq > state.head.seq) \
+        else state.head
     if anchored.seq > tip.seq:
         return Problem(tip.seq + 1, f"entries {tip.seq + 1}..{anchored.seq} were deleted (the head anchor remembers"
                                     f" entry {anchored.seq}, the chain ends at {tip.seq})", "truncated")

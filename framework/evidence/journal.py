@@ -187,7 +187,8 @@ class Journal:
                     rows,
                 )
             if self.anchor is not None:
-                write_anchor(self.anchor, self._key, Anchor(new), sync_directory=False)
+                # Not fsynced: if a power cut loses it, the durable pending anchor still accepts the tip.
+                write_anchor(self.anchor, self._key, Anchor(new), durable=False)
         self._witness(rows[-1])
         self._announce(rows)
         if problem is not None and self.on_alarm is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from datetime import date, datetime, time
 from pathlib import Path
@@ -77,7 +78,7 @@ def status_label(status: str) -> str:
     """The name `journal verify` prints for each kind of problem."""
     labels = {
         "broken": _("BROKEN"), "wrong_key": _("WRONG KEY"), "store_missing": _("STORE MISSING"),
-        "key_missing": _("KEY MISSING"), "anchor_missing": _("ANCHOR MISSING"), "anchor_garbled": _("ANCHOR GARBLED"),
+        "key_missing": _("KEY MISSING"), "store_unreadable": _("STORE UNREADABLE"), "anchor_missing": _("ANCHOR MISSING"), "anchor_garbled": _("ANCHOR GARBLED"),
         "truncated": _("TRUNCATED"), "anchor_older": _("ANCHOR OLDER THAN THE CHAIN"),
         "anchor_mismatch": _("ANCHOR MISMATCH"), "witness_mismatch": _("WITNESS MISMATCH"),
         "tampered": _("TAMPERED WITH"), "restarted": _("RESTARTED"),
@@ -117,14 +118,17 @@ def _witness(site: Site, files: tuple[Path, ...]) -> list[WitnessHead]:
 def verify(state: State, witness_files: tuple[Path, ...], as_json: bool) -> None:
     site = state.site()
     heads = _witness(site, witness_files)
-    journal = _readonly(site)
-    if isinstance(journal, Problem):
-        result = Verification(False, 0, 0, GENESIS, journal, (journal,))
+    opened = _readonly(site)
+    if isinstance(opened, Problem):
+        result = Verification(False, 0, 0, GENESIS, opened, (opened,))
     else:
         try:
-            result = journal.verify(heads)
+            result = opened.verify(heads)
+        except sqlite3.DatabaseError as error:  # not a database, or not watchkeeper's
+            problem = Problem(0, f"the store {site.store} cannot be read: {error}", "store_unreadable")
+            result = Verification(False, 0, 0, GENESIS, problem, (problem,))
         finally:
-            journal.store.close()
+            opened.store.close()
     if as_json:
         click.echo(json.dumps({
             "ok": result.ok, "status": result.status, "entries": result.entries, "head_seq": result.head_seq,
