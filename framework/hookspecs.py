@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
 
     from watchkeeper.site.checks import Check
     from watchkeeper.site.config import Site
-    from watchkeeper.site.people import People
+    from watchkeeper.site.people import PeopleView
     from watchkeeper.devices.drivers import Platform
     from watchkeeper.core.findings import Finding
 
@@ -90,7 +90,7 @@ def register_routes(register: Callable[[str, str, Callable[..., Any]], None]) ->
 
 
 @hookspec(firstresult=True)
-def authorize(actor: str, action: str, resource: str, site: Site, people: People) -> bool | None:
+def authorize(actor: str, action: str, resource: str, site: Site, people: PeopleView) -> bool | None:
     """Decide whether a person may perform an action (R2, R9).
 
     Style: decision (firstresult). Return ``True`` to allow, ``False`` to refuse, ``None`` to

@@ -51,3 +51,24 @@ def app(site_file: Path):
     opened = open_site(site_file)
     yield opened
     opened.close()
+
+
+#: How to install what pip cannot: the README gives the same command.
+SYSTEM_INSTALL = ("xargs -a .ci/apt-packages apt-get install -y --no-install-recommends"
+                  " && npm ci --prefix tests/plugins/onvif/js")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line saying which tests a machine without the Debian or npm packages skipped, and why."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if any(marker in reason for marker in ("apt-get install", ".ci/apt-packages", "npm ci")):
+            reason = reason.removeprefix("Skipped: ")
+            reasons[reason] = reasons.get(reason, 0) + 1
+    if reasons:
+        total = sum(reasons.values())
+        why = "; ".join(f"{count} × {reason}" for reason, count in reasons.items())
+        terminalreporter.write_line(
+            f"{total} tests skipped for want of system packages ({why}). Install them: {SYSTEM_INSTALL}",
+            yellow=True, bold=True)

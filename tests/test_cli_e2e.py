@@ -57,6 +57,12 @@ def site(tmp_path: Path, camera_port: int, monkeypatch: pytest.MonkeyPatch) -> P
         id = "new-op"
         name = "New"
         roles = ["operator"]
+        [[duty]]
+        shift = "08:00"
+        operators = ["li"]
+        [[duty]]
+        shift = "20:00"
+        operators = ["li"]
         """))
     return path
 

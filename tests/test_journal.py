@@ -160,3 +160,16 @@ def test_config_change_is_journaled_once(site_file: Path) -> None:
     app.close()
     assert len(snapshots) == 2
     assert json.loads(snapshots[-1]["body"])["config"]["site"]["name"] == "Renamed site"
+
+
+def test_append_returns_the_callers_entries_not_the_journals_own(tmp_path: Path) -> None:
+    from watchkeeper.evidence.journal import anchor_path, create_key
+    from watchkeeper.evidence.store import Store
+
+    create_key(tmp_path / "k")
+    journal = Journal(Store(tmp_path / "j.db"), load_key(tmp_path / "k"), anchor=anchor_path(tmp_path / "k"))
+    row = journal.append("operation", "li", "site", "first")  # entry 1 is the journal's start
+    assert (row["seq"], row["actor"]) == (2, "li")
+    rows = journal.append_many([("operation", "li", "site", "a", None), ("operation", "li", "site", "b", None)])
+    assert [r["seq"] for r in rows] == [3, 4]
+    journal.store.close()

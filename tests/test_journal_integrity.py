@@ -103,9 +103,12 @@ def test_garbled_anchor(site_file: Path, caplog) -> None:
     anchor = paths(site_file)[2]
     anchor.write_text(anchor.read_text().replace('"seq": 12', '"seq": 11'))
     assert statuses(verify(site_file)) == ["anchor_garbled"]
-    anchor.write_text("12 " + "0" * 64 + "\n")
+    anchor.write_text("{not an anchor")
     report = verify(site_file)
     assert statuses(report) == ["anchor_garbled"] and "garbled" in report["reason"]
+    anchor.write_text("12 " + "0" * 64 + "\n")  # the unauthenticated format of 0.1.0, written by hand
+    report = verify(site_file)
+    assert statuses(report) == ["anchor_garbled"] and "old unauthenticated format" in report["reason"]
     named_by_run(site_file, caplog, "anchor_garbled")
     assert statuses(verify(site_file)) == ["tampered"]
 

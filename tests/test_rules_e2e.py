@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from watchkeeper.host import open_site
-from watchkeeper.site.app import App
+from watchkeeper.site.app import App, Refused
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.simulation.faults import FaultProfile, ImageFault
 from watchkeeper.plugins.dahua.simulator import simulate as dahua
@@ -140,6 +140,8 @@ async def test_disk_error_and_unsigned_shift(site) -> None:
     await run_check(app, collect_checks(app.pm)["retention"], "li")
     assert ("nvr", "disk_error") in open_kinds(app)
     run = (await run_check(app, collect_checks(app.pm)["inspection"], "li", frozenset({"cam-ok-1"}))).summary["run"]
-    assert inspection.sign(app, "li", run) == run
-    signed = app.store.db["inspection_runs"].get(run)
-    assert signed["signed_by"] == "li" and signed["ok"] == 1
+    # One camera of many cannot stand for the shift's inspection (R5): the signature is refused.
+    with pytest.raises(Refused, match="did not inspect every camera in scope"):
+        inspection.sign(app, "li", run)
+    unsigned = app.store.db["inspection_runs"].get(run)
+    assert unsigned["signed_by"] is None and unsigned["ok"] == 1 and unsigned["cameras"] == 1

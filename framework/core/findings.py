@@ -58,6 +58,13 @@ class FindingKind(enum.StrEnum):
     # Process clauses (R4, R5).
     MAINTENANCE_OVERDUE = "maintenance_overdue"
     INSPECTION_UNSIGNED = "inspection_unsigned"
+    # the appliance's own evidence (R8: recordings kept with no loss include the store's backups)
+    BACKUP_FAILED = "backup_failed"
+    HANDOVER_MISSING = "handover_missing"
+    FAULT_ESCALATED = "fault_escalated"
+    # Retrieval and deletion seen in a device's own log (R8, R9).
+    UNAPPROVED_RETRIEVAL = "unapproved_retrieval"
+    RECORDING_DELETED = "recording_deleted"
 
 
 @attrs.frozen
@@ -103,6 +110,11 @@ FINDING_KINDS: dict[FindingKind, KindInfo] = {
     FindingKind.JOURNAL_TAMPERED: KindInfo("R6", F, "journal history was deleted, rewritten or begun again"),
     FindingKind.MAINTENANCE_OVERDUE: KindInfo("R4", W, "maintenance task is overdue"),
     FindingKind.INSPECTION_UNSIGNED: KindInfo("R5", F, "shift has no signed inspection"),
+    FindingKind.BACKUP_FAILED: KindInfo("R8", F, "the nightly backup of the store could not be taken"),
+    FindingKind.HANDOVER_MISSING: KindInfo("R5", W, "shift change without a handover signed by both operators"),
+    FindingKind.FAULT_ESCALATED: KindInfo("R5", W, "fault left open too long: escalated to the supervisors"),
+    FindingKind.UNAPPROVED_RETRIEVAL: KindInfo("R9", F, "footage played back, exported or downloaded without an approved request"),
+    FindingKind.RECORDING_DELETED: KindInfo("R8", F, "recordings deleted on the device"),
 }
 del F, W
 

@@ -198,3 +198,63 @@ class DoorStatus:
     last_seen: datetime | None = None
     #: The door contact: True open, False closed, None when the reader reports no contact input.
     door_open: bool | None = None
+
+
+class AuditAction(enum.StrEnum):
+    """What a line of a device's own log did, as far as R8/R9 care: retrievals and deletions of footage."""
+
+    PLAYBACK = "playback"
+    EXPORT = "export"
+    DOWNLOAD = "download"
+    DELETION = "deletion"
+    LOGIN = "login"
+    OTHER = "other"
+
+
+#: The actions that take footage off the recorder or show it to someone (R9).
+RETRIEVAL_ACTIONS = frozenset({AuditAction.PLAYBACK, AuditAction.EXPORT, AuditAction.DOWNLOAD})
+
+#: Words in a vendor's log type that say what was done, checked in this order (first match wins):
+#: Hikvision `remotePlayback`, `localBackup`, `remoteDownload`, `formatHdd`; Dahua `Playback`, `Backup`,
+#: `Download`, `FormatDisk`, `DeleteFile`. Keywords rather than exact names, so firmware that spells
+#: them differently (`remotePlayByTime`, `RecordPlayback`) still counts.
+AUDIT_KEYWORDS: tuple[tuple[str, AuditAction], ...] = (
+    ("search", AuditAction.OTHER),  # a record *search* shows no footage
+    ("login", AuditAction.LOGIN), ("logout", AuditAction.LOGIN), ("logon", AuditAction.LOGIN),
+    # Deleting a user or a group, clearing the log, saving a config: not footage.
+    ("user", AuditAction.OTHER), ("group", AuditAction.OTHER), ("password", AuditAction.OTHER),
+    ("log", AuditAction.OTHER), ("config", AuditAction.OTHER),
+    ("delete", AuditAction.DELETION), ("deletion", AuditAction.DELETION), ("delfile", AuditAction.DELETION),
+    ("format", AuditAction.DELETION), ("erase", AuditAction.DELETION),
+    ("backup", AuditAction.EXPORT), ("export", AuditAction.EXPORT), ("copy", AuditAction.EXPORT),
+    ("download", AuditAction.DOWNLOAD), ("getfile", AuditAction.DOWNLOAD), ("loadfile", AuditAction.DOWNLOAD),
+    ("playback", AuditAction.PLAYBACK), ("playby", AuditAction.PLAYBACK), ("replay", AuditAction.PLAYBACK),
+)
+
+
+def audit_action(log_type: str) -> AuditAction:
+    """The action a vendor's log type names (`remotePlayback` → playback), OTHER when none."""
+    folded = log_type.replace("_", "").replace(" ", "").lower()
+    for word, action in AUDIT_KEYWORDS:
+        if word in folded:
+            return action
+    return AuditAction.OTHER
+
+
+@attrs.frozen
+class AuditEntry:
+    """One line of a device's own log: what was done, when, by which device user, from where."""
+
+    time: datetime = attrs.field(converter=_aware)
+    #: The vendor's own name for the entry, e.g. `Operation/remotePlayback` or `Playback`.
+    log_type: str
+    action: AuditAction = attrs.field(converter=AuditAction)
+    user: str = ""
+    address: str = ""
+    channel: int | None = None
+    detail: str = ""
+
+    @property
+    def local(self) -> bool:
+        """Done at the device's own console (no remote address), not over the network."""
+        return not self.address or "local" in self.log_type.lower()

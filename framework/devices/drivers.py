@@ -13,6 +13,7 @@ import attrs
 
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import (
+    AuditEntry,
     Capability,
     ClockReading,
     CredentialRead,
@@ -91,6 +92,11 @@ class CameraDriver(Protocol):
         self, channel: int, start: datetime, end: datetime, destination: Path
     ) -> Path:
         """Download a recorded interval to destination (Capability.CLIP_DOWNLOAD)."""
+
+    async def audit_log(self, start: datetime, end: datetime) -> list[AuditEntry]:
+        """The device's own log for [start, end), all pages, oldest first (Capability.AUDIT_LOG): who
+        played back, exported, downloaded or deleted recordings, on the device or over the network.
+        A protocol with no device log (ONVIF) does not declare the capability and raises CapabilityMissing."""
 
     async def close(self) -> None:
         """Release connections; the driver is not used afterwards."""

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,6 +51,8 @@ class Anchor:
     #: Only the pending head counts: the other slot is damaged, which an honest crash causes only
     #: while the clearing write, after the commit, is under way (see read_anchor).
     strict: bool = attrs.field(default=False, eq=False)
+    #: Read from the unauthenticated `SEQ HASH` file written before anchors were MACed (0.1.0).
+    legacy: bool = attrs.field(default=False, eq=False)
 
     def accepts(self, tip: Head) -> bool:
         if self.pending is not None and self.strict:
@@ -111,6 +114,9 @@ def _slots(raw: bytes, key: bytes) -> list[tuple[int, Anchor] | str]:
             for index in range(2)]
 
 
+_LEGACY = re.compile(rb"^(?:(\d+) ([0-9a-f]{64})\n?)?$")
+
+
 def read_anchor(path: Path, key: bytes) -> Anchor:
     """The anchor at `path`, checked under the key; AnchorError says what is wrong with it."""
     try:
@@ -119,6 +125,9 @@ def read_anchor(path: Path, key: bytes) -> Anchor:
         raise AnchorError("anchor_missing", f"the head anchor {path} is missing") from None
     except OSError as error:
         raise AnchorError("anchor_garbled", f"the head anchor {path} is unreadable ({error})") from None
+    legacy = _LEGACY.match(raw)
+    if legacy:
+        return Anchor(Head(int(legacy[1]), legacy[2].decode("ascii")) if legacy[1] else Head(0, GENESIS), legacy=True)
     slots = _slots(raw, key)
     valid = sorted((slot for slot in slots if not isinstance(slot, str)), key=lambda slot: slot[0])
     if not valid:

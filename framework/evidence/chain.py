@@ -14,6 +14,8 @@ from watchkeeper.evidence.witness import WitnessHead
 
 #: Who writes the journal's own records (its start, tampering alarms), and what they are about.
 SYSTEM_ACTOR, JOURNAL_SUBJECT = "watchkeeper", "journal"
+#: The events of those records: a journal begun with its key id, an older journal given one.
+STARTED, UPGRADED = "journal_started", "journal_upgraded"
 
 
 def link_hash(key: bytes, seq: int, time_utc: str, time_local: str, kind: str, actor: str,
@@ -63,6 +65,7 @@ def walk(conn: Any, key: bytes, state: Anchor | AnchorError | None, last: int,
     wanted = {head.seq for head in witness}
     found: dict[int, str] = {}
     notes: list[Problem] = []
+    modern = False
     expected_seq, prev_hash, head_time = 1, GENESIS, ""
     cursor = conn.execute("SELECT seq, time_utc, time_local, kind, actor, subject, body, prev_hash, hash"
                           " FROM journal WHERE seq <= ? ORDER BY seq", [last])
@@ -72,8 +75,8 @@ def walk(conn: Any, key: bytes, state: Anchor | AnchorError | None, last: int,
             problem = Problem(expected_seq, f"entry {expected_seq} is missing (next entry is {seq})")
         elif stored_prev != prev_hash:
             problem = Problem(seq, "link to the previous entry is broken (entry removed, inserted or moved)")
-        elif seq == 1:
-            problem = _genesis_problem(kind, actor, subject, body, own_id)
+        elif seq == 1 and is_system_record(kind, actor, subject):
+            problem = _key_id_problem(seq, body, own_id)
         if problem is None and not hmac.compare_digest(
             stored_hash,
             link_hash(key, seq, time_utc, time_local, kind, actor, subject, body, stored_prev),
@@ -82,14 +85,19 @@ def walk(conn: Any, key: bytes, state: Anchor | AnchorError | None, last: int,
         if problem:
             return Verification(False, expected_seq - 1, expected_seq - 1, prev_hash, problem, (problem,),
                                 own_id, head_time)
-        if actor == SYSTEM_ACTOR and subject == JOURNAL_SUBJECT:
+        if is_system_record(kind, actor, subject):
+            if seq > 1 and _event(body) == UPGRADED:
+                problem = _key_id_problem(seq, body, own_id)
+                if problem:
+                    return Verification(False, seq - 1, seq - 1, prev_hash, problem, (problem,), own_id, head_time)
+            modern = modern or _event(body) in (STARTED, UPGRADED)
             notes += _system_notes(seq, body)
         if seq in wanted:
             found[seq] = stored_hash
         expected_seq, prev_hash, head_time = seq + 1, stored_hash, time_utc
     count = expected_seq - 1
     problems = []
-    anchored = head_problem(Head(count, prev_hash), state)
+    anchored = head_problem(Head(count, prev_hash), state, modern)
     if anchored is None and isinstance(state, AnchorError):  # an empty chain with no anchor
         anchored = Problem(count, state.reason, state.status)
     if anchored is not None:
@@ -100,18 +108,33 @@ def walk(conn: Any, key: bytes, state: Anchor | AnchorError | None, last: int,
                         tuple(problems), own_id, head_time)
 
 
-def _genesis_problem(kind: str, actor: str, subject: str, body: str, own_id: str) -> Problem | None:
+def is_system_record(kind: str, actor: str, subject: str) -> bool:
+    """The journal's own records: its start, the upgrade of a journal begun before key ids, alarms."""
+    return kind == "operation" and actor == SYSTEM_ACTOR and subject == JOURNAL_SUBJECT
+
+
+def _event(body: str) -> object:
     try:
         data = json.loads(body)
     except ValueError:
-        data = None
-    if not (kind == "operation" and actor == SYSTEM_ACTOR and subject == JOURNAL_SUBJECT
-            and isinstance(data, dict) and data.get("event") == "journal_started"):
-        return Problem(1, "entry 1 is not the journal's start record (the beginning of the chain was replaced)")
+        return None
+    return data.get("event") if isinstance(data, dict) else None
+
+
+def _key_id_problem(seq: int, body: str, own_id: str) -> Problem | None:
+    """A start or upgrade record names the key the chain is under; another key is named, not just 'broken'.
+
+    A journal whose entry 1 is not a start record was begun before key ids were recorded (0.1.0).
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("event") not in (STARTED, UPGRADED):
+        return None
     if data.get("key_id") != own_id:
-        return Problem(1, f"entry 1 was written under key id {data.get('key_id')}, and the key in use has id"
-                          f" {own_id}: the wrong key file, or the chain rewritten under another key",
-                       "wrong_key")
+        return Problem(seq, f"entry {seq} was written under key id {data.get('key_id')}, and the key in use has id"
+                            f" {own_id}: the wrong key file, or the chain rewritten under another key", "wrong_key")
     return None
 
 
@@ -136,10 +159,17 @@ def _witness_problems(witness: list[WitnessHead], found: dict[int, str], count: 
     return problems
 
 
-def head_problem(tip: Head, state: Anchor | AnchorError | None) -> Problem | None:
-    """Why the chain's tip is not the anchored head, or None when it is (or there is no anchor)."""
+def head_problem(tip: Head, state: Anchor | AnchorError | None, modern: bool = True) -> Problem | None:
+    """Why the chain's tip is not the anchored head, or None when it is (or there is no anchor).
+
+    `modern`: the chain records its key id (entry 1, or an upgrade record), so its anchor must be MACed.
+    """
     if state is None:
         return None
+    if isinstance(state, Anchor) and state.legacy and modern:
+        return Problem(tip.seq, "the head anchor is in the old unauthenticated format, and this journal's anchor"
+                                " has been MACed under its key since it recorded its key id: replaced by hand",
+                       "anchor_garbled")
     if isinstance(state, AnchorError):
         if state.status == "anchor_missing" and tip.seq == 0:
             return None  # nothing to compare: the new journal's first entry says whose key it is

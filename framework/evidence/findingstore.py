@@ -55,6 +55,25 @@ class FindingStore:
         self._announce(Finding(kind=kind, subject=subject, reason=existing["reason"], channel=channel), opened=False)
         return True
 
+    def get(self, finding_id: int) -> dict[str, Any]:
+        """One finding by id, open or closed; KeyError naming the id if there is none."""
+        cursor = self.store.conn.execute("SELECT * FROM findings WHERE id = ?", [finding_id])
+        row = cursor.fetchone()
+        if row is None:
+            raise KeyError(f"no finding {finding_id}")
+        return dict(zip([c[0] for c in cursor.description], row))
+
+    def close_id(self, finding_id: int) -> bool:
+        """Close one finding by id (a person's disposal); returns False if it was already closed."""
+        row = self.get(finding_id)
+        if row["closed_at"] is not None:
+            return False
+        with self.store.transaction() as conn:
+            conn.execute("UPDATE findings SET closed_at = ? WHERE id = ?", [_now(), finding_id])
+        self._announce(Finding(kind=row["kind"], subject=row["subject"], reason=row["reason"],
+                               channel=row["channel"]), opened=False)
+        return True
+
     def reconcile(self, scope: Iterable[tuple[str, str, int | None]], seen: Iterable[Finding]) -> None:
         """Record what was seen; close what was checked (scope: kind, subject, channel) and not seen."""
         seen = list(seen)

@@ -19,8 +19,8 @@ import pluggy
 from watchkeeper.core.models import Secret
 from watchkeeper.evidence.anchor import (GENESIS, Anchor, AnchorError, Head, anchor_path, exclusive, key_id,
                                          read_anchor, shared, write_anchor)
-from watchkeeper.evidence.chain import (JOURNAL_SUBJECT, SYSTEM_ACTOR, Problem, Verification, head_problem,
-                                        link_hash, walk)
+from watchkeeper.evidence.chain import (JOURNAL_SUBJECT, STARTED, SYSTEM_ACTOR, UPGRADED, Problem, Verification,
+                                        head_problem, link_hash, walk)
 from watchkeeper.evidence.store import JOURNAL_KINDS, Store
 from watchkeeper.evidence.witness import WitnessHead
 
@@ -113,6 +113,7 @@ class Journal:
         self.anchor = anchor
         self.witness = witness
         self.on_alarm = on_alarm
+        self._modern = False
 
     def append(self, kind: str, actor: str, subject: str, body: dict[str, Any] | str,
                at: datetime | None = None) -> dict[str, Any]:
@@ -134,7 +135,7 @@ class Journal:
         rows, problem = self._commit(prepared)
         if problem is not None:
             raise JournalTampered(problem, rows[-1]["seq"])
-        return rows
+        return rows[len(rows) - len(prepared):]  # the caller's own, after any record of the journal's
 
     def check_head(self) -> Problem | None:
         """At start-up: journal an alarm now if the chain's tip is not the anchored head; return it."""
@@ -161,11 +162,15 @@ class Journal:
             with self.store.transaction() as conn:
                 tip = self._tip(conn)
                 state = self._anchor_state()
-                problem = head_problem(tip, state)
+                modern = tip.seq == 0 or self._records_key_id(conn)
+                problem = head_problem(tip, state, modern)
                 now = datetime.now(timezone.utc)
                 batch: list[Prepared] = []
                 if tip.seq == 0:
                     batch.append(self._genesis(state, now))
+                elif not modern:  # begun before key ids (0.1.0): from here on its anchor is MACed
+                    batch.append(("operation", SYSTEM_ACTOR, JOURNAL_SUBJECT,
+                                  encode_body({"event": UPGRADED, "key_id": self.key_id}), now))
                 if problem is not None:
                     anchored = attrs.asdict(state.head) if isinstance(state, Anchor) else None
                     batch.append(("operation", SYSTEM_ACTOR, JOURNAL_SUBJECT, encode_body({
@@ -198,6 +203,16 @@ class Journal:
                 log.exception("recording the journal alarm failed")
         return rows, problem
 
+    def _records_key_id(self, conn: Any) -> bool:
+        """Whether the chain names its key (entry 1 is its start, or an upgrade record): then its anchor
+        must be MACed. Looked up once per process; a journal never stops recording it."""
+        if not self._modern:
+            self._modern = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM journal WHERE kind = 'operation' AND actor = ? AND subject = ?"
+                " AND (body LIKE ? OR body LIKE ?))",
+                [SYSTEM_ACTOR, JOURNAL_SUBJECT, f'%"event":"{STARTED}"%', f'%"event":"{UPGRADED}"%']).fetchone()[0] == 1
+        return self._modern
+
     def _genesis(self, state: Anchor | AnchorError | None, now: datetime) -> Prepared:
         """Entry 1: the key's id, and whether the key was new or had a journal before this one."""
         if state is None:
@@ -207,7 +222,7 @@ class Journal:
         else:
             key_state = "existing"
         return ("operation", SYSTEM_ACTOR, JOURNAL_SUBJECT,
-                encode_body({"event": "journal_started", "key_id": self.key_id, "key": key_state}), now)
+                encode_body({"event": STARTED, "key_id": self.key_id, "key": key_state}), now)
 
     def _link(self, batch: list[Prepared], tip: Head) -> list[dict[str, Any]]:
         seq, prev_hash, rows = tip.seq, tip.hash, []

@@ -108,6 +108,9 @@ def site_toml(direct: dict[str, tuple[str, Endpoint]], nvr: Endpoint | None, cho
               'trained_on = 2025-03-01', '', '[[people]]', 'id = "zhang"', 'name = "Zhang Min"',
               'roles = ["supervisor"]', 'badges = ["22222"]', 'trained_on = 2024-09-01', '',
               '[[people]]', 'id = "wang"', 'name = "Wang Fang"', 'roles = ["maintenance"]', '']
+    # R5: Li Wei is on duty for both shifts, so the demo signs whenever it runs.
+    lines += ['[[duty]]', 'shift = "08:00"', 'operators = ["li"]', '', '[[duty]]', 'shift = "20:00"',
+              'operators = ["li"]', '']
     return "\n".join(lines)
 
 
@@ -165,6 +168,9 @@ async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool 
         if reader is not None:
             await room_door(app, reader, say)
         await retrieval(app, chosen, say)
+        audit = await run_check(app, collect_checks(app.pm)["device_audit"], "watchkeeper")
+        read = app.store.conn.execute("SELECT count(*) FROM device_log_entries WHERE action != 'other'").fetchone()[0]
+        say(f"recorders' own logs read: {read} entries, {len(audit.findings)} without an approval behind them")
         report = build_report(app, "day")
         paths = write_report(report, app.site.zone, folder / "reports", ("html", "json"))
         say(f"report: {paths[0]}")
@@ -206,7 +212,9 @@ async def daily_rules(app: App, say: Callable[[str], None]) -> None:
     for task in app.site.maintenance:
         maintenance.tick(app, "wang" if task.every == "weekly" else "li", task.id, "demo")
     result = await run_check(app, checks["inspection"], "li")
-    run = inspection.sign(app, "li", result.summary["run"], "faults reported to Zhang Min")
+    faulty = app.store.db["inspection_results"].rows_where("run = ? AND status = 'fault'", [result.summary["run"]])
+    notes = {row["camera"]: ("work order raised with the installer", "zhang") for row in faulty}
+    run = inspection.sign(app, "li", result.summary["run"], "faults reported to Zhang Min", notes)
     say(f"inspection run {run}: {result.summary['ok']} ok, {result.summary['warning']} warning, "
         f"{result.summary['fault']} fault; signed by li")
     for name in ("retention", "maintenance", "inspection_signed"):

@@ -19,6 +19,7 @@ from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import Capability, DeviceEventKind, Endpoint
 from watchkeeper.evidence.journal import JournalTampered, Verification
 from watchkeeper.evidence.witness import WitnessError
+from watchkeeper.faces import systemd
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ EVENT_FINDINGS: dict[DeviceEventKind, FindingKind] = {
     DeviceEventKind.RECORDING_FAILURE: FindingKind.RECORDING_FAILURE,
 }
 #: Daily times (site-local) of the nightly checks; inspections follow policies.inspection_times.
-NIGHTLY = {"retention": time(2, 0), "clock": time(3, 0)}
-HOURLY = ("maintenance", "inspection_signed")
+NIGHTLY = {"retention": time(2, 0), "clock": time(3, 0), "device_audit": time(4, 0)}
+HOURLY = ("maintenance", "inspection_signed", "handover", "escalation")
 REPORT_AT = time(0, 30)
 RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
 
@@ -128,6 +129,40 @@ class Appliance:
             yesterday = due - timedelta(days=1)
             # On the loop's own thread: the store's connection is not shared across threads.
             publish(self.app, "day", yesterday, ("html", "json"), self.app.site.store.parent / "reports")
+
+    async def backup_now(self) -> None:
+        """The nightly backup ([backup] in the site config), pruned to `keep`; a failure is a finding."""
+        from watchkeeper.site.backup import BackupError, copy_backup, journal_backup, prune
+
+        settings = self.app.site.backup
+        if settings is None:
+            return
+        try:
+            made = await asyncio.to_thread(copy_backup, self.app.site, settings.folder, settings.passphrase,
+                                           "watchkeeper")
+            journal_backup(self.app, made, "watchkeeper")
+            removed = await asyncio.to_thread(prune, settings.folder, settings.keep)
+        except (BackupError, OSError) as error:
+            self.findings.record(Finding(FindingKind.BACKUP_FAILED, "backup", f"nightly backup failed: {error}",
+                                         details={"folder": str(settings.folder)}))
+            return
+        self.findings.close(FindingKind.BACKUP_FAILED, "backup")
+        log.info("backup written=%s removed=%d", made.name, len(removed))
+
+    async def _nightly_backup(self) -> None:
+        settings = self.app.site.backup
+        if settings is None:
+            return
+        while True:
+            due = next_at(datetime.now(timezone.utc), time.fromisoformat(settings.at), self.app.site.zone)
+            await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
+            await self.backup_now()
+
+    async def _watchdog(self, interval: float) -> None:
+        """Feed systemd's watchdog while the loop turns: a hung appliance is restarted."""
+        while True:
+            systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
 
     async def _hourly(self, name: str) -> None:
         while True:
@@ -235,8 +270,15 @@ class Appliance:
         for door in self.app.site.doors:
             if self.app.platforms[door.platform].door_driver is not None:
                 self.tasks.append(asyncio.create_task(_forever(f"door {door.id}", lambda d=door: self._door(d))))
+        if self.app.site.backup is not None:
+            self.tasks.append(asyncio.create_task(_forever("backup", self._nightly_backup)))
+        interval = systemd.watchdog_interval()
+        if interval is not None:
+            self.tasks.append(asyncio.create_task(self._watchdog(interval)))
+        systemd.notify(f"READY=1\nSTATUS=watching {len(self.app.site.cameras)} cameras")
 
     async def stop(self, reason: str = "stopped") -> None:
+        systemd.notify("STOPPING=1")
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from watchkeeper.core.i18n import _, current_language
+from watchkeeper.faces import health
 from watchkeeper.faces.report import PERIODS, build_report
 from watchkeeper.faces.report_render import render_html, templates
 
@@ -120,6 +121,7 @@ def make_web_app(app: Any, host: str = "127.0.0.1") -> web.Application:
     web_app.router.add_get("/report", report_page)
     web_app.router.add_get("/journal", journal_page)
     web_app.router.add_get("/api/status", status)
+    health.add_routes(web_app, app)
 
     def register(method: str, path: str, handler: Callable[..., Any]) -> None:
         if not path.startswith(ROUTE_PREFIX):

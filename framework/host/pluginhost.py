@@ -33,10 +33,14 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "watchkeeper.rules.footage",
     "watchkeeper.rules.maintenance",
     "watchkeeper.rules.inspection",
+    "watchkeeper.rules.duty",
+    "watchkeeper.rules.ownership",
+    "watchkeeper.rules.viewing",
     "watchkeeper.plugins.hikvision",
     "watchkeeper.plugins.osdp",
     "watchkeeper.plugins.dahua",
     "watchkeeper.plugins.onvif",
+    "watchkeeper.plugins.gb28181",
 )
 
 

@@ -17,7 +17,9 @@ from watchkeeper import hookimpl
 from watchkeeper.rules.policy import untrained_operator
 from watchkeeper.site.config import Person, Site
 
-migrations = Migrations("watchkeeper.rules.door_service")
+#: The set's name is stored in every site's database: renaming it would run these migrations again
+#: on an existing store ("table people already exists"), so it keeps the name it was released with.
+migrations = Migrations("watchkeeper.access")
 
 
 @migrations()

@@ -16,6 +16,7 @@ from sqlite_utils import Migrations
 from watchkeeper import hookimpl
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.evidence.files import publish, temporary_name, write_new
+from watchkeeper.rules.viewing import record_retrieval
 from watchkeeper.site.app import Refused
 
 migrations = Migrations("watchkeeper.footage")
@@ -126,6 +127,9 @@ class Footage:
                 if Capability.CLIP_DOWNLOAD not in driver.capabilities:
                     # Not a refusal: the device cannot do it (ONVIF Profile G has no clip export).
                     raise ValueError(f"{endpoint.platform} devices cannot export clips; export from the recorder's own tool")
+                # Noted before the download, so the device log's line for it is known to be ours (R9).
+                record_retrieval(self.app, endpoint.device_id, channel, "export", actor, f"export {subject}",
+                                 request=request_id)
                 incoming = Path(await driver.download_clip(channel, start, end, incoming))
             finally:
                 await driver.close()

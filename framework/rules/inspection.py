@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import json
 import os
 import tempfile
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -26,7 +27,9 @@ from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, DeviceError
 from watchkeeper.core.findings import Finding, FindingKind, Severity
 from watchkeeper.analysis.imagechecks import check_frame, thresholds_for
-from watchkeeper.core.models import Capability
+from watchkeeper.core.models import AuditAction, Capability
+from watchkeeper.core.i18n import _
+from watchkeeper.rules import duty, ownership, viewing
 
 migrations = Migrations("watchkeeper.inspection")
 
@@ -35,8 +38,7 @@ IMAGE_KINDS = (FindingKind.BLURRED, FindingKind.TOO_DARK, FindingKind.OVEREXPOSE
 #: Cameras inspected at once: each waits between its spaced frames, so many overlap cheaply.
 CAMERA_CONCURRENCY = 128
 #: A shift's inspection counts if it started this long before the shift, or up to SHIFT_GRACE after.
-SHIFT_LEAD = timedelta(hours=4)
-SHIFT_GRACE = timedelta(hours=1)
+SHIFT_LEAD, SHIFT_GRACE = duty.SHIFT_LEAD, duty.SHIFT_GRACE
 
 
 @migrations()
@@ -134,10 +136,13 @@ def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
     return series
 
 
-async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[FrameSeries, str]:
+async def playback_frames(app: Any, camera: Any, now: datetime, actor: str = "watchkeeper",
+                          run_id: int | None = None) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
-    its RTSP replay where the recorder cannot export (ONVIF Profile G)."""
+    its RTSP replay where the recorder cannot export (ONVIF Profile G). Each is noted as watchkeeper's
+    own retrieval, so the recorder's log line for it is not taken for a stranger's (R9)."""
     endpoint, channel = recorder_of(app, camera)
+    purpose = f"inspection run-{run_id}" if run_id is not None else "inspection"
     driver = app.driver(endpoint)
     start = now - timedelta(days=1)
     end = start + timedelta(seconds=app.site.policies.playback_seconds)
@@ -146,11 +151,13 @@ async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[FrameSe
     try:
         if Capability.CLIP_DOWNLOAD in driver.capabilities:
             series = FrameSeries()
+            viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.DOWNLOAD, actor, purpose, run=run_id)
             with tempfile.TemporaryDirectory() as folder:
                 clip = await driver.download_clip(channel, start, end, Path(folder) / "playback.mp4")
                 await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
             source = "clip"
         elif Capability.PLAYBACK in driver.capabilities:
+            viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.PLAYBACK, actor, purpose, run=run_id)
             uri = await driver.playback_uri(channel, start, end)
             series = await asyncio.to_thread(read_stream, uri, endpoint, 3)
             source = "replay stream"
@@ -215,7 +222,7 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
                 await driver.close()
             recorded = FrameSeries()
             if playback and live.count:
-                recorded, row["playback"] = await playback_frames(app, camera, context.now)
+                recorded, row["playback"] = await playback_frames(app, camera, context.now, context.actor, run_id)
         if live.count:
             result.evaluated(IMAGE_KINDS, camera.id)
             # Live pictures arriving is the camera's answer to a video-loss alarm it raised earlier;
@@ -254,50 +261,90 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
     return total
 
 
-def sign(app: Any, actor: str, run_id: int | None = None, note: str = "") -> int:
-    """An operator signs an inspection run (the latest by default): R5's accountability."""
+def sign(app: Any, actor: str, run_id: int | None = None, note: str = "",
+         fault_notes: dict[str, tuple[str, str]] | None = None) -> int:
+    """An operator on duty signs an inspection run (the latest by default): R5's accountability.
+
+    Refused, and journaled, unless the run covered every camera in scope, the signer is on duty for
+    the shift the run serves, and `fault_notes` holds, for every camera with a fault, what was done
+    and to whom it was reported: ``{camera: (action, reported_to)}``.
+    """
     if run_id is None:
         row = app.store.conn.execute("SELECT id FROM inspection_runs WHERE finished_at IS NOT NULL"
                                      " ORDER BY id DESC LIMIT 1").fetchone()
         if row is None:
             raise KeyError("no finished inspection run to sign")
         run_id = row[0]
-    app.require(actor, "inspect.sign", f"run-{run_id}", kind="inspection")
+    subject = f"run-{run_id}"
+    app.require(actor, "inspect.sign", subject, kind="inspection")
     run = app.store.db["inspection_runs"].get(run_id)
     if run["signed_by"]:
         raise ValueError(f"run {run_id} was already signed by {run['signed_by']}")
-    app.store.db["inspection_runs"].update(run_id, {"signed_by": actor, "signed_at": datetime.now(timezone.utc).isoformat(),
-                                                    "note": note})
-    app.journal.append("inspection", actor, f"run-{run_id}", {"signed": run_id, "note": note,
-                                                             "faults": run["fault"], "warnings": run["warning"]})
+    if not run["finished_at"]:
+        raise ValueError(f"run {run_id} has not finished")
+    results = list(app.store.db["inspection_results"].rows_where("run = ?", [run_id]))
+    missing = sorted({camera.id for camera in app.site.cameras} - {r["camera"] for r in results})
+    if missing:
+        raise duty.refuse(app, actor, subject, "inspect.sign", _(
+            "run {run} did not inspect every camera in scope: {cameras} missing").format(
+            run=run_id, cameras=", ".join(missing)))
+    shift = duty.shift_for(app, datetime.fromisoformat(run["started_at"]))
+    rostered = duty.on_duty(app, shift) if shift is not None else ()
+    if actor not in rostered:
+        label = duty.shift_label(app, shift) if shift is not None else "?"
+        raise duty.refuse(app, actor, subject, "inspect.sign", _(
+            "{actor} is not on duty for the shift of {shift} (on duty: {names})").format(
+            actor=actor, shift=label, names=", ".join(rostered) or _("nobody")))
+    fault_notes = {camera: (action.strip(), to.strip()) for camera, (action, to) in (fault_notes or {}).items()}
+    faulty = sorted(r["camera"] for r in results if r["status"] == "fault")
+    extra = sorted(set(fault_notes) - set(faulty))
+    if extra:
+        raise ValueError(_("no fault in run {run} for {cameras}").format(run=run_id, cameras=", ".join(extra)))
+    unnoted = [camera for camera in faulty if not all(fault_notes.get(camera, ("", "")))]
+    if unnoted:
+        raise duty.refuse(app, actor, subject, "inspect.sign", _(
+            "every fault needs a note of what was done and to whom it was reported: {cameras}").format(
+            cameras=", ".join(unnoted)))
+    now = datetime.now(timezone.utc).isoformat()
+    with app.store.transaction():
+        app.store.db["inspection_fault_notes"].insert_all(
+            [{"run": run_id, "camera": camera, "action": action, "reported_to": to, "noted_by": actor,
+              "noted_at": now} for camera, (action, to) in sorted(fault_notes.items())])
+        app.store.db["inspection_runs"].update(run_id, {"signed_by": actor, "signed_at": now, "note": note})
+    app.journal.append("inspection", actor, subject, {
+        "signed": run_id, "note": note, "faults": run["fault"], "warnings": run["warning"],
+        "shift": duty.shift_label(app, shift) if shift is not None else None,
+        "fault_notes": {camera: {"action": action, "reported_to": to} for camera, (action, to) in fault_notes.items()}})
     return run_id
 
 
-def shifts_due(app: Any, now: datetime, days: int = 1) -> list[datetime]:
-    """Shift starts in the last `days` whose signing window has closed."""
-    zone, starts = app.site.zone, []
-    local_today = now.astimezone(zone).date()
-    since = max(now - timedelta(days=days), app.commissioned_at())
-    for offset in range(days, -1, -1):
-        day = local_today - timedelta(days=offset)
-        for text in app.site.policies.inspection_times:
-            start = datetime.combine(day, time.fromisoformat(text), tzinfo=zone).astimezone(timezone.utc)
-            if since <= start and start + SHIFT_GRACE <= now:
-                starts.append(start)
-    return starts
+def shifts_due(app: Any, now: datetime, days: int | None = None) -> list[datetime]:
+    """Shift starts whose signing window has closed: since commissioning (any age), or in the last `days`."""
+    since = app.commissioned_at()
+    if days is not None:
+        since = max(since, now - timedelta(days=days))
+    return duty.shift_starts(app, since, now - SHIFT_GRACE)
 
 
 async def check_signed(context: CheckContext) -> CheckResult:
-    result = CheckResult()
-    for start in shifts_due(context.app, context.now):
-        subject = f"shift {start.astimezone(context.app.site.zone):%Y-%m-%d %H:%M}"
+    """Every shift since commissioning, however long ago, has a signed inspection; a missed one names
+    the operators on duty."""
+    app, result = context.app, CheckResult()
+    signed = sorted(datetime.fromisoformat(row[0]) for row in app.store.conn.execute(
+        "SELECT started_at FROM inspection_runs WHERE signed_by IS NOT NULL"))
+    for start in shifts_due(app, context.now):
+        subject = f"shift {duty.shift_label(app, start)}"
+        if ownership.disposed(app, FindingKind.INSPECTION_UNSIGNED, subject):
+            continue
         result.evaluated([FindingKind.INSPECTION_UNSIGNED], subject)
-        signed = context.app.store.conn.execute(
-            "SELECT count(*) FROM inspection_runs WHERE signed_by IS NOT NULL AND started_at >= ? AND started_at <= ?",
-            [(start - SHIFT_LEAD).isoformat(), (start + SHIFT_GRACE).isoformat()]).fetchone()[0]
-        if not signed:
-            result.findings.append(Finding(FindingKind.INSPECTION_UNSIGNED, subject,
-                                           "no signed inspection before this shift: the person on duty is accountable"))
+        first = bisect.bisect_left(signed, start - SHIFT_LEAD)
+        if first < len(signed) and signed[first] <= start + SHIFT_GRACE:
+            continue
+        names = duty.on_duty(app, start)
+        who = ", ".join(names) if names else "nobody was rostered"
+        result.findings.append(Finding(FindingKind.INSPECTION_UNSIGNED, subject,
+                                       f"no signed inspection before this shift; on duty: {who}",
+                                       details={"on_duty": list(names), "shift": start.isoformat()}))
     return result
 
 

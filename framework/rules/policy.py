@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from watchkeeper import hookimpl
 from watchkeeper.site.config import Person, Site
-from watchkeeper.site.people import People, training_problem
+from watchkeeper.site.people import PeopleView, training_problem
 
 #: Which roles may perform each action. An action not listed is refused.
 ACTION_ROLES: dict[str, frozenset[str]] = {
@@ -28,11 +28,21 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "door.open": frozenset({"operator", "supervisor", "administrator"}),
     "clock.correct": frozenset({"operator", "supervisor", "administrator"}),
     "config.change": frozenset({"administrator"}),
+    "backup.take": frozenset({"administrator", "supervisor"}),
+    "backup.restore": frozenset({"administrator"}),
+    "duty.roster": frozenset({"supervisor", "administrator"}),
+    "duty.handover": frozenset({"operator", "supervisor"}),
+    "findings.acknowledge": frozenset({"operator", "supervisor", "maintenance"}),
+    "findings.note": frozenset({"operator", "supervisor", "maintenance"}),
+    "findings.assign": frozenset({"supervisor"}),
+    "findings.close": frozenset({"supervisor"}),
+    "findings.dispose": frozenset({"supervisor"}),
 }
 
 #: Actions that operate the system: an operator needs current training for these (R2), as for the door.
 OPERATOR_ACTIONS = frozenset(
-    {"inspect.run", "inspect.sign", "footage.view", "footage.request", "footage.export", "door.open", "clock.correct"}
+    {"inspect.run", "inspect.sign", "footage.view", "footage.request", "footage.export", "door.open", "clock.correct",
+     "duty.handover"}
 )
 
 
@@ -49,7 +59,7 @@ def untrained_operator(person: Person, site: Site, on: date) -> str | None:
 
 
 def refusal_reason(actor: str, action: str, site: Site, today: date | None = None,
-                   people: People | None = None) -> str | None:
+                   people: PeopleView | None = None) -> str | None:
     """Why the built-in policy refuses the action, or None if it allows it.
 
     `people` is the store's current people; without it (a caller outside an opened site) the site
@@ -72,7 +82,7 @@ def refusal_reason(actor: str, action: str, site: Site, today: date | None = Non
 
 
 @hookimpl(trylast=True)
-def authorize(actor: str, action: str, resource: str, site: Site, people: People) -> bool:
+def authorize(actor: str, action: str, resource: str, site: Site, people: PeopleView) -> bool:
     return refusal_reason(actor, action, site, people=people) is None
 
 

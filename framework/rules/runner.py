@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -11,6 +14,8 @@ import pluggy
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CameraDriver, DeviceError
 from watchkeeper.site.app import App
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
+
+log = logging.getLogger(__name__)
 
 #: How many devices a check talks to at once.
 DEVICE_CONCURRENCY = 64
@@ -60,10 +65,17 @@ async def run_check(app: App, check: Check, actor: str = "watchkeeper", only: fr
     """Run one check, reconcile its findings across runs, and journal what it did."""
     store = app.finding_store()
     context = CheckContext(app, store, actor, only, progress=progress, options=options)
+    started = time.monotonic()
     result = await check.run(context)
     store.reconcile(result.scope, result.findings)
+    duration = round(time.monotonic() - started, 3)
     kind = {"R7": "clock", "R8": "retention", "R5": "inspection", "R4": "maintenance"}.get(check.clause, "operation")
     app.journal.append(kind, actor, check.name, {
         "check": check.name, "clause": check.clause, "findings": [f.to_dict() for f in result.findings],
-        **result.summary})
+        "duration_seconds": duration, **result.summary})
+    # One line per check for journald and the site's log tooling: key=value, counts by severity.
+    severities = collections.Counter(str(finding.severity) for finding in result.findings)
+    log.info("check=%s clause=%s actor=%s findings=%d faults=%d warnings=%d duration_seconds=%.3f",
+             check.name, check.clause, actor, len(result.findings), severities.get("fault", 0),
+             severities.get("warning", 0), duration)
     return result

@@ -44,6 +44,11 @@ def redact(value: Any) -> Any:
     return value
 
 
+def journal_anchor(site: Site) -> Path:
+    """Where the journal's head anchor lives: beside the key, outside the database."""
+    return anchor_path(site.journal_key)
+
+
 class Refused(Exception):
     """The policy refused an action; the refusal was journaled before this was raised."""
 
@@ -74,7 +79,7 @@ class App:
         people_store.migrations.apply(store.db)  # after the plugins' sets: it extends the access rule's table
         people_store.seed(store, site.people)
         key = load_key(site.journal_key, create=True)
-        journal = Journal(store, key, site.time_zone, pm, anchor=anchor_path(site.journal_key),
+        journal = Journal(store, key, site.time_zone, pm, anchor=journal_anchor(site),
                           witness=Witness(site.name, site.witness.syslog, site.witness.file))
         app = cls(site, pm, store, journal, platforms)
         journal.on_alarm = app.journal_tampered
@@ -194,4 +199,4 @@ def open_journal_readonly(site: Site) -> Journal:
     Raises JournalKeyError when the key is missing and StoreMissing when the store is.
     """
     key = load_key(site.journal_key)
-    return Journal(Store.open_readonly(site.store), key, site.time_zone, anchor=anchor_path(site.journal_key))
+    return Journal(Store.open_readonly(site.store), key, site.time_zone, anchor=journal_anchor(site))

@@ -58,6 +58,12 @@ class Policies:
     thresholds: dict[str, dict[str, float]] = attrs.field(factory=dict)
     #: A training record without its own `valid_until` expires this many days after it was taken.
     training_refresher_days: int | None = None
+    #: A fault open this long escalates to the supervisors (R5), as a `fault_escalated` finding.
+    escalate_after_hours: float = 24.0
+    #: An approved request covers retrieval on the recorder itself this long after its approval (R9).
+    retrieval_valid_hours: float = 24.0
+    #: A device log entry matches watchkeeper's own retrieval within this many seconds (clock skew, slow replies).
+    audit_match_seconds: float = 300.0
 
 
 @attrs.frozen
@@ -143,6 +149,19 @@ class MaintenanceTask:
     every: str = "daily"
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@attrs.frozen
+class Duty:
+    """Who is on duty for a shift (R5): the shift starts at one of policies.inspection_times."""
+
+    shift: str
+    operators: tuple[str, ...]
+    #: Days of the week this roster line applies to; every day when empty.
+    days: tuple[str, ...] = ()
+
+
 #: R4's checklist when a site lists none of its own.
 DEFAULT_MAINTENANCE = (
     MaintenanceTask("wipe", "Wipe desks, consoles and screens", "daily"),
@@ -161,6 +180,16 @@ class WitnessConfig:
 
 
 @attrs.frozen
+class Backup:
+    """The nightly backup: where it goes, how many are kept, and the passphrase that seals the key."""
+
+    folder: Path
+    passphrase: Secret
+    keep: int = 14
+    at: str = "01:30"
+
+
+@attrs.frozen
 class Site:
     name: str
     time_zone: str
@@ -176,6 +205,8 @@ class Site:
     people: tuple[Person, ...] = ()
     maintenance: tuple[MaintenanceTask, ...] = ()
     witness: WitnessConfig = WitnessConfig()
+    backup: Backup | None = None
+    duty: tuple[Duty, ...] = ()
     warnings: tuple[str, ...] = ()
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
@@ -369,6 +400,9 @@ class _Loader:
             playback_seconds=table.get("playback_seconds", float, 10.0, _positive),
             thresholds=thresholds,
             training_refresher_days=table.get("training_refresher_days", int, None, _positive),
+            escalate_after_hours=table.get("escalate_after_hours", float, 24.0, _positive),
+            retrieval_valid_hours=table.get("retrieval_valid_hours", float, 24.0, _positive),
+            audit_match_seconds=table.get("audit_match_seconds", float, 300.0, _positive),
         )
         table.finish()
         return policies
@@ -386,6 +420,23 @@ class _Loader:
                                 file=self.path(table, "file", None))
         table.finish()
         return witness
+
+    def backup(self, data: Any) -> Backup | None:
+        if data is None:
+            return None
+        table = _Table(self, "backup", data)
+        folder = self.path(table, "folder", MISSING)
+        passphrase = table.secret("passphrase")
+        if not passphrase.reveal() and "passphrase" in table.data:
+            self.problem("backup.passphrase", "is empty: the journal key in a backup is sealed with it")
+        elif "passphrase" not in table.data:
+            self.problem("backup.passphrase", "required key is missing (env:NAME or file:PATH)")
+        at = table.get("at", str, "01:30", _time_of_day)
+        backup = Backup(folder=folder or Path("backups"), passphrase=passphrase,
+                        keep=table.get("keep", int, 14, lambda v: None if 1 <= v <= 3650 else "must be 1 to 3650"),
+                        at=at or "01:30")
+        table.finish()
+        return backup
 
     def recorder(self, table: _Table) -> Recorder:
         recorder = Recorder(
@@ -454,6 +505,18 @@ class _Loader:
         table.finish()
         return task
 
+    def duty(self, table: _Table) -> Duty:
+        operators = table.get("operators", list, MISSING) or []
+        days = table.get("days", list, []) or []
+        for index, day in enumerate(days):
+            reason = _one_of(WEEKDAYS)(day) if isinstance(day, str) else "must be a string"
+            if reason:
+                self.problem(f"{table.path}.days[{index}]", reason)
+        duty = Duty(shift=table.get("shift", str, MISSING, _time_of_day) or "",
+                    operators=tuple(str(o) for o in operators), days=tuple(d for d in days if d in WEEKDAYS))
+        table.finish()
+        return duty
+
     def person(self, table: _Table) -> Person:
         roles = table.get("roles", list, MISSING) or []
         for index, role in enumerate(roles):
@@ -494,6 +557,25 @@ def _unique(loader: _Loader, key: str, items: tuple) -> None:
         seen.add(item.id)
 
 
+def _check_duty(loader: _Loader, duty: tuple[Duty, ...], people: tuple[Person, ...], policies: Policies) -> None:
+    """Each roster line names a shift the site has and people who may sign its inspection."""
+    by_id = {person.id: person for person in people}
+    shifts = {time.fromisoformat(t) for t in policies.inspection_times if not _time_of_day(t)}
+    for index, line in enumerate(duty):
+        if line.shift and not _time_of_day(line.shift) and time.fromisoformat(line.shift) not in shifts:
+            loader.problem(f"duty[{index}].shift", f"{line.shift!r} is not one of policies.inspection_times "
+                                                   f"({', '.join(policies.inspection_times)})")
+        if not line.operators:
+            loader.problem(f"duty[{index}].operators", "names nobody: a shift needs at least one operator")
+        for number, operator in enumerate(line.operators):
+            person = by_id.get(operator)
+            if person is None:
+                loader.problem(f"duty[{index}].operators[{number}]", f"no person with id {operator!r}")
+            elif not {"operator", "supervisor"} & set(person.roles):
+                loader.problem(f"duty[{index}].operators[{number}]",
+                               f"{operator!r} is neither an operator nor a supervisor")
+
+
 def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | None = None) -> Site:
     """Load and validate a site config; raise ConfigError listing every problem at once.
 
@@ -513,12 +595,14 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     site_table = _Table(loader, "site", top.get("site", dict, MISSING) or {})
     policies = loader.policies(top.get("policies", dict, {}))
     witness = loader.witness(top.get("witness", dict, {}))
+    backup = loader.backup(top.get("backup", dict, None))
     recorders = tuple(loader.recorder(t) for t in loader.items(data, "recorders"))
     cameras = tuple(loader.camera(t) for t in loader.items(data, "cameras"))
     doors = tuple(loader.door(t) for t in loader.items(data, "doors"))
     people = tuple(loader.person(t) for t in loader.items(data, "people"))
     maintenance = tuple(loader.task(t) for t in loader.items(data, "maintenance")) or DEFAULT_MAINTENANCE
-    top.seen.update({"recorders", "cameras", "doors", "people", "maintenance"})
+    duty = tuple(loader.duty(t) for t in loader.items(data, "duty"))
+    top.seen.update({"recorders", "cameras", "doors", "people", "maintenance", "duty"})
     for key, items in (("recorders", recorders), ("cameras", cameras), ("doors", doors), ("people", people),
                        ("maintenance", maintenance)):
         _unique(loader, key, items)
@@ -526,6 +610,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     for index, camera in enumerate(cameras):
         if camera.recorder is not None and camera.recorder not in recorder_ids:
             loader.problem(f"cameras[{index}].recorder", f"no recorder with id {camera.recorder!r}")
+    _check_duty(loader, duty, people, policies)
     site = Site(
         name=site_table.get("name", str),
         time_zone=site_table.get("time_zone", str, "UTC", _zone),
@@ -541,6 +626,8 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         people=people,
         maintenance=maintenance,
         witness=witness,
+        backup=backup,
+        duty=duty,
         warnings=tuple(loader.warnings),
         raw=data,
     )

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper.evidence.store import Store
-from watchkeeper.site.config import BASIC_COURSE, Person, Training
+from watchkeeper.site.config import BASIC_COURSE, Person, Site, Training
 
 migrations = Migrations("watchkeeper.site.people")
 #: Who revoked a config person that was removed from the config.
@@ -64,6 +64,16 @@ def training_problem(person: Person, on: date, refresher_days: int | None = None
     return f"'{person.id}''s training expired on {ended.isoformat()}"
 
 
+class PeopleView(Protocol):
+    """What a check may ask about people: the read-only view `authorize` receives."""
+
+    def get(self, person_id: str) -> Person | None: ...
+
+    def all(self) -> list[Person]: ...
+
+    def by_badge(self, badge: str) -> Person | None: ...
+
+
 class People:
     """The site's current people, read from the store on every call: the read-only view checks get."""
 
@@ -103,6 +113,23 @@ class People:
         return {k: rows[0][k] for k in ("revoked_by", "revoked_at", "revoke_reason")} if rows else None
 
 
+class ConfigPeople:
+    """The config's people as a read-only view like People: for a decision taken before a store exists
+    (restoring a backup onto a bare machine)."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    def get(self, person_id: str) -> Person | None:
+        return self.site.person(person_id)
+
+    def all(self) -> list[Person]:
+        return list(self.site.people)
+
+    def by_badge(self, badge: str) -> Person | None:
+        return next((person for person in self.site.people if badge in person.badges), None)
+
+
 def _training_rows(person: Person, source: str, actor: str) -> list[dict[str, Any]]:
     return [{"person": person.id, "course": t.course, "completed_on": t.completed_on.isoformat(),
              "trainer": t.trainer, "valid_until": t.valid_until.isoformat() if t.valid_until else None,
@@ -135,8 +162,14 @@ def seed(store: Store, people: Iterable[Person]) -> None:
                 if revoked_by == CONFIG:  # listed again after it had been removed
                     row |= {"revoked_by": None, "revoked_at": None, "revoke_reason": None}
                 store.db["people"].update(person.id, row)
-            conn.execute("DELETE FROM training WHERE person = ? AND source = 'config'", [person.id])
-            store.db["training"].insert_all(_training_rows(person, "config", CONFIG))
+            on_file = sorted((tuple(row) for row in conn.execute(
+                "SELECT course, completed_on, trainer, valid_until FROM training WHERE person = ? AND source = 'config'",
+                [person.id])), key=repr)
+            listed_training = sorted(((r["course"], r["completed_on"], r["trainer"], r["valid_until"])
+                                      for r in _training_rows(person, "config", CONFIG)), key=repr)
+            if on_file != listed_training:  # opening again with the same config changes nothing
+                conn.execute("DELETE FROM training WHERE person = ? AND source = 'config'", [person.id])
+                store.db["training"].insert_all(_training_rows(person, "config", CONFIG))
         for person_id, (source, revoked_by) in existing.items():
             if source == "config" and person_id not in listed and revoked_by is None:
                 conn.execute("UPDATE people SET revoked_by = ?, revoked_at = ?, revoke_reason = ? WHERE id = ?",
@@ -167,5 +200,5 @@ def revoke(store: Store, person_id: str, actor: str, reason: str) -> None:
         store.db["people"].update(person_id, {"revoked_by": actor, "revoked_at": _now(), "revoke_reason": reason})
 
 
-__all__ = ["BASIC_COURSE", "CONFIG", "People", "add_training", "expires", "migrations", "revoke", "save", "seed",
+__all__ = ["BASIC_COURSE", "CONFIG", "ConfigPeople", "People", "PeopleView", "add_training", "expires", "migrations", "revoke", "save", "seed",
            "training_problem"]

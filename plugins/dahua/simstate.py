@@ -166,6 +166,7 @@ class LogEntry:
     user: str
     address: str
     detail_type: str = "CGI"
+    channel: int | None = None
 
 
 @attrs.define

@@ -13,6 +13,7 @@ import attrs
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.findings import FindingKind
 from watchkeeper.core.models import (
+    AuditEntry,
     Capability,
     ClockReading,
     DeviceEvent,
@@ -287,8 +288,9 @@ class HikvisionDriver:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
 
-    async def audit_log(self, start: datetime, end: datetime) -> list[parse.AuditEntry]:
-        """The device's own log (logins, settings, exceptions) for [start, end), all pages."""
+    async def audit_log(self, start: datetime, end: datetime) -> list[AuditEntry]:
+        """The device's own log for [start, end), all pages: logins, settings, exceptions, and every
+        playback, download, backup or deletion done on it, locally or remotely."""
         zone = await self.zone()
         search_id, position, entries = str(uuid.uuid4()).upper(), 0, []
         span = element("timeSpan", startTime=parse.format_search_time(start, zone, self._search_local),

@@ -12,7 +12,7 @@ import attrs
 from aiohttp import web
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.simulation.faults import FaultProfile
-from watchkeeper.core.models import DeviceEventKind, Endpoint
+from watchkeeper.core.models import AuditAction, DeviceEventKind, Endpoint
 from watchkeeper.devices.safeparse import parse_xml
 from watchkeeper.simulation.simhttp import HttpDevice
 
@@ -34,6 +34,9 @@ SEGMENT = timedelta(hours=1)
 #: Matches per search page at most, whatever maxResults asks: clients must page.
 PAGE_LIMIT = 40
 DISK_MIB = 3815447
+#: The log minor type an operation at the device's own console leaves.
+CONSOLE_MINORS = {AuditAction.PLAYBACK: "localPlayback", AuditAction.EXPORT: "localBackup",
+                  AuditAction.DOWNLOAD: "localDownload", AuditAction.DELETION: "localDeleteFile"}
 
 
 @attrs.define(eq=False)
@@ -113,6 +116,20 @@ class HikvisionDevice:
     def log_entry(self, major: str, minor: str, user: str, address: str, channel: int | None, info: str) -> None:
         self.audit.append((self.now(), major, minor, user, address, channel, info))
         del self.audit[:-2000]
+
+    def console(self, action: AuditAction | str, channel: int, user: str = "admin",
+                start: datetime | None = None, end: datetime | None = None) -> None:
+        """Someone at the recorder's own monitor plays back, backs up to USB or deletes recordings of a
+        channel: the device logs it like any operation, and deleted recordings are gone."""
+        action = AuditAction(action)
+        minor = CONSOLE_MINORS[action]
+        if action is AuditAction.DELETION:
+            end = end or self.now()
+            start = start or end - SEGMENT
+            profile = self.channel_profile(channel)
+            self.set_faults(attrs.evolve(profile, gaps=profile.gaps + ((start, end),)), channel=channel)
+        span = f"{self.local(start):%Y-%m-%d %H:%M:%S}~{self.local(end):%Y-%m-%d %H:%M:%S}" if start and end else ""
+        self.log_entry("Operation", minor, user, "", channel, span)
 
     # --- recordings ------------------------------------------------------------------------------
 

@@ -324,6 +324,11 @@ class OnvifCamera:
     async def download_clip(self, channel: int, start: datetime, end: datetime, destination: Path) -> Path:
         raise CapabilityMissing("ONVIF replay is RTSP only; clip download is not offered")
 
+    async def audit_log(self, start: datetime, end: datetime) -> list[Any]:
+        # ONVIF defines no device log of playback or export (GetSystemLog is free text, optional and
+        # unstructured): AUDIT_LOG is not declared, and R9 has no device-side evidence for this device.
+        raise CapabilityMissing("ONVIF defines no device audit log; AUDIT_LOG is not offered")
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

@@ -11,6 +11,7 @@ import click
 from watchkeeper.core.i18n import _
 from watchkeeper.faces.cli.common import actor_option, refusing, site_time
 from watchkeeper.rules import maintenance as maintenance_rule
+from watchkeeper.rules import viewing
 from watchkeeper.rules.footage import Footage
 from watchkeeper.faces.cli.common import State
 
@@ -62,6 +63,46 @@ def export(state: State, request_id: int, actor: str) -> None:
     for item in manifest["files"]:
         click.echo(f"{item['sha256']}  {item['name']}  ({item['size_bytes']} bytes)")
     click.echo(_("manifest: {path}").format(path=manifest["manifest_path"]))
+
+
+@footage.command("view", help=_("View an approved interval: its replay URI, or --clip to download it for viewing."))
+@click.argument("request_id", type=int)
+@click.option("--clip", is_flag=True, help=_("Download a clip instead of printing the replay URI."))
+@actor_option
+@click.pass_obj
+@refusing
+def view(state: State, request_id: int, clip: bool, actor: str) -> None:
+    shown = asyncio.run(viewing.view(state.app(), actor, request_id, clip))
+    if "clip" in shown:
+        click.echo(_("clip: {path}").format(path=shown["clip"]))
+    else:
+        click.echo(_("replay: {uri} (log in with your own device account)").format(uri=shown["replay_uri"]))
+
+
+@footage.command("device-log", help=_("What the recorders' own logs show (read daily by the device_audit check)."))
+@click.option("--device", help=_("Only this recorder or camera."))
+@click.option("--unmatched", is_flag=True, help=_("Only retrievals and deletions with no approval behind them."))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def device_log(state: State, device: str | None, unmatched: bool, as_json: bool) -> None:
+    app = state.app()
+    clauses, values = ["action IN ('playback', 'export', 'download', 'deletion')"], []
+    if device:
+        clauses.append("device = ?")
+        values.append(device)
+    if unmatched:
+        clauses.append("matched IS NULL")
+    rows = list(app.store.db["device_log_entries"].rows_where(" AND ".join(clauses), values, order_by="time_utc"))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    unapproved = _("NO APPROVAL")
+    for row in rows:
+        when = datetime.fromisoformat(row["time_utc"]).astimezone(app.site.zone)
+        channel = f"/{row['channel']}" if row["channel"] is not None else ""
+        where = row["address"] or _("console")
+        click.echo(f"{when:%Y-%m-%d %H:%M:%S} {row['device']}{channel} {row['action']:<9} {row['user']:<10} "
+                   f"{where:<15} {row['matched'] or unapproved}")
 
 
 @footage.command("hold", help=_("Place an evidence hold on a camera's time range."))

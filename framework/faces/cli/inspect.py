@@ -49,12 +49,15 @@ def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str, no_playbac
 
 @inspect.command("sign", help=_("Sign an inspection run (the latest by default) as the operator on duty."))
 @click.option("--run", "run_id", type=int)
-@click.option("--note", default="", help=_("Faults reported, to whom."))
+@click.option("--note", default="", help=_("A note on the run as a whole."))
+@click.option("--fault", "faults", type=(str, str, str), multiple=True, metavar="CAMERA ACTION REPORTED_TO",
+              help=_("For every camera with a fault: what was done, and to whom it was reported (repeat)."))
 @actor_option
 @click.pass_obj
 @refusing
-def sign(state: State, run_id: int | None, note: str, actor: str) -> None:
-    signed = inspection.sign(state.app(), actor, run_id, note)
+def sign(state: State, run_id: int | None, note: str, faults: tuple[tuple[str, str, str], ...], actor: str) -> None:
+    notes = {camera: (action, reported_to) for camera, action, reported_to in faults}
+    signed = inspection.sign(state.app(), actor, run_id, note, notes)
     click.echo(_("run {run} signed by {actor}").format(run=signed, actor=actor))
 
 
