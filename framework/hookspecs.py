@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
     from sqlite_utils import Migrations
 
     from watchkeeper.site.checks import Check
+    from watchkeeper.site.verdicts import ClauseRule
     from watchkeeper.site.config import Site
     from watchkeeper.site.people import PeopleView
     from watchkeeper.devices.drivers import Platform
@@ -70,6 +71,20 @@ def register_migrations(register: Callable[[Migrations], None]) -> None:
     is unique to the plugin; the store applies every set at open, the core set first.
 
     :param register: the host's callback taking a ``sqlite_utils.Migrations``.
+    """
+
+
+@hookspec
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
+    """Register the rule that decides a clause's verdict for a period (met, not met, no evidence, not due).
+
+    Style: registry. Call ``register(ClauseRule(clause="R7", decide=...))``; ``decide`` takes a
+    :class:`watchkeeper.site.verdicts.VerdictContext` and returns a
+    :class:`watchkeeper.site.verdicts.Verdict` naming the evidence ids and the rule branch that
+    decided it, from the store alone. One rule per clause: the host refuses a second, naming both
+    plugins.
+
+    :param register: the host's callback taking a :class:`watchkeeper.site.verdicts.ClauseRule`.
     """
 
 

@@ -32,7 +32,7 @@ def messages() -> set[str]:
     from watchkeeper.faces.report import CLAUSE_TITLES, PERIODS
 
     return (found | set(CLAUSE_TITLES.values()) | set(PERIODS)
-            | {"met", "not met", "no evidence", "ok", "warning", "fault"})
+            | {"met", "not met", "no evidence", "not due", "ok", "warning", "fault"})
 
 
 def update(language: str) -> tuple[int, int]:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from watchkeeper.host import open_site
+from watchkeeper.simulation.ntp import SntpServer
+from watchkeeper.site import config
 from watchkeeper.site.app import App
 
 SITE = """\
@@ -72,3 +74,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"{total} tests skipped for want of system packages ({why}). Install them: {SYSTEM_INSTALL}",
             yellow=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def reference_clock():
+    """A real SNTP server on 127.0.0.1 serving this host's time: the tests' standard time (R7)."""
+    with SntpServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _ntp_on_loopback(reference_clock: SntpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk only to 127.0.0.1: a site naming no NTP servers gets the local one, never China's
+    national time service or a public pool (the defaults a real site gets)."""
+    monkeypatch.setattr(config, "DEFAULT_NTP_SERVERS", (reference_clock.address,))

@@ -177,17 +177,17 @@ async def _run(script: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_people_cannot_write_system_kinds(app, site_file: Path) -> None:
     runner, cli = CliRunner(), make_cli(config=site_file)
-    for kind in ("config", "retrieval", "access", "clock", "retention", "inspection"):
+    for kind in ("config", "retrieval", "access", "clock", "retention"):
         result = runner.invoke(cli, ["--config", str(site_file), "journal", "add", "--kind", kind, "--text", "forged",
                                      "--actor", "li"])
         assert result.exit_code == 1 and "written by watchkeeper itself" in result.output, (kind, result.output)
-    for kind in ("operation", "maintenance"):
+    for kind in ("operation", "maintenance", "inspection"):
         result = runner.invoke(cli, ["--config", str(site_file), "journal", "add", "--kind", kind, "--text", "note",
                                      "--actor", "li"])
         assert result.exit_code == 0, result.output
     texts = [json.loads(e["body"]) for e in app.journal.entries() if e["actor"] == "li"]
     assert {"refused": "journal.add", "kind": "config"} in texts and {"text": "forged"} not in texts
-    assert texts.count({"text": "note"}) == 2
+    assert texts.count({"text": "note"}) == 3
 
 
 async def test_holds_are_checked(site) -> None:

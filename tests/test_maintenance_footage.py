@@ -32,18 +32,24 @@ def test_overdue_tasks_open_and_close_findings(app, monkeypatch: pytest.MonkeyPa
     assert asyncio.run(run_check(app, check)).findings == []  # a site commissioned today owes nothing yet
     backdate_commissioning(monkeypatch, days=8)
     result = asyncio.run(run_check(app, check))
-    assert sorted(f.subject for f in result.findings) == ["clean", "nothing-unrelated", "wipe"]
-    for task in ("clean", "nothing-unrelated", "wipe"):
+    assert sorted(f.subject for f in result.findings) == ["clean", "nothing-unrelated", "ventilation", "wipe"]
+    for task in ("nothing-unrelated", "ventilation", "wipe"):
         maintenance.tick(app, "li", task, "done")
+    clean = maintenance.tick(app, "li", "clean", "done")
+    assert [f.subject for f in asyncio.run(run_check(app, check)).findings] == ["clean"]  # not countersigned yet
+    with pytest.raises(Refused, match="may not maintenance.countersign"):
+        maintenance.countersign(app, "li", clean)
+    maintenance.countersign(app, "zhang", clean, "room checked")
     maintenance.tick(app, "li", "wipe", "again", at=datetime.now(timezone.utc) - timedelta(days=3))
     result = asyncio.run(run_check(app, check))
     assert result.findings == []
     assert app.store.conn.execute("SELECT count(*) FROM findings WHERE closed_at IS NULL").fetchone()[0] == 0
     ticks = [e for e in app.journal.entries(kind="maintenance") if "done" in json.loads(e["body"])]
-    assert [(e["actor"], e["subject"]) for e in ticks][:3] == [("li", "clean"), ("li", "nothing-unrelated"), ("li", "wipe")]
+    assert [(e["actor"], e["subject"]) for e in ticks][:4] == [
+        ("li", "nothing-unrelated"), ("li", "ventilation"), ("li", "wipe"), ("li", "clean")]
     later = datetime.now(timezone.utc) + timedelta(days=2)
     overdue = [s.id for s in maintenance.states(app, later) if s.overdue]
-    assert overdue == ["wipe", "nothing-unrelated"]
+    assert overdue == ["wipe", "ventilation", "nothing-unrelated"]
 
 
 def backdate_commissioning(monkeypatch: pytest.MonkeyPatch, days: int) -> None:

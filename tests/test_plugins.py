@@ -164,4 +164,4 @@ def test_plugins_command_lists_hooks() -> None:
     result = CliRunner().invoke(make_cli(), ["plugins", "--json"])
     rows = json.loads(result.output)
     policy = next(r for r in rows if r["name"] == "watchkeeper.rules.policy")
-    assert policy["hooks"] == ["authorize", "clock_tolerance", "retention_days"]
+    assert policy["hooks"] == ["authorize", "clock_tolerance", "register_verdicts", "retention_days"]

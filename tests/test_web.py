@@ -34,7 +34,9 @@ async def test_dashboard_shows_clauses_and_escapes_text(client) -> None:
 
 async def test_status_api_and_report(client) -> None:
     status = await (await client.get("/api/status")).json()
-    assert status["clauses"]["R2"] == "not met" and status["journal"]["ok"] is True
+    assert status["clauses"]["R4"] == "not due" and status["journal"]["ok"] is True
+    r10 = next(v for v in status["verdicts"] if v["clause"] == "R10")
+    assert (r10["status"], r10["rule"]) == ("no evidence", "R10.no_review")
     report = await client.get("/report?period=week")
     assert report.status == 200 and "Compliance report" in await report.text()
     assert (await client.get("/report?period=decade")).status == 400

@@ -65,6 +65,8 @@ class FindingKind(enum.StrEnum):
     # Retrieval and deletion seen in a device's own log (R8, R9).
     UNAPPROVED_RETRIEVAL = "unapproved_retrieval"
     RECORDING_DELETED = "recording_deleted"
+    # Supervision (R10).
+    REVIEW_OVERDUE = "review_overdue"
 
 
 @attrs.frozen
@@ -115,6 +117,7 @@ FINDING_KINDS: dict[FindingKind, KindInfo] = {
     FindingKind.FAULT_ESCALATED: KindInfo("R5", W, "fault left open too long: escalated to the supervisors"),
     FindingKind.UNAPPROVED_RETRIEVAL: KindInfo("R9", F, "footage played back, exported or downloaded without an approved request"),
     FindingKind.RECORDING_DELETED: KindInfo("R8", F, "recordings deleted on the device"),
+    FindingKind.REVIEW_OVERDUE: KindInfo("R10", W, "no supervisor's review within the review interval"),
 }
 del F, W
 

@@ -16,8 +16,9 @@ from sqlite_utils import Migrations
 JOURNAL_KINDS = (
     "operation", "maintenance", "inspection", "retrieval", "access", "clock", "retention", "config",
 )
-#: The kinds a person may write by hand (`journal add`); the others are evidence only watchkeeper writes.
-PERSON_KINDS = ("operation", "maintenance")
+#: The kinds a person may write by hand (`journal add`: a note of operation, maintenance, an inspection walked);
+#: the others (config, retrieval, access, clock, retention) are evidence only watchkeeper writes.
+PERSON_KINDS = ("operation", "maintenance", "inspection")
 
 core = Migrations("watchkeeper")
 

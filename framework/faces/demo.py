@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from watchkeeper.simulation.faults import FaultProfile, ImageFault
 from watchkeeper.core.models import Endpoint
 from watchkeeper.host.pluginhost import collect_platforms, load_plugins
 from watchkeeper.faces.report import build_report
-from watchkeeper.faces.report_render import write_report
-from watchkeeper.rules import inspection, maintenance
+from watchkeeper.faces.report_render import publish, write_report
+from watchkeeper.rules import daybook, inspection, maintenance, review, scope
 from watchkeeper.rules.footage import Footage
+from watchkeeper.simulation.ntp import SntpServer
 
 
 @attrs.frozen
@@ -83,10 +85,11 @@ def write_secret(folder: Path, name: str, value: str) -> Path:
 
 
 def site_toml(direct: dict[str, tuple[str, Endpoint]], nvr: Endpoint | None, chosen: list[tuple[DemoCamera, str]],
-              door: Endpoint | None) -> str:
+              door: Endpoint | None, ntp: str) -> str:
+    # The demo runs offline: its standard time is a simulated NTP server, as its devices are simulated.
     lines = ['[site]', 'name = "Demo site"', 'time_zone = "Asia/Shanghai"', 'store = "data/watchkeeper.db"',
              'journal_key = "secrets/journal.key"', 'exports_dir = "exports"', '',
-             '[policies]', 'inspection_frames = 3', 'frame_interval_seconds = 0.2', '']
+             '[policies]', 'inspection_frames = 3', 'frame_interval_seconds = 0.2', f'ntp_servers = ["{ntp}"]', '']
     if nvr is not None:
         lines += ['[[recorders]]', 'id = "nvr"', 'platform = "hikvision"', 'host = "127.0.0.1"',
                   f'port = {nvr.port}', 'username = "admin"', 'password = "file:secrets/devices.pass"', '']
@@ -144,9 +147,10 @@ async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool 
         reader = None
         if "osdp" in platforms:
             (reader,) = await stack.enter_async_context(platforms["osdp"].simulator(password=reader_key))
+        ntp = stack.enter_context(SntpServer())
         (folder / "site.toml").write_text(site_toml(
             {k: (p, d.endpoint) for k, (p, d) in direct.items()}, nvr.endpoint if nvr else None, chosen,
-            reader.endpoint if reader else None), encoding="utf-8")
+            reader.endpoint if reader else None, ntp.address), encoding="utf-8")
         app = open_site(folder / "site.toml")
         stack.callback(app.close)
         say(f"site written to {folder / 'site.toml'}; {len(chosen)} cameras on "
@@ -171,6 +175,9 @@ async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool 
         audit = await run_check(app, collect_checks(app.pm)["device_audit"], "watchkeeper")
         read = app.store.conn.execute("SELECT count(*) FROM device_log_entries WHERE action != 'other'").fetchone()[0]
         say(f"recorders' own logs read: {read} entries, {len(audit.findings)} without an approval behind them")
+        seq = daybook.close_day(app, "li", "shift inspected, faults reported to Zhang Min, one approved export")
+        say(f"day closed by li with a signed daily summary (journal entry {seq})")
+        await supervision(app, folder / "reports" / "reviewed", say)
         report = build_report(app, "day")
         paths = write_report(report, app.site.zone, folder / "reports", ("html", "json"))
         say(f"report: {paths[0]}")
@@ -204,13 +211,17 @@ async def commission(app: App, say: Callable[[str], None]) -> None:
         app.store.db["baselines"].upsert({"camera": camera.id, "captured_at": datetime.now(timezone.utc).isoformat(),
                                           "captured_by": "li", "jpeg": data}, pk="camera")
     app.journal.append("inspection", "li", "site", {"baseline": "captured", "cameras": len(app.site.cameras)})
-    say(f"commissioning: reference views captured for {len(app.site.cameras)} cameras")
+    approved = scope.approve(app, "zhang", note="scope as surveyed at commissioning")
+    say(f"commissioning: reference views captured for {len(app.site.cameras)} cameras; "
+        f"scope of {len(approved)} approved by zhang")
 
 
 async def daily_rules(app: App, say: Callable[[str], None]) -> None:
     checks = collect_checks(app.pm)
     for task in app.site.maintenance:
-        maintenance.tick(app, "wang" if task.every == "weekly" else "li", task.id, "demo")
+        tick = maintenance.tick(app, "wang" if task.every == "weekly" else "li", task.id, "demo")
+        if task.countersign:
+            maintenance.countersign(app, "zhang", tick, "checked the room")
     result = await run_check(app, checks["inspection"], "li")
     faulty = app.store.db["inspection_results"].rows_where("run = ? AND status = 'fault'", [result.summary["run"]])
     notes = {row["camera"]: ("work order raised with the installer", "zhang") for row in faulty}
@@ -220,6 +231,17 @@ async def daily_rules(app: App, say: Callable[[str], None]) -> None:
     for name in ("retention", "maintenance", "inspection_signed"):
         await run_check(app, checks[name], "watchkeeper")
     say("clock, retention and maintenance checked")
+
+
+async def supervision(app: App, folder: Path, say: Callable[[str], None]) -> None:
+    """R10: the supervisor reads the day's report (no review yet: R10 has no evidence) and signs it."""
+    paths = publish(app, "day", None, ("html", "json"), folder)
+    before = json.loads(next(p for p in paths if p.suffix == ".json").read_text(encoding="utf-8"))
+    status = next(c["status"] for c in before["clauses"] if c["clause"] == "R10")
+    review_id = review.sign(app, "zhang", review.report_entry(app)["seq"],
+                            "inspection faults assigned for repair; retrieval reasons checked against the cases",
+                            ["repair the gate camera's focus", "check the car park camera's NTP setting"])
+    say(f"R10 before the review: {status}; review {review_id} signed by zhang")
 
 
 async def room_door(app: App, reader: Any, say: Callable[[str], None]) -> None:

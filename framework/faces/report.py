@@ -7,9 +7,9 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from watchkeeper import __version__
-from watchkeeper.core.i18n import _
 from watchkeeper.evidence.witness import WitnessError
-from watchkeeper.rules.policy import untrained_operator
+from watchkeeper.rules.policy import training_problem
+from watchkeeper.rules.verdicts import judge
 
 PERIODS = {"day": 1, "week": 7, "month": 30}
 CLAUSE_TITLES = {
@@ -24,7 +24,7 @@ CLAUSE_TITLES = {
     "R9": "Footage viewed, copied or retrieved only with authorisation and approval",
     "R10": "Supervision and periodic evaluation",
 }
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _rows(app: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
@@ -38,10 +38,6 @@ def _rows(app: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
 
 def _has_table(app: Any, name: str) -> bool:
     return app.store.db[name].exists()
-
-
-def _count(template: str, rows: list[Any]) -> str | None:
-    return template.format(count=len(rows)) if rows else None
 
 
 def period_bounds(app: Any, period: str, ending: datetime | None = None) -> tuple[datetime, datetime]:
@@ -59,7 +55,7 @@ def _operators(app: Any, moment: datetime) -> list[dict[str, Any]]:
     rows = []
     for person in app.people.all():
         if "operator" in person.roles and not person.revoked:
-            problem = untrained_operator(person, app.site, day)
+            problem = training_problem(person, day, app.site.policies.training_refresher_days)
             rows.append({"id": person.id, "name": person.name,
                          "trained_on": person.trained_on.isoformat() if person.trained_on else None,
                          "trained": problem is None, "training_problem": problem})
@@ -96,9 +92,10 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None) 
                                            " ORDER BY time_utc", span),
                "visitors": [{k: v for k, v in row.items() if k != "pin_hash"} for row in _rows(
                    app, "SELECT * FROM visitors WHERE valid_from < ? AND valid_to > ?", [span[1], span[0]])]},
-        "R4": {"ticks": _rows(app, "SELECT task, done_by, done_at, note FROM maintenance_ticks WHERE done_at >= ?"
-                                   " AND done_at < ? ORDER BY done_at", span),
-               "tasks": [{"id": t.id, "title": t.title, "every": t.every} for t in app.site.maintenance]},
+        "R4": {"ticks": _rows(app, "SELECT id, task, done_by, done_at, note, countersigned_by, countersigned_at"
+                                   " FROM maintenance_ticks WHERE done_at >= ? AND done_at < ? ORDER BY done_at", span),
+               "tasks": [{"id": t.id, "title": t.title, "every": t.every, "countersign": t.countersign}
+                         for t in app.site.maintenance]},
         "R5": {"runs": _rows(app, "SELECT * FROM inspection_runs WHERE started_at >= ? AND started_at < ?"
                                   " ORDER BY started_at", span),
                "results": _rows(app, "SELECT camera, channel, status, run, thumbnail FROM inspection_results WHERE"
@@ -112,9 +109,12 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None) 
             # The head is printed so it can be kept outside the appliance, a witness to compare with later.
             "status": verification.status, "key_id": verification.key_id, "head_time": verification.head_time,
             "problems": [{"seq": p.seq, "status": p.status, "reason": p.reason} for p in verification.problems]}},
-        "R7": {"readings": _rows(app, "SELECT device, time_utc, offset_seconds, round_trip_seconds, reference,"
-                                      " time_zone, corrected FROM clock_readings WHERE time_utc >= ? AND time_utc < ?"
-                                      " ORDER BY time_utc", span),
+        "R7": {"readings": _rows(app, "SELECT id, device, time_utc, offset_seconds, round_trip_seconds, reference,"
+                                      " time_zone, corrected, tolerance_seconds FROM clock_readings WHERE time_utc >= ?"
+                                      " AND time_utc < ? ORDER BY time_utc", span),
+               "references": _rows(app, "SELECT id, time_utc, server, offset_seconds, round_trip_seconds, stratum, error"
+                                        " FROM reference_readings WHERE time_utc >= ? AND time_utc < ? ORDER BY id", span),
+               "ntp_servers": list(app.site.policies.ntp_servers),
                "tolerance_seconds": app.site.policies.clock_tolerance_seconds},
         "R8": {"coverage": _rows(app, "SELECT camera, day, covered_seconds, expected_seconds FROM coverage"
                                       " WHERE day >= ? AND day < ? ORDER BY camera, day",
@@ -130,40 +130,14 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None) 
                "exports": _rows(app, "SELECT id, request, sha256, size_bytes, exported_by, exported_at, deleted_at"
                                      " FROM footage_exports WHERE exported_at >= ? AND exported_at < ?", span)},
         "R10": {"previous_reports": _rows(app, "SELECT seq, time_utc, body FROM journal WHERE kind = 'operation'"
-                                               " AND subject = 'report' ORDER BY seq DESC LIMIT 10", [])},
+                                               " AND subject = 'report' ORDER BY seq DESC LIMIT 10", []),
+                "reviews": _rows(app, "SELECT id, report_seq, period_name, period_start, period_end, signed_by, signed_at,"
+                                      " comments, actions FROM reviews ORDER BY id DESC LIMIT 10", []),
+                "review_interval_days": app.site.policies.review_interval_days},
     }
-    has_evidence = {
-        "R1": bool(app.site.cameras), "R2": bool(evidence["R2"]["operators"]),
-        "R3": bool(evidence["R3"]["access_events"]) or bool(app.site.doors),
-        "R4": bool(evidence["R4"]["ticks"]) or bool(findings), "R5": bool(evidence["R5"]["runs"]),
-        "R6": verification.entries > 0, "R7": bool(evidence["R7"]["readings"]),
-        "R8": bool(evidence["R8"]["coverage"]) or bool(evidence["R8"]["disks"]), "R9": True, "R10": True,
-    }
-    untrained = [o["id"] for o in evidence["R2"]["operators"] if not o["trained"]]
-    tolerance = evidence["R7"]["tolerance_seconds"]
-    # Evidence can show a breach even where no finding was raised (a site plugin widened a tolerance
-    # later, or a reading came from elsewhere): the report judges the evidence, not only the findings.
-    breaches = {
-        "R2": _("operators not trained: {names}").format(names=", ".join(untrained))
-        if untrained else None,
-        "R6": _("journal broken at entry {seq}").format(seq=verification.problem.seq) if not verification.ok else None,
-        "R7": _count(_("{count} clock reading(s) beyond the tolerance in the period"),
-                     [r for r in evidence["R7"]["readings"] if abs(r["offset_seconds"]) > tolerance]),
-        "R8": _count(_("{count} recording gap(s) in the period"), evidence["R8"]["gaps"]),
-    }
-    clauses = []
-    for clause, title in CLAUSE_TITLES.items():
-        against = [f for f in findings if f["clause"] == clause]
-        if breaches.get(clause):
-            reason, status = breaches[clause], "not met"
-        elif against:
-            reason, status = _("{count} finding(s) in the period").format(count=len(against)), "not met"
-        elif not has_evidence[clause]:
-            reason, status = _("no evidence in the period"), "no evidence"
-        else:
-            reason, status = _("kept"), "met"
-        clauses.append({"clause": clause, "title": title, "status": status, "reason": reason,
-                        "findings": [f["id"] for f in against]})
+    # Each clause's rule decides from the store alone (watchkeeper.rules.verdicts); the report shows it.
+    clauses = [dict(verdict.to_dict(), title=CLAUSE_TITLES[verdict.clause])
+               for verdict in judge(app, start, end)]
     report = {
         "schema_version": SCHEMA_VERSION, "generator": f"watchkeeper {__version__}",
         "site": {"name": app.site.name, "time_zone": app.site.time_zone},

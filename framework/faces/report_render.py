@@ -25,6 +25,20 @@ def templates() -> jinja2.Environment:
                               autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
 
 
+#: Evidence ids a clause row shows per kind before "… N more" (the JSON lists them all).
+EVIDENCE_SHOWN = 8
+
+
+def evidence_text(evidence: dict[str, list[Any]]) -> str:
+    """A verdict's evidence ids as one line: 'journal 3, 5; inspection_runs 1'."""
+    parts = []
+    for kind, ids in evidence.items():
+        shown = ", ".join(str(i) for i in ids[:EVIDENCE_SHOWN])
+        more = _(" … {count} more").format(count=len(ids) - EVIDENCE_SHOWN) if len(ids) > EVIDENCE_SHOWN else ""
+        parts.append(f"{kind} {shown}{more}")
+    return "; ".join(parts) or "—"
+
+
 def render_html(report: dict[str, Any], zone: Any) -> str:
     def local(value: str | None) -> str:
         return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
@@ -36,7 +50,8 @@ def render_html(report: dict[str, Any], zone: Any) -> str:
         latest[row["camera"]] = row  # results are in run order, so the last one per camera wins
     cameras = [c["id"] for c in evidence["R1"]["cameras"]]
     return templates().get_template("report.html").render(
-        report=report, t=_, language=current_language(), local=local,
+        report=report, t=_, language=current_language(), local=local, evidence_text=evidence_text,
+        zone_name=str(zone),
         local_date=lambda value: datetime.fromisoformat(value).astimezone(zone).date().isoformat(),
         gb=lambda value: f"{value / 1e9:.0f}" if value else "?",
         period_label=f"{report['period']['name']}: {local(report['period']['start'])} – {local(report['period']['end'])}",

@@ -33,7 +33,7 @@ EVENT_FINDINGS: dict[DeviceEventKind, FindingKind] = {
 }
 #: Daily times (site-local) of the nightly checks; inspections follow policies.inspection_times.
 NIGHTLY = {"retention": time(2, 0), "clock": time(3, 0), "device_audit": time(4, 0)}
-HOURLY = ("maintenance", "inspection_signed", "handover", "escalation")
+HOURLY = ("maintenance", "inspection_signed", "handover", "escalation", "review")
 REPORT_AT = time(0, 30)
 RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
 
@@ -92,6 +92,44 @@ class DoorContact:
                                     f"door open for {(now - self.opened_at).total_seconds():.0f} s",
                                     measured=round((now - self.opened_at).total_seconds(), 1),
                                     threshold=door.held_open_seconds))
+
+
+class ReaderWatch:
+    """The reader's link story (R3): every change is journaled, and once a site-local day that the
+    door is watched; only an outage longer than the site's transient grace becomes a finding, so
+    the moment a reader takes to come up at start, or a blip, fails nothing."""
+
+    def __init__(self, appliance: Appliance, door: Any, now: datetime) -> None:
+        self.appliance, self.door = appliance, door
+        self.grace = appliance.app.site.policies.transient_grace_seconds
+        self.online: bool | None = None
+        self.offline_since: datetime | None = now
+        self.day: Any = None
+
+    def _journal(self, body: dict[str, Any], now: datetime) -> None:
+        self.appliance.app.journal.append("access", "watchkeeper", self.door.id, body, at=now)
+        self.day = now.astimezone(self.appliance.app.site.zone).date()
+
+    def update(self, online: bool, now: datetime) -> None:
+        findings = self.appliance.findings
+        if online:
+            if self.online is not True:
+                outage = (now - self.offline_since).total_seconds() if self.offline_since else 0.0
+                self._journal({"reader": "online", "offline_seconds": round(outage, 1)}, now)
+                findings.close(FindingKind.READER_OFFLINE, self.door.id)
+            self.offline_since = None
+        else:
+            if self.online is not False:
+                self.offline_since = self.offline_since or now
+                self._journal({"reader": "offline", "starting": self.online is None}, now)
+            outage = (now - (self.offline_since or now)).total_seconds()
+            if outage > self.grace:
+                findings.record(Finding(FindingKind.READER_OFFLINE, self.door.id,
+                                        f"reader does not answer for {outage:.0f} s",
+                                        measured=round(outage, 1), threshold=self.grace))
+        self.online = online
+        if now.astimezone(self.appliance.app.site.zone).date() != self.day:
+            self._journal({"reader": "online" if online else "offline", "watching": True}, now)
 
 
 class Appliance:
@@ -206,14 +244,12 @@ class Appliance:
         access = Access(self.app)
 
         contact = DoorContact(self, access, door)
+        reader = ReaderWatch(self, door, datetime.now(timezone.utc))
 
         async def watch_status() -> None:
             while True:
                 status = await driver.status()
-                if status.online:
-                    self.findings.close(FindingKind.READER_OFFLINE, door.id)
-                else:
-                    self.findings.record(Finding(FindingKind.READER_OFFLINE, door.id, "reader does not answer"))
+                reader.update(status.online, datetime.now(timezone.utc))
                 if status.tamper:
                     self.findings.record(Finding(FindingKind.READER_TAMPER, door.id, "reader tamper switch open"))
                 else:

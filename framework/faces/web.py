@@ -20,7 +20,7 @@ from aiohttp import web
 from watchkeeper.core.i18n import _, current_language
 from watchkeeper.faces import health
 from watchkeeper.faces.report import PERIODS, build_report
-from watchkeeper.faces.report_render import render_html, templates
+from watchkeeper.faces.report_render import evidence_text, render_html, templates
 
 APP = web.AppKey("watchkeeper_app", object)
 TOKEN_VARIABLE = "WATCHKEEPER_WEB_TOKEN"
@@ -76,6 +76,7 @@ async def dashboard(request: web.Request) -> web.Response:
     report = build_report(app, "day")
     page = templates().get_template("dashboard.html").render(
         site=app.site, report=report, cameras=latest_results(app), t=_, language=current_language(),
+        evidence_text=evidence_text,
         local=_local(app), open_findings=[f for f in report["findings"] if not f["closed_at"]],
         access=report["evidence"]["R3"]["access_events"][-20:], periods=list(PERIODS))
     return web.Response(text=page, content_type="text/html")
@@ -103,6 +104,7 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({
         "site": report["site"], "period": report["period"],
         "clauses": {c["clause"]: c["status"] for c in report["clauses"]},
+        "verdicts": [{k: c[k] for k in ("clause", "status", "rule", "reason", "evidence")} for c in report["clauses"]],
         "open_findings": [{k: f[k] for k in ("kind", "subject", "channel", "severity", "reason", "opened_at")}
                           for f in report["findings"] if not f["closed_at"]],
         "journal": {k: report["evidence"]["R6"]["verification"][k] for k in ("ok", "head_seq", "head_hash")},

@@ -13,7 +13,7 @@ import attrs
 
 from watchkeeper.site.app import App, Refused
 from watchkeeper.site import people as people_store
-from watchkeeper.site.config import BASIC_COURSE, Person, Training, hours_problem
+from watchkeeper.site.config import BASIC_COURSE, Person, Training, hours_problem, placeholder_problem
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import CredentialKind, CredentialRead
 from watchkeeper.rules.access import EntryDecision, Visitor
@@ -90,6 +90,8 @@ class Access:
     def register_visitor(self, actor: str, name: str, organisation: str, purpose: str, host: str,
                          valid_from: datetime, valid_to: datetime, badge: str = "", pin: str = "") -> int:
         self._require(actor, "visitor.register", name)
+        if placeholder_problem(purpose):
+            raise ValueError(f"a visit needs its purpose: {placeholder_problem(purpose)}")
         if valid_to <= valid_from:
             raise ValueError("the visit must end after it starts")
         if self.person(host) is None:
@@ -132,7 +134,7 @@ class Access:
         return Visitor(id=row["id"], name=row["name"], organisation=row["organisation"], purpose=row["purpose"],
                        host=row["host"], valid_from=datetime.fromisoformat(row["valid_from"]),
                        valid_to=datetime.fromisoformat(row["valid_to"]), status=row["status"],
-                       badge=row["badge"] or "")
+                       badge=row["badge"] or "", approved_by=row["decided_by"] or "")
 
     # --- doors --------------------------------------------------------------------------------
 

@@ -17,7 +17,11 @@ from watchkeeper import hookimpl
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.evidence.files import publish, temporary_name, write_new
 from watchkeeper.rules.viewing import record_retrieval
+from watchkeeper.core.i18n import _
+from watchkeeper.rules.policy import ACTION_ROLES, roster
+from watchkeeper.rules.verdicts import Item, decide, journal_rows
 from watchkeeper.site.app import Refused
+from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 
 migrations = Migrations("watchkeeper.footage")
 
@@ -197,6 +201,39 @@ class Footage:
                 os.remove(name)
         self.app.store.db["footage_exports"].update(export_id, {"deleted_by": actor, "deleted_at": _now()})
         self._journal(actor, f"export-{export_id}", {"deleted": export_id, "sha256": export["sha256"]})
+
+
+def verdict(context: VerdictContext) -> Verdict:
+    """R9: every copy made in the period came from a request another person approved.
+
+    With no retrieval in the period nothing shows how footage was used: *no evidence* (reading the
+    recorders' own logs is the evidence a quiet day needs)."""
+    evidence, breaches, missing = Evidence(), [], []
+    approvers = {p.id for p in roster(context.app) if set(p.roles) & ACTION_ROLES["footage.approve"]}
+    requests = {row["id"]: row for row in context.rows("SELECT * FROM footage_requests")}
+    exports = context.rows("SELECT * FROM footage_exports WHERE exported_at >= ? AND exported_at < ? ORDER BY id",
+                           context.span())
+    for export in exports:
+        evidence.add("footage_exports", export["id"])
+        request = requests.get(export["request"])
+        if request is None or request["status"] not in ("approved", "exported") \
+                or request["decided_by"] == request["requested_by"] or request["decided_by"] not in approvers:
+            breaches.append(Item("R9.unapproved_export", _(
+                "export {export} has no approval by another person entitled to approve").format(export=export["id"])))
+        else:
+            evidence.add("footage_requests", request["id"])
+    decided = [row for row in requests.values()
+               if row["decided_at"] and context.since.isoformat() <= row["decided_at"] < context.until.isoformat()]
+    evidence.extend("footage_requests", [row["id"] for row in decided])
+    evidence.extend("journal", [row["seq"] for row in journal_rows(context, "kind = 'retrieval'")])
+    if not evidence:
+        missing.append(Item("R9.no_retrieval_record", _("no retrieval or its control recorded in the period")))
+    return decide(context, evidence, breaches, missing, _("every copy of footage was approved by another person"))
+
+
+@hookimpl
+def register_verdicts(register: Any) -> None:
+    register(ClauseRule("R9", verdict, "copies of footage only on another person's approval"))
 
 
 @hookimpl

@@ -8,7 +8,7 @@ import bisect
 import json
 import os
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -22,13 +22,15 @@ from sqlite_utils import Migrations
 from watchkeeper import hookimpl
 from watchkeeper.analysis.metrics import (AnalysisError, Metrics, analyze_frame, compare_to_reference, frozen_score,
                                   sample_video)
+from watchkeeper.core.i18n import _
 from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.rules.verdicts import Item, decide, local
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
+from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, DeviceError
 from watchkeeper.core.findings import Finding, FindingKind, Severity
 from watchkeeper.analysis.imagechecks import check_frame, thresholds_for
 from watchkeeper.core.models import AuditAction, Capability
-from watchkeeper.core.i18n import _
 from watchkeeper.rules import duty, ownership, viewing
 
 migrations = Migrations("watchkeeper.inspection")
@@ -346,6 +348,38 @@ async def check_signed(context: CheckContext) -> CheckResult:
                                        f"no signed inspection before this shift; on duty: {who}",
                                        details={"on_duty": list(names), "shift": start.isoformat()}))
     return result
+
+
+def verdict(context: VerdictContext) -> Verdict:
+    """R5: each shift that fell due in the period has a signed inspection run before it."""
+    app, zone = context.app, context.app.site.zone
+    evidence, missing = Evidence(), []
+    if not app.site.cameras:
+        return decide(context, evidence)
+    runs = context.rows("SELECT id, started_at FROM inspection_runs WHERE signed_by IS NOT NULL AND started_at >= ?"
+                        " AND started_at < ? ORDER BY id",
+                        [(context.since - SHIFT_LEAD).isoformat(), context.until.isoformat()])
+    in_period = [run for run in runs if run["started_at"] >= context.since.isoformat()]
+    evidence.extend("inspection_runs", [run["id"] for run in in_period])
+    day = context.since.astimezone(zone).date()
+    while datetime.combine(day, time(), tzinfo=zone) < context.until:
+        for text in app.site.policies.inspection_times:
+            shift = datetime.combine(day, time.fromisoformat(text), tzinfo=zone).astimezone(timezone.utc)
+            if not (context.since <= shift and shift + SHIFT_GRACE <= context.until):
+                continue
+            window = [(shift - SHIFT_LEAD).isoformat(), (shift + SHIFT_GRACE).isoformat()]
+            covering = [run["id"] for run in runs if window[0] <= run["started_at"] <= window[1]]
+            evidence.extend("inspection_runs", covering)
+            if not covering:
+                missing.append(Item("R5.shift_unsigned", _("no signed inspection before the shift of {shift}").format(
+                    shift=local(context, shift))))
+        day += timedelta(days=1)
+    return decide(context, evidence, (), missing, _("every shift due had a signed inspection"))
+
+
+@hookimpl
+def register_verdicts(register: Any) -> None:
+    register(ClauseRule("R5", verdict, "a signed inspection before every shift"))
 
 
 @hookimpl

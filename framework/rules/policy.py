@@ -6,10 +6,15 @@ Every implementation is ``trylast`` so that a site plugin returning a value over
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from watchkeeper import hookimpl
+from watchkeeper.core.i18n import _
+from watchkeeper.rules.verdicts import Item, decide, journal_rows
+from watchkeeper.site import people as people_store
 from watchkeeper.site.config import Person, Site
-from watchkeeper.site.people import PeopleView, training_problem
+from watchkeeper.site.people import PeopleView
+from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 
 #: Which roles may perform each action. An action not listed is refused.
 ACTION_ROLES: dict[str, frozenset[str]] = {
@@ -37,25 +42,33 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "findings.assign": frozenset({"supervisor"}),
     "findings.close": frozenset({"supervisor"}),
     "findings.dispose": frozenset({"supervisor"}),
+    "scope.approve": frozenset({"supervisor", "administrator"}),
+    "maintenance.countersign": frozenset({"supervisor"}),
+    "journal.close_day": frozenset({"operator", "supervisor"}),
+    "review.sign": frozenset({"supervisor"}),
 }
 
 #: Actions that operate the system: an operator needs current training for these (R2), as for the door.
 OPERATOR_ACTIONS = frozenset(
     {"inspect.run", "inspect.sign", "footage.view", "footage.request", "footage.export", "door.open", "clock.correct",
-     "duty.handover"}
+     "duty.handover", "journal.close_day"}
 )
+#: Journal kinds whose entries by a person are that person operating the system (R2's evidence).
+OPERATING_KINDS = ("inspection", "retrieval", "clock")
 
 
-def untrained_operator(person: Person, site: Site, on: date) -> str | None:
-    """Why an operator may not operate the system (or enter the room) on a day, or None (R2).
+def training_problem(person: Person, on: date, refresher_days: int | None = None) -> str | None:
+    """Why `person` counts as untrained on `on`, or None: the one place every check asks (R2).
 
-    One rule everywhere: a person holding the operator role must have a training record valid that
-    day (none, expired or only from a later date is untrained), whatever other roles they hold.
-    """
-    if "operator" not in person.roles:
-        return None
-    problem = training_problem(person, on, site.policies.training_refresher_days)
-    return f"operator {problem}" if problem else None
+    The CLI's actions, the door and the R2 verdict all call this. The records are the store's
+    (course, date, trainer, valid until or the site's refresher interval; `watchkeeper.site.people`):
+    none, expired or only from a later day is untrained."""
+    return people_store.training_problem(person, on, refresher_days)
+
+
+def roster(app: Any) -> list[Person]:
+    """The site's people as the store holds them now (seeded from the config, changed at run time)."""
+    return app.people.all()
 
 
 def refusal_reason(actor: str, action: str, site: Site, today: date | None = None,
@@ -76,8 +89,11 @@ def refusal_reason(actor: str, action: str, site: Site, today: date | None = Non
     roles = set(person.roles) & allowed
     if not roles:
         return f"'{actor}' has none of the roles allowed to {action}: {', '.join(sorted(allowed))}"
-    if action in OPERATOR_ACTIONS:
-        return untrained_operator(person, site, today or datetime.now(site.zone).date())
+    if action in OPERATOR_ACTIONS and roles == {"operator"}:
+        problem = training_problem(person, today or datetime.now(site.zone).date(),
+                                   site.policies.training_refresher_days)
+        if problem:
+            return f"operator {problem}"
     return None
 
 
@@ -95,3 +111,30 @@ def retention_days(camera: str, site: Site) -> int:
 @hookimpl(trylast=True)
 def clock_tolerance(device: str, site: Site) -> float:
     return site.policies.clock_tolerance_seconds
+
+
+def verdict(context: VerdictContext) -> Verdict:
+    """R2: everything an operator did in the period was done while trained."""
+    zone = context.app.site.zone
+    people = {person.id: person for person in roster(context.app)}
+    evidence, breaches, missing = Evidence(), [], []
+    marks = ",".join("?" for _kind in OPERATING_KINDS)
+    for entry in journal_rows(context, f"kind IN ({marks}) AND body NOT LIKE '%\"refused\"%'", OPERATING_KINDS):
+        person = people.get(entry["actor"])
+        if person is None or "operator" not in person.roles:
+            continue
+        evidence.add("journal", entry["seq"])
+        on = datetime.fromisoformat(entry["time_utc"]).astimezone(zone).date()
+        problem = (training_problem(person, on, context.app.site.policies.training_refresher_days)
+                   if "supervisor" not in person.roles else None)
+        if problem:
+            breaches.append(Item("R2.untrained_act", _("journal entry {seq}: {actor} operated while untrained ({why})")
+                                 .format(seq=entry["seq"], actor=entry["actor"], why=problem)))
+    if not evidence:
+        missing.append(Item("R2.no_operation", _("no operator operated the system in the period")))
+    return decide(context, evidence, breaches, missing, _("every operation was by a trained operator"))
+
+
+@hookimpl
+def register_verdicts(register: Any) -> None:
+    register(ClauseRule("R2", verdict, "operations done by trained operators only"))

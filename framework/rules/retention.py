@@ -9,8 +9,11 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
+from watchkeeper.core.i18n import _
 from watchkeeper.rules.runner import per_device
+from watchkeeper.rules.verdicts import Item, decide, local, unreadable
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
+from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 from watchkeeper.devices.drivers import CameraDriver, DeviceError
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import Capability, DiskStatus, RecordingSegment
@@ -152,6 +155,54 @@ async def check_retention(context: CheckContext) -> CheckResult:
 @hookimpl
 def register_checks(register: Any) -> None:
     register(Check("retention", "R8", check_retention, "recordings kept for the retention period without gaps"))
+
+
+def verdict(context: VerdictContext) -> Verdict:
+    """R8: every camera's recordings for the period's days searched, with no gap and healthy disks."""
+    app, zone = context.app, context.app.site.zone
+    evidence, breaches, missing = Evidence(), [], []
+    if not app.site.cameras:
+        return decide(context, evidence)
+    first, last = context.since.astimezone(zone).date().isoformat(), context.until.astimezone(zone).date().isoformat()
+    coverage = context.rows("SELECT camera, day FROM coverage WHERE day >= ? AND day <= ? ORDER BY camera, day",
+                            [first, last])
+    # Recordings of the whole period count, made before commissioning or not: they are what is kept.
+    gaps = context.rows("SELECT * FROM gaps WHERE end_utc > ? AND start_utc < ? ORDER BY id",
+                        [context.start.isoformat(), context.until.isoformat()])
+    disks = context.rows("SELECT * FROM disks WHERE checked_at >= ? AND checked_at < ? ORDER BY id", context.span())
+    reported = set()
+    for gap in gaps:
+        evidence.add("gaps", gap["id"])
+        if (gap["camera"], gap["start_utc"]) not in reported:  # each run lists the gaps it saw again
+            reported.add((gap["camera"], gap["start_utc"]))
+            breaches.append(Item("R8.gap", _("{camera}: recording missing {start} – {end}").format(
+                camera=gap["camera"], start=local(context, gap["start_utc"]), end=local(context, gap["end_utc"]))))
+    for disk in disks:
+        evidence.add("disks", disk["id"])
+        if disk["status"] != str(DiskStatus.OK):
+            breaches.append(Item("R8.disk", _("{device}: disk {disk} {status}").format(
+                device=disk["device"], disk=disk["disk"], status=disk["status"])))
+    holders = {camera.id: camera.recorder or camera.id for camera in app.site.cameras}
+    failed = unreadable(context, [*holders, *holders.values()])
+    for camera, holder in holders.items():
+        days = [row["day"] for row in coverage if row["camera"] == camera]
+        evidence.extend("coverage", [f"{camera}/{day}" for day in days])
+        if days:
+            continue
+        failure = failed.get(camera) or failed.get(holder)
+        if failure is not None:
+            missing.append(Item("R8.unreadable", _("{camera}: recordings could not be searched ({kind} on {device})").format(
+                camera=camera, kind=failure["kind"], device=failure["subject"])))
+        elif context.over or coverage:
+            missing.append(Item("R8.not_checked", _("{camera}: recordings not searched for the period").format(
+                camera=camera)))
+    return decide(context, evidence, breaches, missing,
+                  _("{count} camera(s) recorded without loss").format(count=len(holders)))
+
+
+@hookimpl
+def register_verdicts(register: Any) -> None:
+    register(ClauseRule("R8", verdict, "recordings searched per camera and day, no gaps, disks healthy"))
 
 
 @hookimpl

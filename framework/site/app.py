@@ -27,6 +27,19 @@ log = logging.getLogger(__name__)
 
 #: Keys whose inline values are secrets; their references (env:, file:) are kept, values are not.
 SECRET_KEYS = frozenset({"password", "scbk", "pin", "journal_key_value"})
+#: What a camera's scope is (R1): a change to any of them needs a supervisor's approval.
+SCOPE_FIELDS = ("location", "purpose", "zone")
+
+
+def scope_changes(previous: dict[str, Any] | None, config: dict[str, Any]) -> list[dict[str, Any]]:
+    """How each camera's scope differs between two journaled configs (None: camera absent)."""
+    def scopes(raw: dict[str, Any] | None) -> dict[str, dict[str, str]]:
+        return {str(c.get("id")): {f: str(c.get(f, "")) for f in SCOPE_FIELDS}
+                for c in (raw or {}).get("cameras", []) if isinstance(c, dict)}
+
+    before, after = scopes(previous), scopes(config)
+    return [{"camera": camera, "before": before.get(camera), "after": after.get(camera)}
+            for camera in sorted(set(before) | set(after)) if before.get(camera) != after.get(camera)]
 
 
 def redact(value: Any) -> Any:
@@ -105,11 +118,17 @@ class App:
         redacted = redact(self.site.raw)
         digest = hashlib.sha256(json.dumps(redacted, sort_keys=True).encode()).hexdigest()
         last = self.store.conn.execute(
-            "SELECT body FROM journal WHERE kind = 'config' ORDER BY seq DESC LIMIT 1").fetchone()
-        if last is not None and json.loads(last[0]).get("sha256") == digest:
+            "SELECT body FROM journal WHERE kind = 'config' AND json_extract(body, '$.sha256') IS NOT NULL"
+            " ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        previous = json.loads(last[0]) if last is not None else None
+        if previous is not None and previous.get("sha256") == digest:
             return
-        self.journal.append("config", "watchkeeper", str(self.site.source or "site"),
-                            {"sha256": digest, "config": redacted})
+        body: dict[str, Any] = {"sha256": digest, "config": redacted}
+        if previous is not None:
+            # R1: a scope change is spelled out; a supervisor's `scope approve` entry approves it.
+            body["scope_changes"] = scope_changes(previous.get("config"), redacted)
+        self.journal.append("config", "watchkeeper", str(self.site.source or "site"), body)
 
     def commissioned_at(self) -> datetime:
         """When this site's journal began: duties that fell due before it are nobody's."""

@@ -18,6 +18,14 @@ from watchkeeper.core.secrets import SecretError, resolve_secret
 from watchkeeper.evidence.witness import parse_syslog_address
 
 ROLES = ("operator", "supervisor", "maintenance", "administrator")
+#: Standard time when a site names none (R7): China's national time service, then a public pool.
+DEFAULT_NTP_SERVERS = ("ntp.ntsc.ac.cn", "cn.pool.ntp.org")
+#: Who the monitoring-room door admits when a site says nothing else (R3).
+DEFAULT_ROOM_ROLES = ("operator", "supervisor")
+#: Values that say a camera's scope was never really written down (R1), compared case-folded.
+PLACEHOLDERS = frozenset({"todo", "tbd", "tba", "tbc", "fixme", "xxx", "xx", "n/a", "na", "none", "null", "unknown",
+                          "?", "-", "--", "...", "…", "待定", "未定", "待补充", "暂无", "无", "未知", "todo:", "placeholder"})
+_PLACEHOLDER_PREFIX = re.compile(r"^(todo|tbd|fixme|xxx)\b|^(待定|待补充|未定)", re.IGNORECASE)
 PROFILES = ("day", "night", "ir")
 IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MISSING = object()
@@ -48,7 +56,8 @@ class ConfigError(Exception):
 class Policies:
     clock_tolerance_seconds: float = 30.0
     retention_days: int = 30
-    ntp_server: str | None = None
+    #: NTP servers ("host" or "host:port") the host clock is checked against: standard time (R7).
+    ntp_servers: tuple[str, ...] = DEFAULT_NTP_SERVERS
     correct_clocks: bool = False
     inspection_times: tuple[str, ...] = ("08:00", "20:00")
     gap_threshold_seconds: float = 60.0
@@ -64,6 +73,12 @@ class Policies:
     retrieval_valid_hours: float = 24.0
     #: A device log entry matches watchkeeper's own retrieval within this many seconds (clock skew, slow replies).
     audit_match_seconds: float = 300.0
+    #: A reader offline for less than this is journaled but is no breach (start-up, a blip) (R3).
+    transient_grace_seconds: float = 60.0
+    #: Roles the monitoring-room door admits (trained and in their hours) (R3).
+    room_access_roles: tuple[str, ...] = DEFAULT_ROOM_ROLES
+    #: A supervisor reviews the period's report at least this often (R10).
+    review_interval_days: int = 30
 
 
 @attrs.frozen
@@ -147,6 +162,8 @@ class MaintenanceTask:
     id: str
     title: str
     every: str = "daily"
+    #: A supervisor countersigns each tick (other than the person who did it) before it counts.
+    countersign: bool = False
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -162,11 +179,12 @@ class Duty:
     days: tuple[str, ...] = ()
 
 
-#: R4's checklist when a site lists none of its own.
+#: R4's checklist when a site lists none of its own: the regulation's own list.
 DEFAULT_MAINTENANCE = (
-    MaintenanceTask("wipe", "Wipe desks, consoles and screens", "daily"),
+    MaintenanceTask("wipe", "Daily wipe-down of desks, consoles and screens (小擦)", "daily"),
+    MaintenanceTask("ventilation", "Room ventilated", "daily"),
     MaintenanceTask("nothing-unrelated", "Nothing unrelated stored in the room", "daily"),
-    MaintenanceTask("clean", "Clean the room and check ventilation", "weekly"),
+    MaintenanceTask("clean", "Weekly thorough clean of the room (大扫)", "weekly", countersign=True),
 )
 PERIODS = ("daily", "weekly")
 
@@ -327,6 +345,30 @@ def hours_problem(value: str) -> str | None:
     return None
 
 
+def placeholder_problem(value: str) -> str | None:
+    """Why a value that must describe something (a camera's scope, R1; a visit's purpose, R3) is a
+    placeholder rather than a description, or None."""
+    text = value.strip()
+    if not text:
+        return "must be written down, not left empty"
+    if text.casefold() in PLACEHOLDERS or _PLACEHOLDER_PREFIX.match(text) or not any(ch.isalnum() for ch in text):
+        return f"{value!r} is a placeholder, not a description"
+    return None
+
+
+def _ntp_server(value: str) -> str | None:
+    host, colon, port = value.rpartition(":") if value.count(":") == 1 else ("", "", "")
+    if colon and (not host or not port.isdigit() or not 0 < int(port) < 65536):
+        return f"{value!r} is not an NTP server like ntp.ntsc.ac.cn or 127.0.0.1:123"
+    return None if value.strip() else "must name a server"
+
+
+def ntp_address(server: str) -> tuple[str, int]:
+    """(host, port) of a configured NTP server; port 123 unless given."""
+    host, colon, port = server.rpartition(":") if server.count(":") == 1 else ("", "", "")
+    return (host, int(port)) if colon else (server, 123)
+
+
 def _zone(value: str) -> str | None:
     try:
         ZoneInfo(value)
@@ -387,10 +429,23 @@ class _Loader:
             reason = _time_of_day(value) if isinstance(value, str) else "must be a string like 08:00"
             if reason:
                 self.problem(f"policies.inspection_times[{index}]", reason)
+        servers = table.get("ntp_servers", list, list(DEFAULT_NTP_SERVERS)) or []
+        for index, value in enumerate(servers):
+            reason = _ntp_server(value) if isinstance(value, str) else "must be a string like ntp.ntsc.ac.cn"
+            if reason:
+                self.problem(f"policies.ntp_servers[{index}]", reason)
+        legacy = table.get("ntp_server", str, None, _ntp_server)  # the older single-server key
+        if legacy:
+            servers = [legacy, *(s for s in servers if s != legacy)] if "ntp_servers" in table.data else [legacy]
+        room_roles = table.get("room_access_roles", list, list(DEFAULT_ROOM_ROLES)) or []
+        for index, role in enumerate(room_roles):
+            reason = _one_of(ROLES)(role) if isinstance(role, str) else "must be a string"
+            if reason:
+                self.problem(f"policies.room_access_roles[{index}]", reason)
         policies = Policies(
             clock_tolerance_seconds=table.get("clock_tolerance_seconds", float, 30.0, _positive),
             retention_days=table.get("retention_days", int, 30, _positive),
-            ntp_server=table.get("ntp_server", str, None),
+            ntp_servers=tuple(str(s) for s in servers if isinstance(s, str)),
             correct_clocks=table.get("correct_clocks", bool, False),
             inspection_times=tuple(str(t) for t in (times or [])),
             gap_threshold_seconds=table.get("gap_threshold_seconds", float, 60.0, _positive),
@@ -403,6 +458,10 @@ class _Loader:
             escalate_after_hours=table.get("escalate_after_hours", float, 24.0, _positive),
             retrieval_valid_hours=table.get("retrieval_valid_hours", float, 24.0, _positive),
             audit_match_seconds=table.get("audit_match_seconds", float, 300.0, _positive),
+            transient_grace_seconds=table.get("transient_grace_seconds", float, 60.0,
+                                              lambda v: None if v >= 0 else "must be 0 or more"),
+            room_access_roles=tuple(r for r in room_roles if r in ROLES),
+            review_interval_days=table.get("review_interval_days", int, 30, _positive),
         )
         table.finish()
         return policies
@@ -455,9 +514,9 @@ class _Loader:
         camera = Camera(
             id=table.get("id", str, MISSING, _identifier),
             name=table.get("name", str, ""),
-            location=table.get("location", str),
-            purpose=table.get("purpose", str),
-            zone=table.get("zone", str),
+            location=table.get("location", str, MISSING, placeholder_problem),
+            purpose=table.get("purpose", str, MISSING, placeholder_problem),
+            zone=table.get("zone", str, MISSING, placeholder_problem),
             platform=table.get("platform", str, None, self.platform_check),
             host=table.get("host", str, None),
             port=table.get("port", int, None, _port),
@@ -501,6 +560,7 @@ class _Loader:
             id=table.get("id", str, MISSING, _identifier),
             title=table.get("title", str),
             every=table.get("every", str, "daily", _one_of(PERIODS)),
+            countersign=table.get("countersign", bool, table.data.get("every") == "weekly"),
         )
         table.finish()
         return task

@@ -113,6 +113,8 @@ class SipPlatform:
                 log.info("gb28181: unreadable SIP from %s: %s", address[0], error)
             return
         if not message.is_request:
+            if message.status < 200:  # 100 Trying, 180: the final answer is still to come
+                return
             future = self._pending.pop((message.call_id, message.cseq[0]), None)
             if future is not None and not future.done():
                 future.set_result(message)
@@ -242,38 +244,91 @@ class SipPlatform:
         finally:
             self._gatherings.pop((device_id, cmd_type, sn), None)
 
-    async def _request(self, registration: Registration, method: str, body: bytes,
-                       timeout: float) -> sip.SipMessage:
-        self._cseq += 1
-        cseq = self._cseq
-        call_id = f"{secrets.token_hex(10)}@{self.host}"
-        uri = f"sip:{registration.device_id}@{registration.address[0]}:{registration.address[1]}"
+    def _new_request(self, registration: Registration, method: str, uri: str, body: bytes, content_type: str,
+                     dialog: Dialog | None = None, extra: tuple[tuple[str, str], ...] = ()) -> sip.SipMessage:
+        if dialog is None:
+            self._cseq += 1
+            call_id, from_tag, to, cseq = (f"{secrets.token_hex(10)}@{self.host}", sip.tag(),
+                                           f"<sip:{uri.split(':', 1)[1].split('@')[0]}@{self.domain}>", self._cseq)
+        else:
+            call_id, from_tag, to, cseq = dialog.call_id, dialog.from_tag, dialog.to, dialog.next_cseq(method)
         transport = registration.transport.upper()
-        request = sip.SipMessage(f"{method} {uri} SIP/2.0", [
-            ("Via", f"SIP/2.0/{transport} {self.host}:{self.port};rport;branch={sip.branch()}"),
-            ("From", f"<sip:{self.platform_id}@{self.domain}>;tag={sip.tag()}"),
-            ("To", f"<sip:{registration.device_id}@{self.domain}>"),
-            ("Call-ID", call_id), ("CSeq", f"{cseq} {method}"), ("Max-Forwards", "70"),
-            ("User-Agent", "watchkeeper"), ("Content-Type", manscdp.CONTENT_TYPE)], body)
+        headers = [("Via", f"SIP/2.0/{transport} {self.host}:{self.port};rport;branch={sip.branch()}"),
+                   ("From", f"<sip:{self.platform_id}@{self.domain}>;tag={from_tag}"), ("To", to),
+                   ("Call-ID", call_id), ("CSeq", f"{cseq} {method}"), ("Max-Forwards", "70"),
+                   ("User-Agent", "watchkeeper"), *extra]
+        if body:
+            headers.append(("Content-Type", content_type))
+        return sip.SipMessage(f"{method} {uri} SIP/2.0", headers, body)
+
+    async def _request(self, registration: Registration, method: str, body: bytes, timeout: float,
+                       uri: str | None = None, content_type: str = manscdp.CONTENT_TYPE,
+                       dialog: Dialog | None = None, extra: tuple[tuple[str, str], ...] = ()) -> sip.SipMessage:
+        uri = uri or f"sip:{registration.device_id}@{registration.address[0]}:{registration.address[1]}"
+        request = self._new_request(registration, method, uri, body, content_type, dialog, extra)
+        key = (request.call_id, request.cseq[0])
         future: asyncio.Future[sip.SipMessage] = asyncio.get_running_loop().create_future()
-        self._pending[(call_id, cseq)] = future
+        self._pending[key] = future
         try:
-            # UDP has no delivery: resend as RFC 3261 timer E does (0.5 s, doubling) until answered.
+            # UDP has no delivery: resend as RFC 3261 timers A/E do (0.5 s, doubling) until answered.
             interval = 0.5
             deadline = time.monotonic() + timeout
             while True:
                 self.send(request, registration.address, registration.transport, registration.writer)
-                wait = min(interval, max(0.0, deadline - time.monotonic()))
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                wait = remaining if registration.transport == "tcp" else min(interval, remaining)
                 done, _ = await asyncio.wait({future}, timeout=wait)
                 if done:
                     return future.result()
-                if time.monotonic() >= deadline or registration.transport == "tcp":
-                    if registration.transport == "tcp" and time.monotonic() < deadline:
-                        return await asyncio.wait_for(future, deadline - time.monotonic())
-                    raise TimeoutError
                 interval = min(interval * 2, 4.0)
         finally:
-            self._pending.pop((call_id, cseq), None)
+            self._pending.pop(key, None)
+
+    # --- media sessions (INVITE, ACK, BYE) -----------------------------------------------------
+
+    async def invite(self, device_id: str, channel_id: str, sdp: str, subject: str, timeout: float) -> Dialog:
+        """Open a media session for a channel; returns the dialog once the device said 200 and was ACKed."""
+        registration = self.registrations.get(device_id)
+        if registration is None:
+            raise LookupError(device_id)
+        uri = f"sip:{channel_id}@{registration.address[0]}:{registration.address[1]}"
+        answer = await self._request(registration, "INVITE", sdp.encode("ascii"), timeout, uri, "APPLICATION/SDP",
+                                     extra=(("Subject", subject), ("Contact",
+                                            f"<sip:{self.platform_id}@{self.host}:{self.port}>")))
+        if answer.status != 200:
+            raise PermissionError(f"INVITE answered {answer.status} {answer.start[12:40]}")
+        request_cseq = answer.cseq[0]
+        dialog = Dialog(registration, uri, answer.call_id, sip.uri_tag(answer.header("From") or ""),
+                        answer.header("To") or "", request_cseq, answer.body.decode("utf-8", "replace"))
+        ack = self._new_request(registration, "ACK", uri, b"", "", dialog)
+        self.send(ack, registration.address, registration.transport, registration.writer)
+        return dialog
+
+    async def bye(self, dialog: Dialog, timeout: float) -> None:
+        """End a media session; a device that does not answer the BYE has ended it anyway."""
+        with contextlib.suppress(TimeoutError, OSError):
+            await self._request(dialog.registration, "BYE", b"", timeout, dialog.uri, dialog=dialog)
+
+
+@attrs.define
+class Dialog:
+    """An INVITE dialog (RFC 3261 §12): what ACK and BYE must repeat, and the device's SDP answer."""
+
+    registration: Registration
+    uri: str
+    call_id: str
+    from_tag: str
+    to: str
+    cseq: int
+    answer: str = ""
+
+    def next_cseq(self, method: str) -> int:
+        if method == "ACK":
+            return self.cseq  # an ACK carries its INVITE's CSeq number
+        self.cseq += 1
+        return self.cseq
 
 
 def _listed_items(body: manscdp.Body) -> int:

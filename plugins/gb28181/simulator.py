@@ -21,9 +21,10 @@ import attrs
 
 from watchkeeper.core.models import DeviceEventKind, Endpoint
 from watchkeeper.simulation.faults import FaultProfile, Hostile, hostile_body
+from watchkeeper.simulation import scenes
 from watchkeeper.simulation.recordings import recorded_intervals
 
-from . import manscdp, sip
+from . import manscdp, media, sip
 
 #: Items per Response page, as devices page RecordInfo and Catalog (many send 2 to 4).
 PAGE_ITEMS = 4
@@ -54,6 +55,7 @@ class SimulatedGb28181:
         self.keepalive_seconds = keepalive_seconds
         self.zone = ZoneInfo(time_zone)
         self.faults = FaultProfile()
+        self.channel_faults: dict[int, FaultProfile] = {}
         self.registered = asyncio.Event()
         self.clock_from_platform: datetime | None = None
         self.log: list[str] = []
@@ -62,6 +64,8 @@ class SimulatedGb28181:
         self._tasks: list[asyncio.Task[None]] = []
         self._sn = 0
         self._cseq = 0
+        self._offers: dict[str, tuple[tuple[str, int], tuple[datetime, datetime] | None, int, int]] = {}
+        self._streams: dict[str, asyncio.Task[None]] = {}
         self._register_call_id = f"{secrets.token_hex(8)}@127.0.0.1"
         self._register_tag = sip.tag()
 
@@ -76,7 +80,14 @@ class SimulatedGb28181:
         return [f"{self.device_id[:10]}131{index:07d}" for index in range(1, self.channels + 1)]
 
     def set_faults(self, faults: FaultProfile, channel: int | None = None) -> None:
-        self.faults = faults
+        """The device's profile, or one channel's (its pictures and recordings; the clock is the device's)."""
+        if channel is None:
+            self.faults = faults
+        else:
+            self.channel_faults[channel] = faults
+
+    def faults_for(self, channel: int) -> FaultProfile:
+        return self.channel_faults.get(channel, self.faults)
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc) + timedelta(seconds=self.faults.clock_offset)
@@ -87,7 +98,7 @@ class SimulatedGb28181:
         self._tasks.append(asyncio.create_task(self._register_loop()))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        for task in [*self._tasks, *self._streams.values()]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -195,7 +206,13 @@ class SimulatedGb28181:
             if future is not None and not future.done():
                 future.set_result(message)
             return
-        if message.method != "MESSAGE" or self.faults.drop or self.faults.offline:
+        if self.faults.drop or self.faults.offline:
+            return
+        if message.method in ("INVITE", "ACK", "BYE"):
+            self._media_request(message, address)
+            return
+        if message.method != "MESSAGE":
+            self._reply(sip.response_to(message, 405, sip.tag()), address)
             return
         try:
             query = manscdp.decode(message.body)
@@ -205,6 +222,87 @@ class SimulatedGb28181:
         self.log.append(query.cmd_type)
         self._reply(sip.response_to(message, 200, sip.tag()), address)
         asyncio.get_running_loop().create_task(self._answer(query))
+
+    # --- media: INVITE for live (s=Play) or a recorded interval (s=Playback), PS over RTP ------
+
+    def _media_request(self, message: sip.SipMessage, address: tuple[str, int]) -> None:
+        call_id = message.call_id
+        if message.method == "BYE":
+            task = self._streams.pop(call_id, None)
+            if task is not None:
+                task.cancel()
+            self._offers.pop(call_id, None)
+            self._reply(sip.response_to(message, 200, sip.tag()), address)
+            return
+        if message.method == "ACK":
+            offer = self._offers.get(call_id)
+            if offer is not None and call_id not in self._streams:
+                self.log.append("Playback" if offer[1] else "Play")
+                self._streams[call_id] = asyncio.get_running_loop().create_task(self._stream(*offer))
+            return
+        channel_id = sip.uri_user(message.uri + "@") if "@" not in message.uri else message.uri.split(":")[1].split("@")[0]
+        try:
+            sdp = media.parse_sdp(message.body.decode("ascii", "replace"))
+        except media.SdpError:
+            self._reply(sip.response_to(message, 488, sip.tag()), address)
+            return
+        if channel_id not in self.channel_ids():
+            self._reply(sip.response_to(message, 404, sip.tag()), address)
+            return
+        interval = media.playback_interval(sdp.get("time", "")) if sdp.get("session") == "Playback" else None
+        channel = self.channel_ids().index(channel_id) + 1
+        if interval is not None and not recorded_intervals(*interval, self.faults_for(channel),
+                                                           datetime.now(timezone.utc)):
+            self._reply(sip.response_to(message, 404, sip.tag()), address)  # nothing recorded then
+            return
+        target = (sdp["address"], int(sdp["port"]))
+        ssrc = sdp.get("ssrc", "0")
+        self._offers[call_id] = (target, interval, channel, int(ssrc) if ssrc.isdigit() else 0)
+        host, port = self._transport.get_extra_info("sockname")[:2] if self._transport else ("127.0.0.1", 0)
+        answer = "\r\n".join(["v=0", f"o={channel_id} 0 0 IN IP4 {host}", f"s={sdp.get('session', 'Play')}",
+                               f"c=IN IP4 {host}", f"t={sdp.get('time', '0 0')}", f"m=video {port} RTP/AVP 96",
+                               "a=sendonly", "a=rtpmap:96 PS/90000", f"y={ssrc}", ""])
+        self._reply(sip.response_to(message, 200, sip.tag(), [("Content-Type", "APPLICATION/SDP"),
+                                                              ("Contact", f"<sip:{channel_id}@{host}:{port}>")],
+                                    answer.encode("ascii")), address)
+
+    def _scene(self, channel: int, moment: datetime) -> Any:
+        seed = int(self.channel_ids()[channel - 1][-7:]) * 31 + 17
+        return scenes.render(seed, self.faults_for(channel).image, int(moment.timestamp() * 25))
+
+    async def _stream(self, target: tuple[str, int], interval: tuple[datetime, datetime] | None, channel: int,
+                      ssrc: int) -> None:
+        """Live: a GOP of the scene now, then a frame every 40 ms until BYE. Playback: the interval's
+        recorded pieces, one frame a second of recording (timed so), sent whole, then a MediaStatus notify."""
+        sender = self._transport
+        sequence = 0
+        try:
+            if interval is None:
+                while True:
+                    now = datetime.now(timezone.utc)
+                    images = [self._scene(channel, now + timedelta(milliseconds=40 * index)) for index in range(10)]
+                    stream = await asyncio.to_thread(media.encode, images)
+                    for packet in media.packets(stream, ssrc, sequence, int(now.timestamp() * 90000)):
+                        if sender is not None:
+                            sender.sendto(packet, target)
+                        sequence += 1
+                    await asyncio.sleep(0.4)
+            start, end = interval
+            # The recorder's files overlapping the interval, cut to it: what a Playback session sends.
+            pieces = [(max(a, start), min(b, end))
+                      for a, b in recorded_intervals(start, end, self.faults_for(channel), datetime.now(timezone.utc))]
+            moments = [a + timedelta(seconds=second) for a, b in pieces if b > a
+                       for second in range(0, max(1, int((b - a).total_seconds())), 1)][:600]
+            images = [self._scene(channel, moment) for moment in moments]
+            stream = await asyncio.to_thread(media.encode, images, 1)  # one frame per recorded second
+            for index, packet in enumerate(media.packets(stream, ssrc)):
+                if sender is not None:
+                    sender.sendto(packet, target)
+                if index % 20 == 19:
+                    await asyncio.sleep(0.001)  # pace the burst a little, as a device's sender does
+            await self._notify("MediaStatus", [("NotifyType", 121)], about=self.channel_ids()[channel - 1])
+        except asyncio.CancelledError:
+            raise
 
     def _reply(self, message: sip.SipMessage, address: tuple[str, int]) -> None:
         if self._transport is not None:
@@ -249,7 +347,9 @@ class SimulatedGb28181:
                 await self._respond(query, [("SumNum", 0), ("RecordList", [])])
                 return
             shift = timedelta(seconds=self.faults.clock_offset)
-            pieces = recorded_intervals(start, end, self.faults, datetime.now(timezone.utc))
+            ids = self.channel_ids()
+            profile = self.faults_for(ids.index(query.device_id) + 1) if query.device_id in ids else self.faults
+            pieces = recorded_intervals(start, end, profile, datetime.now(timezone.utc))
             items = [[("DeviceID", query.device_id), ("Name", "录像"), ("FilePath", f"/rec/{a:%Y%m%d%H%M%S}.ps"),
                       ("Address", "Address"),
                       ("StartTime", (a + shift).astimezone(self.zone).strftime(manscdp.TIME_FORMAT)),

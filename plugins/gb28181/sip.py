@@ -163,6 +163,12 @@ def response_to(request: SipMessage, status: int, to_tag: str = "", extra: Itera
     return SipMessage(f"SIP/2.0 {status} {STATUS_REASONS.get(status, 'Unknown')}", headers, body)
 
 
+def uri_tag(value: str) -> str:
+    """The tag parameter of a From/To header value."""
+    match = re.search(r";\s*tag=([^;\s>]+)", value)
+    return match.group(1) if match else ""
+
+
 def uri_user(value: str) -> str:
     """The user part of the first SIP URI in a header value: `<sip:34020000001320000001@3402000000>`."""
     match = re.search(r"sips?:([^@;>\s]+)@", value)

@@ -29,8 +29,8 @@ def _config_from_argv(argv: list[str]) -> Path:
 def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None) -> click.Group:
     """Build the CLI with every core command and every plugin's `register_commands`."""
     from watchkeeper.faces.cli import config as config_commands
-    from watchkeeper.faces.cli import access, analyze, backup, checks, demo, footage, inspect, journal, plugins, probe, report, run, service, simulate
-    from watchkeeper.faces.cli import duty, findings
+    from watchkeeper.faces.cli import (access, analyze, backup, checks, compliance, demo, duty, findings, footage,
+                                       inspect, journal, plugins, probe, report, run, service, simulate)
 
     config_path = config or _config_from_argv(sys.argv[1:])
     if pm is None:
@@ -45,8 +45,8 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
         ctx.obj = State(pm, config_option)
         ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
 
-    for module in (access, backup, checks, config_commands, demo, duty, findings, footage, inspect, journal, plugins,
-                   probe, report, run, service, simulate):
+    for module in (access, backup, checks, compliance, config_commands, demo, duty, findings, footage, inspect,
+                   journal, plugins, probe, report, run, service, simulate):
         module.register(cli)
     cli.add_command(analyze.analyze)
     pm.hook.register_commands(cli=cli)

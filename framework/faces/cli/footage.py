@@ -153,8 +153,23 @@ def maintenance() -> None:
 @click.pass_obj
 @refusing
 def tick(state: State, task: str, note: str, actor: str) -> None:
-    maintenance_rule.tick(state.app(), actor, task, note)
-    click.echo(_("{task} done").format(task=task))
+    app = state.app()
+    tick_id = maintenance_rule.tick(app, actor, task, note)
+    click.echo(_("{task} done (tick {tick})").format(task=task, tick=tick_id))
+    if app.site.maintenance and next(t for t in app.site.maintenance if t.id == task).countersign:
+        click.echo(_("a supervisor countersigns it: `watchkeeper maintenance countersign {tick} --actor SUPERVISOR`")
+                   .format(tick=tick_id))
+
+
+@maintenance.command("countersign", help=_("Countersign a tick someone else made (a weekly clean, R4)."))
+@click.argument("tick_id", type=int)
+@click.option("--note", default="")
+@actor_option
+@click.pass_obj
+@refusing
+def countersign(state: State, tick_id: int, note: str, actor: str) -> None:
+    maintenance_rule.countersign(state.app(), actor, tick_id, note)
+    click.echo(_("tick {tick} countersigned by {actor}").format(tick=tick_id, actor=actor))
 
 
 @maintenance.command("list", help=_("Show each task and whether it is overdue."))

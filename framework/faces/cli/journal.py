@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import sys
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,6 +17,7 @@ from watchkeeper.evidence.journal import GENESIS, Journal, JournalKeyError, Prob
 from watchkeeper.evidence.store import JOURNAL_KINDS, StoreMissing
 from watchkeeper.evidence.witness import WitnessError, WitnessHead, head_line, read_heads
 from watchkeeper.faces.cli.common import State, actor_option, refusing
+from watchkeeper.rules import daybook
 from watchkeeper.site.app import open_journal_readonly, site_witness_heads
 from watchkeeper.site.config import Site
 
@@ -41,7 +44,34 @@ def journal() -> None:
     pass
 
 
-@journal.command("show", help=_("Show journal entries, oldest first, in the site's time zone."))
+def describe(body: Any) -> str:
+    """An entry's body as one line a person reads: its text, else its keys and values."""
+    if isinstance(body, dict) and set(body) == {"text"}:
+        return str(body["text"])
+    if isinstance(body, dict):
+        return "; ".join(f"{key}: {describe(value)}" for key, value in body.items())
+    if isinstance(body, list):
+        return ", ".join(describe(item) for item in body[:5]) + (f", … ({len(body)})" if len(body) > 5 else "")
+    return "" if body is None else str(body)
+
+
+def table(entries: list[dict[str, Any]], width: int) -> list[str]:
+    """Entries as an aligned table with a header, the last column cut to the terminal's width."""
+    heads = [_("seq"), _("time (site)"), _("kind"), _("actor"), _("subject"), _("what")]
+    rows = [[str(e["seq"]), e["time_local"][:19].replace("T", " "), e["kind"], e["actor"], e["subject"],
+             describe(json.loads(e["body"]))] for e in entries]
+    widths = [max([len(heads[i])] + [len(row[i]) for row in rows]) for i in range(5)]
+    widths[4] = min(widths[4], 24)
+    room = max(20, width - sum(widths) - 2 * 5)
+    lines = []
+    for row in [heads, ["-" * w for w in widths] + ["-" * min(room, 40)], *rows]:
+        cells = [row[0].rjust(widths[0])] + [row[i][:widths[i]].ljust(widths[i]) for i in range(1, 5)]
+        last = row[5] if len(row[5]) <= room else row[5][:room - 1] + "…"
+        lines.append("  ".join(cells + [last]).rstrip())
+    return lines
+
+
+@journal.command("show", help=_("Show journal entries, oldest first, as a table in the site's time zone."))
 @click.option("--kind", type=click.Choice(JOURNAL_KINDS))
 @click.option("--since", help=_("From this date or date-time (site time)."))
 @click.option("--until", help=_("Before this date or date-time (site time)."))
@@ -50,19 +80,33 @@ def journal() -> None:
 def show(state: State, kind: str | None, since: str | None, until: str | None, as_json: bool) -> None:
     app = state.app()
     zone = app.site.zone
-    for entry in app.journal.entries(kind, _moment(since, zone), _moment(until, zone)):
-        if as_json:
-            entry = dict(entry, body=json.loads(entry["body"]))
-            click.echo(json.dumps(entry, ensure_ascii=False))
-            continue
-        body = json.loads(entry["body"])
-        text = body.get("text") if isinstance(body, dict) and set(body) == {"text"} else json.dumps(body, ensure_ascii=False)
-        if len(text) > 160:
-            text = text[:157] + "..."
-        click.echo(f"{entry['seq']:>6}  {entry['time_local']}  {entry['kind']:<11} {entry['actor']:<12} {entry['subject']}: {text}")
+    entries = list(app.journal.entries(kind, _moment(since, zone), _moment(until, zone)))
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(dict(entry, body=json.loads(entry["body"])), ensure_ascii=False))
+        return
+    if not entries:
+        return  # nothing to show is shown as nothing: scripts read an empty output
+    for line in table(entries, shutil.get_terminal_size((160, 24)).columns):
+        click.echo(line)
 
 
-@journal.command("add", help=_("Add a manual entry, e.g. an operator's maintenance note (kinds operation, maintenance)."))
+@journal.command("close-day", help=_("Close a site day (today by default) with your signed daily summary (R6)."))
+@click.option("--summary", "text", required=True, help=_("What the day held: operation, faults, handover."))
+@click.option("--day", help=_("The site day, YYYY-MM-DD (today by default)."))
+@actor_option
+@click.pass_obj
+@refusing
+def close_day(state: State, text: str, day: str | None, actor: str) -> None:
+    try:
+        which = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise click.BadParameter(_("{value!r} is not a date (YYYY-MM-DD)").format(value=day)) from None
+    seq = daybook.close_day(state.app(), actor, text, which)
+    click.echo(_("day closed by {actor}: entry {seq}").format(actor=actor, seq=seq))
+
+
+@journal.command("add", help=_("Add a manual entry, e.g. an operator's maintenance note (kinds operation, maintenance, inspection)."))
 @click.option("--kind", type=click.Choice(JOURNAL_KINDS), required=True)
 @click.option("--text", required=True, help=_("What happened."))
 @actor_option

@@ -94,3 +94,28 @@ async def test_a_device_with_the_wrong_password_is_auth_failed(tmp_path: Path, m
             assert kinds == {("nvr", "auth_failed")}
         finally:
             app.close()
+
+
+async def test_inspection_judges_live_and_recorded_pictures_over_gb28181(tmp_path: Path, monkeypatch) -> None:
+    """Live frames come from Play sessions (PS over RTP), yesterday's from a Playback session; a
+    blurred channel gives `blurred`, the healthy one nothing, and both replays decode."""
+    from watchkeeper.simulation.faults import ImageFault
+
+    monkeypatch.setenv("WK_GB_PASSWORD", PASSWORD)
+    async with simulate(password=PASSWORD, channels=2) as devices:
+        devices[0].set_faults(FaultProfile(image=[ImageFault.BLUR]), channel=2)
+        config = _site(tmp_path, devices[0].endpoint.port, devices[0].device_id)
+        config.write_text(config.read_text().replace("[site]\n", "[site]\n").replace(
+            'name = "GB site"\n', 'name = "GB site"\n') + "\n[policies]\ninspection_frames = 2\n"
+            "frame_interval_seconds = 0.2\nplayback_seconds = 4\n")
+        app = open_site(config)
+        try:
+            result = await run_check(app, collect_checks(app.pm)["inspection"], "li")
+            rows = {row["camera"]: row for row in app.store.db["inspection_results"].rows}
+            assert rows["gate"]["frames"] == 2 and rows["store"]["frames"] == 2
+            assert all(row["playback"].startswith("ok: 3 frames of the clip") for row in rows.values()), rows
+            kinds = {(finding.subject, str(finding.kind)) for finding in result.findings}
+            assert ("store", "blurred") in kinds and not [k for k in kinds if k[0] == "gate"], kinds
+            assert devices[0].log.count("Play") == 4 and devices[0].log.count("Playback") == 2
+        finally:
+            app.close()
