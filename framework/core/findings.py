@@ -24,6 +24,8 @@ class FindingKind(enum.StrEnum):
     UNREACHABLE = "unreachable"
     AUTH_FAILED = "auth_failed"
     PROTOCOL_ERROR = "protocol_error"
+    # A check that could not be completed for a device because of an error inside watchkeeper.
+    CHECK_FAILED = "check_failed"
     # Image checks (R5).
     BLURRED = "blurred"
     TOO_DARK = "too_dark"
@@ -34,6 +36,7 @@ class FindingKind(enum.StrEnum):
     FROZEN = "frozen"
     OCCLUDED = "occluded"
     MOVED = "moved"
+    PLAYBACK_UNAVAILABLE = "playback_unavailable"
     # Clock (R7).
     CLOCK_OFFSET = "clock_offset"
     TIME_ZONE_MISMATCH = "time_zone_mismatch"
@@ -85,6 +88,7 @@ FINDING_KINDS: dict[FindingKind, KindInfo] = {
     FindingKind.UNREACHABLE: KindInfo("R5", F, "device does not answer in time"),
     FindingKind.AUTH_FAILED: KindInfo("R5", F, "device rejects the configured credentials"),
     FindingKind.PROTOCOL_ERROR: KindInfo("R5", F, "device reply is malformed or hostile"),
+    FindingKind.CHECK_FAILED: KindInfo("R5", F, "the device could not be checked: an error inside watchkeeper"),
     FindingKind.BLURRED: KindInfo("R5", F, "image is out of focus"),
     FindingKind.TOO_DARK: KindInfo("R5", F, "image is too dark"),
     FindingKind.OVEREXPOSED: KindInfo("R5", F, "image is overexposed"),
@@ -94,6 +98,7 @@ FINDING_KINDS: dict[FindingKind, KindInfo] = {
     FindingKind.FROZEN: KindInfo("R5", F, "image does not change: the stream hangs"),
     FindingKind.OCCLUDED: KindInfo("R5", F, "view is blocked"),
     FindingKind.MOVED: KindInfo("R5", F, "camera points elsewhere than at commissioning"),
+    FindingKind.PLAYBACK_UNAVAILABLE: KindInfo("R5", F, "recorded footage cannot be played back for the check"),
     FindingKind.CLOCK_OFFSET: KindInfo("R7", F, "device clock is off standard time"),
     FindingKind.TIME_ZONE_MISMATCH: KindInfo("R7", F, "device time zone differs from the site's"),
     FindingKind.RECORDING_GAP: KindInfo("R8", F, "recording is missing for a period"),

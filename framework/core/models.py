@@ -126,6 +126,10 @@ class RecordingSegment:
     size_bytes: int | None = None
     locked: bool | None = None
     token: str = ""
+    #: False when the device would not say where the recording begins (some ONVIF recorders report
+    #: EarliestRecording at 1970): `start` is then only the start of the window asked about, and the
+    #: segment says no more than that the recording reaches `end`.
+    start_known: bool = True
 
     @property
     def duration(self) -> timedelta:
@@ -161,6 +165,10 @@ class DeviceEventKind(enum.StrEnum):
     ILLEGAL_ACCESS = "illegal_access"
     MOTION = "motion"
     REBOOT = "reboot"
+    #: Fan, power supply or temperature failure reported by the device.
+    HARDWARE_FAILURE = "hardware_failure"
+    #: A monitoring measurement: the processor load, in DeviceEvent.value.
+    PROCESSOR_USAGE = "processor_usage"
     OTHER = "other"
 
 
@@ -171,6 +179,8 @@ class DeviceEvent:
     channel: int | None = None
     active: bool = True
     raw: str = ""
+    #: The measurement or state text an information event carries (processor usage, last reboot time).
+    value: str = ""
 
 
 class CredentialKind(enum.StrEnum):

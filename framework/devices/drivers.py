@@ -27,6 +27,13 @@ from watchkeeper.core.models import (
 
 T = TypeVar("T")
 
+#: Exceptions that mean watchkeeper's code (or a library's) is wrong, never that a device misbehaved. An
+#: error mapper lets them through instead of turning them into a DeviceError, which would blame the device
+#: and have the caller retry forever; code that reads a device's reply checks what it reads instead.
+PROGRAMMING_ERRORS: tuple[type[Exception], ...] = (
+    AttributeError, TypeError, NameError, AssertionError, ImportError, NotImplementedError, RecursionError,
+)
+
 #: The finding kinds a failed device call can turn into.
 DEVICE_FAILURE_KINDS = frozenset(
     {FindingKind.UNREACHABLE, FindingKind.AUTH_FAILED, FindingKind.PROTOCOL_ERROR}
@@ -51,7 +58,11 @@ class CapabilityMissing(Exception):
 
 @runtime_checkable
 class CameraDriver(Protocol):
-    """A camera, or a recorder (NVR) with many channels. Every call honours endpoint.timeout."""
+    """A camera, or a recorder (NVR) with many channels. Every call honours endpoint.timeout.
+
+    `capabilities` may depend on the device; such a driver also has ``async connect()``, after which
+    `capabilities` is the device's answer (callers use `known_capabilities`).
+    """
 
     endpoint: Endpoint
     capabilities: frozenset[Capability]
@@ -147,6 +158,19 @@ class Platform:
     simulator: SimulatorFactory | None = None
     default_port: int = 80
     description: str = ""
+
+
+async def known_capabilities(driver: CameraDriver | DoorDriver) -> frozenset[Capability]:
+    """What this device can do, as the driver knows it once it has reached the device.
+
+    A driver whose capabilities depend on the device (ONVIF learns which services exist from
+    GetServices) offers ``async connect()``; reading ``capabilities`` before it would be the driver's
+    hopes, not the device's answer. May raise DeviceError like any device call.
+    """
+    connect = getattr(driver, "connect", None)
+    if connect is not None:
+        await connect()
+    return driver.capabilities
 
 
 async def with_timeout(awaitable: Awaitable[T], timeout: float, what: str) -> T:

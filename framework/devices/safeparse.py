@@ -48,8 +48,11 @@ def http_error(error: httpx.HTTPError, what: str, replied: bool = True) -> Devic
     """Map an httpx failure to the finding kind a site integrator expects.
 
     `replied` says whether the device had begun a reply: a connection closed before any reply is
-    a device that is not answering (unreachable), one closed mid-reply is a broken reply.
+    a device that is not answering (unreachable), one closed mid-reply is a broken reply. Anything but an
+    httpx error (a programming error above all) is raised again: it is not the device's doing.
     """
+    if not isinstance(error, httpx.HTTPError):
+        raise error
     if not replied and isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
         return DeviceError(FindingKind.UNREACHABLE, f"{what}: connection closed without a reply")
     if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout, httpx.ReadTimeout,

@@ -14,7 +14,7 @@ from typing import Any
 from watchkeeper.rules.door_service import Access, serve_door
 from watchkeeper.site.app import App
 from watchkeeper.rules.runner import collect_checks, run_check
-from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.devices.drivers import DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import Capability, DeviceEventKind, Endpoint
 from watchkeeper.evidence.journal import JournalTampered, Verification
@@ -57,7 +57,8 @@ async def _forever(name: str, body: Callable[[], Awaitable[None]]) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as error:  # every failure is logged and retried; nothing escapes the loop
-            log.warning("%s: %s: %s", name, type(error).__name__, error)
+            # A device's failure is expected weather; anything else is a bug, logged with its traceback.
+            log.warning("%s: %s: %s", name, type(error).__name__, error, exc_info=not isinstance(error, DeviceError))
         await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
         attempt += 1
 
@@ -210,11 +211,12 @@ class Appliance:
     async def _events(self, device_id: str, endpoint: Endpoint) -> None:
         driver = self.app.driver(endpoint)
         try:
-            if Capability.EVENTS not in driver.capabilities:
+            if Capability.EVENTS not in await known_capabilities(driver):
                 await asyncio.Event().wait()  # nothing to subscribe to; park the task
             async for event in driver.events():
                 kind = EVENT_FINDINGS.get(event.kind)
-                if kind is None:
+                if kind is None:  # information (motion, processor load, last reboot): no finding to keep
+                    log.debug("%s: %s event %s", device_id, event.kind, event.value)
                     continue
                 subject, channel = self._camera_for(device_id, event.channel)
                 if event.active:

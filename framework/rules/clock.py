@@ -24,7 +24,7 @@ from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictCont
 from watchkeeper.devices.drivers import CameraDriver
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import Capability, ClockReading
-from watchkeeper.core.timezones import standard_offset
+from watchkeeper.core.timezones import utc_offset
 
 migrations = Migrations("watchkeeper.clock")
 
@@ -79,7 +79,7 @@ def zone_problem(reading: ClockReading, site_zone: Any, now: datetime) -> str | 
     """Why the device's time zone would burn the wrong local time into the video, if it would."""
     if reading.time_zone is None:
         return None
-    device = standard_offset(reading.time_zone, now)
+    device = utc_offset(reading.time_zone, now)
     site = now.astimezone(site_zone).utcoffset()
     if device is None:
         return f"device time zone {reading.time_zone!r} cannot be read"

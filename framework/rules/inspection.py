@@ -6,6 +6,7 @@ import asyncio
 import base64
 import bisect
 import json
+import logging
 import os
 import tempfile
 from datetime import datetime, time, timedelta, timezone
@@ -27,12 +28,13 @@ from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.rules.verdicts import Item, decide, local
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
-from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, DeviceError
+from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CapabilityMissing, DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind, Severity
 from watchkeeper.analysis.imagechecks import check_frame, thresholds_for
 from watchkeeper.core.models import AuditAction, Capability
 from watchkeeper.rules import duty, ownership, viewing
 
+log = logging.getLogger(__name__)
 migrations = Migrations("watchkeeper.inspection")
 
 IMAGE_KINDS = (FindingKind.BLURRED, FindingKind.TOO_DARK, FindingKind.OVEREXPOSED, FindingKind.COLOUR_CAST,
@@ -138,11 +140,16 @@ def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
     return series
 
 
+class PlaybackUnavailable(Exception):
+    """The recorded clip could not be played back; the reason is said in the finding."""
+
+
 async def playback_frames(app: Any, camera: Any, now: datetime, actor: str = "watchkeeper",
                           run_id: int | None = None) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
     its RTSP replay where the recorder cannot export (ONVIF Profile G). Each is noted as watchkeeper's
-    own retrieval, so the recorder's log line for it is not taken for a stranger's (R9)."""
+    own retrieval, so the recorder's log line for it is not taken for a stranger's (R9). Raises
+    PlaybackUnavailable saying why when neither works: a failed replay is a finding, never "ok"."""
     endpoint, channel = recorder_of(app, camera)
     purpose = f"inspection run-{run_id}" if run_id is not None else "inspection"
     driver = app.driver(endpoint)
@@ -151,23 +158,25 @@ async def playback_frames(app: Any, camera: Any, now: datetime, actor: str = "wa
     # An undecodable clip is reported in the run's result; FFmpeg need not also print it.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
-        if Capability.CLIP_DOWNLOAD in driver.capabilities:
+        # The device's own answer: a driver may only learn what it offers once it has connected.
+        capabilities = await known_capabilities(driver)
+        if Capability.CLIP_DOWNLOAD in capabilities:
             series = FrameSeries()
             viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.DOWNLOAD, actor, purpose, run=run_id)
             with tempfile.TemporaryDirectory() as folder:
                 clip = await driver.download_clip(channel, start, end, Path(folder) / "playback.mp4")
                 await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
             source = "clip"
-        elif Capability.PLAYBACK in driver.capabilities:
+        elif Capability.PLAYBACK in capabilities:
             viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.PLAYBACK, actor, purpose, run=run_id)
             uri = await driver.playback_uri(channel, start, end)
             series = await asyncio.to_thread(read_stream, uri, endpoint, 3)
             source = "replay stream"
         else:
-            return FrameSeries(), "skipped: the recorder can neither export nor replay"
+            raise PlaybackUnavailable("the recorder can neither export nor replay recordings")
         return series, f"ok: {series.count} frames of the {source} from {start.isoformat(timespec='seconds')}"
-    except (DeviceError, AnalysisError) as error:
-        return FrameSeries(), f"failed: {getattr(error, 'reason', error)}"
+    except (DeviceError, AnalysisError, CapabilityMissing) as error:
+        raise PlaybackUnavailable(str(getattr(error, "reason", error))) from None
     finally:
         await driver.close()
 
@@ -202,17 +211,18 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
     playback = context.options.get("playback", True)
     clock = collect_checks(app.pm).get("clock")
     if clock is not None:
-        await run_check(app, clock, context.actor, context.only)  # R7: clocks are checked at every inspection
+        try:  # R7: clocks are checked at every inspection; a failure there (journaled) must not stop R5
+            await run_check(app, clock, context.actor, context.only)
+        except Exception:
+            log.exception("the clock check before the inspection failed")
     run_id = app.store.db["inspection_runs"].insert({
         "started_at": context.now.isoformat(), "actor": context.actor, "cameras": 0}).last_pk
     limit = asyncio.Semaphore(CAMERA_CONCURRENCY)
     rows: list[dict[str, Any]] = []
 
-    async def one(camera: Any) -> CheckResult:
-        result = CheckResult()
+    async def inspect(camera: Any, result: CheckResult, row: dict[str, Any]) -> None:
         endpoint, channel = source_of(app, camera)
-        result.evaluated(DEVICE_FAILURE_KINDS, camera.id)
-        row = {"run": run_id, "camera": camera.id, "channel": channel, "frames": 0, "playback": "not tried"}
+        row["channel"] = channel
         async with limit:
             driver = app.driver(endpoint)
             try:
@@ -224,7 +234,13 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
                 await driver.close()
             recorded = FrameSeries()
             if playback and live.count:
-                recorded, row["playback"] = await playback_frames(app, camera, context.now, context.actor, run_id)
+                result.evaluated([FindingKind.PLAYBACK_UNAVAILABLE], camera.id)
+                try:
+                    recorded, row["playback"] = await playback_frames(app, camera, context.now, context.actor, run_id)
+                except PlaybackUnavailable as failure:
+                    row["playback"] = f"failed: {failure}"
+                    result.findings.append(Finding(FindingKind.PLAYBACK_UNAVAILABLE, camera.id,
+                                                   f"recorded footage could not be played back: {failure}"))
         if live.count:
             result.evaluated(IMAGE_KINDS, camera.id)
             # Live pictures arriving is the camera's answer to a video-loss alarm it raised earlier;
@@ -240,6 +256,22 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
             result.findings += found
             row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()),
                        thumbnail=await asyncio.to_thread(thumbnail_b64, live.last))
+
+    async def one(camera: Any) -> CheckResult:
+        """One camera's inspection; whatever goes wrong with it is its finding, and the run goes on."""
+        result = CheckResult()
+        result.evaluated([*DEVICE_FAILURE_KINDS, FindingKind.CHECK_FAILED], camera.id)
+        row = {"run": run_id, "camera": camera.id, "channel": None, "frames": 0, "playback": "not tried"}
+        try:
+            await inspect(camera, result, row)
+        except CapabilityMissing as error:
+            result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
+                                           f"the device cannot be inspected: {error}"[:300]))
+        except Exception as error:  # a bug must cost one camera its inspection, not the whole run
+            log.exception("inspection of %s failed", camera.id)
+            result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
+                                           f"inspection failed inside watchkeeper ({type(error).__name__}); "
+                                           "see the log"))
         row["findings"] = json.dumps(sorted(str(f.kind) for f in result.findings))
         row["status"] = status_of(result.findings)
         rows.append(row)
@@ -249,13 +281,16 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
 
     cameras = [camera for camera in app.site.cameras if context.wanted(camera.id)]
     total = CheckResult()
-    for result in await asyncio.gather(*(one(camera) for camera in cameras)):
-        total.merge(result)
-    counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "warning", "fault")}
-    with app.store.transaction():
-        app.store.db["inspection_results"].insert_all(rows)
-        app.store.db["inspection_runs"].update(run_id, {"finished_at": datetime.now(timezone.utc).isoformat(),
-                                                        "cameras": len(rows), **counts})
+    try:
+        for result in await asyncio.gather(*(one(camera) for camera in cameras)):
+            total.merge(result)
+    finally:
+        # Every run finishes, whatever was raised: a run without finished_at can never be signed.
+        counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "warning", "fault")}
+        with app.store.transaction():
+            app.store.db["inspection_results"].insert_all(rows)
+            app.store.db["inspection_runs"].update(run_id, {"finished_at": datetime.now(timezone.utc).isoformat(),
+                                                            "cameras": len(rows), **counts})
     total.summary = {"run": run_id, "cameras": len(rows), **counts}
     app.pm.hook.on_inspection_complete(run={"id": run_id, **total.summary,
                                                        "results": [{k: v for k, v in r.items() if k != "thumbnail"}

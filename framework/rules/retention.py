@@ -14,7 +14,7 @@ from watchkeeper.rules.runner import per_device
 from watchkeeper.rules.verdicts import Item, decide, local, unreadable
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
-from watchkeeper.devices.drivers import CameraDriver, DeviceError
+from watchkeeper.devices.drivers import CameraDriver, DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import Capability, DiskStatus, RecordingSegment
 
@@ -79,6 +79,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
     threshold = app.site.policies.gap_threshold_seconds
     checked_at = now.isoformat()
     coverage_rows, gap_rows, disk_rows = [], [], []
+    unverified: dict[str, str] = {}  # camera → what could not be checked, and why
     # Group cameras by the device that holds their recordings.
     holders: dict[str, list[tuple[str, int]]] = {}
     for camera in app.site.cameras:
@@ -92,7 +93,8 @@ async def check_retention(context: CheckContext) -> CheckResult:
 
     async def one(device_id: str, driver: CameraDriver, endpoint: Any) -> CheckResult:
         result = CheckResult()
-        if Capability.STORAGE in driver.capabilities:
+        capabilities = await known_capabilities(driver)  # the device's answer, not the driver's hopes
+        if Capability.STORAGE in capabilities:
             result.evaluated([FindingKind.DISK_ERROR, FindingKind.DISK_FULL], device_id)
             for disk in await driver.storage():
                 disk_rows.append({"device": device_id, "disk": disk.id, "status": str(disk.status),
@@ -104,7 +106,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
                                                    measured=str(disk.status)))
                 elif disk.status is DiskStatus.FULL:
                     result.findings.append(Finding(FindingKind.DISK_FULL, device_id, f"disk {disk.id} is full"))
-        if Capability.RECORDINGS not in driver.capabilities:
+        if Capability.RECORDINGS not in capabilities:
             return result
         for camera_id, channel in holders.get(device_id, []):
             days = app.pm.hook.retention_days(camera=camera_id, site=app.site)
@@ -114,16 +116,27 @@ async def check_retention(context: CheckContext) -> CheckResult:
             except DeviceError as error:
                 result.findings.append(error.finding(camera_id))
                 continue
-            result.evaluated([FindingKind.RECORDING_GAP, FindingKind.SHORT_RETENTION], camera_id)
-            covered = merge(segments)
-            oldest = covered[0][0] if covered else None
-            if oldest is None or oldest > floor + RETENTION_SLACK:
-                kept = (now - oldest).total_seconds() / 86400 if oldest else 0.0
-                result.findings.append(Finding(
-                    FindingKind.SHORT_RETENTION, camera_id,
-                    f"oldest recording is {kept:.1f} days old; {days} days required",
-                    measured=round(kept, 2), threshold=float(days)))
-            window_start = max(floor, oldest) if oldest else floor
+            result.evaluated([FindingKind.RECORDING_GAP], camera_id)
+            covered = merge([s for s in segments if s.start_known])
+            # A recording whose beginning the device will not say (EarliestRecording at the epoch) still
+            # tells where it ends: keep that, judge gaps from there on, and say what could not be judged.
+            known_from = max((s.end for s in segments if not s.start_known), default=None)
+            if known_from is None:
+                result.evaluated([FindingKind.SHORT_RETENTION], camera_id)
+                oldest = covered[0][0] if covered else None
+                if oldest is None or oldest > floor + RETENTION_SLACK:
+                    kept = (now - oldest).total_seconds() / 86400 if oldest else 0.0
+                    result.findings.append(Finding(
+                        FindingKind.SHORT_RETENTION, camera_id,
+                        f"oldest recording is {kept:.1f} days old; {days} days required",
+                        measured=round(kept, 2), threshold=float(days)))
+                window_start = max(floor, oldest) if oldest else floor
+            else:
+                unverified[camera_id] = (
+                    "the device does not say where the recording begins (its earliest recording is reported "
+                    f"at the epoch); it reaches {known_from.astimezone(app.site.zone):%Y-%m-%d %H:%M}, so the "
+                    "retention period is not checked and gaps only from then on")
+                window_start = max(floor, known_from)
             gaps = gaps_between(covered, window_start, now - RECENT_LAG, threshold)
             for begin, end in gaps:
                 gap_rows.append({"camera": camera_id, "start_utc": begin.isoformat(), "end_utc": end.isoformat(),
@@ -135,9 +148,13 @@ async def check_retention(context: CheckContext) -> CheckResult:
                 result.findings.append(Finding(
                     FindingKind.RECORDING_GAP, camera_id,
                     f"{len(gaps)} gap(s), {total / 60:.0f} min missing; first "
-                    f"{first[0].astimezone(zone):%Y-%m-%d %H:%M}–{first[1].astimezone(zone):%H:%M}",
+                    f"{first[0].astimezone(zone):%Y-%m-%d %H:%M}–{first[1].astimezone(zone):%H:%M}"
+                    + (f"; not checked before {window_start.astimezone(zone):%Y-%m-%d %H:%M}: "
+                       "the device does not say where the recording begins" if camera_id in unverified else ""),
                     measured=round(total, 1), threshold=threshold,
                     details={"gaps": [[a.isoformat(), b.isoformat()] for a, b in gaps[:50]]}))
+            if camera_id in unverified:
+                continue  # no day's coverage was established: the R8 verdict has no evidence, not a "met"
             for day, (got, expected) in daily_coverage(covered, window_start, now, app.site.zone).items():
                 coverage_rows.append({"camera": camera_id, "day": day, "covered_seconds": got,
                                       "expected_seconds": expected, "checked_at": checked_at})
@@ -149,6 +166,8 @@ async def check_retention(context: CheckContext) -> CheckResult:
         app.store.db["gaps"].insert_all(gap_rows)
         app.store.db["disks"].insert_all(disk_rows)
     result.summary = {"cameras": sum(len(v) for v in holders.values()), "gaps": len(gap_rows)}
+    if unverified:
+        result.summary["unverified"] = unverified
     return result
 
 

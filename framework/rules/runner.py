@@ -13,6 +13,7 @@ import pluggy
 
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CameraDriver, DeviceError
 from watchkeeper.site.app import App
+from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,16 @@ async def per_device(devices: Iterable[tuple[str, Any]],
     async def one(device_id: str, endpoint: Any) -> CheckResult:
         async with limit:
             result = CheckResult()
-            result.evaluated(DEVICE_FAILURE_KINDS, device_id)
+            result.evaluated([*DEVICE_FAILURE_KINDS, FindingKind.CHECK_FAILED], device_id)
             driver = app.driver(endpoint)
             try:
                 result.merge(await work(device_id, driver, endpoint))
             except DeviceError as error:
                 result.findings.append(error.finding(device_id))
+            except Exception as error:  # a bug (or a capability read too early) costs one device, not the run
+                log.exception("%s: checking %s failed", getattr(work, "__name__", "check"), device_id)
+                result.findings.append(Finding(FindingKind.CHECK_FAILED, device_id,
+                                               f"check failed inside watchkeeper ({type(error).__name__}); see the log"))
             finally:
                 await driver.close()
             return result
@@ -65,11 +70,17 @@ async def run_check(app: App, check: Check, actor: str = "watchkeeper", only: fr
     """Run one check, reconcile its findings across runs, and journal what it did."""
     store = app.finding_store()
     context = CheckContext(app, store, actor, only, progress=progress, options=options)
+    kind = {"R7": "clock", "R8": "retention", "R5": "inspection", "R4": "maintenance"}.get(check.clause, "operation")
     started = time.monotonic()
-    result = await check.run(context)
+    try:
+        result = await check.run(context)
+    except Exception as error:  # a run that broke is journaled too, then the caller hears of it
+        app.journal.append(kind, actor, check.name, {"check": check.name, "clause": check.clause,
+                                                     "failed": f"{type(error).__name__}: {error}"[:300],
+                                                     "duration_seconds": round(time.monotonic() - started, 3)})
+        raise
     store.reconcile(result.scope, result.findings)
     duration = round(time.monotonic() - started, 3)
-    kind = {"R7": "clock", "R8": "retention", "R5": "inspection", "R4": "maintenance"}.get(check.clause, "operation")
     app.journal.append(kind, actor, check.name, {
         "check": check.name, "clause": check.clause, "findings": [f.to_dict() for f in result.findings],
         "duration_seconds": duration, **result.summary})

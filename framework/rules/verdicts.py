@@ -160,7 +160,9 @@ def journal_rows(context: VerdictContext, where: str = "1", params: Iterable[Any
                         [begin, context.until.isoformat(), *params])
 
 
-DEVICE_FAILURES = ("unreachable", "auth_failed", "protocol_error")
+#: A device that could not be read, or whose check failed inside watchkeeper (check_failed): either way
+#: nothing was learnt about it.
+DEVICE_FAILURES = ("unreachable", "auth_failed", "protocol_error", "check_failed")
 
 
 def unreadable(context: VerdictContext, subjects: Iterable[str]) -> dict[str, dict[str, Any]]:

@@ -55,13 +55,19 @@ class FaultProfile:
     hostile: Hostile | None = attrs.field(default=None, converter=lambda v: None if v is None else Hostile(v))
     #: Device is switched off: refuses connections.
     offline: bool = False
+    #: The recorder reports its earliest recording at 1970-01-01 while the latest is right (an ONVIF
+    #: recorder quirk seen in the wild; see fixtures exonvif_get_recording_summary.xml).
+    epoch_earliest: bool = False
+    #: The device demands credentials for requests the standard lets anyone make (ONVIF
+    #: GetSystemDateAndTime), as some firmware does.
+    clock_needs_auth: bool = False
 
 
 class FaultSpecError(ValueError):
     pass
 
 
-_BOOLEAN = {"disk_error", "disk_full", "wrong_password", "drop", "offline"}
+_BOOLEAN = {"disk_error", "disk_full", "wrong_password", "drop", "offline", "epoch_earliest", "clock_needs_auth"}
 _FLOAT = {"clock_offset", "slow", "retention_days"}
 
 

@@ -19,7 +19,7 @@ from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_
 
 from . import cgi
 from .events import BOUNDARY, KIND_CODES, encode_part, event_body
-from .simstate import LogEntry, RecordedFile, Sessions, clip_bytes, device_zone, recorded_files
+from .simstate import LogEntry, RecordedFile, Sessions, clip_bytes, clip_frames, clip_length, device_zone, recorded_files
 
 TEXT = "text/plain;charset=utf-8"
 BAD_REQUEST = "Error\r\nBad Request!\r\n"
@@ -291,11 +291,18 @@ class SimulatedDahua:
         item = self.served_files.get("/" + request.match_info["path"])
         if item is None:
             return bad_request()
-        body = await asyncio.to_thread(clip_bytes, item.channel, item.start, item.end, self.scene_seed(item.channel),
-                                       self.faults_for(item.channel).image, self.zone())
         self.log.append(LogEntry(datetime.now(timezone.utc), "Download", self.user(request), request.remote or "",
                                  channel=item.channel))
-        return web.Response(body=body, content_type="application/octet-stream")
+        # Streamed frame by frame as a recorder streams a file, not held back until the whole hour is made.
+        frames = clip_frames(item.channel, item.start, item.end, self.scene_seed(item.channel),
+                             self.faults_for(item.channel).image, self.zone())
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = clip_length(item.start, item.end)
+        await response.prepare(request)
+        while (frame := await asyncio.to_thread(next, frames, None)) is not None:
+            await response.write(frame)
+        await response.write_eof()
+        return response
 
     async def load_range(self, request: web.Request) -> web.Response:
         channel = request.query.get("channel", "")

@@ -296,6 +296,11 @@ class Gb28181Driver:
     async def storage(self) -> list:
         raise CapabilityMissing("GB/T 28181 reports no disks")
 
+    async def audit_log(self, start: datetime, end: datetime) -> list[Any]:
+        # GB/T 28181 has no query for a device's own log of playback, export or deletion: AUDIT_LOG
+        # is not declared, and R9 has no device-side evidence for these devices.
+        raise CapabilityMissing("GB/T 28181 defines no device audit log; AUDIT_LOG is not offered")
+
     async def close(self) -> None:
         if self._platform is not None:
             platform, self._platform = self._platform, None

@@ -166,7 +166,7 @@ class SipPlatform:
             self._nonces[nonce] = time.monotonic() + NONCE_SECONDS
             challenge = f'Digest realm="{self.domain}", nonce="{nonce}", algorithm=MD5'
             return sip.response_to(message, 401, sip.tag(), [("WWW-Authenticate", challenge)])
-        if not sip.verify(credentials, password, "REGISTER", nonce, self.domain):
+        if not sip.verify(credentials, password, "REGISTER", nonce, self.domain, device_id):
             self.auth_failures[device_id] = "the device's digest does not match the configured password"
             return sip.response_to(message, 403, sip.tag())
         self.auth_failures.pop(device_id, None)

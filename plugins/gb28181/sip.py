@@ -212,10 +212,11 @@ def authorization(username: str, password: str, method: str, uri: str, challenge
     return text
 
 
-def verify(header: str, password: str, method: str, nonce: str, realm: str) -> bool:
-    """Whether an Authorization header proves the password for this nonce and realm."""
+def verify(header: str, password: str, method: str, nonce: str, realm: str, username: str) -> bool:
+    """Whether an Authorization header proves the password for this nonce, realm and user (the
+    device's ID: a digest made under another name never registers this device)."""
     params = digest_params(header)
-    if params.get("nonce") != nonce or params.get("realm") != realm:
+    if params.get("nonce") != nonce or params.get("realm") != realm or params.get("username") != username:
         return False
     if params.get("algorithm", "MD5").upper() != "MD5":
         return False

@@ -24,10 +24,10 @@ from watchkeeper.core.models import (
     RecordingSegment,
 )
 from watchkeeper.devices.safeparse import decode_text, parse_xml, protocol_error
+from watchkeeper.core.timezones import TimeZoneError, parse_zone
 
 from . import parse
 from .isapi import IsapiClient, document, element
-from .timezones import TimeZoneError, parse_time_zone
 
 CAPABILITIES = frozenset({
     Capability.SET_CLOCK, Capability.NTP, Capability.SNAPSHOT, Capability.STREAM, Capability.PLAYBACK,
@@ -103,7 +103,7 @@ class HikvisionDriver:
 
     def _zone_of(self, settings: parse.TimeSettings) -> tzinfo:
         try:
-            self._zone = parse_time_zone(settings.time_zone or "")
+            self._zone = parse_zone(settings.time_zone or "")
         except TimeZoneError:
             raise protocol_error(f"time: unrecognised timeZone {str(settings.time_zone)[:40]!r}") from None
         return self._zone

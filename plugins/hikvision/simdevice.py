@@ -15,10 +15,10 @@ from watchkeeper.simulation.faults import FaultProfile
 from watchkeeper.core.models import AuditAction, DeviceEventKind, Endpoint
 from watchkeeper.devices.safeparse import parse_xml
 from watchkeeper.simulation.simhttp import HttpDevice
+from watchkeeper.core.timezones import DeviceZone, device_string, parse_zone
 
 from . import simdocs
 from .isapi import text
-from .timezones import HikvisionZone, parse_time_zone, zone_from_setting
 
 #: Every simulated device of this process, so a test session can check no request used Basic.
 RUNNING: weakref.WeakSet[HikvisionDevice] = weakref.WeakSet()
@@ -77,9 +77,12 @@ class HikvisionDevice:
     def channel_profile(self, channel: int) -> FaultProfile:
         return self.channel_faults.get(channel, self.faults)
 
-    def zone(self) -> HikvisionZone:
+    def zone(self) -> DeviceZone:
+        """The device's zone, as Hikvision writes it (a POSIX-style string; see core.timezones)."""
         setting = self.faults.time_zone
-        return parse_time_zone(zone_from_setting(setting) if setting else self.time_zone)
+        zone = parse_zone(device_string(setting) if setting else self.time_zone)
+        assert isinstance(zone, DeviceZone), "a Hikvision device only ever holds a POSIX-style zone"
+        return zone
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc) + timedelta(seconds=self.faults.clock_offset)

@@ -10,11 +10,11 @@ from typing import Any
 import attrs
 from aiohttp import web
 from watchkeeper.simulation.scenes import jpeg, render
+from watchkeeper.core.timezones import DeviceZone, TimeZoneError, parse_zone
 
 from . import simdocs
 from .isapi import text
 from .simdevice import HIK, HikvisionDevice, bad_xml, channel_of, not_supported, read_xml, search_time, xml_reply
-from .timezones import parse_time_zone
 
 
 async def device_info(request: web.Request) -> web.Response:
@@ -43,9 +43,10 @@ async def put_time(request: web.Request) -> web.Response:
         return bad_xml(request)
     zone_text = text(root, "timeZone")
     if zone_text:
-        try:
-            parse_time_zone(zone_text)
-        except ValueError:
+        try:  # the device takes only its own POSIX-style notation, not IANA names
+            if not isinstance(parse_zone(zone_text), DeviceZone):
+                return bad_xml(request)
+        except TimeZoneError:
             return bad_xml(request)
         device.time_zone = zone_text
         device.http.faults = attrs.evolve(device.faults, time_zone=None)

@@ -31,6 +31,8 @@ NAMESPACES: dict[str, str] = {
     "wstop": "http://docs.oasis-open.org/wsn/t-1",
     "wsrfbf": "http://docs.oasis-open.org/wsrf/bf-2",
     "wsrfr": "http://docs.oasis-open.org/wsrf/r-2",
+    "wsrf-rw": "http://docs.oasis-open.org/wsrf/rw-2",
+    "wsntw": "http://docs.oasis-open.org/wsn/bw-2",
     "tds": "http://www.onvif.org/ver10/device/wsdl",
     "tev": "http://www.onvif.org/ver10/events/wsdl",
     "wsnt": "http://docs.oasis-open.org/wsn/b-2",

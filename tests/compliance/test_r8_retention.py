@@ -44,3 +44,19 @@ async def test_no_evidence_when_a_camera_cannot_be_read(cameras) -> None:
     assert (result["status"], result["rule"]) == ("no evidence", "R8.unreadable")
     assert "cam-2" in result["reason"] and "auth_failed" in result["reason"]
     assert all(item.startswith("cam-1/") for item in result["evidence"]["coverage"])
+
+
+async def test_no_evidence_when_a_camera_s_check_failed_inside_watchkeeper(cameras, monkeypatch) -> None:
+    """A bug that cost one device its check is that device's check_failed finding (issue 13, item 4):
+    nothing was learnt about it, so R8 has no evidence rather than a verdict."""
+    from watchkeeper.rules import retention as rule
+
+    def broken_merge(segments):
+        raise TypeError("a bug in the coverage code")
+
+    app, _devices = await cameras(1)
+    monkeypatch.setattr(rule, "merge", broken_merge)
+    await retention(app)
+    result = verdict(app, "R8")
+    assert (result["status"], result["rule"]) == ("no evidence", "R8.unreadable")
+    assert "check_failed" in result["reason"]
