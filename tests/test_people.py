@@ -137,7 +137,7 @@ def test_training_records_in_the_config(site_file: Path) -> None:
     assert allowed(app, "new-op")
     app.close()
     site_file.write_text(site_file.read_text().replace("valid_until = 2099-06-01", "valid_until = 2024-06-01"))
-    with pytest.raises(ConfigError, match=r"people\[2\]\.training\[0\]\.valid_until: 2024-06-01 is before"):
+    with pytest.raises(ConfigError, match=r"people\[id=new-op\]\.training\[0\]\.valid_until: 2024-06-01 is before"):
         load_site(site_file)
 
 

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 
 from watchkeeper.analysis import frames as _kernel
+from watchkeeper.analysis.errors import AnalysisError
+from watchkeeper.analysis.imagebounds import check_size, decode_image, read_image_file
 
 #: Gray levels below this count as under-exposed, at or above BRIGHT_LEVEL as over-exposed.
 DARK_LEVEL = 16
@@ -23,10 +25,6 @@ LAPLACIAN_NOISE_GAIN = 20.0
 #: Grid of blocks the occlusion comparison judges one by one.
 OCCLUSION_GRID = (8, 8)
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".m4v", ".webm", ".h264", ".h265"})
-
-
-class AnalysisError(ValueError):
-    """The input cannot be analysed: wrong type, shape or size, or an unreadable file."""
 
 
 @attrs.frozen
@@ -219,15 +217,10 @@ def _colour_shift(means: tuple[float, float, float] | None,
 def load_image(path: str | Path) -> np.ndarray:
     """Decode an image file to BGR (or gray if stored gray), 8 bits; AnalysisError if it cannot be."""
     path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise AnalysisError(f"{path}: cannot read: {error.strerror or error}") from None
-    if data.size == 0:
+    data = read_image_file(path)
+    if not data:
         raise AnalysisError(f"{path}: file is empty")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise AnalysisError(f"{path}: not a readable image (truncated, or a format OpenCV cannot decode)")
+    image = decode_image(data, what=str(path))
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)  # 16-bit PNG/TIFF: keep the top byte, as a viewer shows it
     elif image.dtype != np.uint8:
@@ -250,12 +243,15 @@ def sample_video(path: str | Path, count: int = 8, spacing: float = 1.0) -> Iter
     """
     if count < 2:
         raise AnalysisError("sampling a video needs at least 2 frames to judge freezing")
-    if not Path(path).is_file():
-        raise AnalysisError(f"{path}: no such file")
+    if not Path(path).is_file():  # a FIFO or device would block the decoder or never end
+        raise AnalysisError(f"{path}: {'not a regular file' if Path(path).exists() else 'no such file'}")
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
             raise AnalysisError(f"{path}: not a readable video")
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if width and height:  # the container's frame size, before any frame is decoded into a BGR array
+            check_size(width, height, what=f"{path}: video")
         fps = capture.get(cv2.CAP_PROP_FPS)
         step = max(1, round((fps if 0 < fps < 1000 else 25.0) * spacing))
         produced = index = 0

@@ -63,6 +63,7 @@ class FindingKind(enum.StrEnum):
     INSPECTION_UNSIGNED = "inspection_unsigned"
     # the appliance's own evidence (R8: recordings kept with no loss include the store's backups)
     BACKUP_FAILED = "backup_failed"
+    STORE_FAILED = "store_failed"
     HANDOVER_MISSING = "handover_missing"
     FAULT_ESCALATED = "fault_escalated"
     # Retrieval and deletion seen in a device's own log (R8, R9).
@@ -118,6 +119,7 @@ FINDING_KINDS: dict[FindingKind, KindInfo] = {
     FindingKind.MAINTENANCE_OVERDUE: KindInfo("R4", W, "maintenance task is overdue"),
     FindingKind.INSPECTION_UNSIGNED: KindInfo("R5", F, "shift has no signed inspection"),
     FindingKind.BACKUP_FAILED: KindInfo("R8", F, "the nightly backup of the store could not be taken"),
+    FindingKind.STORE_FAILED: KindInfo("R6", F, "the store took no writes (disk full, read-only, corrupt): evidence is not being kept"),
     FindingKind.HANDOVER_MISSING: KindInfo("R5", W, "shift change without a handover signed by both operators"),
     FindingKind.FAULT_ESCALATED: KindInfo("R5", W, "fault left open too long: escalated to the supervisors"),
     FindingKind.UNAPPROVED_RETRIEVAL: KindInfo("R9", F, "footage played back, exported or downloaded without an approved request"),

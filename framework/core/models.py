@@ -208,6 +208,9 @@ class DoorStatus:
     last_seen: datetime | None = None
     #: The door contact: True open, False closed, None when the reader reports no contact input.
     door_open: bool | None = None
+    #: Not online because the reader answers but refuses the secure channel (a wrong key), as
+    #: opposed to a reader that does not answer at all.
+    secure_channel_failed: bool = False
 
 
 class AuditAction(enum.StrEnum):

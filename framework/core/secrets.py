@@ -5,11 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from watchkeeper.core.files import FileReadError, read_regular_file
 from watchkeeper.core.models import Secret
+
+#: A password, key or token is a line of text; a secret file larger than this is the wrong file.
+MAX_SECRET_BYTES = 4096
 
 
 class SecretError(ValueError):
     """A secret reference cannot be resolved; the message says why without the secret."""
+
+
+class SecretUnset(SecretError):
+    """An `env:` secret whose variable is not set in this process (it may be where the appliance runs)."""
 
 
 def resolve_secret(value: str, base_dir: Path) -> tuple[Secret, bool]:
@@ -19,16 +27,19 @@ def resolve_secret(value: str, base_dir: Path) -> tuple[Secret, bool]:
         if not name:
             raise SecretError("'env:' needs a variable name, e.g. env:CAMERA_PASSWORD")
         if name not in os.environ:
-            raise SecretError(f"environment variable {name} is not set")
+            raise SecretUnset(f"environment variable {name} is not set")
         return Secret(os.environ[name]), False
     if value.startswith("file:"):
         path = Path(value[5:]).expanduser()
         if not path.is_absolute():
             path = base_dir / path
+        if not path.exists():
+            raise SecretError(f"secret file {path} does not exist")
         try:
-            return Secret(path.read_text(encoding="utf-8").strip()), False
-        except FileNotFoundError:
-            raise SecretError(f"secret file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise SecretError(f"secret file {path} cannot be read: {type(error).__name__}") from None
+            # Bounded and regular only: `file:/dev/zero` would otherwise be read until memory runs out.
+            return Secret(read_regular_file(path, MAX_SECRET_BYTES).decode("utf-8").strip()), False
+        except FileReadError as error:
+            raise SecretError(f"secret file {error}") from None
+        except UnicodeDecodeError:
+            raise SecretError(f"secret file {path} is not UTF-8 text") from None
     return Secret(value), bool(value)

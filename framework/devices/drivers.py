@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import attrs
 
 from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.i18n import _
 from watchkeeper.core.models import (
     AuditEntry,
     Capability,
@@ -130,10 +131,29 @@ class DoorDriver(Protocol):
         """Red LED and long beep; raise DeviceError if not acknowledged."""
 
     async def status(self) -> DoorStatus:
-        """Online, secure channel and tamper state."""
+        """Online, secure channel (and whether the reader refused it) and tamper state."""
 
     async def close(self) -> None:
         """Release the link."""
+
+
+#: The findings a door reader's status can raise; whoever watches a door closes those it no longer sees.
+DOOR_STATUS_KINDS = (FindingKind.READER_OFFLINE, FindingKind.SECURE_CHANNEL_FAILED, FindingKind.READER_TAMPER)
+#: Those that say the reader cannot be used, and why (exactly one of them while it is not online).
+DOOR_LINK_KINDS = (FindingKind.READER_OFFLINE, FindingKind.SECURE_CHANNEL_FAILED)
+
+
+def door_findings(subject: str, status: DoorStatus) -> list[Finding]:
+    """The one mapping from a reader's status to findings: `run`, `door status` and drivers use it."""
+    found = []
+    if status.secure_channel_failed:
+        found.append(Finding(FindingKind.SECURE_CHANNEL_FAILED, subject,
+                             _("reader answers but rejects the secure channel key")))
+    elif not status.online:
+        found.append(Finding(FindingKind.READER_OFFLINE, subject, _("reader does not answer polls")))
+    if status.tamper:
+        found.append(Finding(FindingKind.READER_TAMPER, subject, _("reader reports tamper")))
+    return found
 
 
 #: Starts simulated devices of a platform. Called as
@@ -147,6 +167,41 @@ SimulatorFactory = Callable[..., Any]
 
 PLATFORM_NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 
+#: How a platform declares an option its drivers read from `endpoint.options` (set per device in
+#: site.toml as `options.NAME`): the value's type, or a function saying why a value is wrong (None
+#: when it is right).
+OptionCheck = type | Callable[[Any], "str | None"]
+_OPTION_TYPES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def option_problem(check: OptionCheck, value: Any) -> str | None:
+    """Why value does not pass an option's check, or None."""
+    if not isinstance(check, type):
+        return check(value)
+    if check is float and isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if isinstance(value, check) and not (check in (int, float) and isinstance(value, bool)):
+        return None
+    return f"must be {_OPTION_TYPES.get(check, check.__name__)}, not {type(value).__name__} {value!r}"
+
+
+def in_range(kind: type, low: float | None = None, high: float | None = None) -> Callable[[Any], str | None]:
+    """An option check: a number of that kind within [low, high]."""
+
+    def check(value: Any) -> str | None:
+        problem = option_problem(kind, value)
+        if problem:
+            return problem
+        if low is not None and high is not None and not low <= value <= high:
+            return f"must be {low:g} to {high:g}, not {value!r}"
+        if low is not None and value < low:
+            return f"must be at least {low:g}, not {value!r}"
+        if high is not None and value > high:
+            return f"must be at most {high:g}, not {value!r}"
+        return None
+
+    return check
+
 
 @attrs.frozen
 class Platform:
@@ -158,6 +213,8 @@ class Platform:
     simulator: SimulatorFactory | None = None
     default_port: int = 80
     description: str = ""
+    #: The per-device options its drivers read, each with its check; site.toml may set only these.
+    options: dict[str, OptionCheck] = attrs.field(factory=dict, hash=False)
 
 
 async def known_capabilities(driver: CameraDriver | DoorDriver) -> frozenset[Capability]:

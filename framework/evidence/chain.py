@@ -49,6 +49,8 @@ class Verification:
     problems: tuple[Problem, ...] = ()
     key_id: str = ""
     head_time: str = ""
+    #: The chain records its key id (so its anchor must be MACed): carried to an incremental walk.
+    modern: bool = False
 
     @property
     def status(self) -> str:
@@ -56,19 +58,29 @@ class Verification:
 
 
 def walk(conn: Any, key: bytes, state: Anchor | AnchorError | None, last: int,
-         witness: list[WitnessHead]) -> Verification:
+         witness: list[WitnessHead], since: Verification | None = None) -> Verification:
     """Walk the chain up to entry `last`, then hold it against the anchor state and the witnessed heads.
 
-    The first seq that does not hold stops the walk; otherwise every problem is named.
+    The first seq that does not hold stops the walk; otherwise every problem is named. `since`, an
+    earlier ok walk whose head entry is still in place, is trusted up to its head.
     """
     own_id = key_id(key)
     wanted = {head.seq for head in witness}
     found: dict[int, str] = {}
     notes: list[Problem] = []
-    modern = False
-    expected_seq, prev_hash, head_time = 1, GENESIS, ""
+    modern, expected_seq, prev_hash, head_time = False, 1, GENESIS, ""
+    if since is not None and since.ok and 0 < since.head_seq <= last and conn.execute(
+            "SELECT hash FROM journal WHERE seq = ?", [since.head_seq]).fetchone() == (since.head_hash,):
+        modern, expected_seq, prev_hash, head_time = since.modern, since.head_seq + 1, since.head_hash, since.head_time
+        earlier = sorted(seq for seq in wanted if seq <= since.head_seq)
+        for index in range(0, len(earlier), 500):
+            chunk = earlier[index:index + 500]
+            found.update(conn.execute(f"SELECT seq, hash FROM journal WHERE seq IN ({','.join('?' * len(chunk))})",
+                                      chunk).fetchall())
+    # A full walk reads every row, even ones numbered below 1 that no append would write.
+    after = " AND seq >= ?" if expected_seq > 1 else ""
     cursor = conn.execute("SELECT seq, time_utc, time_local, kind, actor, subject, body, prev_hash, hash"
-                          " FROM journal WHERE seq <= ? ORDER BY seq", [last])
+                          f" FROM journal WHERE seq <= ?{after} ORDER BY seq", [last, expected_seq][:2 if after else 1])
     for seq, time_utc, time_local, kind, actor, subject, body, stored_prev, stored_hash in cursor:
         problem = None
         if seq != expected_seq:
@@ -105,7 +117,7 @@ def walk(conn: Any, key: bytes, state: Anchor | AnchorError | None, last: int,
     problems += _witness_problems(witness, found, count, own_id)
     problems += sorted(notes, key=lambda p: (STATUSES.index(p.status), p.seq))
     return Verification(not problems, count, count, prev_hash, problems[0] if problems else None,
-                        tuple(problems), own_id, head_time)
+                        tuple(problems), own_id, head_time, modern)
 
 
 def is_system_record(kind: str, actor: str, subject: str) -> bool:

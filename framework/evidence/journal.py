@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import pluggy
 
+from watchkeeper.core.files import FileReadError, read_regular_file
 from watchkeeper.core.models import Secret
 from watchkeeper.evidence.anchor import (GENESIS, Anchor, AnchorError, Head, anchor_path, exclusive, key_id,
                                          read_anchor, shared, write_anchor)
@@ -28,6 +29,8 @@ __all__ = ["GENESIS", "Journal", "JournalKeyError", "JournalTampered", "Problem"
            "create_key", "encode_body", "link_hash", "load_key"]
 
 KEY_BYTES = 32
+#: A key file holds 64 hex digits and a newline.
+KEY_FILE_BYTES = 1024
 log = logging.getLogger(__name__)
 
 
@@ -50,15 +53,21 @@ def create_key(path: Path) -> None:
 
 
 def load_key(path: Path, create: bool = False) -> Secret:
-    if create and not path.exists():
-        create_key(path)
+    if create and not path.exists() and not path.is_symlink():
+        try:
+            create_key(path)
+        except OSError as error:
+            raise JournalKeyError(f"journal key {path} cannot be created: {error.strerror or error}") from None
+    if not path.exists():
+        raise JournalKeyError(f"journal key {path} does not exist")
     try:
-        text = path.read_text(encoding="ascii").strip()
+        # A regular file of a few bytes: a folder, a device or a huge file is the wrong path.
+        text = read_regular_file(path, KEY_FILE_BYTES).decode("ascii").strip()
         key = bytes.fromhex(text)
-    except FileNotFoundError:
-        raise JournalKeyError(f"journal key {path} does not exist") from None
-    except (OSError, ValueError, UnicodeDecodeError):
-        raise JournalKeyError(f"journal key {path} is unreadable or not hex") from None
+    except FileReadError as error:
+        raise JournalKeyError(f"journal key {error}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise JournalKeyError(f"journal key {path} is not a hex key") from None
     if len(key) < 16:
         raise JournalKeyError(f"journal key {path} is too short ({len(key)} bytes, need 16 or more)")
     return Secret(text)
@@ -268,18 +277,25 @@ class Journal:
         for values in cursor:
             yield dict(zip(names, values))
 
-    def verify(self, witness: Iterable[WitnessHead] = ()) -> Verification:
+    def verify(self, since: Verification | None = None, witness: Iterable[WitnessHead] = ()) -> Verification:
         """Walk the chain, then hold it against the anchor and the witnessed heads. Writes nothing.
 
-        The first seq that does not hold stops the walk; otherwise every problem is named.
+        The first seq that does not hold stops the walk; otherwise every problem is named. `since`,
+        an earlier ok verification whose head entry is still in place, walks only the entries after
+        it (the dashboard's incremental check; a full walk is still needed now and then to catch an
+        edit behind the triggers' back in the part already walked). A caller that has begun a read
+        transaction (one snapshot for its own reads too) keeps it; otherwise verify takes one.
         """
         conn = self.store.conn
-        conn.execute("BEGIN")  # one snapshot for the tip and the walk
+        own_snapshot = not conn.in_transaction
+        if own_snapshot:
+            conn.execute("BEGIN")  # one snapshot for the tip and the walk
         try:
             with shared(self.anchor) if self.anchor is not None else contextlib.nullcontext():
                 state = self._anchor_state()
                 snapshot_tip = self._tip(conn)
-            return walk(conn, self._key, state, snapshot_tip.seq, list(witness))
+            return walk(conn, self._key, state, snapshot_tip.seq, list(witness), since)
         finally:
-            conn.execute("ROLLBACK")
+            if own_snapshot:
+                conn.execute("ROLLBACK")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import math
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
@@ -16,45 +18,82 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS
+from watchkeeper.evidence.journal import Verification
+from watchkeeper.rules.runner import collect_checks
 
 #: How long /healthz waits for the store's write lock before calling the store stuck.
 WRITE_PROBE_SECONDS = 2.0
 
 
-class JournalCache:
-    """The last verification, kept while the journal's head is unchanged (verifying is a full walk)."""
+#: A full walk of the chain runs again at least this often (in the background, the cached answer
+#: served meanwhile): new entries are walked incrementally, and an edit behind the triggers' back in
+#: the part already walked is caught by the next full walk.
+FULL_WALK_SECONDS = 600.0
 
-    def __init__(self) -> None:
+
+class JournalCache:
+    """The journal's verification, kept per head and brought up to date in a worker thread.
+
+    Nothing walks the chain on the event loop that also serves the doors: the first walk and each
+    new head's incremental walk (only the entries after the last verified head) run in a thread over
+    a read-only connection; a broken chain stays broken until a full walk says otherwise.
+    """
+
+    def __init__(self, full_walk_seconds: float = FULL_WALK_SECONDS) -> None:
         self.head: tuple[int, str] | None = None
-        self.ok = False
-        self.problem = ""
+        self.verification: Verification | None = None
+        self.full_walk_seconds = full_walk_seconds
+        self.walked_at = -math.inf
         self.lock = asyncio.Lock()
+        self.background: asyncio.Task[None] | None = None
+
+    async def current(self, app: Any) -> Verification:
+        """The verification of the journal as it is now (an index lookup on the loop, walks in a thread)."""
+        head = _head(app.store.conn)
+        if self.verification is None or (head != self.head and self.verification.ok):
+            async with self.lock:
+                if self.verification is None:
+                    self.walked_at = time.monotonic()
+                    self.head, self.verification = await asyncio.to_thread(_verify_readonly, app, None)
+                elif head != self.head and self.verification.ok:
+                    self.head, self.verification = await asyncio.to_thread(_verify_readonly, app, self.verification)
+        if time.monotonic() - self.walked_at > self.full_walk_seconds and (
+                self.background is None or self.background.done()):
+            self.walked_at = time.monotonic()
+            self.background = asyncio.create_task(self._walk_fully(app))
+        return self.verification
+
+    async def _walk_fully(self, app: Any) -> None:
+        head, verification = await asyncio.to_thread(_verify_readonly, app, None)
+        async with self.lock:
+            if not verification.ok or self.head is None or head[0] >= self.head[0]:
+                self.head, self.verification = head, verification
 
     async def check(self, app: Any) -> tuple[bool, str]:
-        row = app.store.conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
-        head = (row[0], row[1]) if row else (0, "")
-        async with self.lock:
-            if head != self.head:
-                # Its own read-only connection: the walk runs in a thread, off the loop that serves doors.
-                result = await asyncio.to_thread(_verify_readonly, app)
-                self.head, (self.ok, self.problem) = head, result
-        return self.ok, self.problem
+        verification = await self.current(app)
+        problem = verification.problem
+        return verification.ok, f"entry {problem.seq}: {problem.reason}" if problem else ""
 
 
-def _verify_readonly(app: Any) -> tuple[bool, str]:
-    """The site's journal verified over a read-only connection of its own (the walk never writes)."""
+def _head(conn: sqlite3.Connection) -> tuple[int, str]:
+    row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, "")
+
+
+def _verify_readonly(app: Any, since: Verification | None) -> tuple[tuple[int, str], Verification]:
+    """(head, verification) of the site's journal over a read-only connection of its own, both read
+    in one snapshot; `since` walks only the entries after an earlier verification."""
 
     class ReadOnly:
-        conn = sqlite3.connect(f"file:{app.store.path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{app.store.path}?mode=ro", uri=True, isolation_level=None)
 
     journal = copy.copy(app.journal)
     journal.store = ReadOnly()
     try:
-        verification = journal.verify()
+        ReadOnly.conn.execute("BEGIN")  # one snapshot: the head read is the head walked to
+        return _head(ReadOnly.conn), journal.verify(since)
     finally:
         ReadOnly.conn.close()
-    problem = verification.problem
-    return verification.ok, f"entry {problem.seq}: {problem.reason}" if problem else ""
 
 
 def _store_writable(app: Any) -> tuple[bool, str]:
@@ -139,10 +178,13 @@ class StoreCollector(Collector):
 
         durations = GaugeMetricFamily("watchkeeper_check_duration_seconds", "How long each check's last run took",
                                       labels=["check"])
-        for subject, body in conn.execute(
-                "SELECT subject, body FROM journal WHERE seq IN (SELECT max(seq) FROM journal WHERE "
-                "json_extract(body, '$.duration_seconds') IS NOT NULL GROUP BY subject)"):
-            durations.add_metric([subject], float(json.loads(body)["duration_seconds"]))
+        for name in sorted(collect_checks(self.app.pm)):
+            # Each check's newest entry, found backwards through the subject index: a scan of every
+            # entry's JSON here stalled the loop that serves the doors at each scrape.
+            row = conn.execute("SELECT body FROM journal WHERE subject = ? AND json_extract(body, '$.duration_seconds')"
+                               " IS NOT NULL ORDER BY seq DESC LIMIT 1", [name]).fetchone()
+            if row is not None:
+                durations.add_metric([name], float(json.loads(row[0])["duration_seconds"]))
         yield durations
 
 

@@ -68,16 +68,21 @@ def _verify(app: Any) -> Any:
         heads = app.witness_heads()
     except WitnessError:
         heads = []
-    return app.journal.verify(heads)
+    return app.journal.verify(witness=heads)
 
 
-def build_report(app: Any, period: str = "day", ending: datetime | None = None) -> dict[str, Any]:
-    """Gather every clause's evidence for the period into one JSON-ready dict (docs/report-schema.json)."""
+def build_report(app: Any, period: str = "day", ending: datetime | None = None,
+                 verification: Any = None) -> dict[str, Any]:
+    """Gather every clause's evidence for the period into one JSON-ready dict (docs/report-schema.json).
+
+    `verification`: the journal's, when the caller already has a current one (the dashboard keeps it
+    per head); by default the whole chain is walked here.
+    """
     start, end = period_bounds(app, period, ending)
     span = [start.isoformat(), end.isoformat()]
     findings = _rows(app, "SELECT * FROM findings WHERE opened_at < ? AND (closed_at IS NULL OR closed_at > ?)"
                           " ORDER BY opened_at", [span[1], span[0]])
-    verification = _verify(app)
+    verification = verification if verification is not None else _verify(app)
     journal_counts = {kind: count for kind, count in app.store.conn.execute(
         "SELECT kind, count(*) FROM journal WHERE time_utc >= ? AND time_utc < ? GROUP BY kind", span)}
     evidence: dict[str, dict[str, Any]] = {
@@ -137,7 +142,7 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None) 
     }
     # Each clause's rule decides from the store alone (watchkeeper.rules.verdicts); the report shows it.
     clauses = [dict(verdict.to_dict(), title=CLAUSE_TITLES[verdict.clause])
-               for verdict in judge(app, start, end)]
+               for verdict in judge(app, start, end, verification=verification)]
     report = {
         "schema_version": SCHEMA_VERSION, "generator": f"watchkeeper {__version__}",
         "site": {"name": app.site.name, "time_zone": app.site.time_zone},

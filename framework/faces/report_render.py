@@ -13,6 +13,7 @@ from typing import Any
 
 import jinja2
 
+from watchkeeper.core.files import replacing, write_atomically
 from watchkeeper.faces.charts import clock_chart, coverage_chart
 from watchkeeper.core.i18n import _, current_language
 
@@ -88,12 +89,14 @@ def write_report(report: dict[str, Any], zone: Any, folder: Path, formats: tuple
     html = render_html(report, zone) if {"html", "pdf"} & set(formats) else ""
     for kind in formats:
         path = folder / f"{stem}.{kind}"
+        # Whole or not at all: a full disk leaves no half report beside the journal entry listing it.
         if kind == "json":
-            path.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+            write_atomically(path, json.dumps(report, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
         elif kind == "html":
-            path.write_text(html, encoding="utf-8")
+            write_atomically(path, html.encode("utf-8"))
         elif kind == "pdf":
-            html_to_pdf(html, path)
+            with replacing(path) as temporary:
+                html_to_pdf(html, temporary)
         written.append(path)
     return written
 

@@ -7,18 +7,22 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
-from watchkeeper.rules.door_service import Access, serve_door
+from watchkeeper.faces.control import ControlServer, answered
+from watchkeeper.rules.door_service import Access, door_state, manual_open, serve_door
+from watchkeeper.site.doorlock import hold_door
 from watchkeeper.site.app import App
 from watchkeeper.rules.runner import collect_checks, run_check
-from watchkeeper.devices.drivers import DeviceError, known_capabilities
+from watchkeeper.devices.drivers import DOOR_LINK_KINDS, DeviceError, door_findings, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.models import Capability, DeviceEventKind, Endpoint
 from watchkeeper.evidence.journal import JournalTampered, Verification
+from watchkeeper.evidence.store import store_problem
 from watchkeeper.evidence.witness import WitnessError
+from watchkeeper.core.models import Capability, DeviceEventKind, DoorStatus, Endpoint
 from watchkeeper.faces import systemd
 
 log = logging.getLogger(__name__)
@@ -111,23 +115,33 @@ class ReaderWatch:
         self.appliance.app.journal.append("access", "watchkeeper", self.door.id, body, at=now)
         self.day = now.astimezone(self.appliance.app.site.zone).date()
 
-    def update(self, online: bool, now: datetime) -> None:
-        findings = self.appliance.findings
+    def update(self, status: DoorStatus, now: datetime) -> None:
+        """Judge a status by the one mapping from status to findings (`door_findings`): a reader
+        offline or refusing the secure channel after the grace, tamper at once."""
+        findings, online = self.appliance.findings, status.online
+        seen = {finding.kind: finding for finding in door_findings(self.door.id, status)}
         if online:
             if self.online is not True:
                 outage = (now - self.offline_since).total_seconds() if self.offline_since else 0.0
                 self._journal({"reader": "online", "offline_seconds": round(outage, 1)}, now)
-                findings.close(FindingKind.READER_OFFLINE, self.door.id)
+                for kind in DOOR_LINK_KINDS:
+                    findings.close(kind, self.door.id)
             self.offline_since = None
         else:
             if self.online is not False:
                 self.offline_since = self.offline_since or now
                 self._journal({"reader": "offline", "starting": self.online is None}, now)
             outage = (now - (self.offline_since or now)).total_seconds()
+            link = next(seen[kind] for kind in DOOR_LINK_KINDS if kind in seen)
             if outage > self.grace:
-                findings.record(Finding(FindingKind.READER_OFFLINE, self.door.id,
-                                        f"reader does not answer for {outage:.0f} s",
+                findings.record(Finding(link.kind, self.door.id, f"{link.reason} ({outage:.0f} s)",
                                         measured=round(outage, 1), threshold=self.grace))
+                for kind in set(DOOR_LINK_KINDS) - {link.kind}:
+                    findings.close(kind, self.door.id)
+        if FindingKind.READER_TAMPER in seen:
+            findings.record(seen[FindingKind.READER_TAMPER])
+        else:
+            findings.close(FindingKind.READER_TAMPER, self.door.id)
         self.online = online
         if now.astimezone(self.appliance.app.site.zone).date() != self.day:
             self._journal({"reader": "online" if online else "offline", "watching": True}, now)
@@ -141,6 +155,14 @@ class Appliance:
         self.findings = app.finding_store()
         self.checks = collect_checks(app.pm)
         self.tasks: list[asyncio.Task[None]] = []
+        #: The store_failed finding while the store takes no writes, and whether the store holds it.
+        self.store_failure: Finding | None = None
+        self.store_failure_recorded = False
+        #: The door links this appliance holds, for manual opening through its control socket.
+        self.door_drivers: dict[str, Any] = {}
+        self.control = ControlServer(app.site, {"door.open": self._control_door_open,
+                                                "door.status": self._control_door_status,
+                                                "ping": self._control_ping})
 
     def _previous_run_was_killed(self) -> bool:
         cursor = self.app.store.conn.execute(
@@ -150,7 +172,39 @@ class Appliance:
 
     async def run_check_named(self, name: str) -> None:
         if name in self.checks:
-            await run_check(self.app, self.checks[name])
+            with self.keeping_evidence(f"check {name}"):
+                await run_check(self.app, self.checks[name])
+
+    @contextlib.contextmanager
+    def keeping_evidence(self, what: str) -> Iterator[None]:
+        """Run `what`; if the store or its disk fails under it, that is the store_failed finding
+        (and the error still reaches the caller's retry); once writes work again it is closed."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as error:
+            reason = store_problem(error, self.app.site.store)
+            if reason is not None:
+                self.store_failed(Finding(FindingKind.STORE_FAILED, "store", f"{what}: {reason} ({error})"))
+            raise
+        if self.store_failure is not None:
+            failure, self.store_failure = self.store_failure, None
+            if not self.store_failure_recorded:
+                self.findings.record(failure)  # kept as evidence now that the store takes writes
+            self.findings.close(FindingKind.STORE_FAILED, "store")
+
+    def store_failed(self, finding: Finding) -> None:
+        log.error("store failed: %s", finding.reason)
+        first = self.store_failure is None
+        if first:
+            self.store_failure, self.store_failure_recorded = finding, False
+        try:
+            self.findings.record(finding)
+            self.store_failure_recorded = True
+        except (sqlite3.Error, OSError):
+            # The store cannot hold its own finding: the plugins (notifiers) still hear of it, once,
+            # and it is recorded when writes work again.
+            if first:
+                self.app.pm.hook.on_finding(finding=finding, site=self.app.site, opened=True)
 
     async def _scheduled(self, name: str, at: time) -> None:
         while True:
@@ -167,7 +221,8 @@ class Appliance:
             await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
             yesterday = due - timedelta(days=1)
             # On the loop's own thread: the store's connection is not shared across threads.
-            publish(self.app, "day", yesterday, ("html", "json"), self.app.site.store.parent / "reports")
+            with self.keeping_evidence("daily report"):
+                publish(self.app, "day", yesterday, ("html", "json"), self.app.site.store.parent / "reports")
 
     async def backup_now(self) -> None:
         """The nightly backup ([backup] in the site config), pruned to `keep`; a failure is a finding."""
@@ -242,7 +297,12 @@ class Appliance:
         return device_id, channel
 
     async def _door(self, door: Any) -> None:
+        with hold_door(self.app.site, door.id):  # DoorHeld while another process has the reader: retried
+            await self._serve_door(door)
+
+    async def _serve_door(self, door: Any) -> None:
         driver = self.app.door_driver(door.id)
+        self.door_drivers[door.id] = driver
         access = Access(self.app)
 
         contact = DoorContact(self, access, door)
@@ -251,11 +311,7 @@ class Appliance:
         async def watch_status() -> None:
             while True:
                 status = await driver.status()
-                reader.update(status.online, datetime.now(timezone.utc))
-                if status.tamper:
-                    self.findings.record(Finding(FindingKind.READER_TAMPER, door.id, "reader tamper switch open"))
-                else:
-                    self.findings.close(FindingKind.READER_TAMPER, door.id)
+                reader.update(status, datetime.now(timezone.utc))
                 if status.door_open is not None:
                     contact.update(status.door_open, datetime.now(timezone.utc))
                 await asyncio.sleep(0.5)
@@ -264,6 +320,7 @@ class Appliance:
         try:
             await serve_door(access, door.id, driver, door.strike_seconds)
         finally:
+            self.door_drivers.pop(door.id, None)
             watcher.cancel()
             await driver.close()
 
@@ -276,7 +333,7 @@ class Appliance:
         except WitnessError as error:
             log.error("journal witness unreadable: %s", error)
             heads = []
-        result = self.app.journal.verify(heads)
+        result = self.app.journal.verify(witness=heads)
         for problem in result.problems:
             log.error("journal %s: %s", problem.status, problem.reason)
         if not result.ok:
@@ -288,7 +345,33 @@ class Appliance:
                      result.head_hash, result.key_id)
         return result
 
+    def _held_driver(self, request: dict[str, Any]) -> Any:
+        door_id = str(request.get("door"))
+        self.app.site.door(door_id)  # KeyError naming an unknown door
+        driver = self.door_drivers.get(door_id)
+        if driver is None:
+            raise DeviceError(FindingKind.UNREACHABLE, f"the appliance has no link to door {door_id!r} right now")
+        return driver
+
+    async def _control_door_open(self, request: dict[str, Any]) -> dict[str, Any]:
+        async def opening() -> None:
+            seconds = request.get("seconds")
+            await manual_open(self.app, str(request.get("actor")), str(request.get("door")),
+                              float(seconds) if seconds is not None else None, driver=self._held_driver(request))
+
+        return await answered(opening())
+
+    async def _control_door_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        async def reading() -> dict[str, Any]:
+            return await door_state(str(request.get("door")), self._held_driver(request))
+
+        return await answered(reading())
+
+    async def _control_ping(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "pid": os.getpid(), "site": self.app.site.name}
+
     async def start(self) -> None:
+        await self.control.start()  # AlreadyRunning before anything is journaled or any device touched
         self.check_journal()
         killed = self._previous_run_was_killed()
         self.app.journal.append("operation", "watchkeeper", "appliance", {
@@ -322,6 +405,7 @@ class Appliance:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.control.stop()
         try:
             self.app.journal.append("operation", "watchkeeper", "appliance", {"event": "stop", "reason": reason})
         except JournalTampered as error:  # the alarm took its place; stopping goes on

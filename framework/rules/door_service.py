@@ -14,7 +14,9 @@ import attrs
 from watchkeeper.site.app import App, Refused
 from watchkeeper.site import people as people_store
 from watchkeeper.site.config import BASIC_COURSE, Person, Training, hours_problem, placeholder_problem
+from watchkeeper.site.doorlock import hold_door
 from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.devices.drivers import DeviceError, door_findings
 from watchkeeper.core.models import CredentialKind, CredentialRead
 from watchkeeper.rules.access import EntryDecision, Visitor
 
@@ -111,7 +113,7 @@ class Access:
         return visitor_id
 
     def decide_visitor(self, actor: str, visitor_id: int, approve: bool) -> None:
-        row = self.app.store.db["visitors"].get(visitor_id)
+        row = self.app.store.row("visitors", visitor_id, "visitor")
         self._require(actor, "visitor.approve", f"visitor-{visitor_id}")
         if row["registered_by"] == actor:
             self.app.journal.append("access", actor, f"visitor-{visitor_id}", {"refused": "approve own registration"})
@@ -122,6 +124,7 @@ class Access:
         self.app.journal.append("access", actor, f"visitor-{visitor_id}", {"visitor": status})
 
     def checkout_visitor(self, actor: str, visitor_id: int) -> None:
+        self.app.store.row("visitors", visitor_id, "visitor")
         self._require(actor, "visitor.register", f"visitor-{visitor_id}")
         now = _iso(datetime.now(timezone.utc))
         self.app.store.db["visitors"].update(visitor_id, {"status": "checked_out", "left_at": now})
@@ -208,12 +211,18 @@ class Access:
                 measured=float(count), threshold=float(DENIALS_FOR_FINDING)))
 
 
-async def wait_online(driver: Any, seconds: float = 10.0) -> bool:
-    """Wait for a door reader to come online (its link and secure channel take a moment)."""
+#: How long a reader is given to answer its first polls (link, then secure channel) before it is
+#: judged: a reader is not offline just because the appliance started a moment ago.
+FIRST_ANSWER_SECONDS = 10.0
+
+
+async def wait_online(driver: Any, seconds: float = FIRST_ANSWER_SECONDS) -> bool:
+    """Wait for a door reader to come online (its link and secure channel take a moment); stop
+    early when it answers but refuses the secure channel, which waiting does not mend."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    while not (await driver.status()).online:
-        if loop.time() > deadline:
+    while not (status := await driver.status()).online:
+        if status.secure_channel_failed or loop.time() > deadline:
             return False
         await asyncio.sleep(0.1)
     return True
@@ -243,21 +252,56 @@ async def serve_door(access: Access, door_id: str, driver: Any, strike_seconds: 
         await handle_read(access, door_id, driver, read, strike_seconds)
 
 
-async def manual_open(app: App, actor: str, door_id: str, seconds: float | None = None) -> None:
-    """Open a door by hand (a delivery, an emergency): authorised, actuated, and journaled."""
-    from watchkeeper.devices.drivers import DeviceError
+async def manual_open(app: App, actor: str, door_id: str, seconds: float | None = None,
+                      driver: Any = None) -> None:
+    """Open a door by hand (a delivery, an emergency): authorised, actuated, and journaled.
 
+    The running appliance passes the driver it holds; anyone else gets the reader for the opening
+    only, and DoorHeld when another process holds it (two control panels on one reader knock each
+    other off the link).
+    """
     door = app.site.door(door_id)
     app.require(actor, "door.open", door_id, kind="access")
-    driver = app.door_driver(door_id)
+    if driver is not None:
+        await _open(app, actor, door, driver, seconds)
+        return
+    with hold_door(app.site, door_id):
+        driver = app.door_driver(door_id)
+        try:
+            await _open(app, actor, door, driver, seconds)
+        finally:
+            await driver.close()
+
+
+async def _open(app: App, actor: str, door: Any, driver: Any, seconds: float | None) -> None:
     access = Access(app)
     try:
         await wait_online(driver)
         await driver.grant(seconds or door.strike_seconds)
-        access.log_event(door_id, None, None, None, "manual_open", True, f"opened by {actor}", True, person=actor)
+        access.log_event(door.id, None, None, None, "manual_open", True, f"opened by {actor}", True, person=actor)
     except DeviceError as error:
-        access.log_event(door_id, None, None, None, "manual_open", False,
+        access.log_event(door.id, None, None, None, "manual_open", False,
                           f"open by {actor} failed: {error.reason}", False, person=actor)
         raise
-    finally:
-        await driver.close()
+
+
+async def door_state(door_id: str, driver: Any, wait: bool = False) -> dict[str, Any]:
+    """A door reader's status and the findings it means, as `door status` prints it."""
+    if wait:
+        await wait_online(driver)
+    status = await driver.status()
+    return {"door": door_id, "online": status.online, "secure_channel": status.secure_channel,
+            "secure_channel_failed": status.secure_channel_failed, "tamper": status.tamper,
+            "door_open": status.door_open, "last_seen": status.last_seen.isoformat() if status.last_seen else None,
+            "findings": [{"kind": str(f.kind), "reason": f.reason} for f in door_findings(door_id, status)]}
+
+
+async def read_door_state(app: App, door_id: str) -> dict[str, Any]:
+    """Connect a site's door reader (holding it meanwhile), wait for its first answer, report."""
+    app.site.door(door_id)
+    with hold_door(app.site, door_id):
+        driver = app.door_driver(door_id)
+        try:
+            return await door_state(door_id, driver, wait=True)
+        finally:
+            await driver.close()

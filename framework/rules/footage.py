@@ -82,7 +82,7 @@ class Footage:
         return request_id
 
     def decide(self, actor: str, request_id: int, approve: bool, note: str = "") -> None:
-        row = self.app.store.db["footage_requests"].get(request_id)
+        row = self.app.store.row("footage_requests", request_id, "footage request")
         self._require(actor, "footage.approve", f"request-{request_id}")
         if row["requested_by"] == actor:
             self._journal(actor, f"request-{request_id}", {"refused": "approve own request"})
@@ -104,7 +104,7 @@ class Footage:
         """
         from watchkeeper.core.models import Capability
 
-        row = self.app.store.db["footage_requests"].get(request_id)
+        row = self.app.store.row("footage_requests", request_id, "footage request")
         subject = f"request-{request_id}"
         self._require(actor, "footage.export", subject)
         if row["status"] != "approved":
@@ -166,7 +166,7 @@ class Footage:
         self.app.site.camera(camera)  # KeyError names an unknown camera
         self._require(actor, "footage.hold", camera)
         if end <= start:
-            raise ValueError("a hold must end after it starts")
+            raise ValueError("the hold must end after it starts")
         if not reason.strip():
             raise ValueError("a hold needs a reason")
         hold_id = self.app.store.db["holds"].insert({
@@ -178,6 +178,7 @@ class Footage:
         return hold_id
 
     def release(self, actor: str, hold_id: int) -> None:
+        self.app.store.row("holds", hold_id, "hold")
         self._require(actor, "footage.hold", f"hold-{hold_id}")
         self.app.store.db["holds"].update(hold_id, {"released_by": actor, "released_at": _now()})
         self._journal(actor, f"hold-{hold_id}", {"released": hold_id})
@@ -188,7 +189,7 @@ class Footage:
 
     def delete_export(self, actor: str, export_id: int) -> None:
         """Delete an exported copy: refused (and journaled) while any hold covers its interval."""
-        export = self.app.store.db["footage_exports"].get(export_id)
+        export = self.app.store.row("footage_exports", export_id, "footage export")
         request = self.app.store.db["footage_requests"].get(export["request"])
         holds = self.holds_covering(request["camera"], request["start_utc"], request["end_utc"])
         if holds:

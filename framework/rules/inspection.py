@@ -21,8 +21,9 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.analysis.metrics import (AnalysisError, Metrics, analyze_frame, compare_to_reference, frozen_score,
-                                  sample_video)
+from watchkeeper.analysis.metrics import (AnalysisError, Metrics, analyze_frame, as_frame, compare_to_reference,
+                                  frozen_score, sample_video)
+from watchkeeper.analysis.imagebounds import check_size, decode_image
 from watchkeeper.core.i18n import _
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.rules.verdicts import Item, decide, local
@@ -58,10 +59,12 @@ def m001_runs_results_baselines(db: sqlite_utils.Database) -> None:
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DeviceError(FindingKind.PROTOCOL_ERROR, f"snapshot is not a decodable image ({len(data)} bytes)")
-    return image
+    """A camera's snapshot as BGR; its header's size is checked before anything is decoded, so a
+    lying or bombed JPEG is that camera's protocol_error, not gigabytes for the whole inspection."""
+    try:
+        return as_frame(decode_image(data, color=True, what=f"snapshot of {len(data)} bytes"))
+    except AnalysisError as error:
+        raise DeviceError(FindingKind.PROTOCOL_ERROR, str(error)) from None
 
 
 def source_of(app: Any, camera: Any) -> tuple[Any, int]:
@@ -125,7 +128,11 @@ def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
     try:
         with av.open(with_credentials, timeout=endpoint.timeout,
                      options={"rtsp_transport": "tcp", "timeout": str(int(endpoint.timeout * 1_000_000))}) as container:
+            video = container.streams.video[0].codec_context
+            if video.width and video.height:  # an RTSP description may leave the size to the first frame
+                check_size(video.width, video.height, what=where)
             for frame in container.decode(video=0):
+                check_size(frame.width, frame.height, what=where)  # before the BGR copy is allocated
                 moment = float(frame.time or 0.0)
                 if series.count and moment < next_time:
                     continue
@@ -314,7 +321,7 @@ def sign(app: Any, actor: str, run_id: int | None = None, note: str = "",
         run_id = row[0]
     subject = f"run-{run_id}"
     app.require(actor, "inspect.sign", subject, kind="inspection")
-    run = app.store.db["inspection_runs"].get(run_id)
+    run = app.store.row("inspection_runs", run_id, "inspection run")
     if run["signed_by"]:
         raise ValueError(f"run {run_id} was already signed by {run['signed_by']}")
     if not run["finished_at"]:

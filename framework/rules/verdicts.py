@@ -78,8 +78,10 @@ def decide(context: VerdictContext, evidence: Evidence, breaches: Iterable[Item]
                    evidence.to_dict(), found)
 
 
-def judge(app: App, start: datetime, end: datetime, now: datetime | None = None) -> list[Verdict]:
-    """Every clause's verdict for [start, end), in clause order."""
+def judge(app: App, start: datetime, end: datetime, now: datetime | None = None,
+          verification: Any = None) -> list[Verdict]:
+    """Every clause's verdict for [start, end), in clause order (`verification`: the journal's, if
+    the caller has a current one; see VerdictContext)."""
     now = now or datetime.now(timezone.utc)
     rules = collect_clause_rules(app.pm)
     # Whole seconds: some tables keep seconds only, and an act in the commissioning second is in service.
@@ -92,7 +94,7 @@ def judge(app: App, start: datetime, end: datetime, now: datetime | None = None)
     result = []
     for clause in CLAUSES:
         context = VerdictContext(app, clause, start, end, now, commissioned,
-                                 [f for f in findings if f["clause"] == clause])
+                                 [f for f in findings if f["clause"] == clause], verification)
         rule = rules.get(clause)
         if context.since >= context.until:
             result.append(Verdict(clause, Status.NOT_DUE, f"{clause}.outside_service",

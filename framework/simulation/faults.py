@@ -32,6 +32,15 @@ class Hostile(enum.StrEnum):
     GARBAGE = "garbage"
 
 
+class PictureFault(enum.StrEnum):
+    """Snapshots a hostile camera serves: valid JPEG openings that would make a decoder allocate gigabytes."""
+
+    #: A 4 MB JPEG whose frame header claims 16000 x 16000 pixels its data does not hold.
+    LYING_HEADER = "lying_header"
+    #: A 1 MB JPEG that really decodes to 16000 x 16000 grey pixels (768 MB as BGR).
+    JPEG_BOMB = "jpeg_bomb"
+
+
 HUGE_BODY_BYTES = 50 * 1024 * 1024
 
 
@@ -61,6 +70,8 @@ class FaultProfile:
     #: The device demands credentials for requests the standard lets anyone make (ONVIF
     #: GetSystemDateAndTime), as some firmware does.
     clock_needs_auth: bool = False
+    #: Snapshots are this hostile picture instead of the scene.
+    picture: PictureFault | None = attrs.field(default=None, converter=lambda v: None if v is None else PictureFault(v))
 
 
 class FaultSpecError(ValueError):
@@ -72,7 +83,7 @@ _FLOAT = {"clock_offset", "slow", "retention_days"}
 
 
 def parse_faults(spec: str, now: datetime | None = None) -> FaultProfile:
-    """Parse a `--faults` spec such as ``blur,clock_offset=45,gap=2h@6h,hostile=truncated``.
+    """Parse a `--faults` spec such as ``blur,clock_offset=45,gap=2h@6h,hostile=truncated,picture=jpeg_bomb``.
 
     ``gap=DURATION@AGO`` removes DURATION of recording ending AGO before now (h, m or s).
     """
@@ -93,6 +104,8 @@ def parse_faults(spec: str, now: datetime | None = None) -> FaultProfile:
                 profile.time_zone = value
             elif name == "hostile":
                 profile.hostile = Hostile(value)
+            elif name == "picture":
+                profile.picture = PictureFault(value)
             elif name == "gap":
                 duration, _, ago = value.partition("@")
                 end = (now or datetime.now().astimezone()) - _duration(ago or "1h")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import struct
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
-from watchkeeper.simulation.faults import ImageFault
+from watchkeeper.simulation.faults import ImageFault, PictureFault
 
 WIDTH, HEIGHT = 640, 360
 
@@ -78,3 +79,43 @@ def jpeg(image: np.ndarray, quality: int = 85) -> bytes:
     if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR image
         raise RuntimeError("JPEG encoding failed")
     return encoded.tobytes()
+
+
+#: What a hostile camera's picture claims to be: 256 MP, 768 MB as BGR.
+HOSTILE_SIDE = 16000
+LYING_HEADER_BYTES = 4_000_000
+
+
+def _segment(marker: int, payload: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(payload) + 2) + payload
+
+
+def jpeg_bomb(width: int = HOSTILE_SIDE, height: int = HOSTILE_SIDE) -> bytes:
+    """A valid baseline JPEG of uniform grey, built without ever holding its pixels.
+
+    One-symbol Huffman tables code each 8x8 block in two bits (DC difference 0, end of block), so
+    16000 x 16000 pixels fit in 1 MB of zero bytes: a decompression bomb a decoder honours fully.
+    """
+    quantisation = _segment(0xDB, b"\x00" + bytes([1] * 64))
+    frame = _segment(0xC0, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
+    one_code = bytes([1] + [0] * 15) + b"\x00"
+    huffman = _segment(0xC4, b"\x00" + one_code + b"\x10" + one_code)
+    scan = _segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+    blocks = -(-width // 8) * -(-height // 8)
+    return b"\xff\xd8" + quantisation + frame + huffman + scan + bytes((2 * blocks + 7) // 8) + b"\xff\xd9"
+
+
+def lying_jpeg(seed: int = 0, size: int = LYING_HEADER_BYTES) -> bytes:
+    """A real scene's JPEG whose frame header is rewritten to claim HOSTILE_SIDE pixels a side,
+    padded to `size` bytes: libjpeg allocates the claimed picture and fills what the data lacks."""
+    data = bytearray(jpeg(base_scene(seed)))
+    frame = data.index(b"\xff\xc0")
+    struct.pack_into(">HH", data, frame + 5, HOSTILE_SIDE, HOSTILE_SIDE)
+    end = data.rindex(b"\xff\xd9")
+    return bytes(data[:end]) + bytes(max(size - len(data), 0)) + b"\xff\xd9"
+
+
+@lru_cache(maxsize=2)
+def hostile_picture(kind: PictureFault) -> bytes:
+    """The snapshot a camera with this picture fault serves."""
+    return jpeg_bomb() if kind is PictureFault.JPEG_BOMB else lying_jpeg()

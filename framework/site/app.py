@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from watchkeeper.site.config import Site, load_site, platform_kinds
+from watchkeeper.site.config import Site, load_site, platform_kinds, platform_options
 from watchkeeper.devices.drivers import CameraDriver, DoorDriver, Platform
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.evidence.findingstore import FindingStore
@@ -87,7 +87,7 @@ class App:
 
         Callers outside the host use `watchkeeper.host.open_site`, which loads the plugins first.
         """
-        site = load_site(config, platform_kinds(platforms))
+        site = load_site(config, platform_kinds(platforms), platform_options(platforms))
         store = Store(site.store, pm)
         people_store.migrations.apply(store.db)  # after the plugins' sets: it extends the access rule's table
         people_store.seed(store, site.people)
@@ -154,7 +154,7 @@ class App:
     def recorder_endpoint(self, recorder_id: str) -> Endpoint:
         recorder = self.site.recorder(recorder_id)
         return Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username,
-                        recorder.password, recorder.timeout_seconds, recorder.id)
+                        recorder.password, recorder.timeout_seconds, recorder.id, dict(recorder.options))
 
     def camera_endpoint(self, camera_id: str) -> Endpoint:
         """How to reach the camera's live picture: the camera itself, or its recorder."""
@@ -163,7 +163,7 @@ class App:
             return self.recorder_endpoint(camera.recorder or "")
         platform = self.platforms[camera.platform or ""]
         return Endpoint(camera.platform or "", camera.host, camera.port or platform.default_port,
-                        camera.username, camera.password, camera.timeout_seconds, camera.id)
+                        camera.username, camera.password, camera.timeout_seconds, camera.id, dict(camera.options))
 
     def devices(self) -> list[tuple[str, Endpoint]]:
         """Every device with its own clock and connection: recorders, and cameras reached directly."""
@@ -179,7 +179,7 @@ class App:
         """A driver for one of the site's doors (KeyError naming it if there is no such door)."""
         door = self.site.door(door_id)
         platform = self.platforms[door.platform]
-        options: dict[str, object] = {"address": door.address}
+        options: dict[str, object] = {**door.options, "address": door.address}
         if door.serial_port:
             options["serial_port"] = door.serial_port
         return platform.door_driver(Endpoint(door.platform, door.host or "", door.port or platform.default_port, "",

@@ -13,8 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from watchkeeper.core.files import FileReadError, read_regular_file
 from watchkeeper.core.models import Secret
-from watchkeeper.core.secrets import SecretError, resolve_secret
+from watchkeeper.core.secrets import SecretError, SecretUnset, resolve_secret
+from watchkeeper.devices.drivers import OptionCheck, option_problem
+from watchkeeper.site.limits import MAX_CONFIG_BYTES, depth_problem, nesting_problem, range_problem
 from watchkeeper.evidence.witness import parse_syslog_address
 
 ROLES = ("operator", "supervisor", "maintenance", "administrator")
@@ -90,6 +93,10 @@ class Recorder:
     username: str = ""
     password: Secret = Secret("")
     timeout_seconds: float = 5.0
+    #: How many channels it records, when the site declares it: cameras' channels must fit.
+    channels: int | None = None
+    #: Per-device settings its platform's driver reads (`Platform.options`).
+    options: dict[str, Any] = attrs.field(factory=dict, hash=False)
 
 
 @attrs.frozen
@@ -110,6 +117,7 @@ class Camera:
     recorder_channel: int | None = None
     profile: str = "day"
     retention_days: int | None = None
+    options: dict[str, Any] = attrs.field(factory=dict, hash=False)
 
 
 @attrs.frozen
@@ -127,6 +135,7 @@ class Door:
     #: The same card cannot enter through this door again within this many seconds (passing a badge
     #: back to let a second person in); 0 turns anti-passback off.
     passback_seconds: float = 120.0
+    options: dict[str, Any] = attrs.field(factory=dict, hash=False)
 
 
 @attrs.frozen
@@ -282,6 +291,11 @@ class _Table:
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             self.loader.problem(self.key_path(key), f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {type(value).__name__} {value!r}")
             return None if default is MISSING else default
+        if kind in (int, float):
+            reason = range_problem(self.path, key, value)
+            if reason:
+                self.loader.problem(self.key_path(key), reason)
+                return None if default is MISSING else default
         if check is not None:
             reason = check(value)
             if reason:
@@ -295,6 +309,12 @@ class _Table:
             return Secret("")
         try:
             secret, inline = resolve_secret(raw, self.loader.base_dir)
+        except SecretUnset as error:
+            if self.loader.secrets_required:
+                self.loader.problem(self.key_path(key), str(error))
+            else:  # `config check` may run in another shell than the appliance
+                self.loader.warnings.append(f"{self.key_path(key)}: {error} in this shell; `run` needs it")
+            return Secret("")
         except SecretError as error:
             self.loader.problem(self.key_path(key), str(error))
             return Secret("")
@@ -307,6 +327,14 @@ class _Table:
             if key not in self.seen:
                 hint = difflib.get_close_matches(key, sorted(self.seen), n=1)
                 self.loader.problem(self.key_path(key), "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+
+
+def _item_path(key: str, index: int, item: Any) -> str:
+    """`cameras[id=lobby]`: an item named by its id, which the installer knows; by index without one."""
+    item_id = item.get("id") if isinstance(item, dict) else None
+    if isinstance(item_id, str) and IDENTIFIER.match(item_id):
+        return f"{key}[id={item_id}]"
+    return f"{key}[{index}]"
 
 
 def _positive(value: float) -> str | None:
@@ -378,10 +406,13 @@ def _zone(value: str) -> str | None:
 
 
 class _Loader:
-    def __init__(self, source: Path, platforms: Mapping[str, Collection[str]] | None) -> None:
+    def __init__(self, source: Path, platforms: Mapping[str, Collection[str]] | None,
+                 options: Mapping[str, Mapping[str, OptionCheck]] | None = None, secrets_required: bool = True) -> None:
         self.source = source
         self.base_dir = source.parent
         self.platforms = platforms
+        self.platform_options = options
+        self.secrets_required = secrets_required
         self.problems: list[ConfigProblem] = []
         self.warnings: list[str] = []
 
@@ -399,6 +430,25 @@ class _Loader:
     def door_platform_check(self, value: str) -> str | None:
         return self.platform_check(value, "door")
 
+    def options(self, table: _Table, platform: str | None) -> dict[str, Any]:
+        """A device's `options`, each checked by its platform when the platforms are known."""
+        raw = table.get("options", dict, {}) or {}
+        known = (self.platform_options or {}).get(platform or "")
+        if self.platform_options is None or known is None:
+            return dict(raw)  # plugins not loaded, or the platform is unknown (reported already)
+        for key, value in raw.items():
+            path = f"{table.key_path('options')}.{key}"
+            if key in known:
+                reason = option_problem(known[key], value)
+                if reason:
+                    self.problem(path, reason)
+                continue
+            hint = difflib.get_close_matches(key, sorted(known), n=1)
+            self.problem(path, f"unknown option for platform {platform}"
+                         + (f"; did you mean '{hint[0]}'?" if hint else "")
+                         + (f"; it takes {', '.join(sorted(known))}" if known else "; it takes none"))
+        return dict(raw)
+
     def path(self, table: _Table, key: str, default: str | None) -> Path | None:
         raw = table.get(key, str, default)
         if raw is None:
@@ -411,7 +461,7 @@ class _Loader:
         if not isinstance(raw, list):
             self.problem(key, f"must be an array of tables ([[{key}]]), not {type(raw).__name__}")
             return []
-        return [_Table(self, f"{key}[{index}]", item) for index, item in enumerate(raw)]
+        return [_Table(self, _item_path(key, index, item), item) for index, item in enumerate(raw)]
 
     def policies(self, data: Any) -> Policies:
         table = _Table(self, "policies", data)
@@ -498,14 +548,17 @@ class _Loader:
         return backup
 
     def recorder(self, table: _Table) -> Recorder:
+        platform = table.get("platform", str, MISSING, self.platform_check)
         recorder = Recorder(
             id=table.get("id", str, MISSING, _identifier),
-            platform=table.get("platform", str, MISSING, self.platform_check),
+            platform=platform,
             host=table.get("host", str),
             port=table.get("port", int, 80, _port),
             username=table.get("username", str, ""),
             password=table.secret("password"),
             timeout_seconds=table.get("timeout_seconds", float, 5.0, _positive),
+            channels=table.get("channels", int, None, _positive),
+            options=self.options(table, platform),
         )
         table.finish()
         return recorder
@@ -529,6 +582,12 @@ class _Loader:
             profile=table.get("profile", str, "day", _one_of(PROFILES)),
             retention_days=table.get("retention_days", int, None, _positive),
         )
+        if "options" in table.data and camera.host is None:
+            table.get("options", dict, {})
+            self.problem(table.key_path("options"), "a camera on a recorder is reached through it: "
+                                                    "set the options on the recorder")
+        else:
+            camera = attrs.evolve(camera, options=self.options(table, camera.platform))
         if camera.recorder is None:
             if camera.platform is None and "platform" not in table.data:
                 self.problem(table.key_path("platform"), "required for a camera not on a recorder")
@@ -538,9 +597,10 @@ class _Loader:
         return camera
 
     def door(self, table: _Table) -> Door:
+        platform = table.get("platform", str, MISSING, self.door_platform_check)
         door = Door(
             id=table.get("id", str, MISSING, _identifier),
-            platform=table.get("platform", str, MISSING, self.door_platform_check),
+            platform=platform,
             name=table.get("name", str, ""),
             host=table.get("host", str, None),
             port=table.get("port", int, None, _port),
@@ -551,6 +611,7 @@ class _Loader:
             held_open_seconds=table.get("held_open_seconds", float, 30.0, _positive),
             passback_seconds=table.get("passback_seconds", float, 120.0,
                                        lambda v: None if v >= 0 else "must be 0 (off) or more"),
+            options=self.options(table, platform),
         )
         table.finish()
         return door
@@ -636,28 +697,53 @@ def _check_duty(loader: _Loader, duty: tuple[Duty, ...], people: tuple[Person, .
                                f"{operator!r} is neither an operator nor a supervisor")
 
 
-def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | None = None) -> Site:
+def _recorder_channels(loader: _Loader, recorders: tuple[Recorder, ...], cameras: tuple[Camera, ...],
+                       tables: list[_Table]) -> None:
+    """Every recorder camera names a recorder of the site, on a channel it has, that no other camera takes."""
+    by_id = {r.id: r for r in recorders}
+    taken: dict[tuple[str, int], str] = {}
+    for camera, table in zip(cameras, tables):
+        if camera.recorder is None:
+            continue
+        recorder = by_id.get(camera.recorder)
+        if recorder is None:
+            loader.problem(table.key_path("recorder"), f"no recorder with id {camera.recorder!r}")
+            continue
+        key = "recorder_channel" if camera.recorder_channel is not None else "channel"
+        channel = camera.recorder_channel or camera.channel
+        if recorder.channels is not None and channel is not None and channel > recorder.channels:
+            loader.problem(table.key_path(key), f"recorder {recorder.id!r} has {recorder.channels} channels "
+                                                f"(recorders[id={recorder.id}].channels)")
+        elif (recorder.id, channel) in taken:
+            loader.problem(table.key_path(key), f"recorder {recorder.id!r} channel {channel} is already "
+                                                f"camera {taken[(recorder.id, channel)]!r}")
+        else:
+            taken[(recorder.id, channel)] = camera.id
+
+
+def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | None = None,
+              options: Mapping[str, Mapping[str, OptionCheck]] | None = None, secrets_required: bool = True) -> Site:
     """Load and validate a site config; raise ConfigError listing every problem at once.
 
     :param platforms: the installed platforms, each with the device kinds it drives (``"camera"``,
         ``"door"``), to refuse an unknown or unfit one; ``None`` skips that check (used before plugins
         are loaded). ``platform_kinds()`` builds it from the registered platforms.
+    :param options: each platform's device options and their checks (``platform_options()``);
+        ``None`` takes any options unchecked.
+    :param secrets_required: False turns an `env:` secret whose variable is not set into a warning
+        (`config check`, which may run in another shell than the appliance).
     """
     source = Path(source)
-    try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(source, [ConfigProblem("(file)", "does not exist")]) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(source, [ConfigProblem("(syntax)", str(error))]) from None
-    loader = _Loader(source, platforms)
+    data = _parse(source)
+    loader = _Loader(source, platforms, options, secrets_required)
     top = _Table(loader, "", data)
     site_table = _Table(loader, "site", top.get("site", dict, MISSING) or {})
     policies = loader.policies(top.get("policies", dict, {}))
     witness = loader.witness(top.get("witness", dict, {}))
     backup = loader.backup(top.get("backup", dict, None))
     recorders = tuple(loader.recorder(t) for t in loader.items(data, "recorders"))
-    cameras = tuple(loader.camera(t) for t in loader.items(data, "cameras"))
+    camera_tables = loader.items(data, "cameras")
+    cameras = tuple(loader.camera(t) for t in camera_tables)
     doors = tuple(loader.door(t) for t in loader.items(data, "doors"))
     people = tuple(loader.person(t) for t in loader.items(data, "people"))
     maintenance = tuple(loader.task(t) for t in loader.items(data, "maintenance")) or DEFAULT_MAINTENANCE
@@ -666,10 +752,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     for key, items in (("recorders", recorders), ("cameras", cameras), ("doors", doors), ("people", people),
                        ("maintenance", maintenance)):
         _unique(loader, key, items)
-    recorder_ids = {r.id for r in recorders}
-    for index, camera in enumerate(cameras):
-        if camera.recorder is not None and camera.recorder not in recorder_ids:
-            loader.problem(f"cameras[{index}].recorder", f"no recorder with id {camera.recorder!r}")
+    _recorder_channels(loader, recorders, cameras, camera_tables)
     _check_duty(loader, duty, people, policies)
     site = Site(
         name=site_table.get("name", str),
@@ -698,17 +781,47 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     return site
 
 
+def _parse(source: Path) -> dict[str, Any]:
+    """The TOML document, from a regular file of bounded size, nested no deeper than MAX_DEPTH."""
+    if not source.exists():
+        raise ConfigError(source, [ConfigProblem("(file)", "does not exist")])
+    try:
+        text = read_regular_file(source, MAX_CONFIG_BYTES).decode("utf-8")
+        nesting = nesting_problem(text)
+        if nesting:
+            raise ConfigError(source, [ConfigProblem("(syntax)", nesting)])
+        data = tomllib.loads(text)
+    except FileReadError as error:
+        raise ConfigError(source, [ConfigProblem("(file)", error.reason)]) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(source, [ConfigProblem("(syntax)", f"not UTF-8 text ({error.reason} at byte {error.start})")]) from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source, [ConfigProblem("(syntax)", str(error))]) from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively; a deep one exhausts the stack.
+        raise ConfigError(source, [ConfigProblem("(syntax)", "arrays or inline tables nested too deeply")]) from None
+    deep = depth_problem(data)
+    if deep is not None:
+        raise ConfigError(source, [ConfigProblem(*deep)])
+    return data
+
+
 def plugins_dir_of(source: Path | str) -> Path | None:
     """The site plugin folder a config names, read before validation (plugins add platforms)."""
     source = Path(source)
     try:
-        raw = tomllib.loads(source.read_text(encoding="utf-8")).get("site", {}).get("plugins_dir")
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError, AttributeError):
-        return None
+        raw = _parse(source).get("site", {}).get("plugins_dir")
+    except (ConfigError, AttributeError):
+        return None  # load_site reports the problem with the rest
     if not isinstance(raw, str):
         return None
     path = Path(raw).expanduser()
     return path if path.is_absolute() else source.parent / path
+
+
+def platform_options(platforms: Mapping[str, Any]) -> dict[str, dict[str, OptionCheck]]:
+    """{name: {option: check}} from registered Platform records, for load_site."""
+    return {name: dict(platform.options) for name, platform in platforms.items()}
 
 
 def platform_kinds(platforms: Mapping[str, Any]) -> dict[str, set[str]]:

@@ -72,6 +72,9 @@ class VerdictContext:
     commissioned_at: datetime
     #: Rows of the `findings` table of this clause open at any time during the period.
     findings: list[dict[str, Any]] = attrs.field(factory=list)
+    #: The journal's verification when the caller already has a current one (the dashboard keeps
+    #: it per head, walked off the event loop); None: the rule walks the chain itself.
+    verification: Any = None
 
     @property
     def since(self) -> datetime:

@@ -214,7 +214,10 @@ class SimulatedDahua:
         channel = request.query.get("channel", "1")
         if not channel.isdigit() or not 1 <= int(channel) <= self.channels:
             return bad_request()
-        faults = self.faults_for(int(channel)).image
+        profile = self.faults_for(int(channel))
+        if profile.picture is not None:
+            return web.Response(body=scenes.hostile_picture(profile.picture), content_type="image/jpeg")
+        faults = profile.image
         image = await asyncio.to_thread(scenes.render, self.scene_seed(int(channel)), faults, int(time.time() * 25))
         return web.Response(body=scenes.jpeg(image), content_type="image/jpeg")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 from aiohttp import web
-from watchkeeper.simulation.scenes import jpeg, render
+from watchkeeper.simulation.scenes import hostile_picture, jpeg, render
 from watchkeeper.core.timezones import DeviceZone, TimeZoneError, parse_zone
 
 from . import simdocs
@@ -128,5 +128,6 @@ async def picture(request: web.Request) -> web.Response:
     channel = channel_of(request, "stream")
     if channel is None or not 1 <= channel <= device.channels:
         return not_supported(request)
-    data = await asyncio.to_thread(jpeg, _frame(device, channel))
+    picture = device.channel_profile(channel).picture
+    data = hostile_picture(picture) if picture is not None else await asyncio.to_thread(jpeg, _frame(device, channel))
     return web.Response(body=data, headers={"Content-Type": "image/jpeg"})

@@ -45,7 +45,8 @@ def merged(device: FaultProfile, channel: FaultProfile | None) -> FaultProfile:
     return attrs.evolve(channel, gaps=device.gaps + channel.gaps, image=device.image | channel.image,
                         retention_days=min(retention) if retention else None,
                         disk_error=device.disk_error or channel.disk_error,
-                        epoch_earliest=device.epoch_earliest or channel.epoch_earliest)
+                        epoch_earliest=device.epoch_earliest or channel.epoch_earliest,
+                        picture=channel.picture or device.picture)
 
 
 def segments(earliest: datetime, latest: datetime, gaps: tuple[tuple[datetime, datetime], ...]

@@ -17,7 +17,7 @@ from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.simulation.faults import FaultProfile
 from watchkeeper.core.models import DeviceEventKind, Endpoint
 from watchkeeper.devices.safeparse import local_name, parse_xml
-from watchkeeper.simulation.scenes import jpeg, render
+from watchkeeper.simulation.scenes import hostile_picture, jpeg, render
 from watchkeeper.simulation.simhttp import HttpDevice, LoggedRequest, send_hostile
 
 from .simops import OPERATIONS, SUBSCRIPTION_OPERATIONS, SoapFault
@@ -72,6 +72,8 @@ class OnvifSimDevice:
 
     def snapshot(self, channel: int) -> bytes:
         faults = self.state.channel_faults(channel)
+        if faults.picture is not None:
+            return hostile_picture(faults.picture)
         # A live camera never serves the same picture twice: the scene advances at 25 frames a second.
         tick = 0 if "frozen" in faults.image else int(time.time() * 25)
         return _snapshot(self.index * 100 + channel, faults.image, tick)

@@ -73,4 +73,4 @@ def test_config_check_refuses_placeholders(tmp_path: Path) -> None:
         site = write_site(tmp_path, camera("lobby", 9).replace(f'{field} = "', f'{field} = "{value}" #', 1))
         result = cli(site, "config", "check", str(site))
         assert result.exit_code == 2, (field, value, result.output)
-        assert f"cameras[0].{field}" in result.output and ("placeholder" in result.output or "empty" in result.output)
+        assert f"cameras[id=lobby].{field}" in result.output and ("placeholder" in result.output or "empty" in result.output)

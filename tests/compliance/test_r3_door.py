@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from tests.compliance.conftest import backdate, seqs, verdict, write_site
-from watchkeeper.core.models import CredentialKind, CredentialRead
+from watchkeeper.core.models import CredentialKind, CredentialRead, DoorStatus
 from watchkeeper.faces.service import Appliance, ReaderWatch
 from watchkeeper.host import load_plugins, open_site
 from watchkeeper.rules.door_service import Access
@@ -92,17 +92,17 @@ def test_a_short_outage_is_journaled_and_fails_nothing(tmp_path: Path, monkeypat
     try:
         start = datetime.now(timezone.utc) - timedelta(seconds=60)
         watch = ReaderWatch(Appliance(app), app.site.doors[0], start)
-        watch.update(False, start)  # starting: the secure channel is not up yet
-        watch.update(True, start + timedelta(seconds=0.5))
-        watch.update(False, start + timedelta(seconds=10))  # a blip
-        watch.update(False, start + timedelta(seconds=13))
-        watch.update(True, start + timedelta(seconds=14))
+        watch.update(DoorStatus(False, False), start)  # starting: the secure channel is not up yet
+        watch.update(DoorStatus(True, True), start + timedelta(seconds=0.5))
+        watch.update(DoorStatus(False, False), start + timedelta(seconds=10))  # a blip
+        watch.update(DoorStatus(False, False), start + timedelta(seconds=13))
+        watch.update(DoorStatus(True, True), start + timedelta(seconds=14))
         assert app.store.conn.execute("SELECT count(*) FROM findings").fetchone()[0] == 0
         result = verdict(app, "R3")
         assert (result["status"], result["rule"]) == ("met", "R3.kept")
         assert result["evidence"]["journal"] == seqs(app, "access", "room") and len(result["evidence"]["journal"]) == 4
-        watch.update(False, start + timedelta(seconds=20))
-        watch.update(False, start + timedelta(seconds=26))  # past the grace: a finding
+        watch.update(DoorStatus(False, False), start + timedelta(seconds=20))
+        watch.update(DoorStatus(False, False), start + timedelta(seconds=26))  # past the grace: a finding
         result = verdict(app, "R3")
         assert (result["status"], result["rule"]) == ("not met", "R3.findings") and "reader_offline" in result["reason"]
     finally:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 import pluggy
 
-from watchkeeper.site.config import plugins_dir_of
+from watchkeeper.site.config import ConfigError, load_site, plugins_dir_of
 from watchkeeper.core.i18n import _
-from watchkeeper.faces.cli.common import State
+from watchkeeper.faces.cli.common import EXIT_STORE, State, store_failure_message
 from watchkeeper.host.pluginhost import PluginLoadError, load_plugins
 
 DEFAULT_CONFIG = "site.toml"
@@ -59,4 +60,21 @@ def main() -> None:
     except PluginLoadError as error:
         click.echo(_("error loading plugins:") + f"\n{error}", err=True)
         raise SystemExit(2) from None
-    cli(prog_name="watchkeeper")
+    try:
+        cli(prog_name="watchkeeper")
+    except (sqlite3.Error, OSError) as error:
+        # A disk that fills or turns read-only mid-command: the store's writes are transactions
+        # and reports are renamed into place when whole, so what failed left nothing behind.
+        message = store_failure_message(error, _store_of(sys.argv[1:]))
+        if message is None:
+            raise
+        click.echo(message, err=True)
+        raise SystemExit(EXIT_STORE) from None
+
+
+def _store_of(argv: list[str]) -> Path | None:
+    """The store the command line's config names, to say which file failed and whether its disk is full."""
+    try:
+        return load_site(_config_from_argv(argv)).store
+    except ConfigError:
+        return None

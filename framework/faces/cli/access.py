@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import click
@@ -12,8 +13,8 @@ from watchkeeper.rules.door_service import Access
 from watchkeeper.site.config import ROLES, Person, Training
 from watchkeeper.site.people import expires, training_problem
 from watchkeeper.core.i18n import _
-from watchkeeper.faces.cli.common import actor_option, refusing, site_time
-from watchkeeper.faces.cli.common import State
+from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, State, actor_option, refusing, site_time
+from watchkeeper.faces.control import answered, ask, socket_path
 
 
 def register(cli: click.Group) -> None:
@@ -171,14 +172,67 @@ def door() -> None:
     pass
 
 
-@door.command("open", help=_("Open a door by hand; authorised and journaled."))
+def _door_reply(state: State, door_id: str, request: dict, direct: Callable[[], Awaitable[dict | None]]) -> dict:
+    """Ask the running appliance, which holds the reader; with none running, do it here.
+
+    A second control panel on a reader the appliance holds would knock the appliance's link off,
+    so this process touches the reader only when no appliance answers and nobody holds it.
+    """
+    app = state.app()
+    app.site.door(door_id)  # an unknown door is a usage error before anything else
+    reply = ask(app.site, request)
+    if reply is None:
+        reply = asyncio.run(answered(direct()))
+        if "held_by" in reply:
+            reply["reason"] += "; " + _("no appliance answers on {path}: open or read the door through the "
+                                       "process holding it, or stop that process").format(path=socket_path(app.site))
+    if reply["ok"]:
+        return reply
+    error = reply.get("error")
+    if error == "refused":
+        click.echo(_("refused: {reason}").format(reason=reply["reason"]), err=True)
+        raise SystemExit(EXIT_FINDINGS)
+    if error == "usage":
+        raise click.UsageError(reply["reason"])
+    click.echo(f"{reply.get('kind', 'error')}: {reply['reason']}", err=True)
+    raise SystemExit(EXIT_ENVIRONMENT)
+
+
+@door.command("open", help=_("Open a door by hand; authorised and journaled. Goes through the running "
+                             "appliance when there is one."))
 @click.argument("door_id")
-@click.option("--seconds", type=float, help=_("How long the strike stays open (the door's setting by default)."))
+@click.option("--seconds", type=click.FloatRange(min=0.1, max=600),
+              help=_("How long the strike stays open (the door's setting by default)."))
 @actor_option
 @click.pass_obj
 @refusing
 def door_open(state: State, door_id: str, seconds: float | None, actor: str) -> None:
     from watchkeeper.rules.door_service import manual_open
 
-    asyncio.run(manual_open(state.app(), actor, door_id, seconds))
+    request = {"op": "door.open", "door": door_id, "actor": actor, "seconds": seconds}
+    _door_reply(state, door_id, request, lambda: manual_open(state.app(), actor, door_id, seconds))
     click.echo(_("{door} opened").format(door=door_id))
+
+
+@door.command("status", help=_("A site door's reader: online, secure channel, tamper, door contact, and the "
+                               "findings they mean (exit 1 with findings). Asks the running appliance when "
+                               "there is one."))
+@click.argument("door_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+@refusing
+def door_status(state: State, door_id: str, as_json: bool) -> None:
+    from watchkeeper.rules.door_service import read_door_state
+
+    result = _door_reply(state, door_id, {"op": "door.status", "door": door_id},
+                         lambda: read_door_state(state.app(), door_id))
+    result = {key: value for key, value in result.items() if key != "ok"}
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        for name in ("online", "secure_channel", "tamper", "door_open", "last_seen"):
+            click.echo(f"{name:>15}: {result.get(name)}")
+        for finding in result["findings"]:
+            click.echo(f"{finding['kind']:>15}: {finding['reason']}")
+    if result["findings"]:
+        raise SystemExit(EXIT_FINDINGS)

@@ -99,7 +99,7 @@ def verify(path: Path, passphrase_file: Path | None) -> None:
 
 
 @backup.command("list", help=_("The complete backups in a folder, oldest first."))
-@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
 def list_backups(folder: Path) -> None:
     for path in backups(folder):
         click.echo(str(path))

@@ -9,7 +9,7 @@ import click
 
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.core.i18n import _
-from watchkeeper.faces.cli.common import State
+from watchkeeper.faces.cli.common import EXIT_FINDINGS, State, require_known
 
 #: Checks that get a top-level command of their own, as the design's CLI names them.
 SHORTCUTS = {"clock": _("Check every device clock against standard time (R7)."),
@@ -29,6 +29,8 @@ def _run(state: State, name: str, only: tuple[str, ...], actor: str, as_json: bo
     if name not in checks:
         raise click.BadParameter(_("no check {name!r}; available: {names}").format(
             name=name, names=", ".join(sorted(checks))))
+    site = app.site
+    require_known(only, {item.id for item in (*site.cameras, *site.recorders, *site.doors)}, "--only")
     result = asyncio.run(run_check(app, checks[name], actor, frozenset(only) or None))
     if as_json:
         click.echo(json.dumps({"check": name, "findings": [f.to_dict() for f in result.findings],
@@ -39,7 +41,7 @@ def _run(state: State, name: str, only: tuple[str, ...], actor: str, as_json: bo
             click.echo(f"{finding.severity:<8} {finding.kind:<20} {finding.subject}{channel}: {finding.reason}")
         click.echo(_("{name}: {count} finding(s)").format(name=name, count=len(result.findings)))
     if any(str(f.severity) == "fault" for f in result.findings):
-        raise SystemExit(1)
+        raise SystemExit(EXIT_FINDINGS)
 
 
 def _options(function: object) -> object:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from watchkeeper.site.config import ConfigError, load_site, platform_kinds, plugins_dir_of
+from watchkeeper.site.config import ConfigError, load_site, platform_kinds, platform_options, plugins_dir_of
 from watchkeeper.core.i18n import _
 from watchkeeper.host.pluginhost import PluginLoadError, collect_platforms, load_plugins
-from watchkeeper.faces.cli.common import State
+from watchkeeper.faces.cli.common import EXIT_USAGE, State
 
 
 def register(cli: click.Group) -> None:
@@ -30,13 +30,14 @@ def check(state: State, path: Path) -> None:
         plugins_dir = plugins_dir_of(path)
         if plugins_dir is not None:
             pm = load_plugins(plugins_dir)
-        site = load_site(path, platform_kinds(collect_platforms(pm)))
+        platforms = collect_platforms(pm)
+        site = load_site(path, platform_kinds(platforms), platform_options(platforms), secrets_required=False)
     except ConfigError as error:
         click.echo(error.render(), err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_USAGE) from None
     except PluginLoadError as error:
         click.echo(f"{path}: site.plugins_dir: {error}", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_USAGE) from None
     for warning in site.warnings:
         click.echo(f"{path}: {_('warning')}: {warning}", err=True)
     click.echo(_("{path}: ok — {cameras} cameras, {recorders} recorders, {doors} doors, {people} people").format(

@@ -18,7 +18,7 @@ def register(cli: click.Group) -> None:
 
 @click.command(help=_("Run a simulated site with injected faults through every rule and write the report."))
 @click.option("--folder", type=click.Path(path_type=Path), help=_("Working folder (a new one by default)."))
-@click.option("--cameras", type=int, help=_("Scale the site to this many cameras."))
+@click.option("--cameras", type=click.IntRange(min=1), help=_("Scale the site to this many cameras."))
 @click.option("--keep-running", is_flag=True, help=_("Leave the appliance and simulators up afterwards."))
 def demo(folder: Path | None, cameras: int | None, keep_running: bool) -> None:
     folder = folder or Path(f"watchkeeper-demo-{datetime.now():%Y%m%d-%H%M%S}")

@@ -9,7 +9,7 @@ from datetime import datetime
 import click
 
 from watchkeeper.core.i18n import _
-from watchkeeper.faces.cli.common import actor_option, refusing, site_time
+from watchkeeper.faces.cli.common import actor_option, refusing, require_known, site_time
 from watchkeeper.rules import maintenance as maintenance_rule
 from watchkeeper.rules import viewing
 from watchkeeper.rules.footage import Footage
@@ -86,6 +86,7 @@ def view(state: State, request_id: int, clip: bool, actor: str) -> None:
 @click.pass_obj
 def device_log(state: State, device: str | None, unmatched: bool, as_json: bool) -> None:
     app = state.app()
+    require_known((device,) if device else (), {d.id for d in (*app.site.recorders, *app.site.cameras)}, "--device")
     clauses, values = ["action IN ('playback', 'export', 'download', 'deletion')"], []
     if device:
         clauses.append("device = ?")

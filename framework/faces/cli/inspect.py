@@ -11,7 +11,7 @@ import click
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.i18n import _
-from watchkeeper.faces.cli.common import actor_option, refusing
+from watchkeeper.faces.cli.common import EXIT_FINDINGS, actor_option, refusing, require_known
 from watchkeeper.rules import inspection
 from watchkeeper.faces.cli.common import State
 
@@ -33,6 +33,7 @@ def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str, no_playbac
     if not actor:
         raise click.UsageError(_("--actor is required: inspections are run by a named operator"))
     app = ctx.obj.app()
+    require_known(cameras, {c.id for c in app.site.cameras}, "--camera")
     app.require(actor, "inspect.run", "inspection", kind="inspection")
     wanted = frozenset(cameras) or None
     count = len([c for c in app.site.cameras if wanted is None or c.id in wanted])
@@ -45,6 +46,8 @@ def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str, no_playbac
     summary = result.summary
     click.echo(_("run {run}: {cameras} cameras, {ok} ok, {warning} warning, {fault} fault; sign it with "
                  "`watchkeeper inspect sign --actor YOU`").format(**summary))
+    if any(str(f.severity) == "fault" for f in result.findings):  # as clock and retention do
+        raise SystemExit(EXIT_FINDINGS)
 
 
 @inspect.command("sign", help=_("Sign an inspection run (the latest by default) as the operator on duty."))
@@ -73,6 +76,7 @@ def baseline() -> None:
 @refusing
 def capture(state: State, cameras: tuple[str, ...], actor: str) -> None:
     app = state.app()
+    require_known(cameras, {c.id for c in app.site.cameras}, "--camera")
     app.require(actor, "inspect.run", "baseline", kind="inspection")
 
     async def grab(camera: object) -> str:

@@ -167,7 +167,7 @@ def verify(state: State, witness_files: tuple[Path, ...], as_json: bool) -> None
         result = Verification(False, 0, 0, GENESIS, opened, (opened,))
     else:
         try:
-            result = opened.verify(heads)
+            result = opened.verify(witness=heads)
         except sqlite3.DatabaseError as error:  # not a database, or not watchkeeper's
             problem = Problem(0, f"the store {site.store} cannot be read: {error}", "store_unreadable")
             result = Verification(False, 0, 0, GENESIS, problem, (problem,))

@@ -13,7 +13,7 @@ from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.i18n import _
 from watchkeeper.core.models import Endpoint
 from watchkeeper.host.pluginhost import collect_platforms
-from watchkeeper.faces.cli.common import State
+from watchkeeper.faces.cli.common import EXIT_FINDINGS, State
 
 
 def register(cli: click.Group) -> None:
@@ -68,7 +68,7 @@ def probe(state: State, url: str, timeout: float, as_json: bool) -> None:
     except DeviceError as error:
         message = {"finding": str(error.kind), "reason": error.reason}
         click.echo(json.dumps(message) if as_json else f"{error.kind}: {error.reason}", err=not as_json)
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_FINDINGS) from None  # what probing found: the device's finding
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

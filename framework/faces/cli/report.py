@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 
 import click
@@ -26,7 +26,12 @@ def register(cli: click.Group) -> None:
 @click.pass_obj
 def report(state: State, period: str, ending: str | None, formats: tuple[str, ...], output: Path | None) -> None:
     app = state.app()
-    end = datetime.fromisoformat(ending).replace(hour=12, tzinfo=app.site.zone) if ending else None
+    try:
+        end = date.fromisoformat(ending) if ending else None
+    except ValueError:
+        raise click.BadParameter(_("{value!r} is not a date like 2026-11-28").format(value=ending),
+                                 param_hint="--ending") from None
+    end = datetime.combine(end, time(12), tzinfo=app.site.zone) if end else None
     try:
         paths = publish(app, period, end, formats or ("html", "json"), output or app.site.store.parent / "reports")
     except RuntimeError as error:

@@ -9,10 +9,11 @@ import signal
 
 import click
 
+from watchkeeper.faces.control import AlreadyRunning, ask
 from watchkeeper.faces.service import run_until
 from watchkeeper.core.i18n import _
 from watchkeeper.faces.web import WebConfigError, serve
-from watchkeeper.faces.cli.common import State
+from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, State
 
 
 def register(cli: click.Group) -> None:
@@ -67,6 +68,11 @@ def run(state: State, log_level: str, listen: str, no_web: bool) -> None:
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = state.app()
     address = None if no_web else _listen(listen)
+    running = ask(app.site, {"op": "ping"}, 5.0)
+    if running is not None:  # checked before the dashboard takes its port, so this is what is said
+        click.echo(_("another watchkeeper appliance is already running for this site (pid {pid}); "
+                     "stop it first").format(pid=running.get("pid", "?")), err=True)
+        raise SystemExit(EXIT_ENVIRONMENT)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -80,6 +86,10 @@ def run(state: State, log_level: str, listen: str, no_web: bool) -> None:
                 runner, url = await serve(app, *address)
             except WebConfigError as error:
                 raise click.UsageError(str(error)) from None
+            except OSError as error:
+                click.echo(_("cannot serve the dashboard on {address}: {reason}").format(
+                    address=listen, reason=error.strerror or error), err=True)
+                raise SystemExit(EXIT_ENVIRONMENT) from None
             click.echo(_("dashboard at {url}").format(url=url), err=True)
         try:
             await run_until(app, stop, lambda: click.echo(
@@ -88,4 +98,8 @@ def run(state: State, log_level: str, listen: str, no_web: bool) -> None:
             if runner is not None:
                 await runner.cleanup()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except AlreadyRunning as error:  # started between the check above and this appliance's socket
+        click.echo(str(error), err=True)
+        raise SystemExit(EXIT_ENVIRONMENT) from None

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from watchkeeper.core.i18n import _
+from watchkeeper.faces.cli.run import _listen
 from watchkeeper.faces.systemd import UNIT_NAME, install_unit
 from watchkeeper.site.config import ConfigError, load_site
 
@@ -32,6 +33,7 @@ def service() -> None:
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, help=_("Dashboard HOST:PORT."))
 @click.pass_context
 def install(context: click.Context, unit_dir: Path, user: str, listen: str) -> None:
+    _listen(listen)  # a unit that cannot start is not written
     config = Path(context.find_root().params.get("config_option") or "site.toml").resolve()
     if not config.is_file():
         raise click.UsageError(_("no site config at {path}: say which with --config").format(path=config))

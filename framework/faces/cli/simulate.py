@@ -31,7 +31,8 @@ async def _serve(factory: object, options: dict[str, object], ready: object) -> 
 
 def describe(device: object) -> str:
     endpoint = device.endpoint
-    return f"{endpoint.platform}://{endpoint.username}@{endpoint.host}:{endpoint.port}" + (
+    user = f"{endpoint.username}@" if endpoint.username else ""
+    return f"{endpoint.platform}://{user}{endpoint.host}:{endpoint.port}" + (
         f"  ({endpoint.device_id})" if endpoint.device_id else "")
 
 
@@ -40,12 +41,14 @@ def describe(device: object) -> str:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=0, help=_("First port; 0 picks free ports."))
 @click.option("--user", "username", default="admin", show_default=True)
-@click.option("--password", default="watchkeeper-sim", show_default=True)
+@click.option("--password", default=None,
+              help=_("The devices' password (a reader's key in hex); the simulator's own default if not given: "
+                     "watchkeeper-sim for cameras, docs/plugins/PLATFORM.md for others."))
 @click.option("--devices", default=1, show_default=True, help=_("How many devices to simulate."))
 @click.option("--faults", default="", help=_("Fault spec, e.g. blur,clock_offset=45,gap=2h@6h."))
 @click.option("--channels", type=int, help=_("Channels per device: more than one makes each a recorder (NVR)."))
 @click.pass_obj
-def simulate(state: State, platform: str, host: str, port: int, username: str, password: str,
+def simulate(state: State, platform: str, host: str, port: int, username: str, password: str | None,
              devices: int, faults: str, channels: int | None) -> None:
     platforms = collect_platforms(state.pm)
     record = platforms.get(platform)
@@ -57,14 +60,20 @@ def simulate(state: State, platform: str, host: str, port: int, username: str, p
         profile = parse_faults(faults)
     except FaultSpecError as error:
         raise click.BadParameter(str(error), param_hint="--faults") from None
-    options = dict(host=host, port=port, username=username, password=password, devices=devices, faults=profile)
+    options = dict(host=host, port=port, username=username, devices=devices, faults=profile)
+    if password is not None:  # else each simulator's own default, one that its devices accept
+        options["password"] = password
     if channels is not None:
         options["channels"] = channels
 
     def ready(running: list) -> None:
         for device in running:
             click.echo(describe(device))
-        click.echo(_("password: as given by --password; Ctrl-C stops"), err=True)
+        if password is None:
+            click.echo(_("password: the simulator's default (docs/plugins/{platform}.md); Ctrl-C stops").format(
+                platform=platform), err=True)
+        else:
+            click.echo(_("password: as given by --password; Ctrl-C stops"), err=True)
 
     try:
         asyncio.run(_serve(record.simulator, options, ready))
