@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
     from watchkeeper.site.checks import Check
     from watchkeeper.site.verdicts import ClauseRule
     from watchkeeper.site.config import Site
+    from watchkeeper.site.people import PeopleView
     from watchkeeper.devices.drivers import Platform
     from watchkeeper.core.findings import Finding
 
@@ -104,17 +105,20 @@ def register_routes(register: Callable[[str, str, Callable[..., Any]], None]) ->
 
 
 @hookspec(firstresult=True)
-def authorize(actor: str, action: str, resource: str, site: Site) -> bool | None:
+def authorize(actor: str, action: str, resource: str, site: Site, people: PeopleView) -> bool | None:
     """Decide whether a person may perform an action (R2, R9).
 
     Style: decision (firstresult). Return ``True`` to allow, ``False`` to refuse, ``None`` to
-    defer to the next plugin. The built-in policy (``trylast``) allows an action only to a known
-    person whose roles grant it, and refuses operator actions to an untrained operator.
+    defer to the next plugin. The built-in policy (``trylast``) allows an action only to a known,
+    unrevoked person whose roles grant it, and refuses operator actions to an operator with no,
+    expired or future-dated training.
 
-    :param actor: the person's id from the site config.
+    :param actor: the person's id.
     :param action: e.g. ``"inspect.sign"``, ``"footage.approve"``, ``"footage.export"``.
     :param resource: what is acted on, e.g. a camera id or a request id.
     :param site: the loaded site.
+    :param people: the site's current people, read from the store (``people.get(actor)`` gives roles,
+        training and revocation as they are now, after any ``people add|revoke|train``); read-only.
     :returns: ``True``, ``False`` or ``None``.
     """
 
@@ -150,11 +154,12 @@ def entry_decision(door: str, person: Any, credential: Any, site: Site) -> Any:
     """Decide whether a credential read at a door opens it (R3).
 
     Style: decision (firstresult). Return an ``EntryDecision`` (allowed, reason) or ``None`` to
-    defer. The built-in access rule admits staff in their hours and approved visitors inside
-    their window, and refuses everyone else.
+    defer. The built-in access rule admits staff in their hours (operators only while trained) and
+    approved visitors inside their window, and refuses everyone else.
 
     :param door: the door id.
-    :param person: the person or visitor the credential belongs to, or ``None`` if unknown.
+    :param person: the person (as the store holds them now: roles, training, revocation) or visitor the
+        credential belongs to, or ``None`` if unknown.
     :param credential: the :class:`watchkeeper.core.models.CredentialRead`.
     :param site: the loaded site.
     :returns: an ``EntryDecision`` or ``None``.

@@ -143,9 +143,10 @@ def test_decisions_are_logged_and_repeated_denials_raise_a_finding(access: Acces
 
 
 def test_untrained_operator_is_refused_operator_actions(app) -> None:
-    assert not app.pm.hook.authorize(actor="new-op", action="inspect.sign", resource="run-1", site=app.site)
-    assert app.pm.hook.authorize(actor="li", action="inspect.sign", resource="run-1", site=app.site)
-    assert not app.pm.hook.authorize(actor="li", action="footage.approve", resource="req-1", site=app.site)
+    ask = dict(resource="run-1", site=app.site, people=app.people)
+    assert not app.pm.hook.authorize(actor="new-op", action="inspect.sign", **ask)
+    assert app.pm.hook.authorize(actor="li", action="inspect.sign", **ask)
+    assert not app.pm.hook.authorize(actor="li", action="footage.approve", **ask)
 
 
 def test_cli_visitor_flow(site_file: Path) -> None:

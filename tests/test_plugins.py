@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from watchkeeper.faces.cli import make_cli
-from watchkeeper.site.config import load_site
 from watchkeeper.devices.drivers import Platform
+from watchkeeper.host import open_site
 from watchkeeper.host.pluginhost import PluginLoadError, collect_platforms, describe_plugins, load_plugins
 
 TINY_PLUGIN = '''\
@@ -128,10 +128,12 @@ def test_site_plugin_overrides_policy(tmp_path: Path, site_file: Path) -> None:
                 return False
     """))
     pm = load_plugins(plugins)
-    site = load_site(site_file)
-    assert pm.hook.authorize(actor="li", action="footage.export", resource="cam", site=site) is False
-    assert pm.hook.authorize(actor="li", action="footage.view", resource="cam", site=site) is True
-    assert pm.hook.authorize(actor="new-op", action="footage.view", resource="cam", site=site) is False
+    app = open_site(site_file, pm)  # a plugin written before `people` was passed still works
+    ask = dict(resource="cam", site=app.site, people=app.people)
+    assert pm.hook.authorize(actor="li", action="footage.export", **ask) is False
+    assert pm.hook.authorize(actor="li", action="footage.view", **ask) is True
+    assert pm.hook.authorize(actor="new-op", action="footage.view", **ask) is False
+    app.close()
 
 
 def test_platform_registration_is_validated(tmp_path: Path) -> None:
