@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
     from watchkeeper.site.verdicts import ClauseRule
     from watchkeeper.site.config import Site
     from watchkeeper.site.context import ActionRequest, Refusal, SiteView
+    from watchkeeper.site.people import PeopleView
     from watchkeeper.devices.drivers import Platform
     from watchkeeper.core.findings import Finding
 
@@ -108,19 +109,23 @@ def register_routes(register: Callable[[str, str, Callable[..., Any]], None]) ->
 
 
 @hookspec(firstresult=True)
-def authorize(actor: str, action: str, resource: str, site: Site, request: ActionRequest) -> bool | Refusal | None:
+def authorize(actor: str, action: str, resource: str, site: Site, people: PeopleView,
+              request: ActionRequest) -> bool | Refusal | None:
     """Decide whether a person may perform an action (R2, R9).
 
     Style: decision (firstresult). Return ``True`` to allow, ``Refusal("why")`` (from
     ``watchkeeper.site.context``) or ``False`` to refuse, ``None`` to defer to the next plugin. A
     refusal is journaled with its reason and the refusing plugin's name; any other answer refuses,
     naming the plugin that gave it. The built-in policy (``trylast``) allows an action only to a
-    known person whose roles grant it, and refuses operator actions to an untrained operator.
+    known, unrevoked person whose roles grant it, and refuses operator actions to an operator with no,
+    expired or future-dated training.
 
-    :param actor: the person's id from the site config.
+    :param actor: the person's id.
     :param action: e.g. ``"inspect.sign"``, ``"footage.approve"``, ``"footage.export"``.
     :param resource: what is acted on, e.g. a camera id or ``"request-7"``.
     :param site: the loaded site.
+    :param people: the site's current people, read from the store (``people.get(actor)`` gives roles,
+        training and revocation as they are now, after any ``people add|revoke|train``); read-only.
     :param request: the same question as an :class:`~watchkeeper.site.context.ActionRequest`:
         ``request.history`` lists the journal entries about the resource (who requested, who
         approved), ``request.view`` reads the store.
@@ -161,11 +166,12 @@ def entry_decision(door: str, person: Any, credential: Any, site: Site, view: Si
     """Decide whether a credential read at a door opens it (R3).
 
     Style: decision (firstresult). Return an ``EntryDecision`` (allowed, reason) or ``None`` to
-    defer. The built-in access rule admits staff in their hours and approved visitors inside
-    their window, and refuses everyone else.
+    defer. The built-in access rule admits staff in their hours (operators only while trained) and
+    approved visitors inside their window, and refuses everyone else.
 
     :param door: the door id.
-    :param person: the person or visitor the credential belongs to, or ``None`` if unknown.
+    :param person: the person (as the store holds them now: roles, training, revocation) or visitor the
+        credential belongs to, or ``None`` if unknown.
     :param credential: the :class:`watchkeeper.core.models.CredentialRead`.
     :param site: the loaded site.
     :param view: the site's store, read-only (e.g. today's ``access_events`` at this door).

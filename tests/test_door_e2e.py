@@ -18,6 +18,7 @@ import pytest
 from watchkeeper.rules.door_service import Access
 from watchkeeper.host import open_site
 from watchkeeper.site.app import App
+from watchkeeper.site.config import Person
 from watchkeeper.faces.service import Appliance
 from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
 
@@ -176,6 +177,39 @@ async def test_forced_and_held_open_door(room) -> None:
     assert await open_kinds(set()) == set()
     forced = app.store.conn.execute("SELECT count(*) FROM findings WHERE kind = 'door_forced'").fetchone()[0]
     assert forced == 1, "opening after a grant is not forced"
+
+
+async def test_training_and_revocation_from_another_process_count_at_the_door(room, tmp_path: Path) -> None:
+    """R2 at the door, from the store: training recorded and a revocation made by another process
+    (the CLI) decide the very next badge read by the running appliance."""
+    import subprocess
+    import sys
+
+    app, reader = room
+    await asyncio.sleep(2)
+
+    async def cli(*args: str) -> None:
+        done = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(tmp_path / "site.toml"), *args],
+            capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    Access(app).add_person("zhang", Person("wu", "Wu", ("operator",), ("55555",)))  # no training on file
+    await reader.present_card("55555")
+    events = await wait_for_events(app, 1)
+    assert (events[0]["person"], events[0]["allowed"]) == ("wu", 0) and "no training on file" in events[0]["reason"]
+    await cli("people", "train", "wu", "--course", "CCTV operation", "--trainer", "Ma", "--date",
+              datetime.now(app.site.zone).date().isoformat(), "--actor", "zhang")
+    await reader.present_card("55555")
+    events = await wait_for_events(app, 2)
+    assert (events[1]["person"], events[1]["allowed"]) == ("wu", 1), events[1]["reason"]
+
+    await cli("people", "revoke", "li", "--actor", "zhang")
+    await reader.present_card("12345")
+    events = await wait_for_events(app, 3)
+    assert (events[2]["person"], events[2]["allowed"]) == ("li", 0) and "revoked" in events[2]["reason"]
+    strikes = [o for o in reader.outputs() if o["kind"] == "output"]
+    assert len(strikes) == 1, "only the trained, unrevoked badge opened the strike"
 
 
 async def test_untrained_or_unroomed_staff_are_refused_over_osdp(room) -> None:

@@ -20,6 +20,7 @@ from watchkeeper.rules.footage import Footage
 from watchkeeper.site.app import App, Refused
 from watchkeeper.site.config import load_site
 from watchkeeper.site.context import ActionRequest, Refusal, SiteView
+from watchkeeper.site.people import ConfigPeople
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 SUPERVISORS = """
@@ -124,7 +125,7 @@ def test_refusals_are_signed_by_the_refusing_plugin(tmp_path: Path, site_file: P
     view = SiteView(tmp_path / "absent.db")
 
     def ask(actor: str, action: str) -> object:
-        return pm.hook.authorize(actor=actor, action=action, resource="cam", site=site,
+        return pm.hook.authorize(actor=actor, action=action, resource="cam", site=site, people=ConfigPeople(site),
                                  request=ActionRequest(actor, action, "cam", view))
 
     assert ask("li", "footage.export") == Refusal("", "site:nope.py")
@@ -152,7 +153,7 @@ def test_trace_prints_compact_arguments(site_file: Path) -> None:
     assert any(line.endswith("authorize => True") for line in lines)
     assert any(line.endswith("clock_tolerance => 30.0") for line in lines)
     assert max(len(line) for line in lines) < 400, max(lines, key=len)
-    assert "people=" not in result.stderr  # never the whole Site
+    assert "Person(" not in result.stderr and "cameras=" not in result.stderr  # never the whole Site
 
 
 def test_compact_is_short_for_every_kind_of_value() -> None:

@@ -13,9 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from watchkeeper.faces.cli import make_cli
-from watchkeeper.site.config import load_site
-from watchkeeper.site.context import ActionRequest, Refusal, SiteView
+from watchkeeper.site.context import ActionRequest, Refusal
 from watchkeeper.devices.drivers import Platform
+from watchkeeper.host import open_site
 from watchkeeper.host.pluginhost import PluginLoadError, collect_platforms, describe_plugins, load_plugins
 
 TINY_PLUGIN = '''\
@@ -131,15 +131,18 @@ def test_site_plugin_overrides_policy(tmp_path: Path, site_file: Path) -> None:
                 return False
     """))
     pm = load_plugins(plugins)
-    site = load_site(site_file)
+    app = open_site(site_file, pm)  # a plugin written before `people` or `request` was passed still works
 
     def ask(actor: str, action: str) -> object:
-        request = ActionRequest(actor, action, "cam", SiteView(tmp_path / "absent.db"))
-        return pm.hook.authorize(actor=actor, action=action, resource="cam", site=site, request=request)
+        return pm.hook.authorize(actor=actor, action=action, resource="cam", site=app.site, people=app.people,
+                                 request=ActionRequest(actor, action, "cam", app.view))
 
-    assert ask("li", "footage.export") == Refusal("", "site:two_person.py")
-    assert ask("li", "footage.view") is True
-    assert not ask("new-op", "footage.view")
+    try:
+        assert ask("li", "footage.export") == Refusal("", "site:two_person.py")
+        assert ask("li", "footage.view") is True
+        assert not ask("new-op", "footage.view")
+    finally:
+        app.close()
 
 
 def test_platform_registration_is_validated(tmp_path: Path) -> None:

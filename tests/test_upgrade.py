@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -61,3 +62,31 @@ def test_opening_an_upgraded_store_again_changes_nothing(old_site: Path) -> None
     once = _tables(store)
     open_site(old_site).close()
     assert _tables(store) == once
+
+
+def test_a_0_1_0_journal_is_given_its_key_id_and_a_macd_anchor_at_its_first_append(old_site: Path) -> None:
+    """A journal begun before key ids verifies as it is; its first append records the key id, and
+    from then on the old unauthenticated anchor format is refused (it could be written by anyone)."""
+    from click.testing import CliRunner
+
+    from watchkeeper.faces.cli import make_cli
+
+    anchor = old_site.parent / "secrets" / "journal.key.head"
+    legacy = anchor.read_bytes()
+    assert legacy.count(b" ") == 1  # "SEQ HASH": 0.1.0's anchor
+
+    def verify() -> dict:
+        result = CliRunner().invoke(make_cli(config=old_site), ["--config", str(old_site), "journal", "verify", "--json"])
+        return json.loads(result.output)
+
+    assert verify()["ok"]
+    app = open_site(old_site)
+    before = app.journal.verify().head_seq
+    row = app.journal.append("operation", "li", "site", "after the upgrade")
+    upgrade = json.loads(list(app.journal.entries())[before]["body"])
+    app.close()
+    assert upgrade == {"event": "journal_upgraded", "key_id": app.journal.key_id} and row["seq"] == before + 2
+    assert anchor.read_bytes() != legacy and verify()["ok"]
+    anchor.write_text(f"{row['seq'] - 1} {list(open_site(old_site).journal.entries())[before]['hash']}\n")
+    report = verify()
+    assert report["status"] == "anchor_garbled" and "old unauthenticated format" in report["reason"]

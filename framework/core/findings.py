@@ -56,6 +56,8 @@ class FindingKind(enum.StrEnum):
     REPEATED_DENIALS = "repeated_denials"
     DOOR_FORCED = "door_forced"
     DOOR_HELD_OPEN = "door_held_open"
+    # The journal (R6).
+    JOURNAL_TAMPERED = "journal_tampered"
     # Process clauses (R4, R5).
     MAINTENANCE_OVERDUE = "maintenance_overdue"
     INSPECTION_UNSIGNED = "inspection_unsigned"
@@ -113,6 +115,7 @@ FINDING_KINDS: dict[FindingKind, KindInfo] = {
     FindingKind.REPEATED_DENIALS: KindInfo("R3", W, "repeated refused entries at a door"),
     FindingKind.DOOR_FORCED: KindInfo("R3", F, "door opened without a grant"),
     FindingKind.DOOR_HELD_OPEN: KindInfo("R3", W, "door held open too long"),
+    FindingKind.JOURNAL_TAMPERED: KindInfo("R6", F, "journal history was deleted, rewritten or begun again"),
     FindingKind.MAINTENANCE_OVERDUE: KindInfo("R4", W, "maintenance task is overdue"),
     FindingKind.INSPECTION_UNSIGNED: KindInfo("R5", F, "shift has no signed inspection"),
     FindingKind.BACKUP_FAILED: KindInfo("R8", F, "the nightly backup of the store could not be taken"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,9 @@ from sqlite_utils import Migrations
 JOURNAL_KINDS = (
     "operation", "maintenance", "inspection", "retrieval", "access", "clock", "retention", "config",
 )
+#: The kinds a person may write by hand (`journal add`: a note of operation, maintenance, an inspection walked);
+#: the others (config, retrieval, access, clock, retention) are evidence only watchkeeper writes.
+PERSON_KINDS = ("operation", "maintenance", "inspection")
 
 core = Migrations("watchkeeper")
 
@@ -121,6 +125,10 @@ def _disk_full(path: Path) -> bool:
     return stats.f_bavail * stats.f_frsize < 1024 * 1024
 
 
+class StoreMissing(Exception):
+    """A read-only open found no store: it is never created just to be read."""
+
+
 class Store:
     """The appliance's database. Open it once per process; every plugin's migrations run at open."""
 
@@ -149,6 +157,19 @@ class Store:
             if problem is None:
                 raise
             raise StoreError(f"store {self.path}: {problem} ({error})") from None
+
+    @classmethod
+    def open_readonly(cls, path: Path | str) -> Store:
+        """The store as it is, for checking it: no folder or file created, no migration, no write."""
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        if not store.path.is_file():
+            raise StoreMissing(f"the store {store.path} does not exist")
+        uri = f"file:{urllib.parse.quote(str(store.path.resolve()))}?mode=ro"
+        store.conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30, check_same_thread=False)
+        store.conn.execute("PRAGMA query_only=ON")
+        store.db = sqlite_utils.Database(store.conn)
+        return store
 
     def migration_sets(self, pm: pluggy.PluginManager | None) -> list[Migrations]:
         sets = [core]

@@ -7,6 +7,8 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 from watchkeeper import __version__
+from watchkeeper.evidence.witness import WitnessError
+from watchkeeper.rules.policy import training_problem
 from watchkeeper.rules.verdicts import judge
 
 PERIODS = {"day": 1, "week": 7, "month": 30}
@@ -47,6 +49,28 @@ def period_bounds(app: Any, period: str, ending: datetime | None = None) -> tupl
     return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
+def _operators(app: Any, moment: datetime) -> list[dict[str, Any]]:
+    """The site's current operators (from the store) and whether each was trained at `moment` (R2)."""
+    day = moment.astimezone(app.site.zone).date()
+    rows = []
+    for person in app.people.all():
+        if "operator" in person.roles and not person.revoked:
+            problem = training_problem(person, day, app.site.policies.training_refresher_days)
+            rows.append({"id": person.id, "name": person.name,
+                         "trained_on": person.trained_on.isoformat() if person.trained_on else None,
+                         "trained": problem is None, "training_problem": problem})
+    return rows
+
+
+def _verify(app: Any) -> Any:
+    """The journal against its anchor and the site's witness file (an unreadable one counts as none)."""
+    try:
+        heads = app.witness_heads()
+    except WitnessError:
+        heads = []
+    return app.journal.verify(witness=heads)
+
+
 def build_report(app: Any, period: str = "day", ending: datetime | None = None,
                  verification: Any = None) -> dict[str, Any]:
     """Gather every clause's evidence for the period into one JSON-ready dict (docs/report-schema.json).
@@ -58,15 +82,14 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None,
     span = [start.isoformat(), end.isoformat()]
     findings = _rows(app, "SELECT * FROM findings WHERE opened_at < ? AND (closed_at IS NULL OR closed_at > ?)"
                           " ORDER BY opened_at", [span[1], span[0]])
-    verification = verification if verification is not None else app.journal.verify()
+    verification = verification if verification is not None else _verify(app)
     journal_counts = {kind: count for kind, count in app.store.conn.execute(
         "SELECT kind, count(*) FROM journal WHERE time_utc >= ? AND time_utc < ? GROUP BY kind", span)}
     evidence: dict[str, dict[str, Any]] = {
         "R1": {"cameras": [{"id": c.id, "name": c.name, "location": c.location, "purpose": c.purpose,
                             "zone": c.zone} for c in app.site.cameras],
                "config_snapshots": journal_counts.get("config", 0)},
-        "R2": {"operators": [{"id": p.id, "name": p.name, "trained_on": p.trained_on.isoformat() if p.trained_on else None}
-                             for p in app.site.people if "operator" in p.roles],
+        "R2": {"operators": _operators(app, min(end, datetime.now(timezone.utc))),
                "refusals": app.store.conn.execute(
                    "SELECT count(*) FROM journal WHERE time_utc >= ? AND time_utc < ? AND body LIKE '%\"refused\"%'",
                    span).fetchone()[0]},
@@ -87,7 +110,10 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None,
             "ok": verification.ok, "entries": verification.entries, "head_seq": verification.head_seq,
             "head_hash": verification.head_hash,
             "first_bad_seq": verification.problem.seq if verification.problem else None,
-            "reason": verification.problem.reason if verification.problem else None}},
+            "reason": verification.problem.reason if verification.problem else None,
+            # The head is printed so it can be kept outside the appliance, a witness to compare with later.
+            "status": verification.status, "key_id": verification.key_id, "head_time": verification.head_time,
+            "problems": [{"seq": p.seq, "status": p.status, "reason": p.reason} for p in verification.problems]}},
         "R7": {"readings": _rows(app, "SELECT id, device, time_utc, offset_seconds, round_trip_seconds, reference,"
                                       " time_zone, corrected, tolerance_seconds FROM clock_readings WHERE time_utc >= ?"
                                       " AND time_utc < ? ORDER BY time_utc", span),

@@ -19,7 +19,9 @@ from watchkeeper.site.app import App
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DOOR_LINK_KINDS, DeviceError, door_findings, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.evidence.journal import JournalTampered, Verification
 from watchkeeper.evidence.store import store_problem
+from watchkeeper.evidence.witness import WitnessError
 from watchkeeper.core.models import Capability, DeviceEventKind, DoorStatus, Endpoint
 from watchkeeper.faces import systemd
 
@@ -322,6 +324,27 @@ class Appliance:
             watcher.cancel()
             await driver.close()
 
+    def check_journal(self) -> Verification:
+        """At every start: the chain against its anchor and the site's witness file, each problem named
+        in the log and kept as an open `journal_tampered` finding; the appliance runs on regardless."""
+        self.app.journal.check_head()  # a tip that is not the anchored head is journaled as an alarm
+        try:
+            heads = self.app.witness_heads()
+        except WitnessError as error:
+            log.error("journal witness unreadable: %s", error)
+            heads = []
+        result = self.app.journal.verify(witness=heads)
+        for problem in result.problems:
+            log.error("journal %s: %s", problem.status, problem.reason)
+        if not result.ok:
+            self.findings.record(Finding(
+                FindingKind.JOURNAL_TAMPERED, "journal", "; ".join(p.reason for p in result.problems),
+                details={"statuses": [p.status for p in result.problems], "head_seq": result.head_seq}))
+        else:
+            log.info("journal ok: %s entries, head %s %s (key id %s)", result.entries, result.head_seq,
+                     result.head_hash, result.key_id)
+        return result
+
     def _held_driver(self, request: dict[str, Any]) -> Any:
         door_id = str(request.get("door"))
         self.app.site.door(door_id)  # KeyError naming an unknown door
@@ -349,6 +372,7 @@ class Appliance:
 
     async def start(self) -> None:
         await self.control.start()  # AlreadyRunning before anything is journaled or any device touched
+        self.check_journal()
         killed = self._previous_run_was_killed()
         self.app.journal.append("operation", "watchkeeper", "appliance", {
             "event": "start", "pid": os.getpid(), "previous_run_stopped_cleanly": not killed})
@@ -382,7 +406,10 @@ class Appliance:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.control.stop()
-        self.app.journal.append("operation", "watchkeeper", "appliance", {"event": "stop", "reason": reason})
+        try:
+            self.app.journal.append("operation", "watchkeeper", "appliance", {"event": "stop", "reason": reason})
+        except JournalTampered as error:  # the alarm took its place; stopping goes on
+            log.error("%s", error)
 
 
 async def run_until(app: App, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:

@@ -104,7 +104,7 @@ def person_problem(person: Person, site: Site, now: datetime) -> str | None:
     if not set(person.roles) & set(site.policies.room_access_roles):
         return f"{person.id}: role {', '.join(person.roles) or 'none'} has no room access"
     local = now.astimezone(site.zone)
-    problem = training_problem(person, local.date())
+    problem = training_problem(person, local.date(), site.policies.training_refresher_days)
     if problem:
         return f"{person.id}: untrained ({problem})"
     if not within_hours(person.hours, local):

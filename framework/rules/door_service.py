@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -13,14 +12,14 @@ from typing import Any
 import attrs
 
 from watchkeeper.site.app import App, Refused
-from watchkeeper.site.config import Person, hours_problem, placeholder_problem
+from watchkeeper.site import people as people_store
+from watchkeeper.site.config import BASIC_COURSE, Person, Training, hours_problem, placeholder_problem
 from watchkeeper.site.doorlock import hold_door
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.devices.drivers import DeviceError, door_findings
 from watchkeeper.core.models import CredentialKind, CredentialRead
 from watchkeeper.devices.drivers import DoorDriver
 from watchkeeper.rules.access import EntryDecision, Visitor
-from watchkeeper.rules.policy import roster
 
 #: This many refusals at one door inside the window raise REPEATED_DENIALS.
 DENIALS_FOR_FINDING = 3
@@ -52,11 +51,11 @@ class Access:
     # --- people -------------------------------------------------------------------------------
 
     def people(self) -> list[Person]:
-        """The site config's people, overridden or extended by run-time additions and revocations."""
-        return roster(self.app)
+        """The site's current people, from the store (the config seeds it at every open)."""
+        return self.app.people.all()
 
     def person(self, person_id: str) -> Person | None:
-        return next((p for p in self.people() if p.id == person_id), None)
+        return self.app.people.get(person_id)
 
     def _require(self, actor: str, action: str, resource: str) -> None:
         self.app.require(actor, action, resource, kind="access")
@@ -65,23 +64,29 @@ class Access:
         if person.hours and hours_problem(person.hours):
             raise ValueError(hours_problem(person.hours))
         self._require(actor, "people.manage", person.id)
-        now = _iso(datetime.now(timezone.utc))
-        self.app.store.db["people"].upsert({
-            "id": person.id, "name": person.name, "roles": json.dumps(list(person.roles)),
-            "badges": json.dumps(list(person.badges)),
-            "trained_on": person.trained_on.isoformat() if person.trained_on else None,
-            "hours": person.hours, "added_by": actor, "added_at": now, "revoked_by": None, "revoked_at": None,
-        }, pk="id")
+        if person.trained_on and not any(t.completed_on == person.trained_on for t in person.training):
+            person = attrs.evolve(person, training=(*person.training, Training(BASIC_COURSE, person.trained_on)))
+        people_store.save(self.app.store, person, actor)
         self.app.journal.append("access", actor, person.id, {"person_added": attrs.asdict(person)})
 
-    def revoke_person(self, actor: str, person_id: str) -> None:
+    def revoke_person(self, actor: str, person_id: str, reason: str = "") -> None:
         self._require(actor, "people.manage", person_id)
-        person = self.person(person_id)
-        if person is None:
+        if self.person(person_id) is None:
             raise KeyError(f"no person {person_id!r}")
-        self.add_person(actor, person)  # materialise a config person so the revocation sticks
-        self.app.store.db["people"].update(person_id, {"revoked_by": actor, "revoked_at": _iso(datetime.now(timezone.utc))})
-        self.app.journal.append("access", actor, person_id, {"person_revoked": person_id})
+        people_store.revoke(self.app.store, person_id, actor, reason)
+        self.app.journal.append("access", actor, person_id, {"person_revoked": person_id, "reason": reason})
+
+    def add_training(self, actor: str, person_id: str, record: Training) -> None:
+        """Record a course a person took (R2): from its date until `valid_until` or the site's refresher."""
+        self._require(actor, "people.manage", person_id)
+        if self.person(person_id) is None:
+            raise KeyError(f"no person {person_id!r}")
+        if not record.course.strip():
+            raise ValueError("a training record needs a course")
+        if record.valid_until is not None and record.valid_until < record.completed_on:
+            raise ValueError(f"valid until {record.valid_until} is before the training date {record.completed_on}")
+        people_store.add_training(self.app.store, person_id, record, actor)
+        self.app.journal.append("access", actor, person_id, {"training_recorded": attrs.asdict(record)})
 
     # --- visitors -----------------------------------------------------------------------------
 
@@ -139,9 +144,9 @@ class Access:
 
     def holder(self, credential: CredentialRead) -> Person | Visitor | None:
         if credential.kind is CredentialKind.CARD:
-            for person in self.people():
-                if credential.value in person.badges:
-                    return person
+            person = self.app.people.by_badge(credential.value)
+            if person is not None:
+                return person
             row = next(self.app.store.db["visitors"].rows_where(
                 "badge = ? ORDER BY id DESC LIMIT 1", [credential.value]), None)
             return self._visitor(row) if row else None

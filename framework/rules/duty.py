@@ -119,8 +119,8 @@ def set_roster(app: Any, actor: str, day: date, at: str, operators: list[str], n
     if not operators:
         raise ValueError(_("a shift needs at least one operator"))
     for name in operators:
-        person = app.site.person(name)
-        if person is None:
+        person = app.people.get(name)
+        if person is None or person.revoked:
             raise KeyError(_("no person {name!r} in the site config").format(name=name))
         if not {"operator", "supervisor"} & set(person.roles):
             raise refuse(app, actor, subject, "duty.roster",

@@ -87,7 +87,7 @@ def acknowledge(app: Any, actor: str, finding_id: int, note: str = "") -> None:
 
 def assign(app: Any, actor: str, finding_id: int, assignee: str, note: str = "") -> None:
     """Make a person the finding's owner (a supervisor's act)."""
-    if app.site.person(assignee) is None:
+    if app.people.get(assignee) is None:
         raise KeyError(_("no person {name!r} in the site config").format(name=assignee))
     _act(app, actor, finding_id, "assigned", "findings.assign", note, assignee)
 
@@ -125,7 +125,7 @@ def close(app: Any, actor: str, finding_id: int, reason: str) -> None:
 
 
 def supervisors(app: Any) -> list[str]:
-    return [person.id for person in app.site.people if "supervisor" in person.roles and not person.revoked]
+    return [person.id for person in app.people.all() if "supervisor" in person.roles and not person.revoked]
 
 
 async def check_escalations(context: CheckContext) -> CheckResult:

@@ -5,7 +5,6 @@ Every implementation is ``trylast`` so that a site plugin returning a value over
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -13,8 +12,10 @@ from typing import Any
 from watchkeeper import hookimpl
 from watchkeeper.core.i18n import _
 from watchkeeper.rules.verdicts import Item, decide, journal_rows
+from watchkeeper.site import people as people_store
 from watchkeeper.site.config import Person, Site
 from watchkeeper.site.context import Refusal
+from watchkeeper.site.people import PeopleView
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 
 #: Which roles may perform each action. An action not listed is refused.
@@ -49,7 +50,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "review.sign": frozenset({"supervisor"}),
 }
 
-#: Actions that operate the system: an operator needs a training date on file for these (R2).
+#: Actions that operate the system: an operator needs current training for these (R2), as for the door.
 OPERATOR_ACTIONS = frozenset(
     {"inspect.run", "inspect.sign", "footage.view", "footage.request", "footage.export", "door.open", "clock.correct",
      "duty.handover", "journal.close_day"}
@@ -58,36 +59,32 @@ OPERATOR_ACTIONS = frozenset(
 OPERATING_KINDS = ("inspection", "retrieval", "clock")
 
 
-def training_problem(person: Person, on: date) -> str | None:
+def training_problem(person: Person, on: date, refresher_days: int | None = None) -> str | None:
     """Why `person` counts as untrained on `on`, or None: the one place every check asks (R2).
 
-    The CLI's actions, the door and the R2 verdict all call this, so where training records come
-    from can change in one place."""
-    if person.trained_on is None:
-        return f"'{person.id}' has no training on file"
-    if person.trained_on > on:
-        return f"'{person.id}' is trained only from {person.trained_on.isoformat()}"
-    return None
+    The CLI's actions, the door and the R2 verdict all call this. The records are the store's
+    (course, date, trainer, valid until or the site's refresher interval; `watchkeeper.site.people`):
+    none, expired or only from a later day is untrained."""
+    return people_store.training_problem(person, on, refresher_days)
 
 
 def roster(app: Any) -> list[Person]:
-    """The site config's people, overridden or extended by run-time additions and revocations."""
-    merged = {person.id: person for person in app.site.people}
-    if app.store.db["people"].exists():
-        for row in app.store.db["people"].rows:
-            trained = date.fromisoformat(row["trained_on"]) if row["trained_on"] else None
-            merged[row["id"]] = Person(
-                id=row["id"], name=row["name"], roles=tuple(json.loads(row["roles"])),
-                badges=tuple(json.loads(row["badges"])), trained_on=trained, hours=row["hours"],
-                revoked=bool(row["revoked_at"]))
-    return list(merged.values())
+    """The site's people as the store holds them now (seeded from the config, changed at run time)."""
+    return app.people.all()
 
 
-def refusal_reason(actor: str, action: str, site: Site, today: date | None = None) -> str | None:
-    """Why the built-in policy refuses the action, or None if it allows it."""
-    person = site.person(actor)
+def refusal_reason(actor: str, action: str, site: Site, today: date | None = None,
+                   people: PeopleView | None = None) -> str | None:
+    """Why the built-in policy refuses the action, or None if it allows it.
+
+    `people` is the store's current people; without it (a caller outside an opened site) the site
+    config's are used.
+    """
+    person = people.get(actor) if people is not None else site.person(actor)
     if person is None:
-        return f"'{actor}' is not a person in the site config"
+        return f"'{actor}' is not a person on this site"
+    if person.revoked:
+        return f"'{actor}' has been revoked"
     allowed = ACTION_ROLES.get(action)
     if allowed is None:
         return f"unknown action '{action}'"
@@ -95,15 +92,16 @@ def refusal_reason(actor: str, action: str, site: Site, today: date | None = Non
     if not roles:
         return f"'{actor}' has none of the roles allowed to {action}: {', '.join(sorted(allowed))}"
     if action in OPERATOR_ACTIONS and roles == {"operator"}:
-        problem = training_problem(person, today or date.today())
+        problem = training_problem(person, today or datetime.now(site.zone).date(),
+                                   site.policies.training_refresher_days)
         if problem:
             return f"operator {problem}"
     return None
 
 
 @hookimpl(trylast=True)
-def authorize(actor: str, action: str, resource: str, site: Site) -> bool | Refusal:
-    reason = refusal_reason(actor, action, site)
+def authorize(actor: str, action: str, resource: str, site: Site, people: PeopleView) -> bool | Refusal:
+    reason = refusal_reason(actor, action, site, people=people)
     return True if reason is None else Refusal(reason)
 
 
@@ -130,7 +128,8 @@ def verdict(context: VerdictContext) -> Verdict:
             continue
         evidence.add("journal", entry["seq"])
         on = datetime.fromisoformat(entry["time_utc"]).astimezone(zone).date()
-        problem = training_problem(person, on) if "supervisor" not in person.roles else None
+        problem = (training_problem(person, on, context.app.site.policies.training_refresher_days)
+                   if "supervisor" not in person.roles else None)
         if problem:
             breaches.append(Item("R2.untrained_act", _("journal entry {seq}: {actor} operated while untrained ({why})")
                                  .format(seq=entry["seq"], actor=entry["actor"], why=problem)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,16 @@ import pluggy
 from watchkeeper.site.config import Site, load_site, platform_kinds, platform_options
 from watchkeeper.site.context import ActionRequest, Refusal, SiteView
 from watchkeeper.devices.drivers import CameraDriver, DoorDriver, Platform
-from watchkeeper.core.findings import Finding
+from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.evidence.findingstore import FindingStore
-from watchkeeper.evidence.journal import Journal, load_key
+from watchkeeper.evidence.journal import Journal, JournalTampered, Problem, anchor_path, load_key
 from watchkeeper.core.models import Endpoint
-from watchkeeper.evidence.store import Store
+from watchkeeper.evidence.store import PERSON_KINDS, Store
+from watchkeeper.evidence.witness import Witness, WitnessHead, read_heads
+from watchkeeper.site import people as people_store
+from watchkeeper.site.people import People
+
+log = logging.getLogger(__name__)
 
 #: Keys whose inline values are secrets; their references (env:, file:) are kept, values are not.
 SECRET_KEYS = frozenset({"password", "scbk", "pin", "journal_key_value"})
@@ -54,7 +60,7 @@ def redact(value: Any) -> Any:
 
 def journal_anchor(site: Site) -> Path:
     """Where the journal's head anchor lives: beside the key, outside the database."""
-    return site.journal_key.with_name(site.journal_key.name + ".head")
+    return anchor_path(site.journal_key)
 
 
 class Refused(Exception):
@@ -69,6 +75,13 @@ class App:
     journal: Journal
     platforms: dict[str, Platform]
     _view: SiteView | None = attrs.field(default=None, init=False)
+    #: Set when opening found the journal tampered with (the alarm is journaled, the finding open).
+    journal_alarm: Problem | None = None
+    #: The current people, roles, training and revocations, read from the store (read-only).
+    people: People = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.people = People(self.store)
 
     @classmethod
     def open(cls, config: Path | str, pm: pluggy.PluginManager, platforms: dict[str, Platform]) -> App:
@@ -78,11 +91,29 @@ class App:
         """
         site = load_site(config, platform_kinds(platforms), platform_options(platforms))
         store = Store(site.store, pm)
+        people_store.migrations.apply(store.db)  # after the plugins' sets: it extends the access rule's table
+        people_store.seed(store, site.people)
         key = load_key(site.journal_key, create=True)
-        journal = Journal(store, key, site.time_zone, pm, anchor=journal_anchor(site))
+        journal = Journal(store, key, site.time_zone, pm, anchor=journal_anchor(site),
+                          witness=Witness(site.name, site.witness.syslog, site.witness.file))
         app = cls(site, pm, store, journal, platforms)
-        app.snapshot_config()
+        journal.on_alarm = app.journal_tampered
+        try:
+            app.snapshot_config()
+        except JournalTampered as error:  # the alarm took the snapshot's place; the chain is anchored again
+            app.journal_alarm = error.problem
+            app.snapshot_config()
         return app
+
+    def journal_tampered(self, problem: Problem) -> None:
+        """An append found the journal tampered with: an open finding, and the system log, say so."""
+        log.error("journal %s: %s", problem.status, problem.reason)
+        self.finding_store().record(Finding(FindingKind.JOURNAL_TAMPERED, "journal", problem.reason,
+                                            details={"status": problem.status, "seq": problem.seq}))
+
+    def witness_heads(self) -> list[WitnessHead]:
+        """The heads saved in the site's witness file, if it has one (WitnessError if unreadable)."""
+        return site_witness_heads(self.site)
 
     def snapshot_config(self) -> None:
         """R1: journal the (redacted) config whenever it differs from the last snapshot."""
@@ -116,7 +147,7 @@ class App:
     def authorize(self, actor: str, action: str, resource: str) -> bool | Refusal:
         """Ask `authorize` with the request and its history; no answer at all is a refusal."""
         answer = self.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.site,
-                                        request=ActionRequest(actor, action, resource, self.view))
+                                        people=self.people, request=ActionRequest(actor, action, resource, self.view))
         return Refusal("no policy answered") if answer is None else answer
 
     def require(self, actor: str, action: str, resource: str, kind: str = "operation") -> None:
@@ -142,6 +173,15 @@ class App:
         """Whether a credential opens the door (R3), as the plugins decide."""
         return self.pm.hook.entry_decision(door=door, person=person, credential=credential, site=self.site,
                                            view=self.view)
+
+    def add_note(self, actor: str, kind: str, subject: str, text: str) -> dict[str, Any]:
+        """A person's own journal entry: authorised, and only of the kinds people write."""
+        self.require(actor, "journal.add", subject)
+        if kind not in PERSON_KINDS:
+            self.journal.append("operation", actor, subject, {"refused": "journal.add", "kind": kind})
+            raise Refused(f"entries of kind {kind} are written by watchkeeper itself; people write "
+                          f"{', '.join(PERSON_KINDS)}")
+        return self.journal.append(kind, actor, subject, {"text": text})
 
     def recorder_endpoint(self, recorder_id: str) -> Endpoint:
         recorder = self.site.recorder(recorder_id)
@@ -196,4 +236,22 @@ class App:
     def close(self) -> None:
         if self._view is not None:
             self._view.close()
+        if isinstance(self.journal.witness, Witness):
+            self.journal.witness.close()
         self.store.close()
+
+
+def site_witness_heads(site: Site) -> list[WitnessHead]:
+    """The heads in the site's witness file; none while it has none (it is created at the first head)."""
+    if site.witness.file is None or not site.witness.file.exists():
+        return []
+    return read_heads(site.witness.file, site.name)
+
+
+def open_journal_readonly(site: Site) -> Journal:
+    """The site's journal as it is, for `journal verify`: nothing is created, migrated or appended.
+
+    Raises JournalKeyError when the key is missing and StoreMissing when the store is.
+    """
+    key = load_key(site.journal_key)
+    return Journal(Store.open_readonly(site.store), key, site.time_zone, anchor=journal_anchor(site))

@@ -18,6 +18,7 @@ import pyrage
 
 from watchkeeper import __version__
 from watchkeeper.core.models import Secret
+from watchkeeper.evidence.anchor import GENESIS, Anchor, Head, write_anchor
 from watchkeeper.evidence.journal import Journal, Verification
 from watchkeeper.site.app import App
 from watchkeeper.site.config import ConfigError, Site, load_site
@@ -99,8 +100,9 @@ def copy_backup(site: Site, folder: Path, passphrase: Secret, actor: str) -> Pat
             source.backup(target, pages=PAGES_PER_STEP)
             head = target.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
             counts = _table_counts(target)
-        # The anchor of this copy is its own head: the live anchor may already be ahead of it.
-        _fsync_write(partial / ANCHOR, f"{head[0]} {head[1]}\n".encode("ascii") if head else b"")
+        # The anchor of this copy is its own head (MACed under the key): the live anchor may already be ahead.
+        key = bytes.fromhex(site.journal_key.read_text(encoding="ascii").strip())
+        write_anchor(partial / ANCHOR, key, Anchor(Head(head[0], head[1]) if head else Head(0, GENESIS)))
         sealed = json.dumps({"config": Path(site.source).read_text(encoding="utf-8"),
                              "journal_key": site.journal_key.read_text(encoding="ascii").strip()})
         _fsync_write(partial / SEALED, pyrage.passphrase.encrypt(sealed.encode("utf-8"), passphrase.reveal()))

@@ -18,6 +18,7 @@ from watchkeeper.core.models import Secret
 from watchkeeper.core.secrets import SecretError, SecretUnset, resolve_secret
 from watchkeeper.devices.drivers import OptionCheck, option_problem
 from watchkeeper.site.limits import MAX_CONFIG_BYTES, depth_problem, nesting_problem, range_problem
+from watchkeeper.evidence.witness import parse_syslog_address
 
 ROLES = ("operator", "supervisor", "maintenance", "administrator")
 #: Standard time when a site names none (R7): China's national time service, then a public pool.
@@ -67,6 +68,8 @@ class Policies:
     frame_interval_seconds: float = 1.0
     playback_seconds: float = 10.0
     thresholds: dict[str, dict[str, float]] = attrs.field(factory=dict)
+    #: A training record without its own `valid_until` expires this many days after it was taken.
+    training_refresher_days: int | None = None
     #: A fault open this long escalates to the supervisors (R5), as a `fault_escalated` finding.
     escalate_after_hours: float = 24.0
     #: An approved request covers retrieval on the recorder itself this long after its approval (R9).
@@ -136,6 +139,20 @@ class Door:
 
 
 @attrs.frozen
+class Training:
+    """One course a person took (R2): valid from its date until `valid_until` or the site's refresher."""
+
+    course: str
+    completed_on: date
+    trainer: str = ""
+    valid_until: date | None = None
+
+
+#: The course a bare `trained_on` date (config, `people add --trained-on`) stands for.
+BASIC_COURSE = "operator training"
+
+
+@attrs.frozen
 class Person:
     id: str
     name: str
@@ -145,6 +162,8 @@ class Person:
     hours: str | None = None
     #: Set for people revoked at run time (`watchkeeper people revoke`); config people never are.
     revoked: bool = False
+    #: Every training record; a `trained_on` date is one of them (course BASIC_COURSE).
+    training: tuple[Training, ...] = ()
 
 
 @attrs.frozen
@@ -180,6 +199,14 @@ PERIODS = ("daily", "weekly")
 
 
 @attrs.frozen
+class WitnessConfig:
+    """Where the journal's heads are witnessed outside the appliance (see evidence.witness)."""
+
+    syslog: str = "local"
+    file: Path | None = None
+
+
+@attrs.frozen
 class Backup:
     """The nightly backup: where it goes, how many are kept, and the passphrase that seals the key."""
 
@@ -204,6 +231,7 @@ class Site:
     doors: tuple[Door, ...] = ()
     people: tuple[Person, ...] = ()
     maintenance: tuple[MaintenanceTask, ...] = ()
+    witness: WitnessConfig = WitnessConfig()
     backup: Backup | None = None
     duty: tuple[Duty, ...] = ()
     warnings: tuple[str, ...] = ()
@@ -311,6 +339,10 @@ def _item_path(key: str, index: int, item: Any) -> str:
 
 def _positive(value: float) -> str | None:
     return None if value > 0 else "must be greater than 0"
+
+
+def _not_blank(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
 
 
 def _port(value: int) -> str | None:
@@ -476,6 +508,7 @@ class _Loader:
             frame_interval_seconds=table.get("frame_interval_seconds", float, 1.0, _positive),
             playback_seconds=table.get("playback_seconds", float, 10.0, _positive),
             thresholds=thresholds,
+            training_refresher_days=table.get("training_refresher_days", int, None, _positive),
             escalate_after_hours=table.get("escalate_after_hours", float, 24.0, _positive),
             retrieval_valid_hours=table.get("retrieval_valid_hours", float, 24.0, _positive),
             audit_match_seconds=table.get("audit_match_seconds", float, 300.0, _positive),
@@ -486,6 +519,20 @@ class _Loader:
         )
         table.finish()
         return policies
+
+    def witness(self, data: Any) -> WitnessConfig:
+        def syslog_check(value: str) -> str | None:
+            try:
+                parse_syslog_address(value)
+            except ValueError as error:
+                return str(error)
+            return None
+
+        table = _Table(self, "witness", data)
+        witness = WitnessConfig(syslog=table.get("syslog", str, "local", syslog_check) or "local",
+                                file=self.path(table, "file", None))
+        table.finish()
+        return witness
 
     def backup(self, data: Any) -> Backup | None:
         if data is None:
@@ -602,16 +649,29 @@ class _Loader:
             if reason:
                 self.problem(f"{table.path}.roles[{index}]", reason)
         badges = table.get("badges", list, [])
+        trained_on = table.get("trained_on", date, None)
+        training = [Training(BASIC_COURSE, trained_on)] if trained_on else []
+        for index, item in enumerate(table.get("training", list, []) or []):
+            training += self.training(_Table(self, f"{table.path}.training[{index}]", item))
         person = Person(
             id=table.get("id", str, MISSING, _identifier),
             name=table.get("name", str),
             roles=tuple(r for r in roles if r in ROLES),
             badges=tuple(str(b) for b in badges or []),
-            trained_on=table.get("trained_on", date, None),
+            trained_on=trained_on,
             hours=table.get("hours", str, None, hours_problem),
+            training=tuple(training),
         )
         table.finish()
         return person
+
+    def training(self, table: _Table) -> list[Training]:
+        course, taken = table.get("course", str, MISSING, _not_blank), table.get("date", date)
+        trainer, until = table.get("trainer", str, ""), table.get("valid_until", date, None)
+        if taken and until and until < taken:
+            self.problem(table.key_path("valid_until"), f"{until.isoformat()} is before the training date")
+        table.finish()
+        return [Training(course, taken, trainer, until)] if course and taken else []
 
 
 def _unique(loader: _Loader, key: str, items: tuple) -> None:
@@ -683,6 +743,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     top = _Table(loader, "", data)
     site_table = _Table(loader, "site", top.get("site", dict, MISSING) or {})
     policies = loader.policies(top.get("policies", dict, {}))
+    witness = loader.witness(top.get("witness", dict, {}))
     backup = loader.backup(top.get("backup", dict, None))
     recorders = tuple(loader.recorder(t) for t in loader.items(data, "recorders"))
     camera_tables = loader.items(data, "cameras")
@@ -711,6 +772,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         doors=doors,
         people=people,
         maintenance=maintenance,
+        witness=witness,
         backup=backup,
         duty=duty,
         warnings=tuple(loader.warnings),

@@ -60,9 +60,12 @@ NUMBER_RANGES: dict[str, Range] = {
     "policies.audit_match_seconds": Range(0, 3600, above=True),
     "policies.transient_grace_seconds": Range(0, 3600),
     "policies.review_interval_days": Range(1, 366),
+    # Days become a timedelta added to a training date: 1e18 would overflow it.
+    "policies.training_refresher_days": Range(1, 3650),
     "backup.keep": Range(1, 3650),
     "recorders.port": Range(1, 65535),
     "recorders.timeout_seconds": Range(0.1, 300),
+    "recorders.channels": Range(1, 1024),
     "cameras.port": Range(1, 65535),
     "cameras.timeout_seconds": Range(0.1, 300),
     "cameras.channel": Range(1, 1024),

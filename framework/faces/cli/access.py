@@ -10,7 +10,8 @@ from datetime import datetime
 import click
 
 from watchkeeper.rules.door_service import Access
-from watchkeeper.site.config import ROLES, Person
+from watchkeeper.site.config import ROLES, Person, Training
+from watchkeeper.site.people import expires, training_problem
 from watchkeeper.core.i18n import _
 from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, State, actor_option, refusing, site_time
 from watchkeeper.faces.control import answered, ask, socket_path
@@ -48,30 +49,61 @@ def people_add(state: State, person_id: str, name: str, roles: tuple[str, ...], 
     click.echo(_("person {id} saved").format(id=person_id))
 
 
-@people.command("list", help=_("List people and their state."))
+def _training_row(record: Training, refresher_days: int | None) -> dict[str, str | None]:
+    until = expires(record, refresher_days)
+    return {"course": record.course, "date": record.completed_on.isoformat(), "trainer": record.trainer,
+            "valid_until": until.isoformat() if until else None}
+
+
+@people.command("list", help=_("List people as the store holds them: roles, training, revocation."))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def people_list(state: State, as_json: bool) -> None:
-    rows = [{"id": p.id, "name": p.name, "roles": list(p.roles), "badges": list(p.badges),
-             "trained_on": p.trained_on.isoformat() if p.trained_on else None, "hours": p.hours,
-             "revoked": p.revoked} for p in _access(state).people()]
+    app = state.app()
+    today = datetime.now(app.site.zone).date()
+    refresher = app.site.policies.training_refresher_days
+    rows = []
+    for p in _access(state).people():
+        problem = training_problem(p, today, refresher)
+        rows.append({"id": p.id, "name": p.name, "roles": list(p.roles), "badges": list(p.badges),
+                     "trained_on": p.trained_on.isoformat() if p.trained_on else None, "hours": p.hours,
+                     "revoked": p.revoked, "trained": problem is None, "training_problem": problem,
+                     "training": [_training_row(t, refresher) for t in p.training]})
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
         status = _("revoked") if row["revoked"] else ""
-        click.echo(f"{row['id']:<12} {row['name']:<20} {','.join(row['roles']):<24} "
-                   f"{_('trained') + ' ' + row['trained_on'] if row['trained_on'] else _('untrained'):<20} {status}")
+        trained = _("trained") if row["trained"] else _("untrained")
+        click.echo(f"{row['id']:<12} {row['name']:<20} {','.join(row['roles']):<24} {trained:<10} {status}")
 
 
-@people.command("revoke", help=_("Revoke a person's access."))
+@people.command("revoke", help=_("Revoke a person: every check refuses them at once, the door included."))
 @click.argument("person_id")
+@click.option("--reason", default="", help=_("Why (journaled)."))
 @actor_option
 @click.pass_obj
 @refusing
-def people_revoke(state: State, person_id: str, actor: str) -> None:
-    _access(state).revoke_person(actor, person_id)
+def people_revoke(state: State, person_id: str, reason: str, actor: str) -> None:
+    _access(state).revoke_person(actor, person_id, reason)
     click.echo(_("person {id} revoked").format(id=person_id))
+
+
+@people.command("train", help=_("Record a course a person took (R2); operators need a current one."))
+@click.argument("person_id")
+@click.option("--course", required=True)
+@click.option("--date", "taken", required=True, type=click.DateTime(["%Y-%m-%d"]), help=_("The day it was taken."))
+@click.option("--trainer", required=True, help=_("Who gave it."))
+@click.option("--valid-until", type=click.DateTime(["%Y-%m-%d"]),
+              help=_("Last day it counts (else the site's training_refresher_days, else no end)."))
+@actor_option
+@click.pass_obj
+@refusing
+def people_train(state: State, person_id: str, course: str, taken: datetime, trainer: str,
+                 valid_until: datetime | None, actor: str) -> None:
+    record = Training(course, taken.date(), trainer, valid_until.date() if valid_until else None)
+    _access(state).add_training(actor, person_id, record)
+    click.echo(_("training of {id} recorded").format(id=person_id))
 
 
 @click.group(help=_("Visitors: registration, a supervisor's approval, check-out."))

@@ -13,6 +13,7 @@ from watchkeeper.faces.cli.common import State, actor_option, refusing
 from watchkeeper.host import open_site
 from watchkeeper.site.app import journal_anchor
 from watchkeeper.site.context import ActionRequest, SiteView
+from watchkeeper.site.people import ConfigPeople
 from watchkeeper.site.backup import (BackupError, backup_site, backups, prune, restore_files, take_backup,
                                       verify_backup)
 from watchkeeper.site.config import ConfigError, load_site
@@ -134,7 +135,7 @@ def restore(state: State, path: Path, actor: str, passphrase_file: Path | None, 
         # The store being restored over may not exist: the view opens it only if a policy reads it.
         request = ActionRequest(actor, "backup.restore", str(path), SiteView(site.store))
         if not state.pm.hook.authorize(actor=actor, action="backup.restore", resource=str(path), site=site,
-                                       request=request):
+                                       people=ConfigPeople(site), request=request):
             if site.store.exists() and not with_config:
                 app = open_site(config, state.pm)
                 try:

@@ -12,10 +12,11 @@ import click
 import pluggy
 
 from watchkeeper.host import open_site
+from watchkeeper.host.pluginhost import collect_platforms
 from watchkeeper.site.app import App, Refused
-from watchkeeper.site.config import ConfigError
+from watchkeeper.site.config import ConfigError, Site, load_site, platform_kinds
 from watchkeeper.devices.drivers import DeviceError
-from watchkeeper.evidence.journal import JournalKeyError
+from watchkeeper.evidence.journal import JournalKeyError, JournalTampered
 from watchkeeper.evidence.store import StoreError, store_problem
 from watchkeeper.core.i18n import _
 
@@ -65,7 +66,18 @@ class State:
                     raise
                 click.echo(message, err=True)
                 raise SystemExit(EXIT_STORE) from None
+            if self._app.journal_alarm is not None:
+                click.echo(_("journal tampered with: {reason} (alarm journaled, finding opened)").format(
+                    reason=self._app.journal_alarm.reason), err=True)
         return self._app
+
+    def site(self) -> Site:
+        """The validated site config alone, for commands that must not open (and so change) the store."""
+        try:
+            return load_site(self.config, platform_kinds(collect_platforms(self.pm)))
+        except ConfigError as error:
+            click.echo(error.render(), err=True)
+            raise SystemExit(EXIT_USAGE) from None
 
 
 actor_option = click.option("--actor", required=True, help=_("Your person id from the site config."))
@@ -90,6 +102,10 @@ def refusing(function: Callable[..., Any]) -> Callable[..., Any]:
             return function(*args, **kwargs)
         except Refused as error:
             click.echo(_("refused: {reason}").format(reason=error), err=True)
+            raise SystemExit(EXIT_FINDINGS) from None
+        except JournalTampered as error:
+            click.echo(_("refused: the journal was tampered with: {reason} (alarm journaled as entry {seq})").format(
+                reason=error.problem.reason, seq=error.alarm_seq), err=True)
             raise SystemExit(EXIT_FINDINGS) from None
         except DeviceError as error:
             click.echo(f"{error.kind}: {error.reason}", err=True)
