@@ -65,6 +65,7 @@ NUMBER_RANGES: dict[str, Range] = {
     "backup.keep": Range(1, 3650),
     "recorders.port": Range(1, 65535),
     "recorders.timeout_seconds": Range(0.1, 300),
+    "recorders.channels": Range(1, 1024),
     "cameras.port": Range(1, 65535),
     "cameras.timeout_seconds": Range(0.1, 300),
     "cameras.channel": Range(1, 1024),

@@ -54,7 +54,7 @@ def test_a_secret_from_dev_zero_is_a_config_error(tmp_path: Path) -> None:
     config.write_text(SITE.format(extra="") + CAMERA.format(extra='password = "file:/dev/zero"'))
     result = check_in_child(config)
     assert result.returncode == 2, result.stderr[-2000:]
-    assert "cameras[0].password: secret file /dev/zero: is a device, FIFO or socket, not a regular file" in result.stderr
+    assert "cameras[id=gate].password: secret file /dev/zero: is a device, FIFO or socket, not a regular file" in result.stderr
 
 
 def test_a_secret_from_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
@@ -114,9 +114,9 @@ def test_config_file_size_and_kind_are_bounded(tmp_path: Path) -> None:
     ("policies", "frame_interval_seconds = 1e9", "policies.frame_interval_seconds: must be more than 0 and at most 10"),
     ("policies", "clock_tolerance_seconds = nan", "must be more than 0 and at most 3600, not nan"),
     ("policies", "playback_seconds = inf", "must be more than 0 and at most 600, not inf"),
-    ("camera", "timeout_seconds = 1e308", "cameras[0].timeout_seconds: must be from 0.1 to 300, not 1e+308"),
-    ("camera", "channel = 99999999999999999999", "cameras[0].channel: must be from 1 to 1024"),
-    ("camera", "retention_days = 0", "cameras[0].retention_days: must be from 1 to 3650, not 0"),
+    ("camera", "timeout_seconds = 1e308", "cameras[id=gate].timeout_seconds: must be from 0.1 to 300, not 1e+308"),
+    ("camera", "channel = 99999999999999999999", "cameras[id=gate].channel: must be from 1 to 1024"),
+    ("camera", "retention_days = 0", "cameras[id=gate].retention_days: must be from 1 to 3650, not 0"),
 ])
 def test_numbers_out_of_range_name_the_key(tmp_path: Path, table: str, line: str, reason: str | None) -> None:
     extra = f"[policies]\n{line}\n" if table == "policies" else ""
