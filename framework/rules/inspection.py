@@ -19,14 +19,14 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.analysis import (AnalysisError, Metrics, analyze_frame, compare_to_reference, frozen_score,
-                                  sample_video)
+from watchkeeper.analysis import AnalysisError, Metrics, analyze_frame, frozen_score, sample_video
 from watchkeeper.checks import Check, CheckContext, CheckResult, collect_checks, run_check
 from watchkeeper.drivers import DEVICE_FAILURE_KINDS, DeviceError
 from watchkeeper.findings import Finding, FindingKind, Severity
-from watchkeeper.imagechecks import check_frame, thresholds_for
+from watchkeeper.imagechecks import check_frame, combine, thresholds_for
 from watchkeeper.models import Capability
 from watchkeeper.pluginhost import fire_event
+from watchkeeper.scene import compare_to_reference
 
 migrations = Migrations("watchkeeper.inspection")
 
@@ -224,10 +224,10 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
             reference = await asyncio.to_thread(reference_metrics, app, camera.id)
             found = await asyncio.to_thread(judge, live, camera, app, reference)
             if recorded.count:
-                seen = {f.kind for f in found}
-                # Frozen is meaningless across a replayed clip's sparse samples; the live frames judge it.
+                # Frozen is meaningless across a replayed clip's sparse samples; the live frames judge
+                # it. What only the recording shows joins the live findings, ranked as check_frame ranks.
                 replayed = await asyncio.to_thread(judge, recorded, camera, app, None, False)
-                found += [f for f in replayed if f.kind not in seen]
+                found = combine(found, [f for f in replayed if f.kind is not FindingKind.FROZEN])
             result.findings += found
             row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()),
                        thumbnail=await asyncio.to_thread(thumbnail_b64, live.last))
