@@ -76,6 +76,9 @@ TURN_MIN_DEGREES = 2.0
 NO_SIGNAL_CHANGE_MAX = 0.5
 #: Scene checks need this share of the reference's texture judged, and moved this share visible.
 JUDGED_MIN, VISIBLE_MIN = 0.2, 0.25
+#: An exposure fault bends what is left of the texture (clipping, crushing), so telling a new scene
+#: from the old one partly covered needs more of it in view.
+VISIBLE_MIN_EXPOSED = 0.45
 #: Mean absolute difference of two frames with independent noise of sigma s is 2 s / sqrt(pi).
 TEMPORAL_NOISE_GAIN = 2.0 / math.sqrt(math.pi)
 #: The order findings are listed in; the first one found is the primary finding. The stream
@@ -172,10 +175,11 @@ def check_frame(metrics: Metrics, *, subject: str, profile: str = "day",
     else:
         _check_noise(m, limits, frozen_score, add)
     view_lost = False
+    exposure_fault = any(f.kind in (K.TOO_DARK, K.OVEREXPOSED) for f in found)
     if scene is None:
         skip((K.OCCLUDED, K.MOVED), "no reference frame")
     else:
-        view_lost = _check_scene(scene, limits, add, skip)
+        view_lost = _check_scene(scene, limits, add, skip, VISIBLE_MIN_EXPOSED if exposure_fault else VISIBLE_MIN)
     kinds = {f.kind for f in found}
     if kinds & {K.TOO_DARK, K.OVEREXPOSED}:
         skip((K.BLURRED, K.COLOUR_CAST), "the exposure fault distorts edges and colour")
@@ -283,14 +287,15 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, skip: Any) -> bool:
+def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, skip: Any,
+                 visible_min: float) -> bool:
     """Occluded, then moved; returns whether the view is lost (the reference no longer applies)."""
     if scene.judged_fraction < JUDGED_MIN:
         skip((K.OCCLUDED, K.MOVED), "too little of the reference's texture is visible to compare")
         return True
     matches = scene.scene_match >= limits["scene_match_min"]
     # What is left to compare, as a share of the reference's texture: clipping and cover both take.
-    few_visible = scene.visible_fraction * scene.judged_fraction < VISIBLE_MIN
+    few_visible = scene.visible_fraction * scene.judged_fraction < visible_min
     occluded = scene.occluded_fraction > limits["occluded_fraction_max"] and (matches or few_visible)
     if occluded:
         add(K.OCCLUDED, scene.occluded_fraction, "occluded_fraction_max",

@@ -11,7 +11,7 @@ import numpy as np
 from .analysis import Metrics, edge_gradients, log_spread
 
 #: Scene cells: about CELL_SIDE thumbnail pixels a side, at most CELL_GRID_MAX a row or column.
-CELL_SIDE, CELL_GRID_MAX = 6, 24
+CELL_SIDE, CELL_GRID_MAX = 4, 32
 #: A reference cell is textured at this std; it is judged if the frame's gain leaves VISIBLE_STD of
 #: it; it went flat below FLAT_RATIO of what the gain predicts; it matches above MATCH_CORRELATION.
 TEXTURE_STD, VISIBLE_STD, FLAT_RATIO, MATCH_CORRELATION = 4.0, 1.0, 0.4, 0.6
@@ -24,10 +24,11 @@ PLAIN_SHIFT_MIN = 12.0
 SCENE_CLIPPED = 235
 CLIPPED_SHARE_MAX = 0.15
 #: A turned camera is looked for when the scene match is below TURN_SEARCH_BELOW, among
-#: TURN_ANGLES; a turn counts if undoing it raises the phase-correlation peak TURN_RESPONSE_GAIN-fold.
+#: TURN_ANGLES; the best turn is measured if undoing it raises the phase-correlation peak by
+#: TURN_RESPONSE_GAIN (the check then asks whether it restores the cells' match).
 TURN_SEARCH_BELOW = 0.8
 TURN_ANGLES = tuple(a for a in range(-15, 16) if abs(a) >= 2)
-TURN_RESPONSE_GAIN = 1.2
+TURN_RESPONSE_GAIN = 0.05
 #: Scene match is taken on cells clear of the cover's fringe when at least this share of the judged
 #: textured cells are clear.
 VISIBLE_SHARE = 0.15
@@ -138,7 +139,7 @@ def _search_turn(ref: np.ndarray, cur: np.ndarray, window: np.ndarray, straight:
         _, response = _phase(ref, turned, window)
         if response > best_response:
             best, best_response = angle, float(response)
-    if best == 0.0 or best_response < TURN_RESPONSE_GAIN * straight:
+    if best == 0.0 or best_response < straight + TURN_RESPONSE_GAIN:
         return 0.0, 0.0
     turned = _moved_back(cur, best, 0.0, 0.0)
     (dx, dy), _ = _phase(ref, turned, window)
