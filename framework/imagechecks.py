@@ -56,6 +56,9 @@ THRESHOLDS: dict[str, Threshold] = {
                                        "is occluded", 0.2, 0.2, 0.2, fraction=True),
     "scene_match_min": Threshold("share of visible cells matching the reference below which the camera moved",
                                  0.5, 0.5, 0.5, fraction=True),
+    "scene_changed_max": Threshold("share of the textured view showing something else than the reference above "
+                                   "which the camera moved (even where the layout still matches)", 0.25, 0.25, 0.25,
+                                   fraction=True),
     "moved_shift_max": Threshold("image shift against the reference (fraction of the frame) above which it moved",
                                  0.04, 0.04, 0.04, fraction=True),
 }
@@ -326,5 +329,11 @@ def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, 
         add(K.MOVED, scene.scene_match, "scene_match_min",
             f"only {scene.scene_match:.0%} of the visible view matches the reference: camera turned or scene replaced",
             hash_distance=round(scene.hash_distance, 4), mode="replaced")
+        return True
+    if scene.changed_fraction > limits["scene_changed_max"]:
+        add(K.MOVED, scene.changed_fraction, "scene_changed_max",
+            f"{scene.changed_fraction:.0%} of the textured view shows something else than the reference: "
+            "camera re-aimed at a similar scene", hash_distance=round(scene.hash_distance, 4), mode="replaced",
+            scene_match=round(scene.scene_match, 4))
         return True
     return occluded

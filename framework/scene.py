@@ -15,6 +15,8 @@ CELL_SIDE, CELL_GRID_MAX = 4, 32
 #: A reference cell is textured at this std; it is judged if the frame's gain leaves VISIBLE_STD of
 #: it; it went flat below FLAT_RATIO of what the gain predicts; it matches above MATCH_CORRELATION.
 TEXTURE_STD, VISIBLE_STD, FLAT_RATIO, MATCH_CORRELATION = 4.0, 1.0, 0.4, 0.6
+#: Below this correlation a cell textured in both frames shows something else.
+UNLIKE_CORRELATION = 0.2
 #: The exposure change is measured on the matching cells if there are this many (and a tenth of all).
 GAIN_CELLS_MIN = 5
 #: A plain cell is covered when its brightness moved this far (gray levels) from the prediction.
@@ -74,6 +76,9 @@ class SceneComparison:
     #: explains it) and the match once the turn and its shift are undone.
     rotation: float = 0.0
     turned_match: float = 0.0
+    #: Share of the cells textured in both frames whose texture no longer resembles the reference's
+    #: (correlation below 0.2): where a new view's objects stand.
+    changed_fraction: float = 0.0
 
     def to_dict(self) -> dict[str, float | None]:
         return {name: None if value is None else round(value, 6)
@@ -114,6 +119,7 @@ def compare_to_reference(current: Metrics, reference: Metrics) -> SceneCompariso
         colour_shift=_colour_shift(current, reference),
         flat_fraction=cells.flat, visible_fraction=cells.visible, judged_fraction=cells.judged,
         gain=cells.gain, sharpness_ratio=ratio, rotation=angle, turned_match=turned_match,
+        changed_fraction=cells.changed,
     )
 
 
@@ -154,6 +160,7 @@ class CellComparison:
     visible: float
     judged: float
     gain: float
+    changed: float = 0.0
 
 
 def _cell_moments(image: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -203,11 +210,16 @@ def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
     clear = rest & ~fringe
     basis = clear if int(clear.sum()) >= max(3, VISIBLE_SHARE * int(judged_textured.sum())) else rest
     seen = int(basis.sum())
+    # Cells textured in both frames that no longer resemble each other at all: a new view's objects
+    # stand where the reference had others, even where the layout (horizon, road) is the same.
+    both = rest & (c_std >= TEXTURE_STD)
+    unlike = both & (_cell_moments(ref * cur, grid) - r_mean * c_mean < UNLIKE_CORRELATION * r_std * c_std)
     return CellComparison(
         occluded=largest / count, flat=int(covered.sum()) / count,
         match=int((basis & correlated).sum()) / seen if seen else 0.0,
         visible=int(rest.sum()) / int(judged_textured.sum()),
-        judged=int(judged_textured.sum()) / max(textured_count, 1), gain=gain)
+        judged=int(judged_textured.sum()) / max(textured_count, 1), gain=gain,
+        changed=int(unlike.sum()) / max(int(both.sum()), 1))
 
 
 def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
@@ -217,8 +229,11 @@ def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
     cur, ref = current.thumbnail, reference.thumbnail
     if current.monochrome or reference.monochrome or cur.ndim != 3 or ref.ndim != 3:
         return None
-    if cur.shape != ref.shape:
-        cur = cv2.resize(cur, (ref.shape[1], ref.shape[0]), interpolation=cv2.INTER_AREA)
+    # Halved once more: a white balance is the same at every scale, while blur (and a passer-by)
+    # changes the finest edges' colours, which at the thumbnail's own scale read as a drift.
+    size = (max(ref.shape[1] // 2, 2), max(ref.shape[0] // 2, 2))
+    cur = cv2.resize(cur, size, interpolation=cv2.INTER_AREA)
+    ref = cv2.resize(ref, size, interpolation=cv2.INTER_AREA)
     gradients, ref_gradients = edge_gradients(cur, ref), edge_gradients(ref, cur)
     if gradients is None or ref_gradients is None:
         return None

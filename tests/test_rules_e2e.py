@@ -97,7 +97,8 @@ def open_kinds(app: App) -> set[tuple[str, str]]:
 
 async def run_all(app: App) -> None:
     checks = collect_checks(app.pm)
-    await run_check(app, checks["inspection"], "li")  # runs the clock check first
+    await run_check(app, checks["clock"], "li")
+    await run_check(app, checks["inspection"], "li")
     await run_check(app, checks["retention"], "li")
 
 
@@ -142,3 +143,11 @@ async def test_disk_error_and_unsigned_shift(site) -> None:
     assert inspection.sign(app, "li", run) == run
     signed = app.store.db["inspection_runs"].get(run)
     assert signed["signed_by"] == "li" and signed["ok"] == 1
+
+
+async def test_inspection_does_not_ask_the_clocks_again(site) -> None:
+    # R7's clock check runs at start and nightly; the inspection used to run it once more per camera.
+    app, devices, nvr = site
+    await run_check(app, collect_checks(app.pm)["inspection"], "li", frozenset({"cam-ok-1"}), playback=False)
+    assert list(app.journal.entries(kind="clock")) == []
+    assert app.store.conn.execute("SELECT count(*) FROM inspection_runs").fetchone()[0] == 1

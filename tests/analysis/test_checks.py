@@ -194,6 +194,26 @@ def test_turned_camera_is_moved(base, reference, angle) -> None:
     assert abs(finding.measured - abs(angle)) <= 2
 
 
+@pytest.mark.parametrize("seed", [2, 3, 6, 7])
+def test_a_new_view_with_the_same_layout_is_moved(seed) -> None:
+    # The simulators' moved camera: same horizon, road lines and on-screen text, other objects. Most
+    # cells still correlate; the objects' cells plainly do not.
+    from watchkeeper.faults import ImageFault
+    from watchkeeper.scenes import jpeg, render
+
+    def snapshot(faults, tick):
+        return cv2.imdecode(np.frombuffer(jpeg(render(seed, frozenset(faults), tick)), np.uint8), cv2.IMREAD_COLOR)
+
+    reference = analyze_frame(snapshot((), 0))
+    moved = analyze_frame(snapshot((ImageFault.MOVED,), 5))
+    comparison = compare_to_reference(moved, reference)
+    assert comparison.scene_match >= THRESHOLDS["scene_match_min"].day  # the layout alone would pass
+    findings = check_frame(moved, subject="c", scene=comparison)
+    assert kinds(findings) == [K.MOVED] and findings[0].details["threshold_name"] == "scene_changed_max"
+    same = analyze_frame(snapshot((), 9))  # someone walked by and the clock moved on: not moved
+    assert check_frame(same, subject="c", scene=compare_to_reference(same, reference)) == []
+
+
 def test_replaced_scene_is_moved_not_occluded(scene, reference) -> None:
     other = view_of(synthetic_scene(9))
     findings = judge((live(other, 1), live(other, 2)), reference)

@@ -72,7 +72,8 @@ def test_json_report_schema(files) -> None:
     assert set(clean["scene"]) == {"shift", "shift_x", "shift_y", "shift_response", "hash_distance",
                                    "occluded_fraction", "scene_match", "aligned_match", "colour_shift",
                                    "flat_fraction", "visible_fraction", "judged_fraction", "gain",
-                                   "sharpness_ratio", "rotation", "turned_match"}
+                                   "sharpness_ratio", "rotation", "turned_match",
+                                   "changed_fraction"}
     assert clean["findings"] == []
     [finding] = blurred["findings"]
     assert finding["kind"] == "blurred" and finding["severity"] == "fault" and finding["details"]["primary"]
