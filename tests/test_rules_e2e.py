@@ -7,6 +7,7 @@ retention, disk error, offline, wrong password) plus healthy ones; fixing a faul
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -151,3 +152,24 @@ async def test_inspection_does_not_ask_the_clocks_again(site) -> None:
     await run_check(app, collect_checks(app.pm)["inspection"], "li", frozenset({"cam-ok-1"}), playback=False)
     assert list(app.journal.entries(kind="clock")) == []
     assert app.store.conn.execute("SELECT count(*) FROM inspection_runs").fetchone()[0] == 1
+
+
+async def test_inspection_keeps_no_frames_or_clips_behind(site, monkeypatch, tmp_path) -> None:
+    # Clips go to one folder per run (a folder per clip cost more than its analysis) and the folder
+    # goes with the run; a camera keeps half-resolution luma only until its last frame.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    app, devices, nvr = site
+    await run_check(app, collect_checks(app.pm)["inspection"], "li", frozenset({"cam-ok-1", "cam-ok-2"}))
+    assert list(scratch.iterdir()) == []
+    playback = {row["camera"]: row["playback"] for row in app.store.db["inspection_results"].rows}
+    assert any(text.startswith("ok") and "clip" in text for text in playback.values()), playback
+    camera = next(c for c in app.site.cameras if c.id == "cam-ok-1")
+    endpoint, channel = inspection.source_of(app, camera)
+    driver = app.driver(endpoint)
+    try:
+        series = await inspection.live_frames(driver, channel, 3, 0.1)
+    finally:
+        await driver.close()
+    assert series.count == 3 and series.last_plane is None and series.frozen > 0.1

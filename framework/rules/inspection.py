@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,8 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.analysis import AnalysisError, Metrics, analyze_frame, frozen_score, sample_video
+from watchkeeper.analysis import (MOTION_PLANE_NOISE_GAIN, AnalysisError, Metrics, analyze_frame, frozen_score,
+                                  motion_plane, sample_video)
 from watchkeeper.checks import Check, CheckContext, CheckResult
 from watchkeeper.drivers import DEVICE_FAILURE_KINDS, DeviceError
 from watchkeeper.findings import Finding, FindingKind, Severity
@@ -74,21 +78,29 @@ def recorder_of(app: Any, camera: Any) -> tuple[Any, int]:
 
 @attrs.define
 class FrameSeries:
-    """Frames judged as they arrive; only the latest is kept (for the next frozen score), so a camera
-    costs two frames of memory however many are sampled."""
+    """Frames judged as they arrive. Between frames a camera keeps its last metrics (with the
+    thumbnail) and its last frame's luma at half resolution, for the next frame's difference: a
+    quarter of a 1080p luma plane (0.5 MB), not the 6 MB frame, while it waits for the next one."""
 
     count: int = 0
-    last_frame: np.ndarray | None = None
+    last_plane: np.ndarray | None = None
     last: Metrics | None = None
-    #: The largest difference between consecutive frames: a stream is frozen only if even that is tiny.
+    #: The largest difference between consecutive frames (per full-resolution pixel, see
+    #: motion_plane): a stream is frozen only if even that is tiny.
     frozen: float | None = None
 
     def add(self, frame: np.ndarray) -> None:
         metrics = analyze_frame(frame)
-        if self.last_frame is not None:
-            score = frozen_score(self.last_frame, frame)
+        plane = motion_plane(frame)
+        if self.last_plane is not None and self.last_plane.shape == plane.shape:
+            score = frozen_score(self.last_plane, plane) * MOTION_PLANE_NOISE_GAIN
             self.frozen = score if self.frozen is None else max(self.frozen, score)
-        self.last_frame, self.last, self.count = frame, metrics, self.count + 1
+        self.last_plane, self.last, self.count = plane, metrics, self.count + 1
+
+    def finished(self) -> FrameSeries:
+        """No more frames: the plane kept for the next difference goes (the metrics stay)."""
+        self.last_plane = None
+        return self
 
 
 async def live_frames(driver: Any, channel: int, count: int, interval: float) -> FrameSeries:
@@ -99,7 +111,7 @@ async def live_frames(driver: Any, channel: int, count: int, interval: float) ->
         data = await driver.snapshot(channel)
         # Decoding and analysis run in a worker thread: the kernel drops the GIL, so both cores work.
         await asyncio.to_thread(lambda: series.add(decode_jpeg(data)))
-    return series
+    return series.finished()
 
 
 def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
@@ -131,14 +143,21 @@ def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
         raise AnalysisError(f"{where} failed ({type(error).__name__})") from None
     if not series.count:
         raise AnalysisError(f"{where} gave no frames")
-    return series
+    return series.finished()
 
 
-async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[FrameSeries, str]:
+async def playback_frames(app: Any, camera: Any, now: datetime, folder: Path | None = None,
+                         live: Any = None) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
-    its RTSP replay where the recorder cannot export (ONVIF Profile G)."""
+    its RTSP replay where the recorder cannot export (ONVIF Profile G).
+
+    `folder` holds the clip while it is read (a run shares one: a folder per clip cost more than
+    the clip's analysis); `live` is the driver the live frames came through, used again (its
+    connection and login) when the camera records itself.
+    """
     endpoint, channel = recorder_of(app, camera)
-    driver = app.driver(endpoint)
+    reuse = live is not None and endpoint == source_of(app, camera)[0]
+    driver = live if reuse else app.driver(endpoint)
     start = now - timedelta(days=1)
     end = start + timedelta(seconds=app.site.policies.playback_seconds)
     # An undecodable clip is reported in the run's result; FFmpeg need not also print it.
@@ -146,8 +165,12 @@ async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[FrameSe
     try:
         if Capability.CLIP_DOWNLOAD in driver.capabilities:
             series = FrameSeries()
-            with tempfile.TemporaryDirectory() as folder:
-                clip = await driver.download_clip(channel, start, end, Path(folder) / "playback.mp4")
+            with contextlib.ExitStack() as stack:
+                if folder is None:
+                    folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                clip = folder / f"playback-{uuid.uuid4().hex}.mp4"
+                stack.callback(clip.unlink, missing_ok=True)
+                await driver.download_clip(channel, start, end, clip)
                 await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
             source = "clip"
         elif Capability.PLAYBACK in driver.capabilities:
@@ -156,11 +179,12 @@ async def playback_frames(app: Any, camera: Any, now: datetime) -> tuple[FrameSe
             source = "replay stream"
         else:
             return FrameSeries(), "skipped: the recorder can neither export nor replay"
-        return series, f"ok: {series.count} frames of the {source} from {start.isoformat(timespec='seconds')}"
+        return series.finished(), f"ok: {series.count} frames of the {source} from {start.isoformat(timespec='seconds')}"
     except (DeviceError, AnalysisError) as error:
         return FrameSeries(), f"failed: {getattr(error, 'reason', error)}"
     finally:
-        await driver.close()
+        if not reuse:
+            await driver.close()
 
 
 def reference_metrics(app: Any, camera_id: str) -> Metrics | None:
@@ -175,6 +199,18 @@ def judge(series: FrameSeries, camera: Any, app: Any, reference: Metrics | None,
     limits = thresholds_for(camera.profile, app.site.policies.thresholds)
     return check_frame(series.last, subject=camera.id, profile=camera.profile, thresholds=limits, scene=scene,
                        frozen_score=series.frozen if judge_frozen else None)
+
+
+def judge_camera(live: FrameSeries, recorded: FrameSeries, camera: Any, app: Any) -> tuple[list[Finding], str]:
+    """A camera's image findings (live frames against its reference, then what only the recording
+    shows) and its thumbnail for the run's record: one worker-thread trip for all of it."""
+    found = judge(live, camera, app, reference_metrics(app, camera.id))
+    if recorded.count:
+        # Frozen is meaningless across a replayed clip's sparse samples; the live frames judge it.
+        # What only the recording shows joins the live findings, ranked as check_frame ranks.
+        replayed = judge(recorded, camera, app, None, False)
+        found = combine(found, [f for f in replayed if f.kind is not FindingKind.FROZEN])
+    return found, thumbnail_b64(live.last)
 
 
 def thumbnail_b64(metrics: Metrics) -> str:
@@ -197,6 +233,7 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
         "started_at": context.now.isoformat(), "actor": context.actor, "cameras": 0}).last_pk
     limit = asyncio.Semaphore(CAMERA_CONCURRENCY)
     rows: list[dict[str, Any]] = []
+    folder = Path(tempfile.mkdtemp(prefix="watchkeeper-inspection-"))
 
     async def one(camera: Any) -> CheckResult:
         result = CheckResult()
@@ -207,29 +244,22 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
             driver = app.driver(endpoint)
             try:
                 live = await live_frames(driver, channel, policies.inspection_frames, policies.frame_interval_seconds)
+                recorded = FrameSeries()
+                if playback and live.count:
+                    recorded, row["playback"] = await playback_frames(app, camera, context.now, folder, driver)
             except DeviceError as error:
                 result.findings.append(error.finding(camera.id))
-                live = FrameSeries()
+                live = recorded = FrameSeries()
             finally:
                 await driver.close()
-            recorded = FrameSeries()
-            if playback and live.count:
-                recorded, row["playback"] = await playback_frames(app, camera, context.now)
         if live.count:
             result.evaluated(IMAGE_KINDS, camera.id)
             # Live pictures arriving is the camera's answer to a video-loss alarm it raised earlier;
             # if they show no signal, the no_signal finding says so instead.
             result.evaluated([FindingKind.VIDEO_LOSS], camera.id)
-            reference = await asyncio.to_thread(reference_metrics, app, camera.id)
-            found = await asyncio.to_thread(judge, live, camera, app, reference)
-            if recorded.count:
-                # Frozen is meaningless across a replayed clip's sparse samples; the live frames judge
-                # it. What only the recording shows joins the live findings, ranked as check_frame ranks.
-                replayed = await asyncio.to_thread(judge, recorded, camera, app, None, False)
-                found = combine(found, [f for f in replayed if f.kind is not FindingKind.FROZEN])
+            found, thumbnail = await asyncio.to_thread(judge_camera, live, recorded, camera, app)
             result.findings += found
-            row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()),
-                       thumbnail=await asyncio.to_thread(thumbnail_b64, live.last))
+            row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()), thumbnail=thumbnail)
         row["findings"] = json.dumps(sorted(str(f.kind) for f in result.findings))
         row["status"] = status_of(result.findings)
         rows.append(row)
@@ -239,8 +269,11 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
 
     cameras = [camera for camera in app.site.cameras if context.wanted(camera.id)]
     total = CheckResult()
-    for result in await asyncio.gather(*(one(camera) for camera in cameras)):
-        total.merge(result)
+    try:
+        for result in await asyncio.gather(*(one(camera) for camera in cameras)):
+            total.merge(result)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "warning", "fault")}
     with app.store.transaction():
         app.store.db["inspection_results"].insert_all(rows)
