@@ -8,7 +8,7 @@ HERE = Path(__file__).parent
 
 
 def extensions() -> list:
-    """One extension module per `cython_ext/*.pyx`, installed as `watchkeeper.<name>`."""
+    """One extension module per `cython_ext/*.pyx`, installed as `watchkeeper.analysis.<name>`."""
     sources = sorted((HERE / "cython_ext").glob("*.pyx"))
     if not sources:
         return []
@@ -16,7 +16,7 @@ def extensions() -> list:
     from setuptools import Extension
 
     modules = [
-        Extension(f"watchkeeper.{source.stem}", [str(source.relative_to(HERE))])
+        Extension(f"watchkeeper.analysis.{source.stem}", [str(source.relative_to(HERE))])
         for source in sources
     ]
     return cythonize(modules, language_level=3, compiler_directives={"boundscheck": False})

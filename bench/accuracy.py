@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from watchkeeper.findings import FindingKind as K
+from watchkeeper.core.findings import FindingKind as K
 from watchkeeper.testing.frames_dataset import (
     CHECKED_KINDS, HELD_BACK_SEEDS, SETS, TUNING_SEEDS, Outcome, confusion, labelled_samples, precision, recall,
     run_checks,

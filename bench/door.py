@@ -28,9 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from watchkeeper.access import Access, handle_read, wait_online
-from watchkeeper.app import App
+from watchkeeper.host import open_site
 from watchkeeper.plugins.osdp.simulator import simulate
+from watchkeeper.rules.door_service import Access, handle_read, wait_online
 
 POLL_SECONDS = 0.05
 PASSBACK_SECONDS = 2.0
@@ -58,7 +58,7 @@ async def run(rounds: int, people: int) -> None:
     rng = random.Random(2026)
     async with simulate(password=key) as (reader,):
         with tempfile.TemporaryDirectory() as folder:
-            app = App.open(write_site(Path(folder), reader.endpoint.port, people))
+            app = open_site(write_site(Path(folder), reader.endpoint.port, people))
             driver = app.door_driver("room")
             access = Access(app)
             try:

@@ -23,8 +23,8 @@ import av  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from watchkeeper import frames as kernel  # noqa: E402
-from watchkeeper.analysis import analyze_frame  # noqa: E402
+from watchkeeper.analysis import frames as kernel  # noqa: E402
+from watchkeeper.analysis.metrics import analyze_frame  # noqa: E402
 from watchkeeper.testing.frames_dataset import photo_path  # noqa: E402
 
 W, H = 1920, 1080

@@ -58,9 +58,10 @@ from pathlib import Path  # noqa: E402
 
 import httpcore._synchronization as httpcore_sync  # noqa: E402
 
-from watchkeeper.app import App  # noqa: E402
-from watchkeeper.checks import collect_checks, run_check  # noqa: E402
+from watchkeeper.host import open_site  # noqa: E402
 from watchkeeper.rules import inspection  # noqa: E402
+from watchkeeper.rules.runner import collect_checks, run_check  # noqa: E402
+from watchkeeper.site.app import App  # noqa: E402
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -117,7 +118,7 @@ class CountedCalls:
 
 
 def start_simulators(count: int) -> tuple[subprocess.Popen, list[int]]:
-    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.cli", "simulate", "hikvision", "--devices",
+    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "simulate", "hikvision", "--devices",
                                 str(count), "--password", PASSWORD, "--resolution", RESOLUTION],
                                stdout=subprocess.PIPE, text=True)
     ports = []
@@ -179,7 +180,7 @@ async def bare_snapshots(app: App, frames: int, interval: float) -> tuple[float,
 
 
 async def measure(site: Path, frames: int, interval: float, counted: CountedCalls, simulator: int) -> dict[str, float]:
-    app = App.open(site)
+    app = open_site(site)
     checks = collect_checks(app.pm)
     await commission(app)
     anchor_seconds, anchor_memory = await bare_snapshots(app, frames, interval)

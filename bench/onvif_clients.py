@@ -15,7 +15,7 @@ import gc
 import time
 import tracemalloc
 
-from watchkeeper.models import Endpoint
+from watchkeeper.core.models import Endpoint
 from watchkeeper.plugins.onvif.driver import OnvifCamera
 
 

@@ -14,16 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import hookspec
+from watchkeeper import hookspec
 
 if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
     import click
     from sqlite_utils import Migrations
 
-    from .checks import Check
-    from .config import Site
-    from .drivers import Platform
-    from .findings import Finding
+    from watchkeeper.site.checks import Check
+    from watchkeeper.site.verdicts import ClauseRule
+    from watchkeeper.site.config import Site
+    from watchkeeper.site.people import PeopleView
+    from watchkeeper.devices.drivers import Platform
+    from watchkeeper.core.findings import Finding
 
 
 # --- registries -------------------------------------------------------------------------------
@@ -36,7 +38,7 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
     Style: registry. Call ``register(Platform(...))`` once per platform. The host refuses a
     duplicate or malformed name and a platform with no driver, naming the plugin.
 
-    :param register: the host's callback taking a :class:`watchkeeper.drivers.Platform`.
+    :param register: the host's callback taking a :class:`watchkeeper.devices.drivers.Platform`.
     """
 
 
@@ -45,9 +47,9 @@ def register_checks(register: Callable[[Check], None]) -> None:
     """Register rule checks that the scheduler and ``watchkeeper`` commands run.
 
     Style: registry. Call ``register(Check(name=..., clause="R7", run=...))``; ``run`` is an
-    async function taking a :class:`watchkeeper.checks.CheckContext` and returning findings.
+    async function taking a :class:`watchkeeper.site.checks.CheckContext` and returning findings.
 
-    :param register: the host's callback taking a :class:`watchkeeper.checks.Check`.
+    :param register: the host's callback taking a :class:`watchkeeper.site.checks.Check`.
     """
 
 
@@ -73,12 +75,26 @@ def register_migrations(register: Callable[[Migrations], None]) -> None:
 
 
 @hookspec
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
+    """Register the rule that decides a clause's verdict for a period (met, not met, no evidence, not due).
+
+    Style: registry. Call ``register(ClauseRule(clause="R7", decide=...))``; ``decide`` takes a
+    :class:`watchkeeper.site.verdicts.VerdictContext` and returns a
+    :class:`watchkeeper.site.verdicts.Verdict` naming the evidence ids and the rule branch that
+    decided it, from the store alone. One rule per clause: the host refuses a second, naming both
+    plugins.
+
+    :param register: the host's callback taking a :class:`watchkeeper.site.verdicts.ClauseRule`.
+    """
+
+
+@hookspec
 def register_routes(register: Callable[[str, str, Callable[..., Any]], None]) -> None:
     """Add pages or API endpoints to the web dashboard that `watchkeeper run` serves.
 
     Style: registry. Call ``register(method, path, handler)``; ``handler`` is an aiohttp handler
     ``async def handler(request) -> web.Response`` and finds the opened site at
-    ``request.app[watchkeeper.web.APP]``. Paths must start with ``/plugins/``; the host refuses
+    ``request.app[watchkeeper.faces.web.APP]``. Paths must start with ``/plugins/``; the host refuses
     others so a plugin cannot shadow the dashboard's own pages.
 
     :param register: the host's callback taking a method, a path and a handler.
@@ -89,17 +105,20 @@ def register_routes(register: Callable[[str, str, Callable[..., Any]], None]) ->
 
 
 @hookspec(firstresult=True)
-def authorize(actor: str, action: str, resource: str, site: Site) -> bool | None:
+def authorize(actor: str, action: str, resource: str, site: Site, people: PeopleView) -> bool | None:
     """Decide whether a person may perform an action (R2, R9).
 
     Style: decision (firstresult). Return ``True`` to allow, ``False`` to refuse, ``None`` to
-    defer to the next plugin. The built-in policy (``trylast``) allows an action only to a known
-    person whose roles grant it, and refuses operator actions to an untrained operator.
+    defer to the next plugin. The built-in policy (``trylast``) allows an action only to a known,
+    unrevoked person whose roles grant it, and refuses operator actions to an operator with no,
+    expired or future-dated training.
 
-    :param actor: the person's id from the site config.
+    :param actor: the person's id.
     :param action: e.g. ``"inspect.sign"``, ``"footage.approve"``, ``"footage.export"``.
     :param resource: what is acted on, e.g. a camera id or a request id.
     :param site: the loaded site.
+    :param people: the site's current people, read from the store (``people.get(actor)`` gives roles,
+        training and revocation as they are now, after any ``people add|revoke|train``); read-only.
     :returns: ``True``, ``False`` or ``None``.
     """
 
@@ -135,18 +154,24 @@ def entry_decision(door: str, person: Any, credential: Any, site: Site) -> Any:
     """Decide whether a credential read at a door opens it (R3).
 
     Style: decision (firstresult). Return an ``EntryDecision`` (allowed, reason) or ``None`` to
-    defer. The built-in access rule admits staff in their hours and approved visitors inside
-    their window, and refuses everyone else.
+    defer. The built-in access rule admits staff in their hours (operators only while trained) and
+    approved visitors inside their window, and refuses everyone else.
 
     :param door: the door id.
-    :param person: the person or visitor the credential belongs to, or ``None`` if unknown.
-    :param credential: the :class:`watchkeeper.models.CredentialRead`.
+    :param person: the person (as the store holds them now: roles, training, revocation) or visitor the
+        credential belongs to, or ``None`` if unknown.
+    :param credential: the :class:`watchkeeper.core.models.CredentialRead`.
     :param site: the loaded site.
     :returns: an ``EntryDecision`` or ``None``.
     """
 
 
 # --- events -----------------------------------------------------------------------------------
+
+#: The event hooks: the host guards each implementation, so one plugin's error is logged and the
+#: other plugins and the caller carry on. Callers call them through ``pm.hook`` like any hook.
+EVENT_HOOKS = frozenset({"on_finding", "on_journal_entry", "on_access_event", "on_inspection_complete",
+                         "report_sections"})
 
 
 @hookspec
@@ -155,7 +180,7 @@ def on_finding(finding: Finding, site: Site, opened: bool) -> None:
 
     Style: event. Notifiers and organisation plugins send it on; errors are logged and journaled.
 
-    :param finding: the :class:`watchkeeper.findings.Finding`.
+    :param finding: the :class:`watchkeeper.core.findings.Finding`.
     :param site: the loaded site.
     :param opened: ``True`` when the finding is new, ``False`` when it was closed.
     """

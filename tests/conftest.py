@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.app import App
+from watchkeeper.host import open_site
+from watchkeeper.simulation.ntp import SntpServer
+from watchkeeper.site import config
+from watchkeeper.site.app import App
 
 SITE = """\
 [site]
@@ -47,6 +50,41 @@ def site_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(site_file: Path):
-    opened = App.open(site_file)
+    opened = open_site(site_file)
     yield opened
     opened.close()
+
+
+#: How to install what pip cannot: the README gives the same command.
+SYSTEM_INSTALL = ("xargs -a .ci/apt-packages apt-get install -y --no-install-recommends"
+                  " && npm ci --prefix tests/plugins/onvif/js")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line saying which tests a machine without the Debian or npm packages skipped, and why."""
+    reasons: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if any(marker in reason for marker in ("apt-get install", ".ci/apt-packages", "npm ci")):
+            reason = reason.removeprefix("Skipped: ")
+            reasons[reason] = reasons.get(reason, 0) + 1
+    if reasons:
+        total = sum(reasons.values())
+        why = "; ".join(f"{count} × {reason}" for reason, count in reasons.items())
+        terminalreporter.write_line(
+            f"{total} tests skipped for want of system packages ({why}). Install them: {SYSTEM_INSTALL}",
+            yellow=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def reference_clock():
+    """A real SNTP server on 127.0.0.1 serving this host's time: the tests' standard time (R7)."""
+    with SntpServer() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _ntp_on_loopback(reference_clock: SntpServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk only to 127.0.0.1: a site naming no NTP servers gets the local one, never China's
+    national time service or a public pool (the defaults a real site gets)."""
+    monkeypatch.setattr(config, "DEFAULT_NTP_SERVERS", (reference_clock.address,))

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.access import Access
-from watchkeeper.app import Refused
-from watchkeeper.cli import make_cli
-from watchkeeper.config import Person
-from watchkeeper.models import CredentialKind, CredentialRead
+from watchkeeper.rules.door_service import Access
+from watchkeeper.site.app import Refused
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.site.config import Person
+from watchkeeper.core.models import CredentialKind, CredentialRead
 from watchkeeper.rules.access import within_hours
 
 NOW = datetime.now(timezone.utc)
@@ -27,7 +27,7 @@ def card(number: str, at: datetime = NOW) -> CredentialRead:
 def access(app) -> Access:
     service = Access(app)
     service.add_person("zhang", Person("guard", "Guard", ("operator",), ("1001",), NOW.date(), None))
-    service.add_person("zhang", Person("night", "Night Cleaner", ("maintenance",), ("1002",), None, "22:00-23:00"))
+    service.add_person("zhang", Person("night", "Night Operator", ("operator",), ("1002",), date(2025, 1, 1), "22:00-23:00"))
     return service
 
 
@@ -49,6 +49,39 @@ def test_staff_outside_hours_are_refused(access: Access) -> None:
     noon = datetime(2026, 6, 1, 4, 0, tzinfo=timezone.utc)  # 12:00 in Asia/Shanghai
     decision, _ = access.decide("room-door", card("1002", noon))
     assert not decision.allowed and "outside allowed hours" in decision.reason
+
+
+def test_door_admits_only_room_roles_trained_now(access: Access) -> None:
+    """R3: listed in the config is not enough; the role must have room access, the training be valid."""
+    access.add_person("zhang", Person("fixer", "Maintenance", ("maintenance",), ("1003",), NOW.date(), None))
+    access.add_person("zhang", Person("admin", "Administrator", ("administrator",), ("1004",), NOW.date(), None))
+    access.add_person("zhang", Person("rookie", "New Operator", ("operator",), ("1005",), None, None))
+    access.add_person("zhang", Person("future", "Future Operator", ("operator",), ("1006",),
+                                      NOW.date() + timedelta(days=10), None))
+    for badge, why in (("1003", "has no room access"), ("1004", "has no room access"),
+                       ("1005", "no training on file"), ("1006", "trained only from")):
+        decision, _ = access.decide("room-door", card(badge))
+        assert not decision.allowed and why in decision.reason, (badge, decision.reason)
+
+
+def test_room_roles_are_the_sites_to_grant(app, site_file: Path) -> None:
+    from watchkeeper.host import open_site
+
+    site_file.write_text(site_file.read_text().replace(
+        "[policies]\n", '[policies]\nroom_access_roles = ["operator", "supervisor", "maintenance"]\n'))
+    widened = open_site(site_file)
+    try:
+        service = Access(widened)
+        service.add_person("zhang", Person("fixer", "Maintenance", ("maintenance",), ("1003",), NOW.date(), None))
+        assert service.decide("room-door", card("1003"))[0].allowed
+    finally:
+        widened.close()
+
+
+def test_visitor_needs_a_purpose(access: Access) -> None:
+    for purpose in ("", "TBD", "待定"):
+        with pytest.raises(ValueError, match="purpose"):
+            access.register_visitor("li", "Wang", "Acme", purpose, "li", NOW, NOW + timedelta(hours=1), badge="7000")
 
 
 def test_revoked_staff_are_refused(access: Access) -> None:
@@ -110,9 +143,10 @@ def test_decisions_are_logged_and_repeated_denials_raise_a_finding(access: Acces
 
 
 def test_untrained_operator_is_refused_operator_actions(app) -> None:
-    assert not app.pm.hook.authorize(actor="new-op", action="inspect.sign", resource="run-1", site=app.site)
-    assert app.pm.hook.authorize(actor="li", action="inspect.sign", resource="run-1", site=app.site)
-    assert not app.pm.hook.authorize(actor="li", action="footage.approve", resource="req-1", site=app.site)
+    ask = dict(resource="run-1", site=app.site, people=app.people)
+    assert not app.pm.hook.authorize(actor="new-op", action="inspect.sign", **ask)
+    assert app.pm.hook.authorize(actor="li", action="inspect.sign", **ask)
+    assert not app.pm.hook.authorize(actor="li", action="footage.approve", **ask)
 
 
 def test_cli_visitor_flow(site_file: Path) -> None:

@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from watchkeeper.app import App
-from watchkeeper.appliance import next_at
+from watchkeeper.host import open_site
+from watchkeeper.faces.service import next_at
 
 
 def start(site_file: Path) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.cli", "--config", str(site_file), "run", "--no-web"],
+    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(site_file), "run", "--no-web"],
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -29,7 +29,7 @@ def start(site_file: Path) -> subprocess.Popen:
 
 
 def appliance_events(site_file: Path) -> list[dict]:
-    app = App.open(site_file)
+    app = open_site(site_file)
     try:
         return [json.loads(e["body"]) for e in app.journal.entries(kind="operation") if e["subject"] == "appliance"]
     finally:
@@ -52,7 +52,7 @@ def test_start_stop_and_restart_after_kill(site_file: Path) -> None:
     events = appliance_events(site_file)
     assert [e["event"] for e in events] == ["start", "stop", "start", "start", "stop"]
     assert events[3]["previous_run_stopped_cleanly"] is False
-    app = App.open(site_file)
+    app = open_site(site_file)
     assert app.journal.verify().ok
     assert len(list(app.journal.entries(kind="clock"))) == 3  # R7: a clock check at every start
     app.close()

@@ -6,8 +6,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
-from watchkeeper.cli.probe import parse_device_url
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.faces.cli.probe import parse_device_url
 
 
 def test_help_lists_core_commands() -> None:

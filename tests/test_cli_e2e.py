@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
+from watchkeeper.faces.cli import make_cli
 
 PASSWORD = "cli-Pass-2026"
 
 
 @pytest.fixture(scope="module")
 def camera_port():
-    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.cli", "simulate", "hikvision",
+    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "simulate", "hikvision",
                                 "--password", PASSWORD], stdout=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     yield int(line.split("@127.0.0.1:")[1].split()[0])
@@ -57,6 +57,12 @@ def site(tmp_path: Path, camera_port: int, monkeypatch: pytest.MonkeyPatch) -> P
         id = "new-op"
         name = "New"
         roles = ["operator"]
+        [[duty]]
+        shift = "08:00"
+        operators = ["li"]
+        [[duty]]
+        shift = "20:00"
+        operators = ["li"]
         """))
     return path
 

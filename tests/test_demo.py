@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 
-from watchkeeper.demo import PLAN
+from watchkeeper.faces.demo import PLAN
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report-schema.json").read_text())
 
@@ -18,12 +18,21 @@ SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "report-sche
 def test_demo_reports_exactly_the_injected_faults(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "demo", "--folder", str(folder)],
+    result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "demo", "--folder", str(folder)],
                             capture_output=True, text=True, timeout=180, cwd=tmp_path)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(next((folder / "reports").glob("*.json")).read_text())
     jsonschema.validate(report, SCHEMA)
+    # The supervisor's review was made on a report showing R10 without evidence; then R10 is met.
+    reviewed = json.loads(next((folder / "reports" / "reviewed").glob("*.json")).read_text())
+    r10 = {c["clause"]: c for c in reviewed["clauses"]}["R10"]
+    assert (r10["status"], r10["rule"], r10["evidence"]) == ("no evidence", "R10.no_review", {})
+    verdicts = {c["clause"]: c for c in report["clauses"]}
+    assert verdicts["R10"]["rule"] == "R10.kept" and verdicts["R10"]["evidence"]["reviews"] == [1]
+    for clause in ("R1", "R2", "R3", "R4", "R6", "R9"):
+        assert verdicts[clause]["rule"] == f"{clause}.kept" and verdicts[clause]["evidence"], clause
+    assert verdicts["R7"]["evidence"]["reference_readings"]  # the simulated NTP server answered
     expected = {(camera.id, camera.expected) for camera in PLAN if camera.expected}
     assert {(f["subject"], f["kind"]) for f in report["findings"]} == expected
     statuses = {c["clause"]: c["status"] for c in report["clauses"]}
@@ -37,7 +46,8 @@ def test_demo_reports_exactly_the_injected_faults(tmp_path: Path) -> None:
     assert report["evidence"]["R9"]["exports"][0]["sha256"]
     # Secrets (device password, reader key) never reach the output, the store, the journal or the reports.
     everything = result.stdout + result.stderr
-    for path in [*(folder / "reports").iterdir(), *(folder / "data").iterdir(), folder / "site.toml"]:
+    for path in [*(p for p in (folder / "reports").rglob("*") if p.is_file()), *(folder / "data").iterdir(),
+                 folder / "site.toml"]:
         everything += path.read_bytes().decode("latin-1")
     for name in ("devices.pass", "reader.key"):
         secret = (folder / "secrets" / name).read_text().strip()
@@ -47,7 +57,7 @@ def test_demo_reports_exactly_the_injected_faults(tmp_path: Path) -> None:
 
 def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:
     (tmp_path / "something").write_text("x")
-    result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "demo", "--folder", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "demo", "--folder", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "not empty" in result.stderr
 
@@ -55,7 +65,7 @@ def test_demo_refuses_a_folder_in_use(tmp_path: Path) -> None:
 def test_demo_scales_down_and_up(tmp_path: Path) -> None:
     for cameras, expected in ((3, {("gate", "blurred"), ("car-park", "clock_offset")}), (11, None)):
         folder = tmp_path / f"demo-{cameras}"
-        result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "demo", "--folder", str(folder),
+        result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "demo", "--folder", str(folder),
                                  "--cameras", str(cameras)], capture_output=True, text=True, timeout=180)
         assert result.returncode == 0, result.stderr[-2000:]
         report = json.loads(next((folder / "reports").glob("*.json")).read_text())

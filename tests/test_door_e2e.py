@@ -7,6 +7,7 @@ LED and buzzer commands it receives.
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import textwrap
 from datetime import datetime, timedelta, timezone
@@ -14,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.access import Access
-from watchkeeper.app import App
-from watchkeeper.appliance import Appliance
+from watchkeeper.rules.door_service import Access
+from watchkeeper.host import open_site
+from watchkeeper.site.app import App
+from watchkeeper.site.config import Person
+from watchkeeper.faces.service import Appliance
 from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
 
 
@@ -29,6 +32,8 @@ async def room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             [site]
             name = "Door"
             time_zone = "Asia/Shanghai"
+            [policies]
+            transient_grace_seconds = 1
             [[doors]]
             id = "room"
             platform = "osdp"
@@ -48,8 +53,20 @@ async def room(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             name = "Zhang"
             roles = ["supervisor"]
             badges = ["22222"]
+            trained_on = 2024-01-01
+            [[people]]
+            id = "rookie"
+            name = "Rookie"
+            roles = ["operator"]
+            badges = ["33333"]
+            [[people]]
+            id = "fixer"
+            name = "Fixer"
+            roles = ["maintenance"]
+            badges = ["44444"]
+            trained_on = 2024-01-01
             """))
-        app = App.open(tmp_path / "site.toml")
+        app = open_site(tmp_path / "site.toml")
         appliance = Appliance(app)
         await appliance.start()
         yield app, reader
@@ -95,7 +112,7 @@ async def test_staff_unknown_and_visitor_window(room) -> None:
     events = await wait_for_events(app, 4)
     assert (events[2]["allowed"], events[2]["visitor"]) == (0, later) and "valid only from" in events[2]["reason"]
     assert (events[3]["allowed"], events[3]["visitor"]) == (1, current)
-    journaled = [e for e in app.journal.entries(kind="access") if e["subject"] == "room"]
+    journaled = [e for e in app.journal.entries(kind="access") if e["subject"] == "room" and e["actor"] != "watchkeeper"]
     assert len(journaled) == 4 and app.journal.verify().ok
 
 
@@ -160,3 +177,63 @@ async def test_forced_and_held_open_door(room) -> None:
     assert await open_kinds(set()) == set()
     forced = app.store.conn.execute("SELECT count(*) FROM findings WHERE kind = 'door_forced'").fetchone()[0]
     assert forced == 1, "opening after a grant is not forced"
+
+
+async def test_training_and_revocation_from_another_process_count_at_the_door(room, tmp_path: Path) -> None:
+    """R2 at the door, from the store: training recorded and a revocation made by another process
+    (the CLI) decide the very next badge read by the running appliance."""
+    import subprocess
+    import sys
+
+    app, reader = room
+    await asyncio.sleep(2)
+
+    async def cli(*args: str) -> None:
+        done = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(tmp_path / "site.toml"), *args],
+            capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    Access(app).add_person("zhang", Person("wu", "Wu", ("operator",), ("55555",)))  # no training on file
+    await reader.present_card("55555")
+    events = await wait_for_events(app, 1)
+    assert (events[0]["person"], events[0]["allowed"]) == ("wu", 0) and "no training on file" in events[0]["reason"]
+    await cli("people", "train", "wu", "--course", "CCTV operation", "--trainer", "Ma", "--date",
+              datetime.now(app.site.zone).date().isoformat(), "--actor", "zhang")
+    await reader.present_card("55555")
+    events = await wait_for_events(app, 2)
+    assert (events[1]["person"], events[1]["allowed"]) == ("wu", 1), events[1]["reason"]
+
+    await cli("people", "revoke", "li", "--actor", "zhang")
+    await reader.present_card("12345")
+    events = await wait_for_events(app, 3)
+    assert (events[2]["person"], events[2]["allowed"]) == ("li", 0) and "revoked" in events[2]["reason"]
+    strikes = [o for o in reader.outputs() if o["kind"] == "output"]
+    assert len(strikes) == 1, "only the trained, unrevoked badge opened the strike"
+
+
+async def test_untrained_or_unroomed_staff_are_refused_over_osdp(room) -> None:
+    """R2, R3: listed in the config is not enough; an untrained operator and a maintenance badge stay out."""
+    app, reader = room
+    await asyncio.sleep(2)
+    await reader.present_card("33333")
+    await reader.present_card("44444")
+    events = await wait_for_events(app, 2)
+    assert [(e["person"], e["allowed"]) for e in events] == [("rookie", 0), ("fixer", 0)]
+    assert "no training on file" in events[0]["reason"] and "no room access" in events[1]["reason"]
+    assert not any(o["kind"] == "output" for o in reader.outputs()), "the strike opened"
+
+
+async def test_reader_coming_up_at_start_is_journaled_not_a_finding(room) -> None:
+    """The reader is offline for a moment while the appliance starts: journaled, no finding, R3 kept."""
+    from watchkeeper.faces.report import build_report
+
+    app, reader = room
+    await asyncio.sleep(2)
+    states = [json.loads(e["body"]) for e in app.journal.entries(kind="access") if e["subject"] == "room"
+              and e["actor"] == "watchkeeper"]
+    assert states[0] == {"reader": "offline", "starting": True} and states[1]["reader"] == "online"
+    assert states[1]["offline_seconds"] < 1
+    assert app.store.conn.execute("SELECT count(*) FROM findings WHERE kind = 'reader_offline'").fetchone()[0] == 0
+    r3 = next(c for c in build_report(app, "day")["clauses"] if c["clause"] == "R3")
+    assert (r3["status"], r3["rule"]) == ("met", "R3.kept") and len(r3["evidence"]["journal"]) == 2

@@ -6,14 +6,14 @@ import inspect
 from pathlib import Path
 
 from watchkeeper import hookspecs
-from watchkeeper.hooksdoc import render
+from watchkeeper.host.hooksdoc import render
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "hooks.md"
 
 
 def test_hooks_doc_is_current() -> None:
     assert DOC.read_text(encoding="utf-8") == render(), (
-        "docs/hooks.md is stale: run `python -m watchkeeper.hooksdoc > docs/hooks.md`")
+        "docs/hooks.md is stale: run `python -m watchkeeper.host.hooksdoc > docs/hooks.md`")
 
 
 def test_every_hook_is_documented_with_its_style() -> None:

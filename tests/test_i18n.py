@@ -9,7 +9,7 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
+from watchkeeper.faces.cli import make_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "framework" / "locale" / "zh_CN" / "LC_MESSAGES"

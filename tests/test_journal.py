@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
-from watchkeeper.journal import GENESIS, Journal, link_hash, load_key
-from watchkeeper.models import Secret
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.evidence.journal import GENESIS, Journal, link_hash, load_key
+from watchkeeper.core.models import Secret
 
 
 def fill(app, count: int = 10) -> None:
@@ -31,11 +31,12 @@ def raw_connection(app) -> sqlite3.Connection:
 def test_append_and_verify(app) -> None:
     fill(app)
     result = app.journal.verify()
-    # Entry 1 is the config snapshot App.open journals (R1).
-    assert result.ok and result.entries == 11 and result.head_seq == 11
-    first = next(app.journal.entries(kind="config"))
-    assert first["seq"] == 1 and first["prev_hash"] == GENESIS
-    assert first["time_local"].endswith("+08:00")
+    # Entry 1 starts the journal with the key's id; entry 2 is the config snapshot App.open journals (R1).
+    assert result.ok and result.entries == 12 and result.head_seq == 12
+    first = next(app.journal.entries())
+    assert first["seq"] == 1 and first["prev_hash"] == GENESIS and first["subject"] == "journal"
+    config = next(app.journal.entries(kind="config"))
+    assert config["seq"] == 2 and config["time_local"].endswith("+08:00")
 
 
 def test_triggers_refuse_update_and_delete(app) -> None:
@@ -142,20 +143,33 @@ def test_cli_add_show_and_refusals(site_file: Path) -> None:
     assert "wiped desks" in shown.output and "li" in shown.output
     as_json = runner.invoke(cli, base + ["show", "--json", "--since", "2000-01-01"])
     kinds = [json.loads(line)["kind"] for line in as_json.output.splitlines()]
-    assert kinds == ["config", "maintenance", "operation"]
+    assert kinds == ["operation", "config", "maintenance", "operation"]
     assert runner.invoke(cli, base + ["show", "--until", "2000-01-01"]).output == ""
     ok = runner.invoke(cli, base + ["verify"])
-    assert ok.exit_code == 0 and "journal ok: 3 entries" in ok.output
+    assert ok.exit_code == 0 and "journal ok: 4 entries" in ok.output
 
 
 def test_config_change_is_journaled_once(site_file: Path) -> None:
-    from watchkeeper.app import App
+    from watchkeeper.host import open_site
 
     for _ in range(2):
-        App.open(site_file).close()
+        open_site(site_file).close()
     site_file.write_text(site_file.read_text().replace("Test site", "Renamed site"))
-    app = App.open(site_file)
+    app = open_site(site_file)
     snapshots = list(app.journal.entries(kind="config"))
     app.close()
     assert len(snapshots) == 2
     assert json.loads(snapshots[-1]["body"])["config"]["site"]["name"] == "Renamed site"
+
+
+def test_append_returns_the_callers_entries_not_the_journals_own(tmp_path: Path) -> None:
+    from watchkeeper.evidence.journal import anchor_path, create_key
+    from watchkeeper.evidence.store import Store
+
+    create_key(tmp_path / "k")
+    journal = Journal(Store(tmp_path / "j.db"), load_key(tmp_path / "k"), anchor=anchor_path(tmp_path / "k"))
+    row = journal.append("operation", "li", "site", "first")  # entry 1 is the journal's start
+    assert (row["seq"], row["actor"]) == (2, "li")
+    rows = journal.append_many([("operation", "li", "site", "a", None), ("operation", "li", "site", "b", None)])
+    assert [r["seq"] for r in rows] == [3, 4]
+    journal.store.close()

@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from watchkeeper.journal import Journal, create_key, load_key
-from watchkeeper.store import Store
+from watchkeeper.evidence.journal import Journal, anchor_path, create_key, load_key
+from watchkeeper.evidence.store import Store
 
 WRITER = Path(__file__).with_name("journal_writer.py")
 KILLS = 50
@@ -33,10 +33,37 @@ def test_sigkill_loses_no_committed_entry(tmp_path: Path) -> None:
         seen = [int(line) for line in output.split() if line.isdigit()]
         if seen:
             committed = max(committed, seen[-1])
-        journal = Journal(Store(store_path), load_key(key_path), anchor=key_path.with_suffix(".head"))
+        journal = Journal(Store(store_path), load_key(key_path), anchor=anchor_path(key_path))
         result = journal.verify()
         assert result.ok, f"kill {attempt}: {result.problem}"
         # Every entry the writer saw committed is there; some after it may be too (killed before printing).
         assert result.head_seq >= committed, f"kill {attempt}: head {result.head_seq} < committed {committed}"
         journal.store.close()
     assert committed > KILLS, "the writer should have committed entries between kills"
+
+
+def test_concurrent_writers_and_a_verifier_raise_no_false_alarm(tmp_path: Path) -> None:
+    """Appends from two processes queue on the anchor's lock; a verify between them sees a consistent head."""
+    store_path, key_path = tmp_path / "journal.db", tmp_path / "journal.key"
+    create_key(key_path)
+    Store(store_path).close()  # migrated once, before the writers race
+    writers = [subprocess.Popen([sys.executable, str(WRITER), str(store_path), str(key_path), str(batch)],
+                                stdout=subprocess.PIPE, text=True) for batch in (1, 7)]
+    for writer in writers:
+        assert writer.stdout.readline().strip() == "ready"
+    journal = Journal(Store(store_path), load_key(key_path), anchor=anchor_path(key_path))
+    try:
+        deadline, checks = time.monotonic() + 3, 0
+        while time.monotonic() < deadline:
+            result = journal.verify()
+            assert result.ok, result.problems
+            checks += 1
+    finally:
+        for writer in writers:
+            writer.kill()
+            writer.communicate(timeout=10)
+    result = journal.verify()
+    alarms = [e for e in journal.entries() if "alarm" in e["body"]]
+    journal.store.close()
+    assert result.ok and not alarms and checks > 3
+    assert result.entries > 100, "both writers should have appended"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.app import Refused
-from watchkeeper.checks import collect_checks, run_check
-from watchkeeper.cli import make_cli
+from watchkeeper.site.app import Refused
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.faces.cli import make_cli
 from watchkeeper.rules import maintenance
 from watchkeeper.rules.footage import Footage
 
@@ -32,23 +32,29 @@ def test_overdue_tasks_open_and_close_findings(app, monkeypatch: pytest.MonkeyPa
     assert asyncio.run(run_check(app, check)).findings == []  # a site commissioned today owes nothing yet
     backdate_commissioning(monkeypatch, days=8)
     result = asyncio.run(run_check(app, check))
-    assert sorted(f.subject for f in result.findings) == ["clean", "nothing-unrelated", "wipe"]
-    for task in ("clean", "nothing-unrelated", "wipe"):
+    assert sorted(f.subject for f in result.findings) == ["clean", "nothing-unrelated", "ventilation", "wipe"]
+    for task in ("nothing-unrelated", "ventilation", "wipe"):
         maintenance.tick(app, "li", task, "done")
+    clean = maintenance.tick(app, "li", "clean", "done")
+    assert [f.subject for f in asyncio.run(run_check(app, check)).findings] == ["clean"]  # not countersigned yet
+    with pytest.raises(Refused, match="may not maintenance.countersign"):
+        maintenance.countersign(app, "li", clean)
+    maintenance.countersign(app, "zhang", clean, "room checked")
     maintenance.tick(app, "li", "wipe", "again", at=datetime.now(timezone.utc) - timedelta(days=3))
     result = asyncio.run(run_check(app, check))
     assert result.findings == []
     assert app.store.conn.execute("SELECT count(*) FROM findings WHERE closed_at IS NULL").fetchone()[0] == 0
     ticks = [e for e in app.journal.entries(kind="maintenance") if "done" in json.loads(e["body"])]
-    assert [(e["actor"], e["subject"]) for e in ticks][:3] == [("li", "clean"), ("li", "nothing-unrelated"), ("li", "wipe")]
+    assert [(e["actor"], e["subject"]) for e in ticks][:4] == [
+        ("li", "nothing-unrelated"), ("li", "ventilation"), ("li", "wipe"), ("li", "clean")]
     later = datetime.now(timezone.utc) + timedelta(days=2)
     overdue = [s.id for s in maintenance.states(app, later) if s.overdue]
-    assert overdue == ["wipe", "nothing-unrelated"]
+    assert overdue == ["wipe", "ventilation", "nothing-unrelated"]
 
 
 def backdate_commissioning(monkeypatch: pytest.MonkeyPatch, days: int) -> None:
     """Pretend the site was commissioned `days` ago, without touching its journal."""
-    from watchkeeper.app import App
+    from watchkeeper.site.app import App
 
     moment = datetime.now(timezone.utc) - timedelta(days=days)
     monkeypatch.setattr(App, "commissioned_at", lambda self: moment)
@@ -63,16 +69,16 @@ def test_tick_refuses_unknown_task_and_untrained_actor(app) -> None:
 
 @pytest.fixture
 def camera_app(site_file: Path):
-    from watchkeeper.app import App
+    from watchkeeper.host import open_site
 
     site_file.write_text(site_file.read_text().replace("[site]\n", '[site]\nplugins_dir = "plugins"\n') + CAMERAS)
     # `nothing` is a platform a test plugin folder registers, so the config validates.
     plugins = site_file.parent / "plugins"
     plugins.mkdir()
     (plugins / "nothing.py").write_text(
-        "from watchkeeper import hookimpl\nfrom watchkeeper.drivers import Platform\n\n"
+        "from watchkeeper import hookimpl\nfrom watchkeeper.devices.drivers import Platform\n\n"
         "@hookimpl\ndef register_platforms(register):\n    register(Platform(name='nothing', camera_driver=object))\n")
-    app = App.open(site_file)
+    app = open_site(site_file)
     yield app
     app.close()
 

@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from watchkeeper.drivers import DeviceError, with_timeout
-from watchkeeper.faults import FaultSpecError, Hostile, ImageFault, parse_faults
-from watchkeeper.findings import FINDING_KINDS, Finding, FindingKind, Severity
-from watchkeeper.models import ClockReading, Endpoint, RecordingSegment
+from watchkeeper.devices.drivers import DeviceError, with_timeout
+from watchkeeper.simulation.faults import FaultSpecError, Hostile, ImageFault, parse_faults
+from watchkeeper.core.findings import FINDING_KINDS, Finding, FindingKind, Severity
+from watchkeeper.core.models import ClockReading, Endpoint, RecordingSegment
 
 
 def test_secret_never_shows() -> None:

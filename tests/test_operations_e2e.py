@@ -13,17 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.access import manual_open
-from watchkeeper.app import App, Refused
-from watchkeeper.appliance import Appliance
-from watchkeeper.checks import collect_checks, run_check
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind
+from watchkeeper.rules.door_service import manual_open
+from watchkeeper.host import open_site
+from watchkeeper.site.app import Refused
+from watchkeeper.faces.service import Appliance
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import DeviceEventKind
 from watchkeeper.plugins.hikvision.simulator import simulate as hikvision
 from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
 from watchkeeper.rules.footage import Footage
-from watchkeeper.report_render import find_chromium, write_report
-from watchkeeper.report import build_report
+from watchkeeper.faces.report_render import find_chromium, write_report
+from watchkeeper.faces.report import build_report
 
 PASSWORD = "ops-Pass-2026"
 
@@ -70,7 +71,7 @@ async def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             name = "New"
             roles = ["operator"]
             """))
-        app = App.open(tmp_path / "site.toml")
+        app = open_site(tmp_path / "site.toml")
         yield app, camera, reader
         app.close()
 

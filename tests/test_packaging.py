@@ -21,11 +21,11 @@ def test_wheel_contains_one_top_level_package(tmp_path: Path) -> None:
     assert "watchkeeper/hookspecs.py" in names and "watchkeeper/testing/conformance.py" in names
     # What the installed appliance reads besides its modules: the compiled kernel, the report and
     # dashboard templates, the Chinese catalog, and every vendor plugin.
-    assert any(n.startswith("watchkeeper/frames.") and n.endswith(".so") for n in names)
+    assert any(n.startswith("watchkeeper/analysis/frames.") and n.endswith(".so") for n in names)
     for template in ("report.html", "dashboard.html", "journal.html"):
-        assert f"watchkeeper/templates/{template}" in names
+        assert f"watchkeeper/faces/templates/{template}" in names
     assert "watchkeeper/locale/zh_CN/LC_MESSAGES/watchkeeper.mo" in names
     for vendor in ("onvif", "hikvision", "dahua", "osdp"):
         assert f"watchkeeper/plugins/{vendor}/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "watchkeeper = watchkeeper.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "watchkeeper = watchkeeper.faces.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
-from watchkeeper.config import load_site
-from watchkeeper.drivers import Platform
-from watchkeeper.pluginhost import PluginLoadError, collect_platforms, describe_plugins, load_plugins
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.devices.drivers import Platform
+from watchkeeper.host import open_site
+from watchkeeper.host.pluginhost import PluginLoadError, collect_platforms, describe_plugins, load_plugins
 
 TINY_PLUGIN = '''\
 """A tiny third-party plugin, installed from its own package by the test."""
@@ -72,8 +72,8 @@ def test_builtins_load_through_the_same_mechanism() -> None:
 def test_entry_point_plugin_is_loaded_and_called(tiny_site_packages: Path, site_file: Path) -> None:
     script = f"""
 import json
-from watchkeeper.pluginhost import load_plugins, describe_plugins
-from watchkeeper.config import load_site
+from watchkeeper.host.pluginhost import load_plugins, describe_plugins
+from watchkeeper.site.config import load_site
 pm = load_plugins()
 site = load_site({str(site_file)!r})
 print(json.dumps({{
@@ -89,7 +89,7 @@ print(json.dumps({{
     assert data["other"] == 30.0  # and defers to it otherwise
     tiny = next(p for p in data["plugins"] if p["name"] == "tiny")
     assert tiny["version"] == "1.2.3" and tiny["hooks"] == ["clock_tolerance", "register_commands"]
-    command = run_with(tiny_site_packages, sys.executable, "-m", "watchkeeper.cli", "hello-tiny")
+    command = run_with(tiny_site_packages, sys.executable, "-m", "watchkeeper.faces.cli", "hello-tiny")
     assert command.returncode == 0, command.stderr
     assert command.stdout.strip() == "hello from tiny"
 
@@ -128,16 +128,18 @@ def test_site_plugin_overrides_policy(tmp_path: Path, site_file: Path) -> None:
                 return False
     """))
     pm = load_plugins(plugins)
-    site = load_site(site_file)
-    assert pm.hook.authorize(actor="li", action="footage.export", resource="cam", site=site) is False
-    assert pm.hook.authorize(actor="li", action="footage.view", resource="cam", site=site) is True
-    assert pm.hook.authorize(actor="new-op", action="footage.view", resource="cam", site=site) is False
+    app = open_site(site_file, pm)  # a plugin written before `people` was passed still works
+    ask = dict(resource="cam", site=app.site, people=app.people)
+    assert pm.hook.authorize(actor="li", action="footage.export", **ask) is False
+    assert pm.hook.authorize(actor="li", action="footage.view", **ask) is True
+    assert pm.hook.authorize(actor="new-op", action="footage.view", **ask) is False
+    app.close()
 
 
 def test_platform_registration_is_validated(tmp_path: Path) -> None:
     (tmp_path / "platforms.py").write_text(textwrap.dedent("""\
         from watchkeeper import hookimpl
-        from watchkeeper.drivers import Platform
+        from watchkeeper.devices.drivers import Platform
 
         @hookimpl
         def register_platforms(register):
@@ -152,7 +154,7 @@ def test_platform_registration_is_validated(tmp_path: Path) -> None:
 
 def test_trace_env_prints_hook_calls(site_file: Path) -> None:
     env = dict(os.environ, WATCHKEEPER_TRACE_PLUGINS="1")
-    result = subprocess.run([sys.executable, "-m", "watchkeeper.cli", "--config", str(site_file), "plugins"],
+    result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(site_file), "plugins"],
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "[watchkeeper hooks]" in result.stderr and "register_commands" in result.stderr
@@ -162,4 +164,4 @@ def test_plugins_command_lists_hooks() -> None:
     result = CliRunner().invoke(make_cli(), ["plugins", "--json"])
     rows = json.loads(result.output)
     policy = next(r for r in rows if r["name"] == "watchkeeper.rules.policy")
-    assert policy["hooks"] == ["authorize", "clock_tolerance", "retention_days"]
+    assert policy["hooks"] == ["authorize", "clock_tolerance", "register_verdicts", "retention_days"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.report import build_report
-from watchkeeper.report_render import find_chromium, render_html
+from watchkeeper.faces.report import build_report
+from watchkeeper.faces.report_render import find_chromium, render_html
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (.ci/apt-packages installs it)")

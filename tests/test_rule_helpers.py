@@ -1,32 +1,16 @@
-"""The pure parts of the clock and retention rules: time-zone strings, coverage and gaps."""
+"""The pure parts of the clock and retention rules: the zone comparison, coverage and gaps."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
-
-from watchkeeper.models import ClockReading, RecordingSegment
+from watchkeeper.core.models import ClockReading, RecordingSegment
 from watchkeeper.rules.clock import zone_problem
 from watchkeeper.rules.retention import daily_coverage, gaps_between, merge
-from watchkeeper.timezones import standard_offset
 
 T0 = datetime(2026, 11, 27, 16, 0, tzinfo=timezone.utc)  # midnight in Shanghai
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-@pytest.mark.parametrize(("text", "hours"), [
-    ("CST-8:00:00", 8), ("CST-8", 8), ("GMT-8", 8), ("<+08>-8", 8), ("GMT+08:00", 8), ("UTC0", 0),
-    ("EST5EDT,M3.2.0,M11.1.0", -5), ("Asia/Shanghai", 8), ("CET-1CEST,M3.5.0,M10.5.0/3", 1),
-])
-def test_standard_offsets(text: str, hours: int) -> None:
-    assert standard_offset(text, T0) == timedelta(hours=hours)
-
-
-@pytest.mark.parametrize("text", ["", "junk", "Nowhere/City", None])
-def test_unreadable_zones(text: str | None) -> None:
-    assert standard_offset(text) is None
 
 
 def test_zone_problem() -> None:
@@ -35,6 +19,9 @@ def test_zone_problem() -> None:
     wrong = ClockReading(T0, T0, 0.01, time_zone="EST5EDT")
     assert zone_problem(wrong, SHANGHAI, T0) == "device time zone 'EST5EDT' is UTC-05:00, the site is UTC+08:00"
     assert "cannot be read" in zone_problem(ClockReading(T0, T0, 0.0, time_zone="???"), SHANGHAI, T0)
+    # Regression (issue 13, item 12): a device on UTC was "cannot be read"; now it is a plain mismatch.
+    utc = zone_problem(ClockReading(T0, T0, 0.0, time_zone="UTC"), SHANGHAI, T0)
+    assert utc == "device time zone 'UTC' is UTC+00:00, the site is UTC+08:00"
 
 
 def segment(start_hours: float, end_hours: float) -> RecordingSegment:

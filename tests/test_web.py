@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from watchkeeper.app import App
-from watchkeeper.checks import collect_checks, run_check
-from watchkeeper.pluginhost import load_plugins
-from watchkeeper.web import WebConfigError, make_web_app
+from watchkeeper.host import open_site
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.host.pluginhost import load_plugins
+from watchkeeper.faces.web import WebConfigError, make_web_app
 
 
 @pytest.fixture
@@ -34,7 +34,9 @@ async def test_dashboard_shows_clauses_and_escapes_text(client) -> None:
 
 async def test_status_api_and_report(client) -> None:
     status = await (await client.get("/api/status")).json()
-    assert status["clauses"]["R2"] == "not met" and status["journal"]["ok"] is True
+    assert status["clauses"]["R4"] == "not due" and status["journal"]["ok"] is True
+    r10 = next(v for v in status["verdicts"] if v["clause"] == "R10")
+    assert (r10["status"], r10["rule"]) == ("no evidence", "R10.no_review")
     report = await client.get("/report?period=week")
     assert report.status == 200 and "Compliance report" in await report.text()
     assert (await client.get("/report?period=decade")).status == 400
@@ -64,7 +66,7 @@ async def test_plugin_routes_live_under_plugins(site_file: Path, tmp_path: Path)
     (plugins / "hello.py").write_text(textwrap.dedent("""\
         from aiohttp import web
         from watchkeeper import hookimpl
-        from watchkeeper.web import APP
+        from watchkeeper.faces.web import APP
 
         async def hello(request):
             return web.Response(text="hello from " + request.app[APP].site.name)
@@ -73,12 +75,12 @@ async def test_plugin_routes_live_under_plugins(site_file: Path, tmp_path: Path)
         def register_routes(register):
             register("GET", "/plugins/hello", hello)
     """))
-    app = App.open(site_file, load_plugins(plugins))
+    app = open_site(site_file, load_plugins(plugins))
     try:
         async with TestClient(TestServer(make_web_app(app))) as test_client:
             assert await (await test_client.get("/plugins/hello")).text() == "hello from Test site"
         (plugins / "hello.py").write_text((plugins / "hello.py").read_text().replace("/plugins/hello", "/journal"))
-        shadowing = App.open(site_file, load_plugins(plugins))
+        shadowing = open_site(site_file, load_plugins(plugins))
         try:
             with pytest.raises(ValueError, match="must start with /plugins/"):
                 make_web_app(shadowing)

@@ -1,21 +1,29 @@
 """The access rule (R2, R3): who may enter the monitoring room, as the built-in `entry_decision`.
 
-Staff enter in their allowed hours; visitors only with a supervisor-approved registration and
-only inside its window; everyone else is refused. A site plugin overrides any of it by returning
-an EntryDecision first.
+Staff whose role the site grants room access (operators and supervisors by default) enter when
+trained and in their allowed hours; visitors only with a registration that has a purpose, a
+supervisor's approval and a window they are inside; everyone else is refused. A site plugin
+overrides any of it by returning an EntryDecision first. The R3 verdict reads what the door did.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, time, timezone
+from typing import Any
 
 import attrs
 import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.config import Person, Site
+from watchkeeper.core.i18n import _
+from watchkeeper.rules.policy import roster, training_problem
+from watchkeeper.rules.verdicts import Item, decide as conclude, journal_rows, local
+from watchkeeper.site.config import Person, Site, placeholder_problem
+from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 
+#: The set's name is stored in every site's database: renaming it would run these migrations again
+#: on an existing store ("table people already exists"), so it keeps the name it was released with.
 migrations = Migrations("watchkeeper.access")
 
 
@@ -48,6 +56,7 @@ class Visitor:
     valid_to: datetime
     status: str
     badge: str = ""
+    approved_by: str = ""
 
 
 @attrs.frozen
@@ -73,11 +82,14 @@ def decide(holder: Person | Visitor | None, site: Site, now: datetime) -> EntryD
         return EntryDecision(False, f"{holder.id}: access revoked")
     local = now.astimezone(site.zone)
     if isinstance(holder, Person):
-        if not within_hours(holder.hours, local):
-            return EntryDecision(False, f"{holder.id}: outside allowed hours {holder.hours}")
+        problem = person_problem(holder, site, now)
+        if problem:
+            return EntryDecision(False, problem)
         return EntryDecision(True, f"staff {holder.id} ({', '.join(holder.roles)})")
-    if holder.status != "approved":
+    if holder.status != "approved" or not holder.approved_by:
         return EntryDecision(False, f"visitor {holder.id}: registration {holder.status}, not approved")
+    if placeholder_problem(holder.purpose or ""):
+        return EntryDecision(False, f"visitor {holder.id}: registration states no purpose")
     if now < holder.valid_from:
         return EntryDecision(False, f"visitor {holder.id}: valid only from {holder.valid_from.astimezone(site.zone):%Y-%m-%d %H:%M}")
     if now >= holder.valid_to:
@@ -85,10 +97,76 @@ def decide(holder: Person | Visitor | None, site: Site, now: datetime) -> EntryD
     return EntryDecision(True, f"visitor {holder.id} ({holder.organisation}), host {holder.host}")
 
 
+def person_problem(person: Person, site: Site, now: datetime) -> str | None:
+    """Why the room refuses a member of staff at `now`, or None: role, training, hours (R2, R3)."""
+    if not set(person.roles) & set(site.policies.room_access_roles):
+        return f"{person.id}: role {', '.join(person.roles) or 'none'} has no room access"
+    local = now.astimezone(site.zone)
+    problem = training_problem(person, local.date(), site.policies.training_refresher_days)
+    if problem:
+        return f"{person.id}: untrained ({problem})"
+    if not within_hours(person.hours, local):
+        return f"{person.id}: outside allowed hours {person.hours}"
+    return None
+
+
+def visitor_problem(row: dict[str, Any], moment: datetime) -> str | None:
+    """Why a stored visitor registration did not entitle entry at `moment`, or None (R3's evidence check)."""
+    if not row["decided_by"] or row["status"] not in ("approved", "checked_out"):
+        return "not approved"
+    if placeholder_problem(row["purpose"] or ""):
+        return "no purpose stated"
+    if not row["valid_from"] <= moment.astimezone(timezone.utc).isoformat(timespec="seconds") < row["valid_to"]:
+        return "outside the approved window"
+    return None
+
+
 @hookimpl(trylast=True)
 def entry_decision(door: str, person: object, credential: object, site: Site) -> EntryDecision:
     moment = getattr(credential, "read_at", None) or datetime.now(timezone.utc)
     return decide(person, site, moment)
+
+
+def verdict(context: VerdictContext) -> Verdict:
+    """R3: each door watched in the period, and everyone it let in was entitled to enter."""
+    site = context.app.site
+    evidence, breaches, missing = Evidence(), [], []
+    if not site.doors:
+        return conclude(context, evidence)
+    people = {person.id: person for person in roster(context.app)}
+    visitors = {row["id"]: row for row in context.rows("SELECT * FROM visitors")}
+    events = context.rows("SELECT * FROM access_events WHERE time_utc >= ? AND time_utc < ? ORDER BY id", context.span())
+    watched = journal_rows(context, "kind = 'access' AND actor = 'watchkeeper' AND body LIKE '%\"reader\"%'")
+    for door in site.doors:
+        own = [e["id"] for e in events if e["door"] == door.id]
+        seen = [e["seq"] for e in watched if e["subject"] == door.id]
+        evidence.extend("access_events", own)
+        evidence.extend("journal", seen)
+        if not own and not seen:
+            missing.append(Item("R3.unwatched", _("no record of door {door} being watched in the period").format(
+                door=door.id)))
+    for event in events:
+        if event["event"] != "entry" or not event["allowed"]:
+            continue
+        moment = datetime.fromisoformat(event["time_utc"])
+        if event["person"] in people:
+            why = person_problem(people[event["person"]], site, moment)
+        elif event["visitor"] in visitors:
+            why = visitor_problem(visitors[event["visitor"]], moment)
+            if why is None:
+                evidence.add("visitors", event["visitor"])
+        else:
+            why = "credential of nobody registered"
+        if why:
+            breaches.append(Item("R3.admitted_unentitled", _("{door} admitted {who} at {at}: {why}").format(
+                door=event["door"], who=event["person"] or event["visitor"] or event["credential"],
+                at=local(context, moment), why=why)))
+    return conclude(context, evidence, breaches, missing, _("the room admitted only entitled people"))
+
+
+@hookimpl
+def register_verdicts(register: object) -> None:
+    register(ClauseRule("R3", verdict, "doors watched; only entitled staff and approved visitors admitted"))
 
 
 @hookimpl

@@ -14,7 +14,14 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.app import Refused
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.evidence.files import publish, temporary_name, write_new
+from watchkeeper.rules.viewing import record_retrieval
+from watchkeeper.core.i18n import _
+from watchkeeper.rules.policy import ACTION_ROLES, roster
+from watchkeeper.rules.verdicts import Item, decide, journal_rows
+from watchkeeper.site.app import Refused
+from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 
 migrations = Migrations("watchkeeper.footage")
 
@@ -75,12 +82,13 @@ class Footage:
         return request_id
 
     def decide(self, actor: str, request_id: int, approve: bool, note: str = "") -> None:
-        row = self.app.store.db["footage_requests"].get(request_id)
+        row = self.app.store.row("footage_requests", request_id, "footage request")
         self._require(actor, "footage.approve", f"request-{request_id}")
         if row["requested_by"] == actor:
             self._journal(actor, f"request-{request_id}", {"refused": "approve own request"})
             raise Refused(f"{actor} requested {request_id} and may not also approve it")
         if row["status"] != "pending":
+            self._journal(actor, f"request-{request_id}", {"refused": "decide", "status": row["status"]})
             raise Refused(f"request {request_id} is already {row['status']}")
         status = "approved" if approve else "rejected"
         self.app.store.db["footage_requests"].update(request_id, {"status": status, "decided_by": actor,
@@ -88,47 +96,79 @@ class Footage:
         self._journal(actor, f"request-{request_id}", {"decision": status, "note": note})
 
     async def export(self, actor: str, request_id: int) -> dict[str, Any]:
-        """Download the approved interval from the recorder, hash it, write the manifest beside it."""
-        from watchkeeper.models import Capability
+        """Download the approved interval from the recorder, hash it, write the manifest beside it.
 
-        row = self.app.store.db["footage_requests"].get(request_id)
-        self._require(actor, "footage.export", f"request-{request_id}")
-        if row["status"] not in ("approved", "exported"):
-            self._journal(actor, f"request-{request_id}", {"refused": "export", "status": row["status"]})
+        One approval gives one export. The clip and the manifest are each written under a temporary
+        name, fsynced and then named, never over an existing file; a failure (a full disk, the device)
+        leaves neither, is journaled, and leaves the request approved so the export can be retried.
+        """
+        from watchkeeper.core.models import Capability
+
+        row = self.app.store.row("footage_requests", request_id, "footage request")
+        subject = f"request-{request_id}"
+        self._require(actor, "footage.export", subject)
+        if row["status"] != "approved":
+            self._journal(actor, subject, {"refused": "export", "status": row["status"]})
+            if row["status"] == "exported":
+                raise Refused(f"request {request_id} was already exported: one approval gives one export")
             raise Refused(f"request {request_id} is {row['status']}, not approved")
         camera = self.app.site.camera(row["camera"])
         endpoint = self.app.camera_endpoint(camera.id)
         channel = camera.recorder_channel or camera.channel if camera.host is None else camera.channel
-        folder = self.app.site.exports_dir / f"request-{request_id}"
+        folder = self.app.site.exports_dir / subject
         folder.mkdir(parents=True, exist_ok=True)
         start, end = datetime.fromisoformat(row["start_utc"]), datetime.fromisoformat(row["end_utc"])
+        clip = folder / f"{camera.id}-{start:%Y%m%dT%H%M%S}.mp4"
+        manifest_path = folder / "manifest.json"
+        for existing in (clip, manifest_path):
+            if existing.exists():
+                self._journal(actor, subject, {"refused": "export", "exists": existing.name})
+                raise Refused(f"{existing} already exists; an exported file is never overwritten")
+        incoming, published = temporary_name(clip), False
         driver = self.app.driver(endpoint)
         try:
-            if Capability.CLIP_DOWNLOAD not in driver.capabilities:
-                # Not a refusal: the device cannot do it (ONVIF Profile G has no clip export).
-                raise ValueError(f"{endpoint.platform} devices cannot export clips; export from the recorder's own tool")
-            clip = await driver.download_clip(channel, start, end, folder / f"{camera.id}-{start:%Y%m%dT%H%M%S}.mp4")
+            try:
+                if Capability.CLIP_DOWNLOAD not in driver.capabilities:
+                    # Not a refusal: the device cannot do it (ONVIF Profile G has no clip export).
+                    raise ValueError(f"{endpoint.platform} devices cannot export clips; export from the recorder's own tool")
+                # Noted before the download, so the device log's line for it is known to be ours (R9).
+                record_retrieval(self.app, endpoint.device_id, channel, "export", actor, f"export {subject}",
+                                 request=request_id)
+                incoming = Path(await driver.download_clip(channel, start, end, incoming))
+            finally:
+                await driver.close()
+            digest, size = sha256_file(incoming), incoming.stat().st_size
+            publish(incoming, clip)
+            published = True
+            manifest = {
+                "request": request_id, "camera": camera.id, "location": camera.location, "from": row["start_utc"],
+                "to": row["end_utc"], "reason": row["reason"], "case": row["case_ref"],
+                "requested_by": row["requested_by"], "approved_by": row["decided_by"], "exported_by": actor,
+                "exported_at": _now(), "files": [{"name": clip.name, "sha256": digest, "size_bytes": size}],
+            }
+            write_new(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+        except (OSError, DeviceError) as error:
+            if published:  # a clip without its manifest is not evidence; nothing refers to it yet
+                clip.unlink(missing_ok=True)
+            self._journal(actor, subject, {"export_failed": f"{type(error).__name__}: {error}"})
+            raise
         finally:
-            await driver.close()
-        digest, size = sha256_file(clip), clip.stat().st_size
-        manifest = {
-            "request": request_id, "camera": camera.id, "location": camera.location, "from": row["start_utc"],
-            "to": row["end_utc"], "reason": row["reason"], "case": row["case_ref"],
-            "requested_by": row["requested_by"], "approved_by": row["decided_by"], "exported_by": actor,
-            "exported_at": _now(), "files": [{"name": clip.name, "sha256": digest, "size_bytes": size}],
-        }
-        manifest_path = folder / "manifest.json"
-        manifest_path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+            incoming.unlink(missing_ok=True)
         export_id = self.app.store.db["footage_exports"].insert({
             "request": request_id, "path": str(clip), "manifest": str(manifest_path), "sha256": digest,
             "size_bytes": size, "exported_by": actor, "exported_at": manifest["exported_at"]}).last_pk
         self.app.store.db["footage_requests"].update(request_id, {"status": "exported"})
-        self._journal(actor, f"request-{request_id}", {"exported": {"export": export_id, "sha256": digest,
-                                                                     "size_bytes": size, "file": clip.name}})
+        self._journal(actor, subject, {"exported": {"export": export_id, "sha256": digest,
+                                                    "size_bytes": size, "file": clip.name}})
         return manifest | {"export": export_id, "manifest_path": str(manifest_path)}
 
     def hold(self, actor: str, camera: str, start: datetime, end: datetime, reason: str) -> int:
+        self.app.site.camera(camera)  # KeyError names an unknown camera
         self._require(actor, "footage.hold", camera)
+        if end <= start:
+            raise ValueError("the hold must end after it starts")
+        if not reason.strip():
+            raise ValueError("a hold needs a reason")
         hold_id = self.app.store.db["holds"].insert({
             "camera": camera, "start_utc": start.astimezone(timezone.utc).isoformat(),
             "end_utc": end.astimezone(timezone.utc).isoformat(), "reason": reason, "placed_by": actor,
@@ -138,6 +178,7 @@ class Footage:
         return hold_id
 
     def release(self, actor: str, hold_id: int) -> None:
+        self.app.store.row("holds", hold_id, "hold")
         self._require(actor, "footage.hold", f"hold-{hold_id}")
         self.app.store.db["holds"].update(hold_id, {"released_by": actor, "released_at": _now()})
         self._journal(actor, f"hold-{hold_id}", {"released": hold_id})
@@ -148,7 +189,7 @@ class Footage:
 
     def delete_export(self, actor: str, export_id: int) -> None:
         """Delete an exported copy: refused (and journaled) while any hold covers its interval."""
-        export = self.app.store.db["footage_exports"].get(export_id)
+        export = self.app.store.row("footage_exports", export_id, "footage export")
         request = self.app.store.db["footage_requests"].get(export["request"])
         holds = self.holds_covering(request["camera"], request["start_utc"], request["end_utc"])
         if holds:
@@ -161,6 +202,39 @@ class Footage:
                 os.remove(name)
         self.app.store.db["footage_exports"].update(export_id, {"deleted_by": actor, "deleted_at": _now()})
         self._journal(actor, f"export-{export_id}", {"deleted": export_id, "sha256": export["sha256"]})
+
+
+def verdict(context: VerdictContext) -> Verdict:
+    """R9: every copy made in the period came from a request another person approved.
+
+    With no retrieval in the period nothing shows how footage was used: *no evidence* (reading the
+    recorders' own logs is the evidence a quiet day needs)."""
+    evidence, breaches, missing = Evidence(), [], []
+    approvers = {p.id for p in roster(context.app) if set(p.roles) & ACTION_ROLES["footage.approve"]}
+    requests = {row["id"]: row for row in context.rows("SELECT * FROM footage_requests")}
+    exports = context.rows("SELECT * FROM footage_exports WHERE exported_at >= ? AND exported_at < ? ORDER BY id",
+                           context.span())
+    for export in exports:
+        evidence.add("footage_exports", export["id"])
+        request = requests.get(export["request"])
+        if request is None or request["status"] not in ("approved", "exported") \
+                or request["decided_by"] == request["requested_by"] or request["decided_by"] not in approvers:
+            breaches.append(Item("R9.unapproved_export", _(
+                "export {export} has no approval by another person entitled to approve").format(export=export["id"])))
+        else:
+            evidence.add("footage_requests", request["id"])
+    decided = [row for row in requests.values()
+               if row["decided_at"] and context.since.isoformat() <= row["decided_at"] < context.until.isoformat()]
+    evidence.extend("footage_requests", [row["id"] for row in decided])
+    evidence.extend("journal", [row["seq"] for row in journal_rows(context, "kind = 'retrieval'")])
+    if not evidence:
+        missing.append(Item("R9.no_retrieval_record", _("no retrieval or its control recorded in the period")))
+    return decide(context, evidence, breaches, missing, _("every copy of footage was approved by another person"))
+
+
+@hookimpl
+def register_verdicts(register: Any) -> None:
+    register(ClauseRule("R9", verdict, "copies of footage only on another person's approval"))
 
 
 @hookimpl

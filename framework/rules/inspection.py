@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -22,16 +24,21 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.analysis import (MOTION_PLANE_NOISE_GAIN, AnalysisError, Metrics, analyze_frame, frozen_score,
-                                  motion_plane, sample_video)
-from watchkeeper.checks import Check, CheckContext, CheckResult
-from watchkeeper.drivers import DEVICE_FAILURE_KINDS, DeviceError
-from watchkeeper.findings import Finding, FindingKind, Severity
-from watchkeeper.imagechecks import check_frame, combine, thresholds_for
-from watchkeeper.models import Capability
-from watchkeeper.pluginhost import fire_event
-from watchkeeper.scene import compare_to_reference
+from watchkeeper.analysis.metrics import (MOTION_PLANE_NOISE_GAIN, AnalysisError, Metrics, analyze_frame, as_frame,
+                                          frozen_score, motion_plane, sample_video)
+from watchkeeper.analysis.scene import compare_to_reference
+from watchkeeper.analysis.imagebounds import check_size, decode_image
+from watchkeeper.core.i18n import _
+from watchkeeper.rules.verdicts import Item, decide, local
+from watchkeeper.site.checks import Check, CheckContext, CheckResult
+from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
+from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CapabilityMissing, DeviceError, known_capabilities
+from watchkeeper.core.findings import Finding, FindingKind, Severity
+from watchkeeper.analysis.imagechecks import check_frame, combine, thresholds_for
+from watchkeeper.core.models import AuditAction, Capability
+from watchkeeper.rules import duty, ownership, viewing
 
+log = logging.getLogger(__name__)
 migrations = Migrations("watchkeeper.inspection")
 
 IMAGE_KINDS = (FindingKind.BLURRED, FindingKind.TOO_DARK, FindingKind.OVEREXPOSED, FindingKind.COLOUR_CAST,
@@ -39,8 +46,7 @@ IMAGE_KINDS = (FindingKind.BLURRED, FindingKind.TOO_DARK, FindingKind.OVEREXPOSE
 #: Cameras inspected at once: each waits between its spaced frames, so many overlap cheaply.
 CAMERA_CONCURRENCY = 128
 #: A shift's inspection counts if it started this long before the shift, or up to SHIFT_GRACE after.
-SHIFT_LEAD = timedelta(hours=4)
-SHIFT_GRACE = timedelta(hours=1)
+SHIFT_LEAD, SHIFT_GRACE = duty.SHIFT_LEAD, duty.SHIFT_GRACE
 
 
 @migrations()
@@ -56,10 +62,12 @@ def m001_runs_results_baselines(db: sqlite_utils.Database) -> None:
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DeviceError(FindingKind.PROTOCOL_ERROR, f"snapshot is not a decodable image ({len(data)} bytes)")
-    return image
+    """A camera's snapshot as BGR; its header's size is checked before anything is decoded, so a
+    lying or bombed JPEG is that camera's protocol_error, not gigabytes for the whole inspection."""
+    try:
+        return as_frame(decode_image(data, color=True, what=f"snapshot of {len(data)} bytes"))
+    except AnalysisError as error:
+        raise DeviceError(FindingKind.PROTOCOL_ERROR, str(error)) from None
 
 
 def source_of(app: Any, camera: Any) -> tuple[Any, int]:
@@ -131,7 +139,11 @@ def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
     try:
         with av.open(with_credentials, timeout=endpoint.timeout,
                      options={"rtsp_transport": "tcp", "timeout": str(int(endpoint.timeout * 1_000_000))}) as container:
+            video = container.streams.video[0].codec_context
+            if video.width and video.height:  # an RTSP description may leave the size to the first frame
+                check_size(video.width, video.height, what=where)
             for frame in container.decode(video=0):
+                check_size(frame.width, frame.height, what=where)  # before the BGR copy is allocated
                 moment = float(frame.time or 0.0)
                 if series.count and moment < next_time:
                     continue
@@ -146,16 +158,24 @@ def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
     return series.finished()
 
 
-async def playback_frames(app: Any, camera: Any, now: datetime, folder: Path | None = None,
-                         live: Any = None) -> tuple[FrameSeries, str]:
+class PlaybackUnavailable(Exception):
+    """The recorded clip could not be played back; the reason is said in the finding."""
+
+
+async def playback_frames(app: Any, camera: Any, now: datetime, actor: str = "watchkeeper",
+                          run_id: int | None = None, folder: Path | None = None,
+                          live: Any = None) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
-    its RTSP replay where the recorder cannot export (ONVIF Profile G).
+    its RTSP replay where the recorder cannot export (ONVIF Profile G). Each is noted as watchkeeper's
+    own retrieval, so the recorder's log line for it is not taken for a stranger's (R9). Raises
+    PlaybackUnavailable saying why when neither works: a failed replay is a finding, never "ok".
 
     `folder` holds the clip while it is read (a run shares one: a folder per clip cost more than
     the clip's analysis); `live` is the driver the live frames came through, used again (its
     connection and login) when the camera records itself.
     """
     endpoint, channel = recorder_of(app, camera)
+    purpose = f"inspection run-{run_id}" if run_id is not None else "inspection"
     reuse = live is not None and endpoint == source_of(app, camera)[0]
     driver = live if reuse else app.driver(endpoint)
     start = now - timedelta(days=1)
@@ -163,8 +183,11 @@ async def playback_frames(app: Any, camera: Any, now: datetime, folder: Path | N
     # An undecodable clip is reported in the run's result; FFmpeg need not also print it.
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
-        if Capability.CLIP_DOWNLOAD in driver.capabilities:
+        # The device's own answer: a driver may only learn what it offers once it has connected.
+        capabilities = await known_capabilities(driver)
+        if Capability.CLIP_DOWNLOAD in capabilities:
             series = FrameSeries()
+            viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.DOWNLOAD, actor, purpose, run=run_id)
             with contextlib.ExitStack() as stack:
                 if folder is None:
                     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -173,15 +196,16 @@ async def playback_frames(app: Any, camera: Any, now: datetime, folder: Path | N
                 await driver.download_clip(channel, start, end, clip)
                 await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
             source = "clip"
-        elif Capability.PLAYBACK in driver.capabilities:
+        elif Capability.PLAYBACK in capabilities:
+            viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.PLAYBACK, actor, purpose, run=run_id)
             uri = await driver.playback_uri(channel, start, end)
             series = await asyncio.to_thread(read_stream, uri, endpoint, 3)
             source = "replay stream"
         else:
-            return FrameSeries(), "skipped: the recorder can neither export nor replay"
+            raise PlaybackUnavailable("the recorder can neither export nor replay recordings")
         return series.finished(), f"ok: {series.count} frames of the {source} from {start.isoformat(timespec='seconds')}"
-    except (DeviceError, AnalysisError) as error:
-        return FrameSeries(), f"failed: {getattr(error, 'reason', error)}"
+    except (DeviceError, AnalysisError, CapabilityMissing) as error:
+        raise PlaybackUnavailable(str(getattr(error, "reason", error))) from None
     finally:
         if not reuse:
             await driver.close()
@@ -235,21 +259,28 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
     rows: list[dict[str, Any]] = []
     folder = Path(tempfile.mkdtemp(prefix="watchkeeper-inspection-"))
 
-    async def one(camera: Any) -> CheckResult:
-        result = CheckResult()
+    async def inspect(camera: Any, result: CheckResult, row: dict[str, Any]) -> None:
         endpoint, channel = source_of(app, camera)
-        result.evaluated(DEVICE_FAILURE_KINDS, camera.id)
-        row = {"run": run_id, "camera": camera.id, "channel": channel, "frames": 0, "playback": "not tried"}
+        row["channel"] = channel
         async with limit:
             driver = app.driver(endpoint)
             try:
-                live = await live_frames(driver, channel, policies.inspection_frames, policies.frame_interval_seconds)
+                try:
+                    live = await live_frames(driver, channel, policies.inspection_frames,
+                                             policies.frame_interval_seconds)
+                except DeviceError as error:
+                    result.findings.append(error.finding(camera.id))
+                    live = FrameSeries()
                 recorded = FrameSeries()
                 if playback and live.count:
-                    recorded, row["playback"] = await playback_frames(app, camera, context.now, folder, driver)
-            except DeviceError as error:
-                result.findings.append(error.finding(camera.id))
-                live = recorded = FrameSeries()
+                    result.evaluated([FindingKind.PLAYBACK_UNAVAILABLE], camera.id)
+                    try:
+                        recorded, row["playback"] = await playback_frames(app, camera, context.now, context.actor,
+                                                                          run_id, folder, driver)
+                    except PlaybackUnavailable as failure:
+                        row["playback"] = f"failed: {failure}"
+                        result.findings.append(Finding(FindingKind.PLAYBACK_UNAVAILABLE, camera.id,
+                                                       f"recorded footage could not be played back: {failure}"))
             finally:
                 await driver.close()
         if live.count:
@@ -260,6 +291,22 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
             found, thumbnail = await asyncio.to_thread(judge_camera, live, recorded, camera, app)
             result.findings += found
             row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()), thumbnail=thumbnail)
+
+    async def one(camera: Any) -> CheckResult:
+        """One camera's inspection; whatever goes wrong with it is its finding, and the run goes on."""
+        result = CheckResult()
+        result.evaluated([*DEVICE_FAILURE_KINDS, FindingKind.CHECK_FAILED], camera.id)
+        row = {"run": run_id, "camera": camera.id, "channel": None, "frames": 0, "playback": "not tried"}
+        try:
+            await inspect(camera, result, row)
+        except CapabilityMissing as error:
+            result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
+                                           f"the device cannot be inspected: {error}"[:300]))
+        except Exception as error:  # a bug must cost one camera its inspection, not the whole run
+            log.exception("inspection of %s failed", camera.id)
+            result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
+                                           f"inspection failed inside watchkeeper ({type(error).__name__}); "
+                                           "see the log"))
         row["findings"] = json.dumps(sorted(str(f.kind) for f in result.findings))
         row["status"] = status_of(result.findings)
         rows.append(row)
@@ -274,63 +321,136 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
             total.merge(result)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "warning", "fault")}
-    with app.store.transaction():
-        app.store.db["inspection_results"].insert_all(rows)
-        app.store.db["inspection_runs"].update(run_id, {"finished_at": datetime.now(timezone.utc).isoformat(),
-                                                        "cameras": len(rows), **counts})
+        # Every run finishes, whatever was raised: a run without finished_at can never be signed.
+        counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "warning", "fault")}
+        with app.store.transaction():
+            app.store.db["inspection_results"].insert_all(rows)
+            app.store.db["inspection_runs"].update(run_id, {"finished_at": datetime.now(timezone.utc).isoformat(),
+                                                            "cameras": len(rows), **counts})
     total.summary = {"run": run_id, "cameras": len(rows), **counts}
-    fire_event(app.pm, "on_inspection_complete", run={"id": run_id, **total.summary,
+    app.pm.hook.on_inspection_complete(run={"id": run_id, **total.summary,
                                                        "results": [{k: v for k, v in r.items() if k != "thumbnail"}
                                                                    for r in rows]}, site=app.site)
     return total
 
 
-def sign(app: Any, actor: str, run_id: int | None = None, note: str = "") -> int:
-    """An operator signs an inspection run (the latest by default): R5's accountability."""
+def sign(app: Any, actor: str, run_id: int | None = None, note: str = "",
+         fault_notes: dict[str, tuple[str, str]] | None = None) -> int:
+    """An operator on duty signs an inspection run (the latest by default): R5's accountability.
+
+    Refused, and journaled, unless the run covered every camera in scope, the signer is on duty for
+    the shift the run serves, and `fault_notes` holds, for every camera with a fault, what was done
+    and to whom it was reported: ``{camera: (action, reported_to)}``.
+    """
     if run_id is None:
         row = app.store.conn.execute("SELECT id FROM inspection_runs WHERE finished_at IS NOT NULL"
                                      " ORDER BY id DESC LIMIT 1").fetchone()
         if row is None:
             raise KeyError("no finished inspection run to sign")
         run_id = row[0]
-    app.require(actor, "inspect.sign", f"run-{run_id}", kind="inspection")
-    run = app.store.db["inspection_runs"].get(run_id)
+    subject = f"run-{run_id}"
+    app.require(actor, "inspect.sign", subject, kind="inspection")
+    run = app.store.row("inspection_runs", run_id, "inspection run")
     if run["signed_by"]:
         raise ValueError(f"run {run_id} was already signed by {run['signed_by']}")
-    app.store.db["inspection_runs"].update(run_id, {"signed_by": actor, "signed_at": datetime.now(timezone.utc).isoformat(),
-                                                    "note": note})
-    app.journal.append("inspection", actor, f"run-{run_id}", {"signed": run_id, "note": note,
-                                                             "faults": run["fault"], "warnings": run["warning"]})
+    if not run["finished_at"]:
+        raise ValueError(f"run {run_id} has not finished")
+    results = list(app.store.db["inspection_results"].rows_where("run = ?", [run_id]))
+    missing = sorted({camera.id for camera in app.site.cameras} - {r["camera"] for r in results})
+    if missing:
+        raise duty.refuse(app, actor, subject, "inspect.sign", _(
+            "run {run} did not inspect every camera in scope: {cameras} missing").format(
+            run=run_id, cameras=", ".join(missing)))
+    shift = duty.shift_for(app, datetime.fromisoformat(run["started_at"]))
+    rostered = duty.on_duty(app, shift) if shift is not None else ()
+    if actor not in rostered:
+        label = duty.shift_label(app, shift) if shift is not None else "?"
+        raise duty.refuse(app, actor, subject, "inspect.sign", _(
+            "{actor} is not on duty for the shift of {shift} (on duty: {names})").format(
+            actor=actor, shift=label, names=", ".join(rostered) or _("nobody")))
+    fault_notes = {camera: (action.strip(), to.strip()) for camera, (action, to) in (fault_notes or {}).items()}
+    faulty = sorted(r["camera"] for r in results if r["status"] == "fault")
+    extra = sorted(set(fault_notes) - set(faulty))
+    if extra:
+        raise ValueError(_("no fault in run {run} for {cameras}").format(run=run_id, cameras=", ".join(extra)))
+    unnoted = [camera for camera in faulty if not all(fault_notes.get(camera, ("", "")))]
+    if unnoted:
+        raise duty.refuse(app, actor, subject, "inspect.sign", _(
+            "every fault needs a note of what was done and to whom it was reported: {cameras}").format(
+            cameras=", ".join(unnoted)))
+    now = datetime.now(timezone.utc).isoformat()
+    with app.store.transaction():
+        app.store.db["inspection_fault_notes"].insert_all(
+            [{"run": run_id, "camera": camera, "action": action, "reported_to": to, "noted_by": actor,
+              "noted_at": now} for camera, (action, to) in sorted(fault_notes.items())])
+        app.store.db["inspection_runs"].update(run_id, {"signed_by": actor, "signed_at": now, "note": note})
+    app.journal.append("inspection", actor, subject, {
+        "signed": run_id, "note": note, "faults": run["fault"], "warnings": run["warning"],
+        "shift": duty.shift_label(app, shift) if shift is not None else None,
+        "fault_notes": {camera: {"action": action, "reported_to": to} for camera, (action, to) in fault_notes.items()}})
     return run_id
 
 
-def shifts_due(app: Any, now: datetime, days: int = 1) -> list[datetime]:
-    """Shift starts in the last `days` whose signing window has closed."""
-    zone, starts = app.site.zone, []
-    local_today = now.astimezone(zone).date()
-    since = max(now - timedelta(days=days), app.commissioned_at())
-    for offset in range(days, -1, -1):
-        day = local_today - timedelta(days=offset)
-        for text in app.site.policies.inspection_times:
-            start = datetime.combine(day, time.fromisoformat(text), tzinfo=zone).astimezone(timezone.utc)
-            if since <= start and start + SHIFT_GRACE <= now:
-                starts.append(start)
-    return starts
+def shifts_due(app: Any, now: datetime, days: int | None = None) -> list[datetime]:
+    """Shift starts whose signing window has closed: since commissioning (any age), or in the last `days`."""
+    since = app.commissioned_at()
+    if days is not None:
+        since = max(since, now - timedelta(days=days))
+    return duty.shift_starts(app, since, now - SHIFT_GRACE)
 
 
 async def check_signed(context: CheckContext) -> CheckResult:
-    result = CheckResult()
-    for start in shifts_due(context.app, context.now):
-        subject = f"shift {start.astimezone(context.app.site.zone):%Y-%m-%d %H:%M}"
+    """Every shift since commissioning, however long ago, has a signed inspection; a missed one names
+    the operators on duty."""
+    app, result = context.app, CheckResult()
+    signed = sorted(datetime.fromisoformat(row[0]) for row in app.store.conn.execute(
+        "SELECT started_at FROM inspection_runs WHERE signed_by IS NOT NULL"))
+    for start in shifts_due(app, context.now):
+        subject = f"shift {duty.shift_label(app, start)}"
+        if ownership.disposed(app, FindingKind.INSPECTION_UNSIGNED, subject):
+            continue
         result.evaluated([FindingKind.INSPECTION_UNSIGNED], subject)
-        signed = context.app.store.conn.execute(
-            "SELECT count(*) FROM inspection_runs WHERE signed_by IS NOT NULL AND started_at >= ? AND started_at <= ?",
-            [(start - SHIFT_LEAD).isoformat(), (start + SHIFT_GRACE).isoformat()]).fetchone()[0]
-        if not signed:
-            result.findings.append(Finding(FindingKind.INSPECTION_UNSIGNED, subject,
-                                           "no signed inspection before this shift: the person on duty is accountable"))
+        first = bisect.bisect_left(signed, start - SHIFT_LEAD)
+        if first < len(signed) and signed[first] <= start + SHIFT_GRACE:
+            continue
+        names = duty.on_duty(app, start)
+        who = ", ".join(names) if names else "nobody was rostered"
+        result.findings.append(Finding(FindingKind.INSPECTION_UNSIGNED, subject,
+                                       f"no signed inspection before this shift; on duty: {who}",
+                                       details={"on_duty": list(names), "shift": start.isoformat()}))
     return result
+
+
+def verdict(context: VerdictContext) -> Verdict:
+    """R5: each shift that fell due in the period has a signed inspection run before it."""
+    app, zone = context.app, context.app.site.zone
+    evidence, missing = Evidence(), []
+    if not app.site.cameras:
+        return decide(context, evidence)
+    runs = context.rows("SELECT id, started_at FROM inspection_runs WHERE signed_by IS NOT NULL AND started_at >= ?"
+                        " AND started_at < ? ORDER BY id",
+                        [(context.since - SHIFT_LEAD).isoformat(), context.until.isoformat()])
+    in_period = [run for run in runs if run["started_at"] >= context.since.isoformat()]
+    evidence.extend("inspection_runs", [run["id"] for run in in_period])
+    day = context.since.astimezone(zone).date()
+    while datetime.combine(day, time(), tzinfo=zone) < context.until:
+        for text in app.site.policies.inspection_times:
+            shift = datetime.combine(day, time.fromisoformat(text), tzinfo=zone).astimezone(timezone.utc)
+            if not (context.since <= shift and shift + SHIFT_GRACE <= context.until):
+                continue
+            window = [(shift - SHIFT_LEAD).isoformat(), (shift + SHIFT_GRACE).isoformat()]
+            covering = [run["id"] for run in runs if window[0] <= run["started_at"] <= window[1]]
+            evidence.extend("inspection_runs", covering)
+            if not covering:
+                missing.append(Item("R5.shift_unsigned", _("no signed inspection before the shift of {shift}").format(
+                    shift=local(context, shift))))
+        day += timedelta(days=1)
+    return decide(context, evidence, (), missing, _("every shift due had a signed inspection"))
+
+
+@hookimpl
+def register_verdicts(register: Any) -> None:
+    register(ClauseRule("R5", verdict, "a signed inspection before every shift"))
 
 
 @hookimpl

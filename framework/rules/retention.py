@@ -9,10 +9,14 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.checks import Check, CheckContext, CheckResult, per_device
-from watchkeeper.drivers import CameraDriver, DeviceError
-from watchkeeper.findings import Finding, FindingKind
-from watchkeeper.models import Capability, DiskStatus, RecordingSegment
+from watchkeeper.core.i18n import _
+from watchkeeper.rules.runner import per_device
+from watchkeeper.rules.verdicts import Item, decide, local, unreadable
+from watchkeeper.site.checks import Check, CheckContext, CheckResult
+from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
+from watchkeeper.devices.drivers import CameraDriver, DeviceError, known_capabilities
+from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.models import Capability, DiskStatus, RecordingSegment
 
 migrations = Migrations("watchkeeper.retention")
 
@@ -75,6 +79,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
     threshold = app.site.policies.gap_threshold_seconds
     checked_at = now.isoformat()
     coverage_rows, gap_rows, disk_rows = [], [], []
+    unverified: dict[str, str] = {}  # camera → what could not be checked, and why
     # Group cameras by the device that holds their recordings.
     holders: dict[str, list[tuple[str, int]]] = {}
     for camera in app.site.cameras:
@@ -88,7 +93,8 @@ async def check_retention(context: CheckContext) -> CheckResult:
 
     async def one(device_id: str, driver: CameraDriver, endpoint: Any) -> CheckResult:
         result = CheckResult()
-        if Capability.STORAGE in driver.capabilities:
+        capabilities = await known_capabilities(driver)  # the device's answer, not the driver's hopes
+        if Capability.STORAGE in capabilities:
             result.evaluated([FindingKind.DISK_ERROR, FindingKind.DISK_FULL], device_id)
             for disk in await driver.storage():
                 disk_rows.append({"device": device_id, "disk": disk.id, "status": str(disk.status),
@@ -100,7 +106,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
                                                    measured=str(disk.status)))
                 elif disk.status is DiskStatus.FULL:
                     result.findings.append(Finding(FindingKind.DISK_FULL, device_id, f"disk {disk.id} is full"))
-        if Capability.RECORDINGS not in driver.capabilities:
+        if Capability.RECORDINGS not in capabilities:
             return result
         for camera_id, channel in holders.get(device_id, []):
             days = app.pm.hook.retention_days(camera=camera_id, site=app.site)
@@ -110,16 +116,27 @@ async def check_retention(context: CheckContext) -> CheckResult:
             except DeviceError as error:
                 result.findings.append(error.finding(camera_id))
                 continue
-            result.evaluated([FindingKind.RECORDING_GAP, FindingKind.SHORT_RETENTION], camera_id)
-            covered = merge(segments)
-            oldest = covered[0][0] if covered else None
-            if oldest is None or oldest > floor + RETENTION_SLACK:
-                kept = (now - oldest).total_seconds() / 86400 if oldest else 0.0
-                result.findings.append(Finding(
-                    FindingKind.SHORT_RETENTION, camera_id,
-                    f"oldest recording is {kept:.1f} days old; {days} days required",
-                    measured=round(kept, 2), threshold=float(days)))
-            window_start = max(floor, oldest) if oldest else floor
+            result.evaluated([FindingKind.RECORDING_GAP], camera_id)
+            covered = merge([s for s in segments if s.start_known])
+            # A recording whose beginning the device will not say (EarliestRecording at the epoch) still
+            # tells where it ends: keep that, judge gaps from there on, and say what could not be judged.
+            known_from = max((s.end for s in segments if not s.start_known), default=None)
+            if known_from is None:
+                result.evaluated([FindingKind.SHORT_RETENTION], camera_id)
+                oldest = covered[0][0] if covered else None
+                if oldest is None or oldest > floor + RETENTION_SLACK:
+                    kept = (now - oldest).total_seconds() / 86400 if oldest else 0.0
+                    result.findings.append(Finding(
+                        FindingKind.SHORT_RETENTION, camera_id,
+                        f"oldest recording is {kept:.1f} days old; {days} days required",
+                        measured=round(kept, 2), threshold=float(days)))
+                window_start = max(floor, oldest) if oldest else floor
+            else:
+                unverified[camera_id] = (
+                    "the device does not say where the recording begins (its earliest recording is reported "
+                    f"at the epoch); it reaches {known_from.astimezone(app.site.zone):%Y-%m-%d %H:%M}, so the "
+                    "retention period is not checked and gaps only from then on")
+                window_start = max(floor, known_from)
             gaps = gaps_between(covered, window_start, now - RECENT_LAG, threshold)
             for begin, end in gaps:
                 gap_rows.append({"camera": camera_id, "start_utc": begin.isoformat(), "end_utc": end.isoformat(),
@@ -131,9 +148,13 @@ async def check_retention(context: CheckContext) -> CheckResult:
                 result.findings.append(Finding(
                     FindingKind.RECORDING_GAP, camera_id,
                     f"{len(gaps)} gap(s), {total / 60:.0f} min missing; first "
-                    f"{first[0].astimezone(zone):%Y-%m-%d %H:%M}–{first[1].astimezone(zone):%H:%M}",
+                    f"{first[0].astimezone(zone):%Y-%m-%d %H:%M}–{first[1].astimezone(zone):%H:%M}"
+                    + (f"; not checked before {window_start.astimezone(zone):%Y-%m-%d %H:%M}: "
+                       "the device does not say where the recording begins" if camera_id in unverified else ""),
                     measured=round(total, 1), threshold=threshold,
                     details={"gaps": [[a.isoformat(), b.isoformat()] for a, b in gaps[:50]]}))
+            if camera_id in unverified:
+                continue  # no day's coverage was established: the R8 verdict has no evidence, not a "met"
             for day, (got, expected) in daily_coverage(covered, window_start, now, app.site.zone).items():
                 coverage_rows.append({"camera": camera_id, "day": day, "covered_seconds": got,
                                       "expected_seconds": expected, "checked_at": checked_at})
@@ -145,12 +166,62 @@ async def check_retention(context: CheckContext) -> CheckResult:
         app.store.db["gaps"].insert_all(gap_rows)
         app.store.db["disks"].insert_all(disk_rows)
     result.summary = {"cameras": sum(len(v) for v in holders.values()), "gaps": len(gap_rows)}
+    if unverified:
+        result.summary["unverified"] = unverified
     return result
 
 
 @hookimpl
 def register_checks(register: Any) -> None:
     register(Check("retention", "R8", check_retention, "recordings kept for the retention period without gaps"))
+
+
+def verdict(context: VerdictContext) -> Verdict:
+    """R8: every camera's recordings for the period's days searched, with no gap and healthy disks."""
+    app, zone = context.app, context.app.site.zone
+    evidence, breaches, missing = Evidence(), [], []
+    if not app.site.cameras:
+        return decide(context, evidence)
+    first, last = context.since.astimezone(zone).date().isoformat(), context.until.astimezone(zone).date().isoformat()
+    coverage = context.rows("SELECT camera, day FROM coverage WHERE day >= ? AND day <= ? ORDER BY camera, day",
+                            [first, last])
+    # Recordings of the whole period count, made before commissioning or not: they are what is kept.
+    gaps = context.rows("SELECT * FROM gaps WHERE end_utc > ? AND start_utc < ? ORDER BY id",
+                        [context.start.isoformat(), context.until.isoformat()])
+    disks = context.rows("SELECT * FROM disks WHERE checked_at >= ? AND checked_at < ? ORDER BY id", context.span())
+    reported = set()
+    for gap in gaps:
+        evidence.add("gaps", gap["id"])
+        if (gap["camera"], gap["start_utc"]) not in reported:  # each run lists the gaps it saw again
+            reported.add((gap["camera"], gap["start_utc"]))
+            breaches.append(Item("R8.gap", _("{camera}: recording missing {start} – {end}").format(
+                camera=gap["camera"], start=local(context, gap["start_utc"]), end=local(context, gap["end_utc"]))))
+    for disk in disks:
+        evidence.add("disks", disk["id"])
+        if disk["status"] != str(DiskStatus.OK):
+            breaches.append(Item("R8.disk", _("{device}: disk {disk} {status}").format(
+                device=disk["device"], disk=disk["disk"], status=disk["status"])))
+    holders = {camera.id: camera.recorder or camera.id for camera in app.site.cameras}
+    failed = unreadable(context, [*holders, *holders.values()])
+    for camera, holder in holders.items():
+        days = [row["day"] for row in coverage if row["camera"] == camera]
+        evidence.extend("coverage", [f"{camera}/{day}" for day in days])
+        if days:
+            continue
+        failure = failed.get(camera) or failed.get(holder)
+        if failure is not None:
+            missing.append(Item("R8.unreadable", _("{camera}: recordings could not be searched ({kind} on {device})").format(
+                camera=camera, kind=failure["kind"], device=failure["subject"])))
+        elif context.over or coverage:
+            missing.append(Item("R8.not_checked", _("{camera}: recordings not searched for the period").format(
+                camera=camera)))
+    return decide(context, evidence, breaches, missing,
+                  _("{count} camera(s) recorded without loss").format(count=len(holders)))
+
+
+@hookimpl
+def register_verdicts(register: Any) -> None:
+    register(ClauseRule("R8", verdict, "recordings searched per camera and day, no gaps, disks healthy"))
 
 
 @hookimpl

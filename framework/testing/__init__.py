@@ -5,7 +5,7 @@ set ``platform`` and provide an async ``simulated_device`` fixture yielding a
 :class:`SimulatedDevice`. See ``docs/vendor-plugins.md``.
 """
 
-from .conformance import CameraDriverConformance, SimulatedDevice, free_port
-from .doors import DoorDriverConformance, SimulatedReader
+from watchkeeper.testing.conformance import CameraDriverConformance, SimulatedDevice, free_port
+from watchkeeper.testing.doors import DoorDriverConformance, SimulatedReader
 
 __all__ = ["CameraDriverConformance", "DoorDriverConformance", "SimulatedDevice", "SimulatedReader", "free_port"]

@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from ..drivers import CameraDriver, CapabilityMissing, DeviceError, Platform
-from ..faults import FaultProfile, Hostile
-from ..findings import FindingKind
-from ..models import (
+from watchkeeper.devices.drivers import CameraDriver, CapabilityMissing, DeviceError, Platform
+from watchkeeper.simulation.faults import FaultProfile, Hostile
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (
+    AuditAction,
+    AuditEntry,
     Capability,
     ClockReading,
     DeviceEventKind,
@@ -28,7 +30,7 @@ from ..models import (
     Endpoint,
     RecordingSegment,
 )
-from ..pluginhost import collect_platforms, load_plugins
+from watchkeeper.host.pluginhost import collect_platforms, load_plugins
 
 #: A hostile reply may cost the driver this much Python memory at most (a 50 MB body must not be held).
 MEMORY_BOUND_BYTES = 16 * 1024 * 1024
@@ -127,6 +129,7 @@ class CameraDriverConformance:
             Capability.PLAYBACK: lambda: driver.playback_uri(self.channel, now - timedelta(hours=1), now),
             Capability.RECORDINGS: lambda: driver.recordings(self.channel, now - timedelta(hours=1), now),
             Capability.STORAGE: lambda: driver.storage(),
+            Capability.AUDIT_LOG: lambda: driver.audit_log(now - timedelta(hours=1), now),
         }
         for capability, call in calls.items():
             if capability not in driver.capabilities:
@@ -170,6 +173,18 @@ class CameraDriverConformance:
         middle = gap[0] + (gap[1] - gap[0]) / 2
         segments = await driver.recordings(self.channel, start, end)
         assert not any(s.start <= middle < s.end for s in segments), "a segment covers the injected gap"
+
+    @pytest.mark.asyncio
+    async def test_audit_log_entries_are_typed(self, driver: CameraDriver) -> None:
+        """R9 reads the device's own log every day: aware times, oldest first, each with an action."""
+        if Capability.AUDIT_LOG not in driver.capabilities:
+            pytest.skip("driver does not declare AUDIT_LOG")
+        end = datetime.now(timezone.utc) + timedelta(minutes=1)
+        await driver.device_info()  # devices log the session this opens
+        entries = await driver.audit_log(end - timedelta(hours=2), end)
+        assert all(isinstance(e, AuditEntry) and e.time.tzinfo is not None for e in entries)
+        assert all(isinstance(e.action, AuditAction) for e in entries)
+        assert [e.time for e in entries] == sorted(e.time for e in entries)
 
     @pytest.mark.asyncio
     async def test_storage_reports_disk_error(self, driver: CameraDriver, simulated_device: SimulatedDevice) -> None:

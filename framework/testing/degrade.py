@@ -15,7 +15,7 @@ import attrs
 import cv2
 import numpy as np
 
-from ..findings import FindingKind as K
+from watchkeeper.core.findings import FindingKind as K
 
 Rng = np.random.Generator
 

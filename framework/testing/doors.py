@@ -9,9 +9,9 @@ import attrs
 import pytest
 import pytest_asyncio
 
-from ..drivers import DeviceError, DoorDriver, Platform
-from ..models import CredentialKind, CredentialRead, DoorStatus, Endpoint
-from ..pluginhost import collect_platforms, load_plugins
+from watchkeeper.devices.drivers import DeviceError, DoorDriver, Platform
+from watchkeeper.core.models import CredentialKind, CredentialRead, DoorStatus, Endpoint
+from watchkeeper.host.pluginhost import collect_platforms, load_plugins
 
 
 class SimulatedReader(Protocol):

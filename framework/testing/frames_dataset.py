@@ -11,8 +11,10 @@ import attrs
 import cv2
 import numpy as np
 
-from ..findings import FindingKind as K
-from .degrade import PICTURE_DEGRADATIONS, blow_out, blur, by_name, cast, draw, exposure_to_mean, noise, occlude
+from watchkeeper.core.findings import FindingKind as K
+from watchkeeper.testing.degrade import (
+    PICTURE_DEGRADATIONS, blow_out, blur, by_name, cast, draw, exposure_to_mean, noise, occlude,
+)
 
 #: Natural photographs that ship inside installed packages (read from the package folder, never
 #: fetched): (import name, path inside it). Colour ones are judged as `day` cameras, gray ones as `ir`.
@@ -280,9 +282,9 @@ class Outcome:
 
 def run_checks(samples: list[Sample]) -> list[Outcome]:
     """Analyse every sample as the appliance would: last frame, its predecessor, the reference."""
-    from ..analysis import analyze_frame, frozen_score
-    from ..scene import compare_to_reference
-    from ..imagechecks import check_frame
+    from watchkeeper.analysis.imagechecks import check_frame
+    from watchkeeper.analysis.metrics import analyze_frame, frozen_score
+    from watchkeeper.analysis.scene import compare_to_reference
 
     outcomes = []
     for sample in samples:

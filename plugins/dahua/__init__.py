@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from watchkeeper import hookimpl
-from watchkeeper.drivers import Platform
+from watchkeeper.devices.drivers import Platform, in_range
 
 from .driver import DahuaDriver
 from .simulator import simulate
@@ -16,4 +16,5 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
     register(Platform(
         name="dahua", camera_driver=DahuaDriver, simulator=simulate, default_port=80,
         description="Dahua HTTP CGI cameras and NVRs (Amcrest, Lorex, EmpireTech white labels)",
+        options={"rtsp_port": in_range(int, 1, 65535)},
     ))

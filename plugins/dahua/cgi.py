@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import aiohttp
 
-from watchkeeper.safeparse import MAX_REPLY_BYTES, decode_text, protocol_error
+from watchkeeper.devices.safeparse import MAX_REPLY_BYTES, decode_text, protocol_error
 
 #: The HTTP API's `NTP.TimeZone` index → offset from UTC in minutes (Dahua HTTP API, NTP table).
 TIME_ZONES: tuple[int, ...] = (

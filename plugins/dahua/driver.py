@@ -11,9 +11,10 @@ from urllib.parse import quote
 
 from aiodahua.parsers import parse_log_entries, parse_media_files, parse_storage_info
 
-from watchkeeper.drivers import CapabilityMissing, DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import (
+from watchkeeper.devices.drivers import CapabilityMissing, DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (
+    AuditEntry,
     Capability,
     ClockReading,
     DeviceEvent,
@@ -24,8 +25,9 @@ from watchkeeper.models import (
     Endpoint,
     RecordingKind,
     RecordingSegment,
+    audit_action,
 )
-from watchkeeper.safeparse import protocol_error
+from watchkeeper.devices.safeparse import protocol_error
 
 from . import cgi
 from .events import CODE_KINDS, PartReader, parse_event
@@ -268,8 +270,9 @@ class DahuaDriver:
             await asyncio.sleep(RESUBSCRIBE_DELAYS[min(failures, len(RESUBSCRIBE_DELAYS) - 1)])
             failures += 1
 
-    async def audit_log(self, start: datetime, end: datetime) -> list[dict[str, object]]:
-        """The device's own log (logins, time changes) via log.cgi startFind/doFind/stopFind."""
+    async def audit_log(self, start: datetime, end: datetime) -> list[AuditEntry]:
+        """The device's own log via log.cgi startFind/doFind/stopFind: logins, time changes, and every
+        Playback, Download, Backup or deletion of recordings, its action read from the entry's Type."""
         zone = await self.zone()
         started = await self._kv(
             f"log.cgi?action=startFind&condition.StartTime={q(cgi.format_device_time(start, zone))}"
@@ -277,7 +280,7 @@ class DahuaDriver:
         token = cgi.require(started, "token", "log startFind").strip()
         if not token.isdigit():
             raise protocol_error("log startFind: token is not a number")
-        entries: list[dict[str, object]] = []
+        entries: list[AuditEntry] = []
         try:
             for _ in range(MAX_PAGES):
                 text = await self._cgi.text(f"log.cgi?action=doFind&token={token}&count={PAGE}")
@@ -285,12 +288,14 @@ class DahuaDriver:
                 if cgi.parse_int(reply.get("found", "0"), "log doFind") == 0:
                     break
                 for item in parse_log_entries(text):
-                    entries.append({
-                        "time": cgi.parse_device_time(str(item.get("time", "")), zone, "log Time"),
-                        "type": item.get("type", ""), "user": item.get("user", ""),
-                        "level": item.get("level", ""), "address": item.get("detail.Address", ""),
-                        "detail": item.get("detail", ""),
-                    })
+                    log_type = str(item.get("type", ""))
+                    fields = item.get("detail_fields") or {}
+                    channel = str(item.get("detail.Channel") or fields.get("Channel") or "")
+                    entries.append(AuditEntry(
+                        time=cgi.parse_device_time(str(item.get("time", "")), zone, "log Time"), log_type=log_type,
+                        action=audit_action(log_type), user=str(item.get("user", "")),
+                        address=str(item.get("detail.Address", "")),
+                        channel=int(channel) if channel.isdigit() else None, detail=str(item.get("detail", ""))))
         finally:
             await asyncio.shield(self._stop_log(token))
         return entries

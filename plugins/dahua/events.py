@@ -6,8 +6,8 @@ import json
 import re
 from datetime import datetime, timezone
 
-from watchkeeper.models import DeviceEvent, DeviceEventKind
-from watchkeeper.safeparse import protocol_error
+from watchkeeper.core.models import DeviceEvent, DeviceEventKind
+from watchkeeper.devices.safeparse import protocol_error
 
 BOUNDARY = "myboundary"
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import itertools
 import struct
-import zoneinfo
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 
 import attrs
 
-from watchkeeper.faults import FaultProfile
+from watchkeeper.core.timezones import parse_zone
+from watchkeeper.simulation.faults import FaultProfile
 
 from . import cgi
 
@@ -69,45 +70,43 @@ def clip_bytes(channel: int, start: datetime, end: datetime, seed: int = 0,
                image: frozenset = frozenset(), zone: tzinfo | None = None) -> bytes:
     """A real DHAV stream, as the recorder stores it: one MJPEG picture of the channel's scene per
     FRAME_SECONDS, each padded to its byte budget with an auxiliary chunk (FFmpeg's dhav demuxer reads it)."""
-    from watchkeeper.scenes import HEIGHT, WIDTH, jpeg, render
+    return b"".join(clip_frames(channel, start, end, seed, image, zone))
+
+
+def clip_frames(channel: int, start: datetime, end: datetime, seed: int = 0,
+                image: frozenset = frozenset(), zone: tzinfo | None = None) -> Iterator[bytes]:
+    """clip_bytes one frame at a time, so a download can be streamed as a device streams it."""
+    from watchkeeper.simulation.scenes import HEIGHT, WIDTH, jpeg, render
 
     total, budget = clip_length(start, end), FRAME_SECONDS * BYTES_PER_SECOND
     extension = bytes([0x80, 0, WIDTH // 8, HEIGHT // 8, 0x81, 0, CODEC_MJPEG, 1])
-    frames, moment, number = [], start, 0
+    moment, number = start, 0
     while total > 0:
         size = min(budget, total)
         local = moment.astimezone(zone) if zone else moment
-        picture = b""
+        picture, scene = b"", render(seed, image, int(moment.timestamp()))  # rendered once, encoded till it fits
         for quality in (80, 60, 40, 25):
-            picture = jpeg(render(seed, image, int(moment.timestamp())), quality)
+            picture = jpeg(scene, quality)
             if 24 + len(extension) + len(picture) + 8 + 32 <= size:
                 break
         else:
             picture = b""
         if picture:
             video = _chunk(VIDEO_I_FRAME, channel, number, dhav_date(local), extension, picture)
-            frames.append(video + _filler(channel, number, dhav_date(local), size - len(video)))
+            yield video + _filler(channel, number, dhav_date(local), size - len(video))
         else:  # a last sliver too short for a picture
-            frames.append(_filler(channel, number, dhav_date(local), size))
+            yield _filler(channel, number, dhav_date(local), size)
         total -= size
         moment += timedelta(seconds=FRAME_SECONDS)
         number += 1
-    return b"".join(frames)
 
 
 def device_zone(faults: FaultProfile, now: datetime) -> int:
     """The NTP.TimeZone index a device set to the fault's zone reports (default Beijing)."""
-    name = faults.time_zone
-    if not name:
+    if not faults.time_zone:
         return cgi.BEIJING
-    text = name.strip().upper().removeprefix("UTC").removeprefix("GMT")
-    if text[:1] in "+-" and text[1:2].isdigit():
-        hours, _, minutes = text[1:].partition(":")
-        offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
-        return cgi.zone_index(offset if text[0] == "+" else -offset)
-    if not text:
-        return 0
-    return cgi.zone_index(now.astimezone(zoneinfo.ZoneInfo(name)).utcoffset() or timedelta())
+    # Any notation (UTC+08:00, GMT+08:00, CST-8, Asia/Shanghai), read as core.timezones reads devices.
+    return cgi.zone_index(now.astimezone(parse_zone(faults.time_zone)).utcoffset() or timedelta())
 
 
 def file_path(channel: int, start_local: datetime, end_local: datetime, mount: str) -> str:
@@ -166,6 +165,7 @@ class LogEntry:
     user: str
     address: str
     detail_type: str = "CGI"
+    channel: int | None = None
 
 
 @attrs.define

@@ -12,18 +12,21 @@ from datetime import datetime, timedelta, timezone
 import attrs
 from aiohttp import web
 
-from watchkeeper import scenes
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind, Endpoint
-from watchkeeper.simhttp import HttpDevice, device_middleware, start_site
+from watchkeeper.simulation import scenes
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import AuditAction, DeviceEventKind, Endpoint
+from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_site
 
 from . import cgi
 from .events import BOUNDARY, KIND_CODES, encode_part, event_body
-from .simstate import LogEntry, RecordedFile, Sessions, clip_bytes, device_zone, recorded_files
+from .simstate import LogEntry, RecordedFile, Sessions, clip_bytes, clip_frames, clip_length, device_zone, recorded_files
 
 TEXT = "text/plain;charset=utf-8"
 BAD_REQUEST = "Error\r\nBad Request!\r\n"
 MAX_PAGE = 100
+#: The log Type an operation at the device's own console leaves (Dahua's record log types).
+CONSOLE_TYPES = {AuditAction.PLAYBACK: "Playback", AuditAction.EXPORT: "Backup", AuditAction.DOWNLOAD: "Download",
+                 AuditAction.DELETION: "DeleteFile"}
 
 
 def kv_reply(pairs: dict[str, object] | list[tuple[str, object]]) -> web.Response:
@@ -95,6 +98,18 @@ class SimulatedDahua:
         await asyncio.sleep(downtime)
         self.http.faults = saved
         self.log.append(LogEntry(datetime.now(timezone.utc), "Reboot", "System", ""))
+
+    def console(self, action: AuditAction | str, channel: int, user: str = "admin",
+                start: datetime | None = None, end: datetime | None = None) -> None:
+        """Someone at the recorder's own monitor plays back, backs up to USB or deletes recordings of a
+        channel: the device logs it (Detail.Type `Local`), and deleted recordings are gone."""
+        action = AuditAction(action)
+        if action is AuditAction.DELETION:
+            end = end or datetime.now(timezone.utc)
+            start = start or end - timedelta(hours=1)
+            profile = self.faults_for(channel)
+            self.set_faults(attrs.evolve(profile, gaps=profile.gaps + ((start, end),)), channel=channel)
+        self.log.append(LogEntry(datetime.now(timezone.utc), CONSOLE_TYPES[action], user, "", "Local", channel))
 
     # --- state the handlers read ---------------------------------------------------------------
 
@@ -199,7 +214,10 @@ class SimulatedDahua:
         channel = request.query.get("channel", "1")
         if not channel.isdigit() or not 1 <= int(channel) <= self.channels:
             return bad_request()
-        faults = self.faults_for(int(channel)).image
+        profile = self.faults_for(int(channel))
+        if profile.picture is not None:
+            return web.Response(body=scenes.hostile_picture(profile.picture), content_type="image/jpeg")
+        faults = profile.image
         image = await asyncio.to_thread(scenes.render, self.scene_seed(int(channel)), faults, int(time.time() * 25))
         return web.Response(body=scenes.jpeg(image), content_type="image/jpeg")
 
@@ -276,9 +294,18 @@ class SimulatedDahua:
         item = self.served_files.get("/" + request.match_info["path"])
         if item is None:
             return bad_request()
-        body = await asyncio.to_thread(clip_bytes, item.channel, item.start, item.end, self.scene_seed(item.channel),
-                                       self.faults_for(item.channel).image, self.zone())
-        return web.Response(body=body, content_type="application/octet-stream")
+        self.log.append(LogEntry(datetime.now(timezone.utc), "Download", self.user(request), request.remote or "",
+                                 channel=item.channel))
+        # Streamed frame by frame as a recorder streams a file, not held back until the whole hour is made.
+        frames = clip_frames(item.channel, item.start, item.end, self.scene_seed(item.channel),
+                             self.faults_for(item.channel).image, self.zone())
+        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        response.content_length = clip_length(item.start, item.end)
+        await response.prepare(request)
+        while (frame := await asyncio.to_thread(next, frames, None)) is not None:
+            await response.write(frame)
+        await response.write_eof()
+        return response
 
     async def load_range(self, request: web.Request) -> web.Response:
         channel = request.query.get("channel", "")
@@ -292,6 +319,8 @@ class SimulatedDahua:
         clips = [await asyncio.to_thread(clip_bytes, f.channel, max(f.start, start), min(f.end, end), seed, image,
                                          self.zone()) for f in files]
         body = os.urandom(97).replace(b"D", b"d") + b"".join(clips)
+        self.log.append(LogEntry(datetime.now(timezone.utc), "Download", self.user(request), request.remote or "",
+                                 channel=int(channel)))
         return web.Response(body=body, content_type="application/http")
 
     # --- log.cgi -------------------------------------------------------------------------------
@@ -312,7 +341,10 @@ class SimulatedDahua:
         page, self.sessions.logs[int(token)] = entries[:int(count)], entries[int(count):]
         zone, lines = self.zone(), [("found", len(page))]
         for i, entry in enumerate(page):
-            lines += [(f"items[{i}].Detail.Address", entry.address), (f"items[{i}].Detail.Type", entry.detail_type),
+            lines += [(f"items[{i}].Detail.Address", entry.address)]
+            if entry.channel is not None:
+                lines += [(f"items[{i}].Detail.Channel", entry.channel)]
+            lines += [(f"items[{i}].Detail.Type", entry.detail_type),
                       (f"items[{i}].Level", 0), (f"items[{i}].Time", cgi.format_device_time(entry.time, zone)),
                       (f"items[{i}].Type", entry.type), (f"items[{i}].User", entry.user)]
         return kv_reply(lines)

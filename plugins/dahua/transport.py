@@ -19,9 +19,9 @@ from aiodahua.exceptions import (
     DahuaTimeoutError,
 )
 
-from watchkeeper.drivers import DeviceError, with_timeout
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import Endpoint
+from watchkeeper.devices.drivers import PROGRAMMING_ERRORS, DeviceError, with_timeout
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import Endpoint
 
 from .cgi import BoundedResponse, ReplyTooLarge
 
@@ -32,9 +32,14 @@ _BROKEN_REPLY = (aiohttp.ClientPayloadError, aiohttp.ContentTypeError, aiohttp.h
 
 
 def device_error(error: BaseException, what: str) -> DeviceError:
-    """Map what aiodahua and aiohttp raise to the three finding kinds; never echoes a URL."""
+    """Map what aiodahua and aiohttp raise to the three finding kinds; never echoes a URL.
+
+    A programming error, or anything else this does not know, is raised again: a bug is not the device's.
+    """
     if isinstance(error, DeviceError):
         return error
+    if isinstance(error, PROGRAMMING_ERRORS) or isinstance(error.__cause__, PROGRAMMING_ERRORS):
+        raise error
     if isinstance(error, DahuaAuthError):
         return DeviceError(FindingKind.AUTH_FAILED, f"{what}: credentials rejected")
     if isinstance(error, (DahuaTimeoutError, TimeoutError)):

@@ -10,9 +10,10 @@ from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
 import attrs
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import (
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (
+    AuditEntry,
     Capability,
     ClockReading,
     DeviceEvent,
@@ -22,11 +23,11 @@ from watchkeeper.models import (
     Endpoint,
     RecordingSegment,
 )
-from watchkeeper.safeparse import decode_text, parse_xml, protocol_error
+from watchkeeper.devices.safeparse import decode_text, parse_xml, protocol_error
+from watchkeeper.core.timezones import TimeZoneError, parse_zone
 
 from . import parse
 from .isapi import IsapiClient, document, element
-from .timezones import TimeZoneError, parse_time_zone
 
 CAPABILITIES = frozenset({
     Capability.SET_CLOCK, Capability.NTP, Capability.SNAPSHOT, Capability.STREAM, Capability.PLAYBACK,
@@ -102,7 +103,7 @@ class HikvisionDriver:
 
     def _zone_of(self, settings: parse.TimeSettings) -> tzinfo:
         try:
-            self._zone = parse_time_zone(settings.time_zone or "")
+            self._zone = parse_zone(settings.time_zone or "")
         except TimeZoneError:
             raise protocol_error(f"time: unrecognised timeZone {str(settings.time_zone)[:40]!r}") from None
         return self._zone
@@ -287,8 +288,9 @@ class HikvisionDriver:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 30.0)
 
-    async def audit_log(self, start: datetime, end: datetime) -> list[parse.AuditEntry]:
-        """The device's own log (logins, settings, exceptions) for [start, end), all pages."""
+    async def audit_log(self, start: datetime, end: datetime) -> list[AuditEntry]:
+        """The device's own log for [start, end), all pages: logins, settings, exceptions, and every
+        playback, download, backup or deletion done on it, locally or remotely."""
         zone = await self.zone()
         search_id, position, entries = str(uuid.uuid4()).upper(), 0, []
         span = element("timeSpan", startTime=parse.format_search_time(start, zone, self._search_local),

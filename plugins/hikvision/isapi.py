@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from xml.sax.saxutils import escape
 
 import httpx
-from watchkeeper.drivers import DeviceError, with_timeout
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import Endpoint
-from watchkeeper.safeparse import (decode_text, fetch, http_error, local_name, parse_xml, protocol_error,
+from watchkeeper.devices.drivers import DeviceError, with_timeout
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import Endpoint
+from watchkeeper.devices.safeparse import (decode_text, fetch, http_error, local_name, parse_xml, protocol_error,
                                   tls_context)
 
 NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"

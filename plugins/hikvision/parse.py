@@ -8,7 +8,8 @@ from datetime import datetime, timezone, tzinfo
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
-from watchkeeper.models import (
+from watchkeeper.core.models import (
+    AuditEntry,
     DeviceEvent,
     DeviceEventKind,
     DeviceInfo,
@@ -17,8 +18,9 @@ from watchkeeper.models import (
     DiskStatus,
     RecordingKind,
     RecordingSegment,
+    audit_action,
 )
-from watchkeeper.safeparse import local_name, protocol_error
+from watchkeeper.devices.safeparse import local_name, protocol_error
 
 from .isapi import child, children, descendants, text
 
@@ -233,20 +235,9 @@ def split_parts(buffer: bytes) -> tuple[list[bytes], bytes]:
         buffer = buffer[end:]
 
 
-@attrs.frozen
-class AuditEntry:
-    """One line of the device's own log: who did what, when, from where."""
-
-    time: datetime
-    major: str
-    minor: str
-    user: str = ""
-    address: str = ""
-    channel: int | None = None
-    detail: str = ""
-
-
 def log_page(root: ElementTree.Element, zone: tzinfo, local: bool) -> tuple[str, list[AuditEntry]]:
+    """One logSearch page: metaId `log.std-cgi.com/<major>/<minor>` becomes log type `<major>/<minor>`,
+    its action read from the minor type (`remotePlayback`, `remoteDownload`, `localBackup`, `formatHdd`)."""
     _require(root, "CMSearchResult", "logSearch")
     entries = []
     for item in descendants(root, "logDescriptor"):
@@ -255,8 +246,8 @@ def log_page(root: ElementTree.Element, zone: tzinfo, local: bool) -> tuple[str,
         major, minor = (parts[-2], parts[-1]) if len(parts) >= 3 else ("", meta)
         channel = text(item, "ChannelID") or text(item, "channelID")
         entries.append(AuditEntry(
-            time=search_time(text(item, "StartDateTime"), zone, local), major=major, minor=minor,
-            user=text(item, "userName") or "", address=text(item, "ipAddress") or "",
+            time=search_time(text(item, "StartDateTime"), zone, local), log_type=f"{major}/{minor}" if major else minor,
+            action=audit_action(minor), user=text(item, "userName") or "", address=text(item, "ipAddress") or "",
             channel=int(channel) if channel and channel.isdigit() else None,
             detail=text(item, "infoContent") or ""))
     return (text(root, "responseStatusStrg") or "").upper(), entries

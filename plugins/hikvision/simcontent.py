@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import cv2
 from aiohttp import web
-from watchkeeper.scenes import LARGE_SCENES, render
+from watchkeeper.simulation.scenes import LARGE_SCENES, render
 
 from . import simdocs
 from .isapi import child, text

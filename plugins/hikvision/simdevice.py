@@ -10,15 +10,15 @@ from typing import Any
 
 import attrs
 from aiohttp import web
-from watchkeeper.drivers import DeviceError
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind, Endpoint
-from watchkeeper.safeparse import parse_xml
-from watchkeeper.simhttp import HttpDevice
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import AuditAction, DeviceEventKind, Endpoint
+from watchkeeper.devices.safeparse import parse_xml
+from watchkeeper.simulation.simhttp import HttpDevice
+from watchkeeper.core.timezones import DeviceZone, device_string, parse_zone
 
 from . import simdocs
 from .isapi import text
-from .timezones import HikvisionZone, parse_time_zone, zone_from_setting
 
 #: Every simulated device of this process, so a test session can check no request used Basic.
 RUNNING: weakref.WeakSet[HikvisionDevice] = weakref.WeakSet()
@@ -34,6 +34,9 @@ SEGMENT = timedelta(hours=1)
 #: Matches per search page at most, whatever maxResults asks: clients must page.
 PAGE_LIMIT = 40
 DISK_MIB = 3815447
+#: The log minor type an operation at the device's own console leaves.
+CONSOLE_MINORS = {AuditAction.PLAYBACK: "localPlayback", AuditAction.EXPORT: "localBackup",
+                  AuditAction.DOWNLOAD: "localDownload", AuditAction.DELETION: "localDeleteFile"}
 
 
 @attrs.define(eq=False)
@@ -76,9 +79,12 @@ class HikvisionDevice:
     def channel_profile(self, channel: int) -> FaultProfile:
         return self.channel_faults.get(channel, self.faults)
 
-    def zone(self) -> HikvisionZone:
+    def zone(self) -> DeviceZone:
+        """The device's zone, as Hikvision writes it (a POSIX-style string; see core.timezones)."""
         setting = self.faults.time_zone
-        return parse_time_zone(zone_from_setting(setting) if setting else self.time_zone)
+        zone = parse_zone(device_string(setting) if setting else self.time_zone)
+        assert isinstance(zone, DeviceZone), "a Hikvision device only ever holds a POSIX-style zone"
+        return zone
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc) + timedelta(seconds=self.faults.clock_offset)
@@ -115,6 +121,20 @@ class HikvisionDevice:
     def log_entry(self, major: str, minor: str, user: str, address: str, channel: int | None, info: str) -> None:
         self.audit.append((self.now(), major, minor, user, address, channel, info))
         del self.audit[:-2000]
+
+    def console(self, action: AuditAction | str, channel: int, user: str = "admin",
+                start: datetime | None = None, end: datetime | None = None) -> None:
+        """Someone at the recorder's own monitor plays back, backs up to USB or deletes recordings of a
+        channel: the device logs it like any operation, and deleted recordings are gone."""
+        action = AuditAction(action)
+        minor = CONSOLE_MINORS[action]
+        if action is AuditAction.DELETION:
+            end = end or self.now()
+            start = start or end - SEGMENT
+            profile = self.channel_profile(channel)
+            self.set_faults(attrs.evolve(profile, gaps=profile.gaps + ((start, end),)), channel=channel)
+        span = f"{self.local(start):%Y-%m-%d %H:%M:%S}~{self.local(end):%Y-%m-%d %H:%M:%S}" if start and end else ""
+        self.log_entry("Operation", minor, user, "", channel, span)
 
     # --- recordings ------------------------------------------------------------------------------
 

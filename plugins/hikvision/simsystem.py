@@ -8,12 +8,12 @@ from datetime import datetime, timezone
 
 import attrs
 from aiohttp import web
-from watchkeeper.scenes import snapshot
+from watchkeeper.simulation.scenes import hostile_picture, snapshot
+from watchkeeper.core.timezones import DeviceZone, TimeZoneError, parse_zone
 
 from . import simdocs
 from .isapi import text
 from .simdevice import HIK, HikvisionDevice, bad_xml, channel_of, not_supported, read_xml, search_time, xml_reply
-from .timezones import parse_time_zone
 
 
 async def device_info(request: web.Request) -> web.Response:
@@ -42,9 +42,10 @@ async def put_time(request: web.Request) -> web.Response:
         return bad_xml(request)
     zone_text = text(root, "timeZone")
     if zone_text:
-        try:
-            parse_time_zone(zone_text)
-        except ValueError:
+        try:  # the device takes only its own POSIX-style notation, not IANA names
+            if not isinstance(parse_zone(zone_text), DeviceZone):
+                return bad_xml(request)
+        except TimeZoneError:
             return bad_xml(request)
         device.time_zone = zone_text
         device.http.faults = attrs.evolve(device.faults, time_zone=None)
@@ -121,7 +122,11 @@ async def picture(request: web.Request) -> web.Response:
     channel = channel_of(request, "stream")
     if channel is None or not 1 <= channel <= device.channels:
         return not_supported(request)
-    device.tick += 1
-    data = await asyncio.to_thread(snapshot, device.index * 100 + channel, device.channel_profile(channel).image,
-                                   device.tick, device.resolution)
+    picture = device.channel_profile(channel).picture
+    if picture is not None:
+        data = hostile_picture(picture)
+    else:
+        device.tick += 1
+        data = await asyncio.to_thread(snapshot, device.index * 100 + channel, device.channel_profile(channel).image,
+                                       device.tick, device.resolution)
     return web.Response(body=data, headers={"Content-Type": "image/jpeg"})

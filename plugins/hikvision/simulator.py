@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import Endpoint
-from watchkeeper.simhttp import Handler, HttpDevice, device_middleware, start_site
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import Endpoint
+from watchkeeper.simulation.simhttp import Handler, HttpDevice, device_middleware, start_site
 
 from . import simcontent, simdocs, simsystem
 from .simdevice import HIK, RUNNING, HikvisionDevice

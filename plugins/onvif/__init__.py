@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from watchkeeper import hookimpl
-from watchkeeper.drivers import Platform
+from watchkeeper.devices.drivers import Platform
 
 
 def _driver(endpoint):  # imported lazily: zeep and the WSDLs load only when an ONVIF device is used

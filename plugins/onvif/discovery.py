@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.safeparse import parse_xml
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.devices.safeparse import parse_xml
 
 from .soap import find, find_text, text
 
@@ -150,7 +150,8 @@ def stanza(device: dict[str, Any]) -> str:
 
 
 @click.command(help="Find ONVIF devices by WS-Discovery and print site.toml stanzas for them.")
-@click.option("--timeout", default=3.0, show_default=True, help="Seconds to wait for replies.")
+@click.option("--timeout", default=3.0, show_default=True, type=click.FloatRange(0.1, 600),
+              help="Seconds to wait for replies.")
 @click.option("--address", default=None, help="Probe this address (unicast) instead of the multicast group.")
 @click.option("--port", default=WS_DISCOVERY_PORT, show_default=True, help="WS-Discovery port for --address.")
 def discover(timeout: float, address: str | None, port: int) -> None:

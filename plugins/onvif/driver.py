@@ -12,9 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from watchkeeper.drivers import CapabilityMissing, DeviceError, with_timeout
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import (
+from watchkeeper.devices.drivers import CapabilityMissing, DeviceError, with_timeout
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (
     Capability,
     ClockReading,
     DeviceEvent,
@@ -24,7 +24,7 @@ from watchkeeper.models import (
     Endpoint,
     RecordingSegment,
 )
-from watchkeeper.safeparse import fetch, local_name, protocol_error
+from watchkeeper.devices.safeparse import fetch, local_name, protocol_error
 
 from . import transport as soap
 from .profileg import find_all_pages, recording_token, segments_from_events, span_segment
@@ -50,6 +50,14 @@ def rewrite_host(url: str, host: str, port: int | None = None) -> str:
     netloc_port = port if port is not None else parts.port
     netloc = f"{host}:{netloc_port}" if netloc_port else host
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def required(value: T | None, what: str) -> T:
+    """A part of a device's reply that must be there; its absence is the device's fault (PROTOCOL_ERROR), not
+    an AttributeError further on, which would read as a bug."""
+    if value is None or value == "":
+        raise protocol_error(f"{what}: missing from the device's reply")
+    return value
 
 
 def without_credentials(uri: str) -> str:
@@ -125,7 +133,20 @@ class OnvifCamera:
     async def _read_clock(self) -> ClockReading:
         device = await self._proxy("devicemgmt", authenticated=False)
         sent_wall, sent = time.time(), time.monotonic()
-        reply = await device.GetSystemDateAndTime()
+        try:
+            reply = await device.GetSystemDateAndTime()
+        except Exception as error:
+            if soap.map_error(error, "GetSystemDateAndTime").kind is not FindingKind.AUTH_FAILED:
+                raise
+            # The standard lets anyone read the clock (it is how a client learns the offset its
+            # UsernameToken must follow); some firmware demands credentials anyway. Sign with the clock
+            # the refusal's Date header showed, if it had one, and ask again.
+            refused_at = self._transport.last_reply_date if self._transport is not None else None
+            if refused_at is not None and self._wsse is not None:
+                self._wsse.dt_diff = refused_at - datetime.now(timezone.utc)
+            device = await self._proxy("devicemgmt")
+            sent_wall, sent = time.time(), time.monotonic()
+            reply = await device.GetSystemDateAndTime()
         round_trip = time.monotonic() - sent
         host_time = datetime.fromtimestamp(sent_wall + round_trip / 2, timezone.utc)
         device_time, zone = device_time_of(reply)
@@ -184,6 +205,10 @@ class OnvifCamera:
         tokens = channels[channel - 1]
         return tokens[1] if substream and len(tokens) > 1 else tokens[0]
 
+    async def connect(self) -> None:
+        """Reach the device and learn its services: afterwards `capabilities` is what it offers."""
+        await self._call("GetServices", self._connect)
+
     def _require(self, capability: Capability) -> None:
         if capability not in self.capabilities:
             raise CapabilityMissing(f"{self.endpoint.label()}: {capability} not offered by this device")
@@ -193,7 +218,7 @@ class OnvifCamera:
     async def device_info(self) -> DeviceInfo:
         async def work() -> DeviceInfo:
             await self._connect()
-            info = await (await self._proxy("devicemgmt")).GetDeviceInformation()
+            info = required(await (await self._proxy("devicemgmt")).GetDeviceInformation(), "GetDeviceInformation")
             channels = len(await self._profiles())
             if not info.Manufacturer or not info.Model:
                 raise protocol_error("GetDeviceInformation: no manufacturer or model")
@@ -209,7 +234,10 @@ class OnvifCamera:
             try:  # NTP settings need credentials; the clock itself does not
                 await self._connect()
                 ntp = await (await self._proxy("devicemgmt")).GetNTP()
-            except Exception:  # zeep/aiohttp/DeviceError alike: the clock reading stands on its own
+            except Exception as error:  # a device failure here leaves the clock reading standing on its own
+                soap.map_error(error, "GetNTP")  # (a programming error is raised from here)
+                return reading
+            if ntp is None:
                 return reading
             servers = [entry.DNSname or entry.IPv4Address or entry.IPv6Address
                        for entry in (ntp.NTPManual or []) + (ntp.NTPFromDHCP or [])]
@@ -248,7 +276,8 @@ class OnvifCamera:
             await self._connect()
             token = await self._profile_token(channel)
             reply = await (await self._proxy("media")).GetSnapshotUri(ProfileToken=token)
-            uri = rewrite_host(without_credentials(reply.Uri), self.endpoint.host)
+            uri = rewrite_host(without_credentials(required(getattr(reply, "Uri", None), "GetSnapshotUri Uri")),
+                               self.endpoint.host)
             auth = httpx.DigestAuth(self.endpoint.username, self.endpoint.password.reveal())
             async with httpx.AsyncClient(auth=auth, timeout=self.endpoint.timeout) as client:
                 response, body = await fetch(client, client.build_request("GET", uri), "snapshot")
@@ -266,7 +295,7 @@ class OnvifCamera:
             await self._connect()
             token = await self._profile_token(channel, substream)
             reply = await (await self._proxy("media")).GetStreamUri(StreamSetup=STREAM_SETUP, ProfileToken=token)
-            return without_credentials(reply.Uri)
+            return without_credentials(required(getattr(reply, "Uri", None), "GetStreamUri Uri"))
         return await self._call("GetStreamUri", work)
 
     async def _recording(self, channel: int) -> Any:
@@ -308,9 +337,12 @@ class OnvifCamera:
         self._require(Capability.PLAYBACK)
 
         async def work() -> str:
+            await self._connect()
+            self._require(Capability.PLAYBACK)  # GetServices may have shown there is no replay service
             token = self._recording_tokens.get(channel) or (await self._recording(channel)).RecordingToken
             replay = await self._proxy("replay")
-            return without_credentials(await replay.GetReplayUri(StreamSetup=STREAM_SETUP, RecordingToken=token))
+            uri = await replay.GetReplayUri(StreamSetup=STREAM_SETUP, RecordingToken=token)
+            return without_credentials(str(required(uri, "GetReplayUri Uri")))
         return await self._call("GetReplayUri", work)
 
     async def storage(self) -> list[Disk]:
@@ -323,6 +355,11 @@ class OnvifCamera:
 
     async def download_clip(self, channel: int, start: datetime, end: datetime, destination: Path) -> Path:
         raise CapabilityMissing("ONVIF replay is RTSP only; clip download is not offered")
+
+    async def audit_log(self, start: datetime, end: datetime) -> list[Any]:
+        # ONVIF defines no device log of playback or export (GetSystemLog is free text, optional and
+        # unstructured): AUDIT_LOG is not declared, and R9 has no device-side evidence for this device.
+        raise CapabilityMissing("ONVIF defines no device audit log; AUDIT_LOG is not offered")
 
     async def close(self) -> None:
         if self._session is not None:

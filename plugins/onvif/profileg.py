@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from watchkeeper.models import RecordingKind, RecordingSegment
+from watchkeeper.core.models import RecordingKind, RecordingSegment
+from watchkeeper.devices.drivers import PROGRAMMING_ERRORS
+from watchkeeper.devices.safeparse import protocol_error
 
 #: A search that is still "Searching" after this many pages is a device bug, not a big archive.
 MAX_PAGES = 500
@@ -23,17 +25,20 @@ async def find_all_pages(search: Any, find: str, get: str, query: dict[str, Any]
         for _ in range(MAX_PAGES):
             page = await getattr(search, get)(SearchToken=token, MinResults=1, MaxResults=PAGE_SIZE, WaitTime="PT1S")
             page = getattr(page, "ResultList", page)
+            if page is None:
+                raise protocol_error(f"{get}: reply has no result list")
             results.extend(getattr(page, item, None) or [])
             if page.SearchState == "Completed":
                 token = None
                 return results
-        raise ValueError(f"{get}: search never completed")
+        raise protocol_error(f"{get}: search never completed after {MAX_PAGES} pages")
     finally:
         if token is not None:
             try:
                 await search.EndSearch(SearchToken=token)
-            except Exception:  # ending is a courtesy; the device drops the search on KeepAliveTime anyway
-                pass
+            except Exception as error:  # ending is a courtesy; the device drops the search on KeepAliveTime anyway
+                if isinstance(error, PROGRAMMING_ERRORS):
+                    raise
 
 
 def recording_token(results: list[Any], source: str) -> Any | None:
@@ -53,15 +58,19 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def span_segment(information: Any, channel: int, start: datetime, end: datetime) -> list[RecordingSegment]:
-    """Without event history, the recording's earliest..latest span clipped to the window is all we know."""
+    """Without event history, the recording's earliest..latest span clipped to the window is all we know.
+
+    An earliest time lost to the epoch quirk keeps the latest: the segment then ends at LatestRecording
+    and says its start is not known (RecordingSegment.start_known), rather than the recording being dropped.
+    """
     earliest, latest = _aware(information.EarliestRecording), _aware(information.LatestRecording)
-    if earliest is None or latest is None:
+    if latest is None:
         return []
-    lower, upper = max(earliest, start), min(latest, end)
+    lower, upper = max(earliest or start, start), min(latest, end)
     if lower >= upper:
         return []
     return [RecordingSegment(channel=channel, start=lower, end=upper, kind=RecordingKind.CONTINUOUS,
-                             token=information.RecordingToken)]
+                             token=information.RecordingToken, start_known=earliest is not None)]
 
 
 def _is_data_present(result: Any) -> bool | None:

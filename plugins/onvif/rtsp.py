@@ -15,18 +15,37 @@ if TYPE_CHECKING:
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 HELPER = Path(__file__).with_name("rtsp_helper.py")
-PROBE = ("import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import Gst, GstRtspServer; "
-         "Gst.init(None); assert Gst.ElementFactory.find('x264enc')")
+#: The camera's own scene (a JPEG the simulator drew), as H.264 like the cameras' main streams; the
+#: running time burned in keeps consecutive frames different, as a real camera's are.
+PIPELINE = ("( filesrc location={image} ! jpegdec ! videoconvert ! imagefreeze is-live=true "
+            "! video/x-raw,framerate=10/1 ! timeoverlay valignment=bottom halignment=left ! videoconvert "
+            "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! rtph264pay name=pay0 pt=96 )")
+#: Every GStreamer element the pipeline names (caps filters have a '/'), with the Debian package that
+#: holds it: the probe checks each, so a missing one is named before a stream answers 503.
+ELEMENT_PACKAGES = {
+    "filesrc": "libgstreamer1.0-0", "jpegdec": "gstreamer1.0-plugins-good",
+    "videoconvert": "gstreamer1.0-plugins-base", "imagefreeze": "gstreamer1.0-plugins-good",
+    "timeoverlay": "gstreamer1.0-x", "x264enc": "gstreamer1.0-plugins-ugly", "rtph264pay": "gstreamer1.0-plugins-good",
+}
+ELEMENTS = tuple(dict.fromkeys(
+    part.strip(" ()").split()[0] for part in PIPELINE.split("!") if "/" not in part.strip(" ()").split()[0]))
+PROBE = ("import sys, gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import Gst, GstRtspServer; "
+         "Gst.init(None); print(' '.join(e for e in sys.argv[1:] if not Gst.ElementFactory.find(e)))")
+BASE_PACKAGES = ("python3-gi", "gir1.2-gst-rtsp-server-1.0")
 
 
 def rtsp_available() -> str | None:
-    """None when the RTSP helper can run here, else why not (with the Debian packages it needs)."""
+    """None when the RTSP helper can run here, else why not (naming the Debian packages it needs)."""
     if not Path(SYSTEM_PYTHON).exists():
-        return f"{SYSTEM_PYTHON} not found"
-    probe = subprocess.run([SYSTEM_PYTHON, "-c", PROBE], capture_output=True, timeout=30)
+        return f"{SYSTEM_PYTHON} not found: apt-get install python3 {' '.join(BASE_PACKAGES)}"
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", PROBE, *ELEMENTS], capture_output=True, text=True, timeout=30)
     if probe.returncode:
-        return ("GStreamer RTSP server not importable by /usr/bin/python3: apt-get install python3-gi "
-                "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly")
+        return ("GStreamer's RTSP server is not importable by /usr/bin/python3: apt-get install "
+                + " ".join(BASE_PACKAGES + tuple(sorted(set(ELEMENT_PACKAGES.values())))))
+    missing = probe.stdout.split()
+    if missing:
+        packages = sorted({ELEMENT_PACKAGES.get(element, "?") for element in missing})
+        return f"GStreamer elements missing ({', '.join(missing)}): apt-get install {' '.join(packages)}"
     return None
 
 
@@ -72,6 +91,7 @@ async def start_rtsp(devices: Sequence[OnvifSimDevice], host: str, username: str
     """One RTSP server (digest auth) for every simulated device; returns it and its port."""
     folder = tempfile.TemporaryDirectory(prefix="watchkeeper-rtsp-")
     config = {"host": host, "port": 0, "username": username, "password": password,
+              "pipeline": PIPELINE,
               "mounts": [mount for device in devices for mount in mounts(device, Path(folder.name))]}
     process = await asyncio.create_subprocess_exec(
         SYSTEM_PYTHON, str(HELPER), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)

@@ -1,7 +1,7 @@
 """RTSP for the ONVIF simulator: GStreamer's RTSP server, run by Debian's python3 (PyGObject lives there).
 
 Started by simulator.py as ``/usr/bin/python3 rtsp_helper.py``; reads one JSON line from stdin
-``{"host", "port", "username", "password", "mounts": [...]}``, prints ``ready <port>`` and serves until
+``{"host", "port", "username", "password", "pipeline", "mounts": [...]}``, prints ``ready <port>`` and serves until
 stdin closes. It imports nothing from watchkeeper: it runs outside the project's Python.
 """
 
@@ -15,13 +15,6 @@ gi.require_version("Gst", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
-
-#: The camera's own scene (a JPEG the simulator drew), as H.264 like the cameras' main streams; the
-#: running time burned in keeps consecutive frames different, as a real camera's are.
-PIPELINE = ("( filesrc location={image} ! jpegdec ! videoconvert ! imagefreeze is-live=true "
-            "! video/x-raw,framerate=10/1 ! timeoverlay valignment=bottom halignment=left ! videoconvert "
-            "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=10 ! rtph264pay name=pay0 pt=96 )")
-
 
 def main() -> None:
     Gst.init(None)
@@ -41,7 +34,7 @@ def main() -> None:
     for mount in config["mounts"]:
         path = mount["path"]
         factory = GstRtspServer.RTSPMediaFactory()
-        factory.set_launch(PIPELINE.format(image=mount["image"]))
+        factory.set_launch(config["pipeline"].format(image=mount["image"]))
         factory.set_shared(True)
         factory.add_role_from_structure(role)
         mounts.add_factory(path, factory)

@@ -12,7 +12,7 @@ from xml.etree.ElementTree import Element
 import isodate
 
 from . import simreplies as replies
-from .simstate import EVENT_PAGE, RECORDING_PAGE, SUBSCRIPTION_SECONDS
+from .simstate import EPOCH, EVENT_PAGE, RECORDING_PAGE, SUBSCRIPTION_SECONDS
 from .soap import NAMESPACES, fault, find, find_all, find_text, parse_xml_time
 
 if TYPE_CHECKING:
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 MANUFACTURER, MODEL, FIRMWARE = "Watchkeeper Sim", "WK-ONVIF-NVR", "2.42.0-sim"
 #: The longest a PullMessages call is held open, whatever Timeout the client asks for.
 MAX_PULL_WAIT = 10.0
+#: The longest subscription the device grants, however long a client asks for (devices cap it too).
+MAX_SUBSCRIPTION_SECONDS = 3600.0
 
 
 class SoapFault(Exception):
@@ -99,10 +101,11 @@ OPERATIONS[(NAMESPACES["tds"], "GetDeviceInformation")] = lambda device, _: repl
 def _get_services(device: OnvifSimDevice, _: Element) -> str:
     if not device.get_services:
         raise SoapFault("Receiver", "ter:ActionNotSupported", "GetServices is not supported", 500)
-    return replies.services(device.base_url)
+    return replies.services(device.base_url, device.missing_services)
 
 
-OPERATIONS[(NAMESPACES["tds"], "GetCapabilities")] = lambda device, _: replies.capabilities(device.base_url)
+OPERATIONS[(NAMESPACES["tds"], "GetCapabilities")] = lambda device, _: replies.capabilities(
+    device.base_url, device.missing_services)
 OPERATIONS[(NAMESPACES["tds"], "GetScopes")] = lambda device, _: replies.scopes(f"wk-sim-{device.index}", MODEL)
 OPERATIONS[(NAMESPACES["tds"], "GetHostname")] = lambda device, _: replies.hostname(f"wk-sim-{device.index}")
 OPERATIONS[(NAMESPACES["trt"], "GetProfiles")] = lambda device, _: replies.profiles(device.state.channels)
@@ -138,6 +141,8 @@ def _recording_summary(device: OnvifSimDevice, _: Element) -> str:
     pieces = [p for ch in range(1, device.state.channels + 1) for p in device.state.recorded(ch)]
     start = min((p[0] for p in pieces), default=device.state.started)
     until = max((p[1] for p in pieces), default=device.state.started)
+    if device.state.device_faults.epoch_earliest:
+        start = EPOCH
     return replies.recording_summary(start, until, device.state.channels)
 
 
@@ -200,13 +205,34 @@ def _replay_uri(device: OnvifSimDevice, request: Element) -> str:
     return f"<trp:GetReplayUriResponse><trp:Uri>{uri}</trp:Uri></trp:GetReplayUriResponse>"
 
 
+def _termination(device: OnvifSimDevice, text: str) -> datetime:
+    """wsnt:AbsoluteOrRelativeTimeType: a duration from now or a time on the device's clock; as host UTC."""
+    text = text.strip()
+    if not text or text.startswith(("P", "-P")):
+        seconds = _duration(text, SUBSCRIPTION_SECONDS)
+        if seconds <= 0:
+            raise SoapFault("Sender", "wsntw:UnacceptableInitialTerminationTimeFault", "termination in the past")
+        return datetime.now(timezone.utc) + timedelta(seconds=min(seconds, MAX_SUBSCRIPTION_SECONDS))
+    try:
+        on_device = parse_xml_time(text)
+    except ValueError:
+        raise SoapFault("Sender", "ter:InvalidArgVal", f"bad termination time {text!r}") from None
+    if on_device <= device.state.now():
+        raise SoapFault("Sender", "wsntw:UnacceptableTerminationTimeFault", "termination in the past")
+    # The device keeps its own (possibly wrong) clock; the subscription ends by that clock.
+    return on_device - (device.state.now() - datetime.now(timezone.utc))
+
+
+def _on_device_clock(device: OnvifSimDevice, until: datetime) -> datetime:
+    return until + (device.state.now() - datetime.now(timezone.utc))
+
+
 @operation("tev", "CreatePullPointSubscription")
 def _create_pull_point(device: OnvifSimDevice, request: Element) -> str:
-    seconds = _duration(find_text(request, "InitialTerminationTime"), SUBSCRIPTION_SECONDS)
-    key = device.state.subscribe(seconds)
+    key = device.state.subscribe(_termination(device, find_text(request, "InitialTerminationTime")))
     subscription = device.state.subscriptions[key]
     return replies.pull_point(f"{device.base_url}/onvif/Subscription?Idx={key}", device.state.now(),
-                              device.state.now() + (subscription.until - datetime.now(timezone.utc)))
+                              _on_device_clock(device, subscription.until))
 
 
 def _subscription(device: OnvifSimDevice, key: str) -> Any:
@@ -226,15 +252,14 @@ async def _pull_messages(device: OnvifSimDevice, request: Element, key: str) -> 
             await asyncio.wait_for(subscription.wake.wait(), wait)
     subscription = _subscription(device, key)  # a reboot while waiting loses it
     messages, subscription.queue[:] = subscription.queue[:limit], subscription.queue[limit:]
-    now = device.state.now()
-    return replies.pull_messages(now, now + (subscription.until - datetime.now(timezone.utc)), messages)
+    return replies.pull_messages(device.state.now(), _on_device_clock(device, subscription.until), messages)
 
 
 def _renew(device: OnvifSimDevice, request: Element, key: str) -> str:
     subscription = _subscription(device, key)
-    seconds = _duration(find_text(request, "TerminationTime"), SUBSCRIPTION_SECONDS)
-    subscription.until = datetime.now(timezone.utc) + timedelta(seconds=seconds)
-    return replies.renew(device.state.now(), device.state.now() + timedelta(seconds=seconds))
+    subscription.until = _termination(device, find_text(request, "TerminationTime"))
+    subscription.renewals += 1
+    return replies.renew(device.state.now(), _on_device_clock(device, subscription.until))
 
 
 def _unsubscribe(device: OnvifSimDevice, _: Element, key: str) -> str:

@@ -39,15 +39,36 @@ def device_information(manufacturer: str, model: str, firmware: str, serial: str
             "</tds:GetDeviceInformationResponse>")
 
 
-def services(base: str) -> str:
+def services(base: str, omit: frozenset[str] = frozenset()) -> str:
+    """GetServices; `omit` holds the namespaces of services this device model does not have."""
     items = "".join(
         f"<tds:Service><tds:Namespace>{ns}</tds:Namespace><tds:XAddr>{base}{path}</tds:XAddr>"
         "<tds:Version><tt:Major>2</tt:Major><tt:Minor>42</tt:Minor></tds:Version></tds:Service>"
-        for ns, path in SERVICE_PATHS.items())
+        for ns, path in SERVICE_PATHS.items() if ns not in omit)
     return f"<tds:GetServicesResponse>{items}</tds:GetServicesResponse>"
 
 
-def capabilities(base: str) -> str:
+def capabilities(base: str, omit: frozenset[str] = frozenset()) -> str:
+    """GetCapabilities, without the sections of the services in `omit` (namespaces)."""
+    reply = _capabilities(base)
+    for namespace in omit:
+        section = SECTION_OF.get(namespace)
+        if section:
+            start, end = reply.find(f"<tt:{section}>"), reply.find(f"</tt:{section}>")
+            reply = reply[:start] + reply[end + len(f"</tt:{section}>"):] if start >= 0 else reply
+    return reply
+
+
+#: GetCapabilities section of each optional service's namespace.
+SECTION_OF = {
+    "http://www.onvif.org/ver10/events/wsdl": "Events",
+    "http://www.onvif.org/ver10/search/wsdl": "Search",
+    "http://www.onvif.org/ver10/recording/wsdl": "Recording",
+    "http://www.onvif.org/ver10/replay/wsdl": "Replay",
+}
+
+
+def _capabilities(base: str) -> str:
     return (
         "<tds:GetCapabilitiesResponse><tds:Capabilities>"
         f"<tt:Device><tt:XAddr>{base}/onvif/device_service</tt:XAddr>"
@@ -173,12 +194,14 @@ def search_results(element: str, state: str, results: list[str]) -> str:
             f"{''.join(results)}</tse:ResultList></tse:{element}Response>")
 
 
-def notification(topic: str, when: datetime, source: tuple[str, str], data: tuple[str, str],
+def notification(topic: str, when: datetime, source: tuple[str, str] | None, data: tuple[str, str],
                  operation: str = "Changed") -> str:
+    """A wsnt:NotificationMessage; Monitoring topics (LastReboot, ...) carry no Source, as devices send them."""
+    source_xml = (f'<tt:Source><tt:SimpleItem Name="{source[0]}" Value="{text(source[1])}"/></tt:Source>'
+                  if source else "")
     return (
         f'<wsnt:NotificationMessage><wsnt:Topic Dialect="{TOPIC_DIALECT}">{topic}</wsnt:Topic>'
-        f'<wsnt:Message><tt:Message UtcTime="{xml_time(when)}" PropertyOperation="{operation}"><tt:Source>'
-        f'<tt:SimpleItem Name="{source[0]}" Value="{text(source[1])}"/></tt:Source><tt:Data>'
+        f'<wsnt:Message><tt:Message UtcTime="{xml_time(when)}" PropertyOperation="{operation}">{source_xml}<tt:Data>'
         f'<tt:SimpleItem Name="{data[0]}" Value="{text(data[1])}"/></tt:Data></tt:Message></wsnt:Message>'
         "</wsnt:NotificationMessage>")
 

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import attrs
 
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import DeviceEventKind
 
 from . import simreplies
 
@@ -18,6 +18,8 @@ DEFAULT_RETENTION_DAYS = 30.0
 RECORDING_PAGE = 1
 EVENT_PAGE = 4
 SUBSCRIPTION_SECONDS = 60.0
+#: What a recorder with the epoch quirk reports as its earliest recording.
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 #: Event kinds → (topic, source item, data item) as ONVIF devices publish them.
 EVENT_TOPICS: dict[DeviceEventKind, tuple[str, str, str]] = {
@@ -25,7 +27,10 @@ EVENT_TOPICS: dict[DeviceEventKind, tuple[str, str, str]] = {
     DeviceEventKind.SCENE_CHANGE: ("tns1:VideoSource/GlobalSceneChange/ImagingService", "Source", "State"),
     DeviceEventKind.TAMPER: ("tns1:RuleEngine/TamperDetector/Tamper", "VideoSourceConfigurationToken", "IsTamper"),
     DeviceEventKind.DISK_ERROR: ("tns1:Device/HardwareFailure/StorageFailure", "Token", "Failed"),
+    DeviceEventKind.MOTION: ("tns1:RuleEngine/CellMotionDetector/Motion", "VideoSourceConfigurationToken", "IsMotion"),
 }
+#: The processor load the simulated device reports, in percent.
+PROCESSOR_USAGE = "12"
 
 
 def utcnow() -> datetime:
@@ -39,7 +44,9 @@ def merged(device: FaultProfile, channel: FaultProfile | None) -> FaultProfile:
     retention = [r for r in (device.retention_days, channel.retention_days) if r is not None]
     return attrs.evolve(channel, gaps=device.gaps + channel.gaps, image=device.image | channel.image,
                         retention_days=min(retention) if retention else None,
-                        disk_error=device.disk_error or channel.disk_error)
+                        disk_error=device.disk_error or channel.disk_error,
+                        epoch_earliest=device.epoch_earliest or channel.epoch_earliest,
+                        picture=channel.picture or device.picture)
 
 
 def segments(earliest: datetime, latest: datetime, gaps: tuple[tuple[datetime, datetime], ...]
@@ -69,9 +76,11 @@ class Search:
 
 @attrs.define
 class Subscription:
+    #: Real (host) UTC time the subscription ends unless renewed; the device ends it then, as devices do.
     until: datetime
     queue: list[str] = attrs.field(factory=list)
     wake: asyncio.Event = attrs.field(factory=asyncio.Event)
+    renewals: int = 0
 
 
 @attrs.define
@@ -89,6 +98,7 @@ class DeviceState:
     searches: dict[str, Search] = attrs.field(factory=dict)
     subscriptions: dict[str, Subscription] = attrs.field(factory=dict)
     boots: int = 1
+    booted_at: datetime = attrs.field(factory=utcnow)
     _ids: itertools.count = attrs.field(factory=lambda: itertools.count(1))
 
     @property
@@ -118,6 +128,8 @@ class DeviceState:
     def recording_information(self, channel: int) -> str:
         pieces = self.recorded(channel)
         earliest, latest = (pieces[0][0], pieces[-1][1]) if pieces else (utcnow(), utcnow())
+        if self.channel_faults(channel).epoch_earliest:
+            earliest = EPOCH
         return simreplies.recording_information(channel, earliest, latest, bool(pieces))
 
     def recording_events(self, channel: int, start: datetime, end: datetime, start_state: bool) -> list[str]:
@@ -155,17 +167,29 @@ class DeviceState:
 
     # --- events -------------------------------------------------------------------------------
 
-    def subscribe(self, seconds: float) -> str:
+    def subscribe(self, until: datetime) -> str:
+        """A new pull point starts with the device's properties as they stand ("Initialized"), as devices do."""
+        self.expire_subscriptions()
         key = f"{self.boots}_{next(self._ids)}"
-        self.subscriptions[key] = Subscription(until=utcnow() + timedelta(seconds=seconds))
+        now = self.now()
+        booted = self.booted_at + (now - utcnow())  # on the device's clock
+        self.subscriptions[key] = Subscription(until=until, queue=[
+            simreplies.notification("tns1:Monitoring/OperatingTime/LastReboot", now, None,
+                                    ("Status", simreplies.xml_time(booted)), "Initialized"),
+            simreplies.notification("tns1:Monitoring/ProcessorUsage", now, ("Token", "Processor_Usage"),
+                                    ("Value", PROCESSOR_USAGE), "Initialized"),
+        ])
         return key
 
-    def live_subscription(self, key: str) -> Subscription | None:
-        subscription = self.subscriptions.get(key)
-        if subscription is not None and subscription.until < utcnow():
+    def expire_subscriptions(self) -> None:
+        """A subscription nobody renewed is gone at its termination time, whether or not anyone asks."""
+        now = utcnow()
+        for key in [key for key, subscription in self.subscriptions.items() if subscription.until < now]:
             del self.subscriptions[key]
-            return None
-        return subscription
+
+    def live_subscription(self, key: str) -> Subscription | None:
+        self.expire_subscriptions()
+        return self.subscriptions.get(key)
 
     def publish(self, kind: DeviceEventKind, channel: int, active: bool = True) -> None:
         topic, source_name, data_name = EVENT_TOPICS[kind]
@@ -173,6 +197,7 @@ class DeviceState:
                   "VideoSourceConfigurationToken": f"VideoSourceConfig_{channel}", "Token": f"Storage_{channel}"}
         message = simreplies.notification(topic, self.now(), (source_name, source[source_name]),
                                           (data_name, str(active).lower()))
+        self.expire_subscriptions()
         for subscription in self.subscriptions.values():
             subscription.queue.append(message)
             del subscription.queue[:-500]
@@ -181,5 +206,6 @@ class DeviceState:
     def reboot(self) -> None:
         """A reboot forgets every subscription and search, as real devices do."""
         self.boots += 1
+        self.booted_at = utcnow()
         self.subscriptions.clear()
         self.searches.clear()

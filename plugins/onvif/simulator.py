@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import functools
 import time
 from collections.abc import AsyncIterator
@@ -12,12 +13,12 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind, Endpoint
-from watchkeeper.safeparse import local_name, parse_xml
-from watchkeeper.scenes import jpeg, render
-from watchkeeper.simhttp import HttpDevice, LoggedRequest, send_hostile
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import DeviceEventKind, Endpoint
+from watchkeeper.devices.safeparse import local_name, parse_xml
+from watchkeeper.simulation.scenes import hostile_picture, jpeg, render
+from watchkeeper.simulation.simhttp import HttpDevice, LoggedRequest, send_hostile
 
 from .simops import OPERATIONS, SUBSCRIPTION_OPERATIONS, SoapFault
 from .simstate import DeviceState
@@ -41,6 +42,12 @@ class OnvifSimDevice:
     discovery_port: int = 0
     #: False plays an older device that only knows GetCapabilities.
     get_services: bool = True
+    #: Namespaces of services this device model lacks (a camera without recording search or replay, say):
+    #: not advertised, and their operations refused as a device without them refuses them.
+    missing_services: frozenset[str] = frozenset()
+    #: False plays a Profile G recorder whose search service has no FindEvents (recording history):
+    #: clients then know a recording only by its earliest and latest times.
+    find_events: bool = True
 
     @property
     def log(self) -> list[LoggedRequest]:
@@ -65,6 +72,8 @@ class OnvifSimDevice:
 
     def snapshot(self, channel: int) -> bytes:
         faults = self.state.channel_faults(channel)
+        if faults.picture is not None:
+            return hostile_picture(faults.picture)
         # A live camera never serves the same picture twice: the scene advances at 25 frames a second.
         tick = 0 if "frozen" in faults.image else int(time.time() * 25)
         return _snapshot(self.index * 100 + channel, faults.image, tick)
@@ -77,8 +86,11 @@ def _snapshot(seed: int, image_faults: frozenset, tick: int) -> bytes:
 
 # --- HTTP --------------------------------------------------------------------------------------
 
-def _soap_response(body: bytes, status: int = 200) -> web.Response:
-    return web.Response(body=body, status=status, headers={"Content-Type": CONTENT_TYPE})
+def _soap_response(body: bytes, status: int = 200, device: OnvifSimDevice | None = None) -> web.Response:
+    headers = {"Content-Type": CONTENT_TYPE}
+    if device is not None:  # as a device's web server does, the Date header shows the device's own clock
+        headers["Date"] = email.utils.format_datetime(device.state.now(), usegmt=True)
+    return web.Response(body=body, status=status, headers=headers)
 
 
 async def _handle_soap(device: OnvifSimDevice, request: web.Request) -> web.StreamResponse:
@@ -92,27 +104,30 @@ async def _handle_soap(device: OnvifSimDevice, request: web.Request) -> web.Stre
         return _soap_response(fault("Sender", "ter:WellFormed", "empty body"), 400)
     namespace, name = operation_element.tag[1:].partition("}")[::2]
     name = local_name(operation_element.tag)
-    public = (namespace, name) == (NAMESPACES["tds"], "GetSystemDateAndTime")
+    faults = device.state.device_faults
+    # The standard lets anyone read the clock; the clock_needs_auth fault plays firmware that does not.
+    public = (namespace, name) == (NAMESPACES["tds"], "GetSystemDateAndTime") and not faults.clock_needs_auth
     if not public:
-        faults = device.state.device_faults
         password = device.http.password + ("-changed" if faults.wrong_password else "")
         if not device.tokens.check(header, password, device.state.now()):
-            return _soap_response(not_authorized(), 400)
+            return _soap_response(not_authorized(), 400, device)
         if faults.hostile is not None:
             return await send_hostile(request, faults.hostile, "SOAP-ENV:Envelope")
     try:
         if request.path == "/onvif/Subscription" and name in SUBSCRIPTION_OPERATIONS:
             result = SUBSCRIPTION_OPERATIONS[name](device, operation_element, request.query.get("Idx", ""))
         else:
-            handler = OPERATIONS.get((namespace, name))
+            handler = OPERATIONS.get((namespace, name)) if namespace not in device.missing_services else None
+            if name == "FindEvents" and not device.find_events:
+                handler = None
             if handler is None:
                 raise SoapFault("Receiver", "ter:ActionNotSupported", f"{name} is not supported", 500)
             result = handler(device, operation_element)
         if asyncio.iscoroutine(result):
             result = await result
     except SoapFault as soap_fault:
-        return _soap_response(soap_fault.body, soap_fault.status)
-    return _soap_response(envelope(result))
+        return _soap_response(soap_fault.body, soap_fault.status, device)
+    return _soap_response(envelope(result), device=device)
 
 
 async def _handle_snapshot(device: OnvifSimDevice, request: web.Request) -> web.StreamResponse:

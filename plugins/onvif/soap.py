@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from xml.etree.ElementTree import Element
 from xml.sax.saxutils import escape
 
-from watchkeeper.safeparse import local_name
+from watchkeeper.devices.safeparse import local_name
 
 SOAP_ENV = "http://www.w3.org/2003/05/soap-envelope"
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -31,6 +31,8 @@ NAMESPACES: dict[str, str] = {
     "wstop": "http://docs.oasis-open.org/wsn/t-1",
     "wsrfbf": "http://docs.oasis-open.org/wsrf/bf-2",
     "wsrfr": "http://docs.oasis-open.org/wsrf/r-2",
+    "wsrf-rw": "http://docs.oasis-open.org/wsrf/rw-2",
+    "wsntw": "http://docs.oasis-open.org/wsn/bw-2",
     "tds": "http://www.onvif.org/ver10/device/wsdl",
     "tev": "http://www.onvif.org/ver10/events/wsdl",
     "wsnt": "http://docs.oasis-open.org/wsn/b-2",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
 import os
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import aiohttp
@@ -25,9 +26,9 @@ from onvif.zeep_aiohttp import AIOHTTPTransport  # noqa: E402
 _root.handlers[:] = _root_handlers
 _root.setLevel(_root_level)
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.safeparse import MAX_REPLY_BYTES, parse_xml, protocol_error
+from watchkeeper.devices.drivers import PROGRAMMING_ERRORS, DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.devices.safeparse import MAX_REPLY_BYTES, parse_xml, protocol_error
 
 _XML_TYPES = ("application/soap+xml", "text/xml", "application/xml")
 
@@ -42,6 +43,8 @@ class BoundedTransport(AIOHTTPTransport):
         self.cache, self.logger = None, logging.getLogger(__name__)
         self._client_timeout = aiohttp.ClientTimeout(total=timeout + 1, connect=timeout) if timeout else session.timeout
         self.load_timeout = self.operation_timeout = self._client_timeout.total
+        #: The Date header of the last reply (the device's clock, to a second), when it sent one.
+        self.last_reply_date: datetime | None = None
 
     async def _post_internal(self, address: str, message: str | bytes, headers: dict[str, str]) -> Any:
         headers = dict(headers or {})
@@ -49,6 +52,7 @@ class BoundedTransport(AIOHTTPTransport):
         data = message.encode("utf-8") if isinstance(message, str) else message
         what = address.rsplit("/", 1)[-1] or "SOAP"
         async with self.session.post(address, data=data, headers=headers, timeout=self._client_timeout) as response:
+            self.last_reply_date = _http_date(response.headers.get("Date"))
             if response.status == 401:
                 raise DeviceError(FindingKind.AUTH_FAILED, f"{what}: HTTP 401, credentials refused")
             if (response.content_length or 0) > MAX_REPLY_BYTES:
@@ -63,6 +67,14 @@ class BoundedTransport(AIOHTTPTransport):
                                      f"({response.headers.get('Content-Type', 'no content type')[:40]})")
             parse_xml(bytes(content), what)  # entities, DTDs, bad UTF-8 and truncation refused here
             return response, bytes(content)
+
+
+def _http_date(value: str | None) -> datetime | None:
+    try:
+        when = email.utils.parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
+    return when if when is None or when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 class LazyServiceProxy(AsyncServiceProxy):
@@ -132,9 +144,14 @@ def fault_error(fault: zeep.exceptions.Fault, what: str) -> DeviceError:
 
 
 def map_error(error: BaseException, what: str) -> DeviceError:
-    """Whatever zeep or aiohttp raised, as the finding kind a site integrator expects."""
+    """Whatever zeep or aiohttp raised, as the finding kind a site integrator expects.
+
+    A programming error (PROGRAMMING_ERRORS) is raised again, not mapped: it is a bug, not the device.
+    """
     if isinstance(error, DeviceError):
         return error
+    if isinstance(error, PROGRAMMING_ERRORS):
+        raise error
     if isinstance(error, zeep.exceptions.Fault):
         return fault_error(error, what)
     if isinstance(error, aiohttp.ClientPayloadError):

@@ -1,4 +1,4 @@
-"""`watchkeeper door status|enroll`: look at one OSDP reader, or give a new one its own key."""
+"""`watchkeeper door probe|enroll`: look at one OSDP reader by its link, or give a new one its own key."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from pathlib import Path
 
 import click
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.i18n import _
-from watchkeeper.models import Endpoint, Secret
-from watchkeeper.secrets import SecretError, resolve_secret
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.i18n import _
+from watchkeeper.core.models import Endpoint, Secret
+from watchkeeper.core.secrets import SecretError, resolve_secret
 
 from . import DEFAULT_PORT
+
+#: The reader failed the command itself (the host's exit code for a device failure, docs/cli.md).
+EXIT_DEVICE = 3
 
 
 def _endpoint(host: str, port: int, serial_port: str | None, address: int, key: Secret, timeout: float) -> Endpoint:
@@ -37,13 +40,14 @@ def _link_options(command):
     return command
 
 
-@click.command(help=_("Connect an OSDP reader and print online, secure channel and tamper state."))
+@click.command("probe", help=_("Connect an OSDP reader by its link and key (not from site.toml: that is "
+                                "`door status DOOR_ID`) and print online, secure channel and tamper state."))
 @_link_options
 @click.option("--key", "key_ref", required=True,
               help=_("The reader's key as env:NAME or file:PATH (32 hex digits)."))
 @click.option("--json", "as_json", is_flag=True)
-def status(host: str, port: int, serial_port: str | None, address: int, timeout: float, key_ref: str,
-           as_json: bool) -> None:
+def probe(host: str, port: int, serial_port: str | None, address: int, timeout: float, key_ref: str,
+          as_json: bool) -> None:
     try:
         key, inline = resolve_secret(key_ref, Path.cwd())
     except SecretError as error:
@@ -51,7 +55,10 @@ def status(host: str, port: int, serial_port: str | None, address: int, timeout:
     if inline:
         click.echo(_("warning: a key on the command line ends up in shell history; use env: or file:"), err=True)
     endpoint = _endpoint(host, port, serial_port, address, key, timeout)
-    result = asyncio.run(_status(endpoint))
+    try:
+        result = asyncio.run(_status(endpoint))
+    except DeviceError as error:  # a key that is not 32 hex digits: nothing was sent to the reader
+        raise click.BadParameter(error.reason, param_hint="--key") from None
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -69,13 +76,13 @@ async def _status(endpoint: Endpoint) -> dict[str, object]:
     driver = OsdpDoor(endpoint)
     try:
         deadline = asyncio.get_running_loop().time() + endpoint.timeout
-        while not (await driver.status()).online and asyncio.get_running_loop().time() < deadline:
+        while asyncio.get_running_loop().time() < deadline:
+            state = await driver.status()
+            if state.online or state.secure_channel_failed:  # waiting does not mend a wrong key
+                break
             await asyncio.sleep(0.1)
         state = await driver.status()
         findings = await driver.findings()
-    except DeviceError as error:
-        return {"online": False, "secure_channel": False, "tamper": False, "last_seen": None,
-                "findings": [{"kind": str(error.kind), "reason": error.reason}]}
     finally:
         await driver.close()
     return {"online": state.online, "secure_channel": state.secure_channel, "tamper": state.tamper,
@@ -87,10 +94,16 @@ async def _status(endpoint: Endpoint) -> dict[str, object]:
 @_link_options
 @click.argument("key_file", type=click.Path(dir_okay=False, path_type=Path))
 def enroll(host: str, port: int, serial_port: str | None, address: int, timeout: float, key_file: Path) -> None:
+    from .driver import parse_scbk
     from .enrollment import enroll as enroll_reader
 
     if key_file.exists():
-        key = Secret(key_file.read_text(encoding="utf-8").strip())
+        try:
+            key = Secret(key_file.read_text(encoding="utf-8").strip())
+            parse_scbk(key)
+        except (OSError, UnicodeDecodeError, DeviceError) as error:
+            reason = error.reason if isinstance(error, DeviceError) else type(error).__name__
+            raise click.BadParameter(f"{key_file}: {reason}", param_hint="KEY_FILE") from None
     else:
         key = Secret(secrets.token_hex(16))
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -101,5 +114,5 @@ def enroll(host: str, port: int, serial_port: str | None, address: int, timeout:
         asyncio.run(enroll_reader(endpoint, key))
     except DeviceError as error:
         click.echo(f"{error.kind}: {error.reason}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_DEVICE) from None
     click.echo(_("reader enrolled; its key is in {path}").format(path=key_file))

@@ -13,10 +13,9 @@ import osdp_sys
 from osdp import Capability as OsdpCapability
 from osdp import Command, CommandLEDColor, CompletionStatus, Event, EventNotification, LibFlag, PDInfo, StatusReportType
 
-from watchkeeper.drivers import DeviceError, with_timeout
-from watchkeeper.findings import Finding, FindingKind
-from watchkeeper.i18n import _
-from watchkeeper.models import Capability, CredentialKind, CredentialRead, DoorStatus, Endpoint, Secret
+from watchkeeper.devices.drivers import DeviceError, door_findings, with_timeout
+from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.models import Capability, CredentialKind, CredentialRead, DoorStatus, Endpoint, Secret
 
 from .credentials import CardRejected, PinBuffer, decode_card
 from .link import RefreshThread, SerialChannel, TcpClientChannel, setup_context
@@ -69,6 +68,8 @@ class Panel:
         self.ctx.set_event_callback(self._event)
         self.ctx.set_command_completion_callback(lambda pd, command, status: self.on_completion(command, status))
         self.sc_with_default_key = False
+        #: The last attempt ended without a session although the reader answered during it.
+        self.refused = False
         self._attempt_started = time.monotonic()
         self._re_enable = False
         self.thread = RefreshThread(f"osdp-cp-{endpoint.label()}", self._tick)
@@ -88,11 +89,13 @@ class Panel:
             self.ctx.enable_pd(0)
         elif not online and now - self._attempt_started >= self.retry_after:
             # libosdp 3.2 waits 300 s before retrying an offline reader; a door cannot.
+            self.refused = self.channel.last_rx > self._attempt_started
             self._attempt_started = now
             self.ctx.disable_pd(0)
             self._re_enable = True
         elif online:
             self._attempt_started = now
+            self.refused = False
 
     def start(self) -> None:
         self.thread.start()
@@ -108,14 +111,15 @@ class Panel:
             return bool(self.ctx.sc_status() & 1)
 
     def answers(self) -> bool:
-        """libosdp gave up on the reader although it answered during the last attempts: a key mismatch.
+        """A whole attempt ended without a session although the reader answered: a key mismatch.
 
-        A reader that merely went silent keeps libosdp probing for seconds after its last reply,
-        so it is never mistaken for one that answers and then fails the handshake.
+        Judged only when an attempt ends, never during one: a reader in the middle of its
+        handshake has answered and is not online yet, and is not refusing anything. A reader that
+        merely went silent sent nothing during the attempt, so it is never mistaken for one that
+        answers and then fails the handshake.
         """
         with self.thread.lock:
-            linked = bool(self.ctx.status() & 1)
-        return not linked and time.monotonic() - self.channel.last_rx < self.retry_after + 2.0
+            return not bool(self.ctx.status() & 1) and self.refused
 
     def declares_secure_channel(self) -> bool:
         with self.thread.lock:
@@ -298,23 +302,12 @@ class OsdpDoor:
             seen = time.time() - (time.monotonic() - panel.channel.last_rx)
             self._last_seen = datetime.fromtimestamp(seen, timezone.utc)
         return DoorStatus(online=online, secure_channel=online and panel.secure(),
-                          tamper=self._tamper, last_seen=self._last_seen, door_open=self._door_open)
+                          tamper=self._tamper, last_seen=self._last_seen, door_open=self._door_open,
+                          secure_channel_failed=not online and panel.answers())
 
     async def findings(self) -> list[Finding]:
         """READER_OFFLINE, SECURE_CHANNEL_FAILED and READER_TAMPER as they stand now."""
-        status = await self.status()
-        subject = self.endpoint.label()
-        found = []
-        if not status.online:
-            if self._panel.answers():
-                found.append(Finding(kind=FindingKind.SECURE_CHANNEL_FAILED, subject=subject,
-                                     reason=_("reader answers but rejects the secure channel key")))
-            else:
-                found.append(Finding(kind=FindingKind.READER_OFFLINE, subject=subject,
-                                     reason=_("reader does not answer polls")))
-        if status.tamper:
-            found.append(Finding(kind=FindingKind.READER_TAMPER, subject=subject, reason=_("reader reports tamper")))
-        return found
+        return door_findings(self.endpoint.label(), await self.status())
 
     async def close(self) -> None:
         if self._panel is not None:

@@ -6,9 +6,9 @@ import asyncio
 import logging
 import time
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import Endpoint, Secret
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import Endpoint, Secret
 
 from .driver import Panel, parse_scbk
 

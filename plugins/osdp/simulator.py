@@ -14,14 +14,17 @@ from typing import Any
 import osdp_sys
 from osdp import Capability, CardFormat, Channel, Command, Event, LibFlag, PDCapabilities, PDInfo, PdId, StatusReportType
 
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import Endpoint, Secret
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import Endpoint, Secret
 
 from .credentials import FORMAT_RAW, encode_wiegand, keypad_bytes
 from .link import RefreshThread, setup_context
 
 log = logging.getLogger("watchkeeper.osdp.simulator")
 
+#: The simulated readers' key when none is given: the bytes of "watchkeeper-sim!", as the camera
+#: simulators' default password is "watchkeeper-sim" (docs/plugins/osdp.md).
+DEFAULT_KEY = b"watchkeeper-sim!".hex()
 LED_COLORS = {0: "off", 1: "red", 2: "green", 3: "amber", 4: "blue", 5: "magenta", 6: "cyan", 7: "white"}
 READER_CAPABILITIES = PDCapabilities([
     (Capability.OutputControl, 1, 1),
@@ -242,7 +245,7 @@ class SimulatedOsdpReader:
 
 
 @contextlib.asynccontextmanager
-async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "", password: str = "",
+async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "", password: str = DEFAULT_KEY,
                    devices: int = 1, faults: FaultProfile | None = None,
                    address: int = 0) -> AsyncIterator[list[SimulatedOsdpReader]]:
     """The Platform simulator factory; `password` is the readers' SCBK in hex, empty for install mode."""

@@ -8,14 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from watchkeeper.analysis import AnalysisError, analyze_frame, frozen_score
-from watchkeeper.findings import FindingKind as K
-from watchkeeper.findings import Severity
-from watchkeeper.imagechecks import (
+from watchkeeper.analysis.imagechecks import (
     PRIMARY_ORDER, PROFILES, THRESHOLDS, check_frame, combine, default_thresholds, primary, thresholds_for,
     validate_threshold_names,
 )
-from watchkeeper.scene import compare_to_reference
+from watchkeeper.analysis.metrics import AnalysisError, analyze_frame, frozen_score
+from watchkeeper.analysis.scene import compare_to_reference
+from watchkeeper.core.findings import FindingKind as K
+from watchkeeper.core.findings import Severity
 from watchkeeper.testing.degrade import blow_out, cast, exposure_to_mean, noise, occlude
 from watchkeeper.testing.frames_dataset import COLOUR_PHOTOS, capture, shipped_photo, synthetic_scene, view_of
 
@@ -198,8 +198,8 @@ def test_turned_camera_is_moved(base, reference, angle) -> None:
 def test_a_new_view_with_the_same_layout_is_moved(seed) -> None:
     # The simulators' moved camera: same horizon, road lines and on-screen text, other objects. Most
     # cells still correlate; the objects' cells plainly do not.
-    from watchkeeper.faults import ImageFault
-    from watchkeeper.scenes import jpeg, render
+    from watchkeeper.simulation.faults import ImageFault
+    from watchkeeper.simulation.scenes import jpeg, render
 
     def snapshot(faults, tick):
         return cv2.imdecode(np.frombuffer(jpeg(render(seed, frozenset(faults), tick)), np.uint8), cv2.IMREAD_COLOR)

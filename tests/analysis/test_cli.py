@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli.analyze import SCHEMA_VERSION, analyze
+from watchkeeper.faces.cli.analyze import SCHEMA_VERSION, analyze
 from watchkeeper.testing.frames_dataset import synthetic_scene
 
 

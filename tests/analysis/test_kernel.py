@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watchkeeper import frames as kernel
+from watchkeeper.analysis import frames as kernel
 
 from .conftest import (
     frames, reference_cell_energy, reference_edge_gradients, reference_edge_sharpness, reference_gray,

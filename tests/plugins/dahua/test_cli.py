@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
-from watchkeeper.pluginhost import load_plugins
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.host.pluginhost import load_plugins
 
 SIM_PASSWORD = "cli-Pass_word"
 
@@ -22,7 +22,7 @@ SIM_PASSWORD = "cli-Pass_word"
 def start_simulator(*args: str) -> tuple[subprocess.Popen, list[int]]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, "-c", "from watchkeeper.cli import main; main()", "simulate", "dahua",
+        [sys.executable, "-c", "from watchkeeper.faces.cli import main; main()", "simulate", "dahua",
          "--password", SIM_PASSWORD, *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     ports = []

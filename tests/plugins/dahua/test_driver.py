@@ -9,10 +9,10 @@ from pathlib import Path
 import attrs
 import pytest
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.faults import FaultProfile, ImageFault
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import DeviceEventKind, DeviceKind, DiskStatus, RecordingKind
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import FaultProfile, ImageFault
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import DeviceEventKind, DeviceKind, DiskStatus, RecordingKind
 from watchkeeper.plugins.dahua.driver import DahuaDriver
 from watchkeeper.plugins.dahua.simulator import SimulatedDahua
 
@@ -166,10 +166,26 @@ async def test_events_with_wrong_password_raise_auth_failed(camera: SimulatedDah
 async def test_audit_log_records_the_clock_change(camera: SimulatedDahua, driver: DahuaDriver) -> None:
     await driver.set_clock(datetime.now(timezone.utc))
     entries = await driver.audit_log(now() - timedelta(hours=1), now() + timedelta(minutes=1))
-    assert [e["type"] for e in entries] == ["Reboot", "SetTime"]
-    assert entries[1]["user"] == "admin" and entries[1]["address"] == "127.0.0.1"
-    assert all(e["time"].tzinfo is timezone.utc for e in entries)
+    assert [e.log_type for e in entries] == ["Reboot", "SetTime"]
+    assert entries[1].user == "admin" and entries[1].address == "127.0.0.1"
+    assert all(e.time.tzinfo is timezone.utc for e in entries)
     assert not camera.sessions.logs
+
+
+@pytest.mark.asyncio
+async def test_audit_log_shows_downloads_and_console_retrievals(camera: SimulatedDahua, driver: DahuaDriver,
+                                                                 tmp_path) -> None:
+    """What R9 reads: a clip pulled over CGI, and playback, backup and deletion at the recorder's console."""
+    start = now() - timedelta(minutes=1)
+    await driver.download_clip(1, start - timedelta(hours=3), start - timedelta(hours=3) + timedelta(seconds=5),
+                               tmp_path / "clip.dav")
+    for action in ("playback", "export", "deletion"):
+        camera.console(action, 1, user="guard")
+    entries = await driver.audit_log(start, now() + timedelta(minutes=1))
+    footage = [(e.action, e.channel, e.user, e.local) for e in entries if e.action not in ("login", "other")]
+    assert footage[0][:2] == ("download", 1) and not footage[0][3]
+    assert footage[-3:] == [("playback", 1, "guard", True), ("export", 1, "guard", True),
+                            ("deletion", 1, "guard", True)]
 
 
 @pytest.mark.asyncio

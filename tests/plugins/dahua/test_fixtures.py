@@ -10,9 +10,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from watchkeeper.models import Endpoint, RecordingKind
+from watchkeeper.core.models import Endpoint, RecordingKind
 from watchkeeper.plugins.dahua.driver import DahuaDriver
-from watchkeeper.simhttp import HttpDevice, device_middleware, start_site
+from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_site
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: A device set to GMT+00:00 (NTP.TimeZone index 0), so recorded local times read as UTC.
@@ -88,9 +88,9 @@ async def test_media_file_find_fixtures(replay: tuple[Replay, DahuaDriver]) -> N
 async def test_log_fixtures(replay: tuple[Replay, DahuaDriver]) -> None:
     script, driver = replay
     entries = await driver.audit_log(utc("2020-01-02 00:00:00"), utc("2020-01-03 00:00:00"))
-    assert [(e["type"], e["user"], e["address"], e["time"]) for e in entries] == [
-        ("Login", "admin", "192.168.1.2", utc("2020-01-02 22:05:33")),
-        ("Logout", "admin", "192.168.1.2", utc("2020-01-02 22:06:33")),
+    assert [(e.log_type, e.action, e.user, e.address, e.time) for e in entries] == [
+        ("Login", "login", "admin", "192.168.1.2", utc("2020-01-02 22:05:33")),
+        ("Logout", "login", "admin", "192.168.1.2", utc("2020-01-02 22:06:33")),
     ]
     assert script.asked[-1] == "log.cgi?stopFind"
     assert sum("token=17" in q for q in script.queries) == 3  # doFind twice, stopFind

@@ -12,7 +12,7 @@ from aiodahua import DahuaClient
 from aiodahua.parsers import DHAV_MAGIC
 from amcrest import AmcrestCamera
 
-from watchkeeper.models import DeviceEventKind
+from watchkeeper.core.models import DeviceEventKind
 from watchkeeper.plugins.dahua import cgi
 from watchkeeper.plugins.dahua.simulator import SimulatedDahua
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import DeviceEventKind
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import DeviceEventKind
 from watchkeeper.plugins.dahua import cgi
 from watchkeeper.plugins.dahua.events import PartReader, encode_part, event_body, parse_event
 

@@ -14,7 +14,7 @@ import time
 import tracemalloc
 
 from hikvisionapi import AsyncClient, Client
-from watchkeeper.faults import FaultProfile, Hostile
+from watchkeeper.simulation.faults import FaultProfile, Hostile
 from watchkeeper.plugins.hikvision.driver import HikvisionDriver
 from watchkeeper.plugins.hikvision.simulator import simulate
 

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from click.testing import CliRunner
-from watchkeeper.cli import make_cli
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import Endpoint
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import Endpoint
 from watchkeeper.plugins.hikvision.driver import HikvisionDriver
 from watchkeeper.plugins.hikvision.simulator import simulate
 
@@ -70,7 +70,7 @@ def test_probe_wrong_password_is_auth_failed_without_echoing_it() -> None:
 
 
 def test_simulate_command_prints_each_device_and_serves_until_interrupted(tmp_path) -> None:
-    command = [sys.executable, "-c", "from watchkeeper.cli import main; main()", "--config", str(tmp_path / "none.toml"),
+    command = [sys.executable, "-c", "from watchkeeper.faces.cli import main; main()", "--config", str(tmp_path / "none.toml"),
                "simulate", "hikvision", "--devices", "2", "--user", "operator", "--password", "s3cret-pw",
                "--faults", "clock_offset=30,time_zone=EST+5:00:00"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
 import pytest
-from watchkeeper.drivers import DeviceError
-from watchkeeper.faults import FaultProfile
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import DeviceEventKind, DeviceKind, DiskStatus, RecordingKind
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (RETRIEVAL_ACTIONS, AuditAction, DeviceEventKind, DeviceKind, DiskStatus,
+                                     RecordingKind)
 from watchkeeper.plugins.hikvision.driver import HikvisionDriver
 from watchkeeper.plugins.hikvision.simdevice import PAGE_LIMIT
 
@@ -221,8 +223,27 @@ async def test_audit_log_records_logins_settings_and_illegal_access(camera) -> N
         entries = await driver.audit_log(start, datetime.now(timezone.utc) + timedelta(minutes=1))
     finally:
         await driver.close()
-    minors = [e.minor for e in entries]
-    assert "remoteLogin" in minors and "remoteCfgParm" in minors and "illegalAccess" in minors
+    types = [e.log_type for e in entries]
+    assert {"Operation/remoteLogin", "Operation/remoteCfgParm", "Exception/illegalAccess"} <= set(types)
     assert len(entries) > PAGE_LIMIT and all(e.time.tzinfo is not None for e in entries)
-    login = entries[minors.index("remoteLogin")]
-    assert (login.major, login.user, login.address) == ("Operation", "admin", "127.0.0.1")
+    login = entries[types.index("Operation/remoteLogin")]
+    assert (login.action, login.user, login.address, login.local) == (AuditAction.LOGIN, "admin", "127.0.0.1", False)
+
+
+async def test_audit_log_shows_downloads_and_console_playback_backup_deletion(camera) -> None:
+    """What R9 reads: a clip pulled over ISAPI, and playback, USB backup and deletion at the console."""
+    start = datetime.now(timezone.utc) - timedelta(minutes=1)
+    driver = driver_for(camera)
+    try:
+        await driver.download_clip(1, start - timedelta(hours=2), start - timedelta(hours=2) + timedelta(seconds=3),
+                                   Path(tempfile.mkdtemp()) / "clip.avi")
+        for action in ("playback", "export", "deletion"):
+            camera.console(action, 1, user="guard")
+        entries = await driver.audit_log(start, datetime.now(timezone.utc) + timedelta(minutes=1))
+    finally:
+        await driver.close()
+    footage = [(e.action, e.channel, e.user, e.local) for e in entries if e.action in RETRIEVAL_ACTIONS | {AuditAction.DELETION}]
+    assert footage == [(AuditAction.DOWNLOAD, 1, "admin", False), (AuditAction.PLAYBACK, 1, "guard", True),
+                       (AuditAction.EXPORT, 1, "guard", True), (AuditAction.DELETION, 1, "guard", True)]
+    now = datetime.now(timezone.utc)
+    assert not camera.recorded(1, now - timedelta(minutes=30), now - timedelta(minutes=20))  # deleted is gone

@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 import yaml
 from aiohttp import web
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import (
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import (
     DeviceEventKind,
     DeviceKind,
     DiskStatus,
@@ -22,7 +22,7 @@ from watchkeeper.models import (
     RecordingKind,
 )
 from watchkeeper.plugins.hikvision.driver import HikvisionDriver
-from watchkeeper.simhttp import HttpDevice, device_middleware, start_site
+from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_site
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CASSETTE = yaml.safe_load((FIXTURES / "hikvisionclient_cassette_auth_firmware_v5_5.yaml").read_text())
@@ -243,10 +243,10 @@ async def test_log_search(replay: Replay) -> None:
         entries = await driver.audit_log(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC))
     finally:
         await driver.close()
-    assert [(e.major, e.minor, e.user, e.address, e.channel) for e in entries] == [
-        ("Operation", "remoteLogin", "admin", "10.0.0.99", None),
-        ("Operation", "remotePlayback", "operator1", "10.0.0.99", 3),
-        ("Exception", "illegalAccess", "", "10.0.0.66", None)]
+    assert [(e.log_type, e.action, e.user, e.address, e.channel) for e in entries] == [
+        ("Operation/remoteLogin", "login", "admin", "10.0.0.99", None),
+        ("Operation/remotePlayback", "playback", "operator1", "10.0.0.99", 3),
+        ("Exception/illegalAccess", "other", "", "10.0.0.66", None)]
     assert entries[0].time == datetime(2026, 3, 1, 1, 15, 2, tzinfo=UTC)  # device-local despite the Z
     assert entries[2].detail == "invalid login"
 

@@ -17,9 +17,9 @@ import requests
 from hikvisionapi import AsyncClient, Client
 from pyhik import HikCamera, ISAPIClient
 from requests.auth import HTTPDigestAuth
-from watchkeeper.faults import FaultProfile
-from watchkeeper.models import DeviceEventKind
-from watchkeeper.plugins.hikvision.timezones import parse_time_zone
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.models import DeviceEventKind
+from watchkeeper.core.timezones import parse_zone
 
 
 class DigestClient(Client):
@@ -89,7 +89,7 @@ async def test_hikvisionapi_async_reads_info_time_triggers_and_alerts(camera) ->
     info = await api.System.deviceInfo(method="get")
     assert (info["DeviceInfo"]["model"], info["DeviceInfo"]["firmwareVersion"]) == ("DS-2CD2155FWD-I", "V5.5.0")
     clock = await api.System.time(method="get")
-    zone = parse_time_zone(clock["Time"]["timeZone"])
+    zone = parse_zone(clock["Time"]["timeZone"])
     assert datetime.fromisoformat(clock["Time"]["localTime"]).utcoffset() == zone.utcoffset(None)
     status = await api.System.status(method="get")
     assert int(status["DeviceStatus"]["deviceUpTime"]) >= 0

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import httpx
 from watchkeeper.plugins.hikvision.driver import HikvisionDriver
 from watchkeeper.plugins.hikvision.isapi import NAMESPACE
-from watchkeeper.safeparse import parse_xml
+from watchkeeper.devices.safeparse import parse_xml
 
 
 def _auth(device) -> httpx.DigestAuth:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
-from watchkeeper.faults import FaultProfile
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.simulation.faults import FaultProfile
 from watchkeeper.plugins.onvif.simulator import simulate
 
 

@@ -12,10 +12,10 @@ import attrs
 import httpx
 import pytest
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.faults import FaultProfile
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import DeviceEventKind, DeviceKind
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import DeviceEventKind, DeviceKind
 from watchkeeper.plugins.onvif.driver import OnvifCamera
 from watchkeeper.plugins.onvif.simulator import simulate
 from watchkeeper.plugins.onvif.soap import envelope
@@ -182,14 +182,39 @@ async def test_get_capabilities_fallback_for_older_devices() -> None:
 def test_time_zone_strings() -> None:
     from types import SimpleNamespace as Reply
 
-    from watchkeeper.plugins.onvif.timeparse import device_time_of, posix_utc_offset
+    from watchkeeper.plugins.onvif.timeparse import device_time_of
 
-    assert posix_utc_offset("CST-8:00:00") == timedelta(hours=8)
-    assert posix_utc_offset("EST5EDT,M3.2.0,M11.1.0") == timedelta(hours=-5)
-    assert posix_utc_offset("<+0530>-5:30") == timedelta(hours=5, minutes=30)
     local = Reply(Date=Reply(Year=2025, Month=1, Day=2), Time=Reply(Hour=8, Minute=0, Second=0))
     when, zone = device_time_of(Reply(UTCDateTime=None, LocalDateTime=local, TimeZone=Reply(TZ="CST-8")))
     assert when == datetime(2025, 1, 2, 0, 0, tzinfo=timezone.utc) and zone == "CST-8"
+    summer = Reply(Date=Reply(Year=2025, Month=7, Day=2), Time=Reply(Hour=8, Minute=0, Second=0))
+    when, _ = device_time_of(Reply(UTCDateTime=None, LocalDateTime=summer, TimeZone=Reply(TZ="EST5EDT,M3.2.0,M11.1.0")))
+    assert when == datetime(2025, 7, 2, 12, 0, tzinfo=timezone.utc)  # daylight time honoured (UTC-4 in July)
+    when, _ = device_time_of(Reply(UTCDateTime=None, LocalDateTime=summer, TimeZone=Reply(TZ="UTC")))
+    assert when == datetime(2025, 7, 2, 8, 0, tzinfo=timezone.utc)
     with pytest.raises(DeviceError) as caught:
         device_time_of(Reply(UTCDateTime=None, LocalDateTime=local, TimeZone=Reply(TZ="MoroccoStandardTime0")))
     assert caught.value.kind is FindingKind.PROTOCOL_ERROR
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("offset", [0.0, 2 * 3600.0])
+async def test_clock_read_with_credentials_when_the_device_demands_them(offset: float) -> None:
+    """Regression (issue 13, item 10): firmware that refuses an anonymous GetSystemDateAndTime gave auth_failed.
+    Asked again with credentials, signed by the clock the refusal's Date header shows (even hours off)."""
+    async with simulate(faults=FaultProfile(clock_needs_auth=True, clock_offset=offset)) as (device,):
+        camera = OnvifCamera(device.endpoint)
+        try:
+            reading = await camera.get_clock()
+            assert abs(reading.offset - offset) < 3
+            assert (await camera.device_info()).manufacturer
+        finally:
+            await camera.close()
+        device.set_faults(FaultProfile(clock_needs_auth=True, wrong_password=True))
+        camera = OnvifCamera(device.endpoint)
+        try:
+            with pytest.raises(DeviceError) as caught:
+                await camera.get_clock()
+            assert caught.value.kind is FindingKind.AUTH_FAILED  # truly wrong credentials still say so
+        finally:
+            await camera.close()

@@ -10,13 +10,13 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import Endpoint
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import Endpoint
 from watchkeeper.plugins.onvif import events, transport
 from watchkeeper.plugins.onvif.driver import OnvifCamera
 from watchkeeper.plugins.onvif.profileg import _aware
-from watchkeeper.plugins.onvif.timeparse import posix_utc_offset
-from watchkeeper.safeparse import local_name, parse_xml
+from watchkeeper.core.timezones import utc_offset
+from watchkeeper.devices.safeparse import local_name, parse_xml
 
 FIXTURES = Path(__file__).parent / "fixtures"
 #: Operation name in a request → the recorded reply a real device gave to it.
@@ -72,7 +72,7 @@ async def test_clock_quirks_gsoap_camera(camera: OnvifCamera, replay: int) -> No
     reading = await camera.get_clock()
     assert reading.device_time == datetime(2014, 12, 24, 19, 14, 37, tzinfo=timezone.utc)
     assert reading.time_zone == "MoroccoStandardTime0"  # non-POSIX: reported as is, not interpreted
-    assert posix_utc_offset("MoroccoStandardTime0") is None and posix_utc_offset("CST-8").total_seconds() == 8 * 3600
+    assert utc_offset("MoroccoStandardTime0") is None and utc_offset("CST-8").total_seconds() == 8 * 3600
     assert reading.ntp_enabled is False and reading.ntp_servers == ("192.168.1.168",)
     assert reading.offset < -10 * 365 * 86400  # a camera stuck in 2014 is measured, not refused
     # GetServices advertised 192.168.68.111; every service is reached at the configured address instead.
@@ -90,9 +90,11 @@ async def test_device_information_and_profiles(camera: OnvifCamera) -> None:
 @pytest.mark.asyncio
 async def test_pull_point_subscription_address_is_rewritten(camera: OnvifCamera, replay: int) -> None:
     await camera._connect()
-    pullpoint = await events._subscribe(camera)
-    assert pullpoint._binding_options["address"] == \
-        f"http://127.0.0.1:{replay}/onvif/Events/PullSubManager_20250415T164937Z_0"
+    subscription = await events._subscribe(camera, 60.0)
+    address = f"http://127.0.0.1:{replay}/onvif/Events/PullSubManager_20250415T164937Z_0"
+    # Pulled and renewed at the one address the device gave, reached at the configured host.
+    assert subscription.pullpoint._binding_options["address"] == address
+    assert subscription.manager._binding_options["address"] == address
 
 
 @pytest.mark.asyncio

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from watchkeeper.app import App
-from watchkeeper.checks import collect_checks, run_check
+from watchkeeper.host import open_site
+from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.plugins.onvif.rtsp import rtsp_available
 from watchkeeper.plugins.onvif.simulator import simulate
 
@@ -42,7 +42,7 @@ async def test_inspection_replays_the_recording(tmp_path: Path, monkeypatch: pyt
             roles = ["operator"]
             trained_on = 2025-01-01
             """))
-        app = App.open(tmp_path / "site.toml")
+        app = open_site(tmp_path / "site.toml")
         try:
             result = await run_check(app, collect_checks(app.pm)["inspection"], "li")
             row = next(app.store.db["inspection_results"].rows)

@@ -8,9 +8,9 @@ import secrets
 
 import pytest
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import CredentialKind
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import CredentialKind
 from watchkeeper.plugins.osdp.driver import OsdpDoor
 from watchkeeper.plugins.osdp.simulator import simulate
 
@@ -116,7 +116,7 @@ async def test_wrong_scbk_never_comes_online_and_is_reported() -> None:
 
 
 async def test_nothing_listening_is_reader_offline() -> None:
-    from watchkeeper.models import Endpoint
+    from watchkeeper.core.models import Endpoint
     from watchkeeper.testing import free_port
 
     door = OsdpDoor(Endpoint("osdp", "127.0.0.1", free_port(), password=secrets.token_hex(16), timeout=1.0))

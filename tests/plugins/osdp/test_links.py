@@ -14,10 +14,10 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.cli import make_cli
-from watchkeeper.drivers import DeviceError
-from watchkeeper.findings import FindingKind
-from watchkeeper.models import Endpoint, Secret
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.models import Endpoint, Secret
 from watchkeeper.plugins.osdp.driver import OsdpDoor
 from watchkeeper.plugins.osdp.enrollment import enroll
 from watchkeeper.plugins.osdp.simulator import FdChannel, SimulatedOsdpReader, simulate
@@ -72,7 +72,7 @@ async def test_enroll_moves_reader_from_install_mode_to_its_own_key(caplog) -> N
     assert new_key.lower() not in logged and "enrolled" in logged
 
 
-def test_door_cli_enroll_then_status(tmp_path) -> None:
+def test_door_cli_enroll_then_probe(tmp_path) -> None:
     async def scenario() -> tuple:
         async with simulate(password="") as (reader,):
             runner = CliRunner()
@@ -81,10 +81,10 @@ def test_door_cli_enroll_then_status(tmp_path) -> None:
             args = ["--host", "127.0.0.1", "--port", str(reader.port), "--timeout", "5"]
             enrolled = await asyncio.to_thread(runner.invoke, cli, ["door", "enroll", *args, str(key_file)])
             status = await asyncio.to_thread(
-                runner.invoke, cli, ["door", "status", *args, "--key", f"file:{key_file}", "--json"])
+                runner.invoke, cli, ["door", "probe", *args, "--key", f"file:{key_file}", "--json"])
             await reader.go_offline()
             offline = await asyncio.to_thread(
-                runner.invoke, cli, ["door", "status", *args, "--timeout", "1", "--key", f"file:{key_file}"])
+                runner.invoke, cli, ["door", "probe", *args, "--timeout", "1", "--key", f"file:{key_file}"])
             return enrolled, status, offline, key_file.read_text().strip(), oct(key_file.stat().st_mode & 0o777)
 
     enrolled, status, offline, key, mode = asyncio.run(scenario())
@@ -99,13 +99,13 @@ def test_watchkeeper_simulate_osdp_serves_a_reader(tmp_path) -> None:
     """`watchkeeper simulate osdp` runs through the Platform factory; the driver reaches it."""
     key = secrets.token_hex(16)
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from watchkeeper.cli import main; sys.argv[0]='watchkeeper'; main()",
+        [sys.executable, "-c", "import sys; from watchkeeper.faces.cli import main; sys.argv[0]='watchkeeper'; main()",
          "simulate", "osdp", "--password", key],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         line = process.stdout.readline().strip()
-        assert line.startswith("osdp://@127.0.0.1:"), line
-        port = int(line.rsplit(":", 1)[1])
+        assert line.startswith("osdp://127.0.0.1:"), line
+        port = int(line.split()[0].rsplit(":", 1)[1])
 
         async def check() -> bool:
             door = OsdpDoor(Endpoint("osdp", "127.0.0.1", port, password=key, timeout=3.0))
@@ -124,3 +124,32 @@ def test_watchkeeper_simulate_osdp_serves_a_reader(tmp_path) -> None:
         process.terminate()
         _, err = process.communicate(timeout=10)
     assert key not in err
+
+
+def test_simulate_osdp_works_with_its_default_password_and_prints_its_address(tmp_path) -> None:
+    """`watchkeeper simulate osdp` with no --password serves a secure reader under the documented key."""
+    from watchkeeper.plugins.osdp.simulator import DEFAULT_KEY
+
+    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "simulate", "osdp"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        line = process.stdout.readline().strip()
+        assert line.startswith("osdp://127.0.0.1:"), line + process.stderr.read()
+        port = int(line.split()[0].rsplit(":", 1)[1])
+
+        async def check() -> None:
+            door = OsdpDoor(Endpoint("osdp", "127.0.0.1", port, password=DEFAULT_KEY, timeout=3.0))
+            try:
+                async def secure() -> bool:
+                    return (await door.status()).secure_channel
+
+                await until(secure)
+                await door.grant(1)
+            finally:
+                await door.close()
+
+        asyncio.run(check())
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+    assert DEFAULT_KEY == b"watchkeeper-sim!".hex()

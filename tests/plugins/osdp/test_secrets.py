@@ -9,8 +9,8 @@ import secrets
 import attrs
 import pytest
 
-from watchkeeper.drivers import DeviceError
-from watchkeeper.models import Secret
+from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.core.models import Secret
 from watchkeeper.plugins.osdp.driver import OsdpDoor
 from watchkeeper.plugins.osdp.enrollment import enroll
 from watchkeeper.plugins.osdp.simulator import simulate

@@ -1,0 +1,1 @@
+"""Frame analysis: the compiled kernel, metrics and the image checks that judge them."""

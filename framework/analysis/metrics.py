@@ -1,0 +1,246 @@
+"""Frame analysis API: metrics from the compiled kernel, and decoding images and videos to frames."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cv2
+import numpy as np
+
+from watchkeeper.analysis import frames as _kernel
+from watchkeeper.analysis.errors import AnalysisError
+from watchkeeper.analysis.imagebounds import check_size, decode_image, read_image_file
+
+#: Gray levels below this count as under-exposed, at or above BRIGHT_LEVEL as over-exposed.
+DARK_LEVEL = 16
+BRIGHT_LEVEL = 245
+#: Mean per-pixel channel spread (max - min, on the thumbnail) below which a frame is monochrome.
+MONOCHROME_SPREAD = 2.0
+#: Variance the 4-neighbour Laplacian gives unit white noise: 4^2 + 4 * 1^2.
+LAPLACIAN_NOISE_GAIN = 20.0
+#: Edge sharpness: thumbnail cells whose 3x3 neighbourhood varies by at least this (gray levels
+#: squared) carry an edge whose width can be judged, and at least EDGE_CELLS_MIN of them are needed.
+EDGE_CONTRAST_MIN = 64.0
+EDGE_CELLS_MIN = 12
+#: The edge-sharpness statistic: this percentile of the per-cell ratios (the scene's sharpest edges).
+EDGE_PERCENTILE = 90
+#: Grey-edge leaves out thumbnail pixels at or above CLIPPED or at or below CRUSHED in any channel:
+#: they lost their colour to the sensor's range. (Leaving out more, down to partly clipped ones,
+#: loses the scene's whites, the best grey it has: 4 errors at 250 against 7 at 235 on the
+#: natural set's tuning seeds.)
+CLIPPED, CRUSHED = 250, 4
+EDGE_PAIRS_MIN = 64
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".m4v", ".webm", ".h264", ".h265"})
+
+
+@attrs.frozen
+class Metrics:
+    """Everything one pass of the kernel says about a frame; `thumbnail` feeds scene comparison."""
+
+    width: int
+    height: int
+    channels: int
+    mean: float
+    std: float
+    under_fraction: float
+    over_fraction: float
+    sharpness: float
+    noise: float
+    detail: float
+    channel_means: tuple[float, float, float] | None
+    colour_cast: float
+    monochrome: bool
+    #: How sharp the scene's sharpest edges are, whatever their contrast (None: too few edges).
+    edge_sharpness: float | None
+    #: Mean absolute gradient of each channel (B, G, R) on the thumbnail, clipped pixels left out.
+    edge_gradients: tuple[float, float, float] | None
+    #: Spread of the per-channel log mean gradients (grey-edge): an illuminant cast without a reference.
+    grey_edge_cast: float | None
+    thumbnail: np.ndarray = attrs.field(repr=False, eq=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form (see docs/analysis.md); the thumbnail stays out."""
+        return {
+            "width": self.width,
+            "height": self.height,
+            "channels": self.channels,
+            "mean": round(self.mean, 4),
+            "std": round(self.std, 4),
+            "under_fraction": round(self.under_fraction, 6),
+            "over_fraction": round(self.over_fraction, 6),
+            "sharpness": round(self.sharpness, 4),
+            "noise": round(self.noise, 4),
+            "detail": round(self.detail, 4),
+            "channel_means": None if self.channel_means is None
+            else [round(v, 4) for v in self.channel_means],
+            "colour_cast": round(self.colour_cast, 6),
+            "monochrome": self.monochrome,
+            "edge_sharpness": None if self.edge_sharpness is None else round(self.edge_sharpness, 6),
+            "edge_gradients": None if self.edge_gradients is None
+            else [round(v, 4) for v in self.edge_gradients],
+            "grey_edge_cast": None if self.grey_edge_cast is None else round(self.grey_edge_cast, 6),
+        }
+
+
+def as_frame(image: Any) -> np.ndarray:
+    """The array the kernel takes (H x W gray or H x W x 3 BGR, uint8), or AnalysisError saying why not."""
+    if not isinstance(image, np.ndarray):
+        raise AnalysisError(f"expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise AnalysisError(f"expected 8-bit pixels (uint8), got {image.dtype}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]  # BGRA from a PNG: alpha says nothing about the scene
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise AnalysisError(f"expected H x W gray or H x W x 3 BGR pixels, got shape {image.shape}")
+    if min(image.shape[:2]) < _kernel.MIN_SIDE:
+        raise AnalysisError(
+            f"frame {image.shape[1]}x{image.shape[0]} is too small: "
+            f"at least {_kernel.MIN_SIDE}x{_kernel.MIN_SIDE} pixels are needed")
+    if max(image.shape[:2]) > _kernel.MAX_SIDE:
+        raise AnalysisError(f"frame {image.shape[1]}x{image.shape[0]} exceeds {_kernel.MAX_SIDE} pixels a side")
+    return image
+
+
+def colour_cast(channel_means: tuple[float, float, float] | None) -> float:
+    """Grey-world imbalance: the channel means' spread relative to their average (0 = neutral)."""
+    if channel_means is None:
+        return 0.0
+    # The floor keeps near-black frames, whose ratios are all noise, from reading as a strong cast.
+    return (max(channel_means) - min(channel_means)) / max(sum(channel_means) / 3.0, 32.0)
+
+
+def detail(sharpness: float, noise: float) -> float:
+    """Laplacian variance net of the noise's share: white noise of sigma s adds 20 s^2 to it."""
+    # Without this a blurred but noisy camera (every real one at night) reads as sharp.
+    return max(sharpness - LAPLACIAN_NOISE_GAIN * noise * noise, 0.0)
+
+
+def analyze_frame(image: Any) -> Metrics:
+    """Run the fused kernel over one frame (BGR, or gray for IR cameras and decoder luma planes)."""
+    frame = as_frame(image)
+    raw, thumbnail = _kernel.analyze(frame, DARK_LEVEL, BRIGHT_LEVEL)
+    means = raw["channel_means"]
+    monochrome = means is None or _kernel.channel_spread(thumbnail) < MONOCHROME_SPREAD
+    gray_thumb = thumbnail if thumbnail.ndim == 2 else cv2.cvtColor(thumbnail, cv2.COLOR_BGR2GRAY)
+    gradients = None if thumbnail.ndim == 2 else edge_gradients(thumbnail)
+    return Metrics(
+        width=frame.shape[1], height=frame.shape[0], channels=1 if frame.ndim == 2 else 3,
+        mean=raw["mean"], std=raw["std"], under_fraction=raw["under_fraction"],
+        over_fraction=raw["over_fraction"], sharpness=raw["sharpness"], noise=raw["noise"],
+        detail=detail(raw["sharpness"], raw["noise"]),
+        channel_means=means, colour_cast=0.0 if monochrome else colour_cast(means), monochrome=monochrome,
+        edge_sharpness=_kernel.edge_sharpness(raw["cell_energy"], gray_thumb,
+                                              LAPLACIAN_NOISE_GAIN * raw["noise"] ** 2, EDGE_CONTRAST_MIN,
+                                              EDGE_CELLS_MIN, EDGE_PERCENTILE),
+        edge_gradients=gradients, grey_edge_cast=None if monochrome else log_spread(gradients),
+        thumbnail=thumbnail,
+    )
+
+
+def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None) -> tuple[float, float, float] | None:
+    """Mean absolute gradient of each channel over thumbnail neighbours neither clipped nor crushed.
+
+    Grey-edge: edges between surfaces average to grey under a neutral light far more reliably than
+    the surfaces themselves (a brown room is brown on average, its edges are not), and gradients
+    ignore an exposure's offset; clipped and crushed pixels no longer keep their channels' ratios.
+    With `other` (a thumbnail of the same shape), pixels lost in either are left out.
+    """
+    *sums, pairs = _kernel.edge_gradients(thumbnail, CLIPPED, CRUSHED, other)
+    if pairs < EDGE_PAIRS_MIN:
+        return None
+    return tuple(total / pairs for total in sums)
+
+
+def log_spread(values: tuple[float, ...] | None) -> float | None:
+    """max - min of the logs: how far apart channel gains (or gradients) are, 0 when equal."""
+    if values is None:
+        return None
+    logs = [math.log(max(v, 1e-3)) for v in values]
+    return max(logs) - min(logs)
+
+
+#: A 2 x 2 mean divides independent noise by 2: differences of motion planes, times this, read as
+#: full-resolution ones for the noise check (a hung stream's stay 0 whatever the scale).
+MOTION_PLANE_NOISE_GAIN = 2.0
+
+
+def motion_plane(frame: np.ndarray) -> np.ndarray:
+    """The frame's luma at half resolution (2 x 2 means): what a stream keeps between frames to tell
+    a hung picture from a live one, at an eighth of a BGR frame's memory."""
+    gray = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(gray, (max(gray.shape[1] // 2, 1), max(gray.shape[0] // 2, 1)), interpolation=cv2.INTER_AREA)
+
+
+def frozen_score(previous: Any, current: Any) -> float:
+    """Mean absolute difference per byte between two frames of one stream: 0 when it hangs."""
+    a, b = as_frame(previous), as_frame(current)
+    if a.shape != b.shape:
+        raise AnalysisError(f"frames differ in shape: {a.shape} and {b.shape}")
+    return float(_kernel.frozen_score(a, b))
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to BGR (or gray if stored gray), 8 bits; AnalysisError if it cannot be."""
+    path = Path(path)
+    data = read_image_file(path)
+    if not data:
+        raise AnalysisError(f"{path}: file is empty")
+    image = decode_image(data, what=str(path))
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)  # 16-bit PNG/TIFF: keep the top byte, as a viewer shows it
+    elif image.dtype != np.uint8:
+        raise AnalysisError(f"{path}: {image.dtype} pixels are not supported; export 8 or 16 bits")
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = np.ascontiguousarray(image[:, :, :3])
+    return image
+
+
+def is_video(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def sample_video(path: str | Path, count: int = 8, spacing: float = 1.0) -> Iterator[np.ndarray]:
+    """Yield up to `count` frames `spacing` seconds apart (0: consecutive), decoding straight through.
+
+    Frames a second apart differ in a live stream even where H.264 skips a static scene from one
+    frame to the next (the on-screen clock moves, sensor noise re-encodes); a hung stream repeats
+    them exactly. A clip shorter than two spacings still yields its first and last frames.
+    """
+    if count < 2:
+        raise AnalysisError("sampling a video needs at least 2 frames to judge freezing")
+    if not Path(path).is_file():  # a FIFO or device would block the decoder or never end
+        raise AnalysisError(f"{path}: {'not a regular file' if Path(path).exists() else 'no such file'}")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise AnalysisError(f"{path}: not a readable video")
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if width and height:  # the container's frame size, before any frame is decoded into a BGR array
+            check_size(width, height, what=f"{path}: video")
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        step = max(1, round((fps if 0 < fps < 1000 else 25.0) * spacing))
+        produced = index = 0
+        last = None
+        last_yielded = -1
+        while produced < count:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            last = frame
+            if index % step == 0:
+                produced += 1
+                last_yielded = index
+                yield frame
+            index += 1
+        if produced == 0:
+            raise AnalysisError(f"{path}: video has no decodable frame")
+        if produced == 1 and last is not None and last_yielded != index - 1:
+            yield last
+    finally:
+        capture.release()

@@ -1,0 +1,1 @@
+"""Values and tables every layer shares: no imports from the rest of watchkeeper."""

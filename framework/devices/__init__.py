@@ -1,0 +1,1 @@
+"""The driver contract vendor plugins implement, and what every driver shares."""

@@ -1,0 +1,1 @@
+"""What the appliance keeps as evidence: the store, the journal and the findings."""

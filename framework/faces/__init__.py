@@ -1,0 +1,1 @@
+"""What people use: the CLI, the dashboard, the report, the demo and the appliance service."""

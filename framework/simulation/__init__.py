@@ -1,0 +1,1 @@
+"""Support for the vendor simulators: scenes, fault profiles, the hostile HTTP server."""

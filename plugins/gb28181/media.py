@@ -1,0 +1,189 @@
+"""GB/T 28181 media: the SDP of an INVITE, PS (MPEG-2 program stream) over RTP, and decoding it with PyAV.
+
+Devices send H.264 in a PS, cut into RTP packets of payload type 96 (`a=rtpmap:96 PS/90000`); the
+SSRC is the `y=` line's ten digits (GB/T 28181 Annex F). The platform reorders packets by sequence
+number, joins the payloads back into the PS and lets FFmpeg's `mpeg` demuxer read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import struct
+from collections.abc import Iterator
+from datetime import datetime
+
+import attrs
+import av
+import numpy as np
+
+RTP_HEADER = struct.Struct("!BBHII")
+PAYLOAD_TYPE = 96
+#: One session's stream is bounded: a snapshot needs a GOP, a clip its seconds of low bit rate.
+MAX_STREAM_BYTES = 32 * 1024 * 1024
+MAX_RTP_PAYLOAD = 1400
+
+
+@attrs.frozen
+class Offer:
+    """What an INVITE's SDP says: who wants which channel, live or a recorded interval, sent where."""
+
+    channel_id: str
+    address: str
+    port: int
+    ssrc: str
+    playback: tuple[int, int] | None = None  # (start, end) as Unix seconds
+
+    def sdp(self, platform_id: str) -> str:
+        name, timing = ("Playback", f"{self.playback[0]} {self.playback[1]}") if self.playback else ("Play", "0 0")
+        lines = ["v=0", f"o={platform_id} 0 0 IN IP4 {self.address}", f"s={name}"]
+        if self.playback:
+            lines.append(f"u={self.channel_id}:0")
+        lines += [f"c=IN IP4 {self.address}", f"t={timing}", f"m=video {self.port} RTP/AVP {PAYLOAD_TYPE}",
+                  "a=recvonly", f"a=rtpmap:{PAYLOAD_TYPE} PS/90000", f"y={self.ssrc}"]
+        return "\r\n".join(lines) + "\r\n"
+
+
+class SdpError(ValueError):
+    """An SDP without the address, port or payload a PS stream needs."""
+
+
+def parse_sdp(text: str) -> dict[str, str]:
+    """The fields a GB/T 28181 exchange needs: session name, address, media port, time, SSRC, direction."""
+    found: dict[str, str] = {}
+    for line in text.splitlines()[:100]:
+        key, _, value = line.strip().partition("=")
+        if key == "s":
+            found["session"] = value.strip()
+        elif key == "c":
+            found["address"] = value.split()[-1] if value.split() else ""
+        elif key == "m" and value.startswith("video"):
+            parts = value.split()
+            found["port"] = parts[1] if len(parts) > 1 else ""
+        elif key == "t":
+            found["time"] = value.strip()
+        elif key == "y":
+            found["ssrc"] = value.strip()
+        elif key == "u":
+            found["uri"] = value.strip()
+    if not found.get("address") or not found.get("port", "").isdigit():
+        raise SdpError("SDP has no connection address or video port")
+    return found
+
+
+def packets(stream: bytes, ssrc: int, first_sequence: int = 0, timestamp: int = 0) -> Iterator[bytes]:
+    """RTP packets (RFC 3550, PT 96, marker on the last) carrying a PS."""
+    chunks = [stream[offset:offset + MAX_RTP_PAYLOAD] for offset in range(0, len(stream), MAX_RTP_PAYLOAD)]
+    for index, chunk in enumerate(chunks):
+        marker = 0x80 if index == len(chunks) - 1 else 0
+        yield RTP_HEADER.pack(0x80, marker | PAYLOAD_TYPE, (first_sequence + index) & 0xFFFF,
+                              timestamp & 0xFFFFFFFF, ssrc & 0xFFFFFFFF) + chunk
+
+
+def rtp_payload(packet: bytes) -> tuple[int, int, bytes] | None:
+    """(sequence, ssrc, payload) of an RTP packet, skipping CSRCs, extension and padding; None if not RTP."""
+    if len(packet) < RTP_HEADER.size:
+        return None
+    first, second, sequence, _timestamp, ssrc = RTP_HEADER.unpack_from(packet)
+    if first >> 6 != 2 or second & 0x7F != PAYLOAD_TYPE:
+        return None
+    offset = RTP_HEADER.size + 4 * (first & 0x0F)
+    if first & 0x10:  # header extension
+        if len(packet) < offset + 4:
+            return None
+        offset += 4 + 4 * struct.unpack_from("!H", packet, offset + 2)[0]
+    end = len(packet)
+    if first & 0x20 and end > offset:  # padding
+        end -= packet[-1]
+    return (sequence, ssrc, packet[offset:end]) if end > offset else None
+
+
+class RtpReceiver(asyncio.DatagramProtocol):
+    """Gathers one session's packets (by SSRC) until enough bytes or time; reorders by sequence."""
+
+    def __init__(self, ssrc: int) -> None:
+        self.ssrc = ssrc
+        self.payloads: dict[int, bytes] = {}
+        self.size = 0
+        self.first: int | None = None
+        self.arrived = asyncio.Event()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, address: tuple[str, int]) -> None:
+        parsed = rtp_payload(data)
+        if parsed is None or parsed[1] != self.ssrc or self.size >= MAX_STREAM_BYTES:
+            return
+        sequence, _ssrc, payload = parsed
+        if self.first is None:
+            self.first = sequence
+        # Unwrap the 16-bit sequence relative to the first packet, so a wrap keeps its order.
+        relative = (sequence - self.first) & 0xFFFF
+        if relative not in self.payloads:
+            self.payloads[relative] = payload
+            self.size += len(payload)
+            self.arrived.set()
+
+    def stream(self) -> bytes:
+        return b"".join(self.payloads[key] for key in sorted(self.payloads))
+
+
+async def open_receiver(host: str, ports: range, ssrc: int) -> tuple[RtpReceiver, int]:
+    """A receiver bound to the first free port of the configured range."""
+    loop = asyncio.get_running_loop()
+    for port in ports:
+        try:
+            _transport, receiver = await loop.create_datagram_endpoint(lambda: RtpReceiver(ssrc),
+                                                                       local_addr=(host, port))
+        except OSError:
+            continue
+        return receiver, port
+    raise OSError(f"no free RTP port in {ports.start}-{ports.stop - 1}")
+
+
+def decode(stream: bytes, limit: int = 25) -> list[np.ndarray]:
+    """Up to `limit` BGR frames from a PS (H.264 inside), as the frame checks take them."""
+    frames: list[np.ndarray] = []
+    if not stream:
+        return frames
+    try:
+        with av.open(io.BytesIO(stream), format="mpeg") as container:
+            if not container.streams.video:
+                return frames
+            for frame in container.decode(video=0):
+                frames.append(frame.to_ndarray(format="bgr24"))
+                if len(frames) >= limit:
+                    break
+    except (av.error.FFmpegError, ValueError):
+        pass  # whatever decoded before the damage is kept; none at all is the caller's error
+    return frames
+
+
+def encode(images: list[np.ndarray], fps: int = 25) -> bytes:
+    """A PS of H.264 frames (what a GB/T 28181 device sends), from BGR images; the simulator's media."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="vob") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width = images[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "ultrafast", "tune": "zerolatency", "g": str(fps)}
+        for image in images:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()
+
+
+def playback_interval(time_line: str) -> tuple[datetime, datetime] | None:
+    """The `t=start end` of a Playback SDP as aware UTC datetimes (Unix seconds)."""
+    from datetime import timezone
+
+    match = re.fullmatch(r"\s*(\d+)\s+(\d+)\s*", time_line or "")
+    if not match or match.group(1) == "0":
+        return None
+    return (datetime.fromtimestamp(int(match.group(1)), timezone.utc),
+            datetime.fromtimestamp(int(match.group(2)), timezone.utc))

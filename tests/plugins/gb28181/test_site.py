@@ -1,0 +1,121 @@
+"""A site whose NVR speaks only GB/T 28181: the daily rules find its clock offset and recording gap."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from watchkeeper.host import open_site
+from watchkeeper.plugins.gb28181.simulator import simulate
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.simulation.faults import FaultProfile
+
+PASSWORD = "gb-site-password"
+
+
+def _site(folder: Path, port: int, device_id: str) -> Path:
+    config = folder / "site.toml"
+    config.write_text(textwrap.dedent(f"""\
+        [site]
+        name = "GB site"
+        time_zone = "Asia/Shanghai"
+
+        [[recorders]]
+        id = "nvr"
+        platform = "gb28181"
+        host = "127.0.0.1"
+        port = {port}
+        username = "{device_id}"
+        password = "env:WK_GB_PASSWORD"
+        timeout_seconds = 5
+
+        [[cameras]]
+        id = "gate"
+        location = "Vehicle gate"
+        purpose = "number plates"
+        zone = "perimeter"
+        recorder = "nvr"
+        recorder_channel = 1
+
+        [[cameras]]
+        id = "store"
+        location = "Store room"
+        purpose = "stock"
+        zone = "inside"
+        recorder = "nvr"
+        recorder_channel = 2
+
+        [[people]]
+        id = "li"
+        name = "Li Wei"
+        roles = ["operator"]
+        trained_on = 2025-03-01
+        """))
+    return config
+
+
+async def test_clock_and_coverage_of_a_gb28181_recorder(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WK_GB_PASSWORD", PASSWORD)
+    now = datetime.now(timezone.utc)
+    gap = (now - timedelta(hours=6), now - timedelta(hours=5))
+    async with simulate(password=PASSWORD, channels=2,
+                        faults=FaultProfile(clock_offset=45, gaps=(gap,))) as devices:
+        app = open_site(_site(tmp_path, devices[0].endpoint.port, devices[0].device_id))
+        try:
+            checks = collect_checks(app.pm)
+            await run_check(app, checks["clock"], "li")
+            await run_check(app, checks["retention"], "li")
+            open_findings = {(row["subject"], row["kind"]): row["reason"]
+                             for row in app.store.db["findings"].rows_where("closed_at IS NULL")}
+            assert ("nvr", "clock_offset") in open_findings, open_findings
+            assert {("gate", "recording_gap"), ("store", "recording_gap")} <= set(open_findings), open_findings
+            assert not [key for key in open_findings if key[1] in ("unreachable", "auth_failed", "protocol_error")]
+            offset = app.store.conn.execute(
+                "SELECT offset_seconds FROM clock_readings WHERE device = 'nvr'").fetchone()[0]
+            assert 43 <= offset <= 47
+
+            devices[0].set_faults(FaultProfile())
+            await run_check(app, checks["clock"], "li")
+            await run_check(app, checks["retention"], "li")
+            still = {(row["subject"], row["kind"]) for row in app.store.db["findings"].rows_where("closed_at IS NULL")}
+            assert not still, still
+        finally:
+            app.close()
+
+
+async def test_a_device_with_the_wrong_password_is_auth_failed(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WK_GB_PASSWORD", PASSWORD)
+    async with simulate(password=PASSWORD, channels=2, faults=FaultProfile(wrong_password=True)) as devices:
+        app = open_site(_site(tmp_path, devices[0].endpoint.port, devices[0].device_id))
+        try:
+            await run_check(app, collect_checks(app.pm)["clock"], "li")
+            kinds = {(row["subject"], row["kind"]) for row in app.store.db["findings"].rows_where("closed_at IS NULL")}
+            assert kinds == {("nvr", "auth_failed")}
+        finally:
+            app.close()
+
+
+async def test_inspection_judges_live_and_recorded_pictures_over_gb28181(tmp_path: Path, monkeypatch) -> None:
+    """Live frames come from Play sessions (PS over RTP), yesterday's from a Playback session; a
+    blurred channel gives `blurred`, the healthy one nothing, and both replays decode."""
+    from watchkeeper.simulation.faults import ImageFault
+
+    monkeypatch.setenv("WK_GB_PASSWORD", PASSWORD)
+    async with simulate(password=PASSWORD, channels=2) as devices:
+        devices[0].set_faults(FaultProfile(image=[ImageFault.BLUR]), channel=2)
+        config = _site(tmp_path, devices[0].endpoint.port, devices[0].device_id)
+        config.write_text(config.read_text().replace("[site]\n", "[site]\n").replace(
+            'name = "GB site"\n', 'name = "GB site"\n') + "\n[policies]\ninspection_frames = 2\n"
+            "frame_interval_seconds = 0.2\nplayback_seconds = 4\n")
+        app = open_site(config)
+        try:
+            result = await run_check(app, collect_checks(app.pm)["inspection"], "li")
+            rows = {row["camera"]: row for row in app.store.db["inspection_results"].rows}
+            assert rows["gate"]["frames"] == 2 and rows["store"]["frames"] == 2
+            assert all(row["playback"].startswith("ok: 3 frames of the clip") for row in rows.values()), rows
+            kinds = {(finding.subject, str(finding.kind)) for finding in result.findings}
+            assert ("store", "blurred") in kinds and not [k for k in kinds if k[0] == "gate"], kinds
+            assert devices[0].log.count("Play") == 4 and devices[0].log.count("Playback") == 2
+        finally:
+            app.close()
