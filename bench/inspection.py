@@ -1,31 +1,77 @@
-"""Inspection throughput: N simulated cameras, each clock + 5 live frames + a 24 h coverage query.
+"""Inspection at 1080p with playback: cameras a minute and RSS growth per connected camera, against bare fetching.
 
-Run: python bench/inspection.py [--cameras 100 1000] [--frames 5] [--interval 1.0]
-The simulators run in a separate process on this same machine (their load is part of the figure).
-Prints cameras per minute and the memory each camera cost at peak, and the ratio of the full
-inspection's wall time to an anchor measured in the same run: fetching the same snapshots bare.
-Targets: >= 800 cameras/min and <= 2 MB per camera.
+Run: python bench/inspection.py [--cameras 100 1000] [--frames 5] [--interval 1.0] [--without-sniffio]
+
+N simulated Hikvision cameras serve 1080p snapshots and 1080p recorded clips (the simulators run in
+a separate process on this machine, encoding like a camera's hardware would: from a cache, so their
+CPU is not the appliance's). Each camera's reference view is captured first, as at commissioning.
+Then, in this one process, the anchor: the same snapshots fetched bare, with the same spacing and
+concurrency, nothing decoded; then the inspection (`watchkeeper inspect`: live frames judged
+against the reference, yesterday's clip fetched and judged). Printed: cameras a minute, the ratio
+of the inspection's wall time to the anchor's, and the resident memory each run grew by at its
+peak, per connected camera (cameras are inspected CAMERA_CONCURRENCY at a time) and against the
+anchor's. Targets: >= 800 cameras a minute, <= 2 MB per connected camera, at 1,000 cameras.
+
+--without-sniffio hides sniffio and trio from this process, as on an install without them: then
+httpcore's current_async_library() tries `import sniffio` on every pool event and fails. The
+calls and their cost are counted either way.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib.abc
+import importlib.machinery
 import os
-import subprocess
+import resource
 import sys
-import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
-from watchkeeper.host import open_site
-from watchkeeper.site.app import App
-from watchkeeper.rules.runner import collect_checks, run_check
 
 PASSWORD = "bench-Pass-2026"
 PAGE = os.sysconf("SC_PAGE_SIZE")
+RESOLUTION = "1920x1080"
+
+
+class Hidden(importlib.abc.MetaPathFinder):
+    """Makes `import sniffio` (and trio) fail as on an install without them: the same search of
+    sys.path, then ModuleNotFoundError. (A bare None in sys.modules would fail faster than that.)"""
+
+    NAMES = ("sniffio", "trio")
+
+    def find_spec(self, name, path=None, target=None):  # noqa: ANN001, ANN201 - the finder protocol
+        if name.split(".")[0] not in self.NAMES:
+            return None
+        importlib.machinery.PathFinder.find_spec(name + "_not_installed", path)
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+if "--without-sniffio" in sys.argv:
+    for loaded in [n for n in sys.modules if n.split(".")[0] in Hidden.NAMES]:
+        del sys.modules[loaded]
+    sys.meta_path.insert(0, Hidden())
+
+import asyncio  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import httpcore._synchronization as httpcore_sync  # noqa: E402
+
+from watchkeeper.host import open_site  # noqa: E402
+from watchkeeper.rules import inspection  # noqa: E402
+from watchkeeper.rules.runner import collect_checks, run_check  # noqa: E402
+from watchkeeper.site.app import App  # noqa: E402
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU of this process (all threads) or of `pid`."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss() -> int:
@@ -53,9 +99,28 @@ class PeakMemory:
         return self.peak - self.start
 
 
+class CountedCalls:
+    """Counts httpcore's current_async_library() calls and their time (the sniffio question)."""
+
+    def __init__(self) -> None:
+        self.calls, self.seconds = 0, 0.0
+        original = httpcore_sync.current_async_library
+
+        def counted() -> str:
+            started = time.perf_counter()
+            try:
+                return original()
+            finally:
+                self.calls += 1
+                self.seconds += time.perf_counter() - started
+
+        httpcore_sync.current_async_library = counted
+
+
 def start_simulators(count: int) -> tuple[subprocess.Popen, list[int]]:
     process = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "simulate", "hikvision", "--devices",
-                                str(count), "--password", PASSWORD], stdout=subprocess.PIPE, text=True)
+                                str(count), "--password", PASSWORD, "--resolution", RESOLUTION],
+                               stdout=subprocess.PIPE, text=True)
     ports = []
     while len(ports) < count:
         line = process.stdout.readline()
@@ -77,57 +142,70 @@ def write_site(folder: Path, ports: list[int], frames: int, interval: float) -> 
     return folder / "site.toml"
 
 
-async def coverage_queries(app: App) -> None:
-    now = datetime.now(timezone.utc)
-    semaphore = asyncio.Semaphore(128)
+async def per_camera(app: App, work) -> None:  # noqa: ANN001 - an async callable of (driver, channel)
+    semaphore = asyncio.Semaphore(inspection.CAMERA_CONCURRENCY)
 
-    async def one(camera_id: str) -> None:
+    async def one(camera) -> None:  # noqa: ANN001
         async with semaphore:
-            driver = app.driver(app.camera_endpoint(camera_id))
+            endpoint, channel = inspection.source_of(app, camera)
+            driver = app.driver(endpoint)
             try:
-                await driver.recordings(1, now - timedelta(days=1), now)
+                await work(driver, channel, camera)
             finally:
                 await driver.close()
 
-    await asyncio.gather(*(one(camera.id) for camera in app.site.cameras))
+    await asyncio.gather(*(one(camera) for camera in app.site.cameras))
 
 
-async def bare_snapshots(app: App, frames: int, interval: float) -> float:
+async def commission(app: App) -> None:
+    """Every camera's reference view, as at commissioning (not timed)."""
+    async def capture(driver, channel, camera) -> None:  # noqa: ANN001
+        app.store.db["baselines"].insert({"camera": camera.id, "captured_at": "", "captured_by": "li",
+                                          "jpeg": await driver.snapshot(channel)}, replace=True)
+    await per_camera(app, capture)
+
+
+async def bare_snapshots(app: App, frames: int, interval: float) -> tuple[float, int]:
     """The anchor: the same snapshots fetched with the same spacing and concurrency, nothing judged."""
-    semaphore = asyncio.Semaphore(128)
+    async def fetch(driver, channel, camera) -> None:  # noqa: ANN001
+        for index in range(frames):
+            if index:
+                await asyncio.sleep(interval)
+            await driver.snapshot(channel)
 
-    async def one(camera_id: str) -> None:
-        async with semaphore:
-            driver = app.driver(app.camera_endpoint(camera_id))
-            try:
-                for index in range(frames):
-                    if index:
-                        await asyncio.sleep(interval)
-                    await driver.snapshot(1)
-            finally:
-                await driver.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one(camera.id) for camera in app.site.cameras))
-    return time.perf_counter() - started
-
-
-async def measure(site: Path, frames: int, interval: float) -> dict[str, float]:
-    app = open_site(site)
-    checks = collect_checks(app.pm)
-    anchor = await bare_snapshots(app, frames, interval)
     memory = PeakMemory()
     started = time.perf_counter()
-    await run_check(app, checks["clock"], "li")
-    result = await run_check(app, checks["inspection"], "li", playback=False)
-    await coverage_queries(app)
+    await per_camera(app, fetch)
+    return time.perf_counter() - started, memory.stop()
+
+
+async def measure(site: Path, frames: int, interval: float, counted: CountedCalls, simulator: int) -> dict[str, float]:
+    app = open_site(site)
+    checks = collect_checks(app.pm)
+    await commission(app)
+    anchor_seconds, anchor_memory = await bare_snapshots(app, frames, interval)
+    calls_before, seconds_before = counted.calls, counted.seconds
+    memory = PeakMemory()
+    cpu, simulator_cpu = cpu_seconds(), cpu_seconds(simulator)
+    started = time.perf_counter()
+    result = await run_check(app, checks["inspection"], "li", playback=True)
     elapsed = time.perf_counter() - started
+    cpu, simulator_cpu = cpu_seconds() - cpu, cpu_seconds(simulator) - simulator_cpu
     cost = memory.stop()
+    rows = list(app.store.db["inspection_results"].rows)
     app.close()
     count = len(app.site.cameras)
-    assert result.summary["cameras"] == count and not result.findings, result.findings[:3]
-    return {"cameras": count, "seconds": elapsed, "per_minute": count / elapsed * 60,
-            "mb_per_camera": cost / count / 1e6, "anchor": anchor}
+    played = sum(1 for row in rows if str(row["playback"]).startswith("ok"))
+    if result.summary["cameras"] != count or result.findings or played != count:
+        raise SystemExit(f"the inspection did not inspect every camera cleanly: {result.summary}, "
+                         f"{len(result.findings)} findings ({[str(f.kind) for f in result.findings[:3]]}), "
+                         f"{played} of {count} playbacks ok")
+    connected = min(count, inspection.CAMERA_CONCURRENCY)
+    return {"cameras": count, "seconds": elapsed, "per_minute": count / elapsed * 60, "anchor": anchor_seconds,
+            "connected": connected, "mb_per_connected": cost / connected / 1e6,
+            "anchor_mb_per_connected": anchor_memory / connected / 1e6, "peak_mb": cost / 1e6,
+            "pool_calls": counted.calls - calls_before, "pool_seconds": counted.seconds - seconds_before,
+            "cpu_ms": cpu / count * 1e3, "simulator_cpu_ms": simulator_cpu / count * 1e3}
 
 
 def main() -> None:
@@ -135,20 +213,30 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--frames", type=int, default=5)
     parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--without-sniffio", action="store_true", help="hide sniffio and trio (see above)")
     args = parser.parse_args()
     os.environ["WK_BENCH_PASSWORD"] = PASSWORD
+    counted = CountedCalls()
+    print(f"{RESOLUTION} snapshots and clips, {args.frames} live frames {args.interval:g} s apart and the recorded "
+          f"clip per camera, {inspection.CAMERA_CONCURRENCY} cameras at a time; sniffio "
+          f"{'hidden' if args.without_sniffio else 'installed'}; load average {os.getloadavg()[0]:.2f}")
     for count in args.cameras:
         simulator, ports = start_simulators(count)
         try:
             with tempfile.TemporaryDirectory() as folder:
-                figures = asyncio.run(measure(write_site(Path(folder), ports, args.frames, args.interval),
-                                              args.frames, args.interval))
+                f = asyncio.run(measure(write_site(Path(folder), ports, args.frames, args.interval),
+                                        args.frames, args.interval, counted, simulator.pid))
         finally:
             simulator.terminate()
             simulator.wait(30)
-        print(f"N={figures['cameras']}: {figures['per_minute']:,.0f} cameras/min ({figures['seconds']:.1f} s; "
-              f"target >= 800), {figures['mb_per_camera']:.2f} MB per camera at peak (target <= 2), "
-              f"ratio to bare snapshot fetch {figures['seconds'] / figures['anchor']:.2f}")
+        print(f"N={f['cameras']}: {f['per_minute']:,.0f} cameras/min ({f['seconds']:.1f} s; target >= 800), "
+              f"ratio to bare snapshot fetching {f['seconds'] / f['anchor']:.2f} (anchor {f['anchor']:.1f} s)")
+        print(f"  RSS growth at peak {f['peak_mb']:.0f} MB = {f['mb_per_connected']:.2f} MB per connected camera "
+              f"({f['connected']} at once; target <= 2), bare fetching {f['anchor_mb_per_connected']:.2f} MB "
+              f"(ratio {f['mb_per_connected'] / max(f['anchor_mb_per_connected'], 1e-6):.1f})")
+        print(f"  CPU per camera: appliance {f['cpu_ms']:.0f} ms, simulators {f['simulator_cpu_ms']:.0f} ms")
+        print(f"  httpcore current_async_library(): {f['pool_calls']:,} calls, "
+              f"{f['pool_seconds'] * 1e3:.0f} ms ({f['pool_seconds'] / max(f['pool_calls'], 1) * 1e6:.1f} us a call)")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import tempfile
 import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -103,7 +104,8 @@ def open_kinds(app: App) -> set[tuple[str, str]]:
 
 async def run_all(app: App) -> None:
     checks = collect_checks(app.pm)
-    await run_check(app, checks["inspection"], "li")  # runs the clock check first
+    await run_check(app, checks["clock"], "li")
+    await run_check(app, checks["inspection"], "li")
     await run_check(app, checks["retention"], "li")
 
 
@@ -152,3 +154,32 @@ async def test_disk_error_and_unsigned_shift(site) -> None:
         inspection.sign(app, "li", run)
     unsigned = app.store.db["inspection_runs"].get(run)
     assert unsigned["signed_by"] is None and unsigned["ok"] == 1 and unsigned["cameras"] == 1
+
+
+async def test_inspection_does_not_ask_the_clocks_again(site) -> None:
+    # R7's clock check runs at start and nightly; the inspection used to run it once more per camera.
+    app, devices, nvr = site
+    await run_check(app, collect_checks(app.pm)["inspection"], "li", frozenset({"cam-ok-1"}), playback=False)
+    assert list(app.journal.entries(kind="clock")) == []
+    assert app.store.conn.execute("SELECT count(*) FROM inspection_runs").fetchone()[0] == 1
+
+
+async def test_inspection_keeps_no_frames_or_clips_behind(site, monkeypatch, tmp_path) -> None:
+    # Clips go to one folder per run (a folder per clip cost more than its analysis) and the folder
+    # goes with the run; a camera keeps half-resolution luma only until its last frame.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    app, devices, nvr = site
+    await run_check(app, collect_checks(app.pm)["inspection"], "li", frozenset({"cam-ok-1", "cam-ok-2"}))
+    assert list(scratch.iterdir()) == []
+    playback = {row["camera"]: row["playback"] for row in app.store.db["inspection_results"].rows}
+    assert any(text.startswith("ok") and "clip" in text for text in playback.values()), playback
+    camera = next(c for c in app.site.cameras if c.id == "cam-ok-1")
+    endpoint, channel = inspection.source_of(app, camera)
+    driver = app.driver(endpoint)
+    try:
+        series = await inspection.live_frames(driver, channel, 3, 0.1)
+    finally:
+        await driver.close()
+    assert series.count == 3 and series.last_plane is None and series.frozen > 0.1

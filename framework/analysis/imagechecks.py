@@ -9,7 +9,8 @@ from typing import Any
 
 import attrs
 
-from watchkeeper.analysis.metrics import Metrics, SceneComparison
+from watchkeeper.analysis.metrics import Metrics
+from watchkeeper.analysis.scene import SceneComparison
 from watchkeeper.core.findings import Finding
 from watchkeeper.core.findings import FindingKind as K
 
@@ -36,26 +37,58 @@ THRESHOLDS: dict[str, Threshold] = {
     "bright_mean_max": Threshold("mean luminance above which the image is overexposed", 215.0, 215.0, 215.0),
     "bright_fraction_max": Threshold("share of near-white pixels (>= 245) above which it is overexposed",
                                      0.10, 0.10, 0.15, fraction=True),
-    "sharpness_min": Threshold("detail (Laplacian variance net of noise) below which it is blurred",
-                               20.0, 10.0, 20.0),
-    "noise_max": Threshold("Immerkaer noise sigma (gray levels) above which it is noisy", 7.0, 10.0, 9.0),
-    "cast_max": Threshold("grey-world channel imbalance above which, with no reference, it has a cast",
-                          1.3, 1.5, 1.3),
-    "cast_shift_max": Threshold("spread of channel log-gains against the reference above which it has a cast",
+    "edge_sharpness_min": Threshold("edge sharpness (Laplacian energy of the sharpest edges over their contrast) "
+                                    "below which, with no reference, it is blurred", 0.9, 0.65, 0.9),
+    "sharpness_ratio_min": Threshold("edge sharpness as a share of the reference's below which it is blurred",
+                                     0.25, 0.25, 0.25, fraction=True),
+    "detail_min": Threshold("Laplacian variance net of noise below which a frame with too few edges to judge "
+                            "their sharpness is blurred", 20.0, 10.0, 20.0),
+    "noise_max": Threshold("noise sigma (gray levels) above which it is noisy, in the frame and, when frames "
+                           "a moment apart are known, between them", 7.0, 10.0, 9.0),
+    "cast_edge_max": Threshold("grey-edge colour spread (log units) above which, with no reference, it has a cast",
+                               0.25, 0.32, 0.25),
+    "cast_shift_max": Threshold("spread of the channels' edge-gradient log gains against the reference above "
+                                "which it has a cast",
                                 0.2, 0.25, 0.2),
     "frozen_diff_max": Threshold("mean absolute difference between sampled frames at or below which it is frozen",
                                  0.1, 0.1, 0.1),
-    "occluded_fraction_max": Threshold("share of the reference's textured blocks gone flat above which it is occluded",
-                                       0.2, 0.2, 0.2, fraction=True),
-    "scene_match_min": Threshold("share of visible blocks matching the reference below which the camera moved",
+    "occluded_fraction_max": Threshold("share of the judged view covered by one flat region above which it "
+                                       "is occluded", 0.2, 0.2, 0.2, fraction=True),
+    "scene_match_min": Threshold("share of visible cells matching the reference below which the camera moved",
                                  0.5, 0.5, 0.5, fraction=True),
+    "scene_changed_max": Threshold("share of the textured view showing something else than the reference above "
+                                   "which the camera moved (even where the layout still matches)", 0.25, 0.25, 0.25,
+                                   fraction=True),
     "moved_shift_max": Threshold("image shift against the reference (fraction of the frame) above which it moved",
                                  0.04, 0.04, 0.04, fraction=True),
 }
+#: Thresholds that measured something else before: a site's old value would be meaningless now.
+RETIRED = {
+    "sharpness_min": "retired: blur is judged on edge_sharpness_min (edges' sharpness whatever the scene's "
+                     "texture) or, with a reference, sharpness_ratio_min; detail_min covers frames without edges",
+    "cast_max": "retired: a cast without a reference is judged on cast_edge_max (grey-edge, log units)",
+}
 #: Phase-correlation peak below which a measured shift is not trusted (the scene decides instead).
 SHIFT_RESPONSE_MIN = 0.2
-#: How much better the view must match once the shift is undone for the shift to be believed.
+#: How much better the view must match once the shift (or turn) is undone for it to be believed.
 ALIGNMENT_GAIN_MIN = 0.1
+#: Smallest turn reported: a camera re-aimed by hand turns by a few degrees at least.
+TURN_MIN_DEGREES = 2.0
+#: A flat frame is a generated no-signal screen only if frames a moment apart hardly differ: a live
+#: but black picture still changes by its sensor noise (gray levels of mean absolute difference).
+NO_SIGNAL_CHANGE_MAX = 0.5
+#: Scene checks need this share of the reference's texture judged, and moved this share visible.
+JUDGED_MIN, VISIBLE_MIN = 0.2, 0.25
+#: An exposure fault bends what is left of the texture (clipping, crushing), so telling a new scene
+#: from the old one partly covered needs more of it in view.
+VISIBLE_MIN_EXPOSED = 0.45
+#: Mean absolute difference of two frames with independent noise of sigma s is 2 s / sqrt(pi).
+TEMPORAL_NOISE_GAIN = 2.0 / math.sqrt(math.pi)
+#: The order findings are listed in; the first one found is the primary finding. The stream
+#: carrying no picture comes first, then a view that shows the wrong thing or nothing, then
+#: exposure and focus, then the warnings.
+PRIMARY_ORDER = (K.NO_SIGNAL, K.FROZEN, K.OCCLUDED, K.MOVED, K.TOO_DARK, K.OVEREXPOSED, K.BLURRED,
+                 K.NOISY, K.COLOUR_CAST)
 
 
 def default_thresholds(profile: str) -> dict[str, float]:
@@ -77,7 +110,9 @@ def validate_threshold_names(mapping: Mapping[str, Any]) -> list[str]:
             continue
         for name, value in values.items():
             spec = THRESHOLDS.get(name)
-            if spec is None:
+            if name in RETIRED:
+                problems.append(f"{path}.{name}: {RETIRED[name]}")
+            elif spec is None:
                 close = difflib.get_close_matches(name, THRESHOLDS, n=1)
                 hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(THRESHOLDS)}"
                 problems.append(f"{path}.{name}: unknown threshold{hint}")
@@ -102,68 +137,174 @@ def thresholds_for(profile: str, overrides: Mapping[str, Mapping[str, float]] | 
 def check_frame(metrics: Metrics, *, subject: str, profile: str = "day",
                 thresholds: Mapping[str, float] | None = None, channel: int | None = None,
                 scene: SceneComparison | None = None, frozen_score: float | None = None) -> list[Finding]:
-    """Findings for one frame, with the comparison to its reference and the frozen score if known.
+    """Every image fault this frame shows, primary first (PRIMARY_ORDER), each with its evidence.
 
-    A flat frame is reported as no signal and nothing else; a badly exposed frame is not judged
-    for blur, scene or colour, whose measures it would distort.
+    No fault hides another: each check runs unless the frame cannot support its measure (a flat
+    frame has no picture to judge; an exposure fault or noise drowns the edges blur is judged on;
+    an occluder's colour and soft edge are not the camera's). What could not be judged is listed
+    in the primary finding's `details["not_judged"]`; `details["primary"]` marks the primary one.
     """
     limits = dict(default_thresholds(profile))
     limits.update(thresholds or {})
     found: list[Finding] = []
+    not_judged: dict[str, str] = {}
 
     def add(kind: K, measured: float, limit: str, reason: str, **details: Any) -> None:
         found.append(Finding(kind, subject, reason, channel=channel, measured=round(measured, 4),
                              threshold=limits[limit], details={"threshold_name": limit, "profile": profile,
                                                                **details}))
 
+    def skip(kinds: tuple[K, ...], why: str) -> None:
+        for kind in kinds:
+            not_judged.setdefault(str(kind), why)
+
     m = metrics
-    if m.std <= limits["no_signal_std_max"] and m.over_fraction > 0.5:
-        add(K.OVEREXPOSED, m.over_fraction, "bright_fraction_max",
-            f"the whole frame is blown out to white ({m.over_fraction:.0%} of the pixels)")
-        return found
-    if m.std <= limits["no_signal_std_max"]:
-        add(K.NO_SIGNAL, m.std, "no_signal_std_max",
-            f"frame is one flat colour (mean {m.mean:.0f}, std {m.std:.2f}): no video signal")
-        return found
+    if m.std <= limits["no_signal_std_max"] and (frozen_score is None or frozen_score <= NO_SIGNAL_CHANGE_MAX):
+        if m.over_fraction > 0.5:
+            add(K.OVEREXPOSED, m.over_fraction, "bright_fraction_max",
+                f"the whole frame is blown out to white ({m.over_fraction:.0%} of the pixels)")
+        else:
+            add(K.NO_SIGNAL, m.std, "no_signal_std_max",
+                f"frame is one flat colour (mean {m.mean:.0f}, std {m.std:.2f}): no video signal")
+        skip(tuple(k for k in PRIMARY_ORDER if k not in (K.NO_SIGNAL, K.OVEREXPOSED)), "the frame is one flat colour")
+        return _ranked(found, not_judged)
+    _check_exposure(m, limits, add)
+    frozen = frozen_score is not None and frozen_score <= limits["frozen_diff_max"]
+    if frozen:
+        add(K.FROZEN, frozen_score, "frozen_diff_max",
+            f"consecutive frames differ by {frozen_score:.3f} per pixel: the stream is not updating")
+    if frozen:
+        skip((K.NOISY,), "a frozen frame's noise is not the sensor's now")
+    else:
+        _check_noise(m, limits, frozen_score, add)
+    view_lost = False
+    exposure_fault = any(f.kind in (K.TOO_DARK, K.OVEREXPOSED) for f in found)
+    if scene is None:
+        skip((K.OCCLUDED, K.MOVED), "no reference frame")
+    else:
+        view_lost = _check_scene(scene, limits, add, skip, VISIBLE_MIN_EXPOSED if exposure_fault else VISIBLE_MIN)
+    kinds = {f.kind for f in found}
+    if kinds & {K.TOO_DARK, K.OVEREXPOSED}:
+        skip((K.BLURRED, K.COLOUR_CAST), "the exposure fault distorts edges and colour")
+    elif K.NOISY in kinds:
+        skip((K.BLURRED,), "noise drowns the edges")
+    if K.OCCLUDED in kinds:
+        skip((K.BLURRED, K.COLOUR_CAST), "the occluder's soft edge and colour are not the scene's")
+    if str(K.BLURRED) not in not_judged:
+        _check_blur(m, limits, None if view_lost else scene, add)
+    if m.monochrome or profile == "ir":
+        skip((K.COLOUR_CAST,), "monochrome picture" if m.monochrome else "IR pictures are often tinted")
+    if str(K.COLOUR_CAST) not in not_judged:
+        _check_cast(m, limits, None if view_lost else scene, add, skip)
+    return _ranked(found, not_judged)
+
+
+def _ranked(found: list[Finding], not_judged: dict[str, str]) -> list[Finding]:
+    """The findings in PRIMARY_ORDER, the first marked primary and carrying what was not judged."""
+    found.sort(key=lambda f: PRIMARY_ORDER.index(f.kind))
+    for index, finding in enumerate(found):
+        finding.details["primary"] = index == 0
+        if index == 0 and not_judged:
+            finding.details["not_judged"] = dict(not_judged)
+    return found
+
+
+def primary(findings: list[Finding]) -> Finding | None:
+    """The primary image finding of a list check_frame made (or several merged with combine)."""
+    return next((f for f in findings if f.details.get("primary")), findings[0] if findings else None)
+
+
+def combine(first: list[Finding], more: list[Finding]) -> list[Finding]:
+    """`first` with the findings of `more` whose kind it lacks (a recorded clip's, say), ranked again
+    by PRIMARY_ORDER; what `first` could not judge stays listed unless `more` judged it."""
+    seen = {f.kind for f in first}
+    lead = primary(first)
+    not_judged = dict(lead.details.get("not_judged", {})) if lead is not None else {}
+    merged = [attrs.evolve(f, details={k: v for k, v in f.details.items() if k not in ("not_judged", "primary")})
+              for f in [*first, *(f for f in more if f.kind not in seen)]]
+    judged = {str(f.kind) for f in merged}
+    return _ranked(merged, {k: v for k, v in not_judged.items() if k not in judged})
+
+
+def _check_exposure(m: Metrics, limits: Mapping[str, float], add: Any) -> None:
     if m.mean < limits["dark_mean_min"]:
         add(K.TOO_DARK, m.mean, "dark_mean_min", f"mean luminance {m.mean:.1f} is below {limits['dark_mean_min']:g}")
     elif m.under_fraction > limits["dark_fraction_max"]:
         add(K.TOO_DARK, m.under_fraction, "dark_fraction_max",
             f"{m.under_fraction:.0%} of the pixels are near black")
     if m.mean > limits["bright_mean_max"]:
-        add(K.OVEREXPOSED, m.mean, "bright_mean_max", f"mean luminance {m.mean:.1f} is above {limits['bright_mean_max']:g}")
+        add(K.OVEREXPOSED, m.mean, "bright_mean_max",
+            f"mean luminance {m.mean:.1f} is above {limits['bright_mean_max']:g}")
     elif m.over_fraction > limits["bright_fraction_max"]:
         add(K.OVEREXPOSED, m.over_fraction, "bright_fraction_max",
             f"{m.over_fraction:.0%} of the pixels are blown out to white")
-    if m.noise > limits["noise_max"]:
-        add(K.NOISY, m.noise, "noise_max", f"noise sigma {m.noise:.1f} is above {limits['noise_max']:g}")
-    if frozen_score is not None and frozen_score <= limits["frozen_diff_max"]:
-        add(K.FROZEN, frozen_score, "frozen_diff_max",
-            f"consecutive frames differ by {frozen_score:.3f} per pixel: the stream is not updating")
-    if any(f.kind in (K.TOO_DARK, K.OVEREXPOSED) for f in found):
-        return found
-    if m.detail < limits["sharpness_min"]:
-        add(K.BLURRED, m.detail, "sharpness_min",
-            f"detail {m.detail:.1f} is below {limits['sharpness_min']:g}: out of focus or a dirty lens",
-            sharpness=round(m.sharpness, 4))
-    scene_matches = True
-    if scene is not None:
-        scene_matches = _check_scene(scene, limits, add)
-    # An occluder brings its own colour: the balance of what is left cannot be judged.
-    if not m.monochrome and profile != "ir" and not any(f.kind == K.OCCLUDED for f in found):
-        if scene is not None and scene_matches and scene.colour_shift is not None:
-            if scene.colour_shift > limits["cast_shift_max"]:
-                add(K.COLOUR_CAST, scene.colour_shift, "cast_shift_max",
-                    f"colour balance drifted from the reference by {scene.colour_shift:.2f}",
-                    channel_means=[round(v, 2) for v in m.channel_means or ()])
-        elif m.colour_cast > limits["cast_max"]:
-            add(K.COLOUR_CAST, m.colour_cast, "cast_max", f"channel means are imbalanced by {m.colour_cast:.2f}",
-                channel_means=[round(v, 2) for v in m.channel_means or ()])
-    return found
 
 
-def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any) -> bool:
-    """Moved, then occluded; returns whether the view still is the reference's scene."""
+def _check_noise(m: Metrics, limits: Mapping[str, float], change: float | None, add: Any) -> None:
+    """Noisy when the frame's own noise estimate says so and, if frames a moment apart are known,
+    so does their difference: fine texture (grass, gravel) fools the first, motion the second."""
+    if m.noise <= limits["noise_max"]:
+        return
+    temporal = None if change is None else change / TEMPORAL_NOISE_GAIN
+    if temporal is not None and temporal <= limits["noise_max"]:
+        return
+    also = "" if temporal is None else f" and {temporal:.1f} between frames"
+    add(K.NOISY, m.noise, "noise_max", f"noise sigma {m.noise:.1f} in the frame{also} is above {limits['noise_max']:g}",
+        temporal_sigma=None if temporal is None else round(temporal, 4))
+
+
+def _check_blur(m: Metrics, limits: Mapping[str, float], scene: SceneComparison | None, add: Any) -> None:
+    """Against the reference's edges when the view still is the reference's, else on its own."""
+    if scene is not None and scene.sharpness_ratio is not None:
+        if scene.sharpness_ratio < limits["sharpness_ratio_min"]:
+            add(K.BLURRED, scene.sharpness_ratio, "sharpness_ratio_min",
+                f"edges are {scene.sharpness_ratio:.0%} as sharp as in the reference: out of focus or a dirty lens",
+                edge_sharpness=_rounded(m.edge_sharpness))
+    elif m.edge_sharpness is not None:
+        if m.edge_sharpness < limits["edge_sharpness_min"]:
+            add(K.BLURRED, m.edge_sharpness, "edge_sharpness_min",
+                f"edge sharpness {m.edge_sharpness:.2f} is below {limits['edge_sharpness_min']:g}: "
+                "out of focus or a dirty lens")
+    elif m.detail < limits["detail_min"]:
+        add(K.BLURRED, m.detail, "detail_min",
+            f"detail {m.detail:.1f} is below {limits['detail_min']:g} and no edge is left to judge: "
+            "out of focus or a dirty lens", sharpness=round(m.sharpness, 4))
+
+
+def _check_cast(m: Metrics, limits: Mapping[str, float], scene: SceneComparison | None, add: Any,
+                skip: Any) -> None:
+    """Against the reference's edge colours when the view still is the reference's, else grey-edge."""
+    means = [round(v, 2) for v in m.channel_means or ()]
+    if scene is not None and scene.colour_shift is not None:
+        if scene.colour_shift > limits["cast_shift_max"]:
+            add(K.COLOUR_CAST, scene.colour_shift, "cast_shift_max",
+                f"colour balance drifted from the reference by {scene.colour_shift:.2f}", channel_means=means)
+    elif m.grey_edge_cast is None:
+        skip((K.COLOUR_CAST,), "too little unclipped detail to judge colour")
+    elif m.grey_edge_cast > limits["cast_edge_max"]:
+        add(K.COLOUR_CAST, m.grey_edge_cast, "cast_edge_max",
+            f"edges are tinted: the channels' gradients differ by {m.grey_edge_cast:.2f} (log)", channel_means=means)
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, skip: Any,
+                 visible_min: float) -> bool:
+    """Occluded, then moved; returns whether the view is lost (the reference no longer applies)."""
+    if scene.judged_fraction < JUDGED_MIN:
+        skip((K.OCCLUDED, K.MOVED), "too little of the reference's texture is visible to compare")
+        return True
+    matches = scene.scene_match >= limits["scene_match_min"]
+    # What is left to compare, as a share of the reference's texture: clipping and cover both take.
+    few_visible = scene.visible_fraction * scene.judged_fraction < visible_min
+    occluded = scene.occluded_fraction > limits["occluded_fraction_max"] and (matches or few_visible)
+    if occluded:
+        add(K.OCCLUDED, scene.occluded_fraction, "occluded_fraction_max",
+            f"{scene.occluded_fraction:.0%} of the textured view is covered by one flat region: "
+            "something blocks the lens", flat_fraction=round(scene.flat_fraction, 4),
+            scene_match=round(scene.scene_match, 4))
     # Occluders fool phase correlation into large shifts; a real pan is one that undoing restores.
     shifted = (scene.shift_response >= SHIFT_RESPONSE_MIN and scene.shift > limits["moved_shift_max"]
                and scene.aligned_match >= limits["scene_match_min"]
@@ -172,13 +313,27 @@ def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any) 
         add(K.MOVED, scene.shift, "moved_shift_max",
             f"view shifted by {scene.shift:.1%} of the frame since commissioning",
             shift_x=round(scene.shift_x, 4), shift_y=round(scene.shift_y, 4), mode="shifted")
-        return False
-    if scene.scene_match < limits["scene_match_min"]:
+        return True
+    turned = (abs(scene.rotation) >= TURN_MIN_DEGREES and scene.turned_match >= limits["scene_match_min"]
+              and scene.turned_match > scene.scene_match + ALIGNMENT_GAIN_MIN)
+    if turned:
+        add(K.MOVED, abs(scene.rotation), "scene_match_min",
+            f"view turned by {scene.rotation:+.0f} degrees since commissioning ({scene.scene_match:.0%} of it "
+            f"matches as it is, {scene.turned_match:.0%} once turned back)", mode="turned",
+            scene_match=round(scene.scene_match, 4))
+        return True
+    if few_visible:
+        skip((K.MOVED,), "too little of the view is visible to compare")
+        return occluded
+    if not matches:
         add(K.MOVED, scene.scene_match, "scene_match_min",
-            f"only {scene.scene_match:.0%} of the view matches the reference: camera turned or scene replaced",
+            f"only {scene.scene_match:.0%} of the visible view matches the reference: camera turned or scene replaced",
             hash_distance=round(scene.hash_distance, 4), mode="replaced")
-        return False
-    if scene.occluded_fraction > limits["occluded_fraction_max"]:
-        add(K.OCCLUDED, scene.occluded_fraction, "occluded_fraction_max",
-            f"{scene.occluded_fraction:.0%} of the textured view has gone flat: something blocks the lens")
-    return True
+        return True
+    if scene.changed_fraction > limits["scene_changed_max"]:
+        add(K.MOVED, scene.changed_fraction, "scene_changed_max",
+            f"{scene.changed_fraction:.0%} of the textured view shows something else than the reference: "
+            "camera re-aimed at a similar scene", hash_distance=round(scene.hash_distance, 4), mode="replaced",
+            scene_match=round(scene.scene_match, 4))
+        return True
+    return occluded

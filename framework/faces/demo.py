@@ -228,7 +228,7 @@ async def daily_rules(app: App, say: Callable[[str], None]) -> None:
     run = inspection.sign(app, "li", result.summary["run"], "faults reported to Zhang Min", notes)
     say(f"inspection run {run}: {result.summary['ok']} ok, {result.summary['warning']} warning, "
         f"{result.summary['fault']} fault; signed by li")
-    for name in ("retention", "maintenance", "inspection_signed"):
+    for name in ("clock", "retention", "maintenance", "inspection_signed"):
         await run_check(app, checks[name], "watchkeeper")
     say("clock, retention and maintenance checked")
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import bisect
+import contextlib
 import json
 import logging
 import os
+import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
@@ -22,17 +25,17 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.analysis.metrics import (AnalysisError, Metrics, analyze_frame, as_frame, compare_to_reference,
-                                  frozen_score, sample_video)
+from watchkeeper.analysis.metrics import (MOTION_PLANE_NOISE_GAIN, AnalysisError, Metrics, analyze_frame, as_frame,
+                                          frozen_score, motion_plane, sample_video)
+from watchkeeper.analysis.scene import compare_to_reference
 from watchkeeper.analysis.imagebounds import check_size, decode_image
 from watchkeeper.core.i18n import _
-from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.rules.verdicts import Item, decide, local
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CapabilityMissing, DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind, Severity
-from watchkeeper.analysis.imagechecks import check_frame, thresholds_for
+from watchkeeper.analysis.imagechecks import check_frame, combine, thresholds_for
 from watchkeeper.core.models import AuditAction, Capability, Endpoint
 from watchkeeper.rules import duty, ownership, viewing
 from watchkeeper.devices.drivers import CameraDriver
@@ -87,13 +90,15 @@ def recorder_of(app: App, camera: Camera) -> tuple[Endpoint, int]:
 
 @attrs.define
 class FrameSeries:
-    """Frames judged as they arrive; only the latest is kept (for the next frozen score), so a camera
-    costs two frames of memory however many are sampled."""
+    """Frames judged as they arrive. Between frames a camera keeps its last metrics (with the
+    thumbnail) and its last frame's luma at half resolution, for the next frame's difference: a
+    quarter of a 1080p luma plane (0.5 MB), not the 6 MB frame, while it waits for the next one."""
 
     count: int = 0
-    last_frame: np.ndarray | None = None
+    last_plane: np.ndarray | None = None
     last: Metrics | None = None
-    #: The largest difference between consecutive frames: a stream is frozen only if even that is tiny.
+    #: The largest difference between consecutive frames (per full-resolution pixel, see
+    #: motion_plane): a stream is frozen only if even that is tiny.
     frozen: float | None = None
 
     def extend(self, frames: Iterable[np.ndarray]) -> None:
@@ -102,10 +107,16 @@ class FrameSeries:
 
     def add(self, frame: np.ndarray) -> None:
         metrics = analyze_frame(frame)
-        if self.last_frame is not None:
-            score = frozen_score(self.last_frame, frame)
+        plane = motion_plane(frame)
+        if self.last_plane is not None and self.last_plane.shape == plane.shape:
+            score = frozen_score(self.last_plane, plane) * MOTION_PLANE_NOISE_GAIN
             self.frozen = score if self.frozen is None else max(self.frozen, score)
-        self.last_frame, self.last, self.count = frame, metrics, self.count + 1
+        self.last_plane, self.last, self.count = plane, metrics, self.count + 1
+
+    def finished(self) -> FrameSeries:
+        """No more frames: the plane kept for the next difference goes (the metrics stay)."""
+        self.last_plane = None
+        return self
 
 
 async def live_frames(driver: CameraDriver, channel: int, count: int, interval: float) -> FrameSeries:
@@ -116,7 +127,7 @@ async def live_frames(driver: CameraDriver, channel: int, count: int, interval: 
         data = await driver.snapshot(channel)
         # Decoding and analysis run in a worker thread: the kernel drops the GIL, so both cores work.
         await asyncio.to_thread(lambda: series.add(decode_jpeg(data)))
-    return series
+    return series.finished()
 
 
 def read_stream(uri: str, endpoint: Endpoint, count: int) -> FrameSeries:
@@ -152,7 +163,7 @@ def read_stream(uri: str, endpoint: Endpoint, count: int) -> FrameSeries:
         raise AnalysisError(f"{where} failed ({type(error).__name__})") from None
     if not series.count:
         raise AnalysisError(f"{where} gave no frames")
-    return series
+    return series.finished()
 
 
 class PlaybackUnavailable(Exception):
@@ -160,14 +171,21 @@ class PlaybackUnavailable(Exception):
 
 
 async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = "watchkeeper",
-                          run_id: int | None = None) -> tuple[FrameSeries, str]:
+                          run_id: int | None = None, folder: Path | None = None,
+                          live: Any = None) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
     its RTSP replay where the recorder cannot export (ONVIF Profile G). Each is noted as watchkeeper's
     own retrieval, so the recorder's log line for it is not taken for a stranger's (R9). Raises
-    PlaybackUnavailable saying why when neither works: a failed replay is a finding, never "ok"."""
+    PlaybackUnavailable saying why when neither works: a failed replay is a finding, never "ok".
+
+    `folder` holds the clip while it is read (a run shares one: a folder per clip cost more than
+    the clip's analysis); `live` is the driver the live frames came through, used again (its
+    connection and login) when the camera records itself.
+    """
     endpoint, channel = recorder_of(app, camera)
     purpose = f"inspection run-{run_id}" if run_id is not None else "inspection"
-    driver = app.driver(endpoint)
+    reuse = live is not None and endpoint == source_of(app, camera)[0]
+    driver = live if reuse else app.driver(endpoint)
     start = now - timedelta(days=1)
     end = start + timedelta(seconds=app.site.policies.playback_seconds)
     # An undecodable clip is reported in the run's result; FFmpeg need not also print it.
@@ -178,9 +196,16 @@ async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = 
         if Capability.CLIP_DOWNLOAD in capabilities:
             series = FrameSeries()
             viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.DOWNLOAD, actor, purpose, run=run_id)
-            with tempfile.TemporaryDirectory() as folder:
-                clip = await driver.download_clip(channel, start, end, Path(folder) / "playback.mp4")
-                await asyncio.to_thread(series.extend, sample_video(clip, 3))
+            with contextlib.ExitStack() as stack:
+                if folder is None:
+                    folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+                clip = folder / f"playback-{uuid.uuid4().hex}.mp4"
+                stack.callback(clip.unlink, missing_ok=True)
+                # The driver returns the file it wrote, which may not be `clip` (GB/T 28181 writes its PS as .mpg).
+                written = await driver.download_clip(channel, start, end, clip)
+                if written != clip:
+                    stack.callback(written.unlink, missing_ok=True)
+                await asyncio.to_thread(series.extend, sample_video(written, 3))
             source = "clip"
         elif Capability.PLAYBACK in capabilities:
             viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.PLAYBACK, actor, purpose, run=run_id)
@@ -189,11 +214,12 @@ async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = 
             source = "replay stream"
         else:
             raise PlaybackUnavailable("the recorder can neither export nor replay recordings")
-        return series, f"ok: {series.count} frames of the {source} from {start.isoformat(timespec='seconds')}"
+        return series.finished(), f"ok: {series.count} frames of the {source} from {start.isoformat(timespec='seconds')}"
     except (DeviceError, AnalysisError, CapabilityMissing) as error:
         raise PlaybackUnavailable(str(getattr(error, "reason", error))) from None
     finally:
-        await driver.close()
+        if not reuse:
+            await driver.close()
 
 
 def reference_metrics(app: App, camera_id: str) -> Metrics | None:
@@ -212,6 +238,18 @@ def judge(series: FrameSeries, camera: Camera, app: App, reference: Metrics | No
                        frozen_score=series.frozen if judge_frozen else None)
 
 
+def judge_camera(live: FrameSeries, recorded: FrameSeries, camera: Any, app: Any) -> tuple[list[Finding], str]:
+    """A camera's image findings (live frames against its reference, then what only the recording
+    shows) and its thumbnail for the run's record: one worker-thread trip for all of it."""
+    found = judge(live, camera, app, reference_metrics(app, camera.id))
+    if recorded.count:
+        # Frozen is meaningless across a replayed clip's sparse samples; the live frames judge it.
+        # What only the recording shows joins the live findings, ranked as check_frame ranks.
+        replayed = judge(recorded, camera, app, None, False)
+        found = combine(found, [f for f in replayed if f.kind is not FindingKind.FROZEN])
+    return found, thumbnail_b64(live.last) if live.last is not None else ""
+
+
 def thumbnail_b64(metrics: Metrics) -> str:
     ok, data = cv2.imencode(".jpg", metrics.thumbnail, [cv2.IMWRITE_JPEG_QUALITY, 70])
     return base64.b64encode(data.tobytes()).decode() if ok else ""
@@ -226,17 +264,14 @@ def status_of(findings: list[Finding]) -> str:
 async def inspect_cameras(context: CheckContext) -> CheckResult:
     app, policies = context.app, context.app.site.policies
     playback = context.options.get("playback", True)
-    clock = collect_checks(app.pm).get("clock")
-    if clock is not None:
-        try:  # R7: clocks are checked at every inspection; a failure there (journaled) must not stop R5
-            await run_check(app, clock, context.actor, context.only)
-        except Exception:
-            log.exception("the clock check before the inspection failed")
+    # No clock check here: R7's clock check runs at every start and nightly as its own check, and
+    # running it again per inspection asked every camera its time twice.
     run_id = app.store.db["inspection_runs"].insert({
         "started_at": context.now.isoformat(), "actor": context.actor, "cameras": 0}).last_pk
     assert run_id is not None  # an insert always has a key
     limit = asyncio.Semaphore(CAMERA_CONCURRENCY)
     rows: list[dict[str, Any]] = []
+    folder = Path(tempfile.mkdtemp(prefix="watchkeeper-inspection-"))
 
     async def inspect(camera: Camera, result: CheckResult, row: dict[str, Any]) -> None:
         endpoint, channel = source_of(app, camera)
@@ -244,37 +279,33 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
         async with limit:
             driver = app.driver(endpoint)
             try:
-                live = await live_frames(driver, channel, policies.inspection_frames, policies.frame_interval_seconds)
-            except DeviceError as error:
-                result.findings.append(error.finding(camera.id))
-                live = FrameSeries()
+                try:
+                    live = await live_frames(driver, channel, policies.inspection_frames,
+                                             policies.frame_interval_seconds)
+                except DeviceError as error:
+                    result.findings.append(error.finding(camera.id))
+                    live = FrameSeries()
+                recorded = FrameSeries()
+                if playback and live.count:
+                    result.evaluated([FindingKind.PLAYBACK_UNAVAILABLE], camera.id)
+                    try:
+                        recorded, row["playback"] = await playback_frames(app, camera, context.now, context.actor,
+                                                                          run_id, folder, driver)
+                    except PlaybackUnavailable as failure:
+                        row["playback"] = f"failed: {failure}"
+                        result.findings.append(Finding(FindingKind.PLAYBACK_UNAVAILABLE, camera.id,
+                                                       f"recorded footage could not be played back: {failure}"))
             finally:
                 await driver.close()
-            recorded = FrameSeries()
-            if playback and live.count:
-                result.evaluated([FindingKind.PLAYBACK_UNAVAILABLE], camera.id)
-                try:
-                    recorded, row["playback"] = await playback_frames(app, camera, context.now, context.actor, run_id)
-                except PlaybackUnavailable as failure:
-                    row["playback"] = f"failed: {failure}"
-                    result.findings.append(Finding(FindingKind.PLAYBACK_UNAVAILABLE, camera.id,
-                                                   f"recorded footage could not be played back: {failure}"))
         if live.count:
             result.evaluated(IMAGE_KINDS, camera.id)
             # Live pictures arriving is the camera's answer to a video-loss alarm it raised earlier;
             # if they show no signal, the no_signal finding says so instead.
             result.evaluated([FindingKind.VIDEO_LOSS], camera.id)
-            reference = await asyncio.to_thread(reference_metrics, app, camera.id)
-            found = await asyncio.to_thread(judge, live, camera, app, reference)
-            if recorded.count:
-                seen = {f.kind for f in found}
-                # Frozen is meaningless across a replayed clip's sparse samples; the live frames judge it.
-                replayed = await asyncio.to_thread(judge, recorded, camera, app, None, False)
-                found += [f for f in replayed if f.kind not in seen]
+            found, thumbnail = await asyncio.to_thread(judge_camera, live, recorded, camera, app)
             result.findings += found
             if live.last is not None:
-                row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()),
-                           thumbnail=await asyncio.to_thread(thumbnail_b64, live.last))
+                row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()), thumbnail=thumbnail)
 
     async def one(camera: Camera) -> CheckResult:
         """One camera's inspection; whatever goes wrong with it is its finding, and the run goes on."""
@@ -304,6 +335,7 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
         for result in await asyncio.gather(*(one(camera) for camera in cameras)):
             total.merge(result)
     finally:
+        shutil.rmtree(folder, ignore_errors=True)
         # Every run finishes, whatever was raised: a run without finished_at can never be signed.
         counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "warning", "fault")}
         with app.store.transaction():

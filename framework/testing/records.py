@@ -129,7 +129,7 @@ class CameraRecordsConformance:
             await driver.close()
         endpoint = replay_device.endpoint
         series = await asyncio.to_thread(read_stream, uri, endpoint, 2)
-        assert series.count >= 1 and series.last_frame is not None and series.last_frame.ndim == 3
+        assert series.count >= 1 and series.last is not None, "the replay decoded no frame"
 
     # --- clock and time zones ---------------------------------------------------------------
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from datetime import datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import cv2
 from aiohttp import web
-from watchkeeper.simulation.recordings import mjpeg_clip
+from watchkeeper.simulation.scenes import LARGE_SCENES, render
 
 from . import simdocs
 from .isapi import child, text
@@ -91,6 +95,32 @@ async def storage(request: web.Request) -> web.Response:
     return xml_reply(simdocs.storage(disks))
 
 
+def _write_clip(path: Path, seed: int, faults: frozenset, frames: int, size: tuple[int, int] = (640, 360)) -> bytes:
+    if size != (640, 360):
+        return _large_clip(seed % LARGE_SCENES, faults, frames, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 1.0, size)
+    try:
+        for tick in range(frames):
+            writer.write(render(seed, faults, tick, size))
+    finally:
+        writer.release()
+    return path.read_bytes()
+
+
+@lru_cache(maxsize=4 * LARGE_SCENES)
+def _large_clip(seed: int, faults: frozenset, frames: int, size: tuple[int, int]) -> bytes:
+    """A large clip, kept: a thousand simulated 1080p recorders should not encode one each."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.avi"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 1.0, size)
+        try:
+            for tick in range(frames):
+                writer.write(render(seed, faults, tick, size))
+        finally:
+            writer.release()
+        return path.read_bytes()
+
+
 async def download(request: web.Request) -> web.StreamResponse:
     """Answers with an MJPEG AVI of the interval (real devices send Hikvision PS; a test can decode this)."""
     device: HikvisionDevice = request.app[HIK]
@@ -110,8 +140,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     if not 1 <= channel <= device.channels or not device.recorded(channel, start, end):
         return xml_reply(simdocs.response_status(request.path, 4, "Invalid Operation", "noRecord"), 404)
     frames = max(1, min(CLIP_FRAMES, int((end - start).total_seconds())))
-    data = await asyncio.to_thread(mjpeg_clip, device.index * 100 + channel, device.channel_profile(channel).image,
-                                   frames)
+    with tempfile.TemporaryDirectory() as folder:
+        data = await asyncio.to_thread(_write_clip, Path(folder) / "clip.avi", device.index * 100 + channel,
+                                       device.channel_profile(channel).image, frames, device.resolution)
     device.log_entry("Operation", "remoteDownload", device.http.username, request.remote or "", channel, uri)
     return web.Response(body=data, headers={"Content-Type": "video/x-msvideo",
                                             "Content-Disposition": f'attachment; filename="ch{channel:02d}.avi"'})

@@ -59,6 +59,8 @@ class HikvisionDevice:
     tick: int = 0
     booted: float = attrs.field(factory=time.monotonic)
     runner: web.AppRunner | None = None
+    #: (width, height) of the pictures and clips it serves.
+    resolution: tuple[int, int] = (640, 360)
 
     @property
     def faults(self) -> FaultProfile:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import datetime, timezone
-from typing import Any
 
 import attrs
 from aiohttp import web
-from watchkeeper.simulation.scenes import hostile_picture, jpeg, render
+from watchkeeper.simulation.scenes import hostile_picture, snapshot
 from watchkeeper.core.timezones import DeviceZone, TimeZoneError, parse_zone
 
 from . import simdocs
@@ -118,16 +117,16 @@ async def event_triggers(request: web.Request) -> web.Response:
     return xml_reply(simdocs.event_triggers(request.app[HIK].channels))
 
 
-def _frame(device: HikvisionDevice, channel: int) -> Any:
-    device.tick += 1
-    return render(device.index * 100 + channel, device.channel_profile(channel).image, device.tick)
-
-
 async def picture(request: web.Request) -> web.Response:
     device: HikvisionDevice = request.app[HIK]
     channel = channel_of(request, "stream")
     if channel is None or not 1 <= channel <= device.channels:
         return not_supported(request)
     picture = device.channel_profile(channel).picture
-    data = hostile_picture(picture) if picture is not None else await asyncio.to_thread(jpeg, _frame(device, channel))
+    if picture is not None:
+        data = hostile_picture(picture)
+    else:
+        device.tick += 1
+        data = await asyncio.to_thread(snapshot, device.index * 100 + channel, device.channel_profile(channel).image,
+                                       device.tick, device.resolution)
     return web.Response(body=data, headers={"Content-Type": "image/jpeg"})

@@ -81,15 +81,18 @@ def build_app(device: HikvisionDevice) -> web.Application:
 @asynccontextmanager
 async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "admin",
                    password: str = "watchkeeper-sim", devices: int = 1, faults: FaultProfile | None = None,
-                   channels: int = 1, heartbeat: float = 10.0) -> AsyncIterator[list[HikvisionDevice]]:
-    """Start `devices` simulated devices; `channels` > 1 makes each an NVR with that many channels."""
+                   channels: int = 1, heartbeat: float = 10.0,
+                   resolution: tuple[int, int] = (640, 360)) -> AsyncIterator[list[HikvisionDevice]]:
+    """Start `devices` simulated devices; `channels` > 1 makes each an NVR with that many channels;
+    `resolution` (width, height) is the size of the pictures and clips they serve."""
     running: list[HikvisionDevice] = []
     try:
         for index in range(devices):
             http = HttpDevice(username=username, password=password, realm="IP Camera(83813)",
                               faults=faults or FaultProfile(), hostile_wrapper="DeviceInfo")
             device = HikvisionDevice(http=http, index=index + 1, channels=max(1, channels),
-                                     endpoint=Endpoint("hikvision", host, 0), heartbeat=heartbeat)
+                                     endpoint=Endpoint("hikvision", host, 0), heartbeat=heartbeat,
+                                     resolution=resolution)
             runner, bound = await start_site(build_app(device), host, port + index if port else 0)
             device.runner = runner
             device.endpoint = Endpoint("hikvision", host, bound, username, password,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -43,6 +44,46 @@ def reference_metrics(frame: np.ndarray, dark: int = 16, bright: int = 245) -> d
         "channel_means": None if frame.ndim == 2
         else tuple(frame[..., c].astype(np.int64).sum() / n for c in range(3)),
     }
+
+
+def reference_cell_energy(frame: np.ndarray) -> np.ndarray:
+    """Mean squared 4-neighbour Laplacian of the interior pixels of each cell ((y-1)//8, (x-1)//8)."""
+    g = (frame if frame.ndim == 2 else reference_gray(frame)).astype(np.int64)
+    h, w = g.shape
+    th, tw = h // 8, w // 8
+    lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
+    sums = np.zeros((th, tw))
+    counts = np.zeros((th, tw))
+    for y in range(lap.shape[0]):
+        for cx in range(tw):
+            if y // 8 < th:
+                part = lap[y, cx * 8:cx * 8 + 8]
+                sums[y // 8, cx] += float((part * part).sum())
+                counts[y // 8, cx] += part.size
+    return sums / np.maximum(counts, 1)
+
+
+def reference_edge_sharpness(energy: np.ndarray, gray_thumb: np.ndarray, noise_energy: float,
+                             contrast_min: float, cells_min: int, percentile: float) -> float | None:
+    """The kernel's edge_sharpness with OpenCV's 3x3 box filter and numpy's percentile."""
+    thumb = gray_thumb.astype(np.float64)
+    mean = cv2.blur(thumb, (3, 3))
+    contrast = cv2.blur(thumb * thumb, (3, 3)) - mean * mean
+    edges = (contrast >= contrast_min) & (contrast > 0)
+    if int(edges.sum()) < max(cells_min, 1):
+        return None
+    return float(np.percentile(np.maximum(energy[edges] - noise_energy, 0) / contrast[edges], percentile))
+
+
+def reference_edge_gradients(thumb: np.ndarray, clipped: int, crushed: int,
+                             other: np.ndarray | None = None) -> tuple[int, int, int, int]:
+    lost = (thumb.max(axis=2) >= clipped) | (thumb.min(axis=2) <= crushed)
+    if other is not None:
+        lost |= (other.max(axis=2) >= clipped) | (other.min(axis=2) <= crushed)
+    t = thumb.astype(np.int64)
+    keep_y, keep_x = ~(lost[1:] | lost[:-1]), ~(lost[:, 1:] | lost[:, :-1])
+    sums = np.abs(np.diff(t, axis=0))[keep_y].sum(axis=0) + np.abs(np.diff(t, axis=1))[keep_x].sum(axis=0)
+    return int(sums[0]), int(sums[1]), int(sums[2]), int(keep_y.sum() + keep_x.sum())
 
 
 @st.composite

@@ -1,36 +1,56 @@
-"""The accuracy floor: every image check is right on at least 95 % of the labelled set."""
+"""The natural-picture set must not regress: one held-back seed, every check, no finding on a clean picture.
+
+The full report (both sets, tuning and held-back seeds) is `python bench/accuracy.py`; this keeps a
+floor a few points under what that reports, so that a change that breaks a check on natural pictures
+fails here while a one-case wobble does not.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from watchkeeper.testing.frames_dataset import (
-    CHECKED_KINDS, accuracy, confusion, labelled_samples, photo_path, run_checks,
+    CHECKED_KINDS, COLOUR_PHOTOS, GRAY_PHOTOS, HELD_BACK_SEEDS, confusion, labelled_samples, precision, recall,
+    run_checks, shipped_photo,
 )
 
-FLOOR = 0.95
+FLOOR = 0.9
 
 
-@pytest.fixture(scope="module", params=[2026, 7], ids=["calibration-seed", "other-seed"])
-def outcomes(request):
-    # The second seed moves occluders and redraws every noise field the thresholds were tuned on.
-    return run_checks(labelled_samples(seed=request.param))
+@pytest.fixture(scope="module")
+def outcomes():
+    return run_checks(labelled_samples(HELD_BACK_SEEDS[0], "natural"))
 
 
-def test_photos_ship_inside_scikit_image() -> None:
+def test_photos_ship_inside_installed_packages() -> None:
+    import matplotlib
     import skimage
 
-    assert photo_path("astronaut.png").is_relative_to(__import__("pathlib").Path(skimage.__file__).parent)
+    for package, name in COLOUR_PHOTOS + GRAY_PHOTOS:
+        path = shipped_photo(package, name)
+        roots = (Path(skimage.__file__).parent, Path(matplotlib.__file__).parent)
+        assert any(path.is_relative_to(root) for root in roots), path
+    with pytest.raises(FileNotFoundError, match="not shipped inside"):
+        shipped_photo("skimage.data", "no-such-photo.png")
 
 
 @pytest.mark.parametrize("kind", CHECKED_KINDS, ids=str)
-def test_check_accuracy_floor(outcomes, kind) -> None:
+def test_natural_set_precision_and_recall_floor(outcomes, kind) -> None:
     counts = confusion(outcomes)[kind]
-    assert counts["tp"] > 0, f"the set has no {kind} case"
-    assert accuracy(counts) >= FLOOR, f"{kind}: {counts}"
+    assert counts["tp"] >= 10, f"the set has too few {kind} cases: {counts}"
+    assert precision(counts) >= FLOOR and recall(counts) >= FLOOR, f"{kind}: {counts}"
 
 
-def test_undegraded_images_raise_nothing(outcomes) -> None:
-    clean = [o for o in outcomes if not o.sample.expected]
-    assert len(clean) >= 20
+def test_undegraded_pictures_raise_nothing(outcomes) -> None:
+    clean = [o for o in outcomes if o.sample.degradation == "clean"]
+    assert len(clean) == 2 * len(COLOUR_PHOTOS + GRAY_PHOTOS)
     assert [(o.sample.name, sorted(o.found)) for o in clean if o.found] == []
+
+
+def test_combined_faults_are_both_found(outcomes) -> None:
+    combined = [o for o in outcomes if "+" in o.sample.degradation]
+    assert len(combined) >= 40
+    missed = [o for o in combined if not o.sample.expected <= o.found]
+    assert len(missed) <= len(combined) // 10, [(o.sample.name, sorted(o.found)) for o in missed]

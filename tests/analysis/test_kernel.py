@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 
 from watchkeeper.analysis import frames as kernel
 
-from .conftest import frames, reference_gray, reference_metrics, reference_thumbnail
+from .conftest import (
+    frames, reference_cell_energy, reference_edge_gradients, reference_edge_sharpness, reference_gray,
+    reference_metrics, reference_thumbnail,
+)
 
 @pytest.fixture(autouse=True, params=["simd", "portable"])
 def kernel_path(request):
@@ -23,13 +26,15 @@ def kernel_path(request):
 FLOATS = ("mean", "std", "under_fraction", "over_fraction", "sharpness", "noise")
 
 
-def assert_metrics_equal(got: dict, want: dict) -> None:
+def assert_metrics_equal(got: dict, want: dict, frame: np.ndarray | None = None) -> None:
     for name in FLOATS:
         assert got[name] == pytest.approx(want[name], rel=1e-9, abs=1e-9), name
     if want["channel_means"] is None:
         assert got["channel_means"] is None
     else:
         assert got["channel_means"] == pytest.approx(want["channel_means"], rel=1e-12)
+    if frame is not None:
+        np.testing.assert_allclose(got["cell_energy"], reference_cell_energy(frame), rtol=1e-12)
 
 
 @settings(max_examples=150, deadline=None)
@@ -37,7 +42,7 @@ def assert_metrics_equal(got: dict, want: dict) -> None:
 def test_bgr_kernel_matches_reference(frame: np.ndarray) -> None:
     gray = np.empty(frame.shape[:2], np.uint8)
     got, thumb = kernel.analyze(frame, gray_out=gray)
-    assert_metrics_equal(got, reference_metrics(frame))
+    assert_metrics_equal(got, reference_metrics(frame), frame)
     np.testing.assert_array_equal(gray, reference_gray(frame))
     np.testing.assert_array_equal(thumb, reference_thumbnail(frame))
 
@@ -47,7 +52,7 @@ def test_bgr_kernel_matches_reference(frame: np.ndarray) -> None:
 def test_gray_kernel_matches_reference(frame: np.ndarray) -> None:
     gray = np.empty(frame.shape, np.uint8)
     got, thumb = kernel.analyze(frame, gray_out=gray)
-    assert_metrics_equal(got, reference_metrics(frame))
+    assert_metrics_equal(got, reference_metrics(frame), frame)
     np.testing.assert_array_equal(gray, frame)
     np.testing.assert_array_equal(thumb, reference_thumbnail(frame))
 
@@ -104,7 +109,39 @@ def test_extreme_frames_do_not_overflow() -> None:
     frame = np.zeros((16, 4096), np.uint8)
     frame[::2, ::2] = frame[1::2, 1::2] = 255
     got, _ = kernel.analyze(frame)
-    assert_metrics_equal(got, reference_metrics(frame))
+    assert_metrics_equal(got, reference_metrics(frame), frame)
+
+
+@settings(max_examples=80, deadline=None)
+@given(frames(channels=3, max_side=120), st.integers(0, 255), st.integers(0, 255))
+def test_edge_gradients_match_reference(frame: np.ndarray, clipped: int, crushed: int) -> None:
+    _, thumb = kernel.analyze(frame)
+    assert kernel.edge_gradients(thumb, clipped, crushed) == reference_edge_gradients(thumb, clipped, crushed)
+    other = thumb[::-1, ::-1].copy()
+    assert kernel.edge_gradients(thumb, 250, 4, other) == reference_edge_gradients(thumb, 250, 4, other)
+
+
+@settings(max_examples=80, deadline=None)
+@given(frames(channels=3, max_side=160), st.floats(0, 400), st.floats(0, 200), st.integers(0, 20),
+       st.floats(0, 100))
+def test_edge_sharpness_matches_reference(frame, noise_energy, contrast_min, cells_min, percentile) -> None:
+    got, thumb = kernel.analyze(frame)
+    gray = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY)
+    want = reference_edge_sharpness(got["cell_energy"], gray, noise_energy, contrast_min, cells_min, percentile)
+    result = kernel.edge_sharpness(got["cell_energy"], gray, noise_energy, contrast_min, cells_min, percentile)
+    if want is None:
+        assert result is None
+    else:
+        assert result == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(channels=3, max_side=80))
+def test_channel_spread_is_mean_of_max_minus_min(frame: np.ndarray) -> None:
+    _, thumb = kernel.analyze(frame)
+    want = (thumb.max(axis=2).astype(np.int64) - thumb.min(axis=2)).mean()
+    assert kernel.channel_spread(thumb) == pytest.approx(want, rel=1e-12)
+    assert kernel.channel_spread(thumb[..., 0]) == 0.0
 
 
 @settings(max_examples=60, deadline=None)

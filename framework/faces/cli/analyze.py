@@ -8,14 +8,15 @@ from typing import Any
 
 import click
 
-from watchkeeper.analysis.metrics import (
-    AnalysisError, Metrics, analyze_frame, compare_to_reference, frozen_score, is_video, load_image,
-    sample_video,
-)
 from watchkeeper.analysis.imagechecks import PROFILES, THRESHOLDS, check_frame, thresholds_for
+from watchkeeper.analysis.metrics import (
+    AnalysisError, Metrics, analyze_frame, frozen_score, is_video, load_image, sample_video,
+)
+from watchkeeper.analysis.scene import compare_to_reference
+from watchkeeper.core.i18n import _
 
 #: Bumped only when a key of the --json output changes meaning or goes away (docs/analysis.md).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _parse_overrides(pairs: tuple[str, ...], profile: str) -> dict[str, float]:
@@ -86,9 +87,12 @@ def _render_text(report: dict[str, Any]) -> str:
         if not result["findings"]:
             lines.append("  findings: none")
         for finding in result["findings"]:
-            lines.append(f"  {finding['severity'].upper()} {finding['kind']}: {finding['reason']} "
+            mark = _(" (primary)") if finding["details"].get("primary") and len(result["findings"]) > 1 else ""
+            lines.append(f"  {finding['severity'].upper()} {finding['kind']}{mark}: {finding['reason']} "
                          f"[{finding['details']['threshold_name']}: measured {finding['measured']}, "
                          f"threshold {finding['threshold']}]")
+            for kind, why in finding["details"].get("not_judged", {}).items():
+                lines.append("  " + _("not judged: {kind} ({why})").format(kind=kind, why=why))
     return "\n".join(lines)
 
 

@@ -29,6 +29,14 @@ async def _serve(factory: object, options: dict[str, object], ready: object) -> 
         await stop.wait()
 
 
+def _resolution(text: str) -> tuple[int, int]:
+    width, _sep, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit()) or not (16 <= int(width) <= 8192 and 16 <= int(height) <= 8192):
+        raise click.BadParameter(_("{value!r} is not WIDTHxHEIGHT between 16 and 8192").format(value=text),
+                                 param_hint="--resolution")
+    return int(width), int(height)
+
+
 def describe(device: object) -> str:
     endpoint = device.endpoint
     user = f"{endpoint.username}@" if endpoint.username else ""
@@ -47,9 +55,10 @@ def describe(device: object) -> str:
 @click.option("--devices", default=1, show_default=True, help=_("How many devices to simulate."))
 @click.option("--faults", default="", help=_("Fault spec, e.g. blur,clock_offset=45,gap=2h@6h."))
 @click.option("--channels", type=int, help=_("Channels per device: more than one makes each a recorder (NVR)."))
+@click.option("--resolution", help=_("Picture size WIDTHxHEIGHT, e.g. 1920x1080 (default: the simulator's own)."))
 @click.pass_obj
 def simulate(state: State, platform: str, host: str, port: int, username: str, password: str | None,
-             devices: int, faults: str, channels: int | None) -> None:
+             devices: int, faults: str, channels: int | None, resolution: str | None) -> None:
     platforms = collect_platforms(state.pm)
     record = platforms.get(platform)
     if record is None or record.simulator is None:
@@ -65,6 +74,8 @@ def simulate(state: State, platform: str, host: str, port: int, username: str, p
         options["password"] = password
     if channels is not None:
         options["channels"] = channels
+    if resolution is not None:
+        options["resolution"] = _resolution(resolution)
 
     def ready(running: list) -> None:
         for device in running:
@@ -84,4 +95,7 @@ def simulate(state: State, platform: str, host: str, port: int, username: str, p
         if channels is not None and "'channels'" in str(error):
             raise click.BadParameter(_("the {platform} simulator has no recorder mode").format(platform=platform),
                                      param_hint="--channels") from None
+        if resolution is not None and "'resolution'" in str(error):
+            raise click.BadParameter(_("the {platform} simulator has one picture size").format(platform=platform),
+                                     param_hint="--resolution") from None
         raise

@@ -100,3 +100,11 @@ def test_simulate_command_prints_each_device_and_serves_until_interrupted(tmp_pa
             if process.poll() is None:
                 process.kill()
     assert process.returncode == 0, process.stderr.read()
+
+
+def test_simulate_refuses_a_bad_resolution_or_a_simulator_with_one_size(tmp_path) -> None:
+    base = ["--config", str(tmp_path / "none.toml"), "simulate"]
+    bad = CliRunner().invoke(make_cli(), [*base, "hikvision", "--resolution", "1920by1080"])
+    assert bad.exit_code == 2 and "is not WIDTHxHEIGHT" in bad.output
+    fixed = CliRunner().invoke(make_cli(), [*base, "dahua", "--resolution", "1920x1080"])
+    assert fixed.exit_code == 2 and "has one picture size" in fixed.output

@@ -58,3 +58,26 @@ async def test_search_accepts_both_position_spellings(camera) -> None:
     assert status == ["MORE", "OK"] and counts[0] == 40 and 20 <= counts[1] <= 22
     first_times = [page.find(f".//{{{NAMESPACE}}}startTime").text for page in pages]
     assert first_times[0] < first_times[1] and all(t.endswith("Z") for t in first_times)
+
+
+async def test_simulator_serves_pictures_and_clips_at_the_asked_resolution(tmp_path) -> None:
+    import cv2
+    import numpy as np
+    from watchkeeper.plugins.hikvision.simulator import simulate
+
+    async with simulate(resolution=(1920, 1080)) as (camera,):
+        driver = HikvisionDriver(camera.endpoint)
+        try:
+            first, second = await driver.snapshot(1), await driver.snapshot(1)
+            now = datetime.now(camera.zone())
+            clip = await driver.download_clip(1, now - timedelta(days=1), now - timedelta(days=1) + timedelta(seconds=4),
+                                              tmp_path / "clip.avi")
+        finally:
+            await driver.close()
+    frames = [cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) for data in (first, second)]
+    assert all(frame.shape == (1080, 1920, 3) for frame in frames)
+    assert np.abs(frames[0].astype(int) - frames[1]).mean() > 0.1  # a live camera: the next frame differs
+    capture = cv2.VideoCapture(str(clip))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and frame.shape == (1080, 1920, 3)

@@ -1,0 +1,242 @@
+"""Scene comparison: a frame's thumbnail against the camera's reference, for moved, occluded and drift."""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import cv2
+import numpy as np
+
+from watchkeeper.analysis.metrics import Metrics, edge_gradients, log_spread
+
+#: Scene cells: about CELL_SIDE thumbnail pixels a side, at most CELL_GRID_MAX a row or column.
+CELL_SIDE, CELL_GRID_MAX = 4, 32
+#: A reference cell is textured at this std; it is judged if the frame's gain leaves VISIBLE_STD of
+#: it; it went flat below FLAT_RATIO of what the gain predicts; it matches above MATCH_CORRELATION.
+TEXTURE_STD, VISIBLE_STD, FLAT_RATIO, MATCH_CORRELATION = 4.0, 1.0, 0.4, 0.6
+#: Below this correlation a cell textured in both frames shows something else.
+UNLIKE_CORRELATION = 0.2
+#: The exposure change is measured on the matching cells if there are this many (and a tenth of all).
+GAIN_CELLS_MIN = 5
+#: A plain cell is covered when its brightness moved this far (gray levels) from the prediction.
+PLAIN_SHIFT_MIN = 12.0
+#: A thumbnail pixel averages 64; one at SCENE_CLIPPED or above has clipped ones in it, and the
+#: texture of a cell with more than CLIPPED_SHARE_MAX of those is not judged.
+SCENE_CLIPPED = 235
+CLIPPED_SHARE_MAX = 0.15
+#: A turned camera is looked for when the scene match is below TURN_SEARCH_BELOW, among
+#: TURN_ANGLES; the best turn is measured if undoing it raises the phase-correlation peak by
+#: TURN_RESPONSE_GAIN (the check then asks whether it restores the cells' match).
+TURN_SEARCH_BELOW = 0.8
+TURN_ANGLES = tuple(a for a in range(-15, 16) if abs(a) >= 2)
+TURN_RESPONSE_GAIN = 0.05
+#: Scene match is taken on cells clear of the cover's fringe when at least this share of the judged
+#: textured cells are clear.
+VISIBLE_SHARE = 0.15
+
+
+@attrs.frozen
+class SceneComparison:
+    """How a frame differs from the camera's reference view, measured on the thumbnails.
+
+    The thumbnails are cut into cells; a cell textured in the reference is *judged* unless the
+    frame clipped it to white or the frame's contrast (its gain against the reference) leaves too
+    little of its texture to see. Shares below are of the judged cells.
+    """
+
+    #: Phase-correlation translation, as a fraction of the frame (hypot of both axes), and its peak.
+    shift: float
+    shift_x: float
+    shift_y: float
+    shift_response: float
+    #: Hamming distance of the pHashes over 64 bits: 0 same scene, about 0.5 unrelated.
+    hash_distance: float
+    #: The largest connected region of cells gone flat: something in front of the lens covers one
+    #: patch, where a new scene's plain areas lie scattered.
+    occluded_fraction: float
+    #: Share of the still-visible cells (neither flat nor next to a flat one) that correlate with
+    #: the reference at the same place.
+    scene_match: float
+    #: The same after undoing the measured shift: high when the camera was only panned or tilted.
+    aligned_match: float
+    #: Spread of the per-channel log gains against the reference: a white-balance drift (0 = none).
+    colour_shift: float | None
+    #: All cells gone flat, connected or not.
+    flat_fraction: float = 0.0
+    #: Share of judged cells that are visible (neither flat nor bordering a flat one).
+    visible_fraction: float = 1.0
+    #: Share of the reference's textured cells this frame lets us judge (exposure faults lower it).
+    judged_fraction: float = 1.0
+    #: Contrast of this frame against the reference (1 = same exposure).
+    gain: float = 1.0
+    #: Edge sharpness against the reference's (None when either has too few edges).
+    sharpness_ratio: float | None = None
+    #: The camera's turn about its axis (degrees; 0 unless the view matched poorly and a turn
+    #: explains it) and the match once the turn and its shift are undone.
+    rotation: float = 0.0
+    turned_match: float = 0.0
+    #: Share of the cells textured in both frames whose texture no longer resembles the reference's
+    #: (correlation below 0.2): where a new view's objects stand.
+    changed_fraction: float = 0.0
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {name: None if value is None else round(value, 6)
+                for name, value in attrs.asdict(self).items()}
+
+
+def _gray_thumbnail(metrics: Metrics) -> np.ndarray:
+    thumb = metrics.thumbnail
+    return thumb if thumb.ndim == 2 else cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY)
+
+
+def compare_to_reference(current: Metrics, reference: Metrics) -> SceneComparison:
+    """Compare thumbnails: phase correlation for a shift, pHash for the scene, cells for occlusion,
+    and, when the view no longer clearly matches, a search for the turn that would restore it."""
+    ref = _gray_thumbnail(reference)
+    cur = _gray_thumbnail(current)
+    if cur.shape != ref.shape:
+        cur = cv2.resize(cur, (ref.shape[1], ref.shape[0]), interpolation=cv2.INTER_AREA)
+    h, w = ref.shape
+    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    ref_f, cur_f = ref.astype(np.float32), cur.astype(np.float32)
+    (dx, dy), response = _phase(ref_f, cur_f, window)
+    hasher = cv2.img_hash.PHash_create()
+    bits = np.unpackbits(hasher.compute(ref) ^ hasher.compute(cur))
+    cells = compare_cells(ref_f, cur_f)
+    aligned = _moved_back(cur_f, 0.0, dx, dy)
+    angle, turned_match = 0.0, cells.match
+    if cells.match < TURN_SEARCH_BELOW:
+        angle, turned_match = _search_turn(ref_f, cur_f, window, float(response))
+    ratio = None
+    if current.edge_sharpness is not None and reference.edge_sharpness:
+        ratio = current.edge_sharpness / reference.edge_sharpness
+    return SceneComparison(
+        shift=math.hypot(dx / w, dy / h), shift_x=dx / w, shift_y=dy / h,
+        shift_response=float(response), hash_distance=float(bits.mean()),
+        occluded_fraction=cells.occluded, scene_match=cells.match,
+        aligned_match=compare_cells(ref_f, aligned).match,
+        colour_shift=_colour_shift(current, reference),
+        flat_fraction=cells.flat, visible_fraction=cells.visible, judged_fraction=cells.judged,
+        gain=cells.gain, sharpness_ratio=ratio, rotation=angle, turned_match=turned_match,
+        changed_fraction=cells.changed,
+    )
+
+
+def _phase(ref: np.ndarray, cur: np.ndarray, window: np.ndarray) -> tuple[tuple[float, float], float]:
+    """cv2.phaseCorrelate on copies: OpenCV applies the window to its inputs in place."""
+    return cv2.phaseCorrelate(ref.copy(), cur.copy(), window)
+
+
+def _moved_back(image: np.ndarray, angle: float, dx: float, dy: float) -> np.ndarray:
+    """`image` turned back by `angle` degrees about its centre, then shifted back by (dx, dy)."""
+    h, w = image.shape
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)
+    matrix[:, 2] -= (dx, dy)
+    return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _search_turn(ref: np.ndarray, cur: np.ndarray, window: np.ndarray, straight: float) -> tuple[float, float]:
+    """The turn (degrees) whose undoing, with the shift phase correlation then finds, correlates
+    best with the reference, and the cell match it restores; (0, 0) if no turn beats none."""
+    best, best_response = 0.0, straight
+    for angle in TURN_ANGLES:
+        turned = _moved_back(cur, angle, 0.0, 0.0)
+        _, response = _phase(ref, turned, window)
+        if response > best_response:
+            best, best_response = angle, float(response)
+    if best == 0.0 or best_response < straight + TURN_RESPONSE_GAIN:
+        return 0.0, 0.0
+    turned = _moved_back(cur, best, 0.0, 0.0)
+    (dx, dy), _ = _phase(ref, turned, window)
+    return best, compare_cells(ref, _moved_back(cur, best, dx, dy)).match
+
+
+@attrs.frozen
+class CellComparison:
+    occluded: float
+    flat: float
+    match: float
+    visible: float
+    judged: float
+    gain: float
+    changed: float = 0.0
+
+
+def _cell_moments(image: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """Area mean of `image` over each cell of a rows x cols grid (INTER_AREA is exactly that)."""
+    return cv2.resize(image, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+
+
+def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
+    """Which cells of the view something flat now covers, and whether the rest still matches.
+
+    A cell the reference shows textured is covered when its texture went flat; a plain one (sky,
+    wall) when it stayed plain but its brightness moved away from what the exposure change
+    predicts. Cells the frame clipped to white are not judged, nor textured cells whose texture
+    the frame's contrast leaves too faint to see.
+    """
+    h, w = ref.shape
+    grid = (min(max(h // CELL_SIDE, 4), CELL_GRID_MAX), min(max(w // CELL_SIDE, 4), CELL_GRID_MAX))
+    r_mean, c_mean = _cell_moments(ref, grid), _cell_moments(cur, grid)
+    r_std = np.sqrt(np.maximum(_cell_moments(ref * ref, grid) - r_mean * r_mean, 0))
+    c_std = np.sqrt(np.maximum(_cell_moments(cur * cur, grid) - c_mean * c_mean, 0))
+    correlated = _cell_moments(ref * cur, grid) - r_mean * c_mean > MATCH_CORRELATION * r_std * np.maximum(c_std, 1e-3)
+    textured = r_std >= TEXTURE_STD
+    # The exposure change as a gain and an offset, from the cells that still show the reference's
+    # texture: an occluder flattens its cells and a new scene has texture of its own, so neither
+    # says how the exposure changed. Without enough such cells, from the whole thumbnails.
+    kept = textured & correlated
+    if int(kept.sum()) >= max(GAIN_CELLS_MIN, int(textured.sum()) // 10):
+        gain = float(np.median(c_std[kept] / r_std[kept]))
+        offset = float(np.median(c_mean[kept] - gain * r_mean[kept]))
+    else:
+        gain = float(cur.std() / max(float(ref.std()), 1e-3))
+        offset = float(cur.mean()) - gain * float(ref.mean())
+    clipped = _cell_moments((cur >= SCENE_CLIPPED).astype(np.float32), grid) > CLIPPED_SHARE_MAX
+    judged = ~clipped & (~textured | (gain * r_std >= VISIBLE_STD))
+    judged_textured = judged & textured
+    count, textured_count = int(judged.sum()), int(textured.sum())
+    if not int(judged_textured.sum()):
+        return CellComparison(0.0, 0.0, 1.0, 0.0, 0.0, gain)
+    went_flat = textured & (c_std < FLAT_RATIO * gain * r_std)
+    shifted = ~textured & (c_std < TEXTURE_STD) & (np.abs(c_mean - (gain * r_mean + offset)) > PLAIN_SHIFT_MIN)
+    covered = judged & (went_flat | shifted)
+    labels = cv2.connectedComponentsWithStats(covered.astype(np.uint8), connectivity=4)[2]
+    largest = int(labels[1:, cv2.CC_STAT_AREA].max()) if len(labels) > 1 else 0
+    fringe = cv2.dilate(covered.astype(np.uint8), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)) > 0
+    rest = judged_textured & ~covered
+    # Match on cells clear of the cover's fringe (which it partly covers), unless too few are left.
+    clear = rest & ~fringe
+    basis = clear if int(clear.sum()) >= max(3, VISIBLE_SHARE * int(judged_textured.sum())) else rest
+    seen = int(basis.sum())
+    # Cells textured in both frames that no longer resemble each other at all: a new view's objects
+    # stand where the reference had others, even where the layout (horizon, road) is the same.
+    both = rest & (c_std >= TEXTURE_STD)
+    unlike = both & (_cell_moments(ref * cur, grid) - r_mean * c_mean < UNLIKE_CORRELATION * r_std * c_std)
+    return CellComparison(
+        occluded=largest / count, flat=int(covered.sum()) / count,
+        match=int((basis & correlated).sum()) / seen if seen else 0.0,
+        visible=int(rest.sum()) / int(judged_textured.sum()),
+        judged=int(judged_textured.sum()) / max(textured_count, 1), gain=gain,
+        changed=int(unlike.sum()) / max(int(both.sum()), 1))
+
+
+def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
+    """Spread of the per-channel log gains of the edge gradients against the reference's, over the
+    thumbnail pixels both keep: a white-balance drift, and not an exposure change (a gain scales all
+    channels alike, an offset none)."""
+    cur, ref = current.thumbnail, reference.thumbnail
+    if current.monochrome or reference.monochrome or cur.ndim != 3 or ref.ndim != 3:
+        return None
+    # Halved once more: a white balance is the same at every scale, while blur (and a passer-by)
+    # changes the finest edges' colours, which at the thumbnail's own scale read as a drift.
+    size = (max(ref.shape[1] // 2, 2), max(ref.shape[0] // 2, 2))
+    cur = cv2.resize(cur, size, interpolation=cv2.INTER_AREA)
+    ref = cv2.resize(ref, size, interpolation=cv2.INTER_AREA)
+    gradients, ref_gradients = edge_gradients(cur, ref), edge_gradients(ref, cur)
+    if gradients is None or ref_gradients is None:
+        return None
+    return log_spread(tuple(g / max(r, 1e-3) for g, r in zip(gradients, ref_gradients)))
+
+
