@@ -191,9 +191,12 @@ async def playback_frames(app: Any, camera: Any, now: datetime, actor: str = "wa
             with contextlib.ExitStack() as stack:
                 if folder is None:
                     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-                clip = folder / f"playback-{uuid.uuid4().hex}.mp4"
-                stack.callback(clip.unlink, missing_ok=True)
-                await driver.download_clip(channel, start, end, clip)
+                wanted = folder / f"playback-{uuid.uuid4().hex}.mp4"
+                stack.callback(wanted.unlink, missing_ok=True)
+                # The driver says where the clip is: a recorder's own container may need its own
+                # suffix (a GB/T 28181 playback is a PS, .mpg).
+                clip = await driver.download_clip(channel, start, end, wanted)
+                stack.callback(Path(clip).unlink, missing_ok=True)
                 await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
             source = "clip"
         elif Capability.PLAYBACK in capabilities:
