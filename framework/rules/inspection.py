@@ -191,9 +191,10 @@ async def playback_frames(app: Any, camera: Any, now: datetime, actor: str = "wa
             with contextlib.ExitStack() as stack:
                 if folder is None:
                     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-                clip = folder / f"playback-{uuid.uuid4().hex}.mp4"
-                stack.callback(clip.unlink, missing_ok=True)
-                await driver.download_clip(channel, start, end, clip)
+                target = folder / f"playback-{uuid.uuid4().hex}.mp4"
+                stack.callback(target.unlink, missing_ok=True)
+                clip = await driver.download_clip(channel, start, end, target)  # a driver may name it its way
+                stack.callback(Path(clip).unlink, missing_ok=True)
                 await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
             source = "clip"
         elif Capability.PLAYBACK in capabilities:
