@@ -98,6 +98,8 @@ CASES: dict[str, list[tuple[list[str], int, str]]] = {
     "probe": [(["acme://x"], USAGE, "unknown platform 'acme'"),
               (["hikvision://127.0.0.1:{dead}", "--timeout", "0.5"], FOUND, "unreachable")],
     "report": [(["--ending", "bad"], USAGE, "is not a date"), (["--period", "year"], USAGE, "'year' is not one of")],
+    "new-plugin": [(["Not A Name", "--directory", "{dir}"], USAGE, "is not a platform name"),
+                   (["hikvision", "--directory", "{dir}"], USAGE, "already installed")],
     "restore": [(["{dir}/no-backup", "--actor", "admin"], USAGE, "does not exist")],
     "review list": [(["--config", "{dir}/missing.toml"], USAGE, "does not exist")],
     "review sign": [(["--report", "999", "--comments", "x", "--actor", "zhang"], USAGE, "no journaled report at entry 999"),
