@@ -296,13 +296,17 @@ def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, 
     if scene.judged_fraction < JUDGED_MIN:
         skip((K.OCCLUDED, K.MOVED), "too little of the reference's texture is visible to compare")
         return True
+    # A blurred view loses its texture everywhere, which reads as cover: then only cells whose
+    # brightness moved too count, as something at the lens moves it and blur does not.
+    blurred = scene.sharpness_ratio is not None and scene.sharpness_ratio < limits["sharpness_ratio_min"]
+    covered = scene.occluded_moved_fraction if blurred else scene.occluded_fraction
     matches = scene.scene_match >= limits["scene_match_min"]
     # What is left to compare, as a share of the reference's texture: clipping and cover both take.
     few_visible = scene.visible_fraction * scene.judged_fraction < visible_min
-    occluded = scene.occluded_fraction > limits["occluded_fraction_max"] and (matches or few_visible)
+    occluded = covered > limits["occluded_fraction_max"] and (matches or few_visible)
     if occluded:
-        add(K.OCCLUDED, scene.occluded_fraction, "occluded_fraction_max",
-            f"{scene.occluded_fraction:.0%} of the textured view is covered by one flat region: "
+        add(K.OCCLUDED, covered, "occluded_fraction_max",
+            f"{covered:.0%} of the textured view is covered by one flat region: "
             "something blocks the lens", flat_fraction=round(scene.flat_fraction, 4),
             scene_match=round(scene.scene_match, 4))
     # Occluders fool phase correlation into large shifts; a real pan is one that undoing restores.

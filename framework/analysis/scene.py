@@ -19,8 +19,11 @@ TEXTURE_STD, VISIBLE_STD, FLAT_RATIO, MATCH_CORRELATION = 4.0, 1.0, 0.4, 0.6
 UNLIKE_CORRELATION = 0.2
 #: The exposure change is measured on the matching cells if there are this many (and a tenth of all).
 GAIN_CELLS_MIN = 5
-#: A plain cell is covered when its brightness moved this far (gray levels) from the prediction.
+#: A plain cell is covered when its brightness moved this far (gray levels) from the prediction; a
+#: textured one that went flat counts for occluded_moved_fraction when its brightness moved
+#: FLAT_MEAN_SHIFT too (blur keeps it).
 PLAIN_SHIFT_MIN = 12.0
+FLAT_MEAN_SHIFT = 6.0
 #: A thumbnail pixel averages 64; one at SCENE_CLIPPED or above has clipped ones in it, and the
 #: texture of a cell with more than CLIPPED_SHARE_MAX of those is not judged.
 SCENE_CLIPPED = 235
@@ -76,6 +79,9 @@ class SceneComparison:
     #: explains it) and the match once the turn and its shift are undone.
     rotation: float = 0.0
     turned_match: float = 0.0
+    #: occluded_fraction counting only cells whose brightness moved too (FLAT_MEAN_SHIFT): blur
+    #: flattens cells but keeps their brightness, something at the lens brings its own.
+    occluded_moved_fraction: float = 0.0
     #: Share of the cells textured in both frames whose texture no longer resembles the reference's
     #: (correlation below 0.2): where a new view's objects stand.
     changed_fraction: float = 0.0
@@ -119,7 +125,7 @@ def compare_to_reference(current: Metrics, reference: Metrics) -> SceneCompariso
         colour_shift=_colour_shift(current, reference),
         flat_fraction=cells.flat, visible_fraction=cells.visible, judged_fraction=cells.judged,
         gain=cells.gain, sharpness_ratio=ratio, rotation=angle, turned_match=turned_match,
-        changed_fraction=cells.changed,
+        changed_fraction=cells.changed, occluded_moved_fraction=cells.occluded_moved,
     )
 
 
@@ -161,11 +167,26 @@ class CellComparison:
     judged: float
     gain: float
     changed: float = 0.0
+    occluded_moved: float = 0.0
 
 
 def _cell_moments(image: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     """Area mean of `image` over each cell of a rows x cols grid (INTER_AREA is exactly that)."""
     return cv2.resize(image, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
+
+
+def _largest_region(cells: np.ndarray) -> int:
+    labels = cv2.connectedComponentsWithStats(cells.astype(np.uint8), connectivity=4)[2]
+    return int(labels[1:, cv2.CC_STAT_AREA].max()) if len(labels) > 1 else 0
+
+
+def _brightness_map(ref_means: np.ndarray, cur_means: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and offset from the reference's cell brightness to this frame's."""
+    spread = float(ref_means.std())
+    if spread < 1e-3:
+        return 1.0, float(cur_means.mean() - ref_means.mean())
+    slope = float(((ref_means - ref_means.mean()) * (cur_means - cur_means.mean())).mean()) / spread ** 2
+    return slope, float(cur_means.mean() - slope * ref_means.mean())
 
 
 def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
@@ -186,24 +207,28 @@ def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
     # The exposure change as a gain and an offset, from the cells that still show the reference's
     # texture: an occluder flattens its cells and a new scene has texture of its own, so neither
     # says how the exposure changed. Without enough such cells, from the whole thumbnails.
+    # Brightness is mapped apart from contrast: blur lowers every cell's contrast but keeps its
+    # brightness, an exposure change moves both.
     kept = textured & correlated
     if int(kept.sum()) >= max(GAIN_CELLS_MIN, int(textured.sum()) // 10):
         gain = float(np.median(c_std[kept] / r_std[kept]))
-        offset = float(np.median(c_mean[kept] - gain * r_mean[kept]))
+        slope, offset = _brightness_map(r_mean[kept], c_mean[kept])
     else:
         gain = float(cur.std() / max(float(ref.std()), 1e-3))
-        offset = float(cur.mean()) - gain * float(ref.mean())
+        slope, offset = _brightness_map(r_mean.ravel(), c_mean.ravel())
     clipped = _cell_moments((cur >= SCENE_CLIPPED).astype(np.float32), grid) > CLIPPED_SHARE_MAX
     judged = ~clipped & (~textured | (gain * r_std >= VISIBLE_STD))
     judged_textured = judged & textured
     count, textured_count = int(judged.sum()), int(textured.sum())
     if not int(judged_textured.sum()):
         return CellComparison(0.0, 0.0, 1.0, 0.0, 0.0, gain)
+    predicted = slope * r_mean + offset
+    covariance = _cell_moments(ref * cur, grid) - r_mean * c_mean
     went_flat = textured & (c_std < FLAT_RATIO * gain * r_std)
-    shifted = ~textured & (c_std < TEXTURE_STD) & (np.abs(c_mean - (gain * r_mean + offset)) > PLAIN_SHIFT_MIN)
+    shifted = ~textured & (c_std < TEXTURE_STD) & (np.abs(c_mean - predicted) > PLAIN_SHIFT_MIN)
     covered = judged & (went_flat | shifted)
-    labels = cv2.connectedComponentsWithStats(covered.astype(np.uint8), connectivity=4)[2]
-    largest = int(labels[1:, cv2.CC_STAT_AREA].max()) if len(labels) > 1 else 0
+    largest = _largest_region(covered)
+    largest_moved = _largest_region(covered & (~went_flat | (np.abs(c_mean - predicted) > FLAT_MEAN_SHIFT)))
     fringe = cv2.dilate(covered.astype(np.uint8), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)) > 0
     rest = judged_textured & ~covered
     # Match on cells clear of the cover's fringe (which it partly covers), unless too few are left.
@@ -213,13 +238,13 @@ def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
     # Cells textured in both frames that no longer resemble each other at all: a new view's objects
     # stand where the reference had others, even where the layout (horizon, road) is the same.
     both = rest & (c_std >= TEXTURE_STD)
-    unlike = both & (_cell_moments(ref * cur, grid) - r_mean * c_mean < UNLIKE_CORRELATION * r_std * c_std)
+    unlike = both & (covariance < UNLIKE_CORRELATION * r_std * c_std)
     return CellComparison(
         occluded=largest / count, flat=int(covered.sum()) / count,
         match=int((basis & correlated).sum()) / seen if seen else 0.0,
         visible=int(rest.sum()) / int(judged_textured.sum()),
         judged=int(judged_textured.sum()) / max(textured_count, 1), gain=gain,
-        changed=int(unlike.sum()) / max(int(both.sum()), 1))
+        changed=int(unlike.sum()) / max(int(both.sum()), 1), occluded_moved=largest_moved / count)
 
 
 def _colour_shift(current: Metrics, reference: Metrics) -> float | None:

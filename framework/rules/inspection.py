@@ -199,13 +199,13 @@ async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = 
             with contextlib.ExitStack() as stack:
                 if folder is None:
                     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-                clip = folder / f"playback-{uuid.uuid4().hex}.mp4"
-                stack.callback(clip.unlink, missing_ok=True)
-                # The driver returns the file it wrote, which may not be `clip` (GB/T 28181 writes its PS as .mpg).
-                written = await driver.download_clip(channel, start, end, clip)
-                if written != clip:
-                    stack.callback(written.unlink, missing_ok=True)
-                await asyncio.to_thread(series.extend, sample_video(written, 3))
+                wanted = folder / f"playback-{uuid.uuid4().hex}.mp4"
+                stack.callback(wanted.unlink, missing_ok=True)
+                # The driver says where the clip is: a recorder's own container may need its own
+                # suffix (a GB/T 28181 playback is a PS, .mpg).
+                clip = await driver.download_clip(channel, start, end, wanted)
+                stack.callback(Path(clip).unlink, missing_ok=True)
+                await asyncio.to_thread(series.extend, sample_video(clip, 3))
             source = "clip"
         elif Capability.PLAYBACK in capabilities:
             viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.PLAYBACK, actor, purpose, run=run_id)

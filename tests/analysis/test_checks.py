@@ -214,6 +214,21 @@ def test_a_new_view_with_the_same_layout_is_moved(seed) -> None:
     assert check_frame(same, subject="c", scene=compare_to_reference(same, reference)) == []
 
 
+@pytest.mark.parametrize("seed", [1, 3, 8])
+def test_a_defocused_view_is_blurred_not_occluded(seed) -> None:
+    # Heavy blur flattens the texture of whole areas, as a cover would; it keeps their brightness.
+    from watchkeeper.simulation.faults import ImageFault
+    from watchkeeper.simulation.scenes import jpeg, render
+
+    def snapshot(faults, tick):
+        return cv2.imdecode(np.frombuffer(jpeg(render(seed, frozenset(faults), tick)), np.uint8), cv2.IMREAD_COLOR)
+
+    reference = analyze_frame(snapshot((), 0))
+    for fault, kind in ((ImageFault.BLUR, K.BLURRED), (ImageFault.OCCLUDED, K.OCCLUDED)):
+        frame = analyze_frame(snapshot((fault,), 5))
+        assert kinds(check_frame(frame, subject="c", scene=compare_to_reference(frame, reference))) == [kind]
+
+
 def test_replaced_scene_is_moved_not_occluded(scene, reference) -> None:
     other = view_of(synthetic_scene(9))
     findings = judge((live(other, 1), live(other, 2)), reference)
