@@ -4,7 +4,10 @@ Three calling styles, chosen on purpose:
 
 * **registry** (collected): the host passes a ``register`` callback and validates what it gets.
 * **decision** (``firstresult``): the first plugin to return something other than ``None`` decides;
-  the built-in policy is ``trylast`` so any site plugin overrides it.
+  the built-in policy is ``trylast`` so any site plugin overrides it. Decision hooks are given what a
+  policy needs besides the site: a read-only :class:`~watchkeeper.site.context.SiteView` of the opened
+  site's store (``view``), and for ``authorize`` the :class:`~watchkeeper.site.context.ActionRequest`
+  with the resource's history.
 * **event** (collected, fire-and-forget): errors in one implementation are logged and journaled
   and never break the caller.
 """
@@ -23,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported for annotations only
     from watchkeeper.site.checks import Check
     from watchkeeper.site.verdicts import ClauseRule
     from watchkeeper.site.config import Site
+    from watchkeeper.site.context import ActionRequest, Refusal, SiteView
     from watchkeeper.site.people import PeopleView
     from watchkeeper.devices.drivers import Platform
     from watchkeeper.core.findings import Finding
@@ -105,26 +109,32 @@ def register_routes(register: Callable[[str, str, Callable[..., Any]], None]) ->
 
 
 @hookspec(firstresult=True)
-def authorize(actor: str, action: str, resource: str, site: Site, people: PeopleView) -> bool | None:
+def authorize(actor: str, action: str, resource: str, site: Site, people: PeopleView,
+              request: ActionRequest) -> bool | Refusal | None:
     """Decide whether a person may perform an action (R2, R9).
 
-    Style: decision (firstresult). Return ``True`` to allow, ``False`` to refuse, ``None`` to
-    defer to the next plugin. The built-in policy (``trylast``) allows an action only to a known,
-    unrevoked person whose roles grant it, and refuses operator actions to an operator with no,
+    Style: decision (firstresult). Return ``True`` to allow, ``Refusal("why")`` (from
+    ``watchkeeper.site.context``) or ``False`` to refuse, ``None`` to defer to the next plugin. A
+    refusal is journaled with its reason and the refusing plugin's name; any other answer refuses,
+    naming the plugin that gave it. The built-in policy (``trylast``) allows an action only to a
+    known, unrevoked person whose roles grant it, and refuses operator actions to an operator with no,
     expired or future-dated training.
 
     :param actor: the person's id.
     :param action: e.g. ``"inspect.sign"``, ``"footage.approve"``, ``"footage.export"``.
-    :param resource: what is acted on, e.g. a camera id or a request id.
+    :param resource: what is acted on, e.g. a camera id or ``"request-7"``.
     :param site: the loaded site.
     :param people: the site's current people, read from the store (``people.get(actor)`` gives roles,
         training and revocation as they are now, after any ``people add|revoke|train``); read-only.
-    :returns: ``True``, ``False`` or ``None``.
+    :param request: the same question as an :class:`~watchkeeper.site.context.ActionRequest`:
+        ``request.history`` lists the journal entries about the resource (who requested, who
+        approved), ``request.view`` reads the store.
+    :returns: ``True``, a ``Refusal``, ``False`` or ``None``.
     """
 
 
 @hookspec(firstresult=True)
-def retention_days(camera: str, site: Site) -> int | None:
+def retention_days(camera: str, site: Site, view: SiteView) -> int | None:
     """How many days of recording a camera must keep (R8).
 
     Style: decision (firstresult). The built-in policy returns the camera's ``retention_days``
@@ -132,12 +142,13 @@ def retention_days(camera: str, site: Site) -> int | None:
 
     :param camera: the camera id.
     :param site: the loaded site.
+    :param view: the site's store, read-only (e.g. evidence holds on the camera).
     :returns: days, or ``None`` to defer.
     """
 
 
 @hookspec(firstresult=True)
-def clock_tolerance(device: str, site: Site) -> float | None:
+def clock_tolerance(device: str, site: Site, view: SiteView) -> float | None:
     """The largest clock offset, in seconds, a device may have (R7).
 
     Style: decision (firstresult). The built-in policy returns the site's
@@ -145,12 +156,13 @@ def clock_tolerance(device: str, site: Site) -> float | None:
 
     :param device: the camera or recorder id.
     :param site: the loaded site.
+    :param view: the site's store, read-only (e.g. the device's earlier clock readings).
     :returns: seconds, or ``None`` to defer.
     """
 
 
 @hookspec(firstresult=True)
-def entry_decision(door: str, person: Any, credential: Any, site: Site) -> Any:
+def entry_decision(door: str, person: Any, credential: Any, site: Site, view: SiteView) -> Any:
     """Decide whether a credential read at a door opens it (R3).
 
     Style: decision (firstresult). Return an ``EntryDecision`` (allowed, reason) or ``None`` to
@@ -162,6 +174,7 @@ def entry_decision(door: str, person: Any, credential: Any, site: Site) -> Any:
         credential belongs to, or ``None`` if unknown.
     :param credential: the :class:`watchkeeper.core.models.CredentialRead`.
     :param site: the loaded site.
+    :param view: the site's store, read-only (e.g. today's ``access_events`` at this door).
     :returns: an ``EntryDecision`` or ``None``.
     """
 

@@ -143,10 +143,9 @@ def test_decisions_are_logged_and_repeated_denials_raise_a_finding(access: Acces
 
 
 def test_untrained_operator_is_refused_operator_actions(app) -> None:
-    ask = dict(resource="run-1", site=app.site, people=app.people)
-    assert not app.pm.hook.authorize(actor="new-op", action="inspect.sign", **ask)
-    assert app.pm.hook.authorize(actor="li", action="inspect.sign", **ask)
-    assert not app.pm.hook.authorize(actor="li", action="footage.approve", **ask)
+    assert not app.authorize("new-op", "inspect.sign", "run-1")
+    assert app.authorize("li", "inspect.sign", "run-1") is True
+    assert not app.authorize("li", "footage.approve", "req-1")
 
 
 def test_cli_visitor_flow(site_file: Path) -> None:

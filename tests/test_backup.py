@@ -130,7 +130,9 @@ def test_restore_refuses_the_wrong_person_and_an_existing_store(admin_site: Path
     app = open_site(admin_site)
     try:
         refusal = app.store.conn.execute("SELECT actor, body FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
-        assert refusal[0] == "li" and json.loads(refusal[1]) == {"refused": "backup.restore"}
+        body = json.loads(refusal[1])
+        assert refusal[0] == "li" and body["refused"] == "backup.restore"
+        assert body["plugin"] == "watchkeeper.rules.policy" and "backup.restore" in body["reason"]
     finally:
         app.close()
     result = CliRunner().invoke(cli, ["--config", str(admin_site), "restore", str(made), "--actor", "root"], env=env)

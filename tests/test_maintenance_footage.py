@@ -98,7 +98,9 @@ def test_footage_request_needs_another_supervisor(camera_app) -> None:
     with pytest.raises(Refused, match="may not footage.request"):
         footage.request("new-op", "lobby", start, start + timedelta(minutes=5), "curious", "")
     bodies = [json.loads(e["body"]) for e in camera_app.journal.entries(kind="retrieval")]
-    assert {"refused": "approve own request"} in bodies and {"refused": "footage.request"} in bodies
+    assert {"refused": "approve own request"} in bodies
+    assert any(b.get("refused") == "footage.request" and b.get("plugin") == "watchkeeper.rules.policy"
+               and b.get("reason", "").startswith("operator 'new-op' has no training") for b in bodies)
     assert any(b.get("decision") == "approved" for b in bodies)
 
 

@@ -51,3 +51,18 @@ def test_fault_spec_parsing() -> None:
         parse_faults("sparkles")
     with pytest.raises(FaultSpecError, match="clock_offset=soon"):
         parse_faults("clock_offset=soon")
+
+
+def test_endpoint_options_are_read_as_the_type_of_their_default() -> None:
+    import pytest
+
+    from watchkeeper.core.models import Endpoint
+
+    endpoint = Endpoint("acme", "127.0.0.1", 80, device_id="gate",
+                        options={"rtsp_port": 8554, "idle": 5, "https": True, "name": "x"})
+    assert endpoint.option("rtsp_port", 554) == 8554 and endpoint.option("absent", 554) == 554
+    assert endpoint.option("idle", 30.0) == 5.0 and isinstance(endpoint.option("idle", 30.0), float)
+    assert endpoint.option("https", False) is True and endpoint.option("name", "") == "x"
+    for name, default in (("rtsp_port", False), ("https", 0), ("name", 1.0), ("idle", "")):
+        with pytest.raises(ValueError, match=f"gate: option '{name}' must be"):
+            endpoint.option(name, default)

@@ -25,6 +25,11 @@ def test_wheel_contains_one_top_level_package(tmp_path: Path) -> None:
     for template in ("report.html", "dashboard.html", "journal.html"):
         assert f"watchkeeper/faces/templates/{template}" in names
     assert "watchkeeper/locale/zh_CN/LC_MESSAGES/watchkeeper.mo" in names
+    # `watchkeeper new-plugin` renders the package from these, installed.
+    template = Path(__file__).resolve().parents[1] / "framework" / "faces" / "plugin_template"
+    for path in template.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            assert f"watchkeeper/faces/plugin_template/{path.relative_to(template).as_posix()}" in names
     for vendor in ("onvif", "hikvision", "dahua", "osdp"):
         assert f"watchkeeper/plugins/{vendor}/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

@@ -87,7 +87,7 @@ def test_untrained_operators_are_refused_everywhere(site_file: Path, taken, unti
         access.add_training("zhang", "wu", Training("CCTV operation", taken, "Trainer Ma", until))
     assert not allowed(app, "wu") and not allowed(app, "wu", "door.open")
     refusal = [json.loads(e["body"]) for e in app.journal.entries() if e["actor"] == "wu"][-1]
-    assert refusal == {"refused": "door.open"}
+    assert refusal["refused"] == "door.open" and refusal["plugin"] == "watchkeeper.rules.policy"
     decision, _ = access.decide("room-door", card("1009"))
     assert not decision.allowed and reason in decision.reason, decision.reason
     access.add_training("zhang", "wu", Training("CCTV operation", TODAY, "Trainer Ma"))

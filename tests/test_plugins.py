@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from watchkeeper.faces.cli import make_cli
+from watchkeeper.site.context import ActionRequest, Refusal
 from watchkeeper.devices.drivers import Platform
 from watchkeeper.host import open_site
 from watchkeeper.host.pluginhost import PluginLoadError, collect_platforms, describe_plugins, load_plugins
@@ -74,11 +75,13 @@ def test_entry_point_plugin_is_loaded_and_called(tiny_site_packages: Path, site_
 import json
 from watchkeeper.host.pluginhost import load_plugins, describe_plugins
 from watchkeeper.site.config import load_site
+from watchkeeper.site.context import SiteView
 pm = load_plugins()
 site = load_site({str(site_file)!r})
+view = SiteView("absent.db")
 print(json.dumps({{
-    "strict": pm.hook.clock_tolerance(device="strict-cam", site=site),
-    "other": pm.hook.clock_tolerance(device="gate", site=site),
+    "strict": pm.hook.clock_tolerance(device="strict-cam", site=site, view=view),
+    "other": pm.hook.clock_tolerance(device="gate", site=site, view=view),
     "plugins": describe_plugins(pm),
 }}))
 """
@@ -128,12 +131,18 @@ def test_site_plugin_overrides_policy(tmp_path: Path, site_file: Path) -> None:
                 return False
     """))
     pm = load_plugins(plugins)
-    app = open_site(site_file, pm)  # a plugin written before `people` was passed still works
-    ask = dict(resource="cam", site=app.site, people=app.people)
-    assert pm.hook.authorize(actor="li", action="footage.export", **ask) is False
-    assert pm.hook.authorize(actor="li", action="footage.view", **ask) is True
-    assert pm.hook.authorize(actor="new-op", action="footage.view", **ask) is False
-    app.close()
+    app = open_site(site_file, pm)  # a plugin written before `people` or `request` was passed still works
+
+    def ask(actor: str, action: str) -> object:
+        return pm.hook.authorize(actor=actor, action=action, resource="cam", site=app.site, people=app.people,
+                                 request=ActionRequest(actor, action, "cam", app.view))
+
+    try:
+        assert ask("li", "footage.export") == Refusal("", "site:two_person.py")
+        assert ask("li", "footage.view") is True
+        assert not ask("new-op", "footage.view")
+    finally:
+        app.close()
 
 
 def test_platform_registration_is_validated(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta, timezone
+from typing import TypeVar
 
 import attrs
 
@@ -13,6 +14,9 @@ def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value!r}: drivers must return time-zone aware times")
     return value.astimezone(timezone.utc)
+
+
+OptionT = TypeVar("OptionT", bool, int, float, str)
 
 
 class Secret:
@@ -39,6 +43,10 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+
+def _secret(value: Secret | str) -> Secret:
+    return value if isinstance(value, Secret) else Secret(value)
 
 
 class Capability(enum.StrEnum):
@@ -74,17 +82,39 @@ class Endpoint:
     host: str
     port: int
     username: str = ""
-    password: Secret = attrs.field(factory=lambda: Secret(""), converter=lambda v: v if isinstance(v, Secret) else Secret(v))
+    password: Secret = attrs.field(factory=lambda: Secret(""), converter=_secret)
     timeout: float = 5.0
     device_id: str = ""
+    #: Per-device settings a driver reads (`https`, `verify_tls`, `rtsp_port`, ...); read them with `option`.
     options: dict[str, object] = attrs.field(factory=dict)
 
     def label(self) -> str:
         return self.device_id or f"{self.platform}://{self.host}:{self.port}"
 
+    def option(self, name: str, default: OptionT) -> OptionT:
+        """`options[name]` as the type of `default` (bool, int, float or str), or `default` when unset.
+
+        A value of another type is refused with a ValueError naming the device and the option.
+        """
+        value = self.options.get(name, default)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value  # type: ignore[arg-type]
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            raise ValueError(f"{self.label()}: option {name!r} must be {type(default).__name__}, not {value!r}")
+        return value  # type: ignore[return-value]
+
 
 @attrs.frozen
 class DeviceInfo:
+    """What a device says it is; `channels` > 1 (or `kind` recorder) is an NVR."""
+
     manufacturer: str
     model: str
     serial_number: str
@@ -119,6 +149,8 @@ class RecordingKind(enum.StrEnum):
 
 @attrs.frozen
 class RecordingSegment:
+    """One recorded piece of a channel; `token` is whatever the device needs to fetch it again."""
+
     channel: int
     start: datetime = attrs.field(converter=_aware)
     end: datetime = attrs.field(converter=_aware)
@@ -147,6 +179,8 @@ class DiskStatus(enum.StrEnum):
 
 @attrs.frozen
 class Disk:
+    """One storage medium; `raw_status` keeps the device's own word for what `status` normalises."""
+
     id: str
     status: DiskStatus = attrs.field(converter=DiskStatus)
     capacity_bytes: int | None = None
@@ -174,6 +208,8 @@ class DeviceEventKind(enum.StrEnum):
 
 @attrs.frozen
 class DeviceEvent:
+    """Something the device reported; `active` False is the end of a state (video back, tamper over)."""
+
     kind: DeviceEventKind = attrs.field(converter=DeviceEventKind)
     time: datetime = attrs.field(converter=_aware)
     channel: int | None = None
@@ -202,6 +238,8 @@ class CredentialRead:
 
 @attrs.frozen
 class DoorStatus:
+    """A reader's health as the door service polls it."""
+
     online: bool
     secure_channel: bool
     tamper: bool = False

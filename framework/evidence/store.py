@@ -108,7 +108,7 @@ def store_problem(error: BaseException, where: Path | None = None) -> str | None
         name = getattr(error, "sqlite_errorname", "") or ""
         reason = next((reason for prefix, reason in _STORE_FAILURES.items() if name.startswith(prefix)), None)
     elif isinstance(error, OSError):
-        reason = _OS_FAILURES.get(error.errno)
+        reason = _OS_FAILURES.get(error.errno) if error.errno is not None else None
     if reason == _STORE_FAILURES["SQLITE_IOERR"] and where is not None and _disk_full(where):
         reason = _STORE_FAILURES["SQLITE_FULL"]
     return reason

@@ -123,7 +123,7 @@ class Witness:
             self.handler = _QuietSysLogHandler(address)
         elif address is not None:
             try:
-                self.handler = _QuietSysLogHandler((address[0], address[1]), socktype=address[2])
+                self.handler = _QuietSysLogHandler((address[0], address[1]), socktype=socket.SocketKind(address[2]))
             except OSError as error:  # a remote syslog that is down now may be up at the next head
                 log.warning("syslog witness %s unavailable: %s", syslog, error)
         if self.handler is not None:

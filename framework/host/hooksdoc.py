@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import inspect
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from watchkeeper import PROJECT_NAME, hookspecs
 
 
-def _specs() -> list[tuple[str, object, dict]]:
+def _specs() -> list[tuple[str, Callable[..., Any], dict[str, Any]]]:
     marker = f"{PROJECT_NAME}_spec"
-    found = []
+    found: list[tuple[str, Callable[..., Any], dict[str, Any]]] = []
     for name, function in inspect.getmembers(hookspecs, inspect.isfunction):
         options = getattr(function, marker, None)
         if options is not None:

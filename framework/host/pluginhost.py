@@ -14,12 +14,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
 import pluggy
 
 from watchkeeper import PROJECT_NAME, hookspecs
 from watchkeeper.devices.drivers import PLATFORM_NAME, Platform
+from watchkeeper.host import trace
 from watchkeeper.site.app import App
 from watchkeeper.site.config import plugins_dir_of
+from watchkeeper.site.context import Refusal
 
 ENTRY_POINT_GROUP = PROJECT_NAME
 log = logging.getLogger(__name__)
@@ -57,11 +60,13 @@ class HostPluginManager(pluggy.PluginManager):
     def register(self, plugin: object, name: str | None = None) -> str | None:
         registered = super().register(plugin, name)
         for caller in self.get_hookcallers(plugin) or []:
-            if caller.name not in hookspecs.EVENT_HOOKS:
+            wrap = _guarded if caller.name in hookspecs.EVENT_HOOKS else _GUARDS.get(caller.name)
+            if wrap is None:
                 continue
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin and not (impl.wrapper or impl.hookwrapper):
-                    impl.function = _guarded(caller.name, impl.plugin_name, impl.function)
+                    # pluggy marks HookImpl.function final; replacing it is what keeps the guard inside pluggy.
+                    setattr(impl, "function", wrap(caller.name, impl.plugin_name, impl.function))
         return registered
 
 
@@ -75,6 +80,32 @@ def _guarded(hook_name: str, plugin_name: str, function: Callable[..., Any]) -> 
             return None
 
     return call
+
+
+def authorize_answer(answer: object, plugin: str) -> bool | Refusal | None:
+    """One plugin's `authorize` answer, signed with its name: a refusal says who refused, and an answer
+    that is not one of True, False, a Refusal, (bool, reason) or None refuses rather than allows."""
+    if answer is None or answer is True:
+        return answer
+    if answer is False:
+        return Refusal("", plugin)
+    if isinstance(answer, Refusal):
+        return attrs.evolve(answer, plugin=plugin)
+    if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool):
+        return True if answer[0] else Refusal(str(answer[1]), plugin)
+    return Refusal(f"authorize answered {type(answer).__name__}, not True, False, a Refusal or None", plugin)
+
+
+def _attributed(hook_name: str, plugin_name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        return authorize_answer(function(*args), plugin_name)
+
+    return call
+
+
+#: Hooks whose implementations the host wraps as they are registered (besides the event hooks).
+_GUARDS: dict[str, Callable[[str, str, Callable[..., Any]], Callable[..., Any]]] = {"authorize": _attributed}
 
 
 class PluginLoadError(Exception):
@@ -116,14 +147,6 @@ def _load_site_plugin(path: Path) -> ModuleType:
     return module
 
 
-def _enable_tracing(pm: pluggy.PluginManager) -> None:
-    def write(message: str) -> None:
-        sys.stderr.write(f"[watchkeeper hooks] {message}")
-
-    pm.trace.root.setwriter(write)
-    pm.enable_tracing()
-
-
 def load_plugins(
     site_plugins_dir: Path | None = None,
     builtins: Iterable[str] = BUILTIN_PLUGINS,
@@ -137,7 +160,7 @@ def load_plugins(
     pm = HostPluginManager(PROJECT_NAME)
     pm.add_hookspecs(hookspecs)
     if os.environ.get("WATCHKEEPER_TRACE_PLUGINS") == "1":
-        _enable_tracing(pm)
+        trace.enable(pm)
     try:
         for module_name in builtins:
             pm.register(importlib.import_module(module_name), name=module_name)

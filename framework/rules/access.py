@@ -8,6 +8,7 @@ overrides any of it by returning an EntryDecision first. The R3 verdict reads wh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timezone
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
 from watchkeeper.core.i18n import _
+from watchkeeper.core.models import CredentialRead
 from watchkeeper.rules.policy import roster, training_problem
 from watchkeeper.rules.verdicts import Item, decide as conclude, journal_rows, local
 from watchkeeper.site.config import Person, Site, placeholder_problem
@@ -122,8 +124,8 @@ def visitor_problem(row: dict[str, Any], moment: datetime) -> str | None:
 
 
 @hookimpl(trylast=True)
-def entry_decision(door: str, person: object, credential: object, site: Site) -> EntryDecision:
-    moment = getattr(credential, "read_at", None) or datetime.now(timezone.utc)
+def entry_decision(door: str, person: Person | Visitor | None, credential: CredentialRead, site: Site) -> EntryDecision:
+    moment = credential.read_at
     return decide(person, site, moment)
 
 
@@ -165,10 +167,10 @@ def verdict(context: VerdictContext) -> Verdict:
 
 
 @hookimpl
-def register_verdicts(register: object) -> None:
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
     register(ClauseRule("R3", verdict, "doors watched; only entitled staff and approved visitors admitted"))
 
 
 @hookimpl
-def register_migrations(register: object) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

@@ -8,7 +8,8 @@ the host's. A device that could not be read, or read while no reference answered
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
 
 import sqlite_utils
@@ -23,7 +24,7 @@ from watchkeeper.site.config import ntp_address
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 from watchkeeper.devices.drivers import CameraDriver
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.models import Capability, ClockReading
+from watchkeeper.core.models import Capability, ClockReading, Endpoint
 from watchkeeper.core.timezones import utc_offset
 
 migrations = Migrations("watchkeeper.clock")
@@ -75,12 +76,12 @@ def ask_servers(servers: tuple[str, ...], timeout: float | None = None) -> list[
     return rows
 
 
-def zone_problem(reading: ClockReading, site_zone: Any, now: datetime) -> str | None:
+def zone_problem(reading: ClockReading, site_zone: tzinfo, now: datetime) -> str | None:
     """Why the device's time zone would burn the wrong local time into the video, if it would."""
     if reading.time_zone is None:
         return None
     device = utc_offset(reading.time_zone, now)
-    site = now.astimezone(site_zone).utcoffset()
+    site = now.astimezone(site_zone).utcoffset() or timedelta()
     if device is None:
         return f"device time zone {reading.time_zone!r} cannot be read"
     if device != site:
@@ -110,12 +111,12 @@ async def check_clocks(context: CheckContext) -> CheckResult:
         host_minus_reference, reference, reference_id = 0.0, "host clock (no NTP server answered)", None
     rows: list[dict[str, Any]] = []
 
-    async def one(device_id: str, driver: CameraDriver, endpoint: Any) -> CheckResult:
+    async def one(device_id: str, driver: CameraDriver, endpoint: Endpoint) -> CheckResult:
         result = CheckResult()
         result.evaluated([FindingKind.CLOCK_OFFSET, FindingKind.TIME_ZONE_MISMATCH], device_id)
         reading = await driver.get_clock()
         offset = reading.offset + host_minus_reference
-        tolerance = app.pm.hook.clock_tolerance(device=device_id, site=app.site)
+        tolerance = app.clock_tolerance(device_id)
         corrected = False
         if abs(offset) > tolerance and app.site.policies.correct_clocks and Capability.SET_CLOCK in driver.capabilities:
             app.journal.append("clock", context.actor, device_id, {"correcting": True, "offset_seconds": round(offset, 3)})
@@ -189,15 +190,15 @@ def verdict(context: VerdictContext) -> Verdict:
 
 
 @hookimpl
-def register_checks(register: Any) -> None:
+def register_checks(register: Callable[[Check], None]) -> None:
     register(Check("clock", "R7", check_clocks, "device clocks within tolerance of standard time"))
 
 
 @hookimpl
-def register_verdicts(register: Any) -> None:
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
     register(ClauseRule("R7", verdict, "device clocks read against NTP, within tolerance"))
 
 
 @hookimpl
-def register_migrations(register: Any) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

@@ -4,6 +4,7 @@ closed by the duty operator's signed daily summary; the chain verifies."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -77,7 +78,7 @@ def verdict(context: VerdictContext) -> Verdict:
         lacking = [_("no {kind} entry").format(kind=kind) for kind, seq in firsts.items() if seq is None]
         if summary is None:
             lacking.append(_("not closed by a signed daily summary"))
-        if not lacking:
+        if not lacking and summary is not None:
             evidence.add("journal", *[seq for seq in firsts.values() if seq is not None], summary["seq"])
         elif slot.due:
             missing.append(Item("R6.day_incomplete", _("{day}: {lacking}").format(day=slot.label,
@@ -86,5 +87,5 @@ def verdict(context: VerdictContext) -> Verdict:
 
 
 @hookimpl
-def register_verdicts(register: Any) -> None:
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
     register(ClauseRule("R6", verdict, "each day's entries and signed summary; the chain verifies"))

@@ -18,6 +18,7 @@ from watchkeeper.site.doorlock import hold_door
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.devices.drivers import DeviceError, door_findings
 from watchkeeper.core.models import CredentialKind, CredentialRead
+from watchkeeper.devices.drivers import DoorDriver
 from watchkeeper.rules.access import EntryDecision, Visitor
 
 #: This many refusals at one door inside the window raise REPEATED_DENIALS.
@@ -110,7 +111,7 @@ class Access:
             "visitor_registered": {"name": name, "organisation": organisation, "purpose": purpose, "host": host,
                                    "valid_from": _iso(valid_from), "valid_to": _iso(valid_to),
                                    "badge": badge or None, "pin": bool(pin)}})
-        return visitor_id
+        return int(visitor_id or 0)
 
     def decide_visitor(self, actor: str, visitor_id: int, approve: bool) -> None:
         row = self.app.store.row("visitors", visitor_id, "visitor")
@@ -156,7 +157,7 @@ class Access:
 
     def decide(self, door: str, credential: CredentialRead) -> tuple[EntryDecision, Person | Visitor | None]:
         holder = self.holder(credential)
-        decision = self.app.pm.hook.entry_decision(door=door, person=holder, credential=credential, site=self.app.site)
+        decision = self.app.entry_decision(door, holder, credential)
         if decision.allowed:
             # Anti-passback is the host's, after any policy: no plugin's yes lets one card in twice.
             passback = self._passback(door, credential)
@@ -216,7 +217,7 @@ class Access:
 FIRST_ANSWER_SECONDS = 10.0
 
 
-async def wait_online(driver: Any, seconds: float = FIRST_ANSWER_SECONDS) -> bool:
+async def wait_online(driver: DoorDriver, seconds: float = FIRST_ANSWER_SECONDS) -> bool:
     """Wait for a door reader to come online (its link and secure channel take a moment); stop
     early when it answers but refuses the secure channel, which waiting does not mend."""
     loop = asyncio.get_running_loop()
@@ -228,7 +229,7 @@ async def wait_online(driver: Any, seconds: float = FIRST_ANSWER_SECONDS) -> boo
     return True
 
 
-async def handle_read(access: Access, door_id: str, driver: Any, read: CredentialRead, strike_seconds: float) -> EntryDecision:
+async def handle_read(access: Access, door_id: str, driver: DoorDriver, read: CredentialRead, strike_seconds: float) -> EntryDecision:
     """One credential read at a door: decide, actuate (strike or refusal signal), record it all."""
     from watchkeeper.devices.drivers import DeviceError
 
@@ -246,7 +247,7 @@ async def handle_read(access: Access, door_id: str, driver: Any, read: Credentia
     return decision
 
 
-async def serve_door(access: Access, door_id: str, driver: Any, strike_seconds: float) -> None:
+async def serve_door(access: Access, door_id: str, driver: DoorDriver, strike_seconds: float) -> None:
     """Answer every credential read at a door until cancelled."""
     async for read in driver.reads():
         await handle_read(access, door_id, driver, read, strike_seconds)

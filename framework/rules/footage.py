@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from watchkeeper.rules.viewing import record_retrieval
 from watchkeeper.core.i18n import _
 from watchkeeper.rules.policy import ACTION_ROLES, roster
 from watchkeeper.rules.verdicts import Item, decide, journal_rows
-from watchkeeper.site.app import Refused
+from watchkeeper.site.app import App, Refused
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 
 migrations = Migrations("watchkeeper.footage")
@@ -58,7 +59,7 @@ def sha256_file(path: Path) -> str:
 class Footage:
     """The retrieval workflow over an opened App; every step journaled as kind `retrieval`."""
 
-    app: Any
+    app: App
 
     def _journal(self, actor: str, subject: str, body: dict[str, Any]) -> None:
         self.app.journal.append("retrieval", actor, subject, body)
@@ -77,6 +78,7 @@ class Footage:
             "camera": camera, "start_utc": start.astimezone(timezone.utc).isoformat(),
             "end_utc": end.astimezone(timezone.utc).isoformat(), "reason": reason, "case_ref": case_ref,
             "requested_by": actor, "requested_at": _now(), "status": "pending"}).last_pk
+        assert request_id is not None  # an insert always has a key
         self._journal(actor, f"request-{request_id}", {"requested": {
             "camera": camera, "from": start.isoformat(), "to": end.isoformat(), "reason": reason, "case": case_ref}})
         return request_id
@@ -173,6 +175,7 @@ class Footage:
             "camera": camera, "start_utc": start.astimezone(timezone.utc).isoformat(),
             "end_utc": end.astimezone(timezone.utc).isoformat(), "reason": reason, "placed_by": actor,
             "placed_at": _now()}).last_pk
+        assert hold_id is not None
         self._journal(actor, f"hold-{hold_id}", {"hold": {"camera": camera, "from": start.isoformat(),
                                                            "to": end.isoformat(), "reason": reason}})
         return hold_id
@@ -233,10 +236,10 @@ def verdict(context: VerdictContext) -> Verdict:
 
 
 @hookimpl
-def register_verdicts(register: Any) -> None:
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
     register(ClauseRule("R9", verdict, "copies of footage only on another person's approval"))
 
 
 @hookimpl
-def register_migrations(register: Any) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

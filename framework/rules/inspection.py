@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,11 @@ from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictCont
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CapabilityMissing, DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind, Severity
 from watchkeeper.analysis.imagechecks import check_frame, combine, thresholds_for
-from watchkeeper.core.models import AuditAction, Capability
+from watchkeeper.core.models import AuditAction, Capability, Endpoint
 from watchkeeper.rules import duty, ownership, viewing
+from watchkeeper.devices.drivers import CameraDriver
+from watchkeeper.site.app import App
+from watchkeeper.site.config import Camera
 
 log = logging.getLogger(__name__)
 migrations = Migrations("watchkeeper.inspection")
@@ -70,14 +74,14 @@ def decode_jpeg(data: bytes) -> np.ndarray:
         raise DeviceError(FindingKind.PROTOCOL_ERROR, str(error)) from None
 
 
-def source_of(app: Any, camera: Any) -> tuple[Any, int]:
+def source_of(app: App, camera: Camera) -> tuple[Endpoint, int]:
     """The endpoint and channel that give this camera's live image."""
     if camera.host is not None:
         return app.camera_endpoint(camera.id), camera.channel
     return app.camera_endpoint(camera.id), camera.recorder_channel or camera.channel
 
 
-def recorder_of(app: Any, camera: Any) -> tuple[Any, int]:
+def recorder_of(app: App, camera: Camera) -> tuple[Endpoint, int]:
     """The endpoint and channel that hold this camera's recordings."""
     if camera.recorder:
         return app.recorder_endpoint(camera.recorder), camera.recorder_channel or camera.channel
@@ -97,6 +101,10 @@ class FrameSeries:
     #: motion_plane): a stream is frozen only if even that is tiny.
     frozen: float | None = None
 
+    def extend(self, frames: Iterable[np.ndarray]) -> None:
+        for frame in frames:
+            self.add(frame)
+
     def add(self, frame: np.ndarray) -> None:
         metrics = analyze_frame(frame)
         plane = motion_plane(frame)
@@ -111,7 +119,7 @@ class FrameSeries:
         return self
 
 
-async def live_frames(driver: Any, channel: int, count: int, interval: float) -> FrameSeries:
+async def live_frames(driver: CameraDriver, channel: int, count: int, interval: float) -> FrameSeries:
     series = FrameSeries()
     for index in range(count):
         if index:
@@ -122,7 +130,7 @@ async def live_frames(driver: Any, channel: int, count: int, interval: float) ->
     return series.finished()
 
 
-def read_stream(uri: str, endpoint: Any, count: int) -> FrameSeries:
+def read_stream(uri: str, endpoint: Endpoint, count: int) -> FrameSeries:
     """`count` frames, about a second apart, from an RTSP replay (runs in a worker thread).
 
     PyAV, not OpenCV: cv2.VideoCapture serialises opens across threads in one process, so replays
@@ -162,7 +170,7 @@ class PlaybackUnavailable(Exception):
     """The recorded clip could not be played back; the reason is said in the finding."""
 
 
-async def playback_frames(app: Any, camera: Any, now: datetime, actor: str = "watchkeeper",
+async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = "watchkeeper",
                           run_id: int | None = None, folder: Path | None = None,
                           live: Any = None) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
@@ -191,11 +199,13 @@ async def playback_frames(app: Any, camera: Any, now: datetime, actor: str = "wa
             with contextlib.ExitStack() as stack:
                 if folder is None:
                     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-                target = folder / f"playback-{uuid.uuid4().hex}.mp4"
-                stack.callback(target.unlink, missing_ok=True)
-                clip = await driver.download_clip(channel, start, end, target)  # a driver may name it its way
+                wanted = folder / f"playback-{uuid.uuid4().hex}.mp4"
+                stack.callback(wanted.unlink, missing_ok=True)
+                # The driver says where the clip is: a recorder's own container may need its own
+                # suffix (a GB/T 28181 playback is a PS, .mpg).
+                clip = await driver.download_clip(channel, start, end, wanted)
                 stack.callback(Path(clip).unlink, missing_ok=True)
-                await asyncio.to_thread(lambda: [series.add(frame) for frame in sample_video(clip, 3)])
+                await asyncio.to_thread(series.extend, sample_video(clip, 3))
             source = "clip"
         elif Capability.PLAYBACK in capabilities:
             viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.PLAYBACK, actor, purpose, run=run_id)
@@ -212,14 +222,16 @@ async def playback_frames(app: Any, camera: Any, now: datetime, actor: str = "wa
             await driver.close()
 
 
-def reference_metrics(app: Any, camera_id: str) -> Metrics | None:
+def reference_metrics(app: App, camera_id: str) -> Metrics | None:
     row = app.store.conn.execute("SELECT jpeg FROM baselines WHERE camera = ?", [camera_id]).fetchone()
     return analyze_frame(decode_jpeg(row[0])) if row else None
 
 
-def judge(series: FrameSeries, camera: Any, app: Any, reference: Metrics | None,
+def judge(series: FrameSeries, camera: Camera, app: App, reference: Metrics | None,
           judge_frozen: bool = True) -> list[Finding]:
     """Image findings for a camera from its judged frames."""
+    if series.last is None:
+        return []
     scene = compare_to_reference(series.last, reference) if reference is not None else None
     limits = thresholds_for(camera.profile, app.site.policies.thresholds)
     return check_frame(series.last, subject=camera.id, profile=camera.profile, thresholds=limits, scene=scene,
@@ -235,7 +247,7 @@ def judge_camera(live: FrameSeries, recorded: FrameSeries, camera: Any, app: Any
         # What only the recording shows joins the live findings, ranked as check_frame ranks.
         replayed = judge(recorded, camera, app, None, False)
         found = combine(found, [f for f in replayed if f.kind is not FindingKind.FROZEN])
-    return found, thumbnail_b64(live.last)
+    return found, thumbnail_b64(live.last) if live.last is not None else ""
 
 
 def thumbnail_b64(metrics: Metrics) -> str:
@@ -256,11 +268,12 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
     # running it again per inspection asked every camera its time twice.
     run_id = app.store.db["inspection_runs"].insert({
         "started_at": context.now.isoformat(), "actor": context.actor, "cameras": 0}).last_pk
+    assert run_id is not None  # an insert always has a key
     limit = asyncio.Semaphore(CAMERA_CONCURRENCY)
     rows: list[dict[str, Any]] = []
     folder = Path(tempfile.mkdtemp(prefix="watchkeeper-inspection-"))
 
-    async def inspect(camera: Any, result: CheckResult, row: dict[str, Any]) -> None:
+    async def inspect(camera: Camera, result: CheckResult, row: dict[str, Any]) -> None:
         endpoint, channel = source_of(app, camera)
         row["channel"] = channel
         async with limit:
@@ -291,9 +304,10 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
             result.evaluated([FindingKind.VIDEO_LOSS], camera.id)
             found, thumbnail = await asyncio.to_thread(judge_camera, live, recorded, camera, app)
             result.findings += found
-            row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()), thumbnail=thumbnail)
+            if live.last is not None:
+                row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()), thumbnail=thumbnail)
 
-    async def one(camera: Any) -> CheckResult:
+    async def one(camera: Camera) -> CheckResult:
         """One camera's inspection; whatever goes wrong with it is its finding, and the run goes on."""
         result = CheckResult()
         result.evaluated([*DEVICE_FAILURE_KINDS, FindingKind.CHECK_FAILED], camera.id)
@@ -335,7 +349,7 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
     return total
 
 
-def sign(app: Any, actor: str, run_id: int | None = None, note: str = "",
+def sign(app: App, actor: str, run_id: int | None = None, note: str = "",
          fault_notes: dict[str, tuple[str, str]] | None = None) -> int:
     """An operator on duty signs an inspection run (the latest by default): R5's accountability.
 
@@ -392,7 +406,7 @@ def sign(app: Any, actor: str, run_id: int | None = None, note: str = "",
     return run_id
 
 
-def shifts_due(app: Any, now: datetime, days: int | None = None) -> list[datetime]:
+def shifts_due(app: App, now: datetime, days: int | None = None) -> list[datetime]:
     """Shift starts whose signing window has closed: since commissioning (any age), or in the last `days`."""
     since = app.commissioned_at()
     if days is not None:
@@ -450,16 +464,16 @@ def verdict(context: VerdictContext) -> Verdict:
 
 
 @hookimpl
-def register_verdicts(register: Any) -> None:
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
     register(ClauseRule("R5", verdict, "a signed inspection before every shift"))
 
 
 @hookimpl
-def register_checks(register: Any) -> None:
+def register_checks(register: Callable[[Check], None]) -> None:
     register(Check("inspection", "R5", inspect_cameras, "live and recorded frames of every camera judged"))
     register(Check("inspection_signed", "R5", check_signed, "every shift has a signed inspection"))
 
 
 @hookimpl
-def register_migrations(register: Any) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

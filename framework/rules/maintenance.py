@@ -6,6 +6,7 @@ Daily: the wipe-down (小擦), ventilation, nothing unrelated stored; weekly: th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlite_utils import Migrations
 from watchkeeper import hookimpl
 from watchkeeper.core.i18n import _
 from watchkeeper.rules.verdicts import Item, Slot, days, decide, weeks
-from watchkeeper.site.app import Refused
+from watchkeeper.site.app import App, Refused
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 from watchkeeper.core.findings import Finding, FindingKind
@@ -53,7 +54,7 @@ class TaskState:
     overdue: bool
 
 
-def states(app: Any, now: datetime) -> list[TaskState]:
+def states(app: App, now: datetime) -> list[TaskState]:
     result = []
     commissioned = app.commissioned_at()
     for task in app.site.maintenance:
@@ -67,7 +68,7 @@ def states(app: Any, now: datetime) -> list[TaskState]:
     return result
 
 
-def tick(app: Any, actor: str, task_id: str, note: str = "", at: datetime | None = None) -> int:
+def tick(app: App, actor: str, task_id: str, note: str = "", at: datetime | None = None) -> int:
     """Record a task as done by actor, the person who did it; journaled as kind `maintenance`."""
     if task_id not in {task.id for task in app.site.maintenance}:
         raise KeyError(f"no maintenance task {task_id!r}; tasks: {', '.join(t.id for t in app.site.maintenance)}")
@@ -75,6 +76,7 @@ def tick(app: Any, actor: str, task_id: str, note: str = "", at: datetime | None
     moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
     tick_id = app.store.db["maintenance_ticks"].insert({"task": task_id, "done_by": actor,
                                                         "done_at": moment.isoformat(), "note": note}).last_pk
+    assert tick_id is not None  # an insert always has a key
     app.journal.append("maintenance", actor, task_id, {"done": task_id, "tick": tick_id, "note": note}, at=moment)
     return tick_id
 
@@ -133,15 +135,15 @@ def verdict(context: VerdictContext) -> Verdict:
 
 
 @hookimpl
-def register_verdicts(register: Any) -> None:
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
     register(ClauseRule("R4", verdict, "checklist ticks per day and week, weekly ones countersigned"))
 
 
 @hookimpl
-def register_checks(register: Any) -> None:
+def register_checks(register: Callable[[Check], None]) -> None:
     register(Check("maintenance", "R4", check_maintenance, "room checklist tasks done on time"))
 
 
 @hookimpl
-def register_migrations(register: Any) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

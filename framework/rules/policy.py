@@ -5,6 +5,7 @@ Every implementation is ``trylast`` so that a site plugin returning a value over
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from watchkeeper.core.i18n import _
 from watchkeeper.rules.verdicts import Item, decide, journal_rows
 from watchkeeper.site import people as people_store
 from watchkeeper.site.config import Person, Site
+from watchkeeper.site.context import Refusal
 from watchkeeper.site.people import PeopleView
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 
@@ -98,8 +100,9 @@ def refusal_reason(actor: str, action: str, site: Site, today: date | None = Non
 
 
 @hookimpl(trylast=True)
-def authorize(actor: str, action: str, resource: str, site: Site, people: PeopleView) -> bool:
-    return refusal_reason(actor, action, site, people=people) is None
+def authorize(actor: str, action: str, resource: str, site: Site, people: PeopleView) -> bool | Refusal:
+    reason = refusal_reason(actor, action, site, people=people)
+    return True if reason is None else Refusal(reason)
 
 
 @hookimpl(trylast=True)
@@ -136,5 +139,5 @@ def verdict(context: VerdictContext) -> Verdict:
 
 
 @hookimpl
-def register_verdicts(register: Any) -> None:
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
     register(ClauseRule("R2", verdict, "operations done by trained operators only"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlite_utils
@@ -16,7 +17,7 @@ from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 from watchkeeper.devices.drivers import CameraDriver, DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.models import Capability, DiskStatus, RecordingSegment
+from watchkeeper.core.models import Capability, DiskStatus, Endpoint, RecordingSegment
 
 migrations = Migrations("watchkeeper.retention")
 
@@ -60,7 +61,7 @@ def gaps_between(covered: list[tuple[datetime, datetime]], start: datetime, end:
 
 
 def daily_coverage(covered: list[tuple[datetime, datetime]], start: datetime, end: datetime,
-                   zone: Any) -> dict[str, tuple[float, float]]:
+                   zone: tzinfo) -> dict[str, tuple[float, float]]:
     """Seconds covered and expected per site-local day between start and end."""
     days: dict[str, tuple[float, float]] = {}
     day = start.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -91,7 +92,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
             holders.setdefault(camera.id, []).append((camera.id, camera.channel))
     endpoints = dict(app.devices())
 
-    async def one(device_id: str, driver: CameraDriver, endpoint: Any) -> CheckResult:
+    async def one(device_id: str, driver: CameraDriver, endpoint: Endpoint) -> CheckResult:
         result = CheckResult()
         capabilities = await known_capabilities(driver)  # the device's answer, not the driver's hopes
         if Capability.STORAGE in capabilities:
@@ -109,7 +110,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
         if Capability.RECORDINGS not in capabilities:
             return result
         for camera_id, channel in holders.get(device_id, []):
-            days = app.pm.hook.retention_days(camera=camera_id, site=app.site)
+            days = app.retention_days(camera_id)
             floor = now - timedelta(days=days)
             try:
                 segments = await driver.recordings(channel, floor - timedelta(days=1), now)
@@ -172,7 +173,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
 
 
 @hookimpl
-def register_checks(register: Any) -> None:
+def register_checks(register: Callable[[Check], None]) -> None:
     register(Check("retention", "R8", check_retention, "recordings kept for the retention period without gaps"))
 
 
@@ -220,10 +221,10 @@ def verdict(context: VerdictContext) -> Verdict:
 
 
 @hookimpl
-def register_verdicts(register: Any) -> None:
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
     register(ClauseRule("R8", verdict, "recordings searched per camera and day, no gaps, disks healthy"))
 
 
 @hookimpl
-def register_migrations(register: Any) -> None:
+def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)

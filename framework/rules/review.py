@@ -9,6 +9,7 @@ certifies), the supervisor's comments and the actions decided. Reviews fall due 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -123,7 +124,7 @@ def register_checks(register: Any) -> None:
 
 
 @hookimpl
-def register_verdicts(register: Any) -> None:
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
     register(ClauseRule("R10", verdict, "reviews signed by a supervisor within the interval"))
 
 

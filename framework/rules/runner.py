@@ -11,6 +11,7 @@ from typing import Any
 
 import pluggy
 
+from watchkeeper.core.models import Endpoint
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CameraDriver, DeviceError
 from watchkeeper.site.app import App
 from watchkeeper.core.findings import Finding, FindingKind
@@ -36,14 +37,14 @@ def collect_checks(pm: pluggy.PluginManager) -> dict[str, Check]:
     return checks
 
 
-async def per_device(devices: Iterable[tuple[str, Any]],
-                     work: Callable[[str, CameraDriver, Any], Awaitable[CheckResult]],
+async def per_device(devices: Iterable[tuple[str, Endpoint]],
+                     work: Callable[[str, CameraDriver, Endpoint], Awaitable[CheckResult]],
                      app: App) -> CheckResult:
     """Run work for each (device id, endpoint) concurrently; a device failure becomes its finding."""
     limit = asyncio.Semaphore(DEVICE_CONCURRENCY)
     total = CheckResult()
 
-    async def one(device_id: str, endpoint: Any) -> CheckResult:
+    async def one(device_id: str, endpoint: Endpoint) -> CheckResult:
         async with limit:
             result = CheckResult()
             result.evaluated([*DEVICE_FAILURE_KINDS, FindingKind.CHECK_FAILED], device_id)

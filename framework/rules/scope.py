@@ -8,7 +8,7 @@ approves the current versions (`watchkeeper scope approve`), journaled with who 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -115,5 +115,5 @@ def verdict(context: VerdictContext) -> Verdict:
 
 
 @hookimpl
-def register_verdicts(register: Any) -> None:
+def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
     register(ClauseRule("R1", verdict, "every camera's scope written down and approved"))

@@ -214,6 +214,7 @@ async def read_device_logs(context: CheckContext) -> CheckResult:
                 "device": device_id, "fingerprint": key, "time_utc": entry.time.isoformat(), "log_type": entry.log_type,
                 "action": str(entry.action), "user": entry.user, "address": entry.address, "channel": entry.channel,
                 "detail": entry.detail[:500], "read_at": read_at, "matched": matched}).last_pk
+            assert entry_id is not None  # an insert always has a key
             if footage and matched is None:
                 result.findings.append(finding_for(app, device_id, entry, entry_id))
         app.store.db["device_log_reads"].insert({"device": device_id, "read_at": read_at, "status": "ok",

@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from watchkeeper.core.timezones import utc_offset
+
 
 class ImageFault(enum.StrEnum):
     BLUR = "blur"
@@ -48,19 +50,27 @@ HUGE_BODY_BYTES = 50 * 1024 * 1024
 class FaultProfile:
     """What is wrong with a simulated device (or one of its channels). Empty means healthy."""
 
+    #: What the picture suffers from (snapshots, streams and recorded clips alike).
     image: frozenset[ImageFault] = attrs.field(factory=frozenset, converter=lambda v: frozenset(ImageFault(x) for x in v))
+    #: Seconds the device clock runs ahead of the true time (negative: behind).
     clock_offset: float = 0.0
+    #: The zone the device is set to, in any notation a vendor uses (the simulator reports it its own way).
     time_zone: str | None = None
+    #: Intervals with no recording.
     gaps: tuple[tuple[datetime, datetime], ...] = ()
     #: Recording only goes back this far (a recorder that overwrites too early).
     retention_days: float | None = None
+    #: A disk reports failure (and the device raises a disk-error event where it has events).
     disk_error: bool = False
+    #: The disks are full.
     disk_full: bool = False
+    #: The device's password is not the one configured: every authenticated request is refused.
     wrong_password: bool = False
     #: Seconds added before every reply.
     slow: float = 0.0
     #: Close the connection without a reply.
     drop: bool = False
+    #: Answer authenticated requests with this hostile reply.
     hostile: Hostile | None = attrs.field(default=None, converter=lambda v: None if v is None else Hostile(v))
     #: Device is switched off: refuses connections.
     offline: bool = False
@@ -117,6 +127,15 @@ def parse_faults(spec: str, now: datetime | None = None) -> FaultProfile:
     profile.image = frozenset(images)
     profile.gaps = tuple(gaps)
     return profile
+
+
+def zone_offset(spec: str, at: datetime) -> timedelta:
+    """The UTC offset of a `time_zone` fault at `at`, in any notation core.timezones reads (POSIX `CST-8`,
+    `GMT+08:00`, an IANA name, `UTC`). A simulator reports the zone its own way from this."""
+    offset = utc_offset(spec, at)
+    if offset is None:
+        raise FaultSpecError(f"time zone {spec!r} is in no notation a simulator knows")
+    return offset
 
 
 def _duration(text: str) -> timedelta:

@@ -1,21 +1,29 @@
-"""What a simulated recorder holds: continuous recording in fixed slots, cut by gaps, retention and now."""
+"""What a simulated recorder holds: continuous recording in fixed slots, cut by gaps, retention and now,
+and clips of it that FFmpeg decodes."""
 
 from __future__ import annotations
 
 import itertools
+import tempfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
-from watchkeeper.simulation.faults import FaultProfile
+import cv2
+
+from watchkeeper.simulation.faults import FaultProfile, ImageFault
+from watchkeeper.simulation.scenes import HEIGHT, WIDTH, render
 
 #: How far back a healthy simulated recorder keeps footage.
 DEFAULT_RETENTION_DAYS = 35.0
 
 
 def recorded_intervals(start: datetime, end: datetime, faults: FaultProfile, now: datetime,
-                       slot_seconds: int = 3600) -> list[tuple[datetime, datetime]]:
+                       slot_seconds: int = 3600,
+                       retention_days: float = DEFAULT_RETENTION_DAYS) -> list[tuple[datetime, datetime]]:
     """The recorded pieces overlapping [start, end): one per slot (a recorder's file), minus the
-    profile's gaps, nothing older than its retention and nothing after now; whole seconds, UTC."""
-    retention = faults.retention_days if faults.retention_days is not None else DEFAULT_RETENTION_DAYS
+    profile's gaps, nothing older than its retention (the profile's, else `retention_days`) and nothing
+    after now; whole seconds, UTC."""
+    retention = faults.retention_days if faults.retention_days is not None else retention_days
     oldest = now - timedelta(days=retention)
     start, end = max(start, oldest), min(end, now)
     if start >= end:
@@ -43,3 +51,20 @@ def recorded_intervals(start: datetime, end: datetime, faults: FaultProfile, now
             if b > a and b > start and a < end:
                 pieces.append((a, b))
     return pieces
+
+
+def mjpeg_clip(seed: int, image: frozenset[ImageFault], frames: int, first_tick: int = 0) -> bytes:
+    """An MJPEG AVI of the scene, one frame a second, as FFmpeg and OpenCV decode it.
+
+    Real recorders export their own containers (Hikvision PS, Dahua DHAV); a simulator that has no
+    reason to copy one answers this, which the inspection's playback check decodes the same way.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.avi"
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 1.0, (WIDTH, HEIGHT))
+        try:
+            for tick in range(first_tick, first_tick + max(1, frames)):
+                writer.write(render(seed, image, tick))
+        finally:
+            writer.release()
+        return path.read_bytes()

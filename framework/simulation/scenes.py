@@ -31,7 +31,7 @@ def base_scene(seed: int, width: int = WIDTH, height: int = HEIGHT) -> np.ndarra
     image[:horizon] = (200, 170, 120)
     image[horizon:] = (90, 110, 100)
     for _ in range(12):
-        x, y = int(rng.integers(0, WIDTH - 60)), int(rng.integers(horizon / sy - 40, HEIGHT - 40))
+        x, y = int(rng.integers(0, WIDTH - 60)), int(rng.integers(int(horizon / sy) - 40, HEIGHT - 40))
         w, h = int(rng.integers(30, 160)), int(rng.integers(30, 140))
         colour = tuple(int(c) for c in rng.integers(30, 230, 3))
         box = (int(x * sx), int(y * sy)), (int((x + w) * sx), int((y + h) * sy))
@@ -109,6 +109,7 @@ def _large_snapshot(seed: int, faults: frozenset[ImageFault], tick: int, size: t
 
 
 def jpeg(image: np.ndarray, quality: int = 85) -> bytes:
+    """The image as a camera's JPEG snapshot."""
     ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:  # pragma: no cover - OpenCV always encodes a uint8 BGR image
         raise RuntimeError("JPEG encoding failed")

@@ -38,7 +38,9 @@ def _parse_auth_params(header: str) -> dict[str, str]:
 
 
 def _split_params(text: str) -> list[str]:
-    parts, current, quoted = [], [], False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in text:
         if char == '"':
             quoted = not quoted
@@ -169,5 +171,5 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True)
     await site.start()
-    sockets = site._server.sockets if site._server else []  # aiohttp exposes no public accessor
+    sockets = getattr(site._server, "sockets", None) or []  # aiohttp exposes no public accessor
     return runner, sockets[0].getsockname()[1] if sockets else port

@@ -13,6 +13,7 @@ import attrs
 import pluggy
 
 from watchkeeper.site.config import Site, load_site, platform_kinds, platform_options
+from watchkeeper.site.context import ActionRequest, Refusal, SiteView
 from watchkeeper.devices.drivers import CameraDriver, DoorDriver, Platform
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.evidence.findingstore import FindingStore
@@ -73,6 +74,7 @@ class App:
     store: Store
     journal: Journal
     platforms: dict[str, Platform]
+    _view: SiteView | None = attrs.field(default=None, init=False)
     #: Set when opening found the journal tampered with (the alarm is journaled, the finding open).
     journal_alarm: Problem | None = None
     #: The current people, roles, training and revocations, read from the store (read-only).
@@ -135,12 +137,42 @@ class App:
         row = self.store.conn.execute("SELECT time_utc FROM journal ORDER BY seq LIMIT 1").fetchone()
         return datetime.fromisoformat(row[0]) if row else datetime.now(timezone.utc)
 
+    @property
+    def view(self) -> SiteView:
+        """The store, read-only, as decision hooks see it."""
+        if self._view is None:
+            self._view = SiteView(self.store.path)
+        return self._view
+
+    def authorize(self, actor: str, action: str, resource: str) -> bool | Refusal:
+        """Ask `authorize` with the request and its history; no answer at all is a refusal."""
+        answer = self.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.site,
+                                        people=self.people, request=ActionRequest(actor, action, resource, self.view))
+        return Refusal("no policy answered") if answer is None else answer
+
     def require(self, actor: str, action: str, resource: str, kind: str = "operation") -> None:
-        """Ask `authorize`; journal and raise Refused when the answer is not a yes."""
-        if not self.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.site,
-                                      people=self.people):
-            self.journal.append(kind, actor, resource, {"refused": action})
-            raise Refused(f"{actor} may not {action}")
+        """Ask `authorize`; journal the refusal with its reason and plugin, and raise Refused."""
+        answer = self.authorize(actor, action, resource)
+        if answer is True:
+            return
+        refusal = answer if isinstance(answer, Refusal) else Refusal("", "")
+        self.journal.append(kind, actor, resource, {"refused": action, "reason": refusal.reason,
+                                                     "plugin": refusal.plugin})
+        because = f": {refusal.reason}" if refusal.reason else ""
+        raise Refused(f"{actor} may not {action}{because} ({refusal.plugin or 'policy'})")
+
+    def retention_days(self, camera: str) -> int:
+        """How many days the camera must keep (R8), as the plugins decide."""
+        return int(self.pm.hook.retention_days(camera=camera, site=self.site, view=self.view))
+
+    def clock_tolerance(self, device: str) -> float:
+        """The largest clock offset the device may have (R7), as the plugins decide."""
+        return float(self.pm.hook.clock_tolerance(device=device, site=self.site, view=self.view))
+
+    def entry_decision(self, door: str, person: object, credential: object) -> Any:
+        """Whether a credential opens the door (R3), as the plugins decide."""
+        return self.pm.hook.entry_decision(door=door, person=person, credential=credential, site=self.site,
+                                           view=self.view)
 
     def add_note(self, actor: str, kind: str, subject: str, text: str) -> dict[str, Any]:
         """A person's own journal entry: authorised, and only of the kinds people write."""
@@ -179,6 +211,8 @@ class App:
         """A driver for one of the site's doors (KeyError naming it if there is no such door)."""
         door = self.site.door(door_id)
         platform = self.platforms[door.platform]
+        if platform.door_driver is None:
+            raise KeyError(f"platform {door.platform} has no door driver")
         options: dict[str, object] = {**door.options, "address": door.address}
         if door.serial_port:
             options["serial_port"] = door.serial_port
@@ -200,6 +234,8 @@ class App:
         return FindingStore(self.store, announce)
 
     def close(self) -> None:
+        if self._view is not None:
+            self._view.close()
         if isinstance(self.journal.witness, Witness):
             self.journal.witness.close()
         self.store.close()

@@ -8,7 +8,7 @@ import tomllib
 from datetime import date, time
 from pathlib import Path
 from collections.abc import Collection, Mapping
-from typing import Any, Callable
+from typing import Any, Callable, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -292,7 +292,7 @@ class _Table:
             self.loader.problem(self.key_path(key), f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {type(value).__name__} {value!r}")
             return None if default is MISSING else default
         if kind in (int, float):
-            reason = range_problem(self.path, key, value)
+            reason = range_problem(self.path, key, cast(float, value))
             if reason:
                 self.loader.problem(self.key_path(key), reason)
                 return None if default is MISSING else default
@@ -449,12 +449,16 @@ class _Loader:
                          + (f"; it takes {', '.join(sorted(known))}" if known else "; it takes none"))
         return dict(raw)
 
-    def path(self, table: _Table, key: str, default: str | None) -> Path | None:
+    def path(self, table: _Table, key: str, default: Any) -> Path | None:
         raw = table.get(key, str, default)
         if raw is None:
             return None
         path = Path(raw).expanduser()
         return path if path.is_absolute() else self.base_dir / path
+
+    def required_path(self, table: _Table, key: str, default: str) -> Path:
+        """A path with a default, so never None."""
+        return self.path(table, key, default) or self.base_dir / default
 
     def items(self, data: dict, key: str) -> list[_Table]:
         raw = data.get(key, [])
@@ -476,22 +480,22 @@ class _Loader:
             profile: {name: float(value) for name, value in values.items()} for profile, values in thresholds_raw.items()}
         times = table.get("inspection_times", list, ["08:00", "20:00"])
         for index, value in enumerate(times or []):
-            reason = _time_of_day(value) if isinstance(value, str) else "must be a string like 08:00"
-            if reason:
-                self.problem(f"policies.inspection_times[{index}]", reason)
+            why = _time_of_day(value) if isinstance(value, str) else "must be a string like 08:00"
+            if why:
+                self.problem(f"policies.inspection_times[{index}]", why)
         servers = table.get("ntp_servers", list, list(DEFAULT_NTP_SERVERS)) or []
         for index, value in enumerate(servers):
-            reason = _ntp_server(value) if isinstance(value, str) else "must be a string like ntp.ntsc.ac.cn"
-            if reason:
-                self.problem(f"policies.ntp_servers[{index}]", reason)
+            why = _ntp_server(value) if isinstance(value, str) else "must be a string like ntp.ntsc.ac.cn"
+            if why:
+                self.problem(f"policies.ntp_servers[{index}]", why)
         legacy = table.get("ntp_server", str, None, _ntp_server)  # the older single-server key
         if legacy:
             servers = [legacy, *(s for s in servers if s != legacy)] if "ntp_servers" in table.data else [legacy]
         room_roles = table.get("room_access_roles", list, list(DEFAULT_ROOM_ROLES)) or []
         for index, role in enumerate(room_roles):
-            reason = _one_of(ROLES)(role) if isinstance(role, str) else "must be a string"
-            if reason:
-                self.problem(f"policies.room_access_roles[{index}]", reason)
+            why = _one_of(ROLES)(role) if isinstance(role, str) else "must be a string"
+            if why:
+                self.problem(f"policies.room_access_roles[{index}]", why)
         policies = Policies(
             clock_tolerance_seconds=table.get("clock_tolerance_seconds", float, 30.0, _positive),
             retention_days=table.get("retention_days", int, 30, _positive),
@@ -758,10 +762,10 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         name=site_table.get("name", str),
         time_zone=site_table.get("time_zone", str, "UTC", _zone),
         source=source,
-        store=loader.path(site_table, "store", "watchkeeper.db"),
-        journal_key=loader.path(site_table, "journal_key", "journal.key"),
+        store=loader.required_path(site_table, "store", "watchkeeper.db"),
+        journal_key=loader.required_path(site_table, "journal_key", "journal.key"),
         plugins_dir=loader.path(site_table, "plugins_dir", None),
-        exports_dir=loader.path(site_table, "exports_dir", "exports"),
+        exports_dir=loader.required_path(site_table, "exports_dir", "exports"),
         policies=policies,
         recorders=recorders,
         cameras=cameras,

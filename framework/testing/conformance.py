@@ -7,6 +7,8 @@ import socket
 import time
 import tracemalloc
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from collections.abc import AsyncGenerator
 from typing import Any, Protocol
 
 import attrs
@@ -31,6 +33,7 @@ from watchkeeper.core.models import (
     RecordingSegment,
 )
 from watchkeeper.host.pluginhost import collect_platforms, load_plugins
+from watchkeeper.testing.records import CameraRecordsConformance
 
 #: A hostile reply may cost the driver this much Python memory at most (a 50 MB body must not be held).
 MEMORY_BOUND_BYTES = 16 * 1024 * 1024
@@ -47,7 +50,11 @@ class SimulatedDevice(Protocol):
         """Apply a fault profile to the device (channel None) or one channel; a new profile replaces the old."""
 
     async def trigger_event(self, kind: DeviceEventKind, channel: int) -> None:
-        """Make the device emit an event (only needed when the driver declares EVENTS)."""
+        """Make the device emit an event (only needed when the driver declares EVENTS).
+
+        `DeviceEventKind.REBOOT` restarts the device instead: every event stream and subscription is
+        dropped and connections fail for a moment, as when a real device reboots.
+        """
 
 
 def free_port() -> int:
@@ -67,7 +74,7 @@ async def _expect_failure(call: Any, kinds: set[FindingKind], limit: float) -> D
     return caught.value
 
 
-class CameraDriverConformance:
+class CameraDriverConformance(CameraRecordsConformance):
     """Subclass this in your plugin's tests; set `platform` and define `simulated_device`."""
 
     platform: str = ""
@@ -83,7 +90,9 @@ class CameraDriverConformance:
         return record
 
     def make_driver(self, platform_record: Platform, endpoint: Endpoint) -> CameraDriver:
-        return platform_record.camera_driver(attrs.evolve(endpoint, timeout=self.timeout))
+        factory = platform_record.camera_driver
+        assert factory is not None, f"platform {self.platform!r} has no camera driver"
+        return factory(attrs.evolve(endpoint, timeout=self.timeout))
 
     @pytest_asyncio.fixture
     async def driver(self, platform_record: Platform, simulated_device: SimulatedDevice) -> Any:
@@ -129,6 +138,10 @@ class CameraDriverConformance:
             Capability.PLAYBACK: lambda: driver.playback_uri(self.channel, now - timedelta(hours=1), now),
             Capability.RECORDINGS: lambda: driver.recordings(self.channel, now - timedelta(hours=1), now),
             Capability.STORAGE: lambda: driver.storage(),
+            Capability.SET_CLOCK: lambda: driver.set_clock(now),
+            Capability.NTP: lambda: driver.set_ntp(["192.0.2.1"]),
+            Capability.CLIP_DOWNLOAD: lambda: driver.download_clip(self.channel, now - timedelta(minutes=1), now,
+                                                                   Path("/nonexistent/clip.mp4")),
             Capability.AUDIT_LOG: lambda: driver.audit_log(now - timedelta(hours=1), now),
         }
         for capability, call in calls.items():
@@ -216,7 +229,8 @@ class CameraDriverConformance:
             event = await asyncio.wait_for(waiter, 10)
         finally:
             waiter.cancel()
-            await events.aclose()
+            if isinstance(events, AsyncGenerator):
+                await events.aclose()
         assert event is not None and event.channel == self.channel
         assert event.time.tzinfo is not None
 

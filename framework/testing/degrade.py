@@ -166,13 +166,13 @@ def occluder_mask(shape: tuple[int, int], share: float, rng: Rng) -> np.ndarray:
             polygon = polygon[:, ::-1]
             if edge == 3:
                 polygon[:, 0] = depth_side - polygon[:, 0]
-        cv2.fillPoly(mask, [np.int32(np.rint(polygon))], 1.0)
+        cv2.fillPoly(mask, [np.rint(polygon).astype(np.int32)], 1.0)
     # Rescale so that the covered share is what was asked for, whatever the shape's clipping did.
     covered = float(mask.mean())
     if covered > 0 and abs(covered - share) > 0.02:
         grown = cv2.dilate if covered < share else cv2.erode
         for _ in range(60):
-            mask = grown(mask, np.ones((3, 3), np.uint8))
+            mask = np.asarray(grown(mask, np.ones((3, 3), np.uint8)), dtype=np.float32)
             if (float(mask.mean()) >= share) == (covered < share):
                 break
     return cv2.GaussianBlur(mask, (0, 0), float(rng.uniform(2, 10)))

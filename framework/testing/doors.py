@@ -44,7 +44,9 @@ class DoorDriverConformance:
 
     @pytest_asyncio.fixture
     async def door(self, platform_record: Platform, simulated_reader: SimulatedReader) -> Any:
-        driver = platform_record.door_driver(attrs.evolve(simulated_reader.endpoint))
+        factory = platform_record.door_driver
+        assert factory is not None
+        driver = factory(attrs.evolve(simulated_reader.endpoint))
         deadline = asyncio.get_running_loop().time() + self.online_within
         while not (await driver.status()).online:
             if asyncio.get_running_loop().time() > deadline:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from watchkeeper import hookimpl
 from watchkeeper.devices.drivers import Platform, in_range
+from watchkeeper.devices.http import HTTP_OPTIONS
 
 from .driver import DahuaDriver
 from .simulator import simulate
@@ -16,5 +17,5 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
     register(Platform(
         name="dahua", camera_driver=DahuaDriver, simulator=simulate, default_port=80,
         description="Dahua HTTP CGI cameras and NVRs (Amcrest, Lorex, EmpireTech white labels)",
-        options={"rtsp_port": in_range(int, 1, 65535)},
+        options={**HTTP_OPTIONS, "rtsp_port": in_range(int, 1, 65535)},
     ))

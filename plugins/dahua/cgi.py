@@ -1,11 +1,9 @@
-"""Dahua CGI wire format: strict key=value replies, device-local times, bounded aiohttp bodies."""
+"""Dahua CGI wire format: strict key=value replies and device-local times."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
-
-import aiohttp
 
 from watchkeeper.devices.safeparse import MAX_REPLY_BYTES, decode_text, protocol_error
 
@@ -104,39 +102,3 @@ def parse_device_time(text: str, tz: timezone, what: str) -> datetime:
 
 def format_device_time(when: datetime, tz: timezone) -> str:
     return when.astimezone(tz).strftime(DEVICE_TIME_FORMAT)
-
-
-class ReplyTooLarge(Exception):
-    """Raised inside the body read; deliberately not an aiohttp error so no client swallows it."""
-
-
-class BoundedResponse(aiohttp.ClientResponse):
-    """An aiohttp response that refuses bodies over MAX_REPLY_BYTES and decodes strictly as UTF-8.
-
-    aiodahua reads every body whole with `response.text()`; bounding it here keeps a hostile
-    device from making the driver hold 50 MB, without forking the client.
-    """
-
-    limit = MAX_REPLY_BYTES
-
-    async def read(self) -> bytes:
-        if self._body is None:
-            declared = self.content_length
-            if declared is not None and declared > self.limit:
-                self.close()
-                raise ReplyTooLarge(f"reply declares {declared} bytes")
-            buffer = bytearray()
-            try:
-                async for chunk in self.content.iter_chunked(64 * 1024):
-                    buffer += chunk
-                    if len(buffer) > self.limit:
-                        raise ReplyTooLarge(f"reply exceeds {self.limit} bytes")
-            except BaseException:
-                self.close()
-                raise
-            self._body = bytes(buffer)
-        return await super().read()
-
-    def get_encoding(self) -> str:
-        # Dahua firmware speaks UTF-8; a declared Latin-1 must not make garbage decode cleanly.
-        return "utf-8"

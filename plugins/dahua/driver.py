@@ -1,4 +1,4 @@
-"""The Dahua camera/recorder driver (also Amcrest, Lorex, EmpireTech): CGI calls through aiodahua."""
+"""The Dahua camera/recorder driver (also Amcrest, Lorex, EmpireTech): CGI on the shared client, aiodahua parsers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import quote
 
 from aiodahua.parsers import parse_log_entries, parse_media_files, parse_storage_info
@@ -27,6 +28,7 @@ from watchkeeper.core.models import (
     RecordingSegment,
     audit_action,
 )
+from watchkeeper.devices.http import JPEG_TYPES
 from watchkeeper.devices.safeparse import protocol_error
 
 from . import cgi
@@ -138,7 +140,7 @@ class DahuaDriver:
     # --- media ---------------------------------------------------------------------------------
 
     async def snapshot(self, channel: int) -> bytes:
-        data = await self._cgi.binary(f"snapshot.cgi?channel={int(channel)}")
+        data = await self._cgi.binary(f"snapshot.cgi?channel={int(channel)}", JPEG_TYPES)
         if not data.startswith(b"\xff\xd8"):
             raise protocol_error("snapshot.cgi: reply is not a JPEG")
         return data
@@ -155,7 +157,7 @@ class DahuaDriver:
         return f"{self._rtsp_base()}/cam/playback?channel={int(channel)}&starttime={stamp(start)}&endtime={stamp(end)}"
 
     def _rtsp_base(self) -> str:
-        port = int(self.endpoint.options.get("rtsp_port", RTSP_PORT))
+        port = self.endpoint.option("rtsp_port", RTSP_PORT)
         return f"rtsp://{self.endpoint.host}:{port}"
 
     # --- recordings ----------------------------------------------------------------------------
@@ -219,16 +221,14 @@ class DahuaDriver:
                 await self._load_file(segment, sink)
         return destination
 
-    async def _load_file(self, segment: RecordingSegment, sink: object) -> None:
+    async def _load_file(self, segment: RecordingSegment, sink: BinaryIO) -> None:
         """RPC_Loadfile streams one recorded file; its size is known from the search."""
         limit = (segment.size_bytes or 0) + 1024 * 1024
         what = "RPC_Loadfile"
-        async with self._cgi.stream(f"RPC_Loadfile{quote(segment.token, safe='/')}", what) as response:
+        path = f"RPC_Loadfile{quote(segment.token, safe='/')}"
+        async with self._cgi.stream(path, what, self.endpoint.timeout) as response:
             received = 0
-            while True:
-                chunk = await self._cgi.call(response.content.readany(), what)
-                if not chunk:
-                    break
+            async for chunk in response.chunks():
                 received += len(chunk)
                 if received > limit:
                     raise protocol_error(f"{what}: file larger than the device said")
@@ -251,14 +251,11 @@ class DahuaDriver:
         failures = 0
         while True:
             try:
-                async with self._cgi.stream(path, "eventManager attach") as response:
+                # Silence past two heartbeats means the device is gone without a FIN.
+                idle = 2 * heartbeat + self.endpoint.timeout
+                async with self._cgi.stream(path, "eventManager attach", idle) as response:
                     reader = PartReader()
-                    while True:
-                        # Silence past two heartbeats means the device is gone without a FIN.
-                        chunk = await self._cgi.call(response.content.readany(), "event stream",
-                                                     2 * heartbeat + self.endpoint.timeout)
-                        if not chunk:
-                            break
+                    async for chunk in response.chunks():
                         failures = 0
                         for body in reader.feed(chunk):
                             event = parse_event(body)

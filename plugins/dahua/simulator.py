@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
 import attrs
@@ -19,7 +19,8 @@ from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_
 
 from . import cgi
 from .events import BOUNDARY, KIND_CODES, encode_part, event_body
-from .simstate import LogEntry, RecordedFile, Sessions, clip_bytes, clip_frames, clip_length, device_zone, recorded_files
+from .simstate import (Finder, LogEntry, RecordedFile, Sessions, clip_bytes, clip_frames, clip_length, device_zone,
+                       recorded_files)
 
 TEXT = "text/plain;charset=utf-8"
 BAD_REQUEST = "Error\r\nBad Request!\r\n"
@@ -81,6 +82,9 @@ class SimulatedDahua:
         return self.channel_faults.get(channel, self.http.faults)
 
     async def trigger_event(self, kind: DeviceEventKind, channel: int, action: str = "Start") -> None:
+        if kind is DeviceEventKind.REBOOT:
+            await self.reboot()
+            return
         now = datetime.now(timezone.utc)
         data = {"UTC": int(now.timestamp()), "LocaleTime": cgi.format_device_time(now, self.zone())}
         self.publish(event_body(KIND_CODES.get(kind, "VideoMotion"), action, channel - 1, data))
@@ -242,7 +246,7 @@ class SimulatedDahua:
         number = self.sessions.create_finder()
         return bad_request() if number is None else kv_reply({"result": number})
 
-    def _finder(self, request: web.Request):
+    def _finder(self, request: web.Request) -> Finder | None:
         text = request.query.get("object", "")
         return self.sessions.finders.get(int(text)) if text.isdigit() else None
 
@@ -290,7 +294,7 @@ class SimulatedDahua:
         text = request.query.get("object", "")
         return ok() if text.isdigit() and self.sessions.finders.pop(int(text), None) is not None else bad_request()
 
-    async def load_file(self, request: web.Request) -> web.Response:
+    async def load_file(self, request: web.Request) -> web.StreamResponse:
         item = self.served_files.get("/" + request.match_info["path"])
         if item is None:
             return bad_request()
@@ -339,7 +343,8 @@ class SimulatedDahua:
         if entries is None or not count.isdigit():
             return bad_request()
         page, self.sessions.logs[int(token)] = entries[:int(count)], entries[int(count):]
-        zone, lines = self.zone(), [("found", len(page))]
+        zone = self.zone()
+        lines: list[tuple[str, object]] = [("found", len(page))]
         for i, entry in enumerate(page):
             lines += [(f"items[{i}].Detail.Address", entry.address)]
             if entry.channel is not None:
@@ -385,7 +390,7 @@ class SimulatedDahua:
         return response
 
 
-Handler = Callable[[SimulatedDahua, web.Request], object]
+Handler = Callable[[SimulatedDahua, web.Request], Awaitable[web.StreamResponse]]
 ROUTES: dict[tuple[str, str], Handler] = {
     ("magicBox.cgi", "getSystemInfo"): SimulatedDahua.system_info,
     ("magicBox.cgi", "getDeviceType"): SimulatedDahua.device_type,

@@ -14,7 +14,7 @@ from .simulator import simulate
 def _digits(count: int) -> Callable[[object], str | None]:
     def check(value: object) -> str | None:
         problem = option_problem(str, value)
-        if problem or (len(value) == count and value.isdigit()):
+        if problem or (isinstance(value, str) and len(value) == count and value.isdigit()):
             return problem
         return f"must be {count} digits, not {value!r}"
 
@@ -25,7 +25,7 @@ def _zone(value: object) -> str | None:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     problem = option_problem(str, value)
-    if problem:
+    if problem or not isinstance(value, str):
         return problem
     try:
         ZoneInfo(value)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,7 @@ class Gb28181Driver:
         return registration is not None and registration.expires_at > now and \
             now - registration.last_seen < OFFLINE_AFTER_SECONDS
 
-    async def _ask(self, cmd_type: str, fields: list[tuple[str, Any]] = (), target: str | None = None
+    async def _ask(self, cmd_type: str, fields: Sequence[tuple[str, Any]] = (), target: str | None = None
                    ) -> list[manscdp.Body]:
         platform = await self._ready()
         try:

@@ -150,7 +150,7 @@ def decode(stream: bytes, limit: int = 25) -> list[np.ndarray]:
     if not stream:
         return frames
     try:
-        with av.open(io.BytesIO(stream), format="mpeg") as container:
+        with av.open(io.BytesIO(stream), mode="r", format="mpeg") as container:
             if not container.streams.video:
                 return frames
             for frame in container.decode(video=0):

@@ -211,14 +211,14 @@ class SipPlatform:
             if not queue.full():
                 queue.put_nowait(body)
         elif body.root == "Response":
-            gathering = self._gatherings.get((device_id, body.cmd_type, body.sn))
-            if gathering is not None:
-                gathering.pages.append(body)
+            answering = self._gatherings.get((device_id, body.cmd_type, body.sn))
+            if answering is not None:
+                answering.pages.append(body)
                 listed = _listed_items(body)
-                gathering.items += listed
+                answering.items += listed
                 total = body.text("SumNum")
-                if not total.isdigit() or gathering.items >= int(total) or listed == 0:
-                    gathering.done.set()
+                if not total.isdigit() or answering.items >= int(total) or listed == 0:
+                    answering.done.set()
         return sip.response_to(message, 200, sip.tag())
 
     # --- asking -----------------------------------------------------------------------------

@@ -185,7 +185,11 @@ class SimulatedGb28181:
             self.registered.clear()  # the platform forgot us: register again
 
     async def trigger_event(self, kind: DeviceEventKind, channel: int) -> None:
-        """An Alarm notification for a channel, once the device is registered (as a device would)."""
+        """An Alarm notification for a channel, once the device is registered (as a device would);
+        REBOOT restarts the device instead."""
+        if kind is DeviceEventKind.REBOOT:
+            await self.reboot()
+            return
         await asyncio.wait_for(self.registered.wait(), 10)
         method, alarm_type = ALARMS.get(kind, ("7", "1"))
         await self._notify("Alarm", [
@@ -193,6 +197,15 @@ class SimulatedGb28181:
             ("AlarmTime", self.now().astimezone(self.zone).strftime(manscdp.TIME_FORMAT)),
             ("AlarmDescription", str(kind)), ("Info", (("AlarmType", alarm_type),))],
             about=self.channel_ids()[channel - 1])
+
+    async def reboot(self, down: float = 1.0) -> None:
+        """Go silent for `down` seconds, then register afresh in a new dialog, as a restarted device does."""
+        saved = self.faults
+        self.faults = attrs.evolve(saved, offline=True)
+        await asyncio.sleep(down)
+        self._register_call_id, self._register_tag = f"{secrets.token_hex(8)}@127.0.0.1", sip.tag()
+        self.registered.clear()
+        self.faults = saved
 
     # --- answering the platform -------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from watchkeeper import hookimpl
 from watchkeeper.devices.drivers import Platform, in_range
+from watchkeeper.devices.http import HTTP_OPTIONS
 
 from .driver import HikvisionDriver
 from .simulator import simulate
@@ -17,4 +18,4 @@ def register_platforms(register: Callable[[Platform], None]) -> None:
                       description="Hikvision IP cameras and NVRs over ISAPI (HTTP Digest)",
                       options={"search_times_utc": bool, "rtsp_port": in_range(int, 1, 65535),
                                "max_clip_bytes": in_range(int, 1), "event_idle_timeout": in_range(float, 1),
-                               "https": bool, "verify_tls": bool}))
+                               **HTTP_OPTIONS}))

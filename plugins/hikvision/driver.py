@@ -23,6 +23,7 @@ from watchkeeper.core.models import (
     Endpoint,
     RecordingSegment,
 )
+from watchkeeper.devices.http import JPEG_TYPES, XML_TYPES
 from watchkeeper.devices.safeparse import decode_text, parse_xml, protocol_error
 from watchkeeper.core.timezones import TimeZoneError, parse_zone
 
@@ -52,7 +53,7 @@ class HikvisionDriver:
         self.capabilities = CAPABILITIES
         self.isapi = IsapiClient(endpoint)
         # Recorders put a `Z` on search times that are really device-local; `search_times_utc` says otherwise.
-        self._search_local = not bool(endpoint.options.get("search_times_utc", False))
+        self._search_local = not endpoint.option("search_times_utc", False)
         self._zone: tzinfo | None = None
         self._rtsp_port: int | None = None
         self._channels: int | None = None
@@ -112,7 +113,7 @@ class HikvisionDriver:
         """The device's time zone, read once per driver."""
         if self._zone is None:
             settings, _, _ = await self._time_settings()
-            self._zone_of(settings)
+            return self._zone_of(settings)
         return self._zone
 
     async def get_clock(self) -> ClockReading:
@@ -157,15 +158,15 @@ class HikvisionDriver:
     # --- images and streams ---------------------------------------------------------------------
 
     async def snapshot(self, channel: int) -> bytes:
-        response, data = await self.isapi.call("GET", f"/ISAPI/Streaming/channels/{_track(channel)}/picture",
-                                               "snapshot")
-        if not data.startswith(JPEG_MAGIC) or "image" not in response.headers.get("Content-Type", "image"):
+        reply = await self.isapi.call("GET", f"/ISAPI/Streaming/channels/{_track(channel)}/picture", "snapshot",
+                                      expect=JPEG_TYPES)
+        if not reply.body.startswith(JPEG_MAGIC):
             raise protocol_error(f"snapshot: channel {channel} did not return a JPEG")
-        return data
+        return reply.body
 
     async def _rtsp_base(self) -> str:
         if self._rtsp_port is None:
-            port = int(self.endpoint.options.get("rtsp_port", 0) or 0)
+            port = self.endpoint.option("rtsp_port", 0)
             if not port:
                 root = await self.isapi.xml("GET", "/ISAPI/Security/adminAccesses", "adminAccesses")
                 for item in parse.descendants(root, "AdminAccessProtocol"):
@@ -202,7 +203,8 @@ class HikvisionDriver:
 
     async def recordings(self, channel: int, start: datetime, end: datetime) -> list[RecordingSegment]:
         zone = await self.zone()
-        search_id, position, found = str(uuid.uuid4()).upper(), 0, []
+        search_id, position = str(uuid.uuid4()).upper(), 0
+        found: list[RecordingSegment] = []
         for _ in range(MAX_PAGES):
             root = await self.isapi.xml("POST", "/ISAPI/ContentMgmt/search", "search",
                                         self._search_body(channel, start, end, position, search_id, zone))
@@ -235,16 +237,16 @@ class HikvisionDriver:
 
     async def download_clip(self, channel: int, start: datetime, end: datetime, destination: Path) -> Path:
         uri = await self.playback_uri(channel, start, end)
-        limit = int(self.endpoint.options.get("max_clip_bytes", MAX_CLIP_BYTES))
+        limit = self.endpoint.option("max_clip_bytes", MAX_CLIP_BYTES)
         partial = destination.with_name(destination.name + ".part")
         written = 0
         try:
             async with self.isapi.stream("POST", "/ISAPI/ContentMgmt/download", "download", self.endpoint.timeout,
                                          document("downloadRequest", playbackURI=uri)) as response:
-                if "xml" in response.headers.get("Content-Type", ""):
+                if response.media_type in XML_TYPES:
                     raise protocol_error("download: device answered XML instead of a clip")
                 with partial.open("wb") as out:
-                    async for chunk in response.aiter_bytes():
+                    async for chunk in response.chunks():
                         written += len(chunk)
                         if written > limit:
                             raise protocol_error(f"download: clip exceeds {limit} bytes")
@@ -259,11 +261,11 @@ class HikvisionDriver:
     # --- events and log -------------------------------------------------------------------------
 
     async def _alert_stream(self) -> AsyncIterator[DeviceEvent]:
-        idle = float(self.endpoint.options.get("event_idle_timeout", EVENT_IDLE_SECONDS))
+        idle = self.endpoint.option("event_idle_timeout", EVENT_IDLE_SECONDS)
         zone = await self.zone()
         async with self.isapi.stream("GET", "/ISAPI/Event/notification/alertStream", "alertStream", idle) as response:
             buffer = b""
-            async for chunk in response.aiter_bytes():
+            async for chunk in response.chunks():
                 buffer += chunk
                 bodies, buffer = parse.split_parts(buffer)
                 for body in bodies:

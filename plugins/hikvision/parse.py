@@ -178,7 +178,7 @@ def storage(root: ElementTree.Element) -> list[Disk]:
     """`storage` with hddList (and nasList); capacities are in MiB on the wire."""
     if local_name(root.tag) not in {"storage", "hddList"}:
         raise protocol_error(f"storage: unexpected <{local_name(root.tag)}>")
-    disks = []
+    disks: list[Disk] = []
     for kind, prefix in (("hdd", "hdd"), ("nas", "nas")):
         for item in descendants(root, kind):
             raw = text(item, "status") or ""
@@ -215,7 +215,7 @@ _PART_HEAD = re.compile(rb"--boundary\r?\n(.*?)\r?\n\r?\n", re.S)
 
 def split_parts(buffer: bytes) -> tuple[list[bytes], bytes]:
     """Cut complete multipart parts out of an alertStream buffer; returns bodies and the rest."""
-    bodies = []
+    bodies: list[bytes] = []
     while True:
         head = _PART_HEAD.search(buffer)
         if head is None:

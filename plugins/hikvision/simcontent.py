@@ -72,7 +72,7 @@ async def daily_distribution(request: web.Request) -> web.Response:
     if channel is None or not 1 <= channel <= device.channels or not (year or "").isdigit() or not (month or "").isdigit():
         return bad_xml(request)
     zone = device.zone()
-    first = datetime(int(year), int(month), 1, tzinfo=zone)
+    first = datetime(int(year or 0), int(month or 0), 1, tzinfo=zone)
     following = (first + timedelta(days=32)).replace(day=1)
     days = {}
     day = first
@@ -98,7 +98,7 @@ async def storage(request: web.Request) -> web.Response:
 def _write_clip(path: Path, seed: int, faults: frozenset, frames: int, size: tuple[int, int] = (640, 360)) -> bytes:
     if size != (640, 360):
         return _large_clip(seed % LARGE_SCENES, faults, frames, size)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 1.0, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 1.0, size)
     try:
         for tick in range(frames):
             writer.write(render(seed, faults, tick, size))
@@ -112,7 +112,7 @@ def _large_clip(seed: int, faults: frozenset, frames: int, size: tuple[int, int]
     """A large clip, kept: a thousand simulated 1080p recorders should not encode one each."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "clip.avi"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 1.0, size)
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 1.0, size)
         try:
             for tick in range(frames):
                 writer.write(render(seed, faults, tick, size))

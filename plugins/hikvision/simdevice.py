@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.simulation.recordings import recorded_intervals
 from watchkeeper.simulation.faults import FaultProfile
 from watchkeeper.core.models import AuditAction, DeviceEventKind, Endpoint
 from watchkeeper.devices.safeparse import parse_xml
@@ -93,6 +94,9 @@ class HikvisionDevice:
         return when.astimezone(self.zone()).replace(microsecond=0)
 
     async def trigger_event(self, kind: DeviceEventKind, channel: int | None, active: bool = True) -> None:
+        if kind is DeviceEventKind.REBOOT:
+            await self.reboot()
+            return
         event = EVENT_TYPES.get(DeviceEventKind(kind), "unknown")
         self.publish(simdocs.alert(event, "active" if active else "inactive", channel, self.local(self.now()),
                                    self.endpoint.host, self.endpoint.port, f"{event} alarm", 1))
@@ -140,33 +144,8 @@ class HikvisionDevice:
 
     def recorded(self, channel: int, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         """Recorded pieces overlapping [start, end): hourly files from the retention edge to now, minus gaps."""
-        profile = self.channel_profile(channel)
-        now = self.now()
-        retention = profile.retention_days if profile.retention_days is not None else DEFAULT_RETENTION_DAYS
-        oldest = now - timedelta(days=retention)
-        begin, finish = max(start, oldest), min(end, now)
-        pieces: list[tuple[datetime, datetime]] = []
-        slot = begin.replace(minute=0, second=0, microsecond=0)
-        while slot < finish:
-            pieces.extend(_subtract((max(slot, oldest), min(slot + SEGMENT, now)), profile.gaps))
-            slot += SEGMENT
-        return [(a, b) for a, b in pieces if b > start and a < end and b > a]
-
-
-def _subtract(piece: tuple[datetime, datetime], gaps: tuple[tuple[datetime, datetime], ...]) -> list[tuple[datetime, datetime]]:
-    parts = [piece]
-    for gap_start, gap_end in gaps:
-        next_parts = []
-        for a, b in parts:
-            if gap_end <= a or gap_start >= b:
-                next_parts.append((a, b))
-                continue
-            if a < gap_start:
-                next_parts.append((a, gap_start))
-            if gap_end < b:
-                next_parts.append((gap_end, b))
-        parts = next_parts
-    return parts
+        return recorded_intervals(start, end, self.channel_profile(channel), self.now(), int(SEGMENT.total_seconds()),
+                                  DEFAULT_RETENTION_DAYS)
 
 
 def xml_reply(body: bytes, status: int = 200) -> web.Response:

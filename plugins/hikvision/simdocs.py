@@ -136,7 +136,7 @@ def search_item(track: str, start: str, end: str, uri: str, record_type: str = "
 
 
 def log_item(when: str, major: str, minor: str, user: str, address: str, channel: int | None, info: str) -> str:
-    fields = {"metaId": f"log.std-cgi.com/{major}/{minor}", "StartDateTime": when, "localID": "",
+    fields: dict[str, object] = {"metaId": f"log.std-cgi.com/{major}/{minor}", "StartDateTime": when, "localID": "",
               "userName": user, "ipAddress": address}
     if channel is not None:
         fields["ChannelID"] = channel

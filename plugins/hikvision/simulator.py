@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from watchkeeper.simulation.faults import FaultProfile
 from watchkeeper.core.models import Endpoint
 from watchkeeper.simulation.simhttp import Handler, HttpDevice, device_middleware, start_site
@@ -42,7 +43,7 @@ ROUTES: tuple[tuple[str, str, Handler], ...] = (
 )
 
 
-def _audit_middleware(device: HikvisionDevice) -> object:
+def _audit_middleware(device: HikvisionDevice) -> Middleware:
     """Counts Basic attempts and writes the device's own log: logins and illegal access."""
     seen: set[str] = set()
 

@@ -10,8 +10,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
-
 from watchkeeper.devices.drivers import CapabilityMissing, DeviceError, with_timeout
 from watchkeeper.core.findings import FindingKind
 from watchkeeper.core.models import (
@@ -24,7 +22,8 @@ from watchkeeper.core.models import (
     Endpoint,
     RecordingSegment,
 )
-from watchkeeper.devices.safeparse import fetch, local_name, protocol_error
+from watchkeeper.devices.http import JPEG_TYPES, DeviceHttp
+from watchkeeper.devices.safeparse import local_name, protocol_error
 
 from . import transport as soap
 from .profileg import find_all_pages, recording_token, segments_from_events, span_segment
@@ -89,7 +88,7 @@ class OnvifCamera:
         self.endpoint = endpoint
         self.capabilities: frozenset[Capability] = FULL_CAPABILITIES
         self.clock_offset = 0.0
-        self._session: Any = None
+        self._http: DeviceHttp | None = None
         self._transport: soap.BoundedTransport | None = None
         self._wsse: Any = None
         self._xaddrs: dict[str, str] = {}
@@ -119,9 +118,9 @@ class OnvifCamera:
         return await with_timeout(guarded(), self.endpoint.timeout, what)
 
     async def _proxy(self, service: str, authenticated: bool = True, xaddr: str | None = None) -> Any:
-        if self._session is None:
-            self._session = soap.session()
-            self._transport = soap.BoundedTransport(self._session, self.endpoint.timeout)
+        if self._http is None or self._transport is None:
+            self._http = soap.http_client(self.endpoint)
+            self._transport = soap.BoundedTransport(self._http)
             self._wsse = soap.username_token(self.endpoint.username, self.endpoint.password.reveal(), 0.0)
         address = xaddr or self._xaddrs.get(NAMESPACE_OF.get(service, ""), f"{self._base}/onvif/device_service")
         key = (service, address, authenticated)
@@ -278,13 +277,10 @@ class OnvifCamera:
             reply = await (await self._proxy("media")).GetSnapshotUri(ProfileToken=token)
             uri = rewrite_host(without_credentials(required(getattr(reply, "Uri", None), "GetSnapshotUri Uri")),
                                self.endpoint.host)
-            auth = httpx.DigestAuth(self.endpoint.username, self.endpoint.password.reveal())
-            async with httpx.AsyncClient(auth=auth, timeout=self.endpoint.timeout) as client:
-                response, body = await fetch(client, client.build_request("GET", uri), "snapshot")
-            if response.status_code == 401:
-                raise DeviceError(FindingKind.AUTH_FAILED, "snapshot: credentials refused (HTTP 401)")
-            if response.status_code != 200 or not body.startswith(b"\xff\xd8"):
-                raise protocol_error(f"snapshot: HTTP {response.status_code}, not a JPEG")
+            assert self._http is not None  # _connect built it
+            body = (await self._http.request("GET", uri, "snapshot", expect=JPEG_TYPES)).body
+            if not body.startswith(b"\xff\xd8"):
+                raise protocol_error("snapshot: reply is not a JPEG")
             return body
         return await self._call("GetSnapshotUri", work)
 
@@ -362,6 +358,6 @@ class OnvifCamera:
         raise CapabilityMissing("ONVIF defines no device audit log; AUDIT_LOG is not offered")
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-        self._session, self._proxies, self._xaddrs = None, {}, {}
+        if self._http is not None:
+            await self._http.aclose()
+        self._http, self._proxies, self._xaddrs = None, {}, {}

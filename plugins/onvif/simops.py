@@ -76,7 +76,8 @@ def _set_date_time(device: OnvifSimDevice, request: Element) -> str:
     if utc is not None and not state.ntp_enabled:
         parts = [int(find_text(utc, *path) or 0) for path in (("Date", "Year"), ("Date", "Month"), ("Date", "Day"),
                                                                ("Time", "Hour"), ("Time", "Minute"), ("Time", "Second"))]
-        state.set_clock(datetime(*parts, tzinfo=timezone.utc))
+        year, month, day, hour, minute, second = parts
+        state.set_clock(datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc))
     return "<tds:SetSystemDateAndTimeResponse/>"
 
 

@@ -115,7 +115,7 @@ async def _handle_soap(device: OnvifSimDevice, request: web.Request) -> web.Stre
             return await send_hostile(request, faults.hostile, "SOAP-ENV:Envelope")
     try:
         if request.path == "/onvif/Subscription" and name in SUBSCRIPTION_OPERATIONS:
-            result = SUBSCRIPTION_OPERATIONS[name](device, operation_element, request.query.get("Idx", ""))
+            result: Any = SUBSCRIPTION_OPERATIONS[name](device, operation_element, request.query.get("Idx", ""))
         else:
             handler = OPERATIONS.get((namespace, name)) if namespace not in device.missing_services else None
             if name == "FindEvents" and not device.find_events:
@@ -201,7 +201,7 @@ async def simulate(host: str = "127.0.0.1", port: int = 0, username: str = "admi
         for index in range(devices):
             site = web.TCPSite(runner, host, port + index if port else 0, reuse_address=True)
             await site.start()
-            bound = site._server.sockets[0].getsockname()[1]  # aiohttp exposes no public accessor
+            bound = getattr(site._server, "sockets")[0].getsockname()[1]  # aiohttp exposes no public accessor
             device = OnvifSimDevice(
                 endpoint=Endpoint("onvif", host, bound, username, password, device_id=f"onvif-sim-{index + 1}"),
                 index=index + 1, advertise_host=advertise_host or host, rtsp_port=rtsp_port,

@@ -15,8 +15,9 @@ def _datetime_of(value: Any, what: str) -> datetime:
     parts += [getattr(clock, name, None) for name in ("Hour", "Minute", "Second")]
     if any(not isinstance(part, int) for part in parts):
         raise protocol_error(f"GetSystemDateAndTime: {what} is incomplete")
+    year, month, day, hour, minute, second = (int(part or 0) for part in parts)
     try:
-        return datetime(*parts)
+        return datetime(year, month, day, hour, minute, second)
     except ValueError as error:
         raise protocol_error(f"GetSystemDateAndTime: {what} is not a date ({error})") from None
 

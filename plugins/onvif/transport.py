@@ -1,4 +1,4 @@
-"""zeep service clients on onvif-zeep-async's once-per-process WSDLs, over a bounded, defensive transport."""
+"""zeep service clients on onvif-zeep-async's once-per-process WSDLs, over the shared driver HTTP client."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import aiohttp
+import httpx
+import requests
 import zeep.exceptions
+from requests.structures import CaseInsensitiveDict
 from zeep.proxy import AsyncOperationProxy, AsyncServiceProxy
+from zeep.transports import Transport
+from zeep.wsdl.utils import etree_to_string
 
 # onvif-zeep-async calls logging.basicConfig(level=INFO) when imported, which would print every
 # HTTP request of every plugin; the appliance owns the logging configuration, so undo it.
@@ -21,52 +25,50 @@ from onvif.client import _DOCUMENT_CACHE, _WSDL_PATH, UsernameDigestTokenDtDiff,
 from onvif.definition import SERVICES  # noqa: E402
 from onvif.settings import DEFAULT_SETTINGS  # noqa: E402
 from onvif.wsa import WsAddressingIfMissingPlugin  # noqa: E402
-from onvif.zeep_aiohttp import AIOHTTPTransport  # noqa: E402
 
 _root.handlers[:] = _root_handlers
 _root.setLevel(_root_level)
 
-from watchkeeper.devices.drivers import PROGRAMMING_ERRORS, DeviceError
 from watchkeeper.core.findings import FindingKind
-from watchkeeper.devices.safeparse import MAX_REPLY_BYTES, parse_xml, protocol_error
+from watchkeeper.core.models import Endpoint
+from watchkeeper.devices.drivers import PROGRAMMING_ERRORS, DeviceError
+from watchkeeper.devices.http import XML_TYPES, DeviceHttp, transport_error
+from watchkeeper.devices.safeparse import parse_xml
 
-_XML_TYPES = ("application/soap+xml", "text/xml", "application/xml")
+SOAP_CONTENT_TYPE = 'application/soap+xml; charset="utf-8"'
 
 
-class BoundedTransport(AIOHTTPTransport):
-    """Reads at most MAX_REPLY_BYTES, refuses non-XML, DTDs and entities before zeep sees a reply."""
+class BoundedTransport(Transport):
+    """zeep's transport on the shared driver HTTP client: bounded, SOAP media types only, no DTDs or entities.
 
-    def __init__(self, session: aiohttp.ClientSession, timeout: float | None = None) -> None:
+    WS-UsernameToken travels in the envelope; a device that also wants HTTP Digest gets it from the client.
+    """
+
+    def __init__(self, http: DeviceHttp) -> None:
         # zeep's Transport.__init__ builds a requests.Session this async transport never uses; skipping it
         # is most of what makes the 2nd..Nth camera cheap.
-        self.session, self.verify_ssl, self.proxy, self._close_session = session, False, None, False
-        self.cache, self.logger = None, logging.getLogger(__name__)
-        self._client_timeout = aiohttp.ClientTimeout(total=timeout + 1, connect=timeout) if timeout else session.timeout
-        self.load_timeout = self.operation_timeout = self._client_timeout.total
-        #: The Date header of the last reply (the device's clock, to a second), when it sent one.
-        self.last_reply_date: datetime | None = None
+        self.http, self.cache, self.logger = http, None, logging.getLogger(__name__)
+        self._close_session = False  # read by Transport.__del__; the driver closes its client
+        self.load_timeout = self.operation_timeout = http.endpoint.timeout
 
-    async def _post_internal(self, address: str, message: str | bytes, headers: dict[str, str]) -> Any:
-        headers = dict(headers or {})
-        headers.setdefault("Content-Type", 'application/soap+xml; charset="utf-8"')
-        data = message.encode("utf-8") if isinstance(message, str) else message
-        what = address.rsplit("/", 1)[-1] or "SOAP"
-        async with self.session.post(address, data=data, headers=headers, timeout=self._client_timeout) as response:
-            self.last_reply_date = _http_date(response.headers.get("Date"))
-            if response.status == 401:
-                raise DeviceError(FindingKind.AUTH_FAILED, f"{what}: HTTP 401, credentials refused")
-            if (response.content_length or 0) > MAX_REPLY_BYTES:
-                raise protocol_error(f"{what}: reply declares {response.content_length} bytes")
-            content = bytearray()
-            async for chunk in response.content.iter_chunked(64 * 1024):
-                content += chunk
-                if len(content) > MAX_REPLY_BYTES:
-                    raise protocol_error(f"{what}: reply exceeds {MAX_REPLY_BYTES} bytes")
-            if not any(kind in response.headers.get("Content-Type", "").lower() for kind in _XML_TYPES):
-                raise protocol_error(f"{what}: HTTP {response.status} reply is not SOAP "
-                                     f"({response.headers.get('Content-Type', 'no content type')[:40]})")
-            parse_xml(bytes(content), what)  # entities, DTDs, bad UTF-8 and truncation refused here
-            return response, bytes(content)
+    @property
+    def last_reply_date(self) -> datetime | None:
+        """The Date header of the last reply, a refusal included (the device's clock, to a second)."""
+        return _http_date(self.http.last_date)
+
+    async def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> requests.Response:
+        what = address.rsplit("/", 1)[-1].partition("?")[0] or "SOAP"
+        # A SOAP fault comes with 400 or 500 and an envelope zeep reads; 401/403 stay credential refusals.
+        reply = await self.http.request("POST", address, what, body=etree_to_string(envelope),
+                                        content_type=headers.get("Content-Type", SOAP_CONTENT_TYPE),
+                                        headers={k: v for k, v in headers.items() if k != "Content-Type"},
+                                        expect=XML_TYPES, ok=(400, 500))
+        parse_xml(reply.body, what)  # entities, DTDs, bad UTF-8 and truncation refused before zeep sees it
+        response = requests.Response()
+        response._content, response.status_code = reply.body, reply.status
+        response.headers = CaseInsensitiveDict(reply.headers)
+        response.encoding = "utf-8"
+        return response
 
 
 def _http_date(value: str | None) -> datetime | None:
@@ -95,10 +97,9 @@ class LazyServiceProxy(AsyncServiceProxy):
         return operation
 
 
-def session() -> aiohttp.ClientSession:
-    """One connection pool per device; each request carries the driver's timeout."""
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit_per_host=4),
-                                 timeout=aiohttp.ClientTimeout(total=None))
+def http_client(endpoint: Endpoint) -> DeviceHttp:
+    """One device's connection pool; each request carries the driver's timeout."""
+    return DeviceHttp(endpoint, accept="application/soap+xml, application/xml, text/xml, */*")
 
 
 _LOAD_LOCK = threading.Lock()
@@ -144,7 +145,7 @@ def fault_error(fault: zeep.exceptions.Fault, what: str) -> DeviceError:
 
 
 def map_error(error: BaseException, what: str) -> DeviceError:
-    """Whatever zeep or aiohttp raised, as the finding kind a site integrator expects.
+    """Whatever zeep raised, as the finding kind a site integrator expects (the client mapped transport failures).
 
     A programming error (PROGRAMMING_ERRORS) is raised again, not mapped: it is a bug, not the device.
     """
@@ -154,11 +155,6 @@ def map_error(error: BaseException, what: str) -> DeviceError:
         raise error
     if isinstance(error, zeep.exceptions.Fault):
         return fault_error(error, what)
-    if isinstance(error, aiohttp.ClientPayloadError):
-        return DeviceError(FindingKind.PROTOCOL_ERROR, f"{what}: reply cut off ({type(error).__name__})")
-    if isinstance(error, aiohttp.ServerDisconnectedError):
-        # Closed before any reply: the device is not answering, as with a refused connection.
-        return DeviceError(FindingKind.UNREACHABLE, f"{what}: connection closed without a reply")
-    if isinstance(error, (aiohttp.ClientError, OSError, TimeoutError)):
-        return DeviceError(FindingKind.UNREACHABLE, f"{what}: {type(error).__name__}")
+    if isinstance(error, (httpx.HTTPError, OSError)):
+        return transport_error(error, what)
     return DeviceError(FindingKind.PROTOCOL_ERROR, f"{what}: unexpected reply ({type(error).__name__})")

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import click
 
 from watchkeeper import hookimpl
-from watchkeeper.devices.drivers import Platform, in_range
+from watchkeeper.core.models import Endpoint
+from watchkeeper.devices.drivers import DoorDriver, Platform, in_range
 
 #: OSDP over TCP has no assigned port; 4001 is where serial-device servers (Moxa NPort and kin)
 #: expose their first RS-485 port in TCP-server mode.
 DEFAULT_PORT = 4001
 
 
-def _door_driver(endpoint):  # imported lazily so `watchkeeper --help` does not load libosdp
+def _door_driver(endpoint: Endpoint) -> DoorDriver:  # imported lazily: `watchkeeper --help` does not load libosdp
     from .driver import OsdpDoor
 
     return OsdpDoor(endpoint)
 
 
-def _simulator(**options):
+def _simulator(**options: Any) -> Any:
     from .simulator import simulate
 
     return simulate(**options)
@@ -41,5 +43,7 @@ def register_commands(cli: click.Group) -> None:
 
     # The `door` group is the host's (`door open|status DOOR_ID` for any door platform, from
     # site.toml); OSDP adds its link-level commands for readers not (yet) in the site to it.
+    door = cli.commands["door"]
+    assert isinstance(door, click.Group)  # the host's `door` group
     for command in (probe, enroll):
-        cli.commands["door"].add_command(command)
+        door.add_command(command)

@@ -6,7 +6,9 @@ import asyncio
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -28,7 +30,7 @@ def _endpoint(host: str, port: int, serial_port: str | None, address: int, key: 
     return Endpoint("osdp", host, port, password=key, timeout=timeout, options=options)
 
 
-def _link_options(command):
+def _link_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--host", default="127.0.0.1", show_default=True, help=_("Serial-device server or simulator.")),
         click.option("--port", default=DEFAULT_PORT, show_default=True),
@@ -70,7 +72,7 @@ def probe(host: str, port: int, serial_port: str | None, address: int, timeout: 
         raise SystemExit(1)
 
 
-async def _status(endpoint: Endpoint) -> dict[str, object]:
+async def _status(endpoint: Endpoint) -> dict[str, Any]:
     from .driver import OsdpDoor
 
     driver = OsdpDoor(endpoint)

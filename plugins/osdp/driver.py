@@ -50,12 +50,11 @@ class Panel:
     """One libosdp ControlPanel talking to one reader; callbacks arrive on the refresh thread."""
 
     def __init__(self, endpoint: Endpoint, scbk: bytes, install_mode: bool = False) -> None:
-        options = endpoint.options
-        self.address = int(options.get("address", 0))
-        self.offline_after = float(options.get("offline_after", 1.0))
-        self.retry_after = float(options.get("retry_seconds", 2.0))
-        if options.get("serial_port"):
-            self.channel = SerialChannel(str(options["serial_port"]), int(options.get("baudrate", 9600)))
+        self.address = endpoint.option("address", 0)
+        self.offline_after = endpoint.option("offline_after", 1.0)
+        self.retry_after = endpoint.option("retry_seconds", 2.0)
+        if endpoint.option("serial_port", ""):
+            self.channel = SerialChannel(endpoint.option("serial_port", ""), endpoint.option("baudrate", 9600))
         else:
             self.channel = TcpClientChannel(endpoint.host, endpoint.port, endpoint.timeout)
         flags = [LibFlag.EnableNotification]
@@ -148,10 +147,11 @@ class OsdpDoor:
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self.output = int(endpoint.options.get("strike_output", 0))
+        self.output = endpoint.option("strike_output", 0)
         self._panel: Panel | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._reads: asyncio.Queue[CredentialRead] | None = None
+        # Both made by _started() on the running loop, before any callback can arrive.
+        self._loop: asyncio.AbstractEventLoop
+        self._reads: asyncio.Queue[CredentialRead]
         self._pending: collections.deque[tuple[int, asyncio.Future[int]]] = collections.deque()
         self._pins = PinBuffer()
         self._tamper = False

@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import osdp_sys
 from osdp import Channel
@@ -38,7 +39,7 @@ _setup_lock = threading.Lock()
 _CALLBACK_MATCHES = importlib.metadata.version("libosdp").startswith("3.2.")
 
 
-def setup_context(factory: Callable[[], object]) -> object:
+def setup_context(factory: Callable[[], Any]) -> Any:
     """Create a libosdp context with its log going to `watchkeeper.osdp.libosdp`, not to stderr.
 
     libosdp copies the default logger when a context is set up, so the callback is installed

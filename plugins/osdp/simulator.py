@@ -181,7 +181,7 @@ class SimulatedOsdpReader:
                                   "control_code": command["control_code"],
                                   "seconds": command.get("timer_count", 0) / 10})
         elif code == Command.LED:
-            self._records.append({"kind": "led", "color": LED_COLORS.get(command.get("on_color"), "?"), "at": now,
+            self._records.append({"kind": "led", "color": LED_COLORS.get(command["on_color"], "?") if isinstance(command.get("on_color"), int) else "?", "at": now,
                                   "temporary": bool(command.get("temporary")),
                                   "seconds": command.get("timer_count", 0) / 10})
         elif code == Command.Buzzer:

@@ -28,7 +28,9 @@ def test_met_when_a_supervisor_approved_the_scope(tmp_path: Path) -> None:
         assert (result["status"], result["rule"]) == ("met", "R1.kept")
         approval = seqs(app, "config", "lobby", "scope_approved")
         assert approval and set(approval) | {seqs(app, "config", key="sha256")[0]} <= set(result["evidence"]["journal"])
-        assert any(json.loads(e["body"]) == {"refused": "scope.approve"} for e in app.journal.entries("config"))
+        assert any(json.loads(e["body"]).get("refused") == "scope.approve"
+                   and json.loads(e["body"]).get("plugin") == "watchkeeper.rules.policy"
+                   for e in app.journal.entries("config"))
         assert "approved by zhang" in cli(site, "scope", "status").output
     finally:
         app.close()

@@ -12,6 +12,7 @@ from watchkeeper.core.models import Secret
 from watchkeeper.faces.cli.common import State, actor_option, refusing
 from watchkeeper.host import open_site
 from watchkeeper.site.app import journal_anchor
+from watchkeeper.site.context import ActionRequest, SiteView
 from watchkeeper.site.people import ConfigPeople
 from watchkeeper.site.backup import (BackupError, backup_site, backups, prune, restore_files, take_backup,
                                       verify_backup)
@@ -131,8 +132,10 @@ def restore(state: State, path: Path, actor: str, passphrase_file: Path | None, 
                 raise SystemExit(2) from None
         # Who may restore is decided before anything is touched: by the site being restored over,
         # or, on a bare machine, by the people of the backup's own config.
+        # The store being restored over may not exist: the view opens it only if a policy reads it.
+        request = ActionRequest(actor, "backup.restore", str(path), SiteView(site.store))
         if not state.pm.hook.authorize(actor=actor, action="backup.restore", resource=str(path), site=site,
-                                       people=ConfigPeople(site)):
+                                       people=ConfigPeople(site), request=request):
             if site.store.exists() and not with_config:
                 app = open_site(config, state.pm)
                 try:

@@ -14,6 +14,7 @@ PASSWORD = "gb-sim-password"
 
 class TestGb28181Camera(CameraDriverConformance):
     platform = "gb28181"
+    reports_time_zone = False  # GB/T 28181 times carry no zone: they are the platform's (the site's)
 
     @pytest_asyncio.fixture
     async def simulated_device(self) -> AsyncIterator[SimulatedGb28181]:
@@ -23,6 +24,7 @@ class TestGb28181Camera(CameraDriverConformance):
 
 class TestGb28181Recorder(CameraDriverConformance):
     platform = "gb28181"
+    reports_time_zone = False
     channel = 11
 
     @pytest_asyncio.fixture

@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from watchkeeper.core.models import DeviceEventKind as K
+from watchkeeper.core.models import Endpoint
 from watchkeeper.devices.safeparse import local_name, parse_xml
 from watchkeeper.plugins.onvif import transport
 from watchkeeper.plugins.onvif.events import kind_of, to_event
@@ -105,10 +105,13 @@ async def pulled() -> list:
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     try:
-        async with aiohttp.ClientSession() as session:
+        http = transport.http_client(Endpoint("onvif", "127.0.0.1", port, "admin", "secret", timeout=5))
+        try:
             proxy = await transport.service_proxy("pullpoint", f"http://127.0.0.1:{port}/onvif/Subscription",
-                                                  transport.BoundedTransport(session=session), None)
+                                                  transport.BoundedTransport(http), None)
             reply = await proxy.PullMessages(Timeout="PT1S", MessageLimit=100)
+        finally:
+            await http.aclose()
     finally:
         await runner.cleanup()
     return list(reply.NotificationMessage)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -60,11 +59,14 @@ async def camera(replay):
 
 
 async def _read(port: int, service: str, fixture: str, operation: str, **params):
-    async with aiohttp.ClientSession() as session:
-        bounded = transport.BoundedTransport(session=session)
-        proxy = await transport.service_proxy(service, f"http://127.0.0.1:{port}/replay/{fixture}", bounded,
+    http = transport.http_client(Endpoint("onvif", "127.0.0.1", port, "admin", "secret", timeout=5))
+    try:
+        proxy = await transport.service_proxy(service, f"http://127.0.0.1:{port}/replay/{fixture}",
+                                              transport.BoundedTransport(http),
                                               transport.username_token("admin", "secret", 0))
         return await getattr(proxy, operation)(**params)
+    finally:
+        await http.aclose()
 
 
 @pytest.mark.asyncio
