@@ -99,6 +99,7 @@ async def run(rounds: int, people: int) -> None:
                     label = "full decision path" if mode["full"] else "bare read → strike (anchor)"
                     times[label].append(strike["at"] - started)
                 consumer.cancel()
+                await asyncio.gather(consumer, return_exceptions=True)  # before the driver closes under it
             finally:
                 await driver.close()
                 granted = app.store.conn.execute(
