@@ -34,3 +34,15 @@ def test_rules_and_drivers_must_be_annotated(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout
     assert "watchkeeper/rules/loose.py:1: error: Function is missing a type annotation" in result.stdout
     assert "watchkeeper/plugins/acme/driver.py:2: error: Incompatible return value type" in result.stdout
+
+
+def test_the_kernel_stub_names_everything_the_compiled_kernel_offers() -> None:
+    """framework/analysis/frames.pyi is how mypy sees the Cython kernel: a function added to frames.pyx and
+    not to the stub would be unknown to every caller's type check."""
+    import watchkeeper.analysis.frames as kernel
+
+    stub = (ROOT / "framework" / "analysis" / "frames.pyi").read_text()
+    public = [name for name in dir(kernel) if not name.startswith("_") and name != "np"
+              and (callable(getattr(kernel, name)) or name.isupper())]
+    missing = [name for name in public if f"def {name}(" not in stub and f"{name}:" not in stub]
+    assert public and not missing, f"add to frames.pyi: {missing}"
