@@ -95,9 +95,8 @@ async def storage(request: web.Request) -> web.Response:
     return xml_reply(simdocs.storage(disks))
 
 
-def _write_clip(path: Path, seed: int, faults: frozenset, frames: int, size: tuple[int, int] = (640, 360)) -> bytes:
-    if size != (640, 360):
-        return _large_clip(seed % LARGE_SCENES, faults, frames, size)
+def _encode_clip(path: Path, seed: int, faults: frozenset, frames: int, size: tuple[int, int]) -> bytes:
+    """An MJPEG AVI of `frames` scene ticks, one a second, written to path and returned."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 1.0, size)
     try:
         for tick in range(frames):
@@ -107,18 +106,17 @@ def _write_clip(path: Path, seed: int, faults: frozenset, frames: int, size: tup
     return path.read_bytes()
 
 
+def _write_clip(path: Path, seed: int, faults: frozenset, frames: int, size: tuple[int, int] = (640, 360)) -> bytes:
+    if size != (640, 360):
+        return _large_clip(seed % LARGE_SCENES, faults, frames, size)
+    return _encode_clip(path, seed, faults, frames, size)
+
+
 @lru_cache(maxsize=4 * LARGE_SCENES)
 def _large_clip(seed: int, faults: frozenset, frames: int, size: tuple[int, int]) -> bytes:
     """A large clip, kept: a thousand simulated 1080p recorders should not encode one each."""
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "clip.avi"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 1.0, size)
-        try:
-            for tick in range(frames):
-                writer.write(render(seed, faults, tick, size))
-        finally:
-            writer.release()
-        return path.read_bytes()
+        return _encode_clip(Path(folder) / "clip.avi", seed, faults, frames, size)
 
 
 async def download(request: web.Request) -> web.StreamResponse:
