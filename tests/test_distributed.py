@@ -231,3 +231,41 @@ def test_worker_without_a_distributed_section_is_a_usage_error(site_file: Path) 
 
     outcome = CliRunner().invoke(make_cli(config=site_file), ["--config", str(site_file), "worker"])
     assert outcome.exit_code == 2 and "no [distributed] section" in outcome.output, outcome.output
+
+
+@pytest.mark.parametrize(("stanza", "path", "reason"), [
+    ('url = "redis://:hunter2@127.0.0.1:6379/0"', "distributed.url", "put the password in `password`"),
+    ('url = "http://127.0.0.1:6379"', "distributed.url", "must be redis://"),
+    ('url = "redis://127.0.0.1:6379/cache"', "distributed.url", "database number"),
+    ("task_seconds = 0", "distributed.task_seconds", "from 1 to 3600"),
+    ("tries = 11", "distributed.tries", "from 1 to 10"),
+    ('queue = "a b"', "distributed.queue", "without spaces"),
+    ('password = "env:WK_NO_SUCH_VARIABLE"', "distributed.password", "WK_NO_SUCH_VARIABLE"),
+    ("brokers = 2", "distributed.brokers", "unknown key"),
+])
+def test_a_bad_distributed_section_names_its_key(site_file: Path, monkeypatch, stanza, path, reason) -> None:
+    from watchkeeper.site.config import ConfigError, load_site
+
+    monkeypatch.delenv("WK_NO_SUCH_VARIABLE", raising=False)
+    site_file.write_text(site_file.read_text() + f"\n[distributed]\n{stanza}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_site(site_file)
+    rendered = caught.value.render()
+    assert f"{path}: " in rendered and reason in rendered, rendered
+    assert "hunter2" not in rendered
+
+
+def test_the_broker_password_is_a_secret_and_the_config_journal_hides_it(site_file: Path, monkeypatch) -> None:
+    from watchkeeper.site.app import redact
+    from watchkeeper.site.config import load_site
+
+    monkeypatch.setenv("WK_REDIS_PASSWORD", "hunter2")
+    site_file.write_text(site_file.read_text() + '\n[distributed]\nurl = "rediss://broker.example:6380/3"\n'
+                                                 'password = "env:WK_REDIS_PASSWORD"\n')
+    site = load_site(site_file)
+    assert site.distributed is not None
+    settings = workers.redis_settings(site.distributed)
+    assert (settings.host, settings.port, settings.database, settings.ssl) == ("broker.example", 6380, 3, True)
+    assert settings.password == "hunter2"
+    assert site.distributed.where == "rediss://broker.example:6380/3"
+    assert "hunter2" not in repr(site.distributed) and "hunter2" not in str(redact(site.raw))

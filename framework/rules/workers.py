@@ -102,8 +102,10 @@ async def inspect_camera_task(ctx: dict[str, Any], request: dict[str, Any]) -> d
     failure is the camera's finding, so the result is always JSON the appliance can record)."""
     reach: WorkerSite = ctx["reach"]
     limit: float = ctx["task_seconds"]
-    result, row, retrievals = CheckResult(), {"run": request["run"], "camera": request["camera"], "channel": None,
-                                              "frames": 0, "playback": "not tried"}, []
+    result = CheckResult()
+    row: dict[str, Any] = {"run": request["run"], "camera": request["camera"], "channel": None, "frames": 0,
+                           "playback": "not tried"}
+    retrievals: inspection.Retrievals = []
     try:
         camera = reach.site.camera(request["camera"])
         if reach.site.name != request["site"]:
@@ -229,4 +231,4 @@ def _record(data: dict[str, Any], camera: str, record: Callable[[str, CheckResul
     result = CheckResult(findings=[finding_from(f) for f in data["findings"]],
                          scope={(kind, subject, channel) for kind, subject, channel in data["scope"]})
     total.merge(result)
-    record(camera, result, data["row"], [tuple(r) for r in data["retrievals"]])  # type: ignore[misc]
+    record(camera, result, data["row"], [(r[0], r[1], r[2], r[3]) for r in data["retrievals"]])
