@@ -58,26 +58,29 @@ async def broker():
     await client.aclose()
 
 
-def site_text(ports: list[int], queue: str, task_seconds: float, frames: int, interval: float) -> str:
-    text = textwrap.dedent(f"""\
-        [site]
-        name = "Distributed"
-        time_zone = "Asia/Shanghai"
-        [policies]
-        inspection_frames = {frames}
-        frame_interval_seconds = {interval}
+def site_text(ports: list[int], queue: str | None, task_seconds: float, frames: int, interval: float) -> str:
+    """The site; with `queue` None, without [distributed] (in-process)."""
+    distributed = "" if queue is None else textwrap.dedent(f"""\
         [distributed]
         url = "{redis_url()}"
         queue = "{queue}"
         task_seconds = {task_seconds}
         tries = 3
         worker_jobs = 2
-        [[people]]
+        """)
+    text = textwrap.dedent("""\
+        [site]
+        name = "Distributed"
+        time_zone = "Asia/Shanghai"
+        [policies]
+        inspection_frames = {frames}
+        frame_interval_seconds = {interval}
+        {distributed}[[people]]
         id = "li"
         name = "Li"
         roles = ["operator"]
         trained_on = 2025-01-01
-        """)
+        """).format(frames=frames, interval=interval, distributed=distributed)
     for index, port in enumerate(ports):
         text += textwrap.dedent(f"""\
             [[cameras]]
@@ -269,3 +272,34 @@ def test_the_broker_password_is_a_secret_and_the_config_journal_hides_it(site_fi
     assert settings.password == "hunter2"
     assert site.distributed.where == "rediss://broker.example:6380/3"
     assert "hunter2" not in repr(site.distributed) and "hunter2" not in str(redact(site.raw))
+
+
+async def test_a_reference_view_is_measured_once_and_sent_exactly(tmp_path: Path, monkeypatch) -> None:
+    """Workers get the reference's metrics and thumbnail, not its JPEG: the same numbers the appliance
+    measured, kept per captured view (a new capture is measured again), an unreadable one a finding."""
+    import numpy as np
+
+    monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
+    async with hikvision(password=PASSWORD, devices=2) as devices:
+        config = tmp_path / "site.toml"
+        config.write_text(site_text([d.endpoint.port for d in devices], None, 4, 2, 0.05))
+        app = open_site(config)
+        try:
+            await commission(app)
+            jpeg = app.store.db["baselines"].get("cam-0")["jpeg"]
+            expected = inspection.analyze_frame(inspection.decode_jpeg(jpeg))
+            sent = json_round_trip((await inspection.references(app, list(app.site.cameras)))["cam-0"])
+            got = inspection.reference_from(sent)
+            assert got == expected and np.array_equal(got.thumbnail, expected.thumbnail)
+            assert app.store.db["baseline_metrics"].count == 2
+            app.store.db["baselines"].update("cam-0", {"jpeg": b"not a jpeg"})
+            result = await run_check(app, collect_checks(app.pm)["inspection"], "li", playback=False)
+        finally:
+            app.close()
+    assert [(str(f.kind), f.subject) for f in result.findings] == [("check_failed", "cam-0")], result.findings
+
+
+def json_round_trip(value: object) -> dict:
+    import json
+
+    return json.loads(workers.dumps(value))

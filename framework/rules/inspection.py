@@ -7,6 +7,7 @@ import base64
 import bisect
 import contextlib
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -74,6 +75,14 @@ def m002_one_result_per_camera(db: sqlite_utils.Database) -> None:
                " (SELECT MIN(id) FROM inspection_results GROUP BY run, camera)")
     db["inspection_results"].create_index(["run", "camera"], unique=True, if_not_exists=True,
                                           index_name="inspection_results_run_camera")
+
+
+@migrations()
+def m003_baseline_metrics(db: sqlite_utils.Database) -> None:
+    """Each reference view's metrics, measured once per captured JPEG (by its hash): a worker is sent
+    these and the small thumbnail, not the 1080p JPEG to decode again every run."""
+    db["baseline_metrics"].create({"camera": str, "jpeg_sha256": str, "metrics": str, "thumbnail_png": bytes},
+                                  pk="camera")
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
@@ -236,9 +245,67 @@ async def playback_frames(app: DeviceReach, camera: Camera, now: datetime, actor
             await driver.close()
 
 
-def reference_metrics(app: App, camera_id: str) -> Metrics | None:
-    row = app.store.conn.execute("SELECT jpeg FROM baselines WHERE camera = ?", [camera_id]).fetchone()
-    return analyze_frame(decode_jpeg(row[0])) if row else None
+def reference_from(payload: dict[str, Any] | None) -> Metrics | None:
+    """The reference view's metrics as the appliance measured them (exact: JSON floats round-trip,
+    the thumbnail is a PNG), so the worker judges against the very numbers the appliance would."""
+    if payload is None:
+        return None
+    if "error" in payload:  # as an unreadable reference always was: that camera's check fails, saying so
+        raise DeviceError(FindingKind.PROTOCOL_ERROR, payload["error"])
+    fields = dict(payload["metrics"])
+    for name in ("channel_means", "edge_gradients"):
+        if fields[name] is not None:
+            fields[name] = tuple(fields[name])
+    png = np.frombuffer(base64.b64decode(payload["thumbnail"]), np.uint8)
+    thumbnail = cv2.imdecode(png, cv2.IMREAD_UNCHANGED)
+    if thumbnail is None:
+        raise AnalysisError("the reference thumbnail is not a PNG")
+    return Metrics(**fields, thumbnail=thumbnail)
+
+
+def reference_payload(metrics: Metrics) -> dict[str, Any]:
+    ok, png = cv2.imencode(".png", metrics.thumbnail)
+    if not ok:
+        raise ValueError("the reference thumbnail could not be encoded")
+    return {"metrics": attrs.asdict(metrics, filter=lambda field, _value: field.name != "thumbnail"),
+            "thumbnail": base64.b64encode(png.tobytes()).decode()}
+
+
+async def references(app: App, cameras: list[Camera]) -> dict[str, dict[str, Any]]:
+    """Each camera's reference for its task, measured once per captured view and kept in the store
+    (analysed in threads: the kernel drops the GIL)."""
+    known = {row[0]: (row[1], row[2], row[3]) for row in app.store.conn.execute(
+        "SELECT camera, jpeg_sha256, metrics, thumbnail_png FROM baseline_metrics")}
+    wanted = {camera.id for camera in cameras}
+    found: dict[str, dict[str, Any]] = {}
+    stale: list[tuple[str, str, bytes]] = []
+    for camera, jpeg in app.store.conn.execute("SELECT camera, jpeg FROM baselines"):
+        if camera not in wanted:
+            continue
+        digest = hashlib.sha256(jpeg).hexdigest()
+        cached = known.get(camera)
+        if cached is not None and cached[0] == digest:
+            found[camera] = {"metrics": json.loads(cached[1]), "thumbnail": base64.b64encode(cached[2]).decode()}
+        else:
+            stale.append((camera, digest, jpeg))
+
+    def measure(jpeg: bytes) -> dict[str, Any]:
+        try:
+            return reference_payload(analyze_frame(decode_jpeg(jpeg)))
+        except (DeviceError, AnalysisError) as error:  # not kept: said again in each run's finding
+            return {"error": f"the reference view: {getattr(error, 'reason', error)}"}
+
+    measured = await asyncio.gather(*(asyncio.to_thread(measure, jpeg) for _camera, _digest, jpeg in stale))
+    rows = []
+    for (camera, digest, _jpeg), payload in zip(stale, measured):
+        found[camera] = payload
+        if "error" not in payload:
+            rows.append({"camera": camera, "jpeg_sha256": digest, "metrics": json.dumps(payload["metrics"]),
+                         "thumbnail_png": base64.b64decode(payload["thumbnail"])})
+    if rows:
+        with app.store.transaction():
+            app.store.db["baseline_metrics"].upsert_all(rows, pk="camera")
+    return found
 
 
 def judge(series: FrameSeries, camera: Camera, app: DeviceReach, reference: Metrics | None,
@@ -360,6 +427,9 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
     assert run_id is not None  # an insert always has a key
     limit = asyncio.Semaphore(CAMERA_CONCURRENCY)
     rows: list[dict[str, Any]] = []
+    cameras = [camera for camera in app.site.cameras if context.wanted(camera.id)]
+    # Each camera's reference view, measured once per captured view: in-process and on workers alike.
+    reference = await references(app, cameras)
     folder = Path(tempfile.mkdtemp(prefix="watchkeeper-inspection-"))
 
     def record(camera: str, result: CheckResult, row: dict[str, Any], retrievals: Retrievals) -> None:
@@ -373,11 +443,11 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
     async def one(camera: Camera) -> CheckResult:
         """One camera's inspection; whatever goes wrong with it is its finding, and the run goes on."""
         result, row, retrievals = await inspect_camera(app, camera, context.now, context.actor, run_id, folder,
-                                                       playback, functools.partial(reference_metrics, app, camera.id), limit)
+                                                       playback, functools.partial(reference_from, reference.get(camera.id)),
+                                                       limit)
         record(camera.id, result, row, retrievals)
         return result
 
-    cameras = [camera for camera in app.site.cameras if context.wanted(camera.id)]
     total = CheckResult()
     try:
         if app.site.distributed is not None:

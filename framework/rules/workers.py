@@ -11,7 +11,6 @@ not queued again, and the appliance records each task's result once.
 from __future__ import annotations
 
 import asyncio
-import base64
 import functools
 import json
 import logging
@@ -34,7 +33,6 @@ from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import deserialize_result
 from arq.worker import func
 
-from watchkeeper.analysis.metrics import Metrics, analyze_frame
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.devices.drivers import Platform
 from watchkeeper.rules import inspection
@@ -93,10 +91,6 @@ class WorkerSite(DeviceReach):
     platforms: dict[str, Platform]
 
 
-def _reference(jpeg: str | None) -> Metrics | None:
-    return analyze_frame(inspection.decode_jpeg(base64.b64decode(jpeg))) if jpeg else None
-
-
 async def inspect_camera_task(ctx: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
     """A worker's task: one camera's inspection, bounded by the task time limit; never raises (a
     failure is the camera's finding, so the result is always JSON the appliance can record)."""
@@ -113,7 +107,7 @@ async def inspect_camera_task(ctx: dict[str, Any], request: dict[str, Any]) -> d
         async with asyncio.timeout(limit):
             result, row, retrievals = await inspection.inspect_camera(
                 reach, camera, datetime.fromisoformat(request["now"]), request["actor"], request["run"],
-                ctx["folder"], request["playback"], functools.partial(_reference, request.get("reference")))
+                ctx["folder"], request["playback"], functools.partial(inspection.reference_from, request.get("reference")))
     except TimeoutError:
         result.evaluated([FindingKind.UNREACHABLE], request["camera"])
         result.findings.append(Finding(FindingKind.UNREACHABLE, request["camera"],
@@ -149,11 +143,6 @@ def worker_for(site: Site, pm: pluggy.PluginManager, platforms: dict[str, Platfo
                   handle_signals=not burst, max_burst_jobs=-1, log_results=False)
 
 
-def _baseline(app: App, camera_id: str) -> str | None:
-    row = app.store.conn.execute("SELECT jpeg FROM baselines WHERE camera = ?", [camera_id]).fetchone()
-    return base64.b64encode(row[0]).decode() if row else None
-
-
 def _failed(camera: str, run: int, reason: str) -> dict[str, Any]:
     finding = Finding(FindingKind.CHECK_FAILED, camera, reason[:300])
     row = {"run": run, "camera": camera, "channel": None, "frames": 0, "playback": "not tried"}
@@ -174,10 +163,11 @@ async def inspect_remotely(app: App, cameras: list[Camera], context: CheckContex
     total = CheckResult()
     try:
         pending: dict[str, str] = {}
+        reference = await inspection.references(app, cameras)
         for camera in cameras:
             job = task_id(run, camera.id, "inspection")
             request = {"site": app.site.name, "camera": camera.id, "run": run_id, "now": context.now.isoformat(),
-                       "actor": context.actor, "playback": playback, "reference": _baseline(app, camera.id)}
+                       "actor": context.actor, "playback": playback, "reference": reference.get(camera.id)}
             await pool.enqueue_job(INSPECT, request, _job_id=job, _queue_name=section.queue)
             pending[job] = camera.id
         log.info("inspection run %d: %d tasks sent to %s queue %s", run_id, len(pending), section.where,

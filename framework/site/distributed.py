@@ -44,7 +44,8 @@ def _url_problem(value: str) -> str | None:
         # The url is journaled with the config: a password in it would be too.
         return "holds a user or password; put the password in `password` (env:NAME or file:PATH)"
     try:
-        parts.port
+        if parts.port == 0:
+            return "has port 0"
     except ValueError:
         return "has a port that is not a number from 1 to 65535"
     database = parts.path.strip("/") or "0"
