@@ -131,12 +131,13 @@ def broker_counts(client: redis.Redis) -> tuple[int, int]:
     return int(stats["total_commands_processed"]), int(stats["total_net_input_bytes"]) + int(stats["total_net_output_bytes"])
 
 
-def inspect_once(app: App, site: object, workers: Workers | None, client: redis.Redis) -> dict[str, float]:
+def inspect_once(app: App, site: object, workers: Workers | None, client: redis.Redis,
+                 simulator: int) -> dict[str, float]:
     """One timed inspection of every camera, with what it cost the appliance, the workers and Redis."""
     app.site = site  # type: ignore[assignment] - the same site, with or without its [distributed]
     check = collect_checks(app.pm)["inspection"]
     commands, traffic = broker_counts(client)
-    cpu, worker_cpu = cpu_seconds(), workers.cpu() if workers else 0.0
+    cpu, worker_cpu, simulator_cpu = cpu_seconds(), workers.cpu() if workers else 0.0, cpu_seconds(simulator)
     started = time.perf_counter()
     result = asyncio.run(run_check(app, check, "li"))
     elapsed = time.perf_counter() - started
@@ -147,8 +148,12 @@ def inspect_once(app: App, site: object, workers: Workers | None, client: redis.
         raise SystemExit(f"the inspection did not inspect every camera once with its playback: {rows}, "
                          f"{[(str(f.kind), f.subject) for f in result.findings[:3]]}")
     commands_after, traffic_after = broker_counts(client)
-    return {"per_minute": cameras / elapsed * 60, "appliance_cpu_ms": (cpu_seconds() - cpu) / cameras * 1e3,
+    used = (cpu_seconds() - cpu) + ((workers.cpu() if workers else 0.0) - worker_cpu) + (cpu_seconds(simulator)
+                                                                                       - simulator_cpu)
+    return {"per_minute": cameras / elapsed * 60, "cores": used / elapsed,
+            "appliance_cpu_ms": (cpu_seconds() - cpu) / cameras * 1e3,
             "worker_cpu_ms": ((workers.cpu() if workers else 0.0) - worker_cpu) / cameras * 1e3,
+            "simulator_cpu_ms": (cpu_seconds(simulator) - simulator_cpu) / cameras * 1e3,
             "commands": (commands_after - commands) / cameras, "bytes": (traffic_after - traffic) / cameras}
 
 
@@ -181,10 +186,10 @@ def bench_workers(args: argparse.Namespace) -> None:
             for round_ in range(args.rounds):
                 rotated = order[round_ % len(order):] + order[:round_ % len(order)]
                 for key in rotated:
-                    figures = inspect_once(app, sites[key], sets.get(key), client)
+                    figures = inspect_once(app, sites[key], sets.get(key), client, simulator.pid)
                     runs[key].append(figures)
-                    print(f"  round {round_ + 1}: {label(key):>12} {figures['per_minute']:7.0f} cameras/min",
-                          flush=True)
+                    print(f"  round {round_ + 1}: {label(key):>12} {figures['per_minute']:7.0f} cameras/min, "
+                          f"{figures['cores']:.2f} cores busy (load average {os.getloadavg()[0]:.1f})", flush=True)
             app.close()
     finally:
         for workers in sets.values():
@@ -213,8 +218,8 @@ def report(runs: dict[int, list[dict[str, float]]]) -> None:
     print(f"medians of {len(runs[0])} interleaved rounds (anchor: the in-process runner, {anchor:.0f} cameras/min)")
     for key in runs:
         print(f"  {label(key):>12}: {median(key, 'per_minute'):7.0f} cameras/min, ratio {median(key, 'per_minute') / anchor:.2f}"
-              f" | per camera: appliance CPU {median(key, 'appliance_cpu_ms'):.0f} ms, worker CPU "
-              f"{median(key, 'worker_cpu_ms'):.0f} ms, Redis {median(key, 'commands'):.0f} commands "
+              f", {median(key, 'cores'):.2f} cores busy | per camera: appliance CPU {median(key, 'appliance_cpu_ms'):.0f} ms, worker CPU "
+              f"{median(key, 'worker_cpu_ms'):.0f} ms, simulators {median(key, 'simulator_cpu_ms'):.0f} ms, Redis {median(key, 'commands'):.0f} commands "
               f"{median(key, 'bytes') / 1e3:.0f} kB")
 
 

@@ -101,7 +101,7 @@ def site_text(ports: list[int], queue: str | None, task_seconds: float, frames: 
 @contextlib.contextmanager
 def worker_processes(config: Path, count: int):
     env = {**os.environ, "WK_SIM_PASSWORD": PASSWORD}
-    processes = [subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(config), "worker"],
+    processes = [subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "worker", "--config", str(config)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
                  for _ in range(count)]
     try:

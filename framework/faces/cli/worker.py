@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
 
 import click
 
@@ -37,10 +38,14 @@ async def _ping(settings: object) -> str | None:
 @click.command(help=_("Inspect cameras for the site's appliance: take per-camera tasks from the broker in "
                       "[distributed] until stopped (SIGTERM or Ctrl-C). Never writes the site's store."))
 @click.option("--jobs", type=click.IntRange(1, 1000), help=_("Tasks at once (default: distributed.worker_jobs)."))
+@click.option("--config", "config", type=click.Path(path_type=Path),
+              help=_("The site config file (as `watchkeeper --config`): the same as the appliance's."))
 @click.pass_obj
-def worker(state: State, jobs: int | None) -> None:
+def worker(state: State, jobs: int | None, config: Path | None) -> None:
     from watchkeeper.rules import workers
 
+    if config is not None:
+        state.config = config
     site = state.site()
     if site.distributed is None:
         raise click.UsageError(_("the site config {path} has no [distributed] section: there is no broker to take "
