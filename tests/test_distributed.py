@@ -303,3 +303,22 @@ def json_round_trip(value: object) -> dict:
     import json
 
     return json.loads(workers.dumps(value))
+
+
+async def test_a_broker_that_does_not_answer_is_every_cameras_finding(tmp_path: Path, monkeypatch) -> None:
+    from watchkeeper.testing import free_port
+
+    monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
+    config = tmp_path / "site.toml"
+    config.write_text(site_text([free_port(), free_port()], "nobody", 4, 2, 0.05)
+                      .replace(redis_url(), f"redis://127.0.0.1:{free_port()}/0"))
+    app = open_site(config)
+    try:
+        result = await run_check(app, collect_checks(app.pm)["inspection"], "li")
+        run = app.store.db["inspection_runs"].get(result.summary["run"])
+    finally:
+        app.close()
+    assert sorted((str(f.kind), f.subject) for f in result.findings) == [("check_failed", "cam-0"),
+                                                                          ("check_failed", "cam-1")]
+    assert "does not answer" in result.findings[0].reason
+    assert run["finished_at"] and run["cameras"] == 2 and run["fault"] == 2

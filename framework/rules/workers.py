@@ -32,6 +32,7 @@ from arq.connections import ArqRedis, RedisSettings
 from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import deserialize_result
 from arq.worker import func
+from redis.exceptions import RedisError
 
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.devices.drivers import Platform
@@ -158,9 +159,17 @@ async def inspect_remotely(app: App, cameras: list[Camera], context: CheckContex
     section = app.site.distributed
     assert section is not None
     run = f"{section.queue}:{app.site.name}:run-{run_id}@{context.now.isoformat()}"
-    pool = await create_pool(redis_settings(section), job_serializer=dumps, job_deserializer=loads,
-                             default_queue_name=section.queue)
     total = CheckResult()
+    try:
+        pool = await create_pool(redis_settings(section), job_serializer=dumps, job_deserializer=loads,
+                                 default_queue_name=section.queue)
+    except (OSError, RedisError) as error:  # no broker: every camera says so, and the run is recorded
+        log.error("inspection run %d: the broker %s does not answer (%s)", run_id, section.where,
+                  type(error).__name__)
+        for camera in cameras:
+            _record(_failed(camera.id, run_id, f"not inspected: the task broker {section.where} does not answer "
+                                               f"({type(error).__name__})"), camera.id, record, total)
+        return total
     try:
         pending: dict[str, str] = {}
         reference = await inspection.references(app, cameras)
