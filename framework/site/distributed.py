@@ -37,7 +37,11 @@ class Distributed:
 
 
 def _url_problem(value: str) -> str | None:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.hostname  # noqa: B018 - a malformed [IPv6] host raises only here
+    except ValueError:
+        return "is not a URL (redis://HOST:PORT/DB)"
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
         return f"must be redis://HOST:PORT/DB or rediss://..., not {value.split('@')[-1]!r}"
     if parts.password or parts.username:
