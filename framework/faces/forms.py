@@ -25,7 +25,7 @@ class Column:
     key: str
     header: str
     #: "time" (a UTC time, shown in the site's zone), "json" (a JSON text, described), "bool", "status"
-    #: (a state word, translated), "text".
+    #: (a state word, translated), "person" (a person's id, printed as their name), "text".
     kind: str = "text"
 
 
@@ -55,49 +55,49 @@ def registers() -> dict[str, Register]:
     visitors = Register("visitors", _("Visitor register"), "visitors",
                         "valid_from < ? AND valid_to > ?", "valid_from", (
         Column("id", _("No.")), Column("name", _("Visitor name")), Column("organisation", _("Organisation")),
-        Column("purpose", _("Purpose of visit")), Column("host", _("Host")),
+        Column("purpose", _("Purpose of visit")), Column("host", _("Host"), "person"),
         Column("valid_from", _("Allowed from"), "time"), Column("valid_to", _("Allowed until"), "time"),
-        Column("status", _("Status"), "status"), Column("registered_by", _("Registered by")),
-        Column("decided_by", _("Approved by")), Column("entered_at", _("Entered"), "time"),
+        Column("status", _("Status"), "status"), Column("registered_by", _("Registered by"), "person"),
+        Column("decided_by", _("Approved by"), "person"), Column("entered_at", _("Entered"), "time"),
         Column("left_at", _("Left"), "time")),
         (_("Duty operator (signature)"), _("Approved by (signature)"), _("Date")), overlapping=True)
     retrievals = Register("retrievals", _("Footage retrieval approval form"), "footage_requests",
                           "requested_at >= ? AND requested_at < ?", "requested_at", (
         Column("id", _("No.")), Column("camera", _("Camera")), Column("start_utc", _("Footage from"), "time"),
         Column("end_utc", _("Footage until"), "time"), Column("reason", _("Reason for retrieval")),
-        Column("case_ref", _("Case reference")), Column("requested_by", _("Applicant")),
+        Column("case_ref", _("Case reference")), Column("requested_by", _("Applicant"), "person"),
         Column("requested_at", _("Applied at"), "time"), Column("status", _("Approval decision"), "status"),
-        Column("decided_by", _("Approver")), Column("decided_at", _("Decided at"), "time"), Column("note", _("Note"))),
+        Column("decided_by", _("Approver"), "person"), Column("decided_at", _("Decided at"), "time"), Column("note", _("Note"))),
         (_("Applicant (signature)"), _("Approver (signature)"), _("Date")))
     inspections = Register("inspections", _("Playback inspection record"), "inspection_runs",
                            "started_at >= ? AND started_at < ?", "started_at", (
-        Column("id", _("No.")), Column("started_at", _("Inspected at"), "time"), Column("actor", _("Run by")),
+        Column("id", _("No.")), Column("started_at", _("Inspected at"), "time"), Column("actor", _("Run by"), "person"),
         Column("cameras", _("Cameras")), Column("ok", _("Normal")), Column("warning", _("Warnings")),
-        Column("fault", _("Faults")), Column("signed_by", _("Signed by")),
+        Column("fault", _("Faults")), Column("signed_by", _("Signed by"), "person"),
         Column("signed_at", _("Signed at"), "time"), Column("note", _("Note"))),
         (_("Inspected by (signature)"), _("Supervisor (signature)"), _("Date")))
     handovers = Register("handovers", _("Shift handover record"), "handovers",
                          "signed_out_at >= ? AND signed_out_at < ?", "signed_out_at", (
-        Column("id", _("No.")), Column("shift_utc", _("Shift"), "time"), Column("outgoing", _("Outgoing operator")),
-        Column("incoming", _("Incoming operator")), Column("open_findings", _("Open findings handed over"), "json"),
+        Column("id", _("No.")), Column("shift_utc", _("Shift"), "time"), Column("outgoing", _("Outgoing operator"), "person"),
+        Column("incoming", _("Incoming operator"), "person"), Column("open_findings", _("Open findings handed over"), "json"),
         Column("note", _("Handover note")), Column("signed_out_at", _("Handed over at"), "time"),
         Column("accepted_at", _("Accepted at"), "time"), Column("accept_note", _("Acceptance note"))),
         (_("Outgoing operator (signature)"), _("Incoming operator (signature)"), _("Date")))
     journal = Register("journal", _("Duty journal"), "journal", "time_utc >= ? AND time_utc < ?", "seq", (
         Column("seq", _("seq")), Column("time_utc", _("Time"), "time"), Column("kind", _("kind")),
-        Column("actor", _("actor")), Column("subject", _("subject")), Column("body", _("what"), "json"),
+        Column("actor", _("actor"), "person"), Column("subject", _("subject")), Column("body", _("what"), "json"),
         Column("hash", _("Entry hash"))),
         (_("Duty operator (signature)"), _("Supervisor (signature)"), _("Date")))
     room_care = Register("room-care", _("Room care record"), "maintenance_ticks", "done_at >= ? AND done_at < ?",
                          "done_at", (
-        Column("id", _("No.")), Column("task", _("Task")), Column("done_by", _("Done by")),
+        Column("id", _("No.")), Column("task", _("Task")), Column("done_by", _("Done by"), "person"),
         Column("done_at", _("Done at"), "time"), Column("note", _("Note")),
-        Column("countersigned_by", _("Checked by")), Column("countersigned_at", _("Checked at"), "time")),
+        Column("countersigned_by", _("Checked by"), "person"), Column("countersigned_at", _("Checked at"), "time")),
         (_("Done by (signature)"), _("Checked by (signature)"), _("Date")), landscape=False)
     access = Register("access", _("Access log"), "access_events", "time_utc >= ? AND time_utc < ?", "time_utc", (
         Column("id", _("No.")), Column("time_utc", _("Time"), "time"), Column("door", _("Door")),
         Column("event", _("Event")), Column("credential_kind", _("Credential kind")),
-        Column("person", _("Person")), Column("visitor", _("Visitor")), Column("allowed", _("Allowed"), "bool"),
+        Column("person", _("Person"), "person"), Column("visitor", _("Visitor")), Column("allowed", _("Allowed"), "bool"),
         Column("reason", _("Reason")), Column("actuated", _("Door actuated"), "bool")))
     findings = Register("findings", _("Findings"), "findings",
                         overlap.format(start="opened_at", end="closed_at"), "opened_at", (
@@ -205,8 +205,8 @@ def describe_item(item: Any) -> str:
     return "" if item is None else str(item)
 
 
-def display(column: Column, value: Any, zone: Any) -> str:
-    """One value as a printed form shows it."""
+def display(column: Column, value: Any, zone: Any, names: dict[str, str] | None = None) -> str:
+    """One value as a printed form shows it; `names` maps person ids to the names a signature is checked by."""
     if value is None or value == "":
         return ""
     converters: dict[str, Callable[[Any], str]] = {
@@ -214,6 +214,7 @@ def display(column: Column, value: Any, zone: Any) -> str:
         "json": describe,
         "bool": lambda v: _("yes") if v else _("no"),
         "status": lambda v: status_texts().get(str(v), str(v)),
+        "person": lambda v: (names or {}).get(str(v)) or str(v),
     }
     return converters.get(column.kind, str)(value)
 

@@ -38,8 +38,13 @@ def _set(cell: Cell, value: Any) -> None:
 
 
 def cell_values(register: Register, row: dict[str, Any], zone: Any) -> list[Any]:
-    """A store row as the workbook's cells: times as site-local date-times, the rest as stored."""
-    return [local_time(row[c.key], zone) if c.kind == "time" else row[c.key] for c in register.columns]
+    """A store row as the workbook's cells: times as site-local date-times to the second (a cell holds
+    milliseconds at best, rounded; the journal keeps the exact time), the rest as stored."""
+    values = []
+    for column in register.columns:
+        moment = local_time(row[column.key], zone) if column.kind == "time" else None
+        values.append(moment.replace(microsecond=0) if moment is not None else row[column.key])
+    return values
 
 
 def write_xlsx(app: Any, register: Register, period: Period, out: Path) -> dict[str, Any]:

@@ -43,10 +43,11 @@ def render_form(app: Any, register: Register, period: Period | None, blank: bool
     data = [] if blank or period is None else rows(app, register, period)
     printed = (now or datetime.now(timezone.utc)).astimezone(zone).strftime("%Y-%m-%d %H:%M")
     language = current_language()
+    names = {person.id: person.name or person.id for person in app.people.all()}
     html = templates().get_template("form.html").render(
         register=register, t=_, language=language, colon="：" if language.startswith("zh") else ": ",
         site_name=app.site.name, period_label=period.label if period is not None else "", printed=printed,
-        rows=[[display(column, row[column.key], zone) for column in register.columns] for row in data],
+        rows=[[display(column, row[column.key], zone, names) for column in register.columns] for row in data],
         blank=blank, blank_rows=BLANK_ROWS[register.landscape],
         head_line=head_text(seq, digest), how_to_check=how_to_check(seq, digest))
     return html, (seq, digest)
