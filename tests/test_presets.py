@@ -156,3 +156,39 @@ def test_the_report_says_which_preset_and_which_overrides_apply(tmp_path: Path) 
     assert preset["overrides"] == [
         {"key": "policies.clock_tolerance_seconds", "preset": 30.0, "site": 10.0},
         {"key": "cameras[id=lobby].retention_days", "preset": 30, "site": 60}]
+
+
+def lost_access_record(app, days_ago: float) -> None:
+    """A door event recorded `days_ago` as the door service records one (store row, then journal entry),
+    whose store row is then deleted behind the journal's back; plus an event now, so the door was watched."""
+    from tests.compliance.test_r3_door import badge
+
+    moment = datetime.now(timezone.utc) - timedelta(days=days_ago)
+    row = {"time_utc": moment.isoformat(), "door": "room", "credential_kind": "card", "credential": "12345",
+           "person": "li", "visitor": None, "event": "entry", "allowed": 1, "reason": "staff", "actuated": 1}
+    event = app.store.db["access_events"].insert(row).last_pk
+    app.journal.append("access", "li", "room", {k: v for k, v in row.items() if k not in ("door", "time_utc")},
+                       at=moment)
+    app.store.conn.execute("DELETE FROM access_events WHERE id = ?", [event])
+    app.store.conn.commit()
+    badge(app, "12345")
+
+
+@pytest.mark.parametrize("policies, status, rule", [
+    ('preset = "general"\n', "not met", "R3.records_missing"),  # 30 days: a 10-day-old record must be kept
+    ('preset = "bank"\naccess_retention_days = 7\n', "met", "R3.kept")])  # kept 7 days: its loss is allowed
+def test_access_records_are_kept_for_the_presets_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       policies: str, status: str, rule: str) -> None:
+    from tests.compliance.conftest import backdate, verdict, write_site
+    from tests.compliance.test_r3_door import DOOR
+
+    backdate(monkeypatch, 40)
+    app = open_site(write_site(tmp_path, DOOR, policies))
+    try:
+        lost_access_record(app, 10)
+        result = verdict(app, "R3", "month")
+    finally:
+        app.close()
+    assert (result["status"], result["rule"]) == (status, rule), result["reason"]
+    if status == "not met":
+        assert "room" in result["reason"] and "30" in result["reason"]
