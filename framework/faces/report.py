@@ -10,7 +10,7 @@ from watchkeeper import __version__
 from watchkeeper.evidence.witness import WitnessError
 from watchkeeper.rules.policy import training_problem
 from watchkeeper.rules.verdicts import judge
-from watchkeeper.site.presets import DEFAULT_PRESET, PRESET_KEYS, PRESETS
+from watchkeeper.site.presets import DEFAULT_PRESET, PRESET_KEYS, PRESETS, basis_text
 
 PERIODS = {"day": 1, "week": 7, "month": 30}
 CLAUSE_TITLES = {
@@ -67,7 +67,7 @@ def preset_section(site: Any) -> dict[str, Any]:
     """Which sector preset applies, the values in force, and every value the site wrote over it."""
     policies = site.policies
     preset = PRESETS.get(policies.preset, PRESETS[DEFAULT_PRESET])
-    return {"name": policies.preset, "basis": preset.basis,
+    return {"name": policies.preset, "basis": basis_text(policies.preset),
             "values": {key: getattr(policies, key) for key in PRESET_KEYS},
             "overrides": [{"key": f"policies.{key}", "preset": preset.value(key), "site": getattr(policies, key)}
                           for key in policies.overrides]

@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from watchkeeper.core.i18n import _
+
 #: The policy keys a preset sets, in the order the report lists them.
 PRESET_KEYS = ("retention_days", "access_retention_days", "escalate_after_hours", "clock_tolerance_seconds")
 
@@ -46,6 +48,18 @@ PRESETS: Mapping[str, Preset] = {
                      "GB/T 29315: video at least 30 days, faults fixed within 24 h"),
 }
 DEFAULT_PRESET = "general"
+
+
+def basis_text(name: str) -> str:
+    """The rule a preset's figures come from, in the current language (the report shows it)."""
+    texts = {
+        "general": _("公共安全视频图像信息系统管理条例: video kept at least 30 days"),
+        "hotel": _("旅馆业治安管理条例 (draft for comment, 2017): hotel video kept at least 90 days"),
+        "key-target": _("反恐怖主义法, article 32: video of key targets kept at least 90 days"),
+        "bank": _("GA 38-2015: video kept at least 30 days, access-control records at least 180 days"),
+        "school": _("GB/T 29315: video kept at least 30 days, faults fixed within 24 hours"),
+    }
+    return texts.get(name, PRESETS[name].basis if name in PRESETS else name)
 
 
 def preset_problem(name: str) -> str | None:
