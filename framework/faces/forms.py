@@ -25,8 +25,11 @@ class Column:
     key: str
     header: str
     #: "time" (a UTC time, shown in the site's zone), "json" (a JSON text, described), "bool", "status"
-    #: (a state word, translated), "person" (a person's id, printed as their name), "text".
+    #: (a state word, translated), "person" (a person's id, printed as their name), "hash" (printed
+    #: shortened), "text".
     kind: str = "text"
+    #: The column's share of a printed form's width, against 1 for a name or a short word.
+    weight: float = 1.0
 
 
 @attrs.frozen
@@ -52,10 +55,11 @@ class Register:
 def registers() -> dict[str, Register]:
     """Every register by kind, with its texts in the current language."""
     overlap = "{start} < ? AND ({end} IS NULL OR {end} > ?)"
+    number, note = Column("id", _("No."), weight=0.5), Column("note", _("Note"), weight=1.8)
     visitors = Register("visitors", _("Visitor register"), "visitors",
                         "valid_from < ? AND valid_to > ?", "valid_from", (
-        Column("id", _("No.")), Column("name", _("Visitor name")), Column("organisation", _("Organisation")),
-        Column("purpose", _("Purpose of visit")), Column("host", _("Host"), "person"),
+        number, Column("name", _("Visitor name")), Column("organisation", _("Organisation")),
+        Column("purpose", _("Purpose of visit"), weight=1.8), Column("host", _("Host"), "person"),
         Column("valid_from", _("Allowed from"), "time"), Column("valid_to", _("Allowed until"), "time"),
         Column("status", _("Status"), "status"), Column("registered_by", _("Registered by"), "person"),
         Column("decided_by", _("Approved by"), "person"), Column("entered_at", _("Entered"), "time"),
@@ -63,47 +67,50 @@ def registers() -> dict[str, Register]:
         (_("Duty operator (signature)"), _("Approved by (signature)"), _("Date")), overlapping=True)
     retrievals = Register("retrievals", _("Footage retrieval approval form"), "footage_requests",
                           "requested_at >= ? AND requested_at < ?", "requested_at", (
-        Column("id", _("No.")), Column("camera", _("Camera")), Column("start_utc", _("Footage from"), "time"),
-        Column("end_utc", _("Footage until"), "time"), Column("reason", _("Reason for retrieval")),
+        number, Column("camera", _("Camera")), Column("start_utc", _("Footage from"), "time"),
+        Column("end_utc", _("Footage until"), "time"), Column("reason", _("Reason for retrieval"), weight=1.8),
         Column("case_ref", _("Case reference")), Column("requested_by", _("Applicant"), "person"),
         Column("requested_at", _("Applied at"), "time"), Column("status", _("Approval decision"), "status"),
-        Column("decided_by", _("Approver"), "person"), Column("decided_at", _("Decided at"), "time"), Column("note", _("Note"))),
+        Column("decided_by", _("Approver"), "person"), Column("decided_at", _("Decided at"), "time"), note),
         (_("Applicant (signature)"), _("Approver (signature)"), _("Date")))
     inspections = Register("inspections", _("Playback inspection record"), "inspection_runs",
                            "started_at >= ? AND started_at < ?", "started_at", (
-        Column("id", _("No.")), Column("started_at", _("Inspected at"), "time"), Column("actor", _("Run by"), "person"),
+        number, Column("started_at", _("Inspected at"), "time"),
+        Column("actor", _("Run by"), "person"),
         Column("cameras", _("Cameras")), Column("ok", _("Normal")), Column("warning", _("Warnings")),
         Column("fault", _("Faults")), Column("signed_by", _("Signed by"), "person"),
-        Column("signed_at", _("Signed at"), "time"), Column("note", _("Note"))),
+        Column("signed_at", _("Signed at"), "time"), note),
         (_("Inspected by (signature)"), _("Supervisor (signature)"), _("Date")))
     handovers = Register("handovers", _("Shift handover record"), "handovers",
                          "signed_out_at >= ? AND signed_out_at < ?", "signed_out_at", (
-        Column("id", _("No.")), Column("shift_utc", _("Shift"), "time"), Column("outgoing", _("Outgoing operator"), "person"),
-        Column("incoming", _("Incoming operator"), "person"), Column("open_findings", _("Open findings handed over"), "json"),
-        Column("note", _("Handover note")), Column("signed_out_at", _("Handed over at"), "time"),
-        Column("accepted_at", _("Accepted at"), "time"), Column("accept_note", _("Acceptance note"))),
+        number, Column("shift_utc", _("Shift"), "time"), Column("outgoing", _("Outgoing operator"), "person"),
+        Column("incoming", _("Incoming operator"), "person"),
+        Column("open_findings", _("Open findings handed over"), "json", 2.5),
+        Column("note", _("Handover note"), weight=1.8), Column("signed_out_at", _("Handed over at"), "time"),
+        Column("accepted_at", _("Accepted at"), "time"), Column("accept_note", _("Acceptance note"), weight=1.8)),
         (_("Outgoing operator (signature)"), _("Incoming operator (signature)"), _("Date")))
     journal = Register("journal", _("Duty journal"), "journal", "time_utc >= ? AND time_utc < ?", "seq", (
-        Column("seq", _("seq")), Column("time_utc", _("Time"), "time"), Column("kind", _("kind")),
-        Column("actor", _("actor"), "person"), Column("subject", _("subject")), Column("body", _("what"), "json"),
-        Column("hash", _("Entry hash"))),
+        Column("seq", _("seq"), weight=0.6), Column("time_utc", _("Time"), "time"), Column("kind", _("kind"), "status"),
+        Column("actor", _("actor"), "person"), Column("subject", _("subject")), Column("body", _("what"), "json", 4.0),
+        Column("hash", _("Entry hash"), "hash", 1.3)),
         (_("Duty operator (signature)"), _("Supervisor (signature)"), _("Date")))
     room_care = Register("room-care", _("Room care record"), "maintenance_ticks", "done_at >= ? AND done_at < ?",
                          "done_at", (
-        Column("id", _("No.")), Column("task", _("Task")), Column("done_by", _("Done by"), "person"),
-        Column("done_at", _("Done at"), "time"), Column("note", _("Note")),
+        number, Column("task", _("Task")), Column("done_by", _("Done by"), "person"),
+        Column("done_at", _("Done at"), "time"), note,
         Column("countersigned_by", _("Checked by"), "person"), Column("countersigned_at", _("Checked at"), "time")),
         (_("Done by (signature)"), _("Checked by (signature)"), _("Date")), landscape=False)
     access = Register("access", _("Access log"), "access_events", "time_utc >= ? AND time_utc < ?", "time_utc", (
-        Column("id", _("No.")), Column("time_utc", _("Time"), "time"), Column("door", _("Door")),
+        number, Column("time_utc", _("Time"), "time"), Column("door", _("Door")),
         Column("event", _("Event")), Column("credential_kind", _("Credential kind")),
-        Column("person", _("Person"), "person"), Column("visitor", _("Visitor")), Column("allowed", _("Allowed"), "bool"),
-        Column("reason", _("Reason")), Column("actuated", _("Door actuated"), "bool")))
+        Column("person", _("Person"), "person"), Column("visitor", _("Visitor")),
+        Column("allowed", _("Allowed"), "bool"),
+        Column("reason", _("Reason"), weight=1.8), Column("actuated", _("Door actuated"), "bool")))
     findings = Register("findings", _("Findings"), "findings",
                         overlap.format(start="opened_at", end="closed_at"), "opened_at", (
-        Column("id", _("No.")), Column("kind", _("Kind")), Column("subject", _("Subject")),
+        number, Column("kind", _("Kind")), Column("subject", _("Subject")),
         Column("channel", _("Channel")), Column("severity", _("Severity")), Column("clause", _("Clause")),
-        Column("reason", _("Reason")), Column("opened_at", _("Opened"), "time"),
+        Column("reason", _("Reason"), weight=1.8), Column("opened_at", _("Opened"), "time"),
         Column("last_seen_at", _("Last seen"), "time"), Column("closed_at", _("Closed"), "time")), overlapping=True)
     return {r.kind: r for r in (visitors, retrievals, inspections, handovers, journal, room_care, access, findings)}
 
@@ -112,6 +119,8 @@ FORM_KINDS = ("visitors", "retrievals", "inspections", "handovers", "journal", "
 EXPORT_KINDS = ("journal", "access", "visitors", "findings", "inspections", "retrievals", "handovers", "room-care")
 PERIOD_WORDS = {"day": 1, "week": 7, "month": 30}
 _MONTH = re.compile(r"^\d{4}-\d{2}$")
+#: A printed cell shows this much of a long text (a config snapshot in the journal); the export keeps it whole.
+PRINTED_TEXT_LIMIT = 300
 
 
 class PeriodError(ValueError):
@@ -215,11 +224,22 @@ def display(column: Column, value: Any, zone: Any, names: dict[str, str] | None 
         "bool": lambda v: _("yes") if v else _("no"),
         "status": lambda v: status_texts().get(str(v), str(v)),
         "person": lambda v: (names or {}).get(str(v)) or str(v),
+        "hash": lambda v: f"{str(v)[:16]}…",
     }
-    return converters.get(column.kind, str)(value)
+    text = converters.get(column.kind, str)(value)
+    return text if len(text) <= PRINTED_TEXT_LIMIT else text[:PRINTED_TEXT_LIMIT - 1] + "…"
 
 
 def status_texts() -> dict[str, str]:
-    """The states a visitor registration or a retrieval request is in, as a form prints them."""
+    """The states a visitor registration or a retrieval request is in, and the journal's kinds, as a form
+    prints them."""
     return {"pending": _("pending"), "approved": _("approved"), "rejected": _("rejected"),
-            "exported": _("exported"), "checked_out": _("checked out"), "revoked": _("revoked")}
+            "exported": _("exported"), "checked_out": _("checked out"), "revoked": _("revoked"),
+            "operation": _("journal kind|operation").rpartition("|")[2],
+            "maintenance": _("journal kind|maintenance").rpartition("|")[2],
+            "inspection": _("journal kind|inspection").rpartition("|")[2],
+            "retrieval": _("journal kind|retrieval").rpartition("|")[2],
+            "access": _("journal kind|access").rpartition("|")[2],
+            "clock": _("journal kind|clock").rpartition("|")[2],
+            "retention": _("journal kind|retention").rpartition("|")[2],
+            "config": _("journal kind|config").rpartition("|")[2]}

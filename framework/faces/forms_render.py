@@ -35,6 +35,16 @@ def how_to_check(seq: int, digest: str) -> str:
              "records this printing names the file's SHA-256.").format(seq=seq, short=digest[:16])
 
 
+#: The signature cell's share of the width, as a column weight.
+SIGNATURE_WEIGHT = 1.2
+
+
+def widths(register: Register) -> list[str]:
+    """Each column's width (the signature cell's last) as a CSS percentage, from the columns' weights."""
+    weights = [column.weight for column in register.columns] + [SIGNATURE_WEIGHT]
+    return [f"{100 * weight / sum(weights):.1f}%" for weight in weights]
+
+
 def render_form(app: Any, register: Register, period: Period | None, blank: bool = False,
                 now: datetime | None = None) -> tuple[str, tuple[int, str]]:
     """The form's HTML and the journal head (seq, hash) it carries."""
@@ -48,7 +58,7 @@ def render_form(app: Any, register: Register, period: Period | None, blank: bool
         register=register, t=_, language=language, colon="：" if language.startswith("zh") else ": ",
         site_name=app.site.name, period_label=period.label if period is not None else "", printed=printed,
         rows=[[display(column, row[column.key], zone, names) for column in register.columns] for row in data],
-        blank=blank, blank_rows=BLANK_ROWS[register.landscape],
+        blank=blank, blank_rows=BLANK_ROWS[register.landscape], widths=widths(register),
         head_line=head_text(seq, digest), how_to_check=how_to_check(seq, digest))
     return html, (seq, digest)
 
