@@ -9,6 +9,7 @@ uses it (under `watchkeeper run`, always: each device keeps an event subscriptio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -31,6 +32,9 @@ DEFAULT_DOMAIN = "3402000000"
 #: A device that has sent nothing (keepalive, reply, alarm) for this long is offline; the standard's
 #: default keepalive is 60 s and three missed ones mean offline.
 OFFLINE_AFTER_SECONDS = 180.0
+#: How long a device asked to register again (for its time) may take beyond its timeout: its next
+#: keepalive, at the standard's 60 s interval, gets the answer that makes it register.
+REREGISTER_WAIT_SECONDS = 65.0
 #: (AlarmMethod, AlarmType) → event (GB/T 28181-2016 A.2.5): method 2 is a device alarm (1 video
 #: loss, 2 tamper, 3 disk full), 5 a video alarm (2 motion, 11 video anomaly), 6 a device fault
 #: (1 disk fault). Anything else is kept as OTHER with its description.
@@ -76,7 +80,7 @@ class Gb28181Driver:
     """CameraDriver over GB/T 28181 signalling: identity, clock, channels, recordings and alarms."""
 
     capabilities = frozenset({Capability.RECORDINGS, Capability.EVENTS, Capability.SNAPSHOT,
-                              Capability.CLIP_DOWNLOAD})
+                              Capability.CLIP_DOWNLOAD, Capability.SET_CLOCK})
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -198,7 +202,31 @@ class Gb28181Driver:
             yield DeviceEvent(kind, moment, channel, True, body.text("AlarmDescription")[:200])
 
     async def set_clock(self, when: datetime) -> None:
-        raise CapabilityMissing("GB/T 28181 devices set their clocks from the platform's Date at registration")
+        """Correct the clock by re-registration: GB/T 28181 §9.10 has devices take their time from the
+        Date of the platform's 200 OK to REGISTER, and offers no command to set it.
+
+        The platform answers the device's next Keepalive with 403, as platforms answer a device they
+        hold unregistered; the device registers again at once and its 200 OK carries `when` (moved
+        on by the time since this call). TeleBoot would also make it register, by rebooting it and
+        losing recording meanwhile, which no platform does to set a clock. The wait is bounded by one
+        keepalive interval (the standard's 60 s) on top of the device's timeout.
+        """
+        platform = await self._ready()
+        registration = platform.registrations[self.device_id]
+        platform.date_shift[self.device_id] = (when - datetime.now(timezone.utc)).total_seconds()
+        registration.refresh_wanted = True
+        deadline = time.monotonic() + self.endpoint.timeout + REREGISTER_WAIT_SECONDS
+        async with platform.registered:
+            while platform.registrations.get(self.device_id) is registration:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    registration.refresh_wanted = False
+                    raise DeviceError(FindingKind.UNREACHABLE,
+                                      f"device {self.device_id} was asked to register again (to take the time "
+                                      f"from the platform's Date) and did not within "
+                                      f"{self.endpoint.timeout + REREGISTER_WAIT_SECONDS:g} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(platform.registered.wait(), min(remaining, 0.5))
 
     async def set_ntp(self, servers: list[str]) -> None:
         raise CapabilityMissing("GB/T 28181 has no NTP setting")

@@ -58,6 +58,10 @@ class SimulatedGb28181:
         self.channel_faults: dict[int, FaultProfile] = {}
         self.registered = asyncio.Event()
         self.clock_from_platform: datetime | None = None
+        #: The device clock minus true time. Every registration sets it from the platform's Date
+        #: (GB/T 28181 §9.10); a fault's clock_offset sets it as if by hand, see set_faults.
+        self.clock_error = 0.0
+        self._injected_clock: float | None = None
         self.log: list[str] = []
         self._transport: asyncio.DatagramTransport | None = None
         self._pending: dict[tuple[str, int], asyncio.Future[sip.SipMessage]] = {}
@@ -83,6 +87,12 @@ class SimulatedGb28181:
         """The device's profile, or one channel's (its pictures and recordings; the clock is the device's)."""
         if channel is None:
             self.faults = faults
+            # The clock is now off by the fault's offset. Injected before the device has registered,
+            # it stands in for drift after that first registration, whose Date would otherwise undo it.
+            if self.registered.is_set():
+                self.clock_error = faults.clock_offset
+            else:
+                self._injected_clock = faults.clock_offset
         else:
             self.channel_faults[channel] = faults
 
@@ -90,7 +100,7 @@ class SimulatedGb28181:
         return self.channel_faults.get(channel, self.faults)
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + timedelta(seconds=self.faults.clock_offset)
+        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_error)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -158,6 +168,10 @@ class SimulatedGb28181:
         if date:
             with contextlib.suppress(manscdp.ManscdpError):
                 self.clock_from_platform = manscdp.parse_time(date, self.zone)
+                # Half the round trip is lost, as on a device: the Date is read once it has arrived.
+                self.clock_error = (self.clock_from_platform - datetime.now(timezone.utc)).total_seconds()
+        if self._injected_clock is not None:
+            self.clock_error, self._injected_clock = self._injected_clock, None
         return True
 
     async def _register_loop(self) -> None:
@@ -181,8 +195,8 @@ class SimulatedGb28181:
         reply = await self._send(sip.SipMessage(f"MESSAGE sip:{PLATFORM_ID}@{DOMAIN} SIP/2.0",
                                                 self._headers("MESSAGE", PLATFORM_ID)
                                                 + [("Content-Type", manscdp.CONTENT_TYPE)], body))
-        if reply is not None and reply.status == 403:
-            self.registered.clear()  # the platform forgot us: register again
+        if reply is not None and reply.status in (403, 404):
+            self.registered.clear()  # the platform forgot us (or wants a fresh Date): register again
 
     async def trigger_event(self, kind: DeviceEventKind, channel: int) -> None:
         """An Alarm notification for a channel, once the device is registered (as a device would);
@@ -359,7 +373,7 @@ class SimulatedGb28181:
             except manscdp.ManscdpError:
                 await self._respond(query, [("SumNum", 0), ("RecordList", [])])
                 return
-            shift = timedelta(seconds=self.faults.clock_offset)
+            shift = timedelta(seconds=self.clock_error)
             ids = self.channel_ids()
             profile = self.faults_for(ids.index(query.device_id) + 1) if query.device_id in ids else self.faults
             pieces = recorded_intervals(start, end, profile, datetime.now(timezone.utc))

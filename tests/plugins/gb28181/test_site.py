@@ -119,3 +119,31 @@ async def test_inspection_judges_live_and_recorded_pictures_over_gb28181(tmp_pat
             assert devices[0].log.count("Play") == 4 and devices[0].log.count("Playback") == 2
         finally:
             app.close()
+
+
+async def test_clock_is_corrected_by_re_registration_and_journaled(tmp_path: Path, monkeypatch) -> None:
+    """A device 45 s ahead is found off, asked to register again, takes the Date of that 200 OK, and
+    is read within tolerance; the correction is journaled before and after, as other vendors' are."""
+    import json
+
+    monkeypatch.setenv("WK_GB_PASSWORD", PASSWORD)
+    async with simulate(password=PASSWORD, channels=2, faults=FaultProfile(clock_offset=45)) as devices:
+        config = _site(tmp_path, devices[0].endpoint.port, devices[0].device_id)
+        config.write_text(config.read_text() + "\n[policies]\ncorrect_clocks = true\n")
+        app = open_site(config)
+        try:
+            checks = collect_checks(app.pm)
+            result = await run_check(app, checks["clock"], "li")
+            assert result.findings == []  # found off, corrected, read again within tolerance
+            bodies = [json.loads(entry["body"]) for entry in app.journal.entries(kind="clock")
+                      if entry["subject"] == "nvr"]
+            assert bodies[0]["correcting"] and 43 <= bodies[0]["offset_seconds"] <= 47, bodies
+            assert bodies[1]["corrected"] and abs(bodies[1]["offset_seconds"]) < 2, bodies
+            assert abs(devices[0].clock_error) < 2  # the device's own clock, set from the Date
+            await run_check(app, checks["clock"], "li")
+            offsets = [row[0] for row in app.store.conn.execute(
+                "SELECT offset_seconds FROM clock_readings WHERE device = 'nvr' ORDER BY id")]
+            assert len(offsets) == 2 and all(abs(offset) < 2 for offset in offsets), offsets
+            assert not list(app.store.db["findings"].rows_where("closed_at IS NULL"))
+        finally:
+            app.close()
