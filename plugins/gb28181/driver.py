@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import secrets
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -43,13 +44,19 @@ ALARM_EVENTS = {("2", "1"): DeviceEventKind.VIDEO_LOSS, ("2", "2"): DeviceEventK
                 ("5", "2"): DeviceEventKind.MOTION, ("5", "11"): DeviceEventKind.SCENE_CHANGE}
 
 _platforms: dict[tuple[int, str, int], SipPlatform] = {}
-_starting = asyncio.Lock()
+#: One lock per event loop: an asyncio.Lock binds to the first loop it waits in, and the next loop
+#: (another test, a worker thread's) to contend for it would raise "bound to a different event loop".
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _starting() -> asyncio.Lock:
+    return _locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 async def platform_for(endpoint: Endpoint) -> SipPlatform:
     """The running platform on this event loop for the endpoint's listening address (started once)."""
     key = (id(asyncio.get_running_loop()), endpoint.host, endpoint.port)
-    async with _starting:
+    async with _starting():
         platform = _platforms.get(key)
         if platform is None:
             platform = SipPlatform(endpoint.host, endpoint.port,
@@ -67,7 +74,7 @@ async def platform_for(endpoint: Endpoint) -> SipPlatform:
 
 
 async def release(platform: SipPlatform) -> None:
-    async with _starting:
+    async with _starting():
         platform.users -= 1
         if platform.users <= 0:
             for key, running in list(_platforms.items()):
@@ -242,17 +249,29 @@ class Gb28181Driver:
         platform = await self._ready()
         ssrc = ("1" if playback else "0") + f"{self.device_id[3:8]}{secrets.randbelow(10_000):04d}"
         host = str(self.endpoint.options.get("media_address", platform.host))
+        transport = self._media_transport()
+        registration = platform.registrations.get(self.device_id)
         try:
-            receiver, port = await media.open_receiver(host, self._rtp_ports(), int(ssrc))
+            receiver, port = await media.open_receiver(host, self._rtp_ports(), int(ssrc), transport,
+                                                       registration.address[0] if registration else None)
         except OSError as error:
             raise DeviceError(FindingKind.UNREACHABLE, f"cannot receive media: {error}") from None
         offer = media.Offer(channels[channel - 1], host, port, ssrc,
-                            (int(playback[0].timestamp()), int(playback[1].timestamp())) if playback else None)
+                            (int(playback[0].timestamp()), int(playback[1].timestamp())) if playback else None,
+                            transport)
         dialog = None
         try:
             dialog = await platform.invite(self.device_id, offer.channel_id, offer.sdp(platform.platform_id),
                                            f"{offer.channel_id}:{ssrc},{platform.platform_id}:0",
                                            self.endpoint.timeout)
+            if isinstance(receiver, media.TcpRtpReceiver):
+                # TCP passive: the device connects to us; one that never does is known within the timeout.
+                try:
+                    await asyncio.wait_for(receiver.connected.wait(), self.endpoint.timeout)
+                except TimeoutError:
+                    raise DeviceError(FindingKind.PROTOCOL_ERROR,
+                                      f"{self.device_id} accepted the INVITE but never connected to TCP media "
+                                      f"port {port} within {self.endpoint.timeout:g} s") from None
             deadline = time.monotonic() + self.endpoint.timeout + (
                 (playback[1] - playback[0]).total_seconds() if playback else 0)
             while not enough(receiver):
@@ -272,10 +291,15 @@ class Gb28181Driver:
         except (PermissionError, LookupError) as error:
             raise DeviceError(FindingKind.PROTOCOL_ERROR, f"INVITE: {error}") from None
         finally:
-            if receiver.transport is not None:
-                receiver.transport.close()
+            receiver.close()
             if dialog is not None:
                 await platform.bye(dialog, min(self.endpoint.timeout, 2.0))
+
+    def _media_transport(self) -> str:
+        text = str(self.endpoint.options.get("media_transport", "udp")).lower()
+        if text not in media.TRANSPORTS:
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, f"options.media_transport {text!r} is not udp or tcp")
+        return text
 
     def _rtp_ports(self) -> range:
         text = str(self.endpoint.options.get("rtp_ports", "30000-30999"))

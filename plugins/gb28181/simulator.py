@@ -68,7 +68,11 @@ class SimulatedGb28181:
         self._tasks: list[asyncio.Task[None]] = []
         self._sn = 0
         self._cseq = 0
-        self._offers: dict[str, tuple[tuple[str, int], tuple[datetime, datetime] | None, int, int]] = {}
+        self._offers: dict[str, tuple[tuple[str, int], tuple[datetime, datetime] | None, int, int, str]] = {}
+        #: False: the device accepts a TCP-passive INVITE but never connects (a firewall in the way).
+        self.connects_tcp_media = True
+        #: How each media session's RTP went ("udp" or "tcp"), in order.
+        self.media_transports: list[str] = []
         self._streams: dict[str, asyncio.Task[None]] = {}
         self._register_call_id = f"{secrets.token_hex(8)}@127.0.0.1"
         self._register_tag = sip.tag()
@@ -265,6 +269,7 @@ class SimulatedGb28181:
             offer = self._offers.get(call_id)
             if offer is not None and call_id not in self._streams:
                 self.log.append("Playback" if offer[1] else "Play")
+                self.media_transports.append(offer[4])
                 self._streams[call_id] = asyncio.get_running_loop().create_task(self._stream(*offer))
             return
         channel_id = sip.uri_user(message.uri + "@") if "@" not in message.uri else message.uri.split(":")[1].split("@")[0]
@@ -284,11 +289,15 @@ class SimulatedGb28181:
             return
         target = (sdp["address"], int(sdp["port"]))
         ssrc = sdp.get("ssrc", "0")
-        self._offers[call_id] = (target, interval, channel, int(ssrc) if ssrc.isdigit() else 0)
+        # TCP passive offered (GB/T 28181-2016 Annex: TCP/RTP/AVP, a=setup:passive): the device connects.
+        transport = "tcp" if sdp.get("protocol") == "TCP/RTP/AVP" and sdp.get("setup") == "passive" else "udp"
+        self._offers[call_id] = (target, interval, channel, int(ssrc) if ssrc.isdigit() else 0, transport)
         host, port = self._transport.get_extra_info("sockname")[:2] if self._transport else ("127.0.0.1", 0)
+        media_line = (["m=video 9 TCP/RTP/AVP 96"] if transport == "tcp" else [f"m=video {port} RTP/AVP 96"])
+        setup = ["a=setup:active", "a=connection:new"] if transport == "tcp" else []
         answer = "\r\n".join(["v=0", f"o={channel_id} 0 0 IN IP4 {host}", f"s={sdp.get('session', 'Play')}",
-                               f"c=IN IP4 {host}", f"t={sdp.get('time', '0 0')}", f"m=video {port} RTP/AVP 96",
-                               "a=sendonly", "a=rtpmap:96 PS/90000", f"y={ssrc}", ""])
+                               f"c=IN IP4 {host}", f"t={sdp.get('time', '0 0')}", *media_line,
+                               "a=sendonly", "a=rtpmap:96 PS/90000", *setup, f"y={ssrc}", ""])
         self._reply(sip.response_to(message, 200, sip.tag(), [("Content-Type", "APPLICATION/SDP"),
                                                               ("Contact", f"<sip:{channel_id}@{host}:{port}>")],
                                     answer.encode("ascii")), address)
@@ -298,11 +307,27 @@ class SimulatedGb28181:
         return scenes.render(seed, self.faults_for(channel).image, int(moment.timestamp() * 25))
 
     async def _stream(self, target: tuple[str, int], interval: tuple[datetime, datetime] | None, channel: int,
-                      ssrc: int) -> None:
+                      ssrc: int, transport: str = "udp") -> None:
         """Live: a GOP of the scene now, then a frame every 40 ms until BYE. Playback: the interval's
-        recorded pieces, one frame a second of recording (timed so), sent whole, then a MediaStatus notify."""
-        sender = self._transport
+        recorded pieces, one frame a second of recording (timed so), sent whole, then a MediaStatus notify.
+        Over TCP the device connects to the platform's port and frames each packet (RFC 4571)."""
         sequence = 0
+        writer: asyncio.StreamWriter | None = None
+        if transport == "tcp":
+            if not self.connects_tcp_media:
+                return
+            try:
+                _reader, writer = await asyncio.open_connection(*target)
+            except OSError:
+                return  # nobody listens there: the platform gave up on this session
+        datagrams = self._transport
+
+        def send(packet: bytes) -> None:
+            if writer is not None:
+                writer.write(media.framed(packet))
+            elif datagrams is not None:
+                datagrams.sendto(packet, target)
+
         try:
             if interval is None:
                 while True:
@@ -310,9 +335,10 @@ class SimulatedGb28181:
                     images = [self._scene(channel, now + timedelta(milliseconds=40 * index)) for index in range(10)]
                     stream = await asyncio.to_thread(media.encode, images)
                     for packet in media.packets(stream, ssrc, sequence, int(now.timestamp() * 90000)):
-                        if sender is not None:
-                            sender.sendto(packet, target)
+                        send(packet)
                         sequence += 1
+                    if writer is not None:
+                        await writer.drain()
                     await asyncio.sleep(0.4)
             start, end = interval
             # The recorder's files overlapping the interval, cut to it: what a Playback session sends.
@@ -323,13 +349,19 @@ class SimulatedGb28181:
             images = [self._scene(channel, moment) for moment in moments]
             stream = await asyncio.to_thread(media.encode, images, 1)  # one frame per recorded second
             for index, packet in enumerate(media.packets(stream, ssrc)):
-                if sender is not None:
-                    sender.sendto(packet, target)
+                send(packet)
                 if index % 20 == 19:
+                    if writer is not None:
+                        await writer.drain()
                     await asyncio.sleep(0.001)  # pace the burst a little, as a device's sender does
+            if writer is not None:
+                await writer.drain()
             await self._notify("MediaStatus", [("NotifyType", 121)], about=self.channel_ids()[channel - 1])
-        except asyncio.CancelledError:
-            raise
+        except ConnectionError:
+            pass  # the platform closed the media connection: the session is over
+        finally:
+            if writer is not None:
+                writer.close()
 
     def _reply(self, message: sip.SipMessage, address: tuple[str, int]) -> None:
         if self._transport is not None:

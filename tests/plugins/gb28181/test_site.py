@@ -6,6 +6,8 @@ import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from watchkeeper.host import open_site
 from watchkeeper.plugins.gb28181.simulator import simulate
 from watchkeeper.rules.runner import collect_checks, run_check
@@ -96,9 +98,12 @@ async def test_a_device_with_the_wrong_password_is_auth_failed(tmp_path: Path, m
             app.close()
 
 
-async def test_inspection_judges_live_and_recorded_pictures_over_gb28181(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_inspection_judges_live_and_recorded_pictures_over_gb28181(tmp_path: Path, monkeypatch,
+                                                                         transport: str) -> None:
     """Live frames come from Play sessions (PS over RTP), yesterday's from a Playback session; a
-    blurred channel gives `blurred`, the healthy one nothing, and both replays decode."""
+    blurred channel gives `blurred`, the healthy one nothing, and both replays decode. Over UDP,
+    and over TCP passive (the device connects, RFC 4571 framing) when the recorder is set so."""
     from watchkeeper.simulation.faults import ImageFault
 
     monkeypatch.setenv("WK_GB_PASSWORD", PASSWORD)
@@ -106,7 +111,9 @@ async def test_inspection_judges_live_and_recorded_pictures_over_gb28181(tmp_pat
         devices[0].set_faults(FaultProfile(image=[ImageFault.BLUR]), channel=2)
         config = _site(tmp_path, devices[0].endpoint.port, devices[0].device_id)
         config.write_text(config.read_text().replace("[site]\n", "[site]\n").replace(
-            'name = "GB site"\n', 'name = "GB site"\n') + "\n[policies]\ninspection_frames = 2\n"
+            'name = "GB site"\n', 'name = "GB site"\n').replace(
+            "timeout_seconds = 5\n", f'timeout_seconds = 5\noptions = {{ media_transport = "{transport}" }}\n')
+            + "\n[policies]\ninspection_frames = 2\n"
             "frame_interval_seconds = 0.2\nplayback_seconds = 4\n")
         app = open_site(config)
         try:
@@ -117,6 +124,7 @@ async def test_inspection_judges_live_and_recorded_pictures_over_gb28181(tmp_pat
             kinds = {(finding.subject, str(finding.kind)) for finding in result.findings}
             assert ("store", "blurred") in kinds and not [k for k in kinds if k[0] == "gate"], kinds
             assert devices[0].log.count("Play") == 4 and devices[0].log.count("Playback") == 2
+            assert devices[0].media_transports == [transport] * 6
         finally:
             app.close()
 
