@@ -69,8 +69,9 @@ class SimulatedGb28181:
         self._sn = 0
         self._cseq = 0
         self._offers: dict[str, tuple[tuple[str, int], tuple[datetime, datetime] | None, int, int, str]] = {}
-        #: False: the device accepts a TCP-passive INVITE but never connects (a firewall in the way).
-        self.connects_tcp_media = True
+        #: Sessions ("Play", "Playback") whose TCP-passive INVITE the device accepts but for which it
+        #: never connects (a firewall in the way, a firmware that only streams live over TCP).
+        self.refuses_tcp_media: set[str] = set()
         #: How each media session's RTP went ("udp" or "tcp"), in order.
         self.media_transports: list[str] = []
         self._streams: dict[str, asyncio.Task[None]] = {}
@@ -314,7 +315,7 @@ class SimulatedGb28181:
         sequence = 0
         writer: asyncio.StreamWriter | None = None
         if transport == "tcp":
-            if not self.connects_tcp_media:
+            if ("Playback" if interval else "Play") in self.refuses_tcp_media:
                 return
             try:
                 _reader, writer = await asyncio.open_connection(*target)

@@ -155,3 +155,26 @@ async def test_clock_is_corrected_by_re_registration_and_journaled(tmp_path: Pat
             assert not list(app.store.db["findings"].rows_where("closed_at IS NULL"))
         finally:
             app.close()
+
+
+async def test_a_recorder_that_never_connects_its_tcp_playback_is_playback_unavailable(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """Live pictures come over TCP, the replay's connection never does: the inspection judges the live
+    frames and names the replay `playback_unavailable`, within the recorder's timeout."""
+    monkeypatch.setenv("WK_GB_PASSWORD", PASSWORD)
+    async with simulate(password=PASSWORD, channels=2) as devices:
+        devices[0].refuses_tcp_media = {"Playback"}
+        config = _site(tmp_path, devices[0].endpoint.port, devices[0].device_id)
+        config.write_text(config.read_text().replace(
+            "timeout_seconds = 5\n", 'timeout_seconds = 3\noptions = { media_transport = "tcp" }\n')
+            + "\n[policies]\ninspection_frames = 2\nframe_interval_seconds = 0.2\nplayback_seconds = 4\n")
+        app = open_site(config)
+        try:
+            result = await run_check(app, collect_checks(app.pm)["inspection"], "li")
+            rows = {row["camera"]: row for row in app.store.db["inspection_results"].rows}
+            assert rows["gate"]["frames"] == 2 and rows["store"]["frames"] == 2
+            kinds = {(finding.subject, str(finding.kind)): finding.reason for finding in result.findings}
+            for camera in ("gate", "store"):
+                assert "never connected to TCP media" in kinds[(camera, "playback_unavailable")], kinds
+        finally:
+            app.close()

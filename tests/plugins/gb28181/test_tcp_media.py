@@ -53,7 +53,7 @@ async def test_live_and_playback_frames_over_tcp(tmp_path: Path) -> None:
 async def test_a_device_that_never_connects_is_known_within_its_timeout(tmp_path: Path) -> None:
     async with simulate(password=PASSWORD) as devices:
         device = devices[0]
-        device.connects_tcp_media = False
+        device.refuses_tcp_media = {"Play", "Playback"}
         endpoint = attrs.evolve(device.endpoint, timeout=2.0,
                                 options={**device.endpoint.options, "media_transport": "tcp"})
         driver = Gb28181Driver(endpoint)
