@@ -70,6 +70,13 @@ CASES: dict[str, list[tuple[list[str], int, str]]] = {
                      (["--camera", "desk", "--from", "2026-01-02T00:00", "--to", "2026-01-01T00:00", "--reason", "x",
                        "--actor", "zhang"], USAGE, "must end after it starts")],
     "footage list": [(["--config", "{dir}/missing.toml"], USAGE, "does not exist")],
+    "forms": [(["visitors", "--out", "{dir}/visitors.pdf"], USAGE, "give --period"),
+              (["visitors", "--period", "soon", "--out", "{dir}/visitors.pdf"], USAGE, "is not a period"),
+              (["nope", "--blank", "--out", "{dir}/x.pdf"], USAGE, "is not one of"),
+              (["visitors", "--blank", "--out", "{dir}/missing/x.pdf"], USAGE, "does not exist")],
+    "export": [(["journal", "--period", "2026-13", "--out", "{dir}/j.xlsx"], USAGE, "is not a period"),
+               (["journal", "--period", "day", "--format", "csv", "--out", "{dir}/j.xlsx"], USAGE, "Invalid value for '--format'"),
+               (["journal", "--period", "day", "--out", "{dir}"], USAGE, "is a folder")],
     "footage request": [(["--camera", "nope", *SPAN, "--actor", "li"], USAGE, "no camera 'nope'"),
                         (["--camera", "desk", "--from", "yesterday", "--to", "2026-01-02T00:00", "--reason", "x",
                           "--actor", "li"], USAGE, "is not a date-time")],
@@ -127,6 +134,9 @@ CASES: dict[str, list[tuple[list[str], int, str]]] = {
                            "2026-01-01T09:00", "--to", "2026-01-01T08:00", "--badge", "1", "--actor", "li"], USAGE,
                           "must end after it starts")],
     "web": [(["--listen", "bad"], USAGE, "is not HOST:PORT")],
+    "worker": [([], USAGE, "no [distributed] section"),
+               (["--config", "{dir}/distributed.toml"], DEVICE, "does not answer"),
+               (["--config", "{dir}/distributed.toml", "--jobs", "0"], USAGE, "0 is not in the range")],
 }
 
 SITE = """\
@@ -185,6 +195,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     (base / "site.toml").write_text(textwrap.dedent(SITE.format(dead=dead)), encoding="utf-8")
     (base / "broken.toml").write_text('[site]\nname = "B"\n[[cameras]]\nid = "x"\nlocation = "l"\npurpose = "p"\n'
                                       'zone = "z"\nplatform = "hikvision"\nhost = "h"\nprofile = "dusk"\n')
+    (base / "distributed.toml").write_text(textwrap.dedent(SITE.format(dead=dead))
+                                           + f'[distributed]\nurl = "redis://127.0.0.1:{dead}/0"\n')
     (base / "bad.key").write_text("not hex\n")
     (base / "notimage.jpg").write_text("not an image")
     (base / "full").mkdir()
