@@ -16,6 +16,7 @@ from watchkeeper.faces.control import ControlServer, answered
 from watchkeeper.rules.door_service import Access, door_state, manual_open, serve_door
 from watchkeeper.site.doorlock import hold_door
 from watchkeeper.site.app import App
+from watchkeeper.rules.footage import Footage
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DOOR_LINK_KINDS, DeviceError, door_findings, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
@@ -162,6 +163,7 @@ class Appliance:
         self.door_drivers: dict[str, Any] = {}
         self.control = ControlServer(app.site, {"door.open": self._control_door_open,
                                                 "door.status": self._control_door_status,
+                                                "footage.export": self._control_footage_export,
                                                 "ping": self._control_ping})
 
     def _previous_run_was_killed(self) -> bool:
@@ -176,12 +178,14 @@ class Appliance:
                 await run_check(self.app, self.checks[name])
 
     @contextlib.contextmanager
-    def keeping_evidence(self, what: str) -> Iterator[None]:
+    def keeping_evidence(self, what: str, errors: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
+                         ) -> Iterator[None]:
         """Run `what`; if the store or its disk fails under it, that is the store_failed finding
-        (and the error still reaches the caller's retry); once writes work again it is closed."""
+        (and the error still reaches the caller's retry); once writes work again it is closed.
+        `errors`: what can only be the store's (an export's OSError may be its own folder's)."""
         try:
             yield
-        except (sqlite3.Error, OSError) as error:
+        except errors as error:
             reason = store_problem(error, self.app.site.store)
             if reason is not None:
                 self.store_failed(Finding(FindingKind.STORE_FAILED, "store", f"{what}: {reason} ({error})"))
@@ -367,6 +371,28 @@ class Appliance:
 
         return await answered(reading())
 
+    async def _control_footage_export(self, request: dict[str, Any]) -> dict[str, Any]:
+        """An export made by the appliance (R9): a kill part-way is cleaned up at its next start."""
+        async def exporting() -> dict[str, Any]:
+            request_id = request.get("request")
+            if not isinstance(request_id, int):
+                raise ValueError(f"not a request id: {request_id!r}")
+            with self.keeping_evidence("export", errors=(sqlite3.Error,)):
+                return await Footage(self.app).export(str(request.get("actor")), request_id)
+
+        return await answered(exporting())
+
+    def recover_exports(self) -> None:
+        """Exports a killed appliance left half-made are removed and journaled, never listed (R9)."""
+        try:
+            with self.keeping_evidence("export recovery"):
+                recovered = Footage(self.app).recover_interrupted()
+        except (sqlite3.Error, OSError) as error:  # the store_failed finding says it; the run goes on
+            log.error("export recovery: %s", error)
+            return
+        if recovered:
+            log.warning("interrupted exports cleaned up for requests %s", ", ".join(map(str, recovered)))
+
     async def _control_ping(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "pid": os.getpid(), "site": self.app.site.name}
 
@@ -376,6 +402,7 @@ class Appliance:
         killed = self._previous_run_was_killed()
         self.app.journal.append("operation", "watchkeeper", "appliance", {
             "event": "start", "pid": os.getpid(), "previous_run_stopped_cleanly": not killed})
+        self.recover_exports()
         await self.run_check_named("clock")  # R7: the clock is checked at every start
         for name, at in NIGHTLY.items():
             self.tasks.append(asyncio.create_task(_forever(name, lambda n=name, a=at: self._scheduled(n, a))))
