@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS
 from watchkeeper.evidence.journal import Verification
-from watchkeeper.evidence.store import space_problem
+from watchkeeper.evidence.store import disk_problem
 from watchkeeper.rules.runner import collect_checks
 
 #: How long /healthz waits for the store's write lock before calling the store stuck.
@@ -101,7 +101,7 @@ def _verify_readonly(app: Any, since: Verification | None) -> tuple[tuple[int, s
 
 def _store_writable(app: Any) -> tuple[bool, str]:
     # A lock can be taken on a full or read-only disk; the next write cannot be made there.
-    problem = space_problem(app.store.path)
+    problem = disk_problem(app.store.path)
     if problem is not None:
         return False, problem
     connection = sqlite3.connect(app.store.path, timeout=WRITE_PROBE_SECONDS, isolation_level=None)

@@ -21,7 +21,7 @@ from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DOOR_LINK_KINDS, DeviceError, door_findings, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.evidence.journal import JournalTampered, Verification
-from watchkeeper.evidence.store import store_problem
+from watchkeeper.evidence.store import disk_problem, store_problem
 from watchkeeper.evidence.witness import WitnessError
 from watchkeeper.core.models import Capability, DeviceEventKind, DoorStatus, Endpoint
 from watchkeeper.faces import systemd
@@ -41,6 +41,8 @@ NIGHTLY = {"retention": time(2, 0), "clock": time(3, 0), "device_audit": time(4,
 HOURLY = ("maintenance", "inspection_signed", "handover", "escalation", "review")
 REPORT_AT = time(0, 30)
 RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
+#: How often `run` looks at its store's file system (free space, read-only).
+STORE_WATCH_SECONDS = 2.0
 
 
 def next_at(moment: datetime, at: time, zone: Any) -> datetime:
@@ -191,10 +193,12 @@ class Appliance:
                 self.store_failed(Finding(FindingKind.STORE_FAILED, "store", f"{what}: {reason} ({error})"))
             raise
         if self.store_failure is not None:
-            failure, self.store_failure = self.store_failure, None
+            # Forgotten only once recorded and closed: a store that fails these writes still fails.
             if not self.store_failure_recorded:
-                self.findings.record(failure)  # kept as evidence now that the store takes writes
+                self.findings.record(self.store_failure)  # kept as evidence now that the store takes writes
+                self.store_failure_recorded = True
             self.findings.close(FindingKind.STORE_FAILED, "store")
+            self.store_failure = None
 
     def store_failed(self, finding: Finding) -> None:
         log.error("store failed: %s", finding.reason)
@@ -255,6 +259,25 @@ class Appliance:
             due = next_at(datetime.now(timezone.utc), time.fromisoformat(settings.at), self.app.site.zone)
             await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
             await self.backup_now()
+
+    async def _watch_store(self) -> None:
+        """The store's file system every few seconds: full or read-only is store_failed at once, not at
+        the next hourly write, and the finding is recorded and closed as soon as writes work again."""
+        while True:
+            problem = await asyncio.to_thread(disk_problem, self.app.site.store)
+            if problem is not None:
+                if self.store_failure is None:
+                    self.store_failed(Finding(FindingKind.STORE_FAILED, "store", problem,
+                                              details={"path": str(self.app.site.store)}))
+            elif self.store_failure is not None:
+                try:
+                    with self.keeping_evidence("store watch"):
+                        pass  # recording and closing the finding are the writes that show it
+                except (sqlite3.Error, OSError) as error:
+                    log.warning("store still failing: %s", error)
+                else:
+                    log.info("store takes writes again")
+            await asyncio.sleep(STORE_WATCH_SECONDS)
 
     async def _watchdog(self, interval: float) -> None:
         """Feed systemd's watchdog while the loop turns: a hung appliance is restarted."""
@@ -420,6 +443,7 @@ class Appliance:
                 self.tasks.append(asyncio.create_task(_forever(f"door {door.id}", lambda d=door: self._door(d))))
         if self.app.site.backup is not None:
             self.tasks.append(asyncio.create_task(_forever("backup", self._nightly_backup)))
+        self.tasks.append(asyncio.create_task(_forever("store watch", self._watch_store)))
         interval = systemd.watchdog_interval()
         if interval is not None:
             self.tasks.append(asyncio.create_task(self._watchdog(interval)))
