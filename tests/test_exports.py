@@ -263,3 +263,28 @@ async def test_an_export_row_and_its_journal_entry_commit_together(site, monkeyp
     assert site.store.db["footage_requests"].get(request)["status"] == "approved"
     assert list((site.site.exports_dir / f"request-{request}").iterdir()) == []
     assert any(body.get("export_failed", "").startswith("OperationalError") for body in retrieval(site))
+
+
+async def test_a_deletion_cut_short_never_lists_an_export_whose_files_are_gone(site, monkeypatch) -> None:
+    """Before, the files went first and the row was marked deleted after: a kill or a failure between
+    left an export listed complete with no file. Now the row goes first; what is left is cleaned up."""
+    import os as os_module
+
+    request = approved(site)
+    manifest = await Footage(site).export("li", request)
+    folder = Path(manifest["manifest_path"]).parent
+    remove = os_module.remove
+
+    def read_only(path, *args, **kwargs):
+        if Path(path).parent == folder:
+            raise OSError(30, "Read-only file system", str(path))
+        return remove(path, *args, **kwargs)
+
+    monkeypatch.setattr(os_module, "remove", read_only)
+    with pytest.raises(OSError):
+        Footage(site).delete_export("zhang", manifest["export"])
+    monkeypatch.setattr(os_module, "remove", remove)
+    assert site.store.db["footage_exports"].get(manifest["export"])["deleted_by"] == "zhang"
+    assert Footage(site).recover_interrupted() == [request] and list(folder.iterdir()) == []
+    [left] = [body["deletion_interrupted"] for body in retrieval(site) if "deletion_interrupted" in body]
+    assert sorted(item["name"] for item in left["files"]) == sorted([manifest["files"][0]["name"], "manifest.json"])

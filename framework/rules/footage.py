@@ -214,7 +214,8 @@ class Footage:
             with claimed(folder) as ours:
                 if not ours or self.app.store.db["footage_requests"].count_where("id = ?", [request_id]) == 0:
                     continue
-                listed = self.app.store.db["footage_exports"].count_where("request = ?", [request_id]) > 0
+                exports = self.app.store.db["footage_exports"]
+                listed = exports.count_where("request = ? AND deleted_at IS NULL", [request_id]) > 0
                 # Beside a listed export only a writer's temporary (hidden) names can be left over.
                 left = sorted(path for path in folder.iterdir()
                               if path.is_file() and (not listed or path.name.startswith(".")))
@@ -222,8 +223,11 @@ class Footage:
                     continue
                 files = [{"name": path.name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size}
                          for path in left]
-                self._journal(actor, f"request-{request_id}", {"export_interrupted": {
-                    "files": files, "removed": True, "listed": listed}})
+                # Files of an export listed as deleted: a deletion cut short after its commit.
+                what = "export_interrupted" if listed or not exports.count_where(
+                    "request = ?", [request_id]) else "deletion_interrupted"
+                self._journal(actor, f"request-{request_id}", {what: {"files": files, "removed": True,
+                                                                      "listed": listed}})
                 for path in left:
                     path.unlink()
                 sync_dir(folder)
@@ -266,11 +270,19 @@ class Footage:
                                                           "holds": [h["id"] for h in holds]})
             raise Refused(f"export {export_id} is under hold {', '.join(str(h['id']) for h in holds)}")
         self._require(actor, "footage.hold", f"export-{export_id}")
-        for name in (export["path"], export["manifest"]):
+
+        def deleted(conn: sqlite3.Connection) -> list[Entry]:
+            conn.execute("UPDATE footage_exports SET deleted_by = ?, deleted_at = ? WHERE id = ?",
+                         [actor, _now(), export_id])
+            return [("retrieval", actor, f"export-{export_id}", {"deleted": export_id, "sha256": export["sha256"]},
+                     None)]
+
+        # Listed as deleted first: files removed before a kill or a failure would leave an export
+        # listed whose files are gone; files left after it are removed by recover_interrupted.
+        self.app.journal.append_with(deleted)
+        for name in (export["manifest"], export["path"]):
             if os.path.exists(name):
                 os.remove(name)
-        self.app.store.db["footage_exports"].update(export_id, {"deleted_by": actor, "deleted_at": _now()})
-        self._journal(actor, f"export-{export_id}", {"deleted": export_id, "sha256": export["sha256"]})
 
 
 def verdict(context: VerdictContext) -> Verdict:
