@@ -399,7 +399,7 @@ class Appliance:
         async def exporting() -> dict[str, Any]:
             request_id = request.get("request")
             if not isinstance(request_id, int):
-                raise ValueError(f"not a request id: {request_id!r}")
+                raise ValueError(f"not a request id: {request_id!r}")  # noqa: TRY004 -- a usage error in the reply
             with self.keeping_evidence("export", errors=(sqlite3.Error,)):
                 return await Footage(self.app).export(str(request.get("actor")), request_id)
 

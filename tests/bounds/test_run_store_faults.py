@@ -49,7 +49,8 @@ pytestmark = pytest.mark.timeout(300)
 def _can(script: str) -> bool:
     if os.geteuid() != 0 or shutil.which("unshare") is None or shutil.which("nsenter") is None:
         return False
-    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, timeout=60).returncode == 0
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, timeout=60,
+                          check=False).returncode == 0
 
 
 needs_mounts = pytest.mark.skipif(not _can("mount -t tmpfs -o size=64k tmpfs /mnt"),
@@ -99,7 +100,7 @@ class Appliance:
     def inside(self, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a command in the appliance's mount namespace (where its store is)."""
         result = subprocess.run(["nsenter", "-t", str(self.shell.pid), "-m", *command],
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=120, check=False)
         if check:
             assert result.returncode == 0, result.stdout + result.stderr
         return result
