@@ -120,6 +120,7 @@ class Forker:
         self.process = subprocess.Popen([sys.executable, str(Path(__file__).with_name("run_forker.py")), str(config)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True)
         assert self.ask("") == "ready", log.read_text()[-2000:]
+        self.running: set[int] = set()
 
     def ask(self, line: str) -> str:
         if line:
@@ -130,6 +131,7 @@ class Forker:
     def run(self, site: Any) -> int:
         """Fork a `run` and wait until it answers on its control socket: it is up."""
         pid = int(self.ask("run"))
+        self.running.add(pid)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             reply = ask(site, {"op": "ping"}, 5)
@@ -141,9 +143,15 @@ class Forker:
         raise AssertionError(f"the appliance did not start: {self.log.name}")
 
     def wait(self, pid: int) -> int:
-        return int(self.ask(f"wait {pid}"))
+        code = int(self.ask(f"wait {pid}"))
+        self.running.discard(pid)
+        return code
 
     def close(self) -> None:
+        """Kill any appliance a failed test left running, then the forker."""
+        for pid in list(self.running):
+            os.kill(pid, signal.SIGKILL)
+            self.wait(pid)
         self.process.stdin.close()
         self.process.wait(timeout=30)
         self.log.close()
