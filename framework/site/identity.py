@@ -8,6 +8,7 @@ Only a person the store knows and has not revoked may log in, whatever the hash 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Callable
@@ -33,8 +34,13 @@ TOKEN_PREFIX = "wkt_"
 TOUCH_SECONDS = 30
 #: argon2-cffi's defaults (RFC 9106's second recommendation: argon2id, 64 MiB, 3 passes).
 HASHER = argon2.PasswordHasher()
-#: Verified when the person has no login, so a refusal takes as long either way.
-_DUMMY_HASH = HASHER.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the person has no login, so a refusal takes as long either way. Made at the
+    first such refusal, not at import: every process (`run`, each command) would pay ~0.1 s for it."""
+    return HASHER.hash(secrets.token_hex(16))
 
 
 @migrations()
@@ -123,7 +129,7 @@ class Attempt:
         self.person = active_person(app, claimed)
         found = app.store.db["logins"].rows_where("person = ?", [claimed]) if self.person else iter(())
         self.row: dict[str, Any] | None = next(iter(found), None)
-        self.hash = self.row["hash"] if self.row else _DUMMY_HASH
+        self.hash = self.row["hash"] if self.row else _dummy_hash()
 
     def verify(self, password: str) -> bool:
         """The argon2id check alone (thread-safe: it touches no store)."""
