@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import attrs
 
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_
 from watchkeeper.core.models import (
     AuditEntry,
     Capability,
@@ -148,11 +148,11 @@ def door_findings(subject: str, status: DoorStatus) -> list[Finding]:
     found = []
     if status.secure_channel_failed:
         found.append(Finding(FindingKind.SECURE_CHANNEL_FAILED, subject,
-                             _("reader answers but rejects the secure channel key")))
+                             N_("reader answers but rejects the secure channel key")))
     elif not status.online:
-        found.append(Finding(FindingKind.READER_OFFLINE, subject, _("reader does not answer polls")))
+        found.append(Finding(FindingKind.READER_OFFLINE, subject, N_("reader does not answer polls")))
     if status.tamper:
-        found.append(Finding(FindingKind.READER_TAMPER, subject, _("reader reports tamper")))
+        found.append(Finding(FindingKind.READER_TAMPER, subject, N_("reader reports tamper")))
     return found
 
 
@@ -237,5 +237,5 @@ async def with_timeout(awaitable: Awaitable[T], timeout: float, what: str) -> T:
             return await awaitable
     except TimeoutError:
         raise DeviceError(
-            FindingKind.UNREACHABLE, f"{what}: no reply within {timeout:g} s"
+            FindingKind.UNREACHABLE, N_("{what}: no reply within {timeout:g} s", what=what, timeout=timeout)
         ) from None

@@ -15,9 +15,18 @@ import jinja2
 
 from watchkeeper.core.files import replacing, write_atomically
 from watchkeeper.faces.charts import clock_chart, coverage_chart
-from watchkeeper.core.i18n import _, current_language
+from watchkeeper.core.findings import kind_title, severity_name
+from watchkeeper.core.i18n import N_, _, current_language, format_date, format_datetime, localize
+from watchkeeper.core.models import DISK_STATUS_NAMES
+from watchkeeper.evidence.findingstore import reason_of
+from watchkeeper.site.regulation import quoted
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+#: Stored words the report shows translated (journal kinds, request and visitor statuses, door events):
+#: listed here so the catalogue has them.
+STORED_WORDS = (N_("access"), N_("clock"), N_("config"), N_("inspection"), N_("maintenance"), N_("operation"),
+                N_("retention"), N_("retrieval"), N_("pending"), N_("approved"), N_("rejected"), N_("exported"),
+                N_("checked_out"), N_("entry"), N_("exit"), N_("forced"), N_("manual_open"))
 
 
 def templates() -> jinja2.Environment:
@@ -42,7 +51,7 @@ def evidence_text(evidence: dict[str, list[Any]]) -> str:
 
 def render_html(report: dict[str, Any], zone: Any) -> str:
     def local(value: str | None) -> str:
-        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
+        return format_datetime(value, zone)
 
     start, end = (datetime.fromisoformat(report["period"][k]) for k in ("start", "end"))
     evidence = report["evidence"]
@@ -52,10 +61,14 @@ def render_html(report: dict[str, Any], zone: Any) -> str:
     cameras = [c["id"] for c in evidence["R1"]["cameras"]]
     return templates().get_template("report.html").render(
         report=report, t=_, language=current_language(), local=local, evidence_text=evidence_text,
+        kind_title=kind_title, severity_name=severity_name, reason_of=reason_of, quoted=quoted, localize=localize,
+        disk_status=lambda value: localize(DISK_STATUS_NAMES.get(value, value)),
+        task_title={task["id"]: task["title"] for task in evidence["R4"]["tasks"]},
         zone_name=str(zone),
         local_date=lambda value: datetime.fromisoformat(value).astimezone(zone).date().isoformat(),
+        day_label=lambda value: format_date(datetime.fromisoformat(value).astimezone(zone), weekday=True),
         gb=lambda value: f"{value / 1e9:.0f}" if value else "?",
-        period_label=f"{report['period']['name']}: {local(report['period']['start'])} – {local(report['period']['end'])}",
+        period_label=f"{_(report['period']['name'])}{_(': ')}{local(report['period']['start'])} – {local(report['period']['end'])}",
         cameras=list(latest.values()),
         clock_chart=clock_chart(evidence["R7"]["readings"], evidence["R7"]["tolerance_seconds"], zone),
         coverage_chart=coverage_chart(cameras, evidence["R8"]["coverage"], evidence["R8"]["gaps"], start, end, zone),

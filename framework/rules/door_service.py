@@ -16,6 +16,7 @@ from watchkeeper.site import people as people_store
 from watchkeeper.site.config import BASIC_COURSE, Person, Training, hours_problem, placeholder_problem
 from watchkeeper.site.doorlock import hold_door
 from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.i18n import N_
 from watchkeeper.devices.drivers import DeviceError, door_findings
 from watchkeeper.core.models import CredentialKind, CredentialRead
 from watchkeeper.devices.drivers import DoorDriver
@@ -208,7 +209,8 @@ class Access:
             [door, since]).fetchone()[0]
         if count >= DENIALS_FOR_FINDING:
             self.app.finding_store().record(Finding(
-                FindingKind.REPEATED_DENIALS, door, f"{count} refused entries in {DENIAL_WINDOW.seconds // 60} min",
+                FindingKind.REPEATED_DENIALS, door, N_("{count} refused entries in {minutes} min", count=count,
+                                                      minutes=DENIAL_WINDOW.seconds // 60),
                 measured=float(count), threshold=float(DENIALS_FOR_FINDING)))
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from watchkeeper.core.files import FileReadError, read_regular_file
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.core.models import Secret
 from watchkeeper.core.secrets import SecretError, SecretUnset, resolve_secret
 from watchkeeper.devices.drivers import OptionCheck, option_problem
@@ -190,10 +191,10 @@ class Duty:
 
 #: R4's checklist when a site lists none of its own: the regulation's own list.
 DEFAULT_MAINTENANCE = (
-    MaintenanceTask("wipe", "Daily wipe-down of desks, consoles and screens (小擦)", "daily"),
-    MaintenanceTask("ventilation", "Room ventilated", "daily"),
-    MaintenanceTask("nothing-unrelated", "Nothing unrelated stored in the room", "daily"),
-    MaintenanceTask("clean", "Weekly thorough clean of the room (大扫)", "weekly", countersign=True),
+    MaintenanceTask("wipe", N_("Daily wipe-down of desks, consoles and screens (小擦)"), "daily"),
+    MaintenanceTask("ventilation", N_("Room ventilated"), "daily"),
+    MaintenanceTask("nothing-unrelated", N_("Nothing unrelated stored in the room"), "daily"),
+    MaintenanceTask("clean", N_("Weekly thorough clean of the room (大扫)"), "weekly", countersign=True),
 )
 PERIODS = ("daily", "weekly")
 
