@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import pluggy
 
+from watchkeeper.core.findings import kind_title
 from watchkeeper.core.i18n import _
 from watchkeeper.site.app import App
 from watchkeeper.site.checks import CLAUSES
@@ -64,7 +65,8 @@ def decide(context: VerdictContext, evidence: Evidence, breaches: Iterable[Item]
     evidence.extend("findings", found)
     if context.findings:
         kinds = sorted({f["kind"] for f in context.findings})
-        reason = _("{count} finding(s) open in the period: {kinds}").format(count=len(found), kinds=", ".join(kinds))
+        reason = _("{count} finding(s) open in the period: {kinds}").format(
+            count=len(found), kinds=_(", ").join(kind_title(kind) for kind in kinds))
         if breaches:
             reason += "; " + _joined(breaches)
         return Verdict(clause, Status.NOT_MET, f"{clause}.findings", reason, evidence.to_dict(), found)

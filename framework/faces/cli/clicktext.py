@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib
 
+import click
+
 from watchkeeper.core.i18n import _
 
 #: click's modules that call gettext (click 8.x).
@@ -23,8 +25,16 @@ def _ngettext(singular: str, plural: str, count: int) -> str:
     return _(singular if count == 1 else plural)
 
 
+class HelpFormatter(click.HelpFormatter):
+    """click's formatter with its one untranslatable piece, the colon after a heading, translated."""
+
+    def write_heading(self, heading: str) -> None:
+        self.write(" " * self.current_indent + _("{heading}:").format(heading=heading) + "\n")
+
+
 def install() -> None:
     """Route click's gettext calls through watchkeeper's catalogue (idempotent)."""
+    click.Context.formatter_class = HelpFormatter
     for name in CLICK_MODULES:
         try:
             module = importlib.import_module(f"click.{name}")
