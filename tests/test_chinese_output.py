@@ -19,7 +19,8 @@ ALLOWED = {
     # protocols, standards, formats
     "ONVIF", "ISAPI", "SIP", "RTSP", "NTP", "OSDP", "SCBK", "HTTP", "HTTPS", "TLS", "Digest", "JPEG", "PDF", "HTML",
     "JSON", "xlsx", "csv", "URL", "SHA", "sha", "UTC", "CGI", "GB", "MB", "NVR", "IR", "UUID", "systemd", "Bash",
-    "Chromium", "WS", "Discovery", "TOML", "toml", "Redis", "HMAC",
+    "Chromium", "WS", "Discovery", "TOML", "toml", "Redis", "HMAC", "IANA",
+    "onvif", "hikvision", "dahua", "osdp", "gb28181",  # platform (plugin) names, as site.toml spells them
     "CST",  # a device's own time-zone notation (CST-8), shown as the device reports it
     # units and number notation
     "s", "ms", "min", "h", "x", "e", "Ctrl", "T",
@@ -30,7 +31,7 @@ ALLOWED = {
     "BOOLEAN", "CHOICE", "NAME", "VALUE", "KEY", "PATH", "IMAGE", "FILE", "FOLDER", "TASK", "YOU", "PERIOD", "FORMAT",
 }
 #: Identifiers: option names, config keys, rule ids, file names, hashes, identifiers with _ - . / =.
-IDENTIFIER = re.compile(r"--?[A-Za-z][\w-]*|\b[A-Za-z]+-\d[\w-]*|\b\w+:\d[\w.:]*|\b\w*\d\w*\b|'[^'\n]*'|\b\w*[_./=]\w[\w./=-]*|\b[0-9a-f]{8,}\b|\bR\d+\b|`[^`]*`|\{[^}]*\}")
+IDENTIFIER = re.compile(r"--?[A-Za-z][\w-]*|[\w-]+\[[^\]\n]*\](?:\.[\w-]+)*|\b[A-Za-z]+-\d[\w-]*|\b\w+:\d[\w.:]*|\b\w*\d\w*\b|'[^'\n]*'|\b\w*[_./=]\w[\w./=-]*|\b[0-9a-f]{8,}\b|\bR\d+\b|`[^`]*`|\{[^}]*\}")
 LATIN_RUN = re.compile(r"[A-Za-z]+(?:[ '-][A-Za-z]+)*")
 
 #: Left English on purpose in the demo and the report: the label of a device call in a device's
@@ -147,3 +148,18 @@ def test_demo_and_report_are_chinese(tmp_path: Path) -> None:
     found = {label: new for label, text in outputs
              if (new := [run for run in english_runs(text, allowed) if run not in PENDING])}
     assert not found, "\n".join(f"{k}: {sorted(set(v))}" for k, v in found.items())
+
+
+def test_config_errors_are_chinese(tmp_path: Path) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text('[site]\nname = "x"\ntime_zone = "Mars/Base"\nstore = 5\nfoo = 1\n[policies]\n'
+                    'clock_tolerance_seconds = -3\ninspection_times = ["8 pm"]\n[[cameras]]\nid = "a"\n'
+                    'location = "TODO"\nplatform = "nosuch"\n[[duty]]\nshift = "09:00"\noperators = ["ghost"]\n',
+                    encoding="utf-8")
+    env = {**os.environ, "WATCHKEEPER_LANG": "zh_CN"}
+    result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "config", "check", str(site)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    text = result.stdout + result.stderr
+    assert result.returncode == 2 and "处错误" in text and "site.time_zone" in text, text
+    assert not english_runs(text, ALLOWED | {"Mars", "Base", "Asia", "Shanghai", "TODO", "nosuch", "ghost", "pm",
+                                              "int"}), text
