@@ -16,7 +16,7 @@ import attrs
 import pluggy
 
 from watchkeeper.core.findings import kind_title
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import _, format_datetime
 from watchkeeper.site.app import App
 from watchkeeper.site.checks import CLAUSES
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Status, Verdict, VerdictContext
@@ -153,7 +153,7 @@ def weeks(context: VerdictContext) -> list[Slot]:
 def local(context: VerdictContext, moment: datetime | str) -> str:
     """A time as the site reads it, for reasons."""
     value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    return value.astimezone(context.app.site.zone).strftime("%Y-%m-%d %H:%M")
+    return format_datetime(value, context.app.site.zone)
 
 
 def journal_rows(context: VerdictContext, where: str = "1", params: Iterable[Any] = (),
