@@ -12,6 +12,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from watchkeeper.site.config import DEFAULT_MAINTENANCE
+
 
 #: Latin words a Chinese reader sees on purpose: protocols, formats, units, the product and its
 #: commands, click's metavars. Anything else is an untranslated string (or belongs here, argued).
@@ -21,6 +23,7 @@ ALLOWED = {
     "JSON", "xlsx", "csv", "URL", "SHA", "sha", "UTC", "CGI", "GB", "MB", "NVR", "IR", "UUID", "systemd", "Bash",
     "Chromium", "WS", "Discovery", "TOML", "toml", "Redis", "HMAC", "IANA",
     "onvif", "hikvision", "dahua", "osdp", "gb28181",  # platform (plugin) names, as site.toml spells them
+    "operator", "supervisor", "maintenance", "administrator",  # role names, as site.toml spells them
     "CST",  # a device's own time-zone notation (CST-8), shown as the device reports it
     # units and number notation
     "s", "ms", "min", "h", "x", "e", "Ctrl", "T",
@@ -39,6 +42,9 @@ LATIN_RUN = re.compile(r"[A-Za-z]+(?:[ '-][A-Za-z]+)*")
 #: (Hikvision's /ISAPI/System/time). Any other run of English fails.
 PENDING = {"time"}
 
+#: Commands whose output is scanned after the demo: the lists a person reads day to day.
+LISTS = [["findings", "list"], ["maintenance", "list"], ["visitor", "list"], ["review", "list"], ["people", "list"],
+         ["scope", "status"], ["footage", "list"], ["duty", "show"], ["journal", "verify"]]
 #: Outputs to scan, as (label, text) producers; the lead extends it at merge (the printed registers).
 EXTRA_OUTPUTS: list = []
 
@@ -140,10 +146,17 @@ def test_demo_and_report_are_chinese(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "demo", "--folder", str(folder)],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    allowed = ALLOWED | config_names(folder / "site.toml") | command_names()
+    # the default checklist's task ids are what `maintenance tick TASK` takes
+    tasks = {word for task in DEFAULT_MAINTENANCE for word in task.id.split("-")}
+    allowed = ALLOWED | config_names(folder / "site.toml") | command_names() | tasks
     outputs = [("demo", result.stdout + result.stderr)]
     outputs += [(path.name, visible_text(path.read_text(encoding="utf-8")))
                 for path in (folder / "reports").glob("*.html")]
+    for command in LISTS:
+        shown = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(folder / "site.toml"),
+                                *command], capture_output=True, text=True, env=env, timeout=120)
+        assert shown.returncode == 0, (command, shown.stderr[-2000:])
+        outputs.append((" ".join(command), shown.stdout + shown.stderr))
     outputs += [(label, produce(folder, env)) for label, produce in EXTRA_OUTPUTS]
     found = {label: new for label, text in outputs
              if (new := [run for run in english_runs(text, allowed) if run not in PENDING])}
