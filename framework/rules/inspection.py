@@ -432,7 +432,7 @@ async def check_signed(context: CheckContext) -> CheckResult:
         names = duty.on_duty(app, start)
         who = ", ".join(names) if names else N_("nobody was rostered")
         result.findings.append(Finding(FindingKind.INSPECTION_UNSIGNED, subject,
-                                       N_("no signed playback check before this shift; on duty: {who}", who=who),
+                                       N_("no signed inspection before this shift; on duty: {who}", who=who),
                                        details={"on_duty": list(names), "shift": start.isoformat()}))
     return result
 

@@ -107,8 +107,8 @@ async def check_maintenance(context: CheckContext) -> CheckResult:
             when = (N_("last done {time}", time=state.last_done_at.astimezone(context.app.site.zone).strftime("%Y-%m-%d %H:%M"))
                     if state.last_done_at else N_("never done"))
             title = N_(state.title)
-            why = (N_("daily task “{title}” is overdue ({when})", title=title, when=when) if state.every == "daily"
-                   else N_("weekly task “{title}” is overdue ({when})", title=title, when=when))
+            why = (N_("daily task '{title}' is overdue ({when})", title=title, when=when) if state.every == "daily"
+                   else N_("weekly task '{title}' is overdue ({when})", title=title, when=when))
             result.findings.append(Finding(FindingKind.MAINTENANCE_OVERDUE, state.id, why))
     result.summary = {"tasks": len(context.app.site.maintenance)}
     return result

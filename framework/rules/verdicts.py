@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from watchkeeper.core.findings import kind_title
+from watchkeeper.core.findings import KIND_TITLES, kind_title
 from watchkeeper.core.i18n import _, format_datetime
 from watchkeeper.site.app import App
 from watchkeeper.site.checks import CLAUSES
@@ -57,6 +57,13 @@ def _joined(items: list[Item]) -> str:
     return shown
 
 
+def kind_in_text(kind: str) -> str:
+    """A finding kind named in a reason: its identifier in English (what the findings table and the
+    JSON carry), its translated title in a language the catalogue has."""
+    title = KIND_TITLES.get(kind)  # type: ignore[call-overload]
+    return kind_title(kind) if title is not None and kind_title(kind) != str(title) else str(kind)
+
+
 def decide(context: VerdictContext, evidence: Evidence, breaches: Iterable[Item] = (),
            missing: Iterable[Item] = (), kept: str | None = None) -> Verdict:
     """The one order every clause rule follows (module docstring)."""
@@ -66,7 +73,7 @@ def decide(context: VerdictContext, evidence: Evidence, breaches: Iterable[Item]
     if context.findings:
         kinds = sorted({f["kind"] for f in context.findings})
         reason = _("{count} finding(s) open in the period: {kinds}").format(
-            count=len(found), kinds=_(", ").join(kind_title(kind) for kind in kinds))
+            count=len(found), kinds=_(", ").join(kind_in_text(kind) for kind in kinds))
         if breaches:
             reason += "; " + _joined(breaches)
         return Verdict(clause, Status.NOT_MET, f"{clause}.findings", reason, evidence.to_dict(), found)

@@ -171,10 +171,10 @@ def finding_for(app: Any, device: str, entry: AuditEntry, entry_id: int) -> Find
     on = N_("{device} channel {channel}", device=device, channel=entry.channel) if entry.channel is not None else device
     if entry.action is AuditAction.DELETION:
         return Finding(FindingKind.RECORDING_DELETED, subject, N_(
-            "recordings deleted on {on} by device user “{user}” {how} ({log})", on=on, user=entry.user, how=how,
+            "recordings deleted on {on} by device user '{user}' {how} ({log})", on=on, user=entry.user, how=how,
             log=entry.log_type), channel=channel, details=details)
     return Finding(FindingKind.UNAPPROVED_RETRIEVAL, subject, N_(
-        "{action} on {on} by device user “{user}” {how} with no approved request ({log})", action=str(entry.action),
+        "{action} on {on} by device user '{user}' {how} with no approved request ({log})", action=str(entry.action),
         on=on, user=entry.user, how=how, log=entry.log_type), channel=channel, details=details)
 
 
