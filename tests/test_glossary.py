@@ -12,7 +12,8 @@ from watchkeeper.site.regulation import REGULATION_QUOTES
 ROOT = Path(__file__).resolve().parents[1]
 CATALOG = ROOT / "framework" / "locale" / "zh_CN" / "LC_MESSAGES" / "watchkeeper.po"
 #: ASCII punctuation that a Chinese sentence writes full-width: next to a Chinese character it is a slip.
-HALF_WIDTH_NEXT_TO_HAN = re.compile(r"[\u4e00-\u9fff][,;:?!()]|[,;:?!(][\u4e00-\u9fff]")
+HALF_WIDTH_NEXT_TO_HAN = re.compile(r"[\u4e00-\u9fff][,;:?!()]|[,;:?!(][\u4e00-\u9fff]|[\u4e00-\u9fff]\.(?:\s|$)"
+                                    r'|[\u4e00-\u9fff]"|"[\u4e00-\u9fff]')
 
 
 def forbidden_terms() -> dict[str, str]:
