@@ -17,7 +17,6 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
