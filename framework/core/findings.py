@@ -187,6 +187,17 @@ def kind_title(kind: str) -> str:
         return str(kind)
 
 
+def kind_in_text(kind: str) -> str:
+    """A finding kind named inside a sentence: its identifier in English (what the findings table, the
+    JSON and scripts carry), its translated title in a language the catalogue has."""
+    try:
+        title = KIND_TITLES[FindingKind(kind)]
+    except ValueError:
+        return str(kind)
+    shown = localize(title)
+    return shown if shown != str(title) else str(kind)
+
+
 def severity_name(severity: str) -> str:
     """A severity's name in the current language."""
     try:

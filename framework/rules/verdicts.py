@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from watchkeeper.core.findings import KIND_TITLES, kind_title
+from watchkeeper.core.findings import kind_in_text
 from watchkeeper.core.i18n import _, format_datetime
 from watchkeeper.site.app import App
 from watchkeeper.site.checks import CLAUSES
@@ -55,13 +55,6 @@ def _joined(items: list[Item]) -> str:
     if len(items) > REASONS_SHOWN:
         shown += "; " + _("and {count} more").format(count=len(items) - REASONS_SHOWN)
     return shown
-
-
-def kind_in_text(kind: str) -> str:
-    """A finding kind named in a reason: its identifier in English (what the findings table and the
-    JSON carry), its translated title in a language the catalogue has."""
-    title = KIND_TITLES.get(kind)  # type: ignore[call-overload]
-    return kind_title(kind) if title is not None and kind_title(kind) != str(title) else str(kind)
 
 
 def decide(context: VerdictContext, evidence: Evidence, breaches: Iterable[Item] = (),

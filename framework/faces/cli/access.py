@@ -12,7 +12,7 @@ import click
 from watchkeeper.rules.door_service import Access
 from watchkeeper.site.config import ROLES, Person, Training
 from watchkeeper.site.people import expires, training_problem
-from watchkeeper.core.findings import kind_title
+from watchkeeper.core.findings import kind_in_text, kind_title
 from watchkeeper.core.i18n import N_, _, format_datetime, localize
 from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, State, actor_option, refusing, site_time
 from watchkeeper.faces.control import answered, ask, socket_path
@@ -245,6 +245,6 @@ def door_status(state: State, door_id: str, as_json: bool) -> None:
         for name, label in DOOR_STATUS_LABELS.items():
             click.echo(f"{localize(label):>15}" + _(": ") + _door_value(result.get(name)))
         for finding in result["findings"]:
-            click.echo(f"{kind_title(finding['kind']):>15}" + _(": ") + localize(finding["reason"]))
+            click.echo(f"{kind_in_text(finding['kind']):>15}" + _(": ") + localize(finding["reason"]))
     if result["findings"]:
         raise SystemExit(EXIT_FINDINGS)
