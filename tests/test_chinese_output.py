@@ -12,7 +12,10 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from watchkeeper.site.config import DEFAULT_MAINTENANCE
+from watchkeeper.site.presets import PRESETS
 
 
 #: Latin words a Chinese reader sees on purpose: protocols, formats, units, the product and its
@@ -45,7 +48,32 @@ PENDING = {"time"}
 #: Commands whose output is scanned after the demo: the lists a person reads day to day.
 LISTS = [["findings", "list"], ["maintenance", "list"], ["visitor", "list"], ["review", "list"], ["people", "list"],
          ["scope", "status"], ["footage", "list"], ["duty", "show"], ["journal", "verify"]]
-#: Outputs to scan, as (label, text) producers; the lead extends it at merge (the printed registers).
+FORMS_SCRIPT = """
+import sys
+from watchkeeper.host import open_site
+from watchkeeper.faces.forms import parse_period, registers
+from watchkeeper.faces.forms_render import render_form
+
+app = open_site(sys.argv[1])
+for name, register in registers().items():
+    for blank in (False, True):
+        html, _ = render_form(app, register, parse_period("day", app.site.zone), blank=blank)
+        print(html)
+app.close()
+"""
+
+
+def printed_registers(folder: Path, env: dict[str, str]) -> str:
+    """Every register (登记表) as printed for the demo's day, filled and blank: the forms' HTML, which
+    headless Chromium turns into the PDF unchanged."""
+    result = subprocess.run([sys.executable, "-c", FORMS_SCRIPT, str(folder / "site.toml")], capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return visible_text(result.stdout)
+
+
+#: Outputs to scan, as (label, producer(folder, env) -> text); a new printed output goes here.
+#: The printed registers join once `test_printed_registers_are_chinese` below passes.
 EXTRA_OUTPUTS: list = []
 
 
@@ -140,15 +168,25 @@ def test_every_help_is_chinese() -> None:
     assert not found, "\n".join(f"{k}: {v}" for k, v in found.items())
 
 
-def test_demo_and_report_are_chinese(tmp_path: Path) -> None:
-    folder = tmp_path / "demo"
+@pytest.fixture(scope="module")
+def zh_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The demo, run once with zh_CN for the tests below."""
+    folder = tmp_path_factory.mktemp("zh") / "demo"
     env = {**os.environ, "WATCHKEEPER_LANG": "zh_CN"}
     result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "demo", "--folder", str(folder)],
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+    return folder, result
+
+
+def test_demo_and_report_are_chinese(zh_demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    folder, result = zh_demo
+    env = {**os.environ, "WATCHKEEPER_LANG": "zh_CN"}
     # the default checklist's task ids are what `maintenance tick TASK` takes
     tasks = {word for task in DEFAULT_MAINTENANCE for word in task.id.split("-")}
-    allowed = ALLOWED | config_names(folder / "site.toml") | command_names() | tasks
+    # a preset's name is the value `policies.preset` takes (the default one is not written in site.toml)
+    presets = {word for name in PRESETS for word in name.split("-")}
+    allowed = ALLOWED | config_names(folder / "site.toml") | command_names() | tasks | presets
     outputs = [("demo", result.stdout + result.stderr)]
     outputs += [(path.name, visible_text(path.read_text(encoding="utf-8")))
                 for path in (folder / "reports").glob("*.html")]
@@ -176,3 +214,15 @@ def test_config_errors_are_chinese(tmp_path: Path) -> None:
     assert result.returncode == 2 and "处错误" in text and "site.time_zone" in text, text
     assert not english_runs(text, ALLOWED | {"Mars", "Base", "Asia", "Shanghai", "TODO", "nosuch", "ghost", "pm",
                                               "int"}), text
+
+
+@pytest.mark.xfail(strict=True, reason="the registers (faces/forms.py `describe`) print journal bodies as stored: "
+                   "English keys (event, decision, actuated, version ...) and reasons as written, not through "
+                   "reason_of/stored_text; when this passes, move printed_registers into EXTRA_OUTPUTS")
+def test_printed_registers_are_chinese(zh_demo: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    folder, _ = zh_demo
+    env = {**os.environ, "WATCHKEEPER_LANG": "zh_CN"}
+    tasks = {word for task in DEFAULT_MAINTENANCE for word in task.id.split("-")}
+    allowed = ALLOWED | config_names(folder / "site.toml") | command_names() | tasks | {
+        word for name in PRESETS for word in name.split("-")}
+    assert not english_runs(printed_registers(folder, env), allowed)
