@@ -47,7 +47,7 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-#: "section.key" (section: policies, backup, recorders, cameras, doors) -> its range.
+#: "section.key" (section: policies, backup, distributed, recorders, cameras, doors) -> its range.
 NUMBER_RANGES: dict[str, Range] = {
     "policies.clock_tolerance_seconds": Range(0, 3600, above=True),
     "policies.retention_days": Range(1, 3650),
@@ -66,6 +66,10 @@ NUMBER_RANGES: dict[str, Range] = {
     # Days become a timedelta added to a training date: 1e18 would overflow it.
     "policies.training_refresher_days": Range(1, 3650),
     "backup.keep": Range(1, 3650),
+    # A task longer than an hour is a hung camera held by a worker, not an inspection.
+    "distributed.task_seconds": Range(1, 3600),
+    "distributed.tries": Range(1, 10),
+    "distributed.worker_jobs": Range(1, 1000),
     "recorders.port": Range(1, 65535),
     "recorders.timeout_seconds": Range(0.1, 300),
     "recorders.channels": Range(1, 1024),

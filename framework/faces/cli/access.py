@@ -12,9 +12,9 @@ import click
 from watchkeeper.rules.door_service import Access
 from watchkeeper.site.config import ROLES, Person, Training
 from watchkeeper.site.people import expires, training_problem
-from watchkeeper.core.findings import kind_in_text, kind_title
+from watchkeeper.core.findings import kind_in_text
 from watchkeeper.core.i18n import N_, _, format_datetime, localize
-from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, State, actor_option, refusing, site_time
+from watchkeeper.faces.cli.common import EXIT_FINDINGS, State, actor_option, refusing, settled, site_time
 from watchkeeper.faces.control import answered, ask, socket_path
 
 
@@ -198,16 +198,7 @@ def _door_reply(state: State, door_id: str, request: dict, direct: Callable[[], 
         if "held_by" in reply:
             reply["reason"] += "; " + _("no appliance answers on {path}: open or read the door through the "
                                        "process holding it, or stop that process").format(path=socket_path(app.site))
-    if reply["ok"]:
-        return reply
-    error = reply.get("error")
-    if error == "refused":
-        click.echo(_("refused: {reason}").format(reason=reply["reason"]), err=True)
-        raise SystemExit(EXIT_FINDINGS)
-    if error == "usage":
-        raise click.UsageError(reply["reason"])
-    click.echo(kind_title(reply.get("kind", "error")) + _(": ") + localize(reply["reason"]), err=True)
-    raise SystemExit(EXIT_ENVIRONMENT)
+    return settled(reply)
 
 
 @door.command("open", help=_("Open a door by hand; authorised and journaled. Goes through the running "

@@ -18,7 +18,7 @@ from watchkeeper.site.config import ConfigError, Site, load_site, platform_kinds
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.evidence.journal import JournalKeyError, JournalTampered
 from watchkeeper.evidence.store import StoreError, store_problem
-from watchkeeper.core.findings import kind_title
+from watchkeeper.core.findings import kind_in_text
 from watchkeeper.core.i18n import _, localize
 
 #: The exit codes of every command (docs/cli.md).
@@ -109,13 +109,28 @@ def refusing(function: Callable[..., Any]) -> Callable[..., Any]:
                 reason=error.problem.reason, seq=error.alarm_seq), err=True)
             raise SystemExit(EXIT_FINDINGS) from None
         except DeviceError as error:
-            click.echo(f"{kind_title(error.kind)}{_(': ')}{localize(error.reason)}", err=True)
+            click.echo(f"{kind_in_text(error.kind)}{_(': ')}{localize(error.reason)}", err=True)
             raise SystemExit(EXIT_ENVIRONMENT) from None
         except (KeyError, ValueError) as error:
             # str() of a KeyError is the repr of its message; the message itself is what to show.
             raise click.UsageError(str(error.args[0]) if error.args else type(error).__name__) from None
 
     return wrapper
+
+
+def settled(reply: dict[str, Any]) -> dict[str, Any]:
+    """The running appliance's reply to a control request: its result, or the message and exit code
+    the same failure has when the command does the work itself (see `refusing`)."""
+    if reply["ok"]:
+        return reply
+    error = reply.get("error")
+    if error == "refused":
+        click.echo(_("refused: {reason}").format(reason=reply["reason"]), err=True)
+        raise SystemExit(EXIT_FINDINGS)
+    if error == "usage":
+        raise click.UsageError(reply["reason"])
+    click.echo(kind_in_text(reply.get("kind", "error")) + _(": ") + localize(reply["reason"]), err=True)
+    raise SystemExit(EXIT_ENVIRONMENT)
 
 
 def require_known(given: tuple[str, ...], known: set[str], option: str) -> None:
