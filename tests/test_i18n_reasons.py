@@ -72,3 +72,14 @@ def test_clicks_own_texts_are_chinese() -> None:
     assert wrong.returncode == 2 and "错误：" in wrong.stderr and "不在范围" in wrong.stderr, wrong.stderr
     assert "Usage" not in shown + wrong.stderr and "Error" not in wrong.stderr
     assert run("door", "--help", language="en").stdout.startswith("Usage:")
+
+
+def test_a_reason_crosses_to_the_appliance_with_its_msgid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker sends findings as JSON; the appliance records them with the reason's msgid intact."""
+    from watchkeeper.rules.workers import dumps, finding_data, finding_from, loads
+
+    sent = Finding(FindingKind.TOO_DARK, "stairs", N_("mean luminance {mean:.1f} is below {limit:g}", mean=9.5, limit=35))
+    received = finding_from(loads(dumps(finding_data(sent))))
+    assert isinstance(received.reason, Text) and str(received.reason) == "mean luminance 9.5 is below 35"
+    monkeypatch.setenv("WATCHKEEPER_LANG", "zh_CN")
+    assert localize(received.reason) == "平均亮度 9.5 低于 35"
