@@ -37,7 +37,7 @@ ALLOWED = {
     "BOOLEAN", "CHOICE", "NAME", "VALUE", "KEY", "PATH", "IMAGE", "FILE", "FOLDER", "TASK", "YOU", "PERIOD", "FORMAT",
 }
 #: Identifiers: option names, config keys, rule ids, file names, hashes, identifiers with _ - . / =.
-IDENTIFIER = re.compile(r"--?[A-Za-z][\w-]*|[\w-]+\[[^\]\n]*\](?:\.[\w-]+)*|\b[A-Za-z]+-\d[\w-]*|\b\w+:\d[\w.:]*|\b\w*\d\w*\b|'[^'\n]*'|\b\w*[_./=]\w[\w./=-]*|\b[0-9a-f]{8,}\b|\bR\d+\b|`[^`]*`|\{[^}]*\}")
+IDENTIFIER = re.compile(r"--?[A-Za-z][\w-]*|\[{1,2}[\w.-]+\]{1,2}|[\w-]+\[[^\]\n]*\](?:\.[\w-]+)*|\b[A-Za-z]+-\d[\w-]*|\b\w+:\d[\w.:]*|\b\w*\d\w*\b|'[^'\n]*'|\b\w*[_./=]\w[\w./=-]*|\b[0-9a-f]{8,}\b|\bR\d+\b|`[^`]*`|\{[^}]*\}")
 LATIN_RUN = re.compile(r"[A-Za-z]+(?:[ '-][A-Za-z]+)*")
 
 #: Left English on purpose in the demo and the report: the label of a device call in a device's
