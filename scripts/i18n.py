@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
@@ -21,11 +21,30 @@ LANGUAGES = ("zh_CN",)
 TEMPLATE_CALL = re.compile(r"""\bt\("((?:[^"\\]|\\.)*)"\)""")
 
 
+def click_messages() -> set[str]:
+    """click's own texts (watchkeeper.faces.cli.clicktext routes them through our catalogue)."""
+    import click
+
+    sys.path.insert(0, str(ROOT))
+    from watchkeeper.faces.cli.clicktext import CLICK_MODULES
+
+    found: set[str] = set()
+    folder = Path(click.__file__).parent
+    for name in CLICK_MODULES:
+        if (folder / f"{name}.py").exists():
+            for entry in extract_from_file("python", folder / f"{name}.py",
+                                           keywords={"_": None, "ngettext": (1, 2)}):
+                found |= {entry[1]} if isinstance(entry[1], str) else set(entry[1])
+    # click translates one text through a variable: `_(extra["required"])`.
+    return found | {"required"}
+
+
 def messages() -> set[str]:
     found = set()
     for folder in ("framework", "plugins"):
         found |= {entry[2] for entry in extract_from_dir(
-            ROOT / folder, method_map=[("**.py", "python")], keywords={"_": None}) if isinstance(entry[2], str)}
+            ROOT / folder, method_map=[("**.py", "python")], keywords={"_": None, "N_": None}) if isinstance(entry[2], str)}
+    found |= click_messages()
     for template in (ROOT / "framework" / "faces" / "templates").glob("*.html"):
         found |= set(TEMPLATE_CALL.findall(template.read_text(encoding="utf-8")))
     sys.path.insert(0, str(ROOT))

@@ -13,6 +13,7 @@ from watchkeeper.analysis.metrics import Metrics
 from watchkeeper.analysis.scene import SceneComparison
 from watchkeeper.core.findings import Finding
 from watchkeeper.core.findings import FindingKind as K
+from watchkeeper.core.i18n import N_
 
 PROFILES = ("day", "night", "ir")
 
@@ -162,17 +163,17 @@ def check_frame(metrics: Metrics, *, subject: str, profile: str = "day",
     if m.std <= limits["no_signal_std_max"] and (frozen_score is None or frozen_score <= NO_SIGNAL_CHANGE_MAX):
         if m.over_fraction > 0.5:
             add(K.OVEREXPOSED, m.over_fraction, "bright_fraction_max",
-                f"the whole frame is blown out to white ({m.over_fraction:.0%} of the pixels)")
+                N_("the whole frame is blown out to white ({fraction:.0%} of the pixels)", fraction=m.over_fraction))
         else:
             add(K.NO_SIGNAL, m.std, "no_signal_std_max",
-                f"frame is one flat colour (mean {m.mean:.0f}, std {m.std:.2f}): no video signal")
+                N_("frame is one flat colour (mean {mean:.0f}, std {std:.2f}): no video signal", mean=m.mean, std=m.std))
         skip(tuple(k for k in PRIMARY_ORDER if k not in (K.NO_SIGNAL, K.OVEREXPOSED)), "the frame is one flat colour")
         return _ranked(found, not_judged)
     _check_exposure(m, limits, add)
     frozen = frozen_score is not None and frozen_score <= limits["frozen_diff_max"]
     if frozen:
         add(K.FROZEN, frozen_score, "frozen_diff_max",
-            f"consecutive frames differ by {frozen_score:.3f} per pixel: the stream is not updating")
+            N_("consecutive frames differ by {score:.3f} per pixel: the stream is not updating", score=frozen_score))
     if frozen:
         skip((K.NOISY,), "a frozen frame's noise is not the sensor's now")
     else:
@@ -228,16 +229,16 @@ def combine(first: list[Finding], more: list[Finding]) -> list[Finding]:
 
 def _check_exposure(m: Metrics, limits: Mapping[str, float], add: Any) -> None:
     if m.mean < limits["dark_mean_min"]:
-        add(K.TOO_DARK, m.mean, "dark_mean_min", f"mean luminance {m.mean:.1f} is below {limits['dark_mean_min']:g}")
+        add(K.TOO_DARK, m.mean, "dark_mean_min", N_("mean luminance {mean:.1f} is below {limit:g}", mean=m.mean, limit=limits["dark_mean_min"]))
     elif m.under_fraction > limits["dark_fraction_max"]:
         add(K.TOO_DARK, m.under_fraction, "dark_fraction_max",
-            f"{m.under_fraction:.0%} of the pixels are near black")
+            N_("{fraction:.0%} of the pixels are near black", fraction=m.under_fraction))
     if m.mean > limits["bright_mean_max"]:
         add(K.OVEREXPOSED, m.mean, "bright_mean_max",
-            f"mean luminance {m.mean:.1f} is above {limits['bright_mean_max']:g}")
+            N_("mean luminance {mean:.1f} is above {limit:g}", mean=m.mean, limit=limits["bright_mean_max"]))
     elif m.over_fraction > limits["bright_fraction_max"]:
         add(K.OVEREXPOSED, m.over_fraction, "bright_fraction_max",
-            f"{m.over_fraction:.0%} of the pixels are blown out to white")
+            N_("{fraction:.0%} of the pixels are blown out to white", fraction=m.over_fraction))
 
 
 def _check_noise(m: Metrics, limits: Mapping[str, float], change: float | None, add: Any) -> None:
@@ -248,8 +249,11 @@ def _check_noise(m: Metrics, limits: Mapping[str, float], change: float | None, 
     temporal = None if change is None else change / TEMPORAL_NOISE_GAIN
     if temporal is not None and temporal <= limits["noise_max"]:
         return
-    also = "" if temporal is None else f" and {temporal:.1f} between frames"
-    add(K.NOISY, m.noise, "noise_max", f"noise sigma {m.noise:.1f} in the frame{also} is above {limits['noise_max']:g}",
+    reason = (N_("noise sigma {noise:.1f} in the frame is above {limit:g}", noise=m.noise, limit=limits["noise_max"])
+              if temporal is None else
+              N_("noise sigma {noise:.1f} in the frame and {temporal:.1f} between frames is above {limit:g}",
+                 noise=m.noise, temporal=temporal, limit=limits["noise_max"]))
+    add(K.NOISY, m.noise, "noise_max", reason,
         temporal_sigma=None if temporal is None else round(temporal, 4))
 
 
@@ -258,17 +262,17 @@ def _check_blur(m: Metrics, limits: Mapping[str, float], scene: SceneComparison 
     if scene is not None and scene.sharpness_ratio is not None:
         if scene.sharpness_ratio < limits["sharpness_ratio_min"]:
             add(K.BLURRED, scene.sharpness_ratio, "sharpness_ratio_min",
-                f"edges are {scene.sharpness_ratio:.0%} as sharp as in the reference: out of focus or a dirty lens",
+                N_("edges are {ratio:.0%} as sharp as in the reference: out of focus or a dirty lens", ratio=scene.sharpness_ratio),
                 edge_sharpness=_rounded(m.edge_sharpness))
     elif m.edge_sharpness is not None:
         if m.edge_sharpness < limits["edge_sharpness_min"]:
             add(K.BLURRED, m.edge_sharpness, "edge_sharpness_min",
-                f"edge sharpness {m.edge_sharpness:.2f} is below {limits['edge_sharpness_min']:g}: "
-                "out of focus or a dirty lens")
+                N_("edge sharpness {sharpness:.2f} is below {limit:g}: out of focus or a dirty lens",
+                   sharpness=m.edge_sharpness, limit=limits["edge_sharpness_min"]))
     elif m.detail < limits["detail_min"]:
         add(K.BLURRED, m.detail, "detail_min",
-            f"detail {m.detail:.1f} is below {limits['detail_min']:g} and no edge is left to judge: "
-            "out of focus or a dirty lens", sharpness=round(m.sharpness, 4))
+            N_("detail {detail:.1f} is below {limit:g} and no edge is left to judge: out of focus or a dirty lens",
+               detail=m.detail, limit=limits["detail_min"]), sharpness=round(m.sharpness, 4))
 
 
 def _check_cast(m: Metrics, limits: Mapping[str, float], scene: SceneComparison | None, add: Any,
@@ -278,12 +282,13 @@ def _check_cast(m: Metrics, limits: Mapping[str, float], scene: SceneComparison 
     if scene is not None and scene.colour_shift is not None:
         if scene.colour_shift > limits["cast_shift_max"]:
             add(K.COLOUR_CAST, scene.colour_shift, "cast_shift_max",
-                f"colour balance drifted from the reference by {scene.colour_shift:.2f}", channel_means=means)
+                N_("colour balance drifted from the reference by {shift:.2f}", shift=scene.colour_shift), channel_means=means)
     elif m.grey_edge_cast is None:
         skip((K.COLOUR_CAST,), "too little unclipped detail to judge colour")
     elif m.grey_edge_cast > limits["cast_edge_max"]:
         add(K.COLOUR_CAST, m.grey_edge_cast, "cast_edge_max",
-            f"edges are tinted: the channels' gradients differ by {m.grey_edge_cast:.2f} (log)", channel_means=means)
+            N_("edges are tinted: the channels' gradients differ by {cast:.2f} (log)", cast=m.grey_edge_cast),
+            channel_means=means)
 
 
 def _rounded(value: float | None) -> float | None:
@@ -306,8 +311,8 @@ def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, 
     occluded = covered > limits["occluded_fraction_max"] and (matches or few_visible)
     if occluded:
         add(K.OCCLUDED, covered, "occluded_fraction_max",
-            f"{covered:.0%} of the textured view is covered by one flat region: "
-            "something blocks the lens", flat_fraction=round(scene.flat_fraction, 4),
+            N_("{fraction:.0%} of the textured view is covered by one flat region: something blocks the lens",
+               fraction=covered), flat_fraction=round(scene.flat_fraction, 4),
             scene_match=round(scene.scene_match, 4))
     # Occluders fool phase correlation into large shifts; a real pan is one that undoing restores.
     shifted = (scene.shift_response >= SHIFT_RESPONSE_MIN and scene.shift > limits["moved_shift_max"]
@@ -315,15 +320,16 @@ def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, 
                and scene.aligned_match > scene.scene_match + ALIGNMENT_GAIN_MIN)
     if shifted:
         add(K.MOVED, scene.shift, "moved_shift_max",
-            f"view shifted by {scene.shift:.1%} of the frame since commissioning",
+            N_("view shifted by {shift:.1%} of the frame since commissioning", shift=scene.shift),
             shift_x=round(scene.shift_x, 4), shift_y=round(scene.shift_y, 4), mode="shifted")
         return True
     turned = (abs(scene.rotation) >= TURN_MIN_DEGREES and scene.turned_match >= limits["scene_match_min"]
               and scene.turned_match > scene.scene_match + ALIGNMENT_GAIN_MIN)
     if turned:
         add(K.MOVED, abs(scene.rotation), "scene_match_min",
-            f"view turned by {scene.rotation:+.0f} degrees since commissioning ({scene.scene_match:.0%} of it "
-            f"matches as it is, {scene.turned_match:.0%} once turned back)", mode="turned",
+            N_("view turned by {rotation:+.0f} degrees since commissioning ({match:.0%} of it matches as it is, "
+               "{turned:.0%} once turned back)", rotation=scene.rotation, match=scene.scene_match,
+               turned=scene.turned_match), mode="turned",
             scene_match=round(scene.scene_match, 4))
         return True
     if few_visible:
@@ -331,13 +337,14 @@ def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, 
         return occluded
     if not matches:
         add(K.MOVED, scene.scene_match, "scene_match_min",
-            f"only {scene.scene_match:.0%} of the visible view matches the reference: camera turned or scene replaced",
+            N_("only {match:.0%} of the visible view matches the reference: camera turned or scene replaced",
+               match=scene.scene_match),
             hash_distance=round(scene.hash_distance, 4), mode="replaced")
         return True
     if scene.changed_fraction > limits["scene_changed_max"]:
         add(K.MOVED, scene.changed_fraction, "scene_changed_max",
-            f"{scene.changed_fraction:.0%} of the textured view shows something else than the reference: "
-            "camera re-aimed at a similar scene", hash_distance=round(scene.hash_distance, 4), mode="replaced",
+            N_("{fraction:.0%} of the textured view shows something else than the reference: "
+               "camera re-aimed at a similar scene", fraction=scene.changed_fraction), hash_distance=round(scene.hash_distance, 4), mode="replaced",
             scene_match=round(scene.scene_match, 4))
         return True
     return occluded

@@ -8,6 +8,8 @@ from typing import TypeVar
 
 import attrs
 
+from watchkeeper.core.i18n import N_
+
 
 def _aware(value: datetime) -> datetime:
     """Times cross the driver boundary in UTC; a naive time is a driver bug, refused here."""
@@ -175,6 +177,12 @@ class DiskStatus(enum.StrEnum):
     UNFORMATTED = "unformatted"
     ABSENT = "absent"
     UNKNOWN = "unknown"
+
+
+#: What a person reads for each disk status (the stored value stays the enum's).
+DISK_STATUS_NAMES = {DiskStatus.OK: N_("ok"), DiskStatus.ERROR: N_("error"), DiskStatus.FULL: N_("full"),
+                     DiskStatus.UNFORMATTED: N_("unformatted"), DiskStatus.ABSENT: N_("absent"),
+                     DiskStatus.UNKNOWN: N_("unknown")}
 
 
 @attrs.frozen

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from watchkeeper.core.files import FileReadError, read_regular_file
+from watchkeeper.core.i18n import _
 from watchkeeper.core.models import Secret
 
 #: A password, key or token is a line of text; a secret file larger than this is the wrong file.
@@ -27,19 +28,19 @@ def resolve_secret(value: str, base_dir: Path) -> tuple[Secret, bool]:
         if not name:
             raise SecretError("'env:' needs a variable name, e.g. env:CAMERA_PASSWORD")
         if name not in os.environ:
-            raise SecretUnset(f"environment variable {name} is not set")
+            raise SecretUnset(_("environment variable {name} is not set").format(name=name))
         return Secret(os.environ[name]), False
     if value.startswith("file:"):
         path = Path(value[5:]).expanduser()
         if not path.is_absolute():
             path = base_dir / path
         if not path.exists():
-            raise SecretError(f"secret file {path} does not exist")
+            raise SecretError(_("secret file {path} does not exist").format(path=path))
         try:
             # Bounded and regular only: `file:/dev/zero` would otherwise be read until memory runs out.
             return Secret(read_regular_file(path, MAX_SECRET_BYTES).decode("utf-8").strip()), False
         except FileReadError as error:
-            raise SecretError(f"secret file {error}") from None
+            raise SecretError(_("secret file {error}").format(error=error)) from None
         except UnicodeDecodeError:
-            raise SecretError(f"secret file {path} is not UTF-8 text") from None
+            raise SecretError(_("secret file {path} is not UTF-8 text").format(path=path)) from None
     return Secret(value), bool(value)

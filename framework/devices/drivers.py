@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import attrs
 
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _, localize
 from watchkeeper.core.models import (
     AuditEntry,
     Capability,
@@ -148,11 +148,11 @@ def door_findings(subject: str, status: DoorStatus) -> list[Finding]:
     found = []
     if status.secure_channel_failed:
         found.append(Finding(FindingKind.SECURE_CHANNEL_FAILED, subject,
-                             _("reader answers but rejects the secure channel key")))
+                             N_("reader answers but rejects the secure channel key")))
     elif not status.online:
-        found.append(Finding(FindingKind.READER_OFFLINE, subject, _("reader does not answer polls")))
+        found.append(Finding(FindingKind.READER_OFFLINE, subject, N_("reader does not answer polls")))
     if status.tamper:
-        found.append(Finding(FindingKind.READER_TAMPER, subject, _("reader reports tamper")))
+        found.append(Finding(FindingKind.READER_TAMPER, subject, N_("reader reports tamper")))
     return found
 
 
@@ -171,7 +171,7 @@ PLATFORM_NAME = re.compile(r"^[a-z][a-z0-9_]{1,30}$")
 #: site.toml as `options.NAME`): the value's type, or a function saying why a value is wrong (None
 #: when it is right).
 OptionCheck = type | Callable[[Any], "str | None"]
-_OPTION_TYPES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+_OPTION_TYPES = {bool: N_("true or false"), int: N_("an integer"), float: N_("a number"), str: N_("a string")}
 
 
 def option_problem(check: OptionCheck, value: Any) -> str | None:
@@ -182,7 +182,8 @@ def option_problem(check: OptionCheck, value: Any) -> str | None:
         return None
     if isinstance(value, check) and not (check in (int, float) and isinstance(value, bool)):
         return None
-    return f"must be {_OPTION_TYPES.get(check, check.__name__)}, not {type(value).__name__} {value!r}"
+    return _("must be {expected}, not {type} {value!r}").format(
+        expected=localize(_OPTION_TYPES.get(check, check.__name__)), type=type(value).__name__, value=value)
 
 
 def in_range(kind: type, low: float | None = None, high: float | None = None) -> Callable[[Any], str | None]:
@@ -193,11 +194,11 @@ def in_range(kind: type, low: float | None = None, high: float | None = None) ->
         if problem:
             return problem
         if low is not None and high is not None and not low <= value <= high:
-            return f"must be {low:g} to {high:g}, not {value!r}"
+            return _("must be {low:g} to {high:g}, not {value!r}").format(low=low, high=high, value=value)
         if low is not None and value < low:
-            return f"must be at least {low:g}, not {value!r}"
+            return _("must be at least {low:g}, not {value!r}").format(low=low, value=value)
         if high is not None and value > high:
-            return f"must be at most {high:g}, not {value!r}"
+            return _("must be at most {high:g}, not {value!r}").format(high=high, value=value)
         return None
 
     return check
@@ -237,5 +238,5 @@ async def with_timeout(awaitable: Awaitable[T], timeout: float, what: str) -> T:
             return await awaitable
     except TimeoutError:
         raise DeviceError(
-            FindingKind.UNREACHABLE, f"{what}: no reply within {timeout:g} s"
+            FindingKind.UNREACHABLE, N_("{what}: no reply within {timeout:g} s", what=what, timeout=timeout)
         ) from None

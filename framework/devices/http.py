@@ -17,6 +17,7 @@ import attrs
 import httpx
 
 from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.i18n import N_
 from watchkeeper.core.models import Endpoint
 from watchkeeper.devices.drivers import DeviceError, OptionCheck, with_timeout
 from watchkeeper.devices.safeparse import MAX_REPLY_BYTES, decode_text, parse_xml, protocol_error, tls_context
@@ -53,14 +54,14 @@ class TransportFailure:
 #: THE mapping, first matching row wins: a connection closed before any reply is a device that is not
 #: answering (unreachable), one closed mid-reply is a broken reply (protocol error).
 TRANSPORT_FAILURES: tuple[TransportFailure, ...] = (
-    TransportFailure((httpx.TimeoutException, TimeoutError), FindingKind.UNREACHABLE, "no reply in time"),
+    TransportFailure((httpx.TimeoutException, TimeoutError), FindingKind.UNREACHABLE, N_("no reply in time")),
     TransportFailure((httpx.RemoteProtocolError, httpx.ReadError), FindingKind.UNREACHABLE,
-                     "connection closed without a reply", before_reply=True),
+                     N_("connection closed without a reply"), before_reply=True),
     TransportFailure((httpx.RemoteProtocolError, httpx.ReadError, httpx.DecodingError), FindingKind.PROTOCOL_ERROR,
-                     "reply broken off"),
-    TransportFailure((httpx.ConnectError,), FindingKind.UNREACHABLE, "the device's TLS certificate is not trusted",
+                     N_("reply broken off")),
+    TransportFailure((httpx.ConnectError,), FindingKind.UNREACHABLE, N_("the device's TLS certificate is not trusted"),
                      says="CERTIFICATE"),
-    TransportFailure((httpx.HTTPError, OSError), FindingKind.UNREACHABLE, "connection failed"),
+    TransportFailure((httpx.HTTPError, OSError), FindingKind.UNREACHABLE, N_("connection failed")),
 )
 
 
@@ -75,7 +76,8 @@ def transport_error(error: httpx.HTTPError | OSError, what: str, replied: bool =
     for row in TRANSPORT_FAILURES:
         if (isinstance(error, row.errors) and not (row.before_reply and replied)
                 and row.says in str(error).upper()):
-            return DeviceError(row.kind, f"{what}: {row.reason} ({type(error).__name__})")
+            return DeviceError(row.kind, N_("{what}: {reason} ({error})", what=what, reason=row.reason,
+                                                error=type(error).__name__))
     raise AssertionError("the last row of TRANSPORT_FAILURES matches every transport failure")  # pragma: no cover
 
 
@@ -220,11 +222,14 @@ class DeviceHttp:
         if status in self.auth_statuses:
             offered = headers.get("WWW-Authenticate", "")
             if status == 401 and offered and not offered.lower().lstrip().startswith("digest"):
-                raise DeviceError(FindingKind.AUTH_FAILED, f"{what}: device offers only {offered.split()[0][:20]} "
-                                  "authentication; the password is sent by Digest only")
+                raise DeviceError(FindingKind.AUTH_FAILED, N_(
+                    "{what}: device offers only {scheme} authentication; the password is sent by Digest only",
+                    what=what, scheme=offered.split()[0][:20]))
             reason = self.explain(head) if self.explain and head else ""
             raise DeviceError(FindingKind.AUTH_FAILED,
-                              f"{what}: device refused the credentials (HTTP {status}) {reason}".strip())
+                              N_("{what}: device refused the credentials (HTTP {status}) {detail}", what=what,
+                                 status=status, detail=reason) if reason else
+                              N_("{what}: device refused the credentials (HTTP {status})", what=what, status=status))
         if 200 <= status < 300 or status in ok:
             return
         reason = self.explain(head) if self.explain and head else ""

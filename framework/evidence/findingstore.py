@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from watchkeeper.core.findings import Finding
+from watchkeeper.core.i18n import Text, stored_text
 from watchkeeper.evidence.store import Store
 
 def _now() -> str:
@@ -34,14 +35,17 @@ class FindingStore:
         with self.store.transaction() as conn:
             if existing:
                 conn.execute("UPDATE findings SET last_seen_at = ?, reason = ?, measured = ? WHERE id = ?",
-                             [_now(), finding.reason, _text(finding.measured), existing["id"]])
+                             [_now(), str(finding.reason), _text(finding.measured), existing["id"]])
+                if isinstance(finding.reason, Text):
+                    conn.execute("UPDATE findings SET details = json_set(COALESCE(details, '{}'), '$.reason_msg',"
+                                 " json(?)) WHERE id = ?", [json.dumps(finding.reason.to_json()), existing["id"]])
                 return False
             conn.execute(
                 "INSERT INTO findings (kind, subject, channel, severity, clause, reason, measured, threshold,"
                 " details, opened_at, last_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [str(finding.kind), finding.subject, finding.channel, str(finding.severity), finding.clause,
-                 finding.reason, _text(finding.measured), _text(finding.threshold),
-                 json.dumps(finding.details, default=str), finding.observed_at.isoformat(), _now()])
+                 str(finding.reason), _text(finding.measured), _text(finding.threshold),
+                 json.dumps(_details(finding), default=str), finding.observed_at.isoformat(), _now()])
         self._announce(finding, opened=True)
         return True
 
@@ -96,3 +100,21 @@ class FindingStore:
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _details(finding: Finding) -> dict[str, Any]:
+    # The reason is stored in English (the evidence, as written) and as msgid + params, so a reader
+    # in another language reads it in theirs, whatever language the writer's process ran in.
+    if isinstance(finding.reason, Text):
+        return {**finding.details, "reason_msg": finding.reason.to_json()}
+    return finding.details
+
+
+def reason_of(row: dict[str, Any]) -> str:
+    """A stored finding's reason in the current language (docs/glossary.md: how reasons are stored)."""
+    details = row.get("details")
+    try:
+        stored = json.loads(details).get("reason_msg") if isinstance(details, str) else (details or {}).get("reason_msg")
+    except (ValueError, AttributeError):
+        stored = None
+    return stored_text(row.get("reason"), stored)

@@ -26,6 +26,7 @@ from watchkeeper.faces.report_render import publish, write_report
 from watchkeeper.rules import daybook, inspection, maintenance, review, scope
 from watchkeeper.rules.footage import Footage
 from watchkeeper.simulation.ntp import SntpServer
+from watchkeeper.core.i18n import N_, _, localize
 
 
 @attrs.frozen
@@ -43,18 +44,18 @@ class DemoCamera:
 
 #: The default site: one camera per platform at least, a recorder, and a handful of faults.
 PLAN: tuple[DemoCamera, ...] = (
-    DemoCamera("lobby", ("onvif", "hikvision"), "Main lobby", "people entering and leaving", "public"),
-    DemoCamera("gate", ("onvif", "hikvision"), "Vehicle gate", "number plates", "perimeter",
+    DemoCamera("lobby", ("onvif", "hikvision"), N_("Main lobby"), N_("people entering and leaving"), "public"),
+    DemoCamera("gate", ("onvif", "hikvision"), N_("Vehicle gate"), N_("number plates"), "perimeter",
                lambda now: FaultProfile(image=[ImageFault.BLUR]), "blurred"),
-    DemoCamera("car-park", ("hikvision",), "Car park", "vehicles and pedestrians", "perimeter",
+    DemoCamera("car-park", ("hikvision",), N_("Car park"), N_("vehicles and pedestrians"), "perimeter",
                lambda now: FaultProfile(clock_offset=45), "clock_offset"),
-    DemoCamera("back-door", ("hikvision",), "Back door", "deliveries", "perimeter",
+    DemoCamera("back-door", ("hikvision",), N_("Back door"), N_("deliveries"), "perimeter",
                lambda now: FaultProfile(wrong_password=True), "auth_failed"),
-    DemoCamera("stairs", ("dahua", "hikvision"), "Stairwell B", "emergency exit", "inside",
+    DemoCamera("stairs", ("dahua", "hikvision"), N_("Stairwell B"), N_("emergency exit"), "inside",
                lambda now: FaultProfile(image=[ImageFault.DARK]), "too_dark"),
-    DemoCamera("server-room", ("dahua", "hikvision"), "Server room", "equipment access", "restricted"),
-    DemoCamera("store-1", ("hikvision",), "Store room 1", "stock", "inside", nvr_channel=1),
-    DemoCamera("store-2", ("hikvision",), "Store room 2", "stock", "inside",
+    DemoCamera("server-room", ("dahua", "hikvision"), N_("Server room"), N_("equipment access"), "restricted"),
+    DemoCamera("store-1", ("hikvision",), N_("Store room 1"), N_("stock"), "inside", nvr_channel=1),
+    DemoCamera("store-2", ("hikvision",), N_("Store room 2"), N_("stock"), "inside",
                lambda now: FaultProfile(gaps=((now - timedelta(hours=7), now - timedelta(hours=6)),)),
                "recording_gap", nvr_channel=2),
 )
@@ -66,7 +67,7 @@ def plan(cameras: int | None, available: set[str]) -> list[tuple[DemoCamera, str
     chosen = list(PLAN)
     for index in range(len(PLAN), cameras or 0):
         chosen.append(DemoCamera(f"extra-{index + 1:03d}", ("onvif", "hikvision", "dahua")[index % 3:] + ("hikvision",),
-                                 f"Area {index + 1}", "general surveillance", "inside"))
+                                 N_("Area {number}", number=index + 1), N_("general surveillance"), "inside"))
     result = []
     for camera in chosen[: max(cameras or len(PLAN), 1)] if cameras and cameras < len(PLAN) else chosen:
         platform = next((p for p in camera.platforms if p in available), None)
@@ -87,7 +88,8 @@ def write_secret(folder: Path, name: str, value: str) -> Path:
 def site_toml(direct: dict[str, tuple[str, Endpoint]], nvr: Endpoint | None, chosen: list[tuple[DemoCamera, str]],
               door: Endpoint | None, ntp: str) -> str:
     # The demo runs offline: its standard time is a simulated NTP server, as its devices are simulated.
-    lines = ['[site]', 'name = "Demo site"', 'time_zone = "Asia/Shanghai"', 'store = "data/watchkeeper.db"',
+    # The demo's own words (places, names, notes) are in the reader's language: a Chinese demo is a Chinese site.
+    lines = ['[site]', 'name = "' + _("Demo site") + '"', 'time_zone = "Asia/Shanghai"', 'store = "data/watchkeeper.db"',
              'journal_key = "secrets/journal.key"', 'exports_dir = "exports"', '',
              '[policies]', 'inspection_frames = 3', 'frame_interval_seconds = 0.2', f'ntp_servers = ["{ntp}"]',
              # A demo, run by one person at one desk: the CLI takes --actor on trust, journaled each
@@ -97,8 +99,8 @@ def site_toml(direct: dict[str, tuple[str, Endpoint]], nvr: Endpoint | None, cho
         lines += ['[[recorders]]', 'id = "nvr"', 'platform = "hikvision"', 'host = "127.0.0.1"',
                   f'port = {nvr.port}', 'username = "admin"', 'password = "file:secrets/devices.pass"', '']
     for camera, platform in chosen:
-        lines += ['[[cameras]]', f'id = "{camera.id}"', f'location = "{camera.location}"',
-                  f'purpose = "{camera.purpose}"', f'zone = "{camera.zone}"']
+        lines += ['[[cameras]]', f'id = "{camera.id}"', f'location = "{localize(camera.location)}"',
+                  f'purpose = "{localize(camera.purpose)}"', f'zone = "{camera.zone}"']
         if camera.nvr_channel is not None:
             lines += ['recorder = "nvr"', f'recorder_channel = {camera.nvr_channel}']
         else:
@@ -107,15 +109,15 @@ def site_toml(direct: dict[str, tuple[str, Endpoint]], nvr: Endpoint | None, cho
                       'username = "admin"', 'password = "file:secrets/devices.pass"']
         lines.append('')
     if door is not None:
-        lines += ['[[doors]]', 'id = "room-door"', 'name = "Monitoring room"', 'platform = "osdp"',
+        lines += ['[[doors]]', 'id = "room-door"', 'name = "' + _("Monitoring room") + '"', 'platform = "osdp"',
                   'host = "127.0.0.1"', f'port = {door.port}', 'scbk = "file:secrets/reader.key"',
                   'strike_seconds = 1', '']
-    lines += ['[[people]]', 'id = "li"', 'name = "Li Wei"', 'roles = ["operator"]', f'badges = ["{STAFF_BADGE}"]',
-              'trained_on = 2025-03-01', '', '[[people]]', 'id = "zhang"', 'name = "Zhang Min"',
-              'roles = ["supervisor"]', 'badges = ["22222"]', 'trained_on = 2024-09-01', '',
-              '[[people]]', 'id = "wang"', 'name = "Wang Fang"', 'roles = ["maintenance"]', '',
+    lines += ['[[people]]', 'id = "li"', 'name = "' + _("Li Wei") + '"', 'roles = ["operator"]',
+              f'badges = ["{STAFF_BADGE}"]', 'trained_on = 2025-03-01', '', '[[people]]', 'id = "zhang"',
+              'name = "' + _("Zhang Min") + '"', 'roles = ["supervisor"]', 'badges = ["22222"]', 'trained_on = 2024-09-01', '',
+              '[[people]]', 'id = "wang"', 'name = "' + _("Wang Fang") + '"', 'roles = ["maintenance"]', '',
               # Who sets the first password (`watchkeeper people passwd chen`) and then the others'.
-              '[[people]]', 'id = "chen"', 'name = "Chen Jie"', 'roles = ["administrator"]', '']
+              '[[people]]', 'id = "chen"', 'name = "' + _("Chen Jie") + '"', 'roles = ["administrator"]', '']
     # R5: Li Wei is on duty for both shifts, so the demo signs whenever it runs.
     lines += ['[[duty]]', 'shift = "08:00"', 'operators = ["li"]', '', '[[duty]]', 'shift = "20:00"',
               'operators = ["li"]', '']
@@ -158,12 +160,12 @@ async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool 
             reader.endpoint if reader else None, ntp.address), encoding="utf-8")
         app = open_site(folder / "site.toml")
         stack.callback(app.close)
-        say(f"site written to {folder / 'site.toml'}; {len(chosen)} cameras on "
-            f"{', '.join(sorted({p for _, p in chosen}))}")
+        say(_("site written to {path}; {count} cameras on {platforms}").format(
+            path=folder / "site.toml", count=len(chosen), platforms=", ".join(sorted({p for _, p in chosen}))))
         await commission(app, say)
         now = datetime.now(timezone.utc)
         injected = {}
-        for camera, _ in chosen:
+        for camera, _platform in chosen:
             if camera.fault is None:
                 continue
             profile = camera.fault(now)
@@ -172,27 +174,28 @@ async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool 
             else:
                 direct[camera.id][1].set_faults(profile)
             injected[camera.id] = camera.expected
-        say(f"injected faults: {', '.join(f'{k}={v}' for k, v in injected.items())}")
+        say(_("injected faults: {faults}").format(faults=", ".join(f"{k}={v}" for k, v in injected.items())))
         await daily_rules(app, say)
         if reader is not None:
             await room_door(app, reader, say)
         await retrieval(app, chosen, say)
         audit = await run_check(app, collect_checks(app.pm)["device_audit"], "watchkeeper")
         read = app.store.conn.execute("SELECT count(*) FROM device_log_entries WHERE action != 'other'").fetchone()[0]
-        say(f"recorders' own logs read: {read} entries, {len(audit.findings)} without an approval behind them")
-        seq = daybook.close_day(app, "li", "shift inspected, faults reported to Zhang Min, one approved export")
-        say(f"day closed by li with a signed daily summary (journal entry {seq})")
+        say(_("recorders' own logs read: {read} entries, {count} without an approval behind them").format(
+            read=read, count=len(audit.findings)))
+        seq = daybook.close_day(app, "li", _("shift inspected, faults reported to Zhang Min, one approved export"))
+        say(_("day closed by li with a signed daily summary (journal entry {seq})").format(seq=seq))
         await supervision(app, folder / "reports" / "reviewed", say)
         report = build_report(app, "day")
         paths = write_report(report, app.site.zone, folder / "reports", ("html", "json"))
-        say(f"report: {paths[0]}")
+        say(_("report: {path}").format(path=paths[0]))
         if keep_running:
             from watchkeeper.faces.service import run_until
             from watchkeeper.faces.web import serve
 
             runner, url = await serve(app, "127.0.0.1", 0)
             stack.push_async_callback(runner.cleanup)
-            say(f"dashboard at {url}; appliance and simulators running; Ctrl-C stops")
+            say(_("dashboard at {url}; appliance and simulators running; Ctrl-C stops").format(url=url))
             stop = asyncio.Event()
             with contextlib.suppress(NotImplementedError):
                 import signal
@@ -216,26 +219,26 @@ async def commission(app: App, say: Callable[[str], None]) -> None:
         app.store.db["baselines"].upsert({"camera": camera.id, "captured_at": datetime.now(timezone.utc).isoformat(),
                                           "captured_by": "li", "jpeg": data}, pk="camera")
     app.journal.append("inspection", "li", "site", {"baseline": "captured", "cameras": len(app.site.cameras)})
-    approved = scope.approve(app, "zhang", note="scope as surveyed at commissioning")
-    say(f"commissioning: reference views captured for {len(app.site.cameras)} cameras; "
-        f"scope of {len(approved)} approved by zhang")
+    approved = scope.approve(app, "zhang", note=_("scope as surveyed at commissioning"))
+    say(_("commissioning: reference views captured for {count} cameras; scope of {approved} approved by zhang").format(
+        count=len(app.site.cameras), approved=len(approved)))
 
 
 async def daily_rules(app: App, say: Callable[[str], None]) -> None:
     checks = collect_checks(app.pm)
     for task in app.site.maintenance:
-        tick = maintenance.tick(app, "wang" if task.every == "weekly" else "li", task.id, "demo")
+        tick = maintenance.tick(app, "wang" if task.every == "weekly" else "li", task.id, _("demo"))
         if task.countersign:
-            maintenance.countersign(app, "zhang", tick, "checked the room")
+            maintenance.countersign(app, "zhang", tick, _("checked the room"))
     result = await run_check(app, checks["inspection"], "li")
     faulty = app.store.db["inspection_results"].rows_where("run = ? AND status = 'fault'", [result.summary["run"]])
-    notes = {row["camera"]: ("work order raised with the installer", "zhang") for row in faulty}
-    run = inspection.sign(app, "li", result.summary["run"], "faults reported to Zhang Min", notes)
-    say(f"inspection run {run}: {result.summary['ok']} ok, {result.summary['warning']} warning, "
-        f"{result.summary['fault']} fault; signed by li")
+    notes = {row["camera"]: (_("work order raised with the installer"), "zhang") for row in faulty}
+    run = inspection.sign(app, "li", result.summary["run"], _("faults reported to Zhang Min"), notes)
+    say(_("playback check {run}: {ok} ok, {warning} warning, {fault} fault; signed by li").format(
+        run=run, ok=result.summary["ok"], warning=result.summary["warning"], fault=result.summary["fault"]))
     for name in ("clock", "retention", "maintenance", "inspection_signed"):
         await run_check(app, checks[name], "watchkeeper")
-    say("clock, retention and maintenance checked")
+    say(_("clock, retention and maintenance checked"))
 
 
 async def supervision(app: App, folder: Path, say: Callable[[str], None]) -> None:
@@ -244,9 +247,9 @@ async def supervision(app: App, folder: Path, say: Callable[[str], None]) -> Non
     before = json.loads(next(p for p in paths if p.suffix == ".json").read_text(encoding="utf-8"))
     status = next(c["status"] for c in before["clauses"] if c["clause"] == "R10")
     review_id = review.sign(app, "zhang", review.report_entry(app)["seq"],
-                            "inspection faults assigned for repair; retrieval reasons checked against the cases",
-                            ["repair the gate camera's focus", "check the car park camera's NTP setting"])
-    say(f"R10 before the review: {status}; review {review_id} signed by zhang")
+                            _("inspection faults assigned for repair; retrieval reasons checked against the cases"),
+                            [_("repair the gate camera's focus"), _("check the car park camera's NTP setting")])
+    say(_("R10 before the review: {status}; review {id} signed by zhang").format(status=_(status), id=review_id))
 
 
 async def room_door(app: App, reader: Any, say: Callable[[str], None]) -> None:
@@ -255,7 +258,7 @@ async def room_door(app: App, reader: Any, say: Callable[[str], None]) -> None:
     driver = app.door_driver(door.id)
     access = Access(app)
     now = datetime.now(timezone.utc)
-    visitor = access.register_visitor("li", "Chen Jie", "City Fire Department", "annual fire inspection", "li",
+    visitor = access.register_visitor("li", _("Chen Jie"), _("City Fire Department"), _("annual fire inspection"), "li",
                                       now - timedelta(minutes=5), now + timedelta(hours=2), badge=VISITOR_BADGE)
     access.decide_visitor("zhang", visitor, approve=True)
     server = asyncio.create_task(serve_door(access, door.id, driver, door.strike_seconds))
@@ -263,7 +266,7 @@ async def room_door(app: App, reader: Any, say: Callable[[str], None]) -> None:
         await wait_online(driver)
         for badge in (STAFF_BADGE, STRANGER_BADGE, VISITOR_BADGE):
             await reader.present_card(badge)
-        for _ in range(200):
+        for _attempt in range(200):
             if app.store.db["access_events"].count >= 3:
                 break
             await asyncio.sleep(0.05)
@@ -272,8 +275,8 @@ async def room_door(app: App, reader: Any, say: Callable[[str], None]) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await server
         await driver.close()
-    decisions = [("allowed" if e["allowed"] else "refused") for e in app.store.db["access_events"].rows]
-    say(f"room door: staff, stranger, visitor → {', '.join(decisions)}")
+    decisions = [(_("allowed") if e["allowed"] else _("refused")) for e in app.store.db["access_events"].rows]
+    say(_("room door: staff, stranger, visitor → {decisions}").format(decisions=_(", ").join(decisions)))
 
 
 async def retrieval(app: App, chosen: list[tuple[DemoCamera, str]], say: Callable[[str], None]) -> None:
@@ -282,12 +285,12 @@ async def retrieval(app: App, chosen: list[tuple[DemoCamera, str]], say: Callabl
     exportable = [c.id for c, p in chosen if c.nvr_channel == 1] + [
         c.id for c, p in chosen if c.nvr_channel is None and p in ("hikvision", "dahua") and c.fault is None]
     if not exportable:
-        say("footage retrieval skipped: no camera in this site can export clips")
+        say(_("footage retrieval skipped: no camera in this site can export clips"))
         return
     camera = exportable[0]
     start = datetime.now(timezone.utc) - timedelta(days=1)
-    request = footage.request("li", camera, start, start + timedelta(seconds=20), "lost property report", "INC-0042")
-    footage.decide("zhang", request, approve=True, note="approved for the lost property case")
+    request = footage.request("li", camera, start, start + timedelta(seconds=20), _("lost property report"), "INC-0042")
+    footage.decide("zhang", request, approve=True, note=_("approved for the lost property case"))
     manifest = await footage.export("li", request)
-    say(f"footage request {request}: approved by zhang, exported {manifest['files'][0]['name']} "
-        f"sha256 {manifest['files'][0]['sha256'][:16]}…")
+    say(_("footage request {id}: approved by zhang, exported {name} sha256 {sha}…").format(
+        id=request, name=manifest["files"][0]["name"], sha=manifest["files"][0]["sha256"][:16]))

@@ -12,10 +12,19 @@ import jinja2
 
 from watchkeeper.core.files import replacing, write_atomically
 from watchkeeper.faces.charts import clock_chart, coverage_chart
+from watchkeeper.core.findings import kind_title, severity_name
+from watchkeeper.core.i18n import N_, _, current_language, format_date, format_datetime, localize, stored_text
+from watchkeeper.core.models import DISK_STATUS_NAMES
+from watchkeeper.evidence.findingstore import reason_of
+from watchkeeper.site.regulation import quoted
 # The one Chromium launcher; find_chromium and html_to_pdf stay importable from here for older callers.
 from watchkeeper.faces.pdf import PdfError, find_chromium, html_to_pdf  # noqa: F401
-from watchkeeper.core.i18n import _, current_language
 
+#: Stored words the report shows translated (journal kinds, request and visitor statuses, door events):
+#: listed here so the catalogue has them.
+STORED_WORDS = (N_("access"), N_("clock"), N_("config"), N_("inspection"), N_("maintenance"), N_("operation"),
+                N_("retention"), N_("retrieval"), N_("pending"), N_("approved"), N_("rejected"), N_("exported"),
+                N_("checked_out"), N_("entry"), N_("exit"), N_("forced"), N_("manual_open"))
 
 
 def templates() -> jinja2.Environment:
@@ -24,23 +33,31 @@ def templates() -> jinja2.Environment:
                               autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined)
 
 
+#: What the evidence kinds (where the evidence lives: a table, the journal) are called in the report.
+EVIDENCE_LABELS = {
+    "journal": N_("journal"), "inspection_runs": N_("playback checks"), "clock_readings": N_("clock readings"),
+    "reference_readings": N_("standard time readings"), "coverage": N_("coverage"), "gaps": N_("gaps"),
+    "disks": N_("disks"), "access_events": N_("access events"), "visitors": N_("visitors"),
+    "maintenance_ticks": N_("room care ticks"), "footage_requests": N_("retrieval requests"),
+    "footage_exports": N_("footage exports"), "reviews": N_("reviews"), "findings": N_("findings"),
+}
 #: Evidence ids a clause row shows per kind before "… N more" (the JSON lists them all).
 EVIDENCE_SHOWN = 8
 
 
 def evidence_text(evidence: dict[str, list[Any]]) -> str:
-    """A verdict's evidence ids as one line: 'journal 3, 5; inspection_runs 1'."""
+    """A verdict's evidence ids as one line: 'journal 3, 5; playback checks 1' (labels translated)."""
     parts = []
     for kind, ids in evidence.items():
         shown = ", ".join(str(i) for i in ids[:EVIDENCE_SHOWN])
         more = _(" … {count} more").format(count=len(ids) - EVIDENCE_SHOWN) if len(ids) > EVIDENCE_SHOWN else ""
-        parts.append(f"{kind} {shown}{more}")
+        parts.append(f"{localize(EVIDENCE_LABELS.get(kind, kind))} {shown}{more}")
     return "; ".join(parts) or "—"
 
 
 def render_html(report: dict[str, Any], zone: Any) -> str:
     def local(value: str | None) -> str:
-        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else ""
+        return format_datetime(value, zone)
 
     start, end = (datetime.fromisoformat(report["period"][k]) for k in ("start", "end"))
     evidence = report["evidence"]
@@ -50,10 +67,15 @@ def render_html(report: dict[str, Any], zone: Any) -> str:
     cameras = [c["id"] for c in evidence["R1"]["cameras"]]
     return templates().get_template("report.html").render(
         report=report, t=_, language=current_language(), local=local, evidence_text=evidence_text,
+        kind_title=kind_title, severity_name=severity_name, reason_of=reason_of, quoted=quoted, localize=localize,
+        stored_text=stored_text,
+        disk_status=lambda value: localize(DISK_STATUS_NAMES.get(value, value)),
+        task_title={task["id"]: task["title"] for task in evidence["R4"]["tasks"]},
         zone_name=str(zone),
         local_date=lambda value: datetime.fromisoformat(value).astimezone(zone).date().isoformat(),
+        day_label=lambda value: format_date(datetime.fromisoformat(value).astimezone(zone), weekday=True),
         gb=lambda value: f"{value / 1e9:.0f}" if value else "?",
-        period_label=f"{report['period']['name']}: {local(report['period']['start'])} – {local(report['period']['end'])}",
+        period_label=f"{_(report['period']['name'])}{_(': ')}{local(report['period']['start'])} – {local(report['period']['end'])}",
         cameras=list(latest.values()),
         clock_chart=clock_chart(evidence["R7"]["readings"], evidence["R7"]["tolerance_seconds"], zone),
         coverage_chart=coverage_chart(cameras, evidence["R8"]["coverage"], evidence["R8"]["gaps"], start, end, zone),

@@ -20,6 +20,7 @@ from watchkeeper.rules.footage import Footage
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DOOR_LINK_KINDS, DeviceError, door_findings, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.i18n import N_
 from watchkeeper.evidence.journal import JournalTampered, Verification
 from watchkeeper.evidence.store import disk_problem, store_problem
 from watchkeeper.evidence.witness import WitnessError
@@ -89,7 +90,7 @@ class DoorContact:
             self.opened_at = now
             # A grant opens the strike for strike_seconds; a person may take a few more to pull the door.
             if not self._granted_since(now - timedelta(seconds=door.strike_seconds + 5)):
-                findings.record(Finding(FindingKind.DOOR_FORCED, door.id, "door opened without a grant"))
+                findings.record(Finding(FindingKind.DOOR_FORCED, door.id, N_("door opened without a grant")))
                 self.access.log_event(door.id, None, None, None, "forced", False, "door opened without a grant", None)
         elif not is_open and self.opened_at is not None:
             self.opened_at = None
@@ -97,7 +98,7 @@ class DoorContact:
             findings.close(FindingKind.DOOR_FORCED, door.id)
         if self.opened_at is not None and (now - self.opened_at).total_seconds() > door.held_open_seconds:
             findings.record(Finding(FindingKind.DOOR_HELD_OPEN, door.id,
-                                    f"door open for {(now - self.opened_at).total_seconds():.0f} s",
+                                    N_("door open for {seconds:.0f} s", seconds=(now - self.opened_at).total_seconds()),
                                     measured=round((now - self.opened_at).total_seconds(), 1),
                                     threshold=door.held_open_seconds))
 
@@ -137,7 +138,7 @@ class ReaderWatch:
             outage = (now - (self.offline_since or now)).total_seconds()
             link = next(seen[kind] for kind in DOOR_LINK_KINDS if kind in seen)
             if outage > self.grace:
-                findings.record(Finding(link.kind, self.door.id, f"{link.reason} ({outage:.0f} s)",
+                findings.record(Finding(link.kind, self.door.id, N_("{reason} ({seconds:.0f} s)", reason=link.reason, seconds=outage),
                                         measured=round(outage, 1), threshold=self.grace))
                 for kind in set(DOOR_LINK_KINDS) - {link.kind}:
                     findings.close(kind, self.door.id)
@@ -190,7 +191,8 @@ class Appliance:
         except errors as error:
             reason = store_problem(error, self.app.site.store)
             if reason is not None:
-                self.store_failed(Finding(FindingKind.STORE_FAILED, "store", f"{what}: {reason} ({error})"))
+                self.store_failed(Finding(FindingKind.STORE_FAILED, "store", N_("{what}: {reason} ({error})", what=what,
+                                                                                reason=reason, error=str(error))))
             raise
         if self.store_failure is not None:
             # Forgotten only once recorded and closed: a store that fails these writes still fails.
@@ -245,7 +247,7 @@ class Appliance:
             journal_backup(self.app, made, "watchkeeper")
             removed = await asyncio.to_thread(prune, settings.folder, settings.keep)
         except (BackupError, OSError) as error:
-            self.findings.record(Finding(FindingKind.BACKUP_FAILED, "backup", f"nightly backup failed: {error}",
+            self.findings.record(Finding(FindingKind.BACKUP_FAILED, "backup", N_("nightly backup failed: {error}", error=str(error)),
                                          details={"folder": str(settings.folder)}))
             return
         self.findings.close(FindingKind.BACKUP_FAILED, "backup")
@@ -302,8 +304,9 @@ class Appliance:
                     continue
                 subject, channel = self._camera_for(device_id, event.channel)
                 if event.active:
-                    self.findings.record(Finding(kind, subject, f"device reported {event.kind}"
-                                                 + (f" on channel {event.channel}" if event.channel else ""),
+                    self.findings.record(Finding(kind, subject, N_("device reported {event} on channel {channel}",
+                                                                   event=event.kind, channel=event.channel)
+                                                 if event.channel else N_("device reported {event}", event=event.kind),
                                                  channel=channel, details={"raw": event.raw[:200]}))
                 else:
                     self.findings.close(kind, subject, channel)

@@ -15,13 +15,14 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from watchkeeper.core.i18n import _, current_language
+from watchkeeper.core.findings import kind_title, severity_name
+from watchkeeper.core.i18n import _, current_language, format_datetime, stored_text
+from watchkeeper.evidence.findingstore import reason_of
 from watchkeeper.faces import health, webauth
 from watchkeeper.faces.report import PERIODS, build_report
 from watchkeeper.faces.report_render import evidence_text, render_html, templates
@@ -72,7 +73,7 @@ class _BadRequestLog(logging.LoggerAdapter):
 
 def _local(app: Any) -> Callable[[str | None], str]:
     def local(value: str | None) -> str:
-        return datetime.fromisoformat(value).astimezone(app.site.zone).strftime("%Y-%m-%d %H:%M") if value else ""
+        return format_datetime(value, app.site.zone)
     return local
 
 
@@ -97,8 +98,8 @@ async def dashboard(request: web.Request) -> web.Response:
     report = build_report(app, "day", verification=await _verification(request))
     page = templates().get_template("dashboard.html").render(
         site=app.site, report=report, cameras=latest_results(app), t=_, language=current_language(),
-        evidence_text=evidence_text,
-        local=_local(app), open_findings=[f for f in report["findings"] if not f["closed_at"]],
+        evidence_text=evidence_text, kind_title=kind_title, severity_name=severity_name, reason_of=reason_of,
+        stored_text=stored_text, local=_local(app), open_findings=[f for f in report["findings"] if not f["closed_at"]],
         access=report["evidence"]["R3"]["access_events"][-20:], periods=list(PERIODS))
     return web.Response(text=page, content_type="text/html")
 

@@ -17,7 +17,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.core.models import CredentialRead
 from watchkeeper.rules.policy import roster, training_problem
 from watchkeeper.rules.verdicts import Item, decide as conclude, journal_rows, local
@@ -45,6 +45,17 @@ def m001_people_visitors_events(db: sqlite_utils.Database) -> None:
         "person": str, "visitor": int, "event": str, "allowed": int, "reason": str, "actuated": int,
     }, pk="id")
     db["access_events"].create_index(["door", "time_utc"])
+
+
+#: A set of its own (after the one above), so other lanes appending to "watchkeeper.access" do not collide.
+reason_migrations = Migrations("watchkeeper.access.reasons")
+
+
+@reason_migrations()
+def m001_access_reason_msg(db: sqlite_utils.Database) -> None:
+    # An access decision's reason as msgid + params next to its English text (docs/glossary.md), so the
+    # report shows it in the reader's language whatever language the door service ran in.
+    db["access_events"].add_column("reason_msg", str)
 
 
 @attrs.frozen
@@ -79,35 +90,39 @@ def within_hours(hours: str | None, moment: datetime) -> bool:
 def decide(holder: Person | Visitor | None, site: Site, now: datetime) -> EntryDecision:
     """The built-in policy, as a pure function of who holds the credential and when."""
     if holder is None:
-        return EntryDecision(False, "unknown credential")
+        return EntryDecision(False, N_("unknown credential"))
     if isinstance(holder, Person) and holder.revoked:
-        return EntryDecision(False, f"{holder.id}: access revoked")
+        return EntryDecision(False, N_("{id}: access revoked", id=holder.id))
     if isinstance(holder, Person):
         problem = person_problem(holder, site, now)
         if problem:
             return EntryDecision(False, problem)
-        return EntryDecision(True, f"staff {holder.id} ({', '.join(holder.roles)})")
+        return EntryDecision(True, N_("staff {id} ({roles})", id=holder.id, roles=", ".join(holder.roles)))
     if holder.status != "approved" or not holder.approved_by:
-        return EntryDecision(False, f"visitor {holder.id}: registration {holder.status}, not approved")
+        return EntryDecision(False, N_("visitor {id}: registration {status}, not approved", id=holder.id,
+                                       status=N_(holder.status)))
     if placeholder_problem(holder.purpose or ""):
-        return EntryDecision(False, f"visitor {holder.id}: registration states no purpose")
+        return EntryDecision(False, N_("visitor {id}: registration states no purpose", id=holder.id))
     if now < holder.valid_from:
-        return EntryDecision(False, f"visitor {holder.id}: valid only from {holder.valid_from.astimezone(site.zone):%Y-%m-%d %H:%M}")
+        return EntryDecision(False, N_("visitor {id}: valid only from {time}", id=holder.id,
+                                       time=holder.valid_from.astimezone(site.zone).strftime("%Y-%m-%d %H:%M")))
     if now >= holder.valid_to:
-        return EntryDecision(False, f"visitor {holder.id}: registration expired {holder.valid_to.astimezone(site.zone):%Y-%m-%d %H:%M}")
-    return EntryDecision(True, f"visitor {holder.id} ({holder.organisation}), host {holder.host}")
+        return EntryDecision(False, N_("visitor {id}: registration expired {time}", id=holder.id,
+                                       time=holder.valid_to.astimezone(site.zone).strftime("%Y-%m-%d %H:%M")))
+    return EntryDecision(True, N_("visitor {id} ({organisation}), host {host}", id=holder.id,
+                                  organisation=holder.organisation, host=holder.host))
 
 
 def person_problem(person: Person, site: Site, now: datetime) -> str | None:
     """Why the room refuses a member of staff at `now`, or None: role, training, hours (R2, R3)."""
     if not set(person.roles) & set(site.policies.room_access_roles):
-        return f"{person.id}: role {', '.join(person.roles) or 'none'} has no room access"
+        return N_("{id}: role {roles} has no room access", id=person.id, roles=", ".join(person.roles) or N_("none"))
     local = now.astimezone(site.zone)
     problem = training_problem(person, local.date(), site.policies.training_refresher_days)
     if problem:
-        return f"{person.id}: untrained ({problem})"
+        return N_("{id}: untrained ({problem})", id=person.id, problem=problem)
     if not within_hours(person.hours, local):
-        return f"{person.id}: outside allowed hours {person.hours}"
+        return N_("{id}: outside allowed hours {hours}", id=person.id, hours=person.hours)
     return None
 
 
@@ -201,3 +216,4 @@ def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
 @hookimpl
 def register_migrations(register: Callable[[Migrations], None]) -> None:
     register(migrations)
+    register(reason_migrations)

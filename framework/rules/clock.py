@@ -16,7 +16,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules.runner import per_device
 from watchkeeper.rules.verdicts import Item, decide, local, unreadable
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
@@ -126,9 +126,10 @@ async def check_clocks(context: CheckContext) -> CheckResult:
             corrected = True
             app.journal.append("clock", context.actor, device_id, {"corrected": True, "offset_seconds": round(offset, 3)})
         if abs(offset) > tolerance:
-            direction = "ahead of" if offset > 0 else "behind"
+            why = (N_("clock {offset:.1f} s ahead of {reference}", offset=abs(offset), reference=reference) if offset > 0
+                   else N_("clock {offset:.1f} s behind {reference}", offset=abs(offset), reference=reference))
             result.findings.append(Finding(
-                FindingKind.CLOCK_OFFSET, device_id, f"clock {abs(offset):.1f} s {direction} {reference}",
+                FindingKind.CLOCK_OFFSET, device_id, why,
                 measured=round(offset, 3), threshold=tolerance))
         problem = zone_problem(reading, app.site.zone, context.now)
         if problem:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import secrets
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,6 +17,7 @@ from watchkeeper.site import people as people_store
 from watchkeeper.site.config import BASIC_COURSE, Person, Training, hours_problem, placeholder_problem
 from watchkeeper.site.doorlock import hold_door
 from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.i18n import N_, Text
 from watchkeeper.devices.drivers import DeviceError, door_findings
 from watchkeeper.core.models import CredentialKind, CredentialRead
 from watchkeeper.devices.drivers import DoorDriver
@@ -129,7 +131,7 @@ class Access:
         self._require(actor, "visitor.register", f"visitor-{visitor_id}")
         now = _iso(datetime.now(timezone.utc))
         self.app.store.db["visitors"].update(visitor_id, {"status": "checked_out", "left_at": now})
-        self.log_event("room", None, None, visitor_id, "exit", True, f"checked out by {actor}", None)
+        self.log_event("room", None, None, visitor_id, "exit", True, N_("checked out by {actor}", actor=actor), None)
 
     def visitors(self) -> list[dict[str, Any]]:
         return [{k: v for k, v in row.items() if k != "pin_hash"} for row in self.app.store.db["visitors"].rows]
@@ -176,7 +178,7 @@ class Access:
         if row is None:
             return None
         entered = datetime.fromisoformat(row[0]).astimezone(self.app.site.zone)
-        return f"anti-passback: this card already entered at {entered:%H:%M:%S}"
+        return N_("anti-passback: this card already entered at {time}", time=entered.strftime("%H:%M:%S"))
 
     def record_decision(self, door: str, credential: CredentialRead, decision: EntryDecision,
                         holder: Person | Visitor | None, actuated: bool | None) -> None:
@@ -194,9 +196,11 @@ class Access:
                    event: str, allowed: bool, reason: str, actuated: bool | None, person: str | None = None) -> None:
         row = {"time_utc": _iso(datetime.now(timezone.utc)), "door": door,
                "credential_kind": str(kind) if kind else None, "credential": credential, "person": person,
-               "visitor": visitor, "event": event, "allowed": int(allowed), "reason": reason,
+               "visitor": visitor, "event": event, "allowed": int(allowed), "reason": str(reason),
                "actuated": None if actuated is None else int(actuated)}
-        self.app.store.db["access_events"].insert(row)
+        # The reason in English (as journaled) and as msgid + params for readers of other languages.
+        message = json.dumps(reason.to_json(), ensure_ascii=False) if isinstance(reason, Text) else None
+        self.app.store.db["access_events"].insert({**row, "reason_msg": message})
         self.app.journal.append("access", person or (f"visitor-{visitor}" if visitor else "unknown"), door,
                                 {k: v for k, v in row.items() if k not in ("door", "time_utc")})
         self.app.pm.hook.on_access_event(event=row, site=self.app.site)
@@ -208,7 +212,8 @@ class Access:
             [door, since]).fetchone()[0]
         if count >= DENIALS_FOR_FINDING:
             self.app.finding_store().record(Finding(
-                FindingKind.REPEATED_DENIALS, door, f"{count} refused entries in {DENIAL_WINDOW.seconds // 60} min",
+                FindingKind.REPEATED_DENIALS, door, N_("{count} refused entries in {minutes} min", count=count,
+                                                      minutes=DENIAL_WINDOW.seconds // 60),
                 measured=float(count), threshold=float(DENIALS_FOR_FINDING)))
 
 
@@ -279,10 +284,10 @@ async def _open(app: App, actor: str, door: Any, driver: Any, seconds: float | N
     try:
         await wait_online(driver)
         await driver.grant(seconds or door.strike_seconds)
-        access.log_event(door.id, None, None, None, "manual_open", True, f"opened by {actor}", True, person=actor)
+        access.log_event(door.id, None, None, None, "manual_open", True, N_("opened by {actor}", actor=actor), True, person=actor)
     except DeviceError as error:
         access.log_event(door.id, None, None, None, "manual_open", False,
-                          f"open by {actor} failed: {error.reason}", False, person=actor)
+                          N_("open by {actor} failed: {reason}", actor=actor, reason=error.reason), False, person=actor)
         raise
 
 

@@ -12,7 +12,7 @@ from sqlite_utils.db import NotFoundError
 
 from watchkeeper import hookimpl
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules import ownership
 from watchkeeper.site.app import Refused
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
@@ -209,7 +209,7 @@ async def check_handovers(context: CheckContext) -> CheckResult:
         if start.isoformat() not in done:
             result.findings.append(Finding(
                 FindingKind.HANDOVER_MISSING, subject,
-                f"no handover signed by both sides: {', '.join(outgoing)} to {', '.join(incoming)}",
+                N_("no handover signed by both sides: {outgoing} to {incoming}", outgoing=", ".join(outgoing), incoming=", ".join(incoming)),
                 details={"outgoing": list(outgoing), "incoming": list(incoming), "shift": start.isoformat()}))
     return result
 

@@ -31,7 +31,7 @@ from watchkeeper.analysis.metrics import (MOTION_PLANE_NOISE_GAIN, AnalysisError
                                           frozen_score, motion_plane, sample_video)
 from watchkeeper.analysis.scene import compare_to_reference
 from watchkeeper.analysis.imagebounds import check_size, decode_image
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules.verdicts import Item, decide, local
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
@@ -385,7 +385,8 @@ async def inspect_camera(app: DeviceReach, camera: Camera, now: datetime, actor:
                     except PlaybackUnavailable as failure:
                         row["playback"] = f"failed: {failure}"
                         result.findings.append(Finding(FindingKind.PLAYBACK_UNAVAILABLE, camera.id,
-                                                       f"recorded footage could not be played back: {failure}"))
+                                                       N_("recorded footage could not be played back: {failure}",
+                                                          failure=str(failure))))
             finally:
                 await driver.close()
         if live.count:
@@ -553,9 +554,9 @@ async def check_signed(context: CheckContext) -> CheckResult:
         if first < len(signed) and signed[first] <= start + SHIFT_GRACE:
             continue
         names = duty.on_duty(app, start)
-        who = ", ".join(names) if names else "nobody was rostered"
+        who = ", ".join(names) if names else N_("nobody was rostered")
         result.findings.append(Finding(FindingKind.INSPECTION_UNSIGNED, subject,
-                                       f"no signed inspection before this shift; on duty: {who}",
+                                       N_("no signed inspection before this shift; on duty: {who}", who=who),
                                        details={"on_duty": list(names), "shift": start.isoformat()}))
     return result
 

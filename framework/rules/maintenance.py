@@ -15,7 +15,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules.verdicts import Item, Slot, days, decide, weeks
 from watchkeeper.site.app import App, Refused
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
@@ -104,10 +104,12 @@ async def check_maintenance(context: CheckContext) -> CheckResult:
     for state in states(context.app, context.now):
         result.evaluated([FindingKind.MAINTENANCE_OVERDUE], state.id)
         if state.overdue:
-            when = (f"last done {state.last_done_at.astimezone(context.app.site.zone):%Y-%m-%d %H:%M}"
-                    if state.last_done_at else "never done")
-            result.findings.append(Finding(FindingKind.MAINTENANCE_OVERDUE, state.id,
-                                           f"{state.every} task '{state.title}' is overdue ({when})"))
+            when = (N_("last done {time}", time=state.last_done_at.astimezone(context.app.site.zone).strftime("%Y-%m-%d %H:%M"))
+                    if state.last_done_at else N_("never done"))
+            title = N_(state.title)
+            why = (N_("daily task '{title}' is overdue ({when})", title=title, when=when) if state.every == "daily"
+                   else N_("weekly task '{title}' is overdue ({when})", title=title, when=when))
+            result.findings.append(Finding(FindingKind.MAINTENANCE_OVERDUE, state.id, why))
     result.summary = {"tasks": len(context.app.site.maintenance)}
     return result
 

@@ -9,8 +9,8 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.core.findings import Finding, FindingKind, Severity
-from watchkeeper.core.i18n import _
+from watchkeeper.core.findings import KIND_TITLES, Finding, FindingKind, Severity
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.site.app import Refused
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 
@@ -151,8 +151,9 @@ async def check_escalations(context: CheckContext) -> CheckResult:
         hours = (context.now - datetime.fromisoformat(opened_at)).total_seconds() / 3600
         result.findings.append(Finding(
             FindingKind.FAULT_ESCALATED, escalation,
-            f"{kind} on {subject}{f'/{channel}' if channel is not None else ''} open for {hours:.0f} h"
-            f" (owner: {owner or 'nobody'}); escalated to {', '.join(to) or 'no supervisor on file'}",
+            N_("{kind} on {subject} open for {hours:.0f} h (owner: {owner}); escalated to {to}",
+               kind=KIND_TITLES.get(kind, kind), subject=subject + (f"/{channel}" if channel is not None else ""),
+               hours=hours, owner=owner or N_("nobody"), to=", ".join(to) or N_("no supervisor on file")),
             measured=round(hours, 1), threshold=app.site.policies.escalate_after_hours,
             details={"finding": finding_id, "kind": kind, "subject": subject, "opened_at": opened_at,
                      "owner": owner, "supervisors": to}))

@@ -9,14 +9,14 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules.runner import per_device
 from watchkeeper.rules.verdicts import Item, decide, local, unreadable
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
 from watchkeeper.devices.drivers import CameraDriver, DeviceError, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.models import Capability, DiskStatus, Endpoint, RecordingSegment
+from watchkeeper.core.models import DISK_STATUS_NAMES, Capability, DiskStatus, Endpoint, RecordingSegment
 
 migrations = Migrations("watchkeeper.retention")
 
@@ -102,10 +102,11 @@ async def check_retention(context: CheckContext) -> CheckResult:
                                   "checked_at": checked_at})
                 if disk.status in (DiskStatus.ERROR, DiskStatus.UNFORMATTED, DiskStatus.ABSENT):
                     result.findings.append(Finding(FindingKind.DISK_ERROR, device_id,
-                                                   f"disk {disk.id} is {disk.status} ({disk.raw_status or 'no detail'})",
+                                                   N_("disk {disk} is {status} ({detail})", disk=disk.id,
+                                                      status=DISK_STATUS_NAMES.get(disk.status, str(disk.status)), detail=disk.raw_status or N_("no detail")),
                                                    measured=str(disk.status)))
                 elif disk.status is DiskStatus.FULL:
-                    result.findings.append(Finding(FindingKind.DISK_FULL, device_id, f"disk {disk.id} is full"))
+                    result.findings.append(Finding(FindingKind.DISK_FULL, device_id, N_("disk {disk} is full", disk=disk.id)))
         if Capability.RECORDINGS not in capabilities:
             return result
         for camera_id, channel in holders.get(device_id, []):
@@ -128,7 +129,7 @@ async def check_retention(context: CheckContext) -> CheckResult:
                     kept = (now - oldest).total_seconds() / 86400 if oldest else 0.0
                     result.findings.append(Finding(
                         FindingKind.SHORT_RETENTION, camera_id,
-                        f"oldest recording is {kept:.1f} days old; {days} days required",
+                        N_("oldest recording is {kept:.1f} days old; {days} days required", kept=kept, days=days),
                         measured=round(kept, 2), threshold=float(days)))
                 window_start = max(floor, oldest) if oldest else floor
             else:
@@ -147,10 +148,14 @@ async def check_retention(context: CheckContext) -> CheckResult:
                 first = gaps[0]
                 result.findings.append(Finding(
                     FindingKind.RECORDING_GAP, camera_id,
-                    f"{len(gaps)} gap(s), {total / 60:.0f} min missing; first "
-                    f"{first[0].astimezone(zone):%Y-%m-%d %H:%M}–{first[1].astimezone(zone):%H:%M}"
-                    + (f"; not checked before {window_start.astimezone(zone):%Y-%m-%d %H:%M}: "
-                       "the device does not say where the recording begins" if camera_id in unverified else ""),
+                    N_("{count} gap(s), {minutes:.0f} min missing; first {start}–{end}", count=len(gaps),
+                       minutes=total / 60, start=first[0].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                       end=first[1].astimezone(zone).strftime("%H:%M")) if camera_id not in unverified else
+                    N_("{count} gap(s), {minutes:.0f} min missing; first {start}–{end}; not checked before {since}: "
+                       "the device does not say where the recording begins", count=len(gaps), minutes=total / 60,
+                       start=first[0].astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+                       end=first[1].astimezone(zone).strftime("%H:%M"),
+                       since=window_start.astimezone(zone).strftime("%Y-%m-%d %H:%M")),
                     measured=round(total, 1), threshold=threshold,
                     details={"gaps": [[a.isoformat(), b.isoformat()] for a, b in gaps[:50]]}))
             if camera_id in unverified:

@@ -18,7 +18,7 @@ from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules.verdicts import Item, decide, local
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.config import placeholder_problem
@@ -85,8 +85,8 @@ async def check_review(context: CheckContext) -> CheckResult:
         when = local_text(app, since)
         result.findings.append(Finding(
             FindingKind.REVIEW_OVERDUE, "site",
-            (f"no review since {when}" if last else f"no review since commissioning on {when}")
-            + f"; one is due every {interval.days} days",
+            N_("no review since {time}; one is due every {days} days", time=when, days=interval.days) if last else
+            N_("no review since commissioning on {time}; one is due every {days} days", time=when, days=interval.days),
             measured=round((context.now - since).total_seconds() / 86400, 1), threshold=float(interval.days)))
     result.summary = {"last_review": last}
     return result

@@ -15,6 +15,7 @@ from watchkeeper.core.models import Endpoint
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CameraDriver, DeviceError
 from watchkeeper.site.app import App
 from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.i18n import N_
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,8 @@ async def per_device(devices: Iterable[tuple[str, Endpoint]],
             except Exception as error:  # a bug (or a capability read too early) costs one device, not the run
                 log.exception("%s: checking %s failed", getattr(work, "__name__", "check"), device_id)
                 result.findings.append(Finding(FindingKind.CHECK_FAILED, device_id,
-                                               f"check failed inside watchkeeper ({type(error).__name__}); see the log"))
+                                               N_("check failed inside watchkeeper ({error}); see the log",
+                                                  error=type(error).__name__)))
             finally:
                 await driver.close()
             return result

@@ -15,7 +15,8 @@ from typing import Any
 import attrs
 import pluggy
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.findings import kind_in_text
+from watchkeeper.core.i18n import _, format_datetime
 from watchkeeper.site.app import App
 from watchkeeper.site.checks import CLAUSES
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Status, Verdict, VerdictContext
@@ -64,7 +65,8 @@ def decide(context: VerdictContext, evidence: Evidence, breaches: Iterable[Item]
     evidence.extend("findings", found)
     if context.findings:
         kinds = sorted({f["kind"] for f in context.findings})
-        reason = _("{count} finding(s) open in the period: {kinds}").format(count=len(found), kinds=", ".join(kinds))
+        reason = _("{count} finding(s) open in the period: {kinds}").format(
+            count=len(found), kinds=_(", ").join(kind_in_text(kind) for kind in kinds))
         if breaches:
             reason += "; " + _joined(breaches)
         return Verdict(clause, Status.NOT_MET, f"{clause}.findings", reason, evidence.to_dict(), found)
@@ -151,7 +153,7 @@ def weeks(context: VerdictContext) -> list[Slot]:
 def local(context: VerdictContext, moment: datetime | str) -> str:
     """A time as the site reads it, for reasons."""
     value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
-    return value.astimezone(context.app.site.zone).strftime("%Y-%m-%d %H:%M")
+    return format_datetime(value, context.app.site.zone)
 
 
 def journal_rows(context: VerdictContext, where: str = "1", params: Iterable[Any] = (),

@@ -14,7 +14,7 @@ from sqlite_utils.db import NotFoundError
 
 from watchkeeper import hookimpl
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.core.models import RETRIEVAL_ACTIONS, AuditAction, AuditEntry, Capability
 from watchkeeper.devices.drivers import CameraDriver, DeviceError
 from watchkeeper.rules.runner import per_device
@@ -161,18 +161,20 @@ def finding_for(app: Any, device: str, entry: AuditEntry, entry_id: int) -> Find
     cameras = cameras_on(app, device, entry.channel)
     where = cameras[0] if len(cameras) == 1 and entry.channel is not None else device
     local = entry.time.astimezone(app.site.zone)
-    how = _("at the device's own console") if entry.local else _("from {address}").format(address=entry.address)
+    how = N_("at the device's own console") if entry.local else N_("from {address}", address=entry.address)
     details = {"device": device, "entry": entry_id, "log_type": entry.log_type, "user": entry.user,
                "address": entry.address, "local": entry.local, "time": entry.time.isoformat(),
                "device_channel": entry.channel}
     subject = f"{where} {entry.action} {local:%Y-%m-%d %H:%M:%S}"
     channel = entry.channel if where == device else None
-    on = f"{device}" + (f" channel {entry.channel}" if entry.channel is not None else "")
+    on = N_("{device} channel {channel}", device=device, channel=entry.channel) if entry.channel is not None else device
     if entry.action is AuditAction.DELETION:
-        return Finding(FindingKind.RECORDING_DELETED, subject, f"recordings deleted on {on} by device user "
-                       f"'{entry.user}' {how} ({entry.log_type})", channel=channel, details=details)
-    return Finding(FindingKind.UNAPPROVED_RETRIEVAL, subject, f"{entry.action} on {on} by device user '{entry.user}' "
-                   f"{how} with no approved request ({entry.log_type})", channel=channel, details=details)
+        return Finding(FindingKind.RECORDING_DELETED, subject, N_(
+            "recordings deleted on {on} by device user '{user}' {how} ({log})", on=on, user=entry.user, how=how,
+            log=entry.log_type), channel=channel, details=details)
+    return Finding(FindingKind.UNAPPROVED_RETRIEVAL, subject, N_(
+        "{action} on {on} by device user '{user}' {how} with no approved request ({log})", action=str(entry.action),
+        on=on, user=entry.user, how=how, log=entry.log_type), channel=channel, details=details)
 
 
 async def read_device_logs(context: CheckContext) -> CheckResult:

@@ -35,6 +35,7 @@ from arq.worker import func
 from redis.exceptions import RedisError
 
 from watchkeeper.core.findings import Finding, FindingKind
+from watchkeeper.core.i18n import Text
 from watchkeeper.devices.drivers import Platform
 from watchkeeper.rules import inspection
 from watchkeeper.site.app import App, DeviceReach
@@ -77,9 +78,19 @@ def task_id(run: str, device: str, step: str) -> str:
     return f"{run}:{device}:{step}"
 
 
+def finding_data(finding: Finding) -> dict[str, Any]:
+    """A finding as JSON for the wire, its reason's msgid and params too (docs/glossary.md)."""
+    data = finding.to_dict()
+    if isinstance(finding.reason, Text):
+        data["reason_msg"] = finding.reason.to_json()
+    return data
+
+
 def finding_from(data: dict[str, Any]) -> Finding:
-    fields = {key: value for key, value in data.items() if key != "clause"}
+    fields = {key: value for key, value in data.items() if key not in ("clause", "reason_msg")}
     fields["observed_at"] = datetime.fromisoformat(fields["observed_at"])
+    if isinstance(data.get("reason_msg"), dict):
+        fields["reason"] = Text.from_json(data["reason_msg"])
     return Finding(**fields)
 
 
@@ -119,7 +130,7 @@ async def inspect_camera_task(ctx: dict[str, Any], request: dict[str, Any]) -> d
         result.findings.append(Finding(FindingKind.CHECK_FAILED, request["camera"],
                                        f"the worker cannot inspect this camera: {error}"[:300]))
         inspection.finish_row(row, result.findings)
-    return {"findings": [f.to_dict() for f in result.findings], "scope": sorted(result.scope, key=str),
+    return {"findings": [finding_data(f) for f in result.findings], "scope": sorted(result.scope, key=str),
             "row": row, "retrievals": retrievals, "worker": ctx["worker_name"], "try": ctx.get("job_try", 1)}
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from watchkeeper.core.files import FileReadError, read_regular_file
+from watchkeeper.core.i18n import N_, _, localize
 from watchkeeper.core.models import Secret
 from watchkeeper.core.secrets import SecretError, SecretUnset, resolve_secret
 from watchkeeper.devices.drivers import OptionCheck, option_problem
@@ -53,8 +54,9 @@ class ConfigError(Exception):
 
     def render(self) -> str:
         count = len(self.problems)
-        lines = [f"{self.source}: {count} error{'s' if count != 1 else ''}"]
-        lines += [f"{self.source}: {p.path}: {p.reason}" for p in self.problems]
+        colon = _(": ")
+        lines = [self.source + colon + (_("{count} error") if count == 1 else _("{count} errors")).format(count=count)]
+        lines += [f"{self.source}{colon}{p.path}{colon}{localize(p.reason)}" for p in self.problems]
         return "\n".join(lines)
 
 
@@ -203,10 +205,10 @@ class Duty:
 
 #: R4's checklist when a site lists none of its own: the regulation's own list.
 DEFAULT_MAINTENANCE = (
-    MaintenanceTask("wipe", "Daily wipe-down of desks, consoles and screens (小擦)", "daily"),
-    MaintenanceTask("ventilation", "Room ventilated", "daily"),
-    MaintenanceTask("nothing-unrelated", "Nothing unrelated stored in the room", "daily"),
-    MaintenanceTask("clean", "Weekly thorough clean of the room (大扫)", "weekly", countersign=True),
+    MaintenanceTask("wipe", N_("Daily wipe-down of desks, consoles and screens (小擦)"), "daily"),
+    MaintenanceTask("ventilation", N_("Room ventilated"), "daily"),
+    MaintenanceTask("nothing-unrelated", N_("Nothing unrelated stored in the room"), "daily"),
+    MaintenanceTask("clean", N_("Weekly thorough clean of the room (大扫)"), "weekly", countersign=True),
 )
 PERIODS = ("daily", "weekly")
 
@@ -277,8 +279,9 @@ def _by_id(items: tuple, item_id: str, what: str) -> Any:
     raise KeyError(f"no {what} '{item_id}' in the site config")
 
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
-               list: "a list", dict: "a table", date: "a date (YYYY-MM-DD)"}
+_TYPE_NAMES = {str: N_("a string"), int: N_("an integer"), float: N_("a number"), bool: N_("true or false"),
+               list: N_("a list"), dict: N_("a table"), date: N_("a date (YYYY-MM-DD)")}
+_DEVICE_KINDS = {"camera": N_("camera"), "door": N_("door")}
 
 
 class _Table:
@@ -288,7 +291,7 @@ class _Table:
         self.loader, self.path, self.data = loader, path, data if isinstance(data, dict) else {}
         self.seen: set[str] = set()
         if not isinstance(data, dict):
-            loader.problem(path, f"must be a table, not {type(data).__name__}")
+            loader.problem(path, _("must be a table, not {type}").format(type=type(data).__name__))
 
     def key_path(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key
@@ -298,14 +301,15 @@ class _Table:
         self.seen.add(key)
         if key not in self.data:
             if default is MISSING:
-                self.loader.problem(self.key_path(key), "required key is missing")
+                self.loader.problem(self.key_path(key), _("required key is missing"))
                 return None
             return default
         value = self.data[key]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.loader.problem(self.key_path(key), f"must be {_TYPE_NAMES.get(kind, kind.__name__)}, not {type(value).__name__} {value!r}")
+            self.loader.problem(self.key_path(key), _("must be {expected}, not {type} {value!r}").format(
+                expected=localize(_TYPE_NAMES.get(kind, kind.__name__)), type=type(value).__name__, value=value))
             return None if default is MISSING else default
         if kind in (int, float):
             reason = range_problem(self.path, key, cast(float, value))
@@ -329,20 +333,23 @@ class _Table:
             if self.loader.secrets_required:
                 self.loader.problem(self.key_path(key), str(error))
             else:  # `config check` may run in another shell than the appliance
-                self.loader.warnings.append(f"{self.key_path(key)}: {error} in this shell; `run` needs it")
+                self.loader.warnings.append(_("{key}: {error} in this shell; `run` needs it").format(
+                    key=self.key_path(key), error=error))
             return Secret("")
         except SecretError as error:
             self.loader.problem(self.key_path(key), str(error))
             return Secret("")
         if inline:
-            self.loader.warnings.append(f"{self.key_path(key)}: secret written inline; use env:NAME or file:PATH")
+            self.loader.warnings.append(_("{key}: secret written inline; use env:NAME or file:PATH").format(
+                key=self.key_path(key)))
         return secret
 
     def finish(self) -> None:
         for key in self.data:
             if key not in self.seen:
                 hint = difflib.get_close_matches(key, sorted(self.seen), n=1)
-                self.loader.problem(self.key_path(key), "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else ""))
+                self.loader.problem(self.key_path(key), _("unknown key; did you mean '{hint}'?").format(hint=hint[0])
+                                    if hint else _("unknown key"))
 
 
 def _item_path(key: str, index: int, item: Any) -> str:
@@ -370,14 +377,15 @@ def _identifier(value: str) -> str | None:
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str], str | None]:
-    return lambda value: None if value in choices else f"must be one of {', '.join(choices)}, not {value!r}"
+    return lambda value: None if value in choices else _("must be one of {choices}, not {value!r}").format(
+        choices=", ".join(choices), value=value)
 
 
 def _time_of_day(value: str) -> str | None:
     try:
         time.fromisoformat(value)
     except ValueError:
-        return f"{value!r} is not a time of day like 08:00"
+        return _("{value!r} is not a time of day like 08:00").format(value=value)
     return None
 
 
@@ -385,7 +393,7 @@ def hours_problem(value: str) -> str | None:
     """Why `value` is not a range of allowed hours, or None when it is."""
     start, dash, end = value.partition("-")
     if not dash or _time_of_day(start.strip()) or _time_of_day(end.strip()):
-        return f"{value!r} is not a range of hours like 07:00-19:00 (22:00-06:00 spans midnight)"
+        return _("{value!r} is not a range of hours like 07:00-19:00 (22:00-06:00 spans midnight)").format(value=value)
     return None
 
 
@@ -394,16 +402,16 @@ def placeholder_problem(value: str) -> str | None:
     placeholder rather than a description, or None."""
     text = value.strip()
     if not text:
-        return "must be written down, not left empty"
+        return _("must be written down, not left empty")
     if text.casefold() in PLACEHOLDERS or _PLACEHOLDER_PREFIX.match(text) or not any(ch.isalnum() for ch in text):
-        return f"{value!r} is a placeholder, not a description"
+        return _("{value!r} is a placeholder, not a description").format(value=value)
     return None
 
 
 def _ntp_server(value: str) -> str | None:
     host, colon, port = value.rpartition(":") if value.count(":") == 1 else ("", "", "")
     if colon and (not host or not port.isdigit() or not 0 < int(port) < 65536):
-        return f"{value!r} is not an NTP server like ntp.ntsc.ac.cn or 127.0.0.1:123"
+        return _("{value!r} is not an NTP server like ntp.ntsc.ac.cn or 127.0.0.1:123").format(value=value)
     return None if value.strip() else "must name a server"
 
 
@@ -417,7 +425,7 @@ def _zone(value: str) -> str | None:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)"
+        return _("unknown time zone {value!r} (use an IANA name such as Asia/Shanghai)").format(value=value)
     return None
 
 
@@ -440,8 +448,10 @@ class _Loader:
             return None
         fitting = sorted(name for name, kinds in self.platforms.items() if kind in kinds)
         if value in self.platforms:
-            return f"platform {value!r} has no {kind} driver; {kind} platforms: {', '.join(fitting) or 'none'}"
-        return f"unknown platform {value!r}; installed {kind} platforms: {', '.join(fitting) or 'none'}"
+            return _("platform {value!r} has no {kind} driver; {kind} platforms: {fitting}").format(
+                value=value, kind=localize(_DEVICE_KINDS.get(kind, kind)), fitting=", ".join(fitting) or _("none"))
+        return _("unknown platform {value!r}; installed {kind} platforms: {fitting}").format(
+            value=value, kind=localize(_DEVICE_KINDS.get(kind, kind)), fitting=", ".join(fitting) or _("none"))
 
     def door_platform_check(self, value: str) -> str | None:
         return self.platform_check(value, "door")
@@ -460,9 +470,10 @@ class _Loader:
                     self.problem(path, reason)
                 continue
             hint = difflib.get_close_matches(key, sorted(known), n=1)
-            self.problem(path, f"unknown option for platform {platform}"
-                         + (f"; did you mean '{hint[0]}'?" if hint else "")
-                         + (f"; it takes {', '.join(sorted(known))}" if known else "; it takes none"))
+            self.problem(path, _("unknown option for platform {platform}").format(platform=platform)
+                         + (_("; did you mean '{hint}'?").format(hint=hint[0]) if hint else "")
+                         + (_("; it takes {options}").format(options=", ".join(sorted(known))) if known
+                            else _("; it takes none")))
         return dict(raw)
 
     def path(self, table: _Table, key: str, default: Any) -> Path | None:
@@ -479,7 +490,7 @@ class _Loader:
     def items(self, data: dict, key: str) -> list[_Table]:
         raw = data.get(key, [])
         if not isinstance(raw, list):
-            self.problem(key, f"must be an array of tables ([[{key}]]), not {type(raw).__name__}")
+            self.problem(key, _("must be an array of tables ([[{key}]]), not {type}").format(key=key, type=type(raw).__name__))
             return []
         return [_Table(self, _item_path(key, index, item), item) for index, item in enumerate(raw)]
 
@@ -565,9 +576,9 @@ class _Loader:
         folder = self.path(table, "folder", MISSING)
         passphrase = table.secret("passphrase")
         if not passphrase.reveal() and "passphrase" in table.data:
-            self.problem("backup.passphrase", "is empty: the journal key in a backup is sealed with it")
+            self.problem("backup.passphrase", _("is empty: the journal key in a backup is sealed with it"))
         elif "passphrase" not in table.data:
-            self.problem("backup.passphrase", "required key is missing (env:NAME or file:PATH)")
+            self.problem("backup.passphrase", _("required key is missing (env:NAME or file:PATH)"))
         at = table.get("at", str, "01:30", _time_of_day)
         backup = Backup(folder=folder or Path("backups"), passphrase=passphrase,
                         keep=table.get("keep", int, 14, lambda v: None if 1 <= v <= 3650 else "must be 1 to 3650"),
@@ -612,15 +623,15 @@ class _Loader:
         )
         if "options" in table.data and camera.host is None:
             table.get("options", dict, {})
-            self.problem(table.key_path("options"), "a camera on a recorder is reached through it: "
-                                                    "set the options on the recorder")
+            self.problem(table.key_path("options"), _("a camera on a recorder is reached through it: "
+                                                      "set the options on the recorder"))
         else:
             camera = attrs.evolve(camera, options=self.options(table, camera.platform))
         if camera.recorder is None:
             if camera.platform is None and "platform" not in table.data:
-                self.problem(table.key_path("platform"), "required for a camera not on a recorder")
+                self.problem(table.key_path("platform"), _("required for a camera not on a recorder"))
             if camera.host is None and "host" not in table.data:
-                self.problem(table.key_path("host"), "required for a camera not on a recorder")
+                self.problem(table.key_path("host"), _("required for a camera not on a recorder"))
         table.finish()
         return camera
 
@@ -694,7 +705,7 @@ class _Loader:
         course, taken = table.get("course", str, MISSING, _not_blank), table.get("date", date)
         trainer, until = table.get("trainer", str, ""), table.get("valid_until", date, None)
         if taken and until and until < taken:
-            self.problem(table.key_path("valid_until"), f"{until.isoformat()} is before the training date")
+            self.problem(table.key_path("valid_until"), _("{day} is before the training date").format(day=until.isoformat()))
         table.finish()
         return [Training(course, taken, trainer, until)] if course and taken else []
 
@@ -703,7 +714,7 @@ def _unique(loader: _Loader, key: str, items: tuple) -> None:
     seen: set[str] = set()
     for index, item in enumerate(items):
         if item.id in seen:
-            loader.problem(f"{key}[{index}].id", f"duplicate id {item.id!r}")
+            loader.problem(f"{key}[{index}].id", _("duplicate id {id!r}").format(id=item.id))
         seen.add(item.id)
 
 
@@ -713,17 +724,17 @@ def _check_duty(loader: _Loader, duty: tuple[Duty, ...], people: tuple[Person, .
     shifts = {time.fromisoformat(t) for t in policies.inspection_times if not _time_of_day(t)}
     for index, line in enumerate(duty):
         if line.shift and not _time_of_day(line.shift) and time.fromisoformat(line.shift) not in shifts:
-            loader.problem(f"duty[{index}].shift", f"{line.shift!r} is not one of policies.inspection_times "
-                                                   f"({', '.join(policies.inspection_times)})")
+            loader.problem(f"duty[{index}].shift", _("{shift!r} is not one of policies.inspection_times ({times})").format(
+                shift=line.shift, times=", ".join(policies.inspection_times)))
         if not line.operators:
-            loader.problem(f"duty[{index}].operators", "names nobody: a shift needs at least one operator")
+            loader.problem(f"duty[{index}].operators", _("names nobody: a shift needs at least one operator"))
         for number, operator in enumerate(line.operators):
             person = by_id.get(operator)
             if person is None:
-                loader.problem(f"duty[{index}].operators[{number}]", f"no person with id {operator!r}")
+                loader.problem(f"duty[{index}].operators[{number}]", _("no person with id {id!r}").format(id=operator))
             elif not {"operator", "supervisor"} & set(person.roles):
                 loader.problem(f"duty[{index}].operators[{number}]",
-                               f"{operator!r} is neither an operator nor a supervisor")
+                               _("{id!r} is neither an operator nor a supervisor").format(id=operator))
 
 
 def _recorder_channels(loader: _Loader, recorders: tuple[Recorder, ...], cameras: tuple[Camera, ...],
@@ -736,16 +747,16 @@ def _recorder_channels(loader: _Loader, recorders: tuple[Recorder, ...], cameras
             continue
         recorder = by_id.get(camera.recorder)
         if recorder is None:
-            loader.problem(table.key_path("recorder"), f"no recorder with id {camera.recorder!r}")
+            loader.problem(table.key_path("recorder"), _("no recorder with id {id!r}").format(id=camera.recorder))
             continue
         key = "recorder_channel" if camera.recorder_channel is not None else "channel"
         channel = camera.recorder_channel or camera.channel
         if recorder.channels is not None and channel is not None and channel > recorder.channels:
-            loader.problem(table.key_path(key), f"recorder {recorder.id!r} has {recorder.channels} channels "
-                                                f"(recorders[id={recorder.id}].channels)")
+            loader.problem(table.key_path(key), _("recorder {id!r} has {channels} channels (recorders[id={id}].channels)").format(
+                id=recorder.id, channels=recorder.channels))
         elif (recorder.id, channel) in taken:
-            loader.problem(table.key_path(key), f"recorder {recorder.id!r} channel {channel} is already "
-                                                f"camera {taken[(recorder.id, channel)]!r}")
+            loader.problem(table.key_path(key), _("recorder {id!r} channel {channel} is already camera {camera!r}").format(
+                id=recorder.id, channel=channel, camera=taken[(recorder.id, channel)]))
         else:
             taken[(recorder.id, channel)] = camera.id
 
@@ -821,7 +832,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
 def _parse(source: Path) -> dict[str, Any]:
     """The TOML document, from a regular file of bounded size, nested no deeper than MAX_DEPTH."""
     if not source.exists():
-        raise ConfigError(source, [ConfigProblem("(file)", "does not exist")])
+        raise ConfigError(source, [ConfigProblem("(file)", _("does not exist"))])
     try:
         text = read_regular_file(source, MAX_CONFIG_BYTES).decode("utf-8")
         nesting = nesting_problem(text)
@@ -831,12 +842,13 @@ def _parse(source: Path) -> dict[str, Any]:
     except FileReadError as error:
         raise ConfigError(source, [ConfigProblem("(file)", error.reason)]) from None
     except UnicodeDecodeError as error:
-        raise ConfigError(source, [ConfigProblem("(syntax)", f"not UTF-8 text ({error.reason} at byte {error.start})")]) from None
+        raise ConfigError(source, [ConfigProblem("(syntax)", _("not UTF-8 text ({reason} at byte {start})").format(
+            reason=error.reason, start=error.start))]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(source, [ConfigProblem("(syntax)", str(error))]) from None
     except RecursionError:
         # tomllib parses nested arrays and inline tables recursively; a deep one exhausts the stack.
-        raise ConfigError(source, [ConfigProblem("(syntax)", "arrays or inline tables nested too deeply")]) from None
+        raise ConfigError(source, [ConfigProblem("(syntax)", _("arrays or inline tables nested too deeply"))]) from None
     deep = depth_problem(data)
     if deep is not None:
         raise ConfigError(source, [ConfigProblem(*deep)])

@@ -13,6 +13,8 @@ from typing import Any
 
 import attrs
 
+from watchkeeper.core.i18n import _
+
 #: A site.toml is text: 10,000 cameras take about 4 MB, which tomllib reads in about 5 s.
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
 #: Tables and arrays nested deeper than this are refused; the deepest real key,
@@ -33,12 +35,12 @@ class Range:
         low_ok = value > self.low if self.above else value >= self.low
         if math.isfinite(value) and low_ok and value <= self.high:
             return None
-        return f"must be {self.text()}, not {value!r}"
+        return _("must be {range}, not {value!r}").format(range=self.text(), value=value)
 
     def text(self) -> str:
         if self.above:
-            return f"more than {_number(self.low)} and at most {_number(self.high)}"
-        return f"from {_number(self.low)} to {_number(self.high)}"
+            return _("more than {low} and at most {high}").format(low=_number(self.low), high=_number(self.high))
+        return _("from {low} to {high}").format(low=_number(self.low), high=_number(self.high))
 
 
 def _number(value: float) -> str:
@@ -109,7 +111,7 @@ def depth_problem(data: Any) -> tuple[str, str] | None:
                 continue
             child_path = f"{path}[{name}]" if isinstance(value, list) else f"{path}.{name}" if path else str(name)
             if depth + 1 > MAX_DEPTH:
-                return child_path[:200], f"nested deeper than {MAX_DEPTH} tables or arrays"
+                return child_path[:200], _("nested deeper than {depth} tables or arrays").format(depth=MAX_DEPTH)
             stack.append((child, child_path, depth + 1))
     return None
 
@@ -139,13 +141,15 @@ def nesting_problem(text: str) -> str | None:
         elif mark in "[{":
             depth, dots = depth + 1, 0
             if depth > MAX_DEPTH:
-                return f"arrays or inline tables nested deeper than {MAX_DEPTH} (line {_line(text, position)})"
+                return _("arrays or inline tables nested deeper than {depth} (line {line})").format(
+                    depth=MAX_DEPTH, line=_line(text, position))
         elif mark in "]}":
             depth, dots = max(depth - 1, 0), 0
         elif mark == ".":
             dots += 1
             if dots >= MAX_DEPTH:
-                return f"a dotted key of more than {MAX_DEPTH} parts (line {_line(text, position)})"
+                return _("a dotted key of more than {depth} parts (line {line})").format(
+                    depth=MAX_DEPTH, line=_line(text, position))
         else:  # "=", "," or a new line ends a key
             dots = 0
     return None

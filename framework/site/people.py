@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import sqlite_utils
 from sqlite_utils import Migrations
 
+from watchkeeper.core.i18n import N_
 from watchkeeper.evidence.store import Store
 from watchkeeper.site.config import BASIC_COURSE, Person, Site, Training
 
@@ -54,14 +55,14 @@ def expires(record: Training, refresher_days: int | None) -> date | None:
 def training_problem(person: Person, on: date, refresher_days: int | None = None) -> str | None:
     """Why the person is not trained on the day `on` (none on file, expired, only from a later day), or None."""
     if not person.training:
-        return f"'{person.id}' has no training on file"
+        return N_("'{id}' has no training on file", id=person.id)
     if any(t.completed_on <= on and (expires(t, refresher_days) or on) >= on for t in person.training):
         return None
     future = sorted(t.completed_on for t in person.training if t.completed_on > on)
     if future:
-        return f"'{person.id}' is trained only from {future[0].isoformat()}"
+        return N_("'{id}' is trained only from {day}", id=person.id, day=future[0].isoformat())
     ended = max(expires(t, refresher_days) or on for t in person.training)
-    return f"'{person.id}''s training expired on {ended.isoformat()}"
+    return N_("'{id}''s training expired on {day}", id=person.id, day=ended.isoformat())
 
 
 class PeopleView(Protocol):

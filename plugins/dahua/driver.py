@@ -14,6 +14,7 @@ from aiodahua.parsers import parse_log_entries, parse_media_files, parse_storage
 
 from watchkeeper.devices.drivers import CapabilityMissing, DeviceError
 from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.i18n import N_
 from watchkeeper.core.models import (
     AuditEntry,
     Capability,
@@ -214,7 +215,7 @@ class DahuaDriver:
     async def download_clip(self, channel: int, start: datetime, end: datetime, destination: Path) -> Path:
         files = await self.recordings(channel, start, end)
         if not files:
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, "no recording in the requested interval")
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("no recording in the requested interval"))
         destination = Path(destination)
         with destination.open("wb") as sink:
             for segment in files:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from watchkeeper.core.i18n import _
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.devices.safeparse import parse_xml
 
@@ -149,15 +150,15 @@ def stanza(device: dict[str, Any]) -> str:
             f"# {device['xaddr']}  scopes: {' '.join(device['scopes'])}\n")
 
 
-@click.command(help="Find ONVIF devices by WS-Discovery and print site.toml stanzas for them.")
+@click.command(help=_("Find ONVIF devices by WS-Discovery and print site.toml stanzas for them."))
 @click.option("--timeout", default=3.0, show_default=True, type=click.FloatRange(0.1, 600),
-              help="Seconds to wait for replies.")
-@click.option("--address", default=None, help="Probe this address (unicast) instead of the multicast group.")
-@click.option("--port", default=WS_DISCOVERY_PORT, show_default=True, help="WS-Discovery port for --address.")
+              help=_("Seconds to wait for replies."))
+@click.option("--address", default=None, help=_("Probe this address (unicast) instead of the multicast group."))
+@click.option("--port", default=WS_DISCOVERY_PORT, show_default=True, help=_("WS-Discovery port for --address."))
 def discover(timeout: float, address: str | None, port: int) -> None:
     devices = find_devices(timeout, address, port if address else None)
     if not devices:
-        click.echo("no ONVIF devices answered", err=True)
+        click.echo(_("no ONVIF devices answered"), err=True)
         raise SystemExit(1)
     for device in devices:
         click.echo(stanza(device))

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from watchkeeper.devices.drivers import CapabilityMissing, DeviceError, with_timeout
 from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.i18n import N_
 from watchkeeper.core.models import (
     Capability,
     ClockReading,
@@ -200,7 +201,8 @@ class OnvifCamera:
     async def _profile_token(self, channel: int, substream: bool = False) -> str:
         channels = await self._profiles()
         if not 1 <= channel <= len(channels):
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, f"channel {channel}: device has {len(channels)} channels")
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("channel {channel}: device has {count} channels",
+                                                             channel=channel, count=len(channels)))
         tokens = channels[channel - 1]
         return tokens[1] if substream and len(tokens) > 1 else tokens[0]
 
@@ -306,7 +308,8 @@ class OnvifCamera:
                                        {"Scope": scope, "KeepAliveTime": "PT10S"}, "RecordingInformation")
         found = recording_token(results, source)
         if found is None:
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, f"channel {channel}: no recording for source {source!r}")
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("channel {channel}: no recording for source {source!r}",
+                                                             channel=channel, source=source))
         self._recording_tokens[channel] = found.RecordingToken
         return found
 

@@ -30,6 +30,7 @@ _root.handlers[:] = _root_handlers
 _root.setLevel(_root_level)
 
 from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.i18n import N_
 from watchkeeper.core.models import Endpoint
 from watchkeeper.devices.drivers import PROGRAMMING_ERRORS, DeviceError
 from watchkeeper.devices.http import XML_TYPES, DeviceHttp, transport_error
@@ -139,9 +140,10 @@ def fault_error(fault: zeep.exceptions.Fault, what: str) -> DeviceError:
     subcodes = [getattr(code, "localname", str(code)) for code in (fault.subcodes or [])]
     words = f"{fault.message or ''} {fault.code or ''} {' '.join(subcodes)}"
     if "NotAuthorized" in words or "not authorized" in words.lower() or "Unauthorized" in words:
-        return DeviceError(FindingKind.AUTH_FAILED, f"{what}: device refused the credentials (ter:NotAuthorized)")
+        return DeviceError(FindingKind.AUTH_FAILED, N_("{what}: device refused the credentials (ter:NotAuthorized)",
+                                                       what=what))
     detail = subcodes[-1] if subcodes else (fault.message or "fault")
-    return DeviceError(FindingKind.PROTOCOL_ERROR, f"{what}: SOAP fault {detail}"[:200])
+    return DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: SOAP fault {detail}", what=what, detail=str(detail)[:160]))
 
 
 def map_error(error: BaseException, what: str) -> DeviceError:
@@ -157,4 +159,5 @@ def map_error(error: BaseException, what: str) -> DeviceError:
         return fault_error(error, what)
     if isinstance(error, (httpx.HTTPError, OSError)):
         return transport_error(error, what)
-    return DeviceError(FindingKind.PROTOCOL_ERROR, f"{what}: unexpected reply ({type(error).__name__})")
+    return DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: unexpected reply ({error})", what=what,
+                                                      error=type(error).__name__))

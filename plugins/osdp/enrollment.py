@@ -8,6 +8,7 @@ import time
 
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.i18n import N_
 from watchkeeper.core.models import Endpoint, Secret
 
 from .driver import Panel, parse_scbk
@@ -37,12 +38,12 @@ async def enroll(endpoint: Endpoint, new_scbk: Secret, within: float | None = No
                 # Neither the new key nor SCBK-D worked and libosdp settled for a plain session.
                 if panel.declares_secure_channel():
                     raise DeviceError(FindingKind.AUTH_FAILED,
-                                      "reader is not in install mode and holds another key")
-                raise DeviceError(FindingKind.PROTOCOL_ERROR, "reader has no secure channel support")
+                                      N_("reader is not in install mode and holds another key"))
+                raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("reader has no secure channel support"))
             await asyncio.sleep(0.05)
         if time.monotonic() - panel.channel.last_rx < 5.0:
             raise DeviceError(FindingKind.AUTH_FAILED,
-                              "reader answers but is not in install mode and holds another key")
-        raise DeviceError(FindingKind.UNREACHABLE, "reader does not answer")
+                              N_("reader answers but is not in install mode and holds another key"))
+        raise DeviceError(FindingKind.UNREACHABLE, N_("reader does not answer"))
     finally:
         await loop.run_in_executor(None, panel.close)

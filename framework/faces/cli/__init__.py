@@ -34,6 +34,9 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
                                        inspect, journal, plugins, probe, report, run, service, simulate)
     from watchkeeper.faces.cli import logins, new_plugin, worker
     from watchkeeper.faces.cli import forms
+    from watchkeeper.faces.cli.clicktext import install
+
+    install()
 
     config_path = config or _config_from_argv(sys.argv[1:])
     if pm is None:

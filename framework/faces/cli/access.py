@@ -12,7 +12,8 @@ import click
 from watchkeeper.rules.door_service import Access
 from watchkeeper.site.config import ROLES, Person, Training
 from watchkeeper.site.people import expires, training_problem
-from watchkeeper.core.i18n import _
+from watchkeeper.core.findings import kind_in_text
+from watchkeeper.core.i18n import N_, _, format_datetime, localize
 from watchkeeper.faces.cli.common import EXIT_FINDINGS, State, actor_option, refusing, settled, site_time
 from watchkeeper.faces.control import answered, ask, socket_path
 
@@ -47,6 +48,17 @@ def people_add(state: State, person_id: str, name: str, roles: tuple[str, ...], 
     person = Person(person_id, name, roles, badges, trained_on.date() if trained_on else None, hours)
     _access(state).add_person(actor, person)
     click.echo(_("person {id} saved").format(id=person_id))
+
+
+#: A door's status as the CLI prints it: each field's label (the JSON keeps the field names).
+DOOR_STATUS_LABELS = {"online": N_("online"), "secure_channel": N_("secure channel"), "tamper": N_("tamper"),
+                      "door_open": N_("door open"), "last_seen": N_("last seen")}
+
+
+def _door_value(value: object) -> str:
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    return _("unknown") if value is None else str(value)
 
 
 def _training_row(record: Training, refresher_days: int | None) -> dict[str, str | None]:
@@ -163,8 +175,8 @@ def visitor_list(state: State, as_json: bool) -> None:
     for row in rows:
         start = datetime.fromisoformat(row["valid_from"]).astimezone(zone)
         end = datetime.fromisoformat(row["valid_to"]).astimezone(zone)
-        click.echo(f"{row['id']:>4} {row['status']:<12} {row['name']} ({row['organisation']}) host {row['host']} "
-                   f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} {row['purpose']}")
+        click.echo(f"{row['id']:>4} {_(row['status']):<12} {row['name']} ({row['organisation']}) "
+                   + _("host {host}").format(host=row["host"]) + f" {format_datetime(start)}–{end:%H:%M} {row['purpose']}")
 
 
 @click.group(help=_("The monitoring room's doors."))
@@ -221,9 +233,9 @@ def door_status(state: State, door_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
-        for name in ("online", "secure_channel", "tamper", "door_open", "last_seen"):
-            click.echo(f"{name:>15}: {result.get(name)}")
+        for name, label in DOOR_STATUS_LABELS.items():
+            click.echo(f"{localize(label):>15}" + _(": ") + _door_value(result.get(name)))
         for finding in result["findings"]:
-            click.echo(f"{finding['kind']:>15}: {finding['reason']}")
+            click.echo(f"{kind_in_text(finding['kind']):>15}" + _(": ") + localize(finding["reason"]))
     if result["findings"]:
         raise SystemExit(EXIT_FINDINGS)

@@ -96,19 +96,19 @@ def _render_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@click.command("analyze")
+@click.command("analyze", help=_("Print metrics and findings for IMAGE or video files, as the daily image check would see them."))
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--reference", type=click.Path(path_type=Path),
-              help="The camera's reference frame from commissioning: enables moved, occluded and colour drift.")
+              help=_("The camera's reference frame from commissioning: enables moved, occluded and colour drift."))
 @click.option("--profile", type=click.Choice(PROFILES), default="day", show_default=True,
-              help="Camera profile whose thresholds apply.")
+              help=_("Camera profile whose thresholds apply."))
 @click.option("--threshold", "overrides", multiple=True, metavar="NAME=VALUE",
-              help=f"Override one threshold while tuning (repeatable). Names: {', '.join(THRESHOLDS)}.")
+              help=_("Override one threshold while tuning (repeatable). Names: {names}.").format(names=", ".join(THRESHOLDS)))
 @click.option("--frames", type=click.IntRange(2, 1000), default=8, show_default=True,
-              help="Frames sampled from each video for the frozen check.")
+              help=_("Frames sampled from each video for the frozen check."))
 @click.option("--spacing", type=click.FloatRange(0, 3600), default=1.0, show_default=True,
-              help="Seconds between sampled video frames (0: consecutive frames).")
-@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report (docs/analysis.md).")
+              help=_("Seconds between sampled video frames (0: consecutive frames)."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the stable JSON report (docs/analysis.md)."))
 def analyze(paths: tuple[Path, ...], reference: Path | None, profile: str, overrides: tuple[str, ...],
             frames: int, spacing: float, as_json: bool) -> None:
     """Print metrics and findings for IMAGE or video files, as the daily image check would see them.

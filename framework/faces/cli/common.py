@@ -23,7 +23,8 @@ from watchkeeper.site.config import ConfigError, Site, load_site, platform_kinds
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.evidence.journal import JournalKeyError, JournalTampered
 from watchkeeper.evidence.store import StoreError, store_problem
-from watchkeeper.core.i18n import _
+from watchkeeper.core.findings import kind_in_text
+from watchkeeper.core.i18n import _, localize
 
 #: The exit codes of every command (docs/cli.md).
 EXIT_OK = 0
@@ -215,7 +216,7 @@ def refusing(function: Callable[..., Any]) -> Callable[..., Any]:
                 reason=error.problem.reason, seq=error.alarm_seq), err=True)
             raise SystemExit(EXIT_FINDINGS) from None
         except DeviceError as error:
-            click.echo(f"{error.kind}: {error.reason}", err=True)
+            click.echo(f"{kind_in_text(error.kind)}{_(': ')}{localize(error.reason)}", err=True)
             raise SystemExit(EXIT_ENVIRONMENT) from None
         except (KeyError, ValueError) as error:
             # str() of a KeyError is the repr of its message; the message itself is what to show.
@@ -235,7 +236,7 @@ def settled(reply: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(EXIT_FINDINGS)
     if error == "usage":
         raise click.UsageError(reply["reason"])
-    click.echo(f"{reply.get('kind', 'error')}: {reply['reason']}", err=True)
+    click.echo(kind_in_text(reply.get("kind", "error")) + _(": ") + localize(reply["reason"]), err=True)
     raise SystemExit(EXIT_ENVIRONMENT)
 
 

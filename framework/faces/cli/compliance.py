@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import _, format_datetime
 from watchkeeper.faces.cli.common import State, actor_option, refusing
 from watchkeeper.faces.report import PERIODS
 from watchkeeper.faces.report_render import publish
@@ -93,5 +93,5 @@ def review_list(state: State, as_json: bool) -> None:
         return
     for row in rows:
         signed = datetime.fromisoformat(row["signed_at"]).astimezone(app.site.zone)
-        click.echo(f"{row['id']:>4} {signed:%Y-%m-%d %H:%M} {row['signed_by']:<12} {row['period_name']:<6} "
+        click.echo(f"{row['id']:>4} {format_datetime(signed)} {row['signed_by']:<12} {_(row['period_name']):<6} "
                    f"{row['comments']}" + "".join(f"\n       → {action}" for action in row["actions"]))

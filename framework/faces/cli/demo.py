@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from watchkeeper.faces.demo import run_demo
+from watchkeeper.core.findings import kind_title, severity_name
 from watchkeeper.core.i18n import _
+from watchkeeper.evidence.findingstore import reason_of
 
 
 def register(cli: click.Group) -> None:
@@ -31,7 +33,8 @@ def demo(folder: Path | None, cameras: int | None, keep_running: bool) -> None:
         click.echo(f"  {clause['clause']:<4} {_(clause['status']):<12} {_(clause['title'])}")
     click.echo("")
     for finding in summary["findings"]:
-        click.echo(f"  {finding['severity']:<8} {finding['kind']:<20} {finding['subject']}: {finding['reason']}")
+        click.echo(f"  {severity_name(finding['severity']):<8} {kind_title(finding['kind']):<20} {finding['subject']}"
+                   f"{_(': ')}{reason_of(finding)}")
     click.echo("")
     click.echo(_("report: {path}").format(path=Path(summary["report"][0]).resolve()))
     click.echo(_("explore: watchkeeper --config {config} journal show").format(config=folder / "site.toml"))

@@ -7,7 +7,8 @@ from datetime import datetime
 
 import click
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.findings import kind_title, severity_name
+from watchkeeper.core.i18n import _, format_datetime
 from watchkeeper.faces.cli.common import State, actor_option, refusing
 from watchkeeper.rules import ownership
 
@@ -38,8 +39,8 @@ def list_findings(state: State, everything: bool, as_json: bool) -> None:
         owner = row.get("assignee") or (_("acknowledged by {who}").format(who=row["acknowledged_by"])
                                         if row.get("acknowledged_by") else _("nobody"))
         closed = _(" closed") if row["closed_at"] else ""
-        click.echo(f"{row['id']:>5} {row['severity']:<8} {row['kind']:<20} {row['subject']:<28} "
-                   f"{opened:%Y-%m-%d %H:%M} {owner}{closed}")
+        click.echo(f"{row['id']:>5} {severity_name(row['severity']):<8} {kind_title(row['kind']):<20} {row['subject']:<28} "
+                   f"{format_datetime(opened)} {owner}{closed}")
 
 
 @findings.command("show", help=_("One finding with everything done about it."))

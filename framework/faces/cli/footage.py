@@ -8,7 +8,7 @@ from datetime import datetime
 
 import click
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _, format_datetime, localize
 from watchkeeper.faces.cli.common import actor_option, refusing, require_known, settled, site_time
 from watchkeeper.faces.control import ask
 from watchkeeper.rules import maintenance as maintenance_rule
@@ -150,8 +150,8 @@ def list_requests(state: State, as_json: bool) -> None:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['id']:>4} {row['status']:<9} {row['camera']:<12} {row['start_utc']}..{row['end_utc']} "
-                   f"by {row['requested_by']} ({row['reason']})")
+        click.echo(f"{row['id']:>4} {_(row['status']):<9} {row['camera']:<12} {row['start_utc']}..{row['end_utc']} "
+                   + _("by {who} ({reason})").format(who=row["requested_by"], reason=row["reason"]))
 
 
 @click.group(help=_("The monitoring room's checklist (R4)."))
@@ -185,11 +185,15 @@ def countersign(state: State, tick_id: int, note: str, actor: str) -> None:
     click.echo(_("tick {tick} countersigned by {actor}").format(tick=tick_id, actor=actor))
 
 
+#: How often a checklist task falls due, as the reader says it.
+EVERY = {"daily": N_("daily"), "weekly": N_("weekly")}
+
+
 @maintenance.command("list", help=_("Show each task and whether it is overdue."))
 @click.pass_obj
 def list_tasks(state: State) -> None:
     app = state.app()
     for task in maintenance_rule.states(app, datetime.now().astimezone()):
-        done = f"{task.last_done_at.astimezone(app.site.zone):%Y-%m-%d %H:%M} {task.last_done_by}" if task.last_done_at else _("never")
+        done = f"{format_datetime(task.last_done_at, app.site.zone)} {task.last_done_by}" if task.last_done_at else _("never")
         flag = _("OVERDUE") if task.overdue else _("ok")
-        click.echo(f"{task.id:<20} {task.every:<7} {flag:<8} {done}  {task.title}")
+        click.echo(f"{task.id:<20} {localize(EVERY.get(task.every, task.every)):<7} {flag:<8} {done}  {localize(task.title)}")

@@ -10,7 +10,8 @@ import click
 
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DeviceError
-from watchkeeper.core.i18n import _
+from watchkeeper.core.findings import kind_title, severity_name
+from watchkeeper.core.i18n import _, localize
 from watchkeeper.faces.cli.common import (EXIT_FINDINGS, actor_option, authenticate, optional_actor_options, refusing,
                                           require_known)
 from watchkeeper.rules import inspection
@@ -43,7 +44,8 @@ def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str | None, pas
         result = asyncio.run(run_check(app, checks["inspection"], actor, wanted,
                                        progress=lambda _camera: bar.update(1), playback=not no_playback))
     for finding in result.findings:
-        click.echo(f"{finding.severity:<8} {finding.kind:<15} {finding.subject}: {finding.reason}")
+        click.echo(f"{severity_name(finding.severity):<8} {kind_title(finding.kind):<15} {finding.subject}{_(': ')}"
+                   f"{localize(finding.reason)}")
     summary = result.summary
     click.echo(_("run {run}: {cameras} cameras, {ok} ok, {warning} warning, {fault} fault; sign it with "
                  "`watchkeeper inspect sign --actor YOU`").format(**summary))
@@ -88,7 +90,7 @@ def capture(state: State, cameras: tuple[str, ...], actor: str) -> None:
             inspection.decode_jpeg(data)
         except DeviceError as error:
             app.finding_store().record(error.finding(camera.id))
-            return f"{camera.id}: {error.kind}: {error.reason}"
+            return f"{camera.id}{_(': ')}{kind_title(error.kind)}{_(': ')}{localize(error.reason)}"
         finally:
             await driver.close()
         app.store.db["baselines"].upsert({"camera": camera.id, "captured_at": datetime.now(timezone.utc).isoformat(),

@@ -58,7 +58,7 @@ def describe(body: Any) -> str:
 def table(entries: list[dict[str, Any]], width: int) -> list[str]:
     """Entries as an aligned table with a header, the last column cut to the terminal's width."""
     heads = [_("seq"), _("time (site)"), _("kind"), _("actor"), _("subject"), _("what")]
-    rows = [[str(e["seq"]), e["time_local"][:19].replace("T", " "), e["kind"], e["actor"], e["subject"],
+    rows = [[str(e["seq"]), e["time_local"][:19].replace("T", " "), _(e["kind"]), e["actor"], e["subject"],
              describe(json.loads(e["body"]))] for e in entries]
     widths = [max([len(heads[i])] + [len(row[i]) for row in rows]) for i in range(5)]
     widths[4] = min(widths[4], 24)
