@@ -14,6 +14,7 @@ from watchkeeper.core.models import Secret
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import open_site
 from watchkeeper.site.backup import BackupError, backups, prune, take_backup, verify_backup
+from tests.logins import proven
 
 PASS = Secret("correct horse battery staple")
 
@@ -144,20 +145,21 @@ def test_restore_refuses_the_wrong_person_and_an_existing_store(admin_site: Path
     assert len(kept) == 1
 
 
-def test_backup_cli_refuses_an_operator_and_prunes_to_keep(admin_site: Path, tmp_path: Path) -> None:
+def test_backup_cli_refuses_an_operator_and_prunes_to_keep(admin_site: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WATCHKEEPER_BACKUP_PASSPHRASE", PASS.reveal())  # for giving the test passwords too
     folder = tmp_path / "nightly"
     admin_site.write_text(admin_site.read_text() + f'\n[backup]\nfolder = "{folder}"\nkeep = 2\n'
                           'passphrase = "env:WATCHKEEPER_BACKUP_PASSPHRASE"\n')
     env = {"WATCHKEEPER_BACKUP_PASSPHRASE": PASS.reveal()}
     cli = make_cli(config=admin_site)
-    result = CliRunner().invoke(cli, ["--config", str(admin_site), "backup", "--actor", "li"], env=env)
+    result = CliRunner().invoke(cli, proven(["--config", str(admin_site), "backup", "--actor", "li"]), env=env)
     assert result.exit_code == 1 and "refused" in result.output and not backups(folder)
     for _ in range(3):
-        result = CliRunner().invoke(cli, ["--config", str(admin_site), "backup", "--actor", "root"], env=env)
+        result = CliRunner().invoke(cli, proven(["--config", str(admin_site), "backup", "--actor", "root"]), env=env)
         assert result.exit_code == 0, result.output
     assert len(backups(folder)) == 2
     assert prune(folder, 1) and len(backups(folder)) == 1
-    result = CliRunner().invoke(cli, ["backup", "verify", str(backups(folder)[0])], env=env)
+    result = CliRunner().invoke(cli, proven(["backup", "verify", str(backups(folder)[0])]), env=env)
     assert result.exit_code == 0 and "backup ok" in result.output
     # The passphrase and the key never reach the journal or the backup's clear files.
     key = (admin_site.parent / "keys" / "journal.key").read_text().strip()

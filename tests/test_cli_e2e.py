@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from watchkeeper.faces.cli import make_cli
+from tests.logins import proven
 
 PASSWORD = "cli-Pass-2026"
 
@@ -68,7 +69,7 @@ def site(tmp_path: Path, camera_port: int, monkeypatch: pytest.MonkeyPatch) -> P
 
 
 def run(site: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+    return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
 
 def test_operator_day(site: Path) -> None:

@@ -23,6 +23,7 @@ from watchkeeper.host import open_site
 from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
 
 from .test_appliance import start as start_run
+from tests.logins import proven, shared_fd
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -52,7 +53,8 @@ roles = ["operator"]
 
 
 def cli(site: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(site), *args],
+    return subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", *proven(["--config", str(site), *args])],
+                          pass_fds=(shared_fd(),),
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -21,6 +21,7 @@ from watchkeeper.site.app import App
 from watchkeeper.site.config import Person
 from watchkeeper.faces.service import Appliance
 from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
+from tests.logins import proven, shared_fd
 
 
 @pytest.fixture
@@ -190,8 +191,8 @@ async def test_training_and_revocation_from_another_process_count_at_the_door(ro
 
     async def cli(*args: str) -> None:
         done = await asyncio.to_thread(subprocess.run, [
-            sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(tmp_path / "site.toml"), *args],
-            capture_output=True, text=True, timeout=60)
+            sys.executable, "-m", "watchkeeper.faces.cli", *proven(["--config", str(tmp_path / "site.toml"), *args])],
+            capture_output=True, text=True, timeout=60, pass_fds=(shared_fd(),))
         assert done.returncode == 0, done.stderr
 
     Access(app).add_person("zhang", Person("wu", "Wu", ("operator",), ("55555",)))  # no training on file

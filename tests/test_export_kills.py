@@ -30,6 +30,7 @@ from watchkeeper.faces.cli import make_cli
 from watchkeeper.faces.control import ask
 from watchkeeper.host import open_site
 from watchkeeper.rules.footage import Footage
+from watchkeeper.faces.cli.common import os_account  # li's commands are proven by the test's OS account
 
 KILLS = int(os.environ.get("WK_EXPORT_KILLS", "50"))
 SEED = int(os.environ.get("WK_EXPORT_KILL_SEED", "1919"))
@@ -76,6 +77,7 @@ def write_site(folder: Path, port: int) -> Path:
         name = "Li"
         roles = ["operator"]
         trained_on = 2025-01-01
+        os_user = "{os_account()}"
         [[people]]
         id = "zhang"
         name = "Zhang"

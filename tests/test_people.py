@@ -17,12 +17,13 @@ from watchkeeper.host import open_site
 from watchkeeper.rules.door_service import Access
 from watchkeeper.site.app import Refused
 from watchkeeper.site.config import ConfigError, Person, Training, load_site
+from tests.logins import proven
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the test site's day
 
 
 def cli(site_file: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site_file), ["--config", str(site_file), *args])
+    return CliRunner().invoke(make_cli(config=site_file), proven(["--config", str(site_file), *args]))
 
 
 def card(number: str) -> CredentialRead:

@@ -22,6 +22,7 @@ from watchkeeper.plugins.onvif.simulator import simulate as onvif
 from watchkeeper.simulation.faults import FaultProfile, PictureFault
 
 from tests.bounds import measure
+from watchkeeper.faces.cli.common import os_account
 
 PASSWORD = "sim-Pass-2026"
 MEMORY_LIMIT_MB = 300
@@ -73,7 +74,8 @@ async def test_bomb_and_lying_header_are_findings_in_bounded_memory(tmp_path: Pa
         name = "Li"
         roles = ["operator"]
         trained_on = 2025-01-01
-        """)
+        os_user = "{account}"
+        """).format(account=os_account())  # li is proven by the OS account running the test
     async with contextlib.AsyncExitStack() as stack:
         for platform, cameras in CAMERAS.items():
             devices = await stack.enter_async_context(SIMULATORS[platform](password=PASSWORD, devices=len(cameras)))

@@ -17,6 +17,7 @@ from watchkeeper.evidence.journal import JournalKeyError, load_key
 from watchkeeper.evidence.store import Store, StoreError
 from watchkeeper.faces.service import Appliance
 from watchkeeper.host import load_plugins, open_site
+from watchkeeper.faces.cli.common import os_account
 
 SITE = textwrap.dedent("""\
     [site]
@@ -29,6 +30,7 @@ SITE = textwrap.dedent("""\
     name = "Li"
     roles = ["operator"]
     trained_on = 2025-01-01
+    os_user = "{account}"
     """)
 
 
@@ -39,7 +41,9 @@ def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def site(tmp_path: Path, store: str = "data/wk.db", key: str = "keys/journal.key") -> Path:
     config = tmp_path / "site.toml"
-    config.write_text(SITE.format(store=store, key=key))
+    # li's commands are proven by the OS account running the tests: no password touches a store
+    # these tests break on purpose.
+    config.write_text(SITE.format(store=store, key=key, account=os_account()))
     return config
 
 

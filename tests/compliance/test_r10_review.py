@@ -12,10 +12,11 @@ from tests.compliance.conftest import backdate, seqs, verdict, write_site
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import open_site
 from watchkeeper.rules.runner import collect_checks, run_check
+from tests.logins import proven
 
 
 def cli(site: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+    return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
 
 def test_no_evidence_until_a_review_is_signed_then_met(tmp_path: Path) -> None:

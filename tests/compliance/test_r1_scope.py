@@ -10,10 +10,11 @@ from click.testing import CliRunner
 from tests.compliance.conftest import seqs, verdict, write_site, camera
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import open_site
+from tests.logins import proven
 
 
 def cli(site: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+    return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
 
 def test_met_when_a_supervisor_approved_the_scope(tmp_path: Path) -> None:

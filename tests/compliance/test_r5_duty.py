@@ -23,6 +23,7 @@ from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.simulation.faults import FaultProfile, ImageFault
 from watchkeeper.site.app import Refused
 from watchkeeper.site.config import ConfigError, load_site
+from tests.logins import proven
 
 PASSWORD = "duty-Pass-2026"
 PEOPLE = """
@@ -314,7 +315,7 @@ def test_the_commands(tmp_path: Path) -> None:
     site = write_site(tmp_path)
 
     def run(*args: str):
-        return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+        return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
     shown = run("duty", "show", "--from", "2026-11-30", "--days", "1", "--json")
     assert json.loads(shown.output) == [{"shift": "2026-11-30 08:00", "on_duty": ["li"]},
@@ -359,7 +360,7 @@ def test_signing_on_the_command_line_takes_a_note_per_fault(tmp_path: Path, monk
         app.close()
 
     def run(*args: str):
-        return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+        return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
     bare = run("inspect", "sign", "--actor", "wang")
     assert bare.exit_code == 1 and "every fault needs a note" in bare.output and "gate" in bare.output

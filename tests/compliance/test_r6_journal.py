@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from tests.compliance.conftest import backdate, seqs, verdict, write_site
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import open_site
+from tests.logins import proven
 
 
 def cli(site: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+    return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
 
 def test_met_when_the_day_is_journaled_and_closed(tmp_path: Path) -> None:

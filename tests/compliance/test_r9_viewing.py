@@ -25,6 +25,7 @@ from watchkeeper.rules.footage import Footage
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.simulation.faults import FaultProfile
 from watchkeeper.site.app import Refused
+from tests.logins import proven
 
 PASSWORD = "view-Pass-2026"
 
@@ -239,7 +240,7 @@ async def test_the_commands(site) -> None:
 
     async def run(*args: str):
         # In a thread: the commands run their own event loop while this one keeps serving the simulators.
-        return await asyncio.to_thread(CliRunner().invoke, make_cli(config=config), ["--config", str(config), *args])
+        return await asyncio.to_thread(CliRunner().invoke, make_cli(config=config), proven(["--config", str(config), *args]))
 
     shown = await run("footage", "view", str(request), "--actor", "li")
     assert shown.exit_code == 0 and shown.output.startswith("replay: rtsp://")

@@ -32,7 +32,7 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
     from watchkeeper.faces.cli import config as config_commands
     from watchkeeper.faces.cli import (access, analyze, backup, checks, compliance, demo, duty, findings, footage,
                                        inspect, journal, plugins, probe, report, run, service, simulate)
-    from watchkeeper.faces.cli import new_plugin, worker
+    from watchkeeper.faces.cli import logins, new_plugin, worker
     from watchkeeper.faces.cli import forms
     from watchkeeper.faces.cli.clicktext import install
 
@@ -55,6 +55,7 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
                    journal, new_plugin, plugins, probe, report, run, service, simulate, worker):
         module.register(cli)
     forms.register(cli)
+    logins.register(cli)  # into `people`, which access registered
     cli.add_command(analyze.analyze)
     pm.hook.register_commands(cli=cli)
     return cli
