@@ -25,6 +25,9 @@ from watchkeeper.faces.report_render import templates
 
 PREFIX = "/console"
 STATIC = Path(__file__).resolve().parent.parent / "static" / "console"
+#: Values the screens translate as they show them (statuses, kinds): collected by scripts/i18n.py.
+VOCABULARY = ("pending", "approved", "rejected", "exported", "checked_out", "unreachable", "unknown", "camera",
+              "recorder", "door", "daily", "weekly", "entry", "exit", "event", "never", "info")
 SCREENS = (("today", "/console/", "Today"), ("room", "/console/room", "Room"),
            ("footage", "/console/footage", "Footage"), ("journal", "/console/journal", "Journal"),
            ("reports", "/console/reports", "Reports and reviews"), ("devices", "/console/devices", "Devices"))
