@@ -108,3 +108,12 @@ async def test_actions_run_as_the_tokens_person(token_app) -> None:
         assert (await client.get("/api/cameras/nowhere", headers=as_li)).status == 404
     finally:
         await client.close()
+
+
+def test_docs_list_every_api_route() -> None:
+    from pathlib import Path
+
+    from watchkeeper.faces.api.openapi import markdown
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "console.md").read_text(encoding="utf-8")
+    assert markdown() in docs, "regenerate the table: python -m watchkeeper.faces.api.openapi"

@@ -16,7 +16,7 @@ EXTRA = {
     "/status": {"get": {"operationId": "status", "summary": "Today's clause verdicts, open findings, journal head",
                         "responses": {"200": {"description": "the status",
                                               "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-    "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document", "security": [],
+    "/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
                               "responses": {"200": {"description": "OpenAPI 3",
                                                     "content": {"application/json": {"schema": {"type": "object"}}}}}}},
 }
@@ -86,3 +86,17 @@ def document(web_app: Any = None) -> dict[str, Any]:
         "security": [{"session": []}, {"token": []}],
         "paths": dict(sorted(paths.items())),
     }
+
+
+def markdown() -> str:
+    """The API's routes as a Markdown table for docs/console.md (`python -m watchkeeper.faces.api.openapi`)."""
+    lines = ["| method | path | what | permission |", "|---|---|---|---|"]
+    for path, item in document()["paths"].items():
+        for method, operation in item.items():
+            lines.append(f"| {method.upper()} | `{path}` | {operation['summary']} | "
+                         f"{operation.get('x-permission', 'signed in')} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
