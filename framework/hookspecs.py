@@ -93,15 +93,18 @@ def register_verdicts(register: Callable[[ClauseRule], None]) -> None:
 
 
 @hookspec
-def register_routes(register: Callable[[str, str, Callable[..., Any]], None]) -> None:
+def register_routes(register: Callable[..., None]) -> None:
     """Add pages or API endpoints to the web dashboard that `watchkeeper run` serves.
 
-    Style: registry. Call ``register(method, path, handler)``; ``handler`` is an aiohttp handler
-    ``async def handler(request) -> web.Response`` and finds the opened site at
+    Style: registry. Call ``register(method, path, handler, action=None)``; ``handler`` is an aiohttp
+    handler ``async def handler(request) -> web.Response`` and finds the opened site at
     ``request.app[watchkeeper.faces.web.APP]``. Paths must start with ``/plugins/``; the host refuses
-    others so a plugin cannot shadow the dashboard's own pages.
+    others so a plugin cannot shadow the dashboard's own pages. Every request is made by a logged-in
+    person (`watchkeeper.faces.webauth`); ``action`` is what ``authorize`` is asked before the handler
+    runs: by default "console.view" for GET and a refusal (403) for a state-changing method, so a
+    POST route names its action (and the person, ``webauth.require(request, action)``, signs it).
 
-    :param register: the host's callback taking a method, a path and a handler.
+    :param register: the host's callback taking a method, a path, a handler and an optional action.
     """
 
 

@@ -10,6 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from watchkeeper.core.findings import Finding, FindingKind
+from tests.logins import logged_in
 from watchkeeper.faces.web import make_web_app
 from watchkeeper.host import open_site
 
@@ -22,7 +23,9 @@ def app(site_file: Path):
 
 
 async def _get(app, path: str) -> tuple[int, str, dict]:
-    async with TestClient(TestServer(make_web_app(app))) as client:
+    # /healthz is public (a load balancer asks it); /metrics needs a person's API token.
+    client_of = TestClient(TestServer(make_web_app(app))) if path == "/healthz" else logged_in(app, token=True)
+    async with client_of as client:
         response = await client.get(path)
         text = await response.text()
         return response.status, text, dict(response.headers)

@@ -1,18 +1,16 @@
 """The dashboard `watchkeeper run` serves: today's clause status, open findings, cameras, the journal.
 
-Read-only. It binds to loopback by default; on any other address it requires the access token in
-WATCHKEEPER_WEB_TOKEN, sent only as `Authorization: Bearer …` (a token in the URL would end up in
-proxy logs, browser history and Referer headers), because it shows footage thumbnails and who
-entered the monitoring room. Pages never walk the journal on the event loop (health.JournalCache),
-read the journal a page at a time, and a request that is not sent in time is dropped.
+Every page needs a person logged in (or a per-person API token as `Authorization: Bearer …`), and
+each route's action is authorized through the site's `authorize` hook: see `faces.webauth`. The
+shared WATCHKEEPER_WEB_TOKEN of earlier versions is gone (a token nobody owns signs nothing); a set
+one is refused with a message saying what replaced it. Pages never walk the journal on the event
+loop (health.JournalCache), read the journal a page at a time, and a request that is not sent in
+time is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import ipaddress
 import json
 import logging
 import os
@@ -24,7 +22,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from watchkeeper.core.i18n import _, current_language
-from watchkeeper.faces import health
+from watchkeeper.faces import health, webauth
 from watchkeeper.faces.report import PERIODS, build_report
 from watchkeeper.faces.report_render import evidence_text, render_html, templates
 
@@ -44,32 +42,6 @@ log = logging.getLogger(__name__)
 
 class WebConfigError(ValueError):
     """The dashboard cannot be served as asked (e.g. a remote bind without a token)."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _token_middleware(token: str) -> Any:
-    expected = hashlib.sha256(token.encode()).digest()
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        scheme, _space, offered = request.headers.get("Authorization", "").partition(" ")
-        # Digests of equal length, compared in constant time: neither the token's content nor its
-        # length shows in how long a refusal takes.
-        given = hashlib.sha256(offered.strip().encode()).digest()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
-            return web.Response(status=401, text=_("a dashboard token is required (Authorization: Bearer TOKEN)"),
-                                headers={"WWW-Authenticate": "Bearer"})
-        return await handler(request)
-
-    return middleware
 
 
 def _time_limit(seconds: float) -> Any:
@@ -187,22 +159,19 @@ async def status(request: web.Request) -> web.Response:
 def make_web_app(app: Any, host: str = "127.0.0.1",
                  request_timeout: float = REQUEST_TIMEOUT_SECONDS) -> web.Application:
     """The dashboard for an opened App; plugins add routes under /plugins/ through `register_routes`."""
-    token = os.environ.get(TOKEN_VARIABLE, "")
-    if token and (len(token) < 16 or any(character.isspace() for character in token)):
-        # Set but unusable (blank, spaces, too short): refused on loopback too, never silently ignored.
-        raise WebConfigError(_("{variable} must be a token of 16 or more characters without spaces").format(
-            variable=TOKEN_VARIABLE))
-    if not is_loopback(host) and not token:
-        raise WebConfigError(_("serving the dashboard on {host} needs {variable} set to a token of 16 or more "
-                               "characters; on 127.0.0.1 it needs none").format(host=host, variable=TOKEN_VARIABLE))
-    middlewares = [_time_limit(request_timeout)] + ([_token_middleware(token)] if token else [])
-    web_app = web.Application(middlewares=middlewares)
+    if os.environ.get(TOKEN_VARIABLE):
+        # Never silently ignored: whoever set it believes it guards the dashboard.
+        raise WebConfigError(_("{variable} is no longer used: every person logs in, and scripts send their own "
+                               "API token (`watchkeeper people token ID`); unset it").format(variable=TOKEN_VARIABLE))
+    web_app = web.Application(middlewares=[_time_limit(request_timeout)])
     web_app[APP] = app
+    webauth.install(web_app, app)
     web_app.router.add_get("/", dashboard)
     web_app.router.add_get("/report", report_page)
     web_app.router.add_get("/journal", journal_page)
     web_app.router.add_get("/api/status", status)
     health.add_routes(web_app, app)
+    webauth.mark_public(web_app, "/healthz")
 
     async def warm(_web_app: web.Application) -> None:
         # The first walk starts with the server, not with the first visitor.
@@ -210,10 +179,10 @@ def make_web_app(app: Any, host: str = "127.0.0.1",
 
     web_app.on_startup.append(warm)
 
-    def register(method: str, path: str, handler: Callable[..., Any]) -> None:
+    def register(method: str, path: str, handler: Callable[..., Any], action: str | None = None) -> None:
         if not path.startswith(ROUTE_PREFIX):
             raise ValueError(f"plugin route {path!r} must start with {ROUTE_PREFIX}")
-        web_app.router.add_route(method, path, handler)
+        webauth.route(web_app, method, path, handler, action)
 
     app.pm.hook.register_routes(register=register)
     from watchkeeper.faces import console

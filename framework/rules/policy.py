@@ -48,6 +48,10 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "maintenance.countersign": frozenset({"supervisor"}),
     "journal.close_day": frozenset({"operator", "supervisor"}),
     "review.sign": frozenset({"supervisor"}),
+    # Reading the web console and its API: every role; the auditor's only one (read-only).
+    "console.view": frozenset({"operator", "supervisor", "maintenance", "administrator", "auditor"}),
+    # Setting another person's password, unlocking a login, issuing or revoking someone's API tokens.
+    "identity.manage": frozenset({"administrator"}),
 }
 
 #: Actions that operate the system: an operator needs current training for these (R2), as for the door.

@@ -21,6 +21,7 @@ from watchkeeper.evidence.journal import Journal, JournalTampered, Problem, anch
 from watchkeeper.core.models import Endpoint
 from watchkeeper.evidence.store import PERSON_KINDS, Store
 from watchkeeper.evidence.witness import Witness, WitnessHead, read_heads
+from watchkeeper.site import identity
 from watchkeeper.site import people as people_store
 from watchkeeper.site.people import People
 
@@ -93,6 +94,7 @@ class App:
         store = Store(site.store, pm)
         people_store.migrations.apply(store.db)  # after the plugins' sets: it extends the access rule's table
         people_store.seed(store, site.people)
+        identity.migrations.apply(store.db)
         key = load_key(site.journal_key, create=True)
         journal = Journal(store, key, site.time_zone, pm, anchor=journal_anchor(site),
                           witness=Witness(site.name, site.witness.syslog, site.witness.file))

@@ -17,10 +17,11 @@ from watchkeeper.core.files import FileReadError, read_regular_file
 from watchkeeper.core.models import Secret
 from watchkeeper.core.secrets import SecretError, SecretUnset, resolve_secret
 from watchkeeper.devices.drivers import OptionCheck, option_problem
+from watchkeeper.site.identityconfig import IdentityConfig, identity_section, os_user_problems
 from watchkeeper.site.limits import MAX_CONFIG_BYTES, depth_problem, nesting_problem, range_problem
 from watchkeeper.evidence.witness import parse_syslog_address
 
-ROLES = ("operator", "supervisor", "maintenance", "administrator")
+ROLES = ("operator", "supervisor", "maintenance", "administrator", "auditor")
 #: Standard time when a site names none (R7): China's national time service, then a public pool.
 DEFAULT_NTP_SERVERS = ("ntp.ntsc.ac.cn", "cn.pool.ntp.org")
 #: Who the monitoring-room door admits when a site says nothing else (R3).
@@ -82,6 +83,9 @@ class Policies:
     room_access_roles: tuple[str, ...] = DEFAULT_ROOM_ROLES
     #: A supervisor reviews the period's report at least this often (R10).
     review_interval_days: int = 30
+    #: A single-operator site may let the CLI take `--actor` on its word (journaled as a warning at
+    #: every use); otherwise a person proves who they are (password or OS account).
+    trust_actor: bool = False
 
 
 @attrs.frozen
@@ -164,6 +168,8 @@ class Person:
     revoked: bool = False
     #: Every training record; a `trained_on` date is one of them (course BASIC_COURSE).
     training: tuple[Training, ...] = ()
+    #: The OS account whose commands are this person's without a password (checked against the real uid).
+    os_user: str | None = None
 
 
 @attrs.frozen
@@ -234,6 +240,7 @@ class Site:
     witness: WitnessConfig = WitnessConfig()
     backup: Backup | None = None
     duty: tuple[Duty, ...] = ()
+    identity: IdentityConfig = IdentityConfig()
     warnings: tuple[str, ...] = ()
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
@@ -516,6 +523,7 @@ class _Loader:
                                               lambda v: None if v >= 0 else "must be 0 or more"),
             room_access_roles=tuple(r for r in room_roles if r in ROLES),
             review_interval_days=table.get("review_interval_days", int, 30, _positive),
+            trust_actor=table.get("trust_actor", bool, False),
         )
         table.finish()
         return policies
@@ -661,6 +669,7 @@ class _Loader:
             trained_on=trained_on,
             hours=table.get("hours", str, None, hours_problem),
             training=tuple(training),
+            os_user=table.get("os_user", str, None, _not_blank),
         )
         table.finish()
         return person
@@ -745,6 +754,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     policies = loader.policies(top.get("policies", dict, {}))
     witness = loader.witness(top.get("witness", dict, {}))
     backup = loader.backup(top.get("backup", dict, None))
+    identity = identity_section(_Table(loader, "identity", top.get("identity", dict, {})))
     recorders = tuple(loader.recorder(t) for t in loader.items(data, "recorders"))
     camera_tables = loader.items(data, "cameras")
     cameras = tuple(loader.camera(t) for t in camera_tables)
@@ -758,6 +768,8 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         _unique(loader, key, items)
     _recorder_channels(loader, recorders, cameras, camera_tables)
     _check_duty(loader, duty, people, policies)
+    for problem_path, reason in os_user_problems(people):
+        loader.problem(problem_path, reason)
     site = Site(
         name=site_table.get("name", str),
         time_zone=site_table.get("time_zone", str, "UTC", _zone),
@@ -775,6 +787,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         witness=witness,
         backup=backup,
         duty=duty,
+        identity=identity,
         warnings=tuple(loader.warnings),
         raw=data,
     )

@@ -63,6 +63,10 @@ NUMBER_RANGES: dict[str, Range] = {
     # Days become a timedelta added to a training date: 1e18 would overflow it.
     "policies.training_refresher_days": Range(1, 3650),
     "backup.keep": Range(1, 3650),
+    "identity.session_idle_minutes": Range(0, 1440, above=True),
+    "identity.session_hours": Range(0, 720, above=True),
+    "identity.lockout_attempts": Range(1, 100),
+    "identity.lockout_minutes": Range(0, 10080, above=True),
     "recorders.port": Range(1, 65535),
     "recorders.timeout_seconds": Range(0.1, 300),
     "recorders.channels": Range(1, 1024),

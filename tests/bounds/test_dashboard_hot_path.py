@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from watchkeeper.evidence.journal import Journal
 from watchkeeper.faces.report import build_report
 from watchkeeper.faces import health
+from tests.logins import logged_in
 from watchkeeper.faces.web import JOURNAL_PAGE_MAX, make_web_app
 
 ENTRIES = 2500
@@ -45,7 +46,7 @@ def walks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int | None]]:
 async def test_pages_walk_the_journal_in_a_thread_once_per_head(app, walks) -> None:
     fill(app)
     loop_thread = threading.current_thread().name
-    async with TestClient(TestServer(make_web_app(app))) as client:
+    async with logged_in(app, token=True) as client:
         for path in ("/api/status", "/", "/journal", "/report?period=week", "/healthz", "/api/status"):
             assert (await client.get(path)).status == 200, path
         head = app.store.conn.execute("SELECT max(seq) FROM journal").fetchone()[0]
@@ -68,7 +69,7 @@ def _tamper(app, sql: str) -> None:
 
 async def test_a_changed_head_is_walked_again(app) -> None:
     fill(app, 50)
-    async with TestClient(TestServer(make_web_app(app))) as client:
+    async with logged_in(app, token=True) as client:
         assert (await (await client.get("/api/status")).json())["journal"]["ok"] is True
         _tamper(app, "DELETE FROM journal WHERE seq = (SELECT max(seq) FROM journal)")
         assert (await (await client.get("/api/status")).json())["journal"]["ok"] is False
@@ -77,7 +78,7 @@ async def test_a_changed_head_is_walked_again(app) -> None:
 
 async def test_an_edit_behind_the_head_is_caught_by_the_next_full_walk(app) -> None:
     fill(app, 50)
-    async with TestClient(TestServer(make_web_app(app))) as client:
+    async with logged_in(app, token=True) as client:
         assert (await (await client.get("/api/status")).json())["journal"]["ok"] is True
         _tamper(app, "UPDATE journal SET body = '{\"n\":-1}' WHERE seq = 10")
         client.app[health.JOURNAL_CACHE].full_walk_seconds = 0  # the periodic walk is due now
@@ -91,8 +92,8 @@ async def test_an_edit_behind_the_head_is_caught_by_the_next_full_walk(app) -> N
 
 async def test_eight_clients_page_the_journal_while_status_answers(app) -> None:
     fill(app)
-    head = app.store.conn.execute("SELECT max(seq) FROM journal").fetchone()[0]
-    async with TestClient(TestServer(make_web_app(app))) as client:
+    async with logged_in(app, token=True) as client:
+        head = app.store.conn.execute("SELECT max(seq) FROM journal").fetchone()[0]
 
         async def page_through() -> list[int]:
             seqs, before = [], None
@@ -114,14 +115,14 @@ async def test_eight_clients_page_the_journal_while_status_answers(app) -> None:
 
 @pytest.mark.parametrize("query", ["?before=0", "?before=abc", f"?limit={JOURNAL_PAGE_MAX + 1}", "?limit=0"])
 async def test_journal_page_parameters_are_checked(app, query: str) -> None:
-    async with TestClient(TestServer(make_web_app(app))) as client:
+    async with logged_in(app, token=True) as client:
         assert (await client.get("/api/journal" + query)).status == 400
         assert (await client.get("/journal" + query)).status == 400
 
 
 async def test_journal_page_links_to_older_entries(app) -> None:
     fill(app, 250)
-    async with TestClient(TestServer(make_web_app(app))) as client:
+    async with logged_in(app, token=True) as client:
         first = await (await client.get("/journal")).text()
         assert 'id="older"' in first and 'id="seq-1"' not in first
         head = app.store.conn.execute("SELECT max(seq) FROM journal").fetchone()[0]
