@@ -8,10 +8,11 @@ from aiohttp import web
 def mount(web_app: web.Application) -> None:
     """Add the console's screens and the JSON API to the dashboard's application (after webauth's install)."""
     from watchkeeper.faces.api.routes import add_routes as add_api
-    from watchkeeper.faces.console.auth import language_middleware
+    from watchkeeper.faces.console.auth import language_middleware, same_origin_referrer
     from watchkeeper.faces.console.pages import add_routes as add_pages
 
     # Outermost, so the sign-in page and every refusal are in the person's language too.
     web_app.middlewares.insert(0, language_middleware)
+    web_app.on_response_prepare.append(same_origin_referrer)
     add_pages(web_app)
     add_api(web_app)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from watchkeeper.core.i18n import LOCALE_DIR, _, choose_language
+from watchkeeper.core.i18n import LOCALE_DIR, _, choose_language, current_language
 
 LANGUAGE_COOKIE = "lang"
 #: The form field the CSRF token travels in when webauth does not name its own.
@@ -40,13 +40,20 @@ def request_language(request: web.Request) -> str | None:
     if chosen in languages():
         return chosen
     for part in request.headers.get("Accept-Language", "").split(","):
-        tag = part.split(";")[0].strip().replace("-", "_").lower()
-        for language in languages():
-            if tag and (tag == language.lower() or tag == language.split("_")[0].lower()):
-                return language
-        if tag == "zh" or tag.startswith("zh_"):  # zh-Hans, zh-SG: the Simplified catalogue
-            return next((lang for lang in languages() if lang.startswith("zh")), None)
+        primary = part.split(";")[0].strip().replace("-", "_").lower().split("_")[0]
+        # Any Chinese tag (zh-CN, zh-Hans, zh-SG) gets the Simplified catalogue: the one there is.
+        found = next((language for language in languages() if primary and language.lower().split("_")[0] == primary),
+                     None)
+        if found is not None:
+            return found
     return None
+
+
+def shown_language() -> str:
+    """The language a page is in, as one of `languages()` (the environment's `C` or `POSIX` is English)."""
+    language = current_language()
+    return language if language in languages() else next(
+        (known for known in languages() if known.split("_")[0] == language.split("_")[0]), "en")
 
 
 @web.middleware
@@ -54,6 +61,21 @@ async def language_middleware(request: web.Request, handler: Any) -> web.StreamR
     """Each request in its person's language (aiohttp runs each request in a task of its own)."""
     choose_language(request_language(request))
     return await handler(request)
+
+
+#: The referrer policy the console's pages need (webauth's own is `no-referrer`).
+REFERRER_POLICY = "same-origin"
+
+
+async def same_origin_referrer(request: web.Request, response: web.StreamResponse) -> None:
+    """Send referrers to this server only, never elsewhere.
+
+    Under `no-referrer` Chromium sends `Origin: null` with a same-origin form POST (the Fetch
+    standard serialises the origin as null when the policy is no-referrer), and webauth's origin
+    check rightly refuses that: the login form and every console form were refused. `same-origin`
+    still sends nothing to another site. Runs after webauth's header hook, so it replaces its value.
+    """
+    response.headers["Referrer-Policy"] = REFERRER_POLICY
 
 
 def current_person(request: web.Request) -> str | None:
