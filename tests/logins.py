@@ -83,3 +83,59 @@ async def logged_in(app: Any, person: str = "li", web_app: Any = None, token: bo
         if not token:
             await login(client, person)
         yield client
+
+
+_FD: list[int] = []
+
+
+def shared_fd() -> int:
+    """One descriptor on a file holding PASSWORD for the whole test process (read with pread, so
+    every command reads it from the start); pass it on to a subprocess with pass_fds=(shared_fd(),)."""
+    if not _FD:
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="wk-password-"))
+        _FD.append(password_fd(folder))
+    return _FD[0]
+
+
+def ensure_login(config: Path, person: str) -> None:
+    """Give `person` the test password unless their site's store already has a login for them (a
+    config or store that cannot be opened is left for the command under test to report)."""
+    import sqlite3
+
+    from watchkeeper.host import open_site
+    from watchkeeper.site.config import ConfigError, load_site
+
+    try:
+        store = load_site(config).store
+    except (ConfigError, OSError):
+        return
+    if store.exists():
+        conn = sqlite3.connect(store)
+        try:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'logins'").fetchone() and \
+                conn.execute("SELECT 1 FROM logins WHERE person = ?", [person]).fetchone()
+        finally:
+            conn.close()
+        if found:
+            return
+    try:
+        app = open_site(config)
+    except Exception:  # noqa: BLE001 - a broken site is what some tests hand the command
+        return
+    try:
+        if identity.active_person(app, person) is not None:
+            give_login(app, person)
+    finally:
+        app.close()
+
+
+def proven(args: list[str]) -> list[str]:
+    """A command line whose `--actor` proves who they are with their password, as a script does
+    (`--password-fd`), the person having been given one first. Lines without --actor are unchanged."""
+    args = [str(a) for a in args]
+    if "--actor" not in args or "--password-fd" in args or "--config" not in args:
+        return args
+    ensure_login(Path(args[args.index("--config") + 1]), args[args.index("--actor") + 1])
+    return [*args, "--password-fd", str(shared_fd())]

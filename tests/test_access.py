@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -151,24 +153,24 @@ def test_untrained_operator_is_refused_operator_actions(app) -> None:
 def test_cli_visitor_flow(site_file: Path) -> None:
     runner, cli = CliRunner(), make_cli(config=site_file)
     base = ["--config", str(site_file)]
-    registered = runner.invoke(cli, base + ["visitor", "register", "--name", "Wang", "--organisation", "Acme",
+    registered = runner.invoke(cli, proven(base + ["visitor", "register", "--name", "Wang", "--organisation", "Acme",
                                             "--purpose", "repair", "--host", "li", "--from", "2026-11-28T09:00",
-                                            "--to", "2026-11-28T17:00", "--badge", "5555", "--actor", "li"])
+                                            "--to", "2026-11-28T17:00", "--badge", "5555", "--actor", "li"]))
     assert registered.exit_code == 0, registered.output
-    refused = runner.invoke(cli, base + ["visitor", "approve", "1", "--actor", "li"])
+    refused = runner.invoke(cli, proven(base + ["visitor", "approve", "1", "--actor", "li"]))
     assert refused.exit_code == 1 and "refused" in refused.output
-    approved = runner.invoke(cli, base + ["visitor", "approve", "1", "--actor", "zhang"])
+    approved = runner.invoke(cli, proven(base + ["visitor", "approve", "1", "--actor", "zhang"]))
     assert approved.exit_code == 0, approved.output
-    listed = json.loads(runner.invoke(cli, base + ["visitor", "list", "--json"]).output)
+    listed = json.loads(runner.invoke(cli, proven(base + ["visitor", "list", "--json"])).output)
     assert listed[0]["status"] == "approved" and listed[0]["decided_by"] == "zhang" and "pin_hash" not in listed[0]
-    people = json.loads(runner.invoke(cli, base + ["people", "list", "--json"]).output)
+    people = json.loads(runner.invoke(cli, proven(base + ["people", "list", "--json"])).output)
     assert {p["id"] for p in people} == {"li", "zhang", "new-op"}
-    bad = runner.invoke(cli, base + ["people", "add", "--id", "x", "--name", "X", "--role", "operator", "--actor", "li"])
+    bad = runner.invoke(cli, proven(base + ["people", "add", "--id", "x", "--name", "X", "--role", "operator", "--actor", "li"]))
     assert bad.exit_code == 1 and "people.manage" in bad.output
 
 
 def test_people_added_at_run_time_need_valid_hours(site_file: Path) -> None:
-    result = CliRunner().invoke(make_cli(config=site_file), ["--config", str(site_file), "people", "add", "--id", "x",
+    result = CliRunner().invoke(make_cli(config=site_file), proven(["--config", str(site_file), "people", "add", "--id", "x",
                                                              "--name", "X", "--role", "maintenance", "--hours", "9-5",
-                                                             "--actor", "zhang"])
+                                                             "--actor", "zhang"]))
     assert result.exit_code == 2 and "is not a range of hours" in result.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import json
 import sqlite3
 import threading
@@ -150,14 +152,14 @@ def test_backup_cli_refuses_an_operator_and_prunes_to_keep(admin_site: Path, tmp
                           'passphrase = "env:WATCHKEEPER_BACKUP_PASSPHRASE"\n')
     env = {"WATCHKEEPER_BACKUP_PASSPHRASE": PASS.reveal()}
     cli = make_cli(config=admin_site)
-    result = CliRunner().invoke(cli, ["--config", str(admin_site), "backup", "--actor", "li"], env=env)
+    result = CliRunner().invoke(cli, proven(["--config", str(admin_site), "backup", "--actor", "li"]), env=env)
     assert result.exit_code == 1 and "refused" in result.output and not backups(folder)
     for _ in range(3):
-        result = CliRunner().invoke(cli, ["--config", str(admin_site), "backup", "--actor", "root"], env=env)
+        result = CliRunner().invoke(cli, proven(["--config", str(admin_site), "backup", "--actor", "root"]), env=env)
         assert result.exit_code == 0, result.output
     assert len(backups(folder)) == 2
     assert prune(folder, 1) and len(backups(folder)) == 1
-    result = CliRunner().invoke(cli, ["backup", "verify", str(backups(folder)[0])], env=env)
+    result = CliRunner().invoke(cli, proven(["backup", "verify", str(backups(folder)[0])]), env=env)
     assert result.exit_code == 0 and "backup ok" in result.output
     # The passphrase and the key never reach the journal or the backup's clear files.
     key = (admin_site.parent / "keys" / "journal.key").read_text().strip()

@@ -3,6 +3,8 @@ clock, retention, report."""
 
 from __future__ import annotations
 
+from tests.logins import proven, shared_fd
+
 import json
 import subprocess
 import sys
@@ -68,7 +70,7 @@ def site(tmp_path: Path, camera_port: int, monkeypatch: pytest.MonkeyPatch) -> P
 
 
 def run(site: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+    return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
 
 def test_operator_day(site: Path) -> None:

@@ -6,6 +6,8 @@ The table must name every command the CLI has, so a new command cannot skip the 
 
 from __future__ import annotations
 
+from tests.logins import proven, shared_fd
+
 import subprocess
 import sys
 import textwrap
@@ -88,6 +90,10 @@ CASES: dict[str, list[tuple[list[str], int, str]]] = {
     "people add": [(["--id", "x", "--name", "y", "--role", "operator", "--hours", "25:00", "--actor", "admin"], USAGE,
                     "'25:00' is not a range of hours"),
                    (["--id", "x", "--name", "y", "--role", "boss", "--actor", "admin"], USAGE, "'boss' is not one of")],
+    "people passwd": [(["nope", "--new-password-fd", "0"], FOUND, "not a current person"),
+                      (["li", "--actor", "admin", "--new-password-fd", "987"], USAGE, "is not open")],
+    "people token": [(["nope", "--actor", "admin"], FOUND, "not a current person")],
+    "people unlock": [(["nope", "--actor", "admin"], USAGE, "has no login")],
     "people list": [(["--config", "{dir}/missing.toml"], USAGE, "does not exist")],
     "people revoke": [(["nope", "--actor", "admin"], USAGE, "no person 'nope'")],
     "people train": [(["nope", "--course", "c", "--date", "2026-01-01", "--trainer", "t", "--actor", "admin"], USAGE,
@@ -202,7 +208,7 @@ def test_bad_input_gets_a_message_and_its_exit_code(folder, monkeypatch, command
     args = [arg.format(dir=base, dead=dead) for arg in args]
     config = next((args[i + 1] for i, arg in enumerate(args) if arg == "--config"), str(base / "site.toml"))
     args = [arg for i, arg in enumerate(args) if arg != "--config" and (i == 0 or args[i - 1] != "--config")]
-    result = CliRunner().invoke(make_cli(config=Path(config)), ["--config", config, *command.split(), *args])
+    result = CliRunner().invoke(make_cli(config=Path(config)), proven(["--config", config, *command.split(), *args]))
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output
     assert result.exit_code == code, result.output
@@ -214,6 +220,7 @@ def test_bad_input_gets_a_message_and_its_exit_code(folder, monkeypatch, command
                                   ["report", "--ending", "bad"]], ids=lambda a: " ".join(a[:2]))
 def test_the_installed_command_prints_no_traceback(folder, args) -> None:
     base, _dead = folder
-    result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(base / "site.toml"), *args],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli",
+                             *proven(["--config", str(base / "site.toml"), *args])],
+                            capture_output=True, text=True, timeout=120, pass_fds=(shared_fd(),))
     assert result.returncode == USAGE and "Traceback" not in result.stderr, result.stderr

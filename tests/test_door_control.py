@@ -4,6 +4,8 @@ reader held elsewhere they are refused with a clear message (issue 13, items 8 a
 
 from __future__ import annotations
 
+from tests.logins import proven, shared_fd
+
 import asyncio
 import json
 import os
@@ -52,7 +54,8 @@ roles = ["operator"]
 
 
 def cli(site: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(site), *args],
+    return subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", *proven(["--config", str(site), *args])],
+                          pass_fds=(shared_fd(),),
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -6,6 +6,8 @@ LED and buzzer commands it receives.
 
 from __future__ import annotations
 
+from tests.logins import proven, shared_fd
+
 import asyncio
 import json
 import secrets
@@ -190,8 +192,8 @@ async def test_training_and_revocation_from_another_process_count_at_the_door(ro
 
     async def cli(*args: str) -> None:
         done = await asyncio.to_thread(subprocess.run, [
-            sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(tmp_path / "site.toml"), *args],
-            capture_output=True, text=True, timeout=60)
+            sys.executable, "-m", "watchkeeper.faces.cli", *proven(["--config", str(tmp_path / "site.toml"), *args])],
+            capture_output=True, text=True, timeout=60, pass_fds=(shared_fd(),))
         assert done.returncode == 0, done.stderr
 
     Access(app).add_person("zhang", Person("wu", "Wu", ("operator",), ("55555",)))  # no training on file

@@ -3,6 +3,8 @@ full disk; people cannot write the kinds of entry only watchkeeper writes; holds
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import hashlib
 import json
 import subprocess
@@ -178,12 +180,12 @@ async def _run(script: str, *args: str) -> subprocess.CompletedProcess:
 def test_people_cannot_write_system_kinds(app, site_file: Path) -> None:
     runner, cli = CliRunner(), make_cli(config=site_file)
     for kind in ("config", "retrieval", "access", "clock", "retention"):
-        result = runner.invoke(cli, ["--config", str(site_file), "journal", "add", "--kind", kind, "--text", "forged",
-                                     "--actor", "li"])
+        result = runner.invoke(cli, proven(["--config", str(site_file), "journal", "add", "--kind", kind, "--text", "forged",
+                                     "--actor", "li"]))
         assert result.exit_code == 1 and "written by watchkeeper itself" in result.output, (kind, result.output)
     for kind in ("operation", "maintenance", "inspection"):
-        result = runner.invoke(cli, ["--config", str(site_file), "journal", "add", "--kind", kind, "--text", "note",
-                                     "--actor", "li"])
+        result = runner.invoke(cli, proven(["--config", str(site_file), "journal", "add", "--kind", kind, "--text", "note",
+                                     "--actor", "li"]))
         assert result.exit_code == 0, result.output
     texts = [json.loads(e["body"]) for e in app.journal.entries() if e["actor"] == "li"]
     assert {"refused": "journal.add", "kind": "config"} in texts and {"text": "forged"} not in texts
@@ -193,10 +195,10 @@ def test_people_cannot_write_system_kinds(app, site_file: Path) -> None:
 async def test_holds_are_checked(site) -> None:
     runner, cli = CliRunner(), make_cli(config=site.site.source)
     base = ["--config", str(site.site.source), "footage", "hold", "--reason", "court order", "--actor", "zhang"]
-    unknown = runner.invoke(cli, base + ["--camera", "nowhere", "--from", "2026-11-27T09:00", "--to", "2026-11-27T10:00"])
+    unknown = runner.invoke(cli, proven(base + ["--camera", "nowhere", "--from", "2026-11-27T09:00", "--to", "2026-11-27T10:00"]))
     assert unknown.exit_code == 2 and "no camera 'nowhere'" in unknown.output
-    backwards = runner.invoke(cli, base + ["--camera", "vault", "--from", "2026-11-27T10:00", "--to", "2026-11-27T09:00"])
+    backwards = runner.invoke(cli, proven(base + ["--camera", "vault", "--from", "2026-11-27T10:00", "--to", "2026-11-27T09:00"]))
     assert backwards.exit_code == 2 and "must end after it starts" in backwards.output
-    placed = runner.invoke(cli, base + ["--camera", "vault", "--from", "2026-11-27T09:00", "--to", "2026-11-27T10:00"])
+    placed = runner.invoke(cli, proven(base + ["--camera", "vault", "--from", "2026-11-27T09:00", "--to", "2026-11-27T10:00"]))
     assert placed.exit_code == 0, placed.output
     assert [row["camera"] for row in site.store.db["holds"].rows] == ["vault"]

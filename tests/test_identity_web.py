@@ -189,3 +189,11 @@ def test_the_old_shared_token_is_refused_with_what_replaced_it(app, monkeypatch:
     monkeypatch.setenv("WATCHKEEPER_WEB_TOKEN", "a-long-dashboard-token")
     with pytest.raises(WebConfigError, match="people token"):
         make_web_app(app)
+
+
+async def test_the_login_page_speaks_chinese(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHKEEPER_LANG", "zh_CN")
+    page = await (await client.get("/login")).text()
+    assert 'lang="zh_CN"' in page and "登录" in page and "人员编号" in page and "密码" in page
+    failed = await login(client, "li", "not the password", expect=401)
+    assert "人员编号或密码错误" in await failed.text()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import json
 import sqlite3
 from pathlib import Path
@@ -135,18 +137,20 @@ def test_cli_add_show_and_refusals(site_file: Path) -> None:
     runner = CliRunner()
     cli = make_cli(config=site_file)
     base = ["--config", str(site_file), "journal"]
-    added = runner.invoke(cli, base + ["add", "--kind", "maintenance", "--text", "wiped desks", "--actor", "li"])
+    added = runner.invoke(cli, proven(base + ["add", "--kind", "maintenance", "--text", "wiped desks", "--actor", "li"]))
     assert added.exit_code == 0, added.output
-    refused = runner.invoke(cli, base + ["add", "--kind", "maintenance", "--text", "x", "--actor", "stranger"])
+    refused = runner.invoke(cli, proven(base + ["add", "--kind", "maintenance", "--text", "x", "--actor", "stranger"]))
     assert refused.exit_code == 1 and "refused" in refused.output
-    shown = runner.invoke(cli, base + ["show", "--kind", "maintenance"])
+    shown = runner.invoke(cli, proven(base + ["show", "--kind", "maintenance"]))
     assert "wiped desks" in shown.output and "li" in shown.output
-    as_json = runner.invoke(cli, base + ["show", "--json", "--since", "2000-01-01"])
+    as_json = runner.invoke(cli, proven(base + ["show", "--json", "--since", "2000-01-01"]))
     kinds = [json.loads(line)["kind"] for line in as_json.output.splitlines()]
-    assert kinds == ["operation", "config", "maintenance", "operation"]
-    assert runner.invoke(cli, base + ["show", "--until", "2000-01-01"]).output == ""
-    ok = runner.invoke(cli, base + ["verify"])
-    assert ok.exit_code == 0 and "journal ok: 4 entries" in ok.output
+    # Started, config, li's password set, li's note, the stranger's failed proof (no such person).
+    assert kinds == ["operation", "config", "operation", "maintenance", "operation"]
+    assert json.loads(as_json.output.splitlines()[-1])["body"] == {"login_failed": "unknown", "via": "cli"}
+    assert runner.invoke(cli, proven(base + ["show", "--until", "2000-01-01"])).output == ""
+    ok = runner.invoke(cli, proven(base + ["verify"]))
+    assert ok.exit_code == 0 and "journal ok: 5 entries" in ok.output
 
 
 def test_config_change_is_journaled_once(site_file: Path) -> None:

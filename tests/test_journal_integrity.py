@@ -3,6 +3,8 @@ the appliance's start (`run`), and `verify` itself changes nothing."""
 
 from __future__ import annotations
 
+from tests.logins import proven, shared_fd
+
 import asyncio
 import json
 import logging
@@ -47,7 +49,7 @@ def truncate(site_file: Path, keep: int) -> None:
 
 
 def cli(site_file: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site_file), ["--config", str(site_file), *args])
+    return CliRunner().invoke(make_cli(config=site_file), proven(["--config", str(site_file), *args]))
 
 
 def verify(site_file: Path, *args: str) -> dict:

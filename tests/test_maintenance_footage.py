@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import asyncio
 import json
 from datetime import datetime, timedelta, timezone
@@ -107,11 +109,11 @@ def test_footage_request_needs_another_supervisor(camera_app) -> None:
 def test_footage_cli_refusal_exit_code(camera_app, site_file: Path) -> None:
     runner, cli = CliRunner(), make_cli(config=site_file)
     base = ["--config", str(site_file), "footage"]
-    filed = runner.invoke(cli, base + ["request", "--camera", "lobby", "--from", "2026-11-27T09:00",
-                                       "--to", "2026-11-27T09:10", "--reason", "incident", "--actor", "li"])
+    filed = runner.invoke(cli, proven(base + ["request", "--camera", "lobby", "--from", "2026-11-27T09:00",
+                                       "--to", "2026-11-27T09:10", "--reason", "incident", "--actor", "li"]))
     assert filed.exit_code == 0, filed.output
-    refused = runner.invoke(cli, base + ["approve", "1", "--actor", "li"])
+    refused = runner.invoke(cli, proven(base + ["approve", "1", "--actor", "li"]))
     assert refused.exit_code == 1 and "refused" in refused.output
-    unknown = runner.invoke(cli, base + ["request", "--camera", "nowhere", "--from", "2026-11-27T09:00",
-                                         "--to", "2026-11-27T09:10", "--reason", "x", "--actor", "li"])
+    unknown = runner.invoke(cli, proven(base + ["request", "--camera", "nowhere", "--from", "2026-11-27T09:00",
+                                         "--to", "2026-11-27T09:10", "--reason", "x", "--actor", "li"]))
     assert unknown.exit_code == 2 and "no camera 'nowhere'" in unknown.output

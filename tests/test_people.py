@@ -3,6 +3,8 @@ the door included; the config seeds the store at every open."""
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -22,7 +24,7 @@ TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the test site's day
 
 
 def cli(site_file: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site_file), ["--config", str(site_file), *args])
+    return CliRunner().invoke(make_cli(config=site_file), proven(["--config", str(site_file), *args]))
 
 
 def card(number: str) -> CredentialRead:

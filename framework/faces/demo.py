@@ -89,7 +89,10 @@ def site_toml(direct: dict[str, tuple[str, Endpoint]], nvr: Endpoint | None, cho
     # The demo runs offline: its standard time is a simulated NTP server, as its devices are simulated.
     lines = ['[site]', 'name = "Demo site"', 'time_zone = "Asia/Shanghai"', 'store = "data/watchkeeper.db"',
              'journal_key = "secrets/journal.key"', 'exports_dir = "exports"', '',
-             '[policies]', 'inspection_frames = 3', 'frame_interval_seconds = 0.2', f'ntp_servers = ["{ntp}"]', '']
+             '[policies]', 'inspection_frames = 3', 'frame_interval_seconds = 0.2', f'ntp_servers = ["{ntp}"]',
+             # A demo, run by one person at one desk: the CLI takes --actor on trust, journaled each
+             # time (docs/logins.md); a real site gives people passwords or os_user mappings.
+             'trust_actor = true', '']
     if nvr is not None:
         lines += ['[[recorders]]', 'id = "nvr"', 'platform = "hikvision"', 'host = "127.0.0.1"',
                   f'port = {nvr.port}', 'username = "admin"', 'password = "file:secrets/devices.pass"', '']
@@ -110,7 +113,9 @@ def site_toml(direct: dict[str, tuple[str, Endpoint]], nvr: Endpoint | None, cho
     lines += ['[[people]]', 'id = "li"', 'name = "Li Wei"', 'roles = ["operator"]', f'badges = ["{STAFF_BADGE}"]',
               'trained_on = 2025-03-01', '', '[[people]]', 'id = "zhang"', 'name = "Zhang Min"',
               'roles = ["supervisor"]', 'badges = ["22222"]', 'trained_on = 2024-09-01', '',
-              '[[people]]', 'id = "wang"', 'name = "Wang Fang"', 'roles = ["maintenance"]', '']
+              '[[people]]', 'id = "wang"', 'name = "Wang Fang"', 'roles = ["maintenance"]', '',
+              # Who sets the first password (`watchkeeper people passwd chen`) and then the others'.
+              '[[people]]', 'id = "chen"', 'name = "Chen Jie"', 'roles = ["administrator"]', '']
     # R5: Li Wei is on duty for both shifts, so the demo signs whenever it runs.
     lines += ['[[duty]]', 'shift = "08:00"', 'operators = ["li"]', '', '[[duty]]', 'shift = "20:00"',
               'operators = ["li"]', '']

@@ -55,6 +55,7 @@ MACHINE_PREFIXES = ("/api/", "/metrics")
 #: Login attempts one address may make in THROTTLE_SECONDS; more are answered 429.
 THROTTLE_ATTEMPTS = 10
 THROTTLE_SECONDS = 60.0
+THROTTLE_ADDRESSES = 10_000
 SECURITY_HEADERS = {
     # Inline <style> stays allowed (the report's and dashboard's own); scripts only from this server.
     "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -224,7 +225,11 @@ def _next_path(value: str) -> str:
 def _throttled(request: web.Request) -> bool:
     address = request.remote or "?"
     now = time.monotonic()
-    attempts = request.app[THROTTLE].setdefault(address, deque())
+    table = request.app[THROTTLE]
+    if len(table) > THROTTLE_ADDRESSES:  # many addresses: forget the quiet ones, memory stays bounded
+        for quiet in [a for a, times in table.items() if not times or now - times[-1] > THROTTLE_SECONDS]:
+            del table[quiet]
+    attempts = table.setdefault(address, deque())
     while attempts and now - attempts[0] > THROTTLE_SECONDS:
         attempts.popleft()
     attempts.append(now)

@@ -6,6 +6,8 @@ tests/bounds/measure.py) is the inspection's alone; the simulated cameras answer
 
 from __future__ import annotations
 
+from tests.logins import proven, shared_fd
+
 import asyncio
 import contextlib
 import os
@@ -53,8 +55,9 @@ def camera(camera_id: str, platform: str, port: int) -> str:
 async def run_inspection(config: Path) -> tuple[int, str, float]:
     """(exit code, output, peak resident MB) of `watchkeeper inspect` in a child process."""
     child = await asyncio.create_subprocess_exec(
-        *measure.command("--config", str(config), "inspect", "--actor", "li", "--no-playback"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, WK_SIM_PASSWORD=PASSWORD))
+        *measure.command(*proven(["--config", str(config), "inspect", "--actor", "li", "--no-playback"])),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, WK_SIM_PASSWORD=PASSWORD),
+        pass_fds=(shared_fd(),))
     stdout, stderr = await asyncio.wait_for(child.communicate(), 300)  # the simulators answer on this loop
     return child.returncode, stdout.decode() + stderr.decode(), measure.peak_mb(stderr.decode())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.logins import proven, shared_fd
+
 import os
 import sqlite3
 import subprocess
@@ -33,7 +35,8 @@ SITE = textwrap.dedent("""\
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(config), *args],
+    return subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", *proven(["--config", str(config), *args])],
+                          pass_fds=(shared_fd(),),
                           capture_output=True, text=True, timeout=120)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import asyncio
 import json
 from pathlib import Path
@@ -15,7 +17,7 @@ from watchkeeper.rules.runner import collect_checks, run_check
 
 
 def cli(site: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+    return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
 
 def test_no_evidence_until_a_review_is_signed_then_met(tmp_path: Path) -> None:

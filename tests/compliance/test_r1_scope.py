@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import json
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from watchkeeper.host import open_site
 
 
 def cli(site: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+    return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
 
 def test_met_when_a_supervisor_approved_the_scope(tmp_path: Path) -> None:

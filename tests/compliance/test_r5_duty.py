@@ -3,6 +3,8 @@ any age naming the operators, escalation of old faults; findings have owners. Ch
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import asyncio
 import json
 import textwrap
@@ -314,7 +316,7 @@ def test_the_commands(tmp_path: Path) -> None:
     site = write_site(tmp_path)
 
     def run(*args: str):
-        return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+        return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
     shown = run("duty", "show", "--from", "2026-11-30", "--days", "1", "--json")
     assert json.loads(shown.output) == [{"shift": "2026-11-30 08:00", "on_duty": ["li"]},
@@ -359,7 +361,7 @@ def test_signing_on_the_command_line_takes_a_note_per_fault(tmp_path: Path, monk
         app.close()
 
     def run(*args: str):
-        return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+        return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
     bare = run("inspect", "sign", "--actor", "wang")
     assert bare.exit_code == 1 and "every fault needs a note" in bare.output and "gate" in bare.output

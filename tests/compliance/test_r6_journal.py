@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
@@ -15,7 +17,7 @@ from watchkeeper.host import open_site
 
 
 def cli(site: Path, *args: str):
-    return CliRunner().invoke(make_cli(config=site), ["--config", str(site), *args])
+    return CliRunner().invoke(make_cli(config=site), proven(["--config", str(site), *args]))
 
 
 def test_met_when_the_day_is_journaled_and_closed(tmp_path: Path) -> None:

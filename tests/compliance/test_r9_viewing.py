@@ -4,6 +4,8 @@ and the recorders' own logs turn retrieval without approval into `unapproved_ret
 
 from __future__ import annotations
 
+from tests.logins import proven
+
 import asyncio
 import contextlib
 import json
@@ -239,7 +241,7 @@ async def test_the_commands(site) -> None:
 
     async def run(*args: str):
         # In a thread: the commands run their own event loop while this one keeps serving the simulators.
-        return await asyncio.to_thread(CliRunner().invoke, make_cli(config=config), ["--config", str(config), *args])
+        return await asyncio.to_thread(CliRunner().invoke, make_cli(config=config), proven(["--config", str(config), *args]))
 
     shown = await run("footage", "view", str(request), "--actor", "li")
     assert shown.exit_code == 0 and shown.output.startswith("replay: rtsp://")

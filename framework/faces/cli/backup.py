@@ -9,7 +9,7 @@ import click
 
 from watchkeeper.core.i18n import _
 from watchkeeper.core.models import Secret
-from watchkeeper.faces.cli.common import State, actor_option, refusing
+from watchkeeper.faces.cli.common import State, authenticate, optional_actor_options, refusing
 from watchkeeper.host import open_site
 from watchkeeper.site.app import journal_anchor
 from watchkeeper.site.context import ActionRequest, SiteView
@@ -57,16 +57,16 @@ passphrase_option = click.option(
     "with a passphrase) and the journal's head anchor."))
 @click.option("--to", "folder", type=click.Path(path_type=Path, file_okay=False),
               help=_("Folder for the backup (default: [backup] folder in the site config)."))
-@click.option("--actor", help=_("Your person id from the site config (needed to take a backup)."))
+@optional_actor_options
 @passphrase_option
 @click.pass_context
 @refusing
-def backup(context: click.Context, folder: Path | None, actor: str | None, passphrase_file: Path | None) -> None:
+def backup(context: click.Context, folder: Path | None, actor: str | None, password_fd: int | None,
+           passphrase_file: Path | None) -> None:
     if context.invoked_subcommand is not None:
         return
-    if not actor:
-        raise click.UsageError(_("say who takes the backup with --actor"))
     state: State = context.obj
+    actor = authenticate(state, actor, password_fd)
     app = state.app()
     configured = app.site.backup
     target = folder or (configured.folder if configured else None)
@@ -110,7 +110,9 @@ def list_backups(folder: Path) -> None:
     "Restore a verified backup: the store, the journal key and anchor (and the config with "
     "--with-config). Refuses a backup whose files, chain or anchor do not verify."))
 @click.argument("path", type=click.Path(path_type=Path, file_okay=False, exists=True))
-@actor_option
+# The store being restored over may not exist (a bare machine), so no password can be checked: the
+# backup's passphrase is the proof, and the named person is authorized by the backup's own config.
+@click.option("--actor", required=True, help=_("Your person id from the site config."))
 @passphrase_option
 @click.option("--with-config", is_flag=True, help=_("Also write the backup's config to --config (kept aside if it exists)."))
 @click.option("--replace", is_flag=True, help=_("Restore over an existing store, keeping it aside (renamed)."))

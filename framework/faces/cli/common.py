@@ -1,8 +1,12 @@
-"""What the CLI's command modules share: the opened site, the --actor option, site times, refusals."""
+"""What the CLI's command modules share: the opened site, proof of who acts (--actor), site times, refusals."""
 
 from __future__ import annotations
 
+import errno
 import functools
+import os
+import pwd
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +17,7 @@ import pluggy
 
 from watchkeeper.host import open_site
 from watchkeeper.host.pluginhost import collect_platforms
+from watchkeeper.site import identity
 from watchkeeper.site.app import App, Refused
 from watchkeeper.site.config import ConfigError, Site, load_site, platform_kinds
 from watchkeeper.devices.drivers import DeviceError
@@ -80,7 +85,109 @@ class State:
             raise SystemExit(EXIT_USAGE) from None
 
 
-actor_option = click.option("--actor", required=True, help=_("Your person id from the site config."))
+#: A file descriptor to read the password from, for scripts (as --password-fd).
+PASSWORD_FD_VARIABLE = "WATCHKEEPER_PASSWORD_FD"
+PASSWORD_BYTES = 4096
+
+
+def read_password_fd(fd: int) -> str:
+    """The first line on a file descriptor. A regular file is read from its start each time (os.pread),
+    so a script may open one file once (`exec 3<password`) for many commands; a pipe is read once."""
+    try:
+        raw = os.pread(fd, PASSWORD_BYTES, 0)
+    except OSError as error:
+        if error.errno == errno.EBADF:
+            raise click.UsageError(_("file descriptor {fd} is not open").format(fd=fd)) from None
+        chunks = []  # a pipe or a terminal: read what is there
+        while (chunk := os.read(fd, PASSWORD_BYTES)) and b"\n" not in chunk and len(chunks) < 4:
+            chunks.append(chunk)
+        raw = b"".join(chunks) + chunk
+    return raw.decode("utf-8", "replace").split("\n", 1)[0].rstrip("\r")
+
+
+def os_account() -> str:
+    """The name of the real user running this process (the real uid: not `sudo -u`'s or an env var's word)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid {os.getuid()}"
+
+
+def _refused(message: str) -> SystemExit:
+    click.echo(_("refused: {reason}").format(reason=message), err=True)
+    return SystemExit(EXIT_FINDINGS)
+
+
+def authenticate(state: State, claimed: str | None, password_fd: int | None) -> str:
+    """Who runs this command, proven: the password (from a descriptor, or prompted on a terminal), the
+    OS account mapped to a person (`os_user`), or, only where `policies.trust_actor` says so, the
+    `--actor` named (journaled as a warning every time). Anything else is refused, and journaled."""
+    app = state.app()
+    fd = password_fd
+    if fd is None and os.environ.get(PASSWORD_FD_VARIABLE, "").strip():
+        try:
+            fd = int(os.environ[PASSWORD_FD_VARIABLE])
+        except ValueError:
+            raise click.UsageError(_("{variable} must be a file descriptor number").format(
+                variable=PASSWORD_FD_VARIABLE)) from None
+    account = os_account()
+    mapped = next((p.id for p in app.site.people if p.os_user and p.os_user == account), None)
+    if fd is None and mapped is not None and claimed in (None, mapped):
+        if identity.active_person(app, mapped) is None:
+            raise _refused(_("'{id}' (OS account {account}) is not a current person on this site").format(
+                id=mapped, account=account))
+        return mapped
+    if not claimed:
+        raise click.UsageError(_("say who you are with --actor (your OS account {account} maps to nobody)").format(
+            account=account))
+    if fd is None and app.site.policies.trust_actor:
+        command = click.get_current_context().command_path
+        app.journal.append("operation", claimed, claimed, {
+            "warning": "unauthenticated actor trusted by policies.trust_actor", "command": command,
+            "os_user": account})
+        click.echo(_("warning: {actor} is taken on trust (policies.trust_actor); this is journaled").format(
+            actor=claimed), err=True)
+        return claimed
+    if fd is not None:
+        password = read_password_fd(fd)
+    elif sys.stdin.isatty():
+        password = click.prompt(_("Password for {actor}").format(actor=claimed), hide_input=True, err=True)
+    else:
+        app.journal.append("operation", identity.SYSTEM, claimed[:64], {
+            "login_failed": "no_proof", "via": "cli", "os_user": account})
+        raise _refused(_("{actor} must prove who they are: a password (on a terminal, --password-fd N or "
+                         "{variable}), or an OS account mapped to them (os_user)").format(
+            actor=claimed, variable=PASSWORD_FD_VARIABLE))
+    try:
+        return identity.check_password(app, claimed, password, "cli")
+    except identity.AuthFailed as failure:
+        raise _refused(str(failure)) from None
+
+
+def _identity_options(function: Callable[..., Any], actor_help: str) -> Callable[..., Any]:
+    function = click.option("--password-fd", type=click.IntRange(min=0), default=None,
+                            help=_("Read your password from this file descriptor (scripts); else "
+                                   "WATCHKEEPER_PASSWORD_FD, else a prompt on a terminal."))(function)
+    return click.option("--actor", default=None, help=actor_help)(function)
+
+
+def optional_actor_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`--actor` and `--password-fd` for a group that proves who acts only when it acts itself
+    (`inspect`, `backup`): it calls `authenticate` then."""
+    return _identity_options(function, _("Your person id (proven as for every action)."))
+
+
+def actor_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`--actor ID` and `--password-fd N`, proven by `authenticate`: the command gets the proven id as `actor`."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, actor: str | None, password_fd: int | None, **kwargs: Any) -> Any:
+        state = click.get_current_context().find_object(State)
+        assert state is not None
+        return function(*args, actor=authenticate(state, actor, password_fd), **kwargs)
+
+    return _identity_options(wrapper, _("Your person id from the site config (proven by your password, "
+                                        "or implied by your OS account's os_user)."))
 
 
 def site_time(state: Any, value: str) -> datetime:

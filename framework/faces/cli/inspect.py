@@ -11,7 +11,8 @@ import click
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.i18n import _
-from watchkeeper.faces.cli.common import EXIT_FINDINGS, actor_option, refusing, require_known
+from watchkeeper.faces.cli.common import (EXIT_FINDINGS, actor_option, authenticate, optional_actor_options, refusing,
+                                          require_known)
 from watchkeeper.rules import inspection
 from watchkeeper.faces.cli.common import State
 
@@ -23,15 +24,15 @@ def register(cli: click.Group) -> None:
 
 @click.group(invoke_without_command=True, help=_("Inspect every camera now: live frames and a recorded clip (R5)."))
 @click.option("--camera", "cameras", multiple=True, help=_("Only these cameras."))
-@click.option("--actor", help=_("Your person id (required to run an inspection)."))
+@optional_actor_options
 @click.option("--no-playback", is_flag=True, help=_("Skip the recorded clip (live frames only)."))
 @click.pass_context
 @refusing
-def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str, no_playback: bool) -> None:
+def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str | None, password_fd: int | None,
+            no_playback: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
-    if not actor:
-        raise click.UsageError(_("--actor is required: inspections are run by a named operator"))
+    actor = authenticate(ctx.obj, actor, password_fd)  # inspections are run by a proven operator
     app = ctx.obj.app()
     require_known(cameras, {c.id for c in app.site.cameras}, "--camera")
     app.require(actor, "inspect.run", "inspection", kind="inspection")

@@ -39,7 +39,7 @@ async def _wait_for_signal() -> None:
 
 @click.command("web", help=_("Serve the dashboard only (no checks, no devices) until Ctrl-C."))
 @click.option("--listen", default="127.0.0.1:8080", show_default=True,
-              help=_("HOST:PORT; other than loopback needs WATCHKEEPER_WEB_TOKEN."))
+              help=_("HOST:PORT; other than loopback, put it behind TLS (its login cookies are Secure)."))
 @click.pass_obj
 def web_command(state: State, listen: str) -> None:
     app = state.app()
@@ -61,7 +61,7 @@ def web_command(state: State, listen: str) -> None:
 @click.command(help=_("Run the appliance: scheduled checks, device events, doors. Stops on SIGTERM or Ctrl-C."))
 @click.option("--log-level", default="INFO", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]))
 @click.option("--listen", default="127.0.0.1:8080", show_default=True,
-              help=_("Dashboard HOST:PORT; other than loopback needs WATCHKEEPER_WEB_TOKEN."))
+              help=_("Dashboard HOST:PORT; other than loopback, put it behind TLS (its login cookies are Secure)."))
 @click.option("--no-web", is_flag=True, help=_("Do not serve the dashboard."))
 @click.pass_obj
 def run(state: State, log_level: str, listen: str, no_web: bool) -> None:
