@@ -117,3 +117,17 @@ def test_docs_list_every_api_route() -> None:
 
     docs = (Path(__file__).resolve().parents[1] / "docs" / "console.md").read_text(encoding="utf-8")
     assert markdown() in docs, "regenerate the table: python -m watchkeeper.faces.api.openapi"
+
+
+async def test_journal_screen_names_the_chains_problem(token_app, site_file) -> None:
+    """A missing head anchor is named as such on the console's journal screen and in the API, not 'broken'."""
+    app, tokens = token_app
+    app.journal.append("operation", "li", "console", {"text": "shift handover"})
+    (site_file.parent / "keys" / "journal.key.head").unlink()
+    as_li = {"Authorization": f"Bearer {tokens['li']}"}
+    async with TestClient(TestServer(make_web_app(app))) as client:
+        page = await (await client.get("/console/journal", headers=as_li)).text()
+        verification = (await (await client.get("/api/journal", headers=as_li)).json())["verification"]
+    assert 'data-status="anchor_missing"' in page and "Journal does not verify" in page and "BROKEN" not in page
+    assert verification["ok"] is False and verification["status"] == "anchor_missing"
+    assert "missing" in verification["problems"][0]["reason"]

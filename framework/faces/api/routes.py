@@ -84,10 +84,10 @@ async def _journal(app: Any, request: web.Request) -> dict[str, Any]:
     from watchkeeper.faces import health
 
     verification = await request.app[health.JOURNAL_CACHE].current(app)
-    problem = verification.problem
     return journal_query(app, request) | {"verification": {
-        "ok": verification.ok, "head_seq": verification.head_seq, "head_hash": verification.head_hash,
-        "problem": f"entry {problem.seq}: {problem.reason}" if problem else None}}
+        "ok": verification.ok, "status": verification.status, "entries": verification.entries,
+        "head_seq": verification.head_seq, "head_hash": verification.head_hash,
+        "problems": [{"seq": p.seq, "status": p.status, "reason": p.reason} for p in verification.problems]}}
 
 
 def _file(path: Any, media: str, name: str | None = None) -> web.FileResponse:
