@@ -194,7 +194,7 @@ async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool 
 
             runner, url = await serve(app, "127.0.0.1", 0)
             stack.push_async_callback(runner.cleanup)
-            say(f"dashboard at {url}; appliance and simulators running; Ctrl-C stops")
+            say(f"dashboard at {url}, console at {url}console/; appliance and simulators running; Ctrl-C stops")
             stop = asyncio.Event()
             with contextlib.suppress(NotImplementedError):
                 import signal

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Chromium on a machine without internet: nothing of its own fetched, no profile reused.
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
-PASSWORDS = {"li": "li-console-pass-1", "zhang": "zhang-console-pass-1", "chen": "chen-console-pass-1"}
+PASSWORDS = {"li": "li-console-pass-1", "zhang": "zhang-console-pass-1", "liu": "liu-console-pass-1"}
 
 
 def artifacts() -> Path:
@@ -44,7 +44,7 @@ async def console_site(folder: Path) -> AsyncIterator[tuple[Any, str]]:
     app = open_site(folder / "site.toml")
     try:
         # A second supervisor, added by the first as the people screen's CLI does (journaled as zhang's act).
-        Access(app).add_person("zhang", Person("chen", "Chen Hui", ("supervisor",)))
+        Access(app).add_person("zhang", Person("liu", "Liu Yang", ("supervisor",)))
         for person, password in PASSWORDS.items():
             identity.set_password(app, person, password, by="watchkeeper", via="test")
         runner, url = await serve(app, "127.0.0.1", 0)

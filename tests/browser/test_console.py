@@ -123,20 +123,22 @@ async def test_console_day(browser: Any, tmp_path: Path, language: str) -> None:
         await page.context.close()
 
         # --- the second supervisor approves the footage request ------------------------------------------
-        page = await log_in(browser, url, "chen", language)
+        page = await log_in(browser, url, "liu", language)
         await page.goto(url + "/console/footage")
         await page.fill(f"{request_row} form[data-action='footage.approve'] input[name=note]", "case checked")
         await page.click(f"{request_row} form[data-action='footage.approve'] button")
         await page.wait_for_url("**/console/footage?done=footage.approve")
         assert t("approved") in await page.inner_text(f"{request_row} .rstatus")
         await shot(page, folder, "5-second-supervisor-footage")
-        await page.goto(url + "/console/journal?actor=chen")
-        assert "footage" not in (await page.inner_text("#problem") if await page.query_selector("#problem") else "")
+        await page.goto(url + "/console/journal?actor=liu")
+        entries = await page.inner_text("#entries")
+        assert f"request-{request}" in entries and "zhang" not in entries  # filtered to liu's own acts
+        assert await page.get_attribute("#verification", "data-status") == "ok"
         await shot(page, folder, "6-journal")
         await page.context.close()
 
         decided = journal(app, "subject = ?", [f"request-{request}"])
-        assert [e["actor"] for e in decided] == ["zhang", "chen"]
+        assert [e["actor"] for e in decided] == ["zhang", "liu"]
         assert decided[-1]["body"] == {"decision": "approved", "note": "case checked"}
         assert journal(app, "subject = ?", [f"visitor-{visitor}"])[-1] == {
             "actor": "zhang", "subject": f"visitor-{visitor}", "body": {"visitor": "approved"}}
