@@ -30,12 +30,14 @@ from pathlib import Path
 import aiohttp
 
 from watchkeeper.host import open_site
+from watchkeeper.site import identity
 
 KINDS = ("access", "access", "access", "operation", "inspection", "clock", "retention", "maintenance")
 
 
-def build_site(folder: Path, entries: int) -> Path:
-    """A site whose journal holds `entries` entries spread over the past year, as a busy site's would."""
+def build_site(folder: Path, entries: int) -> tuple[Path, dict[str, str]]:
+    """A site whose journal holds `entries` entries spread over the past year, as a busy site's would,
+    and the headers carrying li's API token (every dashboard request needs a person)."""
     config = folder / "site.toml"
     config.write_text(textwrap.dedent("""\
         [site]
@@ -55,8 +57,9 @@ def build_site(folder: Path, entries: int) -> Path:
         app.journal.append_many([
             (KINDS[i % len(KINDS)], "li", f"door-{i % 4}", {"event": "entry", "badge": str(10000 + i % 500), "n": i},
              now - timedelta(days=365) + step * i) for i in range(offset, min(offset + batch, entries))])
+    token = identity.issue_token(app, "li", "li", "bench")
     app.close()
-    return config
+    return config, {"Authorization": f"Bearer {token}"}
 
 
 def free_port() -> int:
@@ -65,8 +68,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def page_forever(base: str, clients: int, running: multiprocessing.Event, stop: multiprocessing.Event,
-                 pages: multiprocessing.Value) -> None:
+def page_forever(base: str, headers: dict[str, str], clients: int, running: multiprocessing.Event,
+                 stop: multiprocessing.Event, pages: multiprocessing.Value) -> None:
     async def client(session: aiohttp.ClientSession) -> None:
         before = None
         while not stop.is_set():
@@ -80,7 +83,7 @@ def page_forever(base: str, clients: int, running: multiprocessing.Event, stop: 
                 pages.value += 1
 
     async def main() -> None:
-        async with aiohttp.ClientSession() as session:
+        async with aiohttp.ClientSession(headers=headers) as session:
             await asyncio.gather(*(client(session) for _ in range(clients)))
 
     asyncio.run(main())
@@ -97,11 +100,11 @@ async def probe(session: aiohttp.ClientSession, base: str, count: int) -> list[f
     return times
 
 
-async def measure(base: str, args: argparse.Namespace, running: multiprocessing.Event,
+async def measure(base: str, headers: dict[str, str], args: argparse.Namespace, running: multiprocessing.Event,
                   pages: multiprocessing.Value) -> tuple[list[float], list[float], float]:
     loaded, idle = [], []
     paged_seconds, paged = 0.0, 0
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120), headers=headers) as session:
         started = time.perf_counter()
         await probe(session, base, 1)  # the first walk of the chain (in the server's worker thread)
         print(f"first answer (full walk of the chain): {time.perf_counter() - started:.2f} s")
@@ -126,19 +129,19 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name:
         started = time.perf_counter()
-        config = build_site(Path(name), args.entries)
+        config, headers = build_site(Path(name), args.entries)
         print(f"{args.entries} journal entries written in {time.perf_counter() - started:.1f} s")
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(config), "web",
                                    "--listen", f"127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True,
-                                  env=dict(os.environ, WATCHKEEPER_WEB_TOKEN=""))
+                                  env={k: v for k, v in os.environ.items() if k != "WATCHKEEPER_WEB_TOKEN"})
         server.stderr.readline()  # "dashboard at ...": listening
         base = f"http://127.0.0.1:{port}"
         running, stop, pages = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Value("l", 0)
-        pagers = multiprocessing.Process(target=page_forever, args=(base, args.pagers, running, stop, pages))
+        pagers = multiprocessing.Process(target=page_forever, args=(base, headers, args.pagers, running, stop, pages))
         pagers.start()
         try:
-            loaded, idle, rate = asyncio.run(measure(base, args, running, pages))
+            loaded, idle, rate = asyncio.run(measure(base, headers, args, running, pages))
         finally:
             stop.set()
             running.set()

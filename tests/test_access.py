@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -17,6 +15,7 @@ from watchkeeper.faces.cli import make_cli
 from watchkeeper.site.config import Person
 from watchkeeper.core.models import CredentialKind, CredentialRead
 from watchkeeper.rules.access import within_hours
+from tests.logins import proven
 
 NOW = datetime.now(timezone.utc)
 

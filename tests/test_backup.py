@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import json
 import sqlite3
 import threading
@@ -16,6 +14,7 @@ from watchkeeper.core.models import Secret
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import open_site
 from watchkeeper.site.backup import BackupError, backups, prune, take_backup, verify_backup
+from tests.logins import proven
 
 PASS = Secret("correct horse battery staple")
 
@@ -146,7 +145,8 @@ def test_restore_refuses_the_wrong_person_and_an_existing_store(admin_site: Path
     assert len(kept) == 1
 
 
-def test_backup_cli_refuses_an_operator_and_prunes_to_keep(admin_site: Path, tmp_path: Path) -> None:
+def test_backup_cli_refuses_an_operator_and_prunes_to_keep(admin_site: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WATCHKEEPER_BACKUP_PASSPHRASE", PASS.reveal())  # for giving the test passwords too
     folder = tmp_path / "nightly"
     admin_site.write_text(admin_site.read_text() + f'\n[backup]\nfolder = "{folder}"\nkeep = 2\n'
                           'passphrase = "env:WATCHKEEPER_BACKUP_PASSPHRASE"\n')

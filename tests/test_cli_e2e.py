@@ -3,8 +3,6 @@ clock, retention, report."""
 
 from __future__ import annotations
 
-from tests.logins import proven, shared_fd
-
 import json
 import subprocess
 import sys
@@ -15,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from watchkeeper.faces.cli import make_cli
+from tests.logins import proven
 
 PASSWORD = "cli-Pass-2026"
 

@@ -6,8 +6,6 @@ The table must name every command the CLI has, so a new command cannot skip the 
 
 from __future__ import annotations
 
-from tests.logins import proven, shared_fd
-
 import subprocess
 import sys
 import textwrap
@@ -20,6 +18,7 @@ from click.testing import CliRunner
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from watchkeeper.testing import free_port
+from tests.logins import proven, shared_fd
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -75,7 +74,7 @@ CASES: dict[str, list[tuple[list[str], int, str]]] = {
                         (["--camera", "desk", "--from", "yesterday", "--to", "2026-01-02T00:00", "--reason", "x",
                           "--actor", "li"], USAGE, "is not a date-time")],
     "inspect": [(["--camera", "nope", "--actor", "li"], USAGE, "not in the site config"),
-                ([], USAGE, "--actor is required"), (["--actor", "li", "--no-playback"], FOUND, "unreachable")],
+                ([], USAGE, "say who you are with --actor"), (["--actor", "li", "--no-playback"], FOUND, "unreachable")],
     "inspect sign": [(["--run", "999", "--actor", "li"], USAGE, "no inspection run 999")],
     "journal add": [(["--kind", "operation", "--text", "x", "--actor", "nobody"], FOUND, "refused"),
                     (["--kind", "gossip", "--text", "x", "--actor", "li"], USAGE, "'gossip' is not one of")],

@@ -4,8 +4,6 @@ reader held elsewhere they are refused with a clear message (issue 13, items 8 a
 
 from __future__ import annotations
 
-from tests.logins import proven, shared_fd
-
 import asyncio
 import json
 import os
@@ -25,6 +23,7 @@ from watchkeeper.host import open_site
 from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
 
 from .test_appliance import start as start_run
+from tests.logins import proven, shared_fd
 
 pytestmark = pytest.mark.timeout(180)
 

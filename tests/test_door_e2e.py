@@ -6,8 +6,6 @@ LED and buzzer commands it receives.
 
 from __future__ import annotations
 
-from tests.logins import proven, shared_fd
-
 import asyncio
 import json
 import secrets
@@ -23,6 +21,7 @@ from watchkeeper.site.app import App
 from watchkeeper.site.config import Person
 from watchkeeper.faces.service import Appliance
 from watchkeeper.plugins.osdp.simulator import simulate as osdp_readers
+from tests.logins import proven, shared_fd
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@ full disk; people cannot write the kinds of entry only watchkeeper writes; holds
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import hashlib
 import json
 import subprocess
@@ -22,6 +20,7 @@ from watchkeeper.host import open_site
 from watchkeeper.plugins.hikvision.simulator import simulate as hikvision
 from watchkeeper.rules.footage import Footage
 from watchkeeper.site.app import Refused
+from tests.logins import proven
 
 PASSWORD = "exports-Pass-2026"
 

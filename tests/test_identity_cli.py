@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.logins import PASSWORD, give_logins, password_fd
+from tests.logins import give_logins, password_fd
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.faces.cli.common import EXIT_FINDINGS, os_account
 from watchkeeper.host import open_site

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import json
 import sqlite3
 from pathlib import Path
@@ -14,6 +12,7 @@ from click.testing import CliRunner
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.evidence.journal import GENESIS, Journal, link_hash, load_key
 from watchkeeper.core.models import Secret
+from tests.logins import proven
 
 
 def fill(app, count: int = 10) -> None:

@@ -8,15 +8,22 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from watchkeeper.faces.web import make_web_app
 from watchkeeper.host import open_site
+from watchkeeper.site import identity
+
+
+def bearer(app) -> dict[str, str]:
+    """li's API token: every dashboard page needs a person (docs/logins.md)."""
+    return {"Authorization": "Bearer " + identity.issue_token(app, "li", "li", "test")}
 
 
 async def test_a_missing_anchor_is_not_called_a_broken_chain(site_file: Path) -> None:
     app = open_site(site_file)
     app.journal.append("operation", "li", "console", "shift handover")
+    headers = bearer(app)  # before the damage: issuing it is journaled
     head = site_file.parent / "keys" / "journal.key.head"
     head.unlink()
     try:
-        async with TestClient(TestServer(make_web_app(app))) as client:
+        async with TestClient(TestServer(make_web_app(app)), headers=headers) as client:
             page = await (await client.get("/journal")).text()
     finally:
         app.close()
@@ -28,13 +35,14 @@ async def test_an_edited_entry_is_a_broken_chain(site_file: Path) -> None:
     import sqlite3
     app = open_site(site_file)
     app.journal.append("operation", "li", "console", "shift handover")
+    headers = bearer(app)
     database = site_file.parent / "data" / "watchkeeper.db"
     raw = sqlite3.connect(database, isolation_level=None)
     raw.execute("DROP TRIGGER IF EXISTS journal_no_update")
     raw.execute("UPDATE journal SET body = 'nothing happened' WHERE body LIKE '%shift handover%'")
     raw.close()
     try:
-        async with TestClient(TestServer(make_web_app(app))) as client:
+        async with TestClient(TestServer(make_web_app(app)), headers=headers) as client:
             page = await (await client.get("/journal")).text()
     finally:
         app.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import asyncio
 import json
 from datetime import datetime, timedelta, timezone
@@ -17,6 +15,7 @@ from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.rules import maintenance
 from watchkeeper.rules.footage import Footage
+from tests.logins import proven
 
 CAMERAS = """
 [[cameras]]

@@ -3,8 +3,6 @@ the door included; the config seeds the store at every open."""
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -19,6 +17,7 @@ from watchkeeper.host import open_site
 from watchkeeper.rules.door_service import Access
 from watchkeeper.site.app import Refused
 from watchkeeper.site.config import ConfigError, Person, Training, load_site
+from tests.logins import proven
 
 TODAY = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # the test site's day
 

@@ -6,8 +6,6 @@ tests/bounds/measure.py) is the inspection's alone; the simulated cameras answer
 
 from __future__ import annotations
 
-from tests.logins import proven, shared_fd
-
 import asyncio
 import contextlib
 import os
@@ -24,6 +22,7 @@ from watchkeeper.plugins.onvif.simulator import simulate as onvif
 from watchkeeper.simulation.faults import FaultProfile, PictureFault
 
 from tests.bounds import measure
+from watchkeeper.faces.cli.common import os_account
 
 PASSWORD = "sim-Pass-2026"
 MEMORY_LIMIT_MB = 300
@@ -55,9 +54,8 @@ def camera(camera_id: str, platform: str, port: int) -> str:
 async def run_inspection(config: Path) -> tuple[int, str, float]:
     """(exit code, output, peak resident MB) of `watchkeeper inspect` in a child process."""
     child = await asyncio.create_subprocess_exec(
-        *measure.command(*proven(["--config", str(config), "inspect", "--actor", "li", "--no-playback"])),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, WK_SIM_PASSWORD=PASSWORD),
-        pass_fds=(shared_fd(),))
+        *measure.command("--config", str(config), "inspect", "--actor", "li", "--no-playback"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, WK_SIM_PASSWORD=PASSWORD))
     stdout, stderr = await asyncio.wait_for(child.communicate(), 300)  # the simulators answer on this loop
     return child.returncode, stdout.decode() + stderr.decode(), measure.peak_mb(stderr.decode())
 
@@ -76,7 +74,8 @@ async def test_bomb_and_lying_header_are_findings_in_bounded_memory(tmp_path: Pa
         name = "Li"
         roles = ["operator"]
         trained_on = 2025-01-01
-        """)
+        os_user = "{account}"
+        """).format(account=os_account())  # li is proven by the OS account running the test
     async with contextlib.AsyncExitStack() as stack:
         for platform, cameras in CAMERAS.items():
             devices = await stack.enter_async_context(SIMULATORS[platform](password=PASSWORD, devices=len(cameras)))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.logins import proven, shared_fd
-
 import os
 import sqlite3
 import subprocess
@@ -19,6 +17,7 @@ from watchkeeper.evidence.journal import JournalKeyError, load_key
 from watchkeeper.evidence.store import Store, StoreError
 from watchkeeper.faces.service import Appliance
 from watchkeeper.host import load_plugins, open_site
+from watchkeeper.faces.cli.common import os_account
 
 SITE = textwrap.dedent("""\
     [site]
@@ -31,18 +30,20 @@ SITE = textwrap.dedent("""\
     name = "Li"
     roles = ["operator"]
     trained_on = 2025-01-01
+    os_user = "{account}"
     """)
 
 
 def cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", *proven(["--config", str(config), *args])],
-                          pass_fds=(shared_fd(),),
+    return subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "--config", str(config), *args],
                           capture_output=True, text=True, timeout=120)
 
 
 def site(tmp_path: Path, store: str = "data/wk.db", key: str = "keys/journal.key") -> Path:
     config = tmp_path / "site.toml"
-    config.write_text(SITE.format(store=store, key=key))
+    # li's commands are proven by the OS account running the tests: no password touches a store
+    # these tests break on purpose.
+    config.write_text(SITE.format(store=store, key=key, account=os_account()))
     return config
 
 

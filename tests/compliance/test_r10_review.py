@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import asyncio
 import json
 from pathlib import Path
@@ -14,6 +12,7 @@ from tests.compliance.conftest import backdate, seqs, verdict, write_site
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import open_site
 from watchkeeper.rules.runner import collect_checks, run_check
+from tests.logins import proven
 
 
 def cli(site: Path, *args: str):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import json
 from pathlib import Path
 
@@ -12,6 +10,7 @@ from click.testing import CliRunner
 from tests.compliance.conftest import seqs, verdict, write_site, camera
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import open_site
+from tests.logins import proven
 
 
 def cli(site: Path, *args: str):

@@ -3,8 +3,6 @@ any age naming the operators, escalation of old faults; findings have owners. Ch
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import asyncio
 import json
 import textwrap
@@ -25,6 +23,7 @@ from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.simulation.faults import FaultProfile, ImageFault
 from watchkeeper.site.app import Refused
 from watchkeeper.site.config import ConfigError, load_site
+from tests.logins import proven
 
 PASSWORD = "duty-Pass-2026"
 PEOPLE = """

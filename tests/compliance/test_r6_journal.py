@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import json
 import sqlite3
 from datetime import datetime, timedelta, timezone
@@ -14,6 +12,7 @@ from click.testing import CliRunner
 from tests.compliance.conftest import backdate, seqs, verdict, write_site
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import open_site
+from tests.logins import proven
 
 
 def cli(site: Path, *args: str):

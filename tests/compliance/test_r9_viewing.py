@@ -4,8 +4,6 @@ and the recorders' own logs turn retrieval without approval into `unapproved_ret
 
 from __future__ import annotations
 
-from tests.logins import proven
-
 import asyncio
 import contextlib
 import json
@@ -27,6 +25,7 @@ from watchkeeper.rules.footage import Footage
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.simulation.faults import FaultProfile
 from watchkeeper.site.app import Refused
+from tests.logins import proven
 
 PASSWORD = "view-Pass-2026"
 
