@@ -113,6 +113,13 @@ def viewer(request: web.Request, page: bool) -> str:
     return person
 
 
+def public(web_app: web.Application, path: str) -> None:
+    """Routes at `path` need no person (webauth already lets /static/ through: this says so in its table)."""
+    webauth = _webauth()
+    if webauth is not None:
+        webauth.mark_public(web_app, path)
+
+
 def csrf(request: web.Request) -> dict[str, str]:
     """The hidden form field that carries the CSRF token: {"name": …, "value": …}."""
     webauth = _webauth()

@@ -174,3 +174,4 @@ def add_routes(web_app: web.Application) -> None:
     auth.route(web_app, "GET", PREFIX + "/language", language)
     # /static/ is public in webauth (the stylesheet and script hold nothing of the site's).
     web_app.router.add_static("/static/console/", STATIC, name="console.static")
+    auth.public(web_app, "/static/console")
