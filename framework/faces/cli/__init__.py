@@ -33,6 +33,8 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
     from watchkeeper.faces.cli import (access, analyze, backup, checks, compliance, demo, duty, findings, footage,
                                        inspect, journal, plugins, probe, report, run, service, simulate)
     from watchkeeper.faces.cli import logins, new_plugin
+    from watchkeeper.faces.cli import new_plugin
+    from watchkeeper.faces.cli import forms
 
     config_path = config or _config_from_argv(sys.argv[1:])
     if pm is None:
@@ -51,6 +53,7 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
                    journal, new_plugin, plugins, probe, report, run, service, simulate):
         module.register(cli)
     logins.register(cli)  # into `people`, which access registered
+    forms.register(cli)
     cli.add_command(analyze.analyze)
     pm.hook.register_commands(cli=cli)
     return cli
