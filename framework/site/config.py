@@ -20,6 +20,7 @@ from watchkeeper.devices.drivers import OptionCheck, option_problem
 from watchkeeper.site.identityconfig import IdentityConfig, identity_section, os_user_problems
 from watchkeeper.site.presets import DEFAULT_PRESET, below_floor, overrides, preset_defaults, preset_problem
 from watchkeeper.site.limits import MAX_CONFIG_BYTES, depth_problem, nesting_problem, range_problem
+from watchkeeper.site.distributed import Distributed, load_distributed
 from watchkeeper.evidence.witness import parse_syslog_address
 
 ROLES = ("operator", "supervisor", "maintenance", "administrator", "auditor")
@@ -245,6 +246,8 @@ class Site:
     maintenance: tuple[MaintenanceTask, ...] = ()
     witness: WitnessConfig = WitnessConfig()
     backup: Backup | None = None
+    #: The task queue per-camera work goes through ([distributed]); None runs it in-process.
+    distributed: Distributed | None = None
     duty: tuple[Duty, ...] = ()
     identity: IdentityConfig = IdentityConfig()
     warnings: tuple[str, ...] = ()
@@ -768,6 +771,9 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     witness = loader.witness(top.get("witness", dict, {}))
     backup = loader.backup(top.get("backup", dict, None))
     identity = identity_section(_Table(loader, "identity", top.get("identity", dict, {})))
+    distributed_table = top.get("distributed", dict, None)
+    distributed = load_distributed(_Table(loader, "distributed", distributed_table)) if distributed_table is not None \
+        else None
     recorders = tuple(loader.recorder(t) for t in loader.items(data, "recorders"))
     camera_tables = loader.items(data, "cameras")
     cameras = tuple(loader.camera(t) for t in camera_tables)
@@ -799,6 +805,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         maintenance=maintenance,
         witness=witness,
         backup=backup,
+        distributed=distributed,
         duty=duty,
         identity=identity,
         warnings=tuple(loader.warnings),

@@ -23,6 +23,7 @@ from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import load_plugins
 from watchkeeper.site.config import Backup, Camera, Door, Policies, Recorder, load_site
 from watchkeeper.site.identityconfig import IdentityConfig
+from watchkeeper.site.distributed import Distributed
 from watchkeeper.site.limits import NUMBER_RANGES
 
 BASE: dict[str, Any] = {
@@ -33,6 +34,8 @@ BASE: dict[str, Any] = {
                  "audit_match_seconds": 300, "thresholds": {"night": {"dark_mean_min": 15}}},
     "backup": {"folder": "backups", "passphrase": "env:HOME", "keep": 14},
     "identity": {"session_idle_minutes": 15, "session_hours": 12, "lockout_attempts": 5, "lockout_minutes": 15},
+    "distributed": {"url": "redis://10.0.0.5:6379/0", "queue": "site", "task_seconds": 120, "tries": 3,
+                    "worker_jobs": 16},
     "recorders": [{"id": "nvr", "platform": "hikvision", "host": "10.0.0.2", "port": 8000, "timeout_seconds": 5}],
     "cameras": [
         {"id": "gate", "location": "gate", "purpose": "plates", "zone": "perimeter", "platform": "hikvision",
@@ -158,6 +161,7 @@ def test_extreme_configs_are_refused_naming_the_key(cli, tmp_path_factory, chang
 def assert_within_ranges(site: Any) -> None:
     """What the loader accepts is inside the documented ranges."""
     sections = {"policies": [site.policies], "backup": [site.backup] if site.backup else [],
+                "distributed": [site.distributed] if site.distributed else [],
                 "recorders": site.recorders, "cameras": site.cameras, "doors": site.doors,
                 "identity": [site.identity]}
     for key, limit in NUMBER_RANGES.items():
@@ -167,10 +171,10 @@ def assert_within_ranges(site: Any) -> None:
             assert value is None or limit.problem(value) is None, (key, value)
 
 
-@pytest.mark.parametrize("record", [Policies, Backup, Recorder, Camera, Door, IdentityConfig])
+@pytest.mark.parametrize("record", [Policies, Backup, Distributed, Recorder, Camera, Door, IdentityConfig])
 def test_every_number_in_the_config_has_a_range(record: type) -> None:
-    section = {Policies: "policies", Backup: "backup", Recorder: "recorders", Camera: "cameras", Door: "doors",
-               IdentityConfig: "identity"}[record]
+    section = {Policies: "policies", Backup: "backup", Distributed: "distributed", Recorder: "recorders",
+               Camera: "cameras", Door: "doors", IdentityConfig: "identity"}[record]
     numeric = {field.name for field in attrs.fields(record)
                if field.type in ("int", "float", "int | None", "float | None")}
     assert numeric and numeric <= {key.split(".")[1] for key in NUMBER_RANGES if key.startswith(section + ".")}
