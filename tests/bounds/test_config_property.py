@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import load_plugins
 from watchkeeper.site.config import Backup, Camera, Door, Policies, Recorder, load_site
-from watchkeeper.site.identityconfig import IdentityConfig
 from watchkeeper.site.distributed import Distributed
+from watchkeeper.site.identityconfig import IdentityConfig
 from watchkeeper.site.limits import NUMBER_RANGES
 
 BASE: dict[str, Any] = {
@@ -33,9 +33,9 @@ BASE: dict[str, Any] = {
                  "playback_seconds": 10, "escalate_after_hours": 24, "retrieval_valid_hours": 24,
                  "audit_match_seconds": 300, "thresholds": {"night": {"dark_mean_min": 15}}},
     "backup": {"folder": "backups", "passphrase": "env:HOME", "keep": 14},
-    "identity": {"session_idle_minutes": 15, "session_hours": 12, "lockout_attempts": 5, "lockout_minutes": 15},
     "distributed": {"url": "redis://10.0.0.5:6379/0", "queue": "site", "task_seconds": 120, "tries": 3,
                     "worker_jobs": 16},
+    "identity": {"session_idle_minutes": 15, "session_hours": 12, "lockout_attempts": 5, "lockout_minutes": 15},
     "recorders": [{"id": "nvr", "platform": "hikvision", "host": "10.0.0.2", "port": 8000, "timeout_seconds": 5}],
     "cameras": [
         {"id": "gate", "location": "gate", "purpose": "plates", "zone": "perimeter", "platform": "hikvision",

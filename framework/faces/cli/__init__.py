@@ -51,8 +51,8 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
     for module in (access, backup, checks, compliance, config_commands, demo, duty, findings, footage, inspect,
                    journal, new_plugin, plugins, probe, report, run, service, simulate, worker):
         module.register(cli)
-    logins.register(cli)  # into `people`, which access registered
     forms.register(cli)
+    logins.register(cli)  # into `people`, which access registered
     cli.add_command(analyze.analyze)
     pm.hook.register_commands(cli=cli)
     return cli
