@@ -45,12 +45,14 @@ def messages() -> set[str]:
         found |= {entry[2] for entry in extract_from_dir(
             ROOT / folder, method_map=[("**.py", "python")], keywords={"_": None, "N_": None}) if isinstance(entry[2], str)}
     found |= click_messages()
-    for template in (ROOT / "framework" / "faces" / "templates").glob("*.html"):
+    for template in (ROOT / "framework" / "faces" / "templates").rglob("*.html"):
         found |= set(TEMPLATE_CALL.findall(template.read_text(encoding="utf-8")))
     sys.path.insert(0, str(ROOT))
+    from watchkeeper.faces.console.actions import ACTIONS
+    from watchkeeper.faces.console.pages import VOCABULARY
     from watchkeeper.faces.report import CLAUSE_TITLES, PERIODS
 
-    return (found | set(CLAUSE_TITLES.values()) | set(PERIODS)
+    return (found | set(CLAUSE_TITLES.values()) | set(PERIODS) | {a.summary for a in ACTIONS} | set(VOCABULARY)
             | {"met", "not met", "no evidence", "not due", "ok", "warning", "fault"})
 
 

@@ -81,7 +81,7 @@ async def test_session_cookie_flags_and_security_headers(client) -> None:
         headers = (await client.get(path, allow_redirects=False)).headers
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
         assert "unsafe-inline" not in headers["Content-Security-Policy"].split("script-src")[1].split(";")[0]
-        assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "same-origin"
 
 
 async def test_cross_site_post_without_csrf_token_is_refused_and_journaled(app, client) -> None:

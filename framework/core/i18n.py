@@ -5,6 +5,7 @@ from __future__ import annotations
 import gettext
 import json
 import os
+from contextvars import ContextVar
 from datetime import date, datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
@@ -12,6 +13,13 @@ from typing import Any
 
 LOCALE_DIR = Path(__file__).parent.parent / "locale"
 DOMAIN = "watchkeeper"
+#: A language chosen for the work in hand (a web request's person), over the process's environment.
+_chosen: ContextVar[str | None] = ContextVar("watchkeeper_language", default=None)
+
+
+def choose_language(language: str | None) -> None:
+    """Use `language` for this context only (an asyncio task, e.g. one web request); None: the environment's."""
+    _chosen.set(language)
 
 
 @lru_cache(maxsize=8)
@@ -20,7 +28,9 @@ def _translation(language: str) -> gettext.NullTranslations:
 
 
 def current_language() -> str:
-    """WATCHKEEPER_LANG wins over the usual LANGUAGE/LC_ALL/LANG; default English."""
+    """A language chosen for this context, else WATCHKEEPER_LANG over the usual LANGUAGE/LC_ALL/LANG; default English."""
+    if _chosen.get():
+        return str(_chosen.get())
     for variable in ("WATCHKEEPER_LANG", "LANGUAGE", "LC_ALL", "LANG"):
         value = os.environ.get(variable)
         if value:

@@ -125,8 +125,10 @@ def site_toml(direct: dict[str, tuple[str, Endpoint]], nvr: Endpoint | None, cho
 
 
 async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool = False,
-                   say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Start the simulators, write the site, run every rule once, write the report; return a summary."""
+                   say: Callable[[str], None] = print, sign: bool = True) -> dict[str, Any]:
+    """Start the simulators, write the site, run every rule once, write the report; return a summary.
+
+    `sign=False` leaves the inspection run unsigned, for the operator to sign in the console."""
     platforms = collect_platforms(load_plugins())
     folder.mkdir(parents=True, exist_ok=True)
     password = secrets.token_urlsafe(12)
@@ -175,7 +177,7 @@ async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool 
                 direct[camera.id][1].set_faults(profile)
             injected[camera.id] = camera.expected
         say(_("injected faults: {faults}").format(faults=", ".join(f"{k}={v}" for k, v in injected.items())))
-        await daily_rules(app, say)
+        await daily_rules(app, say, sign)
         if reader is not None:
             await room_door(app, reader, say)
         await retrieval(app, chosen, say)
@@ -195,7 +197,8 @@ async def run_demo(folder: Path, cameras: int | None = None, keep_running: bool 
 
             runner, url = await serve(app, "127.0.0.1", 0)
             stack.push_async_callback(runner.cleanup)
-            say(_("dashboard at {url}; appliance and simulators running; Ctrl-C stops").format(url=url))
+            say(_("dashboard at {url}, console at {url}console/; appliance and simulators running; Ctrl-C stops").format(
+                url=url))
             stop = asyncio.Event()
             with contextlib.suppress(NotImplementedError):
                 import signal
@@ -224,7 +227,7 @@ async def commission(app: App, say: Callable[[str], None]) -> None:
         count=len(app.site.cameras), approved=len(approved)))
 
 
-async def daily_rules(app: App, say: Callable[[str], None]) -> None:
+async def daily_rules(app: App, say: Callable[[str], None], sign: bool = True) -> None:
     checks = collect_checks(app.pm)
     for task in app.site.maintenance:
         tick = maintenance.tick(app, "wang" if task.every == "weekly" else "li", task.id, _("demo"))
@@ -233,9 +236,13 @@ async def daily_rules(app: App, say: Callable[[str], None]) -> None:
     result = await run_check(app, checks["inspection"], "li")
     faulty = app.store.db["inspection_results"].rows_where("run = ? AND status = 'fault'", [result.summary["run"]])
     notes = {row["camera"]: (_("work order raised with the installer"), "zhang") for row in faulty}
-    run = inspection.sign(app, "li", result.summary["run"], _("faults reported to Zhang Min"), notes)
-    say(_("playback check {run}: {ok} ok, {warning} warning, {fault} fault; signed by li").format(
-        run=run, ok=result.summary["ok"], warning=result.summary["warning"], fault=result.summary["fault"]))
+    run = result.summary["run"]
+    if sign:
+        inspection.sign(app, "li", run, _("faults reported to Zhang Min"), notes)
+    counts = {"run": run, "ok": result.summary["ok"], "warning": result.summary["warning"],
+              "fault": result.summary["fault"]}
+    say((_("playback check {run}: {ok} ok, {warning} warning, {fault} fault; signed by li") if sign else
+         _("playback check {run}: {ok} ok, {warning} warning, {fault} fault; left for the operator to sign")).format(**counts))
     for name in ("clock", "retention", "maintenance", "inspection_signed"):
         await run_check(app, checks[name], "watchkeeper")
     say(_("clock, retention and maintenance checked"))

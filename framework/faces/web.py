@@ -144,15 +144,6 @@ async def journal_page(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-async def journal_api(request: web.Request) -> web.Response:
-    """`/api/journal?before=SEQ&limit=N`: a page of entries, newest first, and the next page's `before`."""
-    app = request.app[APP]
-    before, limit = _page_query(request)
-    entries = journal_entries(app, before, limit)
-    older = entries[-1]["seq"] if len(entries) == limit and entries[-1]["seq"] > 1 else None
-    return web.json_response({"entries": entries, "older": older})
-
-
 async def status(request: web.Request) -> web.Response:
     app = request.app[APP]
     report = build_report(app, "day", verification=await _verification(request))
@@ -179,7 +170,6 @@ def make_web_app(app: Any, host: str = "127.0.0.1",
     web_app.router.add_get("/", dashboard)
     web_app.router.add_get("/report", report_page)
     web_app.router.add_get("/journal", journal_page)
-    web_app.router.add_get("/api/journal", journal_api)
     web_app.router.add_get("/api/status", status)
     health.add_routes(web_app, app)
     webauth.mark_public(web_app, "/healthz")
@@ -196,6 +186,9 @@ def make_web_app(app: Any, host: str = "127.0.0.1",
         webauth.route(web_app, method, path, handler, action)
 
     app.pm.hook.register_routes(register=register)
+    from watchkeeper.faces import console
+
+    console.mount(web_app)  # the screens under /console, the JSON API (/api/journal among it) under /api
     return web_app
 
 
