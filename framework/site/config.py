@@ -19,6 +19,7 @@ from watchkeeper.core.secrets import SecretError, SecretUnset, resolve_secret
 from watchkeeper.devices.drivers import OptionCheck, option_problem
 from watchkeeper.site.limits import MAX_CONFIG_BYTES, depth_problem, nesting_problem, range_problem
 from watchkeeper.evidence.witness import parse_syslog_address
+from watchkeeper.site.estatelink import EstateLink, estate_link
 
 ROLES = ("operator", "supervisor", "maintenance", "administrator")
 #: Standard time when a site names none (R7): China's national time service, then a public pool.
@@ -233,6 +234,7 @@ class Site:
     maintenance: tuple[MaintenanceTask, ...] = ()
     witness: WitnessConfig = WitnessConfig()
     backup: Backup | None = None
+    estate: EstateLink | None = None
     duty: tuple[Duty, ...] = ()
     warnings: tuple[str, ...] = ()
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
@@ -745,6 +747,8 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     policies = loader.policies(top.get("policies", dict, {}))
     witness = loader.witness(top.get("witness", dict, {}))
     backup = loader.backup(top.get("backup", dict, None))
+    estate_data = top.get("estate", dict, None)
+    estate = None if estate_data is None else estate_link(loader, _Table(loader, "estate", estate_data), _identifier)
     recorders = tuple(loader.recorder(t) for t in loader.items(data, "recorders"))
     camera_tables = loader.items(data, "cameras")
     cameras = tuple(loader.camera(t) for t in camera_tables)
@@ -774,6 +778,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         maintenance=maintenance,
         witness=witness,
         backup=backup,
+        estate=estate,
         duty=duty,
         warnings=tuple(loader.warnings),
         raw=data,

@@ -63,6 +63,9 @@ NUMBER_RANGES: dict[str, Range] = {
     # Days become a timedelta added to a training date: 1e18 would overflow it.
     "policies.training_refresher_days": Range(1, 3650),
     "backup.keep": Range(1, 3650),
+    # A push every 5 s at most (an estate of 1,000 sites), once a day at least.
+    "estate.interval_seconds": Range(5, 86400),
+    "estate.timeout_seconds": Range(0, 300, above=True),
     "recorders.port": Range(1, 65535),
     "recorders.timeout_seconds": Range(0.1, 300),
     "recorders.channels": Range(1, 1024),
