@@ -1,0 +1,274 @@
+"""The estate roll-up end to end: three simulated sites push to one estate over real HTTP.
+
+One site is cut off (the estate down) while it keeps inspecting, and catches up with nothing lost;
+a site whose journal was rewritten under its own key (so its own check passes) is flagged; a push
+with a wrong key is refused with 401 and logged without the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+import textwrap
+from pathlib import Path
+
+import aiohttp
+import attrs
+import pytest
+from click.testing import CliRunner
+
+from watchkeeper.core.models import Secret
+from watchkeeper.evidence.anchor import Anchor, Head, write_anchor
+from watchkeeper.evidence.journal import anchor_path, link_hash
+from watchkeeper.faces.cli import make_cli
+from watchkeeper.faces.estate import outbox, push as push_module
+from watchkeeper.faces.estate.config import load_estate
+from watchkeeper.faces.estate.protocol import PUSH_PATH, SITE_HEADER
+from watchkeeper.faces.estate.push import Pusher, PushRefused
+from watchkeeper.faces.estate.server import start
+from watchkeeper.faces.estate.store import EstateStore
+from watchkeeper.host import open_site
+from watchkeeper.plugins.hikvision.simulator import simulate as hikvision
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.site.app import App
+
+PASSWORD = "estate-Pass-2026"
+SITES = ("site-a", "site-b", "site-c")
+#: Every clause the estate shows; each site pushes a verdict for each.
+CLAUSES = [f"R{n}" for n in range(1, 11)]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_estate(folder: Path, port: int) -> Path:
+    path = folder / "estate.toml"
+    path.write_text(f'[estate]\nname = "District"\nstore = "estate.db"\nport = {port}\ntime_zone = "Asia/Shanghai"\n',
+                    encoding="utf-8")
+    return path
+
+
+def enrol(config: Path, site_id: str) -> str:
+    result = CliRunner().invoke(make_cli(), ["estate", "enrol", site_id, "--config", str(config), "--reason", "test"])
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip().splitlines()[0]
+    assert key.startswith("wke1_")
+    return key
+
+
+def write_site(folder: Path, site_id: str, camera_port: int, estate_port: int, key: str) -> Path:
+    folder.mkdir()
+    (folder / "estate.key").write_text(key + "\n", encoding="utf-8")
+    path = folder / "site.toml"
+    path.write_text(textwrap.dedent(f"""\
+        [site]
+        name = "Site {site_id}"
+        time_zone = "Asia/Shanghai"
+        [policies]
+        inspection_frames = 2
+        frame_interval_seconds = 0.05
+        [estate]
+        url = "http://127.0.0.1:{estate_port}"
+        site_id = "{site_id}"
+        key = "file:estate.key"
+        timeout_seconds = 5
+        [[cameras]]
+        id = "gate"
+        location = "Main gate"
+        purpose = "vehicles entering"
+        zone = "public"
+        platform = "hikvision"
+        host = "127.0.0.1"
+        port = {camera_port}
+        username = "admin"
+        password = "env:WK_ESTATE_PASSWORD"
+        timeout_seconds = 2
+        """), encoding="utf-8")
+    return path
+
+
+@attrs.define
+class Estate:
+    config: Path
+    store: EstateStore
+    port: int
+    runner: object = None
+
+    async def up(self) -> None:
+        self.runner = await start(load_estate(self.config), self.store)
+
+    async def down(self) -> None:
+        await self.runner.cleanup()
+        self.runner = None
+
+
+@pytest.fixture
+async def estate_and_sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WK_ESTATE_PASSWORD", PASSWORD)
+    port = free_port()
+    config = write_estate(tmp_path, port)
+    keys = {site: enrol(config, site) for site in SITES}
+    estate = Estate(config, EstateStore(load_estate(config).store), port)
+    await estate.up()
+    async with contextlib.AsyncExitStack() as stack:
+        cameras = await stack.enter_async_context(hikvision(password=PASSWORD, devices=len(SITES)))
+        apps = {site: open_site(write_site(tmp_path / site, site, camera.endpoint.port, port, keys[site]))
+                for site, camera in zip(SITES, cameras)}
+        try:
+            yield estate, apps, keys
+        finally:
+            for app in apps.values():
+                app.close()
+            if estate.runner is not None:
+                await estate.down()
+            estate.store.close()
+
+
+async def inspect(app: App) -> None:
+    await run_check(app, collect_checks(app.pm)["inspection"])
+
+
+def outbox_items(app: App) -> list[tuple[int, str]]:
+    return app.store.conn.execute("SELECT seq, digest FROM estate_outbox ORDER BY seq").fetchall()
+
+
+def estate_items(store: EstateStore, site: str) -> list[tuple[int, str]]:
+    return store.conn.execute("SELECT seq, digest FROM items WHERE site = ? ORDER BY seq", [site]).fetchall()
+
+
+def journal_head(app: App) -> tuple[int, str]:
+    return app.store.conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+
+
+def rewrite_journal(app: App, seq: int) -> None:
+    """What someone holding the site's key and its files can do: edit entry `seq`, re-link every entry
+    after it under the key and write a matching anchor, so the site's own `journal verify` passes."""
+    key = bytes.fromhex(app.journal._key.hex())
+    conn = app.store.conn
+    conn.execute("DROP TRIGGER journal_no_update")
+    rows = conn.execute("SELECT seq, time_utc, time_local, kind, actor, subject, body, prev_hash FROM journal"
+                        " WHERE seq >= ? ORDER BY seq", [seq]).fetchall()
+    prev = rows[0][7]
+    for number, time_utc, time_local, kind, actor, subject, body, _prev in rows:
+        if number == seq:
+            body = json.dumps({"text": "nothing happened here"})
+        digest = link_hash(key, number, time_utc, time_local, kind, actor, subject, body, prev)
+        conn.execute("UPDATE journal SET body = ?, prev_hash = ?, hash = ? WHERE seq = ?", [body, prev, digest, number])
+        prev = digest
+    conn.execute("CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal"
+                 " BEGIN SELECT RAISE(ABORT, 'the journal is append-only: UPDATE refused'); END")
+    write_anchor(anchor_path(app.site.journal_key), key, Anchor(Head(rows[-1][0], prev)))
+
+
+async def test_three_sites_push_cut_off_catch_up_rewrite_flagged_wrong_key_refused(
+        estate_and_sites, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    estate, apps, keys = estate_and_sites
+    pushers = {site: Pusher(app, app.site.estate) for site, app in apps.items()}
+    async with aiohttp.ClientSession() as session:
+        # 1. Every site inspects and pushes: the estate holds each site's verdicts, run and head.
+        for site, app in apps.items():
+            await inspect(app)
+            acked = await pushers[site].once(session)
+            assert acked == outbox_items(app)[-1][0]
+            assert estate_items(estate.store, site) == outbox_items(app)
+        for site, app in apps.items():
+            row = estate.store.rows("SELECT * FROM sites WHERE id = ?", [site])[0]
+            assert (row["tip_seq"], row["tip_hash"]) == journal_head(app)
+            assert row["flag"] is None
+            clauses = estate.store.rows("SELECT clause, status FROM verdicts WHERE site = ?", [site])
+            assert sorted(c["clause"] for c in clauses) == sorted(CLAUSES)
+            assert estate.store.rows("SELECT count(*) AS n FROM inspections WHERE site = ?", [site])[0]["n"] == 1
+
+        # 2. The estate goes down. Site B's push loop runs in the background as in `watchkeeper run`,
+        # failing and backing off, while B keeps inspecting and journaling: nothing waits on the estate.
+        await estate.down()
+        monkeypatch.setattr(push_module, "BACKOFF_SECONDS", (0.05,))
+        b = apps["site-b"]
+        pushers["site-b"].link = attrs.evolve(b.site.estate, interval_seconds=0.1)
+        loop_task = asyncio.create_task(pushers["site-b"].run())
+        for _ in range(3):
+            await inspect(b)
+            b.journal.append("maintenance", "li", "room", {"task": "daily wipe"})
+            await asyncio.sleep(0.2)
+        assert pushers["site-b"].failures >= 2
+        assert outbox.backlog(b) > 0
+        apps["site-a"].journal.append("operation", "li", "note", {"text": "while the estate is down"})
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await pushers["site-a"].once(session)  # a one-shot push fails fast, too
+        # 3. The estate comes back; B's loop sends the backlog in order, with nothing lost.
+        await estate.up()
+        for _ in range(200):
+            if outbox.backlog(b) == 0 and pushers["site-b"].failures == 0:
+                break
+            await asyncio.sleep(0.05)
+        loop_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop_task
+        assert outbox.backlog(b) == 0
+        assert estate_items(estate.store, "site-b") == outbox_items(b)
+        assert [seq for seq, _ in estate_items(estate.store, "site-b")] == list(range(1, len(outbox_items(b)) + 1))
+        row = estate.store.rows("SELECT * FROM sites WHERE id = 'site-b'")[0]
+        assert (row["tip_seq"], row["tip_hash"]) == journal_head(b) and row["flag"] is None
+        assert estate.store.rows("SELECT count(*) AS n FROM inspections WHERE site = 'site-b'")[0]["n"] == 4
+        assert {h["status"] for h in estate.store.rows("SELECT status FROM heads WHERE site = 'site-b'")} <= {
+            "first", "extends"}
+
+        # 4. Site C's journal is rewritten under its own key, anchor and all: its own check passes,
+        # and the estate, holding the chain it accepted before, flags the next head it is pushed.
+        c = apps["site-c"]
+        rewrite_journal(c, 3)
+        assert c.journal.verify().ok
+        c.journal.append("operation", "li", "note", {"text": "after the rewrite"})
+        await pushers["site-c"].once(session)
+        row = estate.store.rows("SELECT * FROM sites WHERE id = 'site-c'")[0]
+        assert row["flag_status"] == "rewritten", row
+        assert "rewritten" in row["flag"]
+        # Site A is untouched and unflagged.
+        assert estate.store.rows("SELECT flag FROM sites WHERE id = 'site-a'")[0]["flag"] is None
+
+        # 5. A push with a wrong key is refused (401) and logged, and the key it offered is not in the log.
+        wrong = "wke1_" + "x" * 43
+        caplog.set_level(logging.INFO)
+        before = estate.store.rows("SELECT count(*) AS n FROM items WHERE site = 'site-a'")[0]["n"]
+        async with session.post(f"http://127.0.0.1:{estate.port}{PUSH_PATH}", json={"items": []},
+                                headers={"Authorization": f"Bearer {wrong}", SITE_HEADER: "site-a"}) as response:
+            assert response.status == 401
+        pushers["site-a"].link = attrs.evolve(apps["site-a"].site.estate, key=Secret(keys["site-b"]))
+        apps["site-a"].journal.append("operation", "li", "note", {"text": "pushed with B's key"})
+        with pytest.raises(PushRefused):
+            await pushers["site-a"].once(session)
+        refusals = estate.store.rows("SELECT * FROM refusals WHERE site = 'site-a'")
+        assert [r["reason"] for r in refusals] == ["wrong site key", "wrong site key"]
+        assert estate.store.rows("SELECT count(*) AS n FROM items WHERE site = 'site-a'")[0]["n"] == before
+        logged = "\n".join(record.getMessage() for record in caplog.records)
+        assert "refused push from 127.0.0.1 for site 'site-a': wrong site key" in logged
+        assert wrong not in logged and keys["site-b"] not in logged and keys["site-a"] not in logged
+
+        # 6. The dashboard shows every site's clauses, the flagged site first, with its drill-down.
+        async with session.get(f"http://127.0.0.1:{estate.port}/") as response:
+            page = await response.text()
+        order = [page.index(f'data-site="{site}"') for site in ("site-c", "site-a", "site-b")]
+        assert order[0] == min(order)
+        assert page.count('data-clause="R') == 30
+        async with session.get(f"http://127.0.0.1:{estate.port}/sites/site-c") as response:
+            detail = await response.text()
+        assert 'id="flag"' in detail and 'data-status="rewritten"' in detail
+        async with session.get(f"http://127.0.0.1:{estate.port}/sites/nowhere") as response:
+            assert response.status == 404
+
+    # 7. The estate's evaluation for the week, in English and in Chinese.
+    await estate.down()
+    result = CliRunner().invoke(make_cli(), ["estate", "report", "--config", str(estate.config), "--period", "week",
+                                             "--output", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    html = Path(result.stdout.splitlines()[0]).read_text(encoding="utf-8")
+    assert all(f'data-site="{site}"' in html for site in SITES)
+    data = json.loads(Path(result.stdout.splitlines()[1]).read_text(encoding="utf-8"))
+    assert data["sites"][0]["id"] == "site-c" and data["sites"][0]["flag"]
+    assert sum(data["totals"]["R1"].values()) == 3
