@@ -25,6 +25,7 @@ from watchkeeper.site.config import ConfigError
 
 ESTATE_CONFIG = "estate.toml"
 config_option = click.option("--config", "estate_config", type=click.Path(path_type=Path), default=ESTATE_CONFIG,
+                             envvar="WATCHKEEPER_ESTATE_CONFIG",
                              show_default=True, help=_("The estate's config file (not a site's)."))
 
 
