@@ -81,7 +81,7 @@ def check_head(tip: Tip | None, key_id: str | None, body: dict[str, Any]) -> Hea
         seq, head_hash = int(body["seq"]), str(body["hash"])
         links = [(int(s), str(p), str(h)) for s, p, h in body.get("links", [])]
     except (KeyError, TypeError, ValueError):
-        return HeadCheck("garbled", _("the head is not {{seq, hash, links}}"), tip)
+        return HeadCheck("garbled", _("the head is not a JSON object of seq, hash and links"), tip)
     new_tip = Tip(seq, head_hash)
     if links and (links[-1][0], links[-1][2]) != (seq, head_hash):
         return HeadCheck("garbled", _("the links end at entry {last}, not at the head {seq}").format(
