@@ -272,3 +272,54 @@ async def test_three_sites_push_cut_off_catch_up_rewrite_flagged_wrong_key_refus
     data = json.loads(Path(result.stdout.splitlines()[1]).read_text(encoding="utf-8"))
     assert data["sites"][0]["id"] == "site-c" and data["sites"][0]["flag"]
     assert sum(data["totals"]["R1"].values()) == 3
+
+
+async def test_run_pushes_in_the_background_and_a_dead_estate_blocks_nothing(tmp_path: Path,
+                                                                           caplog: pytest.LogCaptureFixture) -> None:
+    from watchkeeper.faces.service import Appliance
+
+    dead = free_port()
+    (tmp_path / "estate.key").write_text("wke1_" + "k" * 43 + "\n")
+    path = tmp_path / "site.toml"
+    path.write_text(f'[site]\nname = "Offline"\n[estate]\nurl = "http://127.0.0.1:{dead}"\nsite_id = "offline"\n'
+                    'key = "file:estate.key"\ntimeout_seconds = 1\n', encoding="utf-8")
+    app = open_site(path)
+    try:
+        appliance = Appliance(app)
+        await asyncio.wait_for(appliance.start(), 30)
+        for _ in range(100):  # the first try is made at start, and fails
+            if "estate push" in caplog.text:
+                break
+            await asyncio.sleep(0.05)
+        # The appliance goes on: the journal takes entries while the estate is dead; they wait in the outbox.
+        started = asyncio.get_running_loop().time()
+        app.journal.append("operation", "li", "note", {"text": "the WAN is down"})
+        assert asyncio.get_running_loop().time() - started < 5
+        assert outbox.backlog(app) > 0
+        assert "estate push to" in caplog.text and "failed" in caplog.text
+        assert "wke1_" not in caplog.text
+        await asyncio.wait_for(appliance.stop(), 30)
+    finally:
+        app.close()
+
+
+@pytest.mark.parametrize(("table", "where", "reason"), [
+    ('url = "http://estate.example.org"\nsite_id = "a"\nkey = "env:X"', "estate.url", "must be https"),
+    ('url = "https://e.example.org"\nsite_id = "a b"\nkey = "env:X"', "estate.site_id", ""),
+    ('url = "https://e.example.org"\nsite_id = "a"', "estate.key", "required key is missing"),
+    ('url = "https://e.example.org"\nsite_id = "a"\nkey = "env:X"\ninterval_seconds = 1', "estate.interval_seconds",
+     "from 5 to 86400"),
+    ('url = "https://e.example.org"\nsite_id = "a"\nkey = "env:X"\ncert = "c.pem"', "estate.cert", "go together"),
+    ('url = "https://e.example.org"\nsite_id = "a"\nkey = "env:X"\nsecret = 1', "estate.secret", "unknown key"),
+])
+def test_an_estate_table_error_names_its_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str,
+                                             where: str, reason: str) -> None:
+    from watchkeeper.site.config import ConfigError, load_site
+
+    monkeypatch.setenv("X", "wke1_secret")
+    path = tmp_path / "site.toml"
+    path.write_text(f'[site]\nname = "S"\n[estate]\n{table}\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_site(path)
+    assert any(p.path == where and reason in p.reason for p in caught.value.problems), caught.value.render()
+    assert "wke1_secret" not in caught.value.render()
