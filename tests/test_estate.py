@@ -323,3 +323,78 @@ def test_an_estate_table_error_names_its_key(tmp_path: Path, monkeypatch: pytest
         load_site(path)
     assert any(p.path == where and reason in p.reason for p in caught.value.problems), caught.value.render()
     assert "wke1_secret" not in caught.value.render()
+
+
+def _certificates(folder: Path) -> dict[str, Path]:
+    """A CA, the estate's certificate for 127.0.0.1 and a site's client certificate, all signed by the CA."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - dt.timedelta(hours=1))
+          .not_valid_after(now + dt.timedelta(days=1)).add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+          .sign(ca_key, hashes.SHA256()))
+    paths = {"ca": folder / "ca.pem"}
+    paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for who, usage, serial in (("estate", ExtendedKeyUsageOID.SERVER_AUTH, 2), ("site", ExtendedKeyUsageOID.CLIENT_AUTH, 3)):
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder().subject_name(name(who)).issuer_name(ca.subject).public_key(key.public_key())
+                   .serial_number(serial).not_valid_before(now - dt.timedelta(hours=1))
+                   .not_valid_after(now + dt.timedelta(days=1)).add_extension(x509.ExtendedKeyUsage([usage]), False))
+        if who == "estate":
+            builder = builder.add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        paths[who] = folder / f"{who}.pem"
+        paths[who].write_bytes(builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+        paths[f"{who}_key"] = folder / f"{who}.key.pem"
+        paths[f"{who}_key"].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                          serialization.NoEncryption()))
+    return paths
+
+
+async def test_mutual_tls_push(tmp_path: Path) -> None:
+    """Over TLS with client certificates: a site with its certificate pushes; without one it cannot connect."""
+    certs = _certificates(tmp_path)
+    port = free_port()
+    config = tmp_path / "estate.toml"
+    config.write_text(f'[estate]\nstore = "estate.db"\nport = {port}\n[tls]\ncert = "{certs["estate"]}"\n'
+                      f'key = "{certs["estate_key"]}"\nclient_ca = "{certs["ca"]}"\n', encoding="utf-8")
+    key = enrol(config, "tls-site")
+    store = EstateStore(load_estate(config).store)
+    runner = await start(load_estate(config), store)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "estate.key").write_text(key + "\n")
+    site_toml = tmp_path / "site" / "site.toml"
+    common = (f'[site]\nname = "TLS"\n[estate]\nurl = "https://127.0.0.1:{port}"\nsite_id = "tls-site"\n'
+              f'key = "file:estate.key"\nca = "{certs["ca"]}"\ntimeout_seconds = 5\n')
+    try:
+        site_toml.write_text(common, encoding="utf-8")
+        app = open_site(site_toml)
+        try:
+            with pytest.raises(aiohttp.ClientError):  # no client certificate: the handshake is refused
+                async with aiohttp.ClientSession() as session:
+                    await Pusher(app, app.site.estate).once(session)
+            assert estate_items(store, "tls-site") == [] and outbox.backlog(app) > 0
+        finally:
+            app.close()
+        site_toml.write_text(common + f'cert = "{certs["site"]}"\ncert_key = "{certs["site_key"]}"\n', encoding="utf-8")
+        app = open_site(site_toml)
+        try:
+            async with aiohttp.ClientSession() as session:
+                acked = await Pusher(app, app.site.estate).once(session)
+            assert acked > 0 and estate_items(store, "tls-site") == outbox_items(app)
+        finally:
+            app.close()
+    finally:
+        await runner.cleanup()
+        store.close()
