@@ -13,12 +13,15 @@ import json
 import logging
 import socket
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import attrs
 import pytest
 from click.testing import CliRunner
+
+from tests.estate_postgres import fresh_database, postgres_server
 
 from watchkeeper.core.models import Secret
 from watchkeeper.evidence.anchor import Anchor, Head, write_anchor
@@ -29,7 +32,7 @@ from watchkeeper.faces.estate.config import load_estate
 from watchkeeper.faces.estate.protocol import PUSH_PATH, SITE_HEADER
 from watchkeeper.faces.estate.push import Pusher, PushRefused
 from watchkeeper.faces.estate.server import start
-from watchkeeper.faces.estate.store import EstateStore
+from watchkeeper.faces.estate.store import EstateStore, open_store
 from watchkeeper.host import open_site
 from watchkeeper.plugins.hikvision.simulator import simulate as hikvision
 from watchkeeper.rules.runner import collect_checks, run_check
@@ -47,11 +50,30 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def write_estate(folder: Path, port: int) -> Path:
+def write_estate(folder: Path, port: int, database: bool = False) -> Path:
     path = folder / "estate.toml"
-    path.write_text(f'[estate]\nname = "District"\nstore = "estate.db"\nport = {port}\ntime_zone = "Asia/Shanghai"\n',
-                    encoding="utf-8")
+    path.write_text(f'[estate]\nname = "District"\nstore = "estate.db"\nport = {port}\ntime_zone = "Asia/Shanghai"\n'
+                    + ('database_url = "env:WK_ESTATE_DATABASE"\n' if database else ""), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str | None]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Each estate test runs on SQLite and on a real PostgreSQL server; True for PostgreSQL."""
+    if request.param == "sqlite":
+        return False
+    server = request.getfixturevalue("postgres")
+    if server is None:
+        pytest.skip("PostgreSQL is not installed (Debian: postgresql)")
+    name = "estate_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[-40:].lower()
+    monkeypatch.setenv("WK_ESTATE_DATABASE", fresh_database(server, name))
+    return True
 
 
 def enrol(config: Path, site_id: str) -> str:
@@ -109,12 +131,12 @@ class Estate:
 
 
 @pytest.fixture
-async def estate_and_sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+async def estate_and_sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: bool):
     monkeypatch.setenv("WK_ESTATE_PASSWORD", PASSWORD)
     port = free_port()
-    config = write_estate(tmp_path, port)
+    config = write_estate(tmp_path, port, backend)
     keys = {site: enrol(config, site) for site in SITES}
-    estate = Estate(config, EstateStore(load_estate(config).store), port)
+    estate = Estate(config, open_store(load_estate(config)), port)
     await estate.up()
     async with contextlib.AsyncExitStack() as stack:
         cameras = await stack.enter_async_context(hikvision(password=PASSWORD, devices=len(SITES)))
@@ -139,7 +161,8 @@ def outbox_items(app: App) -> list[tuple[int, str]]:
 
 
 def estate_items(store: EstateStore, site: str) -> list[tuple[int, str]]:
-    return store.conn.execute("SELECT seq, digest FROM items WHERE site = ? ORDER BY seq", [site]).fetchall()
+    return [(row["seq"], row["digest"]) for row in store.rows("SELECT seq, digest FROM items WHERE site = ? ORDER BY seq",
+                                                               [site])]
 
 
 def journal_head(app: App) -> tuple[int, str]:
@@ -398,3 +421,12 @@ async def test_mutual_tls_push(tmp_path: Path) -> None:
     finally:
         await runner.cleanup()
         store.close()
+
+
+def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WK_ESTATE_DATABASE", f"postgresql://estate:Sup3rSecret@127.0.0.1:{free_port()}/estate")
+    config = write_estate(tmp_path, free_port(), database=True)
+    result = CliRunner().invoke(make_cli(), ["estate", "enrol", "site-1", "--config", str(config)])
+    assert result.exit_code == 3, result.output
+    assert "cannot connect to PostgreSQL" in result.output and "Sup3rSecret" not in result.output
+    assert "Traceback" not in result.output

@@ -19,7 +19,7 @@ from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_USAGE, State
 from watchkeeper.faces.estate.config import EstateConfig, load_estate
 from watchkeeper.faces.estate.push import Pusher, PushRefused
 from watchkeeper.faces.estate.report import build_estate_report, write_estate_report
-from watchkeeper.faces.estate.store import EnrolError, EstateStore
+from watchkeeper.faces.estate.store import EnrolError, EstateStore, open_store
 from watchkeeper.faces.report import PERIODS
 from watchkeeper.site.config import ConfigError
 
@@ -36,7 +36,7 @@ def register(cli: click.Group) -> None:
 def _open(path: Path) -> tuple[EstateConfig, EstateStore]:
     try:
         config = load_estate(path)
-        return config, EstateStore(config.store)
+        return config, open_store(config)
     except ConfigError as error:
         click.echo(error.render(), err=True)
         raise SystemExit(EXIT_USAGE) from None

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from watchkeeper.core.models import Secret
 from watchkeeper.site.config import MISSING, ConfigError, _Loader, _parse, _port, _Table, _zone
 
 
@@ -25,6 +26,8 @@ class EstateConfig:
     client_ca: Path | None = None
     #: A site whose last push is older than this is shown as silent.
     stale_minutes: int = 30
+    #: A postgresql:// URL: the estate's data goes there instead of the SQLite `store`.
+    database_url: Secret = attrs.field(default=Secret(""), repr=False)
     source: Path | None = None
 
 
@@ -45,7 +48,10 @@ def load_estate(source: Path | str) -> EstateConfig:
         reports=loader.required_path(table, "reports", "estate-reports"),
         stale_minutes=table.get("stale_minutes", int, 30, lambda v: None if 1 <= v <= 10080 else "must be 1 to 10080"),
         tls_cert=loader.path(tls, "cert", None), tls_key=loader.path(tls, "key", None),
-        client_ca=loader.path(tls, "client_ca", None), source=source)
+        client_ca=loader.path(tls, "client_ca", None), source=source, database_url=table.secret("database_url"))
+    url = config.database_url.reveal()
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        loader.problem("estate.database_url", "must be a postgresql:// URL (env:NAME or file:PATH)")
     if (config.tls_cert is None) != (config.tls_key is None):
         loader.problem("tls.cert", "cert and key go together")
     if config.client_ca is not None and config.tls_cert is None:
