@@ -4,7 +4,7 @@ Run: python bench/estate_ingest.py [--sites 100] [--pushes 5] [--rounds 5]
 
 The estate (`watchkeeper estate serve`'s app: authenticate the site key, check every item's digest,
 judge the pushed head's links against the chain accepted before, store the items and their effects
-in one durable SQLite transaction) and the anchor (a bare aiohttp handler that reads the same JSON
+durably in SQLite, the pushes that arrive together sharing one transaction) and the anchor (a bare aiohttp handler that reads the same JSON
 body and acknowledges it) are served by one child process, so both get the same core; the pushing
 sites run in this process over real HTTP. Each round runs the anchor and the estate in turn (the
 order alternating), every site sending `--pushes` pushes one after the other, all sites at once. A
@@ -155,7 +155,7 @@ def main() -> None:
     print(f"estate ingest, {args.sites} sites pushing concurrently, {args.pushes} pushes each, "
           f"median of {args.rounds} rounds (cpus: {os.cpu_count()}):")
     print(f"  anchor (bare aiohttp handler, same body): {result['anchor']:8.1f} pushes/s")
-    print(f"  estate (auth, digests, head check, durable store): {result['estate']:8.1f} pushes/s")
+    print(f"  estate (auth, digests, head check, durable store):  {result['estate']:8.1f} pushes/s")
     print(f"  ratio estate/anchor: {result['ratio']:.2f}")
 
 

@@ -430,3 +430,19 @@ def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path, m
     assert result.exit_code == 3, result.output
     assert "cannot connect to PostgreSQL" in result.output and "Sup3rSecret" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_batch_commits_its_parts_together_and_a_failing_part_alone_is_undone(tmp_path: Path, backend: bool) -> None:
+    config = write_estate(tmp_path, free_port(), backend)
+    store = open_store(load_estate(config))
+    try:
+        def failing(writer: EstateStore) -> None:
+            writer.refusal("10.0.0.2", "b", "wrong site key")
+            raise ValueError("a bad push")
+
+        results = store.batch([lambda w: w.refusal("10.0.0.1", "a", "wrong site key"), failing,
+                               lambda w: w.refusal("10.0.0.3", "c", "unknown site")])
+        assert results[0] is None and isinstance(results[1], ValueError) and results[2] is None
+        assert [r["remote"] for r in store.rows("SELECT remote FROM refusals ORDER BY id")] == ["10.0.0.1", "10.0.0.3"]
+    finally:
+        store.close()

@@ -105,6 +105,10 @@ class Backend:
     def transaction(self) -> contextlib.AbstractContextManager[Any]:
         raise NotImplementedError
 
+    def savepoint(self) -> contextlib.AbstractContextManager[Any]:
+        """Inside a transaction: a part that fails is undone alone (one push of a batch)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         self.conn.close()
 
@@ -139,6 +143,18 @@ class SQLiteBackend(Backend):
         else:
             self.conn.execute("COMMIT")
 
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[Any]:
+        self.conn.execute("SAVEPOINT part")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK TO part")
+            self.conn.execute("RELEASE part")
+            raise
+        else:
+            self.conn.execute("RELEASE part")
+
 
 class PostgresBackend(Backend):
     """A PostgreSQL database, for an estate whose store outgrows one file or must be replicated."""
@@ -171,6 +187,9 @@ class PostgresBackend(Backend):
 
     def transaction(self) -> contextlib.AbstractContextManager[Any]:
         return self.conn.transaction()
+
+    def savepoint(self) -> contextlib.AbstractContextManager[Any]:
+        return self.conn.transaction()  # nested: psycopg makes it a savepoint
 
 
 def _quiet(error: Exception) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import ssl
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,13 +16,59 @@ from aiohttp import web
 from watchkeeper.core.i18n import _, current_language
 from watchkeeper.faces.estate.config import EstateConfig
 from watchkeeper.faces.estate.protocol import KINDS, MAX_BODY_BYTES, PUSH_PATH, SITE_HEADER, digest
-from watchkeeper.faces.estate.store import EstateStore
+from watchkeeper.faces.estate.store import EstateStore, open_store
 from watchkeeper.faces.estate.views import TITLES, overview, site_detail
 from watchkeeper.faces.report_render import evidence_text, templates
 
 log = logging.getLogger(__name__)
 STORE: web.AppKey[EstateStore] = web.AppKey("estate_store", EstateStore)
+#: Pushes committed together at most: one transaction (one fsync) makes them all durable.
+BATCH_PUSHES = 200
 CONFIG: web.AppKey[EstateConfig] = web.AppKey("estate_config", EstateConfig)
+
+
+class Writer:
+    """Group commit on a connection of its own, in a worker thread: pushes that arrive while a
+    transaction is being made durable wait for the next one, so many sites share each fsync, and the
+    event loop keeps serving meanwhile. A push is acknowledged only after its transaction commits."""
+
+    def __init__(self, store: EstateStore) -> None:
+        self.store = store
+        self.pending: list[tuple[Callable[[EstateStore], Any], asyncio.Future[Any]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self, part: Callable[[EstateStore], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self.pending.append((part, future))
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(self._drain())
+        # A client that hangs up does not undo its push: shielded, it is committed all the same.
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending[:BATCH_PUSHES], self.pending[BATCH_PUSHES:]
+            try:
+                results = await asyncio.to_thread(self.store.batch, [part for part, _future in batch])
+            except Exception as error:  # the commit failed: every push in it is refused and resent later
+                log.error("estate store: a batch of %d pushes failed: %s", len(batch), error)
+                results = [error] * len(batch)
+            for (_part, future), result in zip(batch, results):
+                if future.done():
+                    continue
+                if isinstance(result, Exception):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    async def close(self) -> None:
+        if self.task is not None:
+            await asyncio.gather(self.task, return_exceptions=True)
+        self.store.close()
+
+
+WRITER: web.AppKey[Writer] = web.AppKey("estate_writer", Writer)
 
 
 class BadPush(ValueError):
@@ -52,16 +100,27 @@ async def push(request: web.Request) -> web.Response:
     if refused is not None:
         # Logged with who asked and why, never with the key it offered.
         log.warning("refused push from %s for site %r: %s", request.remote, site_id[:64], refused)
-        store.refuse(request.remote or "", site_id, refused)
+        remote = request.remote or ""
+        await request.app[WRITER].run(lambda writer: writer.refusal(remote, site_id, refused))
         return web.json_response({"error": refused}, status=401)
     try:
         items = _items(await request.json())
     except (ValueError, UnicodeDecodeError) as error:
         return web.json_response({"error": str(error)}, status=400)
-    acked = store.acked(site_id)
-    if items and items[0]["seq"] > acked + 1 and not items[0].get("after_gap"):
+
+    def part(writer: EstateStore) -> tuple[bool, int, list[str]]:
+        acked = writer.acked(site_id)
+        if items and items[0]["seq"] > acked + 1 and not items[0].get("after_gap"):
+            return False, acked, []
+        return (True, *writer.ingest_part(site_id, items))
+
+    try:
+        stored, acked, problems = await request.app[WRITER].run(part)
+    except Exception as error:  # the store failed: the site keeps its items and resends them
+        log.error("push from site %s not stored: %s", site_id, error)
+        return web.json_response({"error": "the estate could not store the push; send it again later"}, status=503)
+    if not stored:
         return web.json_response({"acked": acked, "error": "items missing before this push"}, status=409)
-    acked, problems = store.ingest(site_id, items)
     for problem in problems:
         log.warning("site %s flagged: %s", site_id, problem)
     return web.json_response({"acked": acked, "flags": problems})
@@ -102,8 +161,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def make_estate_app(config: EstateConfig, store: EstateStore) -> web.Application:
+    """`store` serves the dashboard's reads; pushes are written through a Writer on a second
+    connection to the same store (so reads see only committed pushes)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app[STORE], app[CONFIG] = store, config
+    app[STORE], app[CONFIG], app[WRITER] = store, config, Writer(open_store(config))
+
+    async def close_writer(_app: web.Application) -> None:
+        await app[WRITER].close()
+
+    app.on_cleanup.append(close_writer)
     app.router.add_post(PUSH_PATH, push)
     app.router.add_get("/", dashboard)
     app.router.add_get("/sites/{site}", site_page)

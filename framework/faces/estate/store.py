@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,25 @@ class EstateStore:
 
     def refuse(self, remote: str, site_id: str, reason: str) -> None:
         with self.backend.transaction():
-            self._execute("INSERT INTO refusals (time, remote, site, reason) VALUES (?, ?, ?, ?)",
-                          [now(), remote, site_id[:64], reason])
+            self.refusal(remote, site_id, reason)
+
+    def refusal(self, remote: str, site_id: str, reason: str) -> None:
+        """Keep a refused push (inside the caller's transaction)."""
+        self._execute("INSERT INTO refusals (time, remote, site, reason) VALUES (?, ?, ?, ?)",
+                      [now(), remote, site_id[:64], reason])
+
+    def batch(self, parts: list[Callable[[EstateStore], Any]]) -> list[Any]:
+        """Run several writers' parts in one transaction, so one fsync makes them all durable (group
+        commit); each part in a savepoint, so one that fails is undone alone and its error returned."""
+        results: list[Any] = []
+        with self.backend.transaction():
+            for part in parts:
+                try:
+                    with self.backend.savepoint():
+                        results.append(part(self))
+                except Exception as error:  # handed to that part's caller; the others commit
+                    results.append(error)
+        return results
 
     def acked(self, site_id: str) -> int:
         return int(self.scalar("SELECT acked FROM sites WHERE id = ?", [site_id]))
@@ -136,33 +154,37 @@ class EstateStore:
 
         An item at or below the ack is a resend: the same digest is ignored, another is a rewritten
         outbox and flags the site. An item past a gap stops the batch there (the site resends)."""
+        with self.backend.transaction():
+            return self.ingest_part(site_id, items)
+
+    def ingest_part(self, site_id: str, items: list[dict[str, Any]]) -> tuple[int, list[str]]:
+        """`ingest` inside the caller's transaction."""
         problems: list[str] = []
         received = now()
-        with self.backend.transaction():
-            acked = self.acked(site_id)
-            for item in items:
-                seq = int(item["seq"])
-                if seq <= acked:
-                    held = self.scalar("SELECT digest FROM items WHERE site = ? AND seq = ?", [site_id, seq])
-                    if held is not None and held != item["digest"]:
-                        problems.append(self._flag(site_id, "outbox_rewritten", _(
-                            "outbox item {seq} was sent before with other content: the site's store was replaced"
-                            " or rewritten").format(seq=seq)))
-                    continue
-                if seq != acked + 1 and not item.get("after_gap"):
-                    break
-                if seq != acked + 1:
-                    problems.append(self._flag(site_id, "outbox_gap", _(
-                        "outbox items {first}..{last} were lost on the site before they reached the estate").format(
-                        first=acked + 1, last=seq - 1)))
-                self._execute(SQL["item"], [site_id, seq, item["kind"], item["digest"],
-                                            json.dumps(item["body"], ensure_ascii=False), item.get("created_at"),
-                                            received])
-                problem = self._apply(site_id, seq, item["kind"], item["body"], received)
-                if problem:
-                    problems.append(problem)
-                acked = seq
-            self._update_site(site_id, acked=acked, last_push_at=received)
+        acked = self.acked(site_id)
+        for item in items:
+            seq = int(item["seq"])
+            if seq <= acked:
+                held = self.scalar("SELECT digest FROM items WHERE site = ? AND seq = ?", [site_id, seq])
+                if held is not None and held != item["digest"]:
+                    problems.append(self._flag(site_id, "outbox_rewritten", _(
+                        "outbox item {seq} was sent before with other content: the site's store was replaced"
+                        " or rewritten").format(seq=seq)))
+                continue
+            if seq != acked + 1 and not item.get("after_gap"):
+                break
+            if seq != acked + 1:
+                problems.append(self._flag(site_id, "outbox_gap", _(
+                    "outbox items {first}..{last} were lost on the site before they reached the estate").format(
+                    first=acked + 1, last=seq - 1)))
+            self._execute(SQL["item"], [site_id, seq, item["kind"], item["digest"],
+                                        json.dumps(item["body"], ensure_ascii=False), item.get("created_at"),
+                                        received])
+            problem = self._apply(site_id, seq, item["kind"], item["body"], received)
+            if problem:
+                problems.append(problem)
+            acked = seq
+        self._update_site(site_id, acked=acked, last_push_at=received)
         return acked, problems
 
     def _flag(self, site_id: str, status: str, reason: str) -> str:
