@@ -48,6 +48,7 @@ CASES: dict[str, list[tuple[list[str], int, str]]] = {
     "estate clear": [(["nope", "--reason", "x", "--config", "{dir}/missing.toml"], USAGE, "does not exist")],
     "estate enrol": [(["not a site", "--config", "{dir}/missing.toml"], USAGE, "a site id is"),
                      (["site-1", "--config", "{dir}/missing.toml"], USAGE, "does not exist")],
+    "estate heads": [(["nope", "--config", "{dir}/missing.toml"], USAGE, "does not exist")],
     "estate push": [([], USAGE, "has no [estate] table")],
     "estate report": [(["--period", "year"], USAGE, "'year' is not one of"),
                       (["--ending", "bad"], USAGE, "estate.toml: (file): does not exist")],

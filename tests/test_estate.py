@@ -26,6 +26,7 @@ from tests.estate_postgres import fresh_database, postgres_server
 from watchkeeper.core.models import Secret
 from watchkeeper.evidence.anchor import Anchor, Head, write_anchor
 from watchkeeper.evidence.journal import anchor_path, link_hash
+from watchkeeper.evidence.witness import read_heads
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.faces.estate import outbox, push as push_module
 from watchkeeper.faces.estate.config import load_estate
@@ -252,6 +253,15 @@ async def test_three_sites_push_cut_off_catch_up_rewrite_flagged_wrong_key_refus
         row = estate.store.rows("SELECT * FROM sites WHERE id = 'site-c'")[0]
         assert row["flag_status"] == "rewritten", row
         assert "rewritten" in row["flag"]
+        # The heads the estate accepted, fed back to the site as witnesses, show the rewrite there too.
+        result = CliRunner().invoke(make_cli(), ["estate", "heads", "site-c", "--config", str(estate.config)])
+        assert result.exit_code == 0, result.output
+        (tmp_path / "heads-c.jsonl").write_text(result.stdout, encoding="utf-8")
+        checked = c.journal.verify(witness=read_heads(tmp_path / "heads-c.jsonl", c.site.name))
+        assert not checked.ok and "witness_mismatch" in [p.status for p in checked.problems]
+        result = CliRunner().invoke(make_cli(), ["estate", "heads", "site-b", "--config", str(estate.config)])
+        (tmp_path / "heads-b.jsonl").write_text(result.stdout, encoding="utf-8")
+        assert b.journal.verify(witness=read_heads(tmp_path / "heads-b.jsonl", b.site.name)).ok
         # Site A is untouched and unflagged.
         assert estate.store.rows("SELECT flag FROM sites WHERE id = 'site-a'")[0]["flag"] is None
 

@@ -135,6 +135,24 @@ def clear(site_id: str, reason: str, estate_config: Path) -> None:
         store.close()
 
 
+@estate.command(help=_("Print the journal heads the estate accepted from a site, as witness lines for the"
+                       " site's `journal verify --witness FILE`."))
+@click.argument("site_id")
+@config_option
+def heads(site_id: str, estate_config: Path) -> None:
+    from watchkeeper.faces.estate.views import witness_lines
+
+    _config, store = _open(estate_config)
+    try:
+        lines = witness_lines(store, site_id)
+    except KeyError:
+        raise click.UsageError(_("no enrolled site {site}").format(site=site_id)) from None
+    finally:
+        store.close()
+    for line in lines:
+        click.echo(line)
+
+
 @estate.command("report", help=_("Write the estate's evaluation for a period: every site's clauses, worst first."))
 @click.option("--period", type=click.Choice(list(PERIODS)), default="week", show_default=True)
 @click.option("--ending", help=_("Last day of the period (estate date, YYYY-MM-DD); today by default."))

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from watchkeeper.evidence.witness import head_line
 from watchkeeper.faces.estate.store import EstateStore
 from watchkeeper.faces.report import CLAUSE_TITLES
 from watchkeeper.site.checks import CLAUSES
@@ -87,3 +88,15 @@ def site_detail(store: EstateStore, site_id: str) -> dict[str, Any] | None:
 
 
 TITLES = CLAUSE_TITLES
+
+
+def witness_lines(store: EstateStore, site_id: str) -> list[str]:
+    """The heads the estate accepted from a site, as witness lines for the site's `journal verify
+    --witness`: a chain rewritten since (even with its anchor) no longer matches them."""
+    site = store.rows("SELECT site_name, key_id FROM sites WHERE id = ?", [site_id])
+    if not site:
+        raise KeyError(site_id)
+    heads = store.rows("SELECT seq, hash, time FROM heads WHERE site = ? AND status IN ('first', 'extends')"
+                       " ORDER BY id", [site_id])
+    return [head_line(site[0]["site_name"] or site_id, site[0]["key_id"] or "", head["seq"], head["hash"],
+                      head["time"] or "") for head in heads]
