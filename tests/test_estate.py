@@ -456,3 +456,33 @@ def test_a_batch_commits_its_parts_together_and_a_failing_part_alone_is_undone(t
         assert [r["remote"] for r in store.rows("SELECT remote FROM refusals ORDER BY id")] == ["10.0.0.1", "10.0.0.3"]
     finally:
         store.close()
+
+
+async def test_the_dashboard_off_loopback_needs_a_token_and_pushes_do_not(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from watchkeeper.faces.estate.server import EstateConfigError
+
+    port = free_port()
+    config = tmp_path / "estate.toml"
+    config.write_text(f'[estate]\nstore = "estate.db"\nhost = "0.0.0.0"\nport = {port}\n', encoding="utf-8")
+    store = open_store(load_estate(config))
+    try:
+        monkeypatch.delenv("WATCHKEEPER_ESTATE_TOKEN", raising=False)
+        with pytest.raises(EstateConfigError, match="WATCHKEEPER_ESTATE_TOKEN"):
+            await start(load_estate(config), store)
+        monkeypatch.setenv("WATCHKEEPER_ESTATE_TOKEN", "t" * 20)
+        runner = await start(load_estate(config), store)
+        try:
+            async with aiohttp.ClientSession() as session:
+                base = f"http://127.0.0.1:{port}"
+                async with session.get(base + "/") as response:
+                    assert response.status == 401
+                async with session.get(base + "/", headers={"Authorization": "Bearer " + "t" * 20}) as response:
+                    assert response.status == 200
+                async with session.post(base + PUSH_PATH, json={"items": []},
+                                        headers={SITE_HEADER: "nobody", "Authorization": "Bearer wke1_x"}) as response:
+                    assert response.status == 401 and (await response.json())["error"] == "unknown site"
+        finally:
+            await runner.cleanup()
+    finally:
+        store.close()

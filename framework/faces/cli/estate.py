@@ -53,7 +53,7 @@ def estate() -> None:
 @estate.command(help=_("Serve the estate: the push endpoint and the dashboard, until Ctrl-C."))
 @config_option
 def serve(estate_config: Path) -> None:
-    from watchkeeper.faces.estate.server import start
+    from watchkeeper.faces.estate.server import EstateConfigError, start
 
     config, store = _open(estate_config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -61,6 +61,9 @@ def serve(estate_config: Path) -> None:
     async def main() -> None:
         try:
             runner = await start(config, store)
+        except EstateConfigError as error:
+            click.echo(str(error), err=True)
+            raise SystemExit(EXIT_USAGE) from None
         except OSError as error:
             click.echo(_("cannot listen on {host}:{port}: {error}").format(
                 host=config.host, port=config.port, error=error.strerror or error), err=True)

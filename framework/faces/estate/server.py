@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import ssl
 from collections.abc import Callable
 from datetime import datetime
@@ -19,6 +20,7 @@ from watchkeeper.faces.estate.protocol import KINDS, MAX_BODY_BYTES, PUSH_PATH, 
 from watchkeeper.faces.estate.store import EstateStore, open_store
 from watchkeeper.faces.estate.views import TITLES, overview, site_detail
 from watchkeeper.faces.report_render import evidence_text, templates
+from watchkeeper.faces.web import _token_middleware, is_loopback
 
 log = logging.getLogger(__name__)
 STORE: web.AppKey[EstateStore] = web.AppKey("estate_store", EstateStore)
@@ -160,10 +162,45 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+TOKEN_VARIABLE = "WATCHKEEPER_ESTATE_TOKEN"
+
+
+class EstateConfigError(ValueError):
+    """The estate cannot serve as asked (its dashboard on a network address without a token)."""
+
+
+def _dashboard_token(config: EstateConfig) -> str:
+    """The dashboard's bearer token: required off loopback, as for the site's dashboard (pushes carry
+    their site keys and are not affected)."""
+    token = os.environ.get(TOKEN_VARIABLE, "")
+    if token and (len(token) < 16 or any(character.isspace() for character in token)):
+        raise EstateConfigError(_("{variable} must be a token of 16 or more characters without spaces").format(
+            variable=TOKEN_VARIABLE))
+    if not token and not is_loopback(config.host):
+        raise EstateConfigError(_("serving the dashboard on {host} needs {variable} set to a token of 16 or more "
+                                  "characters; on 127.0.0.1 it needs none").format(host=config.host,
+                                                                                   variable=TOKEN_VARIABLE))
+    return token
+
+
+def _guard(token: str) -> Any:
+    """The site dashboard's token check, for every route but the push (which has its site keys)."""
+    check = _token_middleware(token)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
+        if request.path in (PUSH_PATH, "/healthz"):
+            return await handler(request)
+        return await check(request, handler)
+
+    return middleware
+
+
 def make_estate_app(config: EstateConfig, store: EstateStore) -> web.Application:
     """`store` serves the dashboard's reads; pushes are written through a Writer on a second
     connection to the same store (so reads see only committed pushes)."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    token = _dashboard_token(config)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_guard(token)] if token else [])
     app[STORE], app[CONFIG], app[WRITER] = store, config, Writer(open_store(config))
 
     async def close_writer(_app: web.Application) -> None:
