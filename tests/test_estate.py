@@ -486,3 +486,42 @@ async def test_the_dashboard_off_loopback_needs_a_token_and_pushes_do_not(tmp_pa
             await runner.cleanup()
     finally:
         store.close()
+
+
+def test_serve_and_push_as_commands(tmp_path: Path) -> None:
+    """`estate serve` as its own process, `estate push` from a site, then SIGTERM: a clean stop."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    port = free_port()
+    config = write_estate(tmp_path, port)
+    key = enrol(config, "cmd-site")
+    server = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "estate", "serve", "--config", str(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+        assert f"127.0.0.1:{port}" in line, line + server.stderr.read()
+        site = tmp_path / "site"
+        site.mkdir()
+        (site / "estate.key").write_text(key + "\n")
+        (site / "site.toml").write_text(f'[site]\nname = "Cmd"\n[estate]\nurl = "http://127.0.0.1:{port}"\n'
+                                        'site_id = "cmd-site"\nkey = "file:estate.key"\n', encoding="utf-8")
+        env = {**os.environ, "WATCHKEEPER_CONFIG": str(site / "site.toml")}
+        pushed = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "estate", "push"], env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert pushed.returncode == 0, pushed.stderr
+        assert "the estate holds items up to" in pushed.stdout
+        (site / "estate.key").write_text("wke1_" + "w" * 43 + "\n")
+        refused = subprocess.run([sys.executable, "-m", "watchkeeper.faces.cli", "estate", "push"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 3 and "refused" in refused.stderr and "Traceback" not in refused.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        out, err = server.communicate(timeout=60)
+    assert server.returncode == 0, err
+    assert time.monotonic() - started < 30
+    assert "refused push from 127.0.0.1 for site 'cmd-site': wrong site key" in err and "wwwww" not in err

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from watchkeeper.core.i18n import _
 from watchkeeper.evidence.journal import Verification
 from watchkeeper.faces.estate import outbox
 from watchkeeper.faces.estate.protocol import BATCH_ITEMS, PUSH_PATH, SITE_HEADER
@@ -61,16 +62,19 @@ class Pusher:
         after = outbox.first_unacked(self.app)
         headers = {"Authorization": f"Bearer {self.link.key.reveal()}", SITE_HEADER: self.link.site_id}
         timeout = aiohttp.ClientTimeout(total=self.link.timeout_seconds)
+        sent = False
         while True:
             items = outbox.pending(self.app, after, BATCH_ITEMS)
-            if not items:
+            if not items and sent:
                 return after
-            if items[0]["seq"] != after + 1:
+            sent = True  # with nothing queued, one empty push: the estate sees the site alive, and its ack
+            if items and items[0]["seq"] != after + 1:
                 items[0]["after_gap"] = True  # pruned before the estate had them: it flags the loss
             async with session.post(self.link.url + PUSH_PATH, json={"items": items}, headers=headers,
                                     timeout=timeout, ssl=ssl_context(self.link)) as response:
                 if response.status == 401:
-                    raise PushRefused(f"the estate refused site {self.link.site_id}'s key (401): re-enrol the site")
+                    raise PushRefused(_("the estate refused site {site}'s key (401): enrol the site again and put the"
+                                        " new key in [estate] key").format(site=self.link.site_id))
                 if response.status == 409:  # the estate holds less than we think (its store restored)
                     acked = int((await response.json())["acked"])
                     log.warning("estate holds items up to %s only; resending from there", acked)
@@ -78,7 +82,7 @@ class Pusher:
                     continue
                 response.raise_for_status()
                 acked = int((await response.json())["acked"])
-            if acked <= after and acked < items[-1]["seq"]:
+            if items and acked <= after and acked < items[-1]["seq"]:
                 raise RuntimeError(f"the estate acknowledged nothing past item {acked}")
             outbox.acknowledge(self.app, acked)
             after = acked
