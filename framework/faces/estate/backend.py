@@ -44,8 +44,10 @@ def m001_estate(db: sqlite_utils.Database) -> None:
                              pk=("site", "id"))
     db["reports"].create({"site": str, "seq": int, "period": str, "period_start": str, "period_end": str,
                           "files": str, "journal_head": str}, pk=("site", "seq"))
-    db["refusals"].create({"id": int, "time": str, "remote": str, "site": str, "reason": str}, pk="id")
+    db["refusals"].create({"id": int, "time": str, "remote": str, "site": str, "reason": str, "count": int,
+                           "last_time": str}, pk="id", defaults={"count": 1})
     db["refusals"].create_index(["site"])
+    db["refusals"].create_index(["remote", "site", "reason", "time"])
     db["events"].create({"id": int, "time": str, "actor": str, "action": str, "site": str, "reason": str}, pk="id")
 
 
@@ -70,8 +72,10 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, str], ...] = (("m001_estate", """
         warning BIGINT, fault BIGINT, signed_by TEXT, signed_at TEXT, PRIMARY KEY (site, id));
     CREATE TABLE reports (site TEXT, seq BIGINT, period TEXT, period_start TEXT, period_end TEXT, files TEXT,
         journal_head TEXT, PRIMARY KEY (site, seq));
-    CREATE TABLE refusals (id BIGSERIAL PRIMARY KEY, time TEXT, remote TEXT, site TEXT, reason TEXT);
+    CREATE TABLE refusals (id BIGSERIAL PRIMARY KEY, time TEXT, remote TEXT, site TEXT, reason TEXT,
+        count BIGINT DEFAULT 1, last_time TEXT);
     CREATE INDEX idx_refusals_site ON refusals (site);
+    CREATE INDEX idx_refusals_remote_site_reason_time ON refusals (remote, site, reason, time);
     CREATE TABLE events (id BIGSERIAL PRIMARY KEY, time TEXT, actor TEXT, action TEXT, site TEXT, reason TEXT);
     """),)
 

@@ -32,8 +32,8 @@ def build_estate_report(store: EstateStore, config: EstateConfig, period: str,
     for site in sites:
         for clause, status in site["clauses"].items():
             totals[clause][status or "none"] += 1
-    refusals = store.scalar("SELECT count(*) FROM refusals WHERE time >= ? AND time < ?",
-                            [start.isoformat(), end.isoformat()])
+    refusals = int(store.scalar("SELECT coalesce(sum(count), 0) FROM refusals WHERE time >= ? AND time < ?",
+                                [start.isoformat(), end.isoformat()]))  # a Decimal from PostgreSQL
     return {"estate": config.name, "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "period": {"name": period, "start": start.isoformat(), "end": end.isoformat()},
             "sites": sites, "totals": totals, "refusals": refusals}

@@ -100,10 +100,12 @@ async def push(request: web.Request) -> web.Response:
     key = authorization[7:] if authorization.startswith("Bearer ") else ""
     refused = store.authenticate(site_id, key)
     if refused is not None:
-        # Logged with who asked and why, never with the key it offered.
-        log.warning("refused push from %s for site %r: %s", request.remote, site_id[:64], refused)
         remote = request.remote or ""
-        await request.app[WRITER].run(lambda writer: writer.refusal(remote, site_id, refused))
+        first = await request.app[WRITER].run(lambda writer: writer.refusal(remote, site_id, refused))
+        # Logged with who asked and why, never with the key it offered; repeats within a minute are
+        # counted in the store and logged at debug level, so a flood cannot fill the log.
+        log.log(logging.WARNING if first else logging.DEBUG, "refused push from %s for site %r: %s", remote,
+                site_id[:64], refused)
         return web.json_response({"error": refused}, status=401)
     try:
         items = _items(await request.json())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,10 @@ from watchkeeper.faces.estate.protocol import HeadCheck, Tip, check_head, key_ha
 
 class EnrolError(Exception):
     """An enrolment that cannot be done as asked (already enrolled, unknown site)."""
+
+
+#: Refusals of the same kind within this window are one row with a count.
+REFUSAL_WINDOW = timedelta(minutes=1)
 
 
 def now() -> str:
@@ -128,10 +132,21 @@ class EstateStore:
         with self.backend.transaction():
             self.refusal(remote, site_id, reason)
 
-    def refusal(self, remote: str, site_id: str, reason: str) -> None:
-        """Keep a refused push (inside the caller's transaction)."""
-        self._execute("INSERT INTO refusals (time, remote, site, reason) VALUES (?, ?, ?, ?)",
-                      [now(), remote, site_id[:64], reason])
+    def refusal(self, remote: str, site_id: str, reason: str) -> bool:
+        """Keep a refused push (inside the caller's transaction); True when it is the first of its kind
+        (address, site, reason) this minute. Repeats are counted on that row, so a client guessing
+        keys grows a counter, not the table."""
+        moment = datetime.now(timezone.utc)
+        row = self.scalar("SELECT id FROM refusals WHERE remote = ? AND site = ? AND reason = ? AND time >= ?"
+                          " ORDER BY id DESC LIMIT 1", [remote, site_id[:64], reason,
+                                                        (moment - REFUSAL_WINDOW).isoformat(timespec="seconds")])
+        stamp = moment.isoformat(timespec="seconds")
+        if row is not None:
+            self._execute("UPDATE refusals SET count = count + 1, last_time = ? WHERE id = ?", [stamp, row])
+            return False
+        self._execute("INSERT INTO refusals (time, remote, site, reason, count, last_time) VALUES (?, ?, ?, ?, 1, ?)",
+                      [stamp, remote, site_id[:64], reason, stamp])
+        return True
 
     def batch(self, parts: list[Callable[[EstateStore], Any]]) -> list[Any]:
         """Run several writers' parts in one transaction, so one fsync makes them all durable (group

@@ -34,7 +34,8 @@ def _site_row(store: EstateStore, site: dict[str, Any], clauses: dict[str, str |
             counts[status] = counts.get(status, 0) + 1
     last = datetime.fromisoformat(site["last_push_at"]) if site["last_push_at"] else None
     findings = store.scalar("SELECT count(*) FROM findings WHERE site = ?", [site["id"]])
-    refused = store.scalar("SELECT count(*) FROM refusals WHERE site = ?", [site["id"]])
+    # int(): PostgreSQL's sum of a bigint is a Decimal, which JSON cannot hold.
+    refused = int(store.scalar("SELECT coalesce(sum(count), 0) FROM refusals WHERE site = ?", [site["id"]]))
     return {"id": site["id"], "name": site["site_name"] or site["id"], "clauses": clauses, "counts": counts,
             "flag": site["flag"], "flag_status": site["flag_status"], "flagged_at": site["flagged_at"],
             "last_push_at": site["last_push_at"], "silent": last is None or now - last > stale,
