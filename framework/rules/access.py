@@ -82,7 +82,6 @@ def decide(holder: Person | Visitor | None, site: Site, now: datetime) -> EntryD
         return EntryDecision(False, "unknown credential")
     if isinstance(holder, Person) and holder.revoked:
         return EntryDecision(False, f"{holder.id}: access revoked")
-    local = now.astimezone(site.zone)
     if isinstance(holder, Person):
         problem = person_problem(holder, site, now)
         if problem:

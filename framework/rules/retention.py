@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
 import sqlite_utils
 from sqlite_utils import Migrations
