@@ -18,6 +18,7 @@ import aiohttp
 from watchkeeper.core.i18n import _
 from watchkeeper.evidence.journal import Verification
 from watchkeeper.faces.estate import outbox
+from watchkeeper.faces.health import JournalCache
 from watchkeeper.faces.estate.protocol import BATCH_ITEMS, PUSH_PATH, SITE_HEADER
 from watchkeeper.site.app import App
 from watchkeeper.site.estatelink import EstateLink
@@ -49,12 +50,15 @@ class Pusher:
     def __init__(self, app: App, link: EstateLink) -> None:
         self.app, self.link = app, link
         self.verification: Verification | None = None
+        self.journal_cache = JournalCache()
         self.failures = 0
         self.last_error = ""
 
-    def snapshot(self) -> int:
-        """Queue what changed (the journal checked incrementally, as the dashboard does)."""
-        self.verification = self.app.journal.verify(since=self.verification)
+    async def snapshot(self) -> int:
+        """Queue what changed. The journal is checked as the dashboard checks it: incrementally, in a
+        worker thread on a read-only connection (never a walk of the chain on the loop that serves
+        the doors), with a full walk every few minutes."""
+        self.verification = await self.journal_cache.current(self.app)
         return outbox.snapshot(self.app, self.verification)
 
     async def send(self, session: aiohttp.ClientSession) -> int:
@@ -88,7 +92,7 @@ class Pusher:
             after = acked
 
     async def once(self, session: aiohttp.ClientSession) -> int:
-        self.snapshot()
+        await self.snapshot()
         return await self.send(session)
 
     def wait(self) -> float:
