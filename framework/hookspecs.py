@@ -138,7 +138,8 @@ def retention_days(camera: str, site: Site, view: SiteView) -> int | None:
     """How many days of recording a camera must keep (R8).
 
     Style: decision (firstresult). The built-in policy returns the camera's ``retention_days``
-    from the config, else the site policy.
+    from the config, else the site policy (the sector preset's figure unless the site wrote its own;
+    ``watchkeeper.site.presets``).
 
     :param camera: the camera id.
     :param site: the loaded site.
@@ -152,7 +153,8 @@ def clock_tolerance(device: str, site: Site, view: SiteView) -> float | None:
     """The largest clock offset, in seconds, a device may have (R7).
 
     Style: decision (firstresult). The built-in policy returns the site's
-    ``policies.clock_tolerance_seconds`` (30 by default).
+    ``policies.clock_tolerance_seconds`` (the sector preset's, 30 s in every preset, unless the site
+    wrote its own).
 
     :param device: the camera or recorder id.
     :param site: the loaded site.

@@ -10,6 +10,7 @@ from watchkeeper import __version__
 from watchkeeper.evidence.witness import WitnessError
 from watchkeeper.rules.policy import training_problem
 from watchkeeper.rules.verdicts import judge
+from watchkeeper.site.presets import DEFAULT_PRESET, PRESET_KEYS, PRESETS, basis_text
 
 PERIODS = {"day": 1, "week": 7, "month": 30}
 CLAUSE_TITLES = {
@@ -60,6 +61,18 @@ def _operators(app: Any, moment: datetime) -> list[dict[str, Any]]:
                          "trained_on": person.trained_on.isoformat() if person.trained_on else None,
                          "trained": problem is None, "training_problem": problem})
     return rows
+
+
+def preset_section(site: Any) -> dict[str, Any]:
+    """Which sector preset applies, the values in force, and every value the site wrote over it."""
+    policies = site.policies
+    preset = PRESETS.get(policies.preset, PRESETS[DEFAULT_PRESET])
+    return {"name": policies.preset, "basis": basis_text(policies.preset),
+            "values": {key: getattr(policies, key) for key in PRESET_KEYS},
+            "overrides": [{"key": f"policies.{key}", "preset": preset.value(key), "site": getattr(policies, key)}
+                          for key in policies.overrides]
+            + [{"key": f"cameras[id={camera.id}].retention_days", "preset": preset.retention_days,
+                "site": camera.retention_days} for camera in site.cameras if camera.retention_days is not None]}
 
 
 def _verify(app: Any) -> Any:
@@ -145,7 +158,7 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None,
                for verdict in judge(app, start, end, verification=verification)]
     report = {
         "schema_version": SCHEMA_VERSION, "generator": f"watchkeeper {__version__}",
-        "site": {"name": app.site.name, "time_zone": app.site.time_zone},
+        "site": {"name": app.site.name, "time_zone": app.site.time_zone, "preset": preset_section(app.site)},
         "period": {"name": period, "start": span[0], "end": span[1]},
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "clauses": clauses,

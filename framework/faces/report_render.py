@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import subprocess
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,9 +12,10 @@ import jinja2
 
 from watchkeeper.core.files import replacing, write_atomically
 from watchkeeper.faces.charts import clock_chart, coverage_chart
+# The one Chromium launcher; find_chromium and html_to_pdf stay importable from here for older callers.
+from watchkeeper.faces.pdf import PdfError, find_chromium, html_to_pdf  # noqa: F401
 from watchkeeper.core.i18n import _, current_language
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
 def templates() -> jinja2.Environment:
@@ -60,25 +58,6 @@ def render_html(report: dict[str, Any], zone: Any) -> str:
         clock_chart=clock_chart(evidence["R7"]["readings"], evidence["R7"]["tolerance_seconds"], zone),
         coverage_chart=coverage_chart(cameras, evidence["R8"]["coverage"], evidence["R8"]["gaps"], start, end, zone),
     )
-
-
-def find_chromium() -> str | None:
-    return next((path for name in CHROMIUM_NAMES if (path := shutil.which(name))), None)
-
-
-def html_to_pdf(html: str, destination: Path) -> None:
-    """Print the HTML to PDF with headless Chromium (the same engine the report is tested in)."""
-    browser = find_chromium()
-    if browser is None:
-        raise RuntimeError("PDF output needs Chromium (Debian package: chromium); HTML and JSON work without it")
-    with tempfile.TemporaryDirectory() as folder:
-        page = Path(folder) / "report.html"
-        page.write_text(html, encoding="utf-8")
-        subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={folder}/profile", "--no-pdf-header-footer",
-                        f"--print-to-pdf={destination}", page.as_uri()],
-                       check=True, capture_output=True, timeout=120)
 
 
 def write_report(report: dict[str, Any], zone: Any, folder: Path, formats: tuple[str, ...]) -> list[Path]:

@@ -9,7 +9,7 @@ overrides any of it by returning an EntryDecision first. The R3 verdict reads wh
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, time, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -162,7 +162,35 @@ def verdict(context: VerdictContext) -> Verdict:
             breaches.append(Item("R3.admitted_unentitled", _("{door} admitted {who} at {at}: {why}").format(
                 door=event["door"], who=event["person"] or event["visitor"] or event["credential"],
                 at=local(context, moment), why=why)))
+    breaches.extend(records_missing(context))
     return conclude(context, evidence, breaches, missing, _("the room admitted only entitled people"))
+
+
+#: A store row is written just before its journal entry: the store is searched this much earlier.
+_RECORD_SLACK = timedelta(seconds=5)
+
+
+def records_missing(context: VerdictContext) -> list[Item]:
+    """Doors whose access events the journal recorded within the retention window
+    (policies.access_retention_days, from the sector preset) but whose store rows are gone."""
+    site = context.app.site
+    kept_from = max(context.since, context.now - timedelta(days=site.policies.access_retention_days))
+    if kept_from >= context.until:
+        return []
+    logged = journal_rows(context, "kind = 'access' AND body LIKE '%\"credential_kind\"%'", since=kept_from)
+    items = []
+    for door in site.doors:
+        journaled = sum(1 for entry in logged if entry["subject"] == door.id)
+        held = context.rows("SELECT count(*) AS n FROM access_events WHERE door = ? AND time_utc >= ? AND time_utc < ?",
+                            [door.id, (kept_from - _RECORD_SLACK).isoformat(), context.until.isoformat()])
+        kept = held[0]["n"] if held else 0
+        if kept < journaled:
+            items.append(Item("R3.records_missing", _(
+                "{door}: the journal records {logged} access events since {since} but the store keeps {kept}; "
+                "access records are kept {days} days").format(door=door.id, logged=journaled, kept=kept,
+                                                               since=local(context, kept_from),
+                                                               days=site.policies.access_retention_days)))
+    return items
 
 
 @hookimpl

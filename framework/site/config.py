@@ -17,6 +17,7 @@ from watchkeeper.core.files import FileReadError, read_regular_file
 from watchkeeper.core.models import Secret
 from watchkeeper.core.secrets import SecretError, SecretUnset, resolve_secret
 from watchkeeper.devices.drivers import OptionCheck, option_problem
+from watchkeeper.site.presets import DEFAULT_PRESET, below_floor, overrides, preset_defaults, preset_problem
 from watchkeeper.site.limits import MAX_CONFIG_BYTES, depth_problem, nesting_problem, range_problem
 from watchkeeper.evidence.witness import parse_syslog_address
 from watchkeeper.site.estatelink import EstateLink, estate_link
@@ -83,6 +84,11 @@ class Policies:
     room_access_roles: tuple[str, ...] = DEFAULT_ROOM_ROLES
     #: A supervisor reviews the period's report at least this often (R10).
     review_interval_days: int = 30
+    #: The sector preset (site.presets) that filled the values the site did not write, and which it wrote.
+    preset: str = "general"
+    overrides: tuple[str, ...] = ()
+    #: Days the access log and visitor records must be kept (R3); watchkeeper itself never deletes them.
+    access_retention_days: int = 30
 
 
 @attrs.frozen
@@ -471,6 +477,9 @@ class _Loader:
 
     def policies(self, data: Any) -> Policies:
         table = _Table(self, "policies", data)
+        preset = table.get("preset", str, DEFAULT_PRESET, preset_problem) or DEFAULT_PRESET
+        floor = preset_defaults(preset)  # the sector's figures: defaults a value written here overrides
+        self.warnings.extend(below_floor(preset, table.data))
         thresholds_raw = table.get("thresholds", dict, {}) or {}
         from watchkeeper.analysis.imagechecks import validate_threshold_names  # the frame checks own their threshold names
 
@@ -499,8 +508,10 @@ class _Loader:
             if why:
                 self.problem(f"policies.room_access_roles[{index}]", why)
         policies = Policies(
-            clock_tolerance_seconds=table.get("clock_tolerance_seconds", float, 30.0, _positive),
-            retention_days=table.get("retention_days", int, 30, _positive),
+            clock_tolerance_seconds=table.get("clock_tolerance_seconds", float, floor["clock_tolerance_seconds"],
+                                              _positive),
+            retention_days=table.get("retention_days", int, floor["retention_days"], _positive),
+            access_retention_days=table.get("access_retention_days", int, floor["access_retention_days"], _positive),
             ntp_servers=tuple(str(s) for s in servers if isinstance(s, str)),
             correct_clocks=table.get("correct_clocks", bool, False),
             inspection_times=tuple(str(t) for t in (times or [])),
@@ -511,13 +522,15 @@ class _Loader:
             playback_seconds=table.get("playback_seconds", float, 10.0, _positive),
             thresholds=thresholds,
             training_refresher_days=table.get("training_refresher_days", int, None, _positive),
-            escalate_after_hours=table.get("escalate_after_hours", float, 24.0, _positive),
+            escalate_after_hours=table.get("escalate_after_hours", float, floor["escalate_after_hours"], _positive),
             retrieval_valid_hours=table.get("retrieval_valid_hours", float, 24.0, _positive),
             audit_match_seconds=table.get("audit_match_seconds", float, 300.0, _positive),
             transient_grace_seconds=table.get("transient_grace_seconds", float, 60.0,
                                               lambda v: None if v >= 0 else "must be 0 or more"),
             room_access_roles=tuple(r for r in room_roles if r in ROLES),
             review_interval_days=table.get("review_interval_days", int, 30, _positive),
+            preset=preset,
+            overrides=overrides(preset, table.data),
         )
         table.finish()
         return policies

@@ -49,6 +49,7 @@ def _number(value: float) -> str:
 NUMBER_RANGES: dict[str, Range] = {
     "policies.clock_tolerance_seconds": Range(0, 3600, above=True),
     "policies.retention_days": Range(1, 3650),
+    "policies.access_retention_days": Range(1, 3650),
     "policies.gap_threshold_seconds": Range(0, 86400, above=True),
     "policies.inspection_frames": Range(2, 50),
     # Frames x interval is how long each camera's live check takes: at most 50 x 10 s.

@@ -42,11 +42,18 @@ def _port_range(value: object) -> str | None:
     return f"must be a port range like 30000-30999, not {value!r}"
 
 
+def _transport(value: object) -> str | None:
+    problem = option_problem(str, value)
+    if problem or value in ("udp", "tcp"):
+        return problem
+    return f"must be udp or tcp (TCP passive: the device connects), not {value!r}"
+
+
 @hookimpl
 def register_platforms(register: Callable[[Platform], None]) -> None:
     register(Platform(
         name="gb28181", camera_driver=Gb28181Driver, simulator=simulate, default_port=5060,
         description="GB/T 28181 cameras and NVRs registering to watchkeeper's SIP platform (UDP and TCP)",
         options={"platform_id": _digits(20), "domain": _digits(10), "time_zone": _zone, "media_address": str,
-                 "rtp_ports": _port_range},
+                 "rtp_ports": _port_range, "media_transport": _transport},
     ))

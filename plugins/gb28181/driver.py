@@ -9,8 +9,10 @@ uses it (under `watchkeeper run`, always: each device keeps an event subscriptio
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -31,6 +33,9 @@ DEFAULT_DOMAIN = "3402000000"
 #: A device that has sent nothing (keepalive, reply, alarm) for this long is offline; the standard's
 #: default keepalive is 60 s and three missed ones mean offline.
 OFFLINE_AFTER_SECONDS = 180.0
+#: How long a device asked to register again (for its time) may take beyond its timeout: its next
+#: keepalive, at the standard's 60 s interval, gets the answer that makes it register.
+REREGISTER_WAIT_SECONDS = 65.0
 #: (AlarmMethod, AlarmType) → event (GB/T 28181-2016 A.2.5): method 2 is a device alarm (1 video
 #: loss, 2 tamper, 3 disk full), 5 a video alarm (2 motion, 11 video anomaly), 6 a device fault
 #: (1 disk fault). Anything else is kept as OTHER with its description.
@@ -39,13 +44,19 @@ ALARM_EVENTS = {("2", "1"): DeviceEventKind.VIDEO_LOSS, ("2", "2"): DeviceEventK
                 ("5", "2"): DeviceEventKind.MOTION, ("5", "11"): DeviceEventKind.SCENE_CHANGE}
 
 _platforms: dict[tuple[int, str, int], SipPlatform] = {}
-_starting = asyncio.Lock()
+#: One lock per event loop: an asyncio.Lock binds to the first loop it waits in, and the next loop
+#: (another test, a worker thread's) to contend for it would raise "bound to a different event loop".
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _starting() -> asyncio.Lock:
+    return _locks.setdefault(asyncio.get_running_loop(), asyncio.Lock())
 
 
 async def platform_for(endpoint: Endpoint) -> SipPlatform:
     """The running platform on this event loop for the endpoint's listening address (started once)."""
     key = (id(asyncio.get_running_loop()), endpoint.host, endpoint.port)
-    async with _starting:
+    async with _starting():
         platform = _platforms.get(key)
         if platform is None:
             platform = SipPlatform(endpoint.host, endpoint.port,
@@ -63,7 +74,7 @@ async def platform_for(endpoint: Endpoint) -> SipPlatform:
 
 
 async def release(platform: SipPlatform) -> None:
-    async with _starting:
+    async with _starting():
         platform.users -= 1
         if platform.users <= 0:
             for key, running in list(_platforms.items()):
@@ -76,7 +87,7 @@ class Gb28181Driver:
     """CameraDriver over GB/T 28181 signalling: identity, clock, channels, recordings and alarms."""
 
     capabilities = frozenset({Capability.RECORDINGS, Capability.EVENTS, Capability.SNAPSHOT,
-                              Capability.CLIP_DOWNLOAD})
+                              Capability.CLIP_DOWNLOAD, Capability.SET_CLOCK})
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
@@ -198,7 +209,31 @@ class Gb28181Driver:
             yield DeviceEvent(kind, moment, channel, True, body.text("AlarmDescription")[:200])
 
     async def set_clock(self, when: datetime) -> None:
-        raise CapabilityMissing("GB/T 28181 devices set their clocks from the platform's Date at registration")
+        """Correct the clock by re-registration: GB/T 28181 §9.10 has devices take their time from the
+        Date of the platform's 200 OK to REGISTER, and offers no command to set it.
+
+        The platform answers the device's next Keepalive with 403, as platforms answer a device they
+        hold unregistered; the device registers again at once and its 200 OK carries `when` (moved
+        on by the time since this call). TeleBoot would also make it register, by rebooting it and
+        losing recording meanwhile, which no platform does to set a clock. The wait is bounded by one
+        keepalive interval (the standard's 60 s) on top of the device's timeout.
+        """
+        platform = await self._ready()
+        registration = platform.registrations[self.device_id]
+        platform.date_shift[self.device_id] = (when - datetime.now(timezone.utc)).total_seconds()
+        registration.refresh_wanted = True
+        deadline = time.monotonic() + self.endpoint.timeout + REREGISTER_WAIT_SECONDS
+        async with platform.registered:
+            while platform.registrations.get(self.device_id) is registration:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    registration.refresh_wanted = False
+                    raise DeviceError(FindingKind.UNREACHABLE,
+                                      f"device {self.device_id} was asked to register again (to take the time "
+                                      f"from the platform's Date) and did not within "
+                                      f"{self.endpoint.timeout + REREGISTER_WAIT_SECONDS:g} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(platform.registered.wait(), min(remaining, 0.5))
 
     async def set_ntp(self, servers: list[str]) -> None:
         raise CapabilityMissing("GB/T 28181 has no NTP setting")
@@ -214,17 +249,29 @@ class Gb28181Driver:
         platform = await self._ready()
         ssrc = ("1" if playback else "0") + f"{self.device_id[3:8]}{secrets.randbelow(10_000):04d}"
         host = str(self.endpoint.options.get("media_address", platform.host))
+        transport = self._media_transport()
+        registration = platform.registrations.get(self.device_id)
         try:
-            receiver, port = await media.open_receiver(host, self._rtp_ports(), int(ssrc))
+            receiver, port = await media.open_receiver(host, self._rtp_ports(), int(ssrc), transport,
+                                                       registration.address[0] if registration else None)
         except OSError as error:
             raise DeviceError(FindingKind.UNREACHABLE, f"cannot receive media: {error}") from None
         offer = media.Offer(channels[channel - 1], host, port, ssrc,
-                            (int(playback[0].timestamp()), int(playback[1].timestamp())) if playback else None)
+                            (int(playback[0].timestamp()), int(playback[1].timestamp())) if playback else None,
+                            transport)
         dialog = None
         try:
             dialog = await platform.invite(self.device_id, offer.channel_id, offer.sdp(platform.platform_id),
                                            f"{offer.channel_id}:{ssrc},{platform.platform_id}:0",
                                            self.endpoint.timeout)
+            if isinstance(receiver, media.TcpRtpReceiver):
+                # TCP passive: the device connects to us; one that never does is known within the timeout.
+                try:
+                    await asyncio.wait_for(receiver.connected.wait(), self.endpoint.timeout)
+                except TimeoutError:
+                    raise DeviceError(FindingKind.PROTOCOL_ERROR,
+                                      f"{self.device_id} accepted the INVITE but never connected to TCP media "
+                                      f"port {port} within {self.endpoint.timeout:g} s") from None
             deadline = time.monotonic() + self.endpoint.timeout + (
                 (playback[1] - playback[0]).total_seconds() if playback else 0)
             while not enough(receiver):
@@ -244,10 +291,15 @@ class Gb28181Driver:
         except (PermissionError, LookupError) as error:
             raise DeviceError(FindingKind.PROTOCOL_ERROR, f"INVITE: {error}") from None
         finally:
-            if receiver.transport is not None:
-                receiver.transport.close()
+            receiver.close()
             if dialog is not None:
                 await platform.bye(dialog, min(self.endpoint.timeout, 2.0))
+
+    def _media_transport(self) -> str:
+        text = str(self.endpoint.options.get("media_transport", "udp")).lower()
+        if text not in media.TRANSPORTS:
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, f"options.media_transport {text!r} is not udp or tcp")
+        return text
 
     def _rtp_ports(self) -> range:
         text = str(self.endpoint.options.get("rtp_ports", "30000-30999"))

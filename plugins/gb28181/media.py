@@ -1,8 +1,10 @@
 """GB/T 28181 media: the SDP of an INVITE, PS (MPEG-2 program stream) over RTP, and decoding it with PyAV.
 
 Devices send H.264 in a PS, cut into RTP packets of payload type 96 (`a=rtpmap:96 PS/90000`); the
-SSRC is the `y=` line's ten digits (GB/T 28181 Annex F). The platform reorders packets by sequence
-number, joins the payloads back into the PS and lets FFmpeg's `mpeg` demuxer read it.
+SSRC is the `y=` line's ten digits (GB/T 28181 Annex F). The packets come over UDP, or over TCP
+with the platform passive (`TCP/RTP/AVP`, `a=setup:passive`: the device connects to the offered
+port and sends each packet after a 2-byte length, RFC 4571). The platform reorders packets by
+sequence number, joins the payloads back into the PS and lets FFmpeg's `mpeg` demuxer read it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ PAYLOAD_TYPE = 96
 #: One session's stream is bounded: a snapshot needs a GOP, a clip its seconds of low bit rate.
 MAX_STREAM_BYTES = 32 * 1024 * 1024
 MAX_RTP_PAYLOAD = 1400
+#: How the device sends the RTP: UDP, or TCP with the platform passive (RFC 4571 framing).
+TRANSPORTS = ("udp", "tcp")
 
 
 @attrs.frozen
@@ -34,14 +38,20 @@ class Offer:
     port: int
     ssrc: str
     playback: tuple[int, int] | None = None  # (start, end) as Unix seconds
+    transport: str = "udp"  # or "tcp": TCP passive, the device connects (RFC 4571 framing)
 
     def sdp(self, platform_id: str) -> str:
         name, timing = ("Playback", f"{self.playback[0]} {self.playback[1]}") if self.playback else ("Play", "0 0")
         lines = ["v=0", f"o={platform_id} 0 0 IN IP4 {self.address}", f"s={name}"]
         if self.playback:
             lines.append(f"u={self.channel_id}:0")
-        lines += [f"c=IN IP4 {self.address}", f"t={timing}", f"m=video {self.port} RTP/AVP {PAYLOAD_TYPE}",
-                  "a=recvonly", f"a=rtpmap:{PAYLOAD_TYPE} PS/90000", f"y={self.ssrc}"]
+        protocol = "TCP/RTP/AVP" if self.transport == "tcp" else "RTP/AVP"
+        lines += [f"c=IN IP4 {self.address}", f"t={timing}", f"m=video {self.port} {protocol} {PAYLOAD_TYPE}",
+                  "a=recvonly", f"a=rtpmap:{PAYLOAD_TYPE} PS/90000"]
+        if self.transport == "tcp":
+            # RFC 4145: we listen, the device opens a new connection for this session.
+            lines += ["a=setup:passive", "a=connection:new"]
+        lines.append(f"y={self.ssrc}")
         return "\r\n".join(lines) + "\r\n"
 
 
@@ -61,6 +71,9 @@ def parse_sdp(text: str) -> dict[str, str]:
         elif key == "m" and value.startswith("video"):
             parts = value.split()
             found["port"] = parts[1] if len(parts) > 1 else ""
+            found["protocol"] = parts[2].upper() if len(parts) > 2 else ""
+        elif key == "a" and value.startswith("setup:"):
+            found["setup"] = value[6:].strip().lower()
         elif key == "t":
             found["time"] = value.strip()
         elif key == "y":
@@ -79,6 +92,11 @@ def packets(stream: bytes, ssrc: int, first_sequence: int = 0, timestamp: int = 
         marker = 0x80 if index == len(chunks) - 1 else 0
         yield RTP_HEADER.pack(0x80, marker | PAYLOAD_TYPE, (first_sequence + index) & 0xFFFF,
                               timestamp & 0xFFFFFFFF, ssrc & 0xFFFFFFFF) + chunk
+
+
+def framed(packet: bytes) -> bytes:
+    """An RTP packet as RFC 4571 sends it over TCP: its length in two bytes, then the packet."""
+    return struct.pack("!H", len(packet)) + packet
 
 
 def rtp_payload(packet: bytes) -> tuple[int, int, bytes] | None:
@@ -130,18 +148,62 @@ class RtpReceiver(asyncio.DatagramProtocol):
     def stream(self) -> bytes:
         return b"".join(self.payloads[key] for key in sorted(self.payloads))
 
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
 
-async def open_receiver(host: str, ports: range, ssrc: int) -> tuple[RtpReceiver, int]:
-    """A receiver bound to the first free port of the configured range."""
+
+class TcpRtpReceiver(RtpReceiver):
+    """TCP passive (RFC 4571): listens on the offered port for the device's one connection, and reads
+    each RTP packet after its 2-byte length. Connections from another host than the device's, or
+    after the first, are closed unread; a session's bytes stay bounded as over UDP."""
+
+    def __init__(self, ssrc: int, peer_host: str | None) -> None:
+        super().__init__(ssrc)
+        self.peer_host = peer_host
+        self.connected = asyncio.Event()
+        self.server: asyncio.Server | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername") or ("", 0)
+        if self.connected.is_set() or (self.peer_host and peer[0] != self.peer_host):
+            writer.close()
+            return
+        self.connected.set()
+        self._writer = writer
+        try:
+            while self.size < MAX_STREAM_BYTES:
+                length = struct.unpack("!H", await reader.readexactly(2))[0]
+                self.datagram_received(await reader.readexactly(length), peer[:2])
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the device ended the session (or the connection broke): what came is kept
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        if self._writer is not None:
+            self._writer.close()
+
+
+async def open_receiver(host: str, ports: range, ssrc: int, transport: str = "udp",
+                        peer_host: str | None = None) -> tuple[RtpReceiver, int]:
+    """A receiver bound to the first free port of the configured range (UDP, or TCP listening)."""
     loop = asyncio.get_running_loop()
     for port in ports:
         try:
+            if transport == "tcp":
+                listener = TcpRtpReceiver(ssrc, peer_host)
+                listener.server = await asyncio.start_server(listener.serve, host, port)
+                return listener, port
             _transport, receiver = await loop.create_datagram_endpoint(lambda: RtpReceiver(ssrc),
                                                                        local_addr=(host, port))
         except OSError:
             continue
         return receiver, port
-    raise OSError(f"no free RTP port in {ports.start}-{ports.stop - 1}")
+    raise OSError(f"no free {transport.upper()} media port in {ports.start}-{ports.stop - 1}")
 
 
 def decode(stream: bytes, limit: int = 25) -> list[np.ndarray]:

@@ -14,7 +14,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,8 @@ class Registration:
     last_seen: float
     registered_at: datetime
     writer: asyncio.StreamWriter | None = None
+    #: The platform wants this device to register again (to give it the time in the 200 OK's Date).
+    refresh_wanted: bool = False
 
 
 @attrs.define
@@ -74,6 +76,9 @@ class SipPlatform:
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._noise: dict[str, tuple[float, int]] = {}
+        #: Seconds added to the host clock in the Date given to a device: the clock rule sets it so
+        #: the Date carries standard time (the NTP reference), not the host's opinion of it.
+        self.date_shift: dict[str, float] = {}
         self.users = 0
 
     async def start(self) -> None:
@@ -179,7 +184,8 @@ class SipPlatform:
             self.registrations[device_id] = Registration(device_id, address, transport, now + expires, now,
                                                          datetime.now(timezone.utc), writer)
             asyncio.get_running_loop().create_task(self._announce())
-        stamp = datetime.now(self.zone).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        moment = datetime.now(self.zone) + timedelta(seconds=self.date_shift.get(device_id, 0.0))
+        stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
         return sip.response_to(message, 200, sip.tag(), [("Date", stamp), ("Expires", str(expires))])
 
     async def _announce(self) -> None:
@@ -205,6 +211,10 @@ class SipPlatform:
                     gathering.failure = str(error)
                     gathering.done.set()
             return sip.response_to(message, 400, sip.tag())
+        if registration.refresh_wanted and body.root == "Notify" and body.cmd_type == "Keepalive":
+            # As platforms answer the keepalive of a device they hold unregistered: the device
+            # registers again at once, and takes its time from that registration's Date.
+            return sip.response_to(message, 403, sip.tag())
         registration.last_seen = time.monotonic()
         if body.root == "Notify" and body.cmd_type == "Alarm":
             queue = self.alarms.setdefault(device_id, asyncio.Queue(maxsize=1000))

@@ -58,13 +58,22 @@ class SimulatedGb28181:
         self.channel_faults: dict[int, FaultProfile] = {}
         self.registered = asyncio.Event()
         self.clock_from_platform: datetime | None = None
+        #: The device clock minus true time. Every registration sets it from the platform's Date
+        #: (GB/T 28181 §9.10); a fault's clock_offset sets it as if by hand, see set_faults.
+        self.clock_error = 0.0
+        self._injected_clock: float | None = None
         self.log: list[str] = []
         self._transport: asyncio.DatagramTransport | None = None
         self._pending: dict[tuple[str, int], asyncio.Future[sip.SipMessage]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._sn = 0
         self._cseq = 0
-        self._offers: dict[str, tuple[tuple[str, int], tuple[datetime, datetime] | None, int, int]] = {}
+        self._offers: dict[str, tuple[tuple[str, int], tuple[datetime, datetime] | None, int, int, str]] = {}
+        #: Sessions ("Play", "Playback") whose TCP-passive INVITE the device accepts but for which it
+        #: never connects (a firewall in the way, a firmware that only streams live over TCP).
+        self.refuses_tcp_media: set[str] = set()
+        #: How each media session's RTP went ("udp" or "tcp"), in order.
+        self.media_transports: list[str] = []
         self._streams: dict[str, asyncio.Task[None]] = {}
         self._register_call_id = f"{secrets.token_hex(8)}@127.0.0.1"
         self._register_tag = sip.tag()
@@ -83,6 +92,12 @@ class SimulatedGb28181:
         """The device's profile, or one channel's (its pictures and recordings; the clock is the device's)."""
         if channel is None:
             self.faults = faults
+            # The clock is now off by the fault's offset. Injected before the device has registered,
+            # it stands in for drift after that first registration, whose Date would otherwise undo it.
+            if self.registered.is_set():
+                self.clock_error = faults.clock_offset
+            else:
+                self._injected_clock = faults.clock_offset
         else:
             self.channel_faults[channel] = faults
 
@@ -90,7 +105,7 @@ class SimulatedGb28181:
         return self.channel_faults.get(channel, self.faults)
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + timedelta(seconds=self.faults.clock_offset)
+        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_error)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -158,6 +173,10 @@ class SimulatedGb28181:
         if date:
             with contextlib.suppress(manscdp.ManscdpError):
                 self.clock_from_platform = manscdp.parse_time(date, self.zone)
+                # Half the round trip is lost, as on a device: the Date is read once it has arrived.
+                self.clock_error = (self.clock_from_platform - datetime.now(timezone.utc)).total_seconds()
+        if self._injected_clock is not None:
+            self.clock_error, self._injected_clock = self._injected_clock, None
         return True
 
     async def _register_loop(self) -> None:
@@ -181,8 +200,8 @@ class SimulatedGb28181:
         reply = await self._send(sip.SipMessage(f"MESSAGE sip:{PLATFORM_ID}@{DOMAIN} SIP/2.0",
                                                 self._headers("MESSAGE", PLATFORM_ID)
                                                 + [("Content-Type", manscdp.CONTENT_TYPE)], body))
-        if reply is not None and reply.status == 403:
-            self.registered.clear()  # the platform forgot us: register again
+        if reply is not None and reply.status in (403, 404):
+            self.registered.clear()  # the platform forgot us (or wants a fresh Date): register again
 
     async def trigger_event(self, kind: DeviceEventKind, channel: int) -> None:
         """An Alarm notification for a channel, once the device is registered (as a device would);
@@ -251,6 +270,7 @@ class SimulatedGb28181:
             offer = self._offers.get(call_id)
             if offer is not None and call_id not in self._streams:
                 self.log.append("Playback" if offer[1] else "Play")
+                self.media_transports.append(offer[4])
                 self._streams[call_id] = asyncio.get_running_loop().create_task(self._stream(*offer))
             return
         channel_id = sip.uri_user(message.uri + "@") if "@" not in message.uri else message.uri.split(":")[1].split("@")[0]
@@ -270,11 +290,15 @@ class SimulatedGb28181:
             return
         target = (sdp["address"], int(sdp["port"]))
         ssrc = sdp.get("ssrc", "0")
-        self._offers[call_id] = (target, interval, channel, int(ssrc) if ssrc.isdigit() else 0)
+        # TCP passive offered (GB/T 28181-2016 Annex: TCP/RTP/AVP, a=setup:passive): the device connects.
+        transport = "tcp" if sdp.get("protocol") == "TCP/RTP/AVP" and sdp.get("setup") == "passive" else "udp"
+        self._offers[call_id] = (target, interval, channel, int(ssrc) if ssrc.isdigit() else 0, transport)
         host, port = self._transport.get_extra_info("sockname")[:2] if self._transport else ("127.0.0.1", 0)
+        media_line = (["m=video 9 TCP/RTP/AVP 96"] if transport == "tcp" else [f"m=video {port} RTP/AVP 96"])
+        setup = ["a=setup:active", "a=connection:new"] if transport == "tcp" else []
         answer = "\r\n".join(["v=0", f"o={channel_id} 0 0 IN IP4 {host}", f"s={sdp.get('session', 'Play')}",
-                               f"c=IN IP4 {host}", f"t={sdp.get('time', '0 0')}", f"m=video {port} RTP/AVP 96",
-                               "a=sendonly", "a=rtpmap:96 PS/90000", f"y={ssrc}", ""])
+                               f"c=IN IP4 {host}", f"t={sdp.get('time', '0 0')}", *media_line,
+                               "a=sendonly", "a=rtpmap:96 PS/90000", *setup, f"y={ssrc}", ""])
         self._reply(sip.response_to(message, 200, sip.tag(), [("Content-Type", "APPLICATION/SDP"),
                                                               ("Contact", f"<sip:{channel_id}@{host}:{port}>")],
                                     answer.encode("ascii")), address)
@@ -284,11 +308,27 @@ class SimulatedGb28181:
         return scenes.render(seed, self.faults_for(channel).image, int(moment.timestamp() * 25))
 
     async def _stream(self, target: tuple[str, int], interval: tuple[datetime, datetime] | None, channel: int,
-                      ssrc: int) -> None:
+                      ssrc: int, transport: str = "udp") -> None:
         """Live: a GOP of the scene now, then a frame every 40 ms until BYE. Playback: the interval's
-        recorded pieces, one frame a second of recording (timed so), sent whole, then a MediaStatus notify."""
-        sender = self._transport
+        recorded pieces, one frame a second of recording (timed so), sent whole, then a MediaStatus notify.
+        Over TCP the device connects to the platform's port and frames each packet (RFC 4571)."""
         sequence = 0
+        writer: asyncio.StreamWriter | None = None
+        if transport == "tcp":
+            if ("Playback" if interval else "Play") in self.refuses_tcp_media:
+                return
+            try:
+                _reader, writer = await asyncio.open_connection(*target)
+            except OSError:
+                return  # nobody listens there: the platform gave up on this session
+        datagrams = self._transport
+
+        def send(packet: bytes) -> None:
+            if writer is not None:
+                writer.write(media.framed(packet))
+            elif datagrams is not None:
+                datagrams.sendto(packet, target)
+
         try:
             if interval is None:
                 while True:
@@ -296,9 +336,10 @@ class SimulatedGb28181:
                     images = [self._scene(channel, now + timedelta(milliseconds=40 * index)) for index in range(10)]
                     stream = await asyncio.to_thread(media.encode, images)
                     for packet in media.packets(stream, ssrc, sequence, int(now.timestamp() * 90000)):
-                        if sender is not None:
-                            sender.sendto(packet, target)
+                        send(packet)
                         sequence += 1
+                    if writer is not None:
+                        await writer.drain()
                     await asyncio.sleep(0.4)
             start, end = interval
             # The recorder's files overlapping the interval, cut to it: what a Playback session sends.
@@ -309,13 +350,19 @@ class SimulatedGb28181:
             images = [self._scene(channel, moment) for moment in moments]
             stream = await asyncio.to_thread(media.encode, images, 1)  # one frame per recorded second
             for index, packet in enumerate(media.packets(stream, ssrc)):
-                if sender is not None:
-                    sender.sendto(packet, target)
+                send(packet)
                 if index % 20 == 19:
+                    if writer is not None:
+                        await writer.drain()
                     await asyncio.sleep(0.001)  # pace the burst a little, as a device's sender does
+            if writer is not None:
+                await writer.drain()
             await self._notify("MediaStatus", [("NotifyType", 121)], about=self.channel_ids()[channel - 1])
-        except asyncio.CancelledError:
-            raise
+        except ConnectionError:
+            pass  # the platform closed the media connection: the session is over
+        finally:
+            if writer is not None:
+                writer.close()
 
     def _reply(self, message: sip.SipMessage, address: tuple[str, int]) -> None:
         if self._transport is not None:
@@ -359,7 +406,7 @@ class SimulatedGb28181:
             except manscdp.ManscdpError:
                 await self._respond(query, [("SumNum", 0), ("RecordList", [])])
                 return
-            shift = timedelta(seconds=self.faults.clock_offset)
+            shift = timedelta(seconds=self.clock_error)
             ids = self.channel_ids()
             profile = self.faults_for(ids.index(query.device_id) + 1) if query.device_id in ids else self.faults
             pieces = recorded_intervals(start, end, profile, datetime.now(timezone.utc))

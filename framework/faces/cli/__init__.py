@@ -33,6 +33,7 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
     from watchkeeper.faces.cli import (access, analyze, backup, checks, compliance, demo, duty, findings, footage,
                                        inspect, journal, plugins, probe, report, run, service, simulate)
     from watchkeeper.faces.cli import estate, new_plugin
+    from watchkeeper.faces.cli import forms
 
     config_path = config or _config_from_argv(sys.argv[1:])
     if pm is None:
@@ -50,6 +51,7 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
     for module in (access, backup, checks, compliance, config_commands, demo, duty, estate, findings, footage, inspect,
                    journal, new_plugin, plugins, probe, report, run, service, simulate):
         module.register(cli)
+    forms.register(cli)
     cli.add_command(analyze.analyze)
     pm.hook.register_commands(cli=cli)
     return cli
