@@ -145,12 +145,17 @@ def ingest_rate(sites: int = 100, pushes: int = 5, rounds: int = 5) -> dict[str,
     return {"estate": estate, "anchor": anchor, "ratio": estate / anchor}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sites", type=int, default=100)
     parser.add_argument("--pushes", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+
+
+def main(args: argparse.Namespace | None = None) -> None:
+    if args is None:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        add_arguments(parser)
+        args = parser.parse_args()
     result = ingest_rate(args.sites, args.pushes, args.rounds)
     print(f"estate ingest, {args.sites} sites pushing concurrently, {args.pushes} pushes each, "
           f"median of {args.rounds} rounds (cpus: {os.cpu_count()}):")

@@ -58,8 +58,25 @@ def npm_tools() -> list[str]:
     return missing
 
 
+def redis() -> list[str]:
+    """The Redis the distributed-inspection tests use answers PING (.ci/run starts it)."""
+    import os
+    from urllib.parse import urlsplit
+
+    import redis as client
+
+    url = os.environ.get("WATCHKEEPER_TEST_REDIS", "redis://127.0.0.1:6390/0")
+    where = urlsplit(url)
+    try:
+        client.Redis.from_url(url, socket_timeout=5).ping()
+    except client.RedisError as error:
+        return [f"Redis at {where.hostname}:{where.port} does not answer PING ({type(error).__name__}); "
+                "start it as .ci/run does: redis-server --bind 127.0.0.1 --port 6390 --save '' --daemonize yes"]
+    return []
+
+
 def main() -> int:
-    problems = [problem for check in (debian_packages, gstreamer, chromium, chinese_fonts, npm_tools)
+    problems = [problem for check in (debian_packages, gstreamer, chromium, chinese_fonts, npm_tools, redis)
                 for problem in check()]
     for problem in problems:
         print(f"missing: {problem}", file=sys.stderr)

@@ -138,6 +138,9 @@ CASES: dict[str, list[tuple[list[str], int, str]]] = {
                            "2026-01-01T09:00", "--to", "2026-01-01T08:00", "--badge", "1", "--actor", "li"], USAGE,
                           "must end after it starts")],
     "web": [(["--listen", "bad"], USAGE, "is not HOST:PORT")],
+    "worker": [([], USAGE, "no [distributed] section"),
+               (["--config", "{dir}/distributed.toml"], DEVICE, "does not answer"),
+               (["--config", "{dir}/distributed.toml", "--jobs", "0"], USAGE, "0 is not in the range")],
 }
 
 SITE = """\
@@ -196,6 +199,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     (base / "site.toml").write_text(textwrap.dedent(SITE.format(dead=dead)), encoding="utf-8")
     (base / "broken.toml").write_text('[site]\nname = "B"\n[[cameras]]\nid = "x"\nlocation = "l"\npurpose = "p"\n'
                                       'zone = "z"\nplatform = "hikvision"\nhost = "h"\nprofile = "dusk"\n')
+    (base / "distributed.toml").write_text(textwrap.dedent(SITE.format(dead=dead))
+                                           + f'[distributed]\nurl = "redis://127.0.0.1:{dead}/0"\n')
     (base / "bad.key").write_text("not hex\n")
     (base / "notimage.jpg").write_text("not an image")
     (base / "full").mkdir()

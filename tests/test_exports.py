@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from watchkeeper.evidence.files import publish, write_new
+from watchkeeper.evidence.files import claimed, publish, write_new
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import open_site
 from watchkeeper.plugins.hikvision.simulator import simulate as hikvision
@@ -200,3 +201,90 @@ async def test_holds_are_checked(site) -> None:
     placed = runner.invoke(cli, base + ["--camera", "vault", "--from", "2026-11-27T09:00", "--to", "2026-11-27T10:00"])
     assert placed.exit_code == 0, placed.output
     assert [row["camera"] for row in site.store.db["holds"].rows] == ["vault"]
+
+
+@pytest.mark.parametrize("left", ["download", "clip", "clip and manifest"])
+async def test_what_a_killed_export_left_is_removed_journaled_and_the_export_made_again(site, left: str) -> None:
+    """Each state a process killed part-way through an export leaves (tests/test_export_kills.py kills
+    `run` at random; this makes each state on purpose): no export row lists it, so it is no evidence."""
+    request = approved(site)
+    start = datetime.fromisoformat(site.store.db["footage_requests"].get(request)["start_utc"])
+    folder = site.site.exports_dir / f"request-{request}"
+    folder.mkdir(parents=True)
+    clip = folder / f"vault-{start:%Y%m%dT%H%M%S}.mp4"
+    files = {f".{clip.name}.1a2b3c4d.tmp.part": b"half a clip"} if left == "download" else {clip.name: b"a whole clip"}
+    if left == "clip and manifest":
+        files["manifest.json"] = json.dumps({"files": [{"name": clip.name}]}).encode()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    assert Footage(site).recover_interrupted() == [request]
+    assert list(folder.iterdir()) == []
+    [entry] = [body["export_interrupted"] for body in retrieval(site) if "export_interrupted" in body]
+    assert entry["files"] == [{"name": name, "sha256": hashlib.sha256(data).hexdigest(), "size_bytes": len(data)}
+                              for name, data in sorted(files.items())] and entry["removed"]
+    assert site.store.db["footage_requests"].get(request)["status"] == "approved"
+    assert Footage(site).recover_interrupted() == []  # nothing left, nothing journaled twice
+    manifest = await Footage(site).export("li", request)
+    assert hashlib.sha256(clip.read_bytes()).hexdigest() == manifest["files"][0]["sha256"]
+    assert Footage(site).recover_interrupted() == [] and (folder / "manifest.json").exists()
+
+
+async def test_recovery_leaves_an_export_being_written_and_a_second_export_is_refused(site) -> None:
+    request = approved(site)
+    folder = site.site.exports_dir / f"request-{request}"
+    folder.mkdir(parents=True)
+    (folder / ".clip.mp4.0000.tmp").write_bytes(b"still downloading")
+    with claimed(folder) as ours:  # as the exporting process holds it
+        assert ours
+        assert Footage(site).recover_interrupted() == []
+        with pytest.raises(Refused, match="being exported by another process"):
+            await Footage(site).export("li", request)
+    assert (folder / ".clip.mp4.0000.tmp").exists()
+    assert {"refused": "export", "status": "in progress"} in retrieval(site)
+
+
+async def test_an_export_row_and_its_journal_entry_commit_together(site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, the row, the request's status and the journal entry were three commits: a kill between
+    them listed an export the journal never recorded. A failing commit now leaves none of them, and no file."""
+    request = approved(site)
+
+    append_with = site.journal.append_with
+
+    def lost_once(write):
+        monkeypatch.setattr(site.journal, "append_with", append_with)  # the export_failed entry gets through
+        with site.store.transaction() as conn:
+            write(conn)  # the export's row and status written...
+            raise sqlite3.OperationalError("disk I/O error")  # ...and the commit lost
+
+    monkeypatch.setattr(site.journal, "append_with", lost_once)
+    with pytest.raises(sqlite3.OperationalError):
+        await Footage(site).export("li", request)
+    assert list(site.store.db["footage_exports"].rows) == []
+    assert site.store.db["footage_requests"].get(request)["status"] == "approved"
+    assert list((site.site.exports_dir / f"request-{request}").iterdir()) == []
+    assert any(body.get("export_failed", "").startswith("OperationalError") for body in retrieval(site))
+
+
+async def test_a_deletion_cut_short_never_lists_an_export_whose_files_are_gone(site, monkeypatch) -> None:
+    """Before, the files went first and the row was marked deleted after: a kill or a failure between
+    left an export listed complete with no file. Now the row goes first; what is left is cleaned up."""
+    import os as os_module
+
+    request = approved(site)
+    manifest = await Footage(site).export("li", request)
+    folder = Path(manifest["manifest_path"]).parent
+    remove = os_module.remove
+
+    def read_only(path, *args, **kwargs):
+        if Path(path).parent == folder:
+            raise OSError(30, "Read-only file system", str(path))
+        return remove(path, *args, **kwargs)
+
+    monkeypatch.setattr(os_module, "remove", read_only)
+    with pytest.raises(OSError):
+        Footage(site).delete_export("zhang", manifest["export"])
+    monkeypatch.setattr(os_module, "remove", remove)
+    assert site.store.db["footage_exports"].get(manifest["export"])["deleted_by"] == "zhang"
+    assert Footage(site).recover_interrupted() == [request] and list(folder.iterdir()) == []
+    [left] = [body["deletion_interrupted"] for body in retrieval(site) if "deletion_interrupted" in body]
+    assert sorted(item["name"] for item in left["files"]) == sorted([manifest["files"][0]["name"], "manifest.json"])

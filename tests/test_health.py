@@ -75,3 +75,27 @@ async def test_healthz_names_a_store_that_takes_no_writes(app) -> None:
         blocker.execute("ROLLBACK")
         blocker.close()
     assert status == 503 and '"writable": false' in text and "locked" in text
+
+
+def test_the_readonly_verification_never_mistakes_a_concurrent_append_for_a_deletion(app, site_file: Path) -> None:
+    """/healthz walked the chain in a snapshot taken before it read the anchor: an entry committed in
+    between (the appliance writing as it is scraped) read as "entries deleted", cached for minutes."""
+    import threading
+
+    from watchkeeper.faces.health import _verify_readonly
+
+    writer, stop = open_site(site_file), threading.Event()
+
+    def append() -> None:
+        while not stop.is_set():
+            writer.journal.append("operation", "li", "busy", {"n": 1})
+
+    thread = threading.Thread(target=append)
+    thread.start()
+    try:
+        results = [_verify_readonly(app, None)[1] for _ in range(60)]
+    finally:
+        stop.set()
+        thread.join()
+        writer.close()
+    assert [r.problem.reason for r in results if not r.ok] == []

@@ -173,3 +173,25 @@ def test_append_returns_the_callers_entries_not_the_journals_own(tmp_path: Path)
     rows = journal.append_many([("operation", "li", "site", "a", None), ("operation", "li", "site", "b", None)])
     assert [r["seq"] for r in rows] == [3, 4]
     journal.store.close()
+
+
+def test_rows_written_with_entries_commit_together_or_not_at_all(app) -> None:
+    app.store.conn.execute("CREATE TABLE scratch (n INTEGER)")
+    entries = app.store.conn.execute("SELECT count(*) FROM journal").fetchone()[0]
+
+    def bad(conn):
+        conn.execute("INSERT INTO scratch VALUES (1)")
+        return [("no-such-kind", "li", "site", "x", None)]
+
+    with pytest.raises(ValueError, match="unknown journal kind"):
+        app.journal.append_with(bad)
+    assert app.store.conn.execute("SELECT count(*) FROM scratch").fetchone()[0] == 0
+    assert app.store.conn.execute("SELECT count(*) FROM journal").fetchone()[0] == entries
+
+    def good(conn):
+        n = conn.execute("INSERT INTO scratch VALUES (2)").lastrowid
+        return [("operation", "li", "site", {"scratch": n}, None)]
+
+    [row] = app.journal.append_with(good)
+    assert json.loads(row["body"]) == {"scratch": 1} and row["actor"] == "li"
+    assert app.store.conn.execute("SELECT n FROM scratch").fetchall() == [(2,)] and app.journal.verify().ok

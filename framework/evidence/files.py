@@ -3,9 +3,12 @@ never over an existing file (a full disk leaves no empty manifest, a second expo
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -58,3 +61,20 @@ def write_new(path: Path, data: bytes) -> None:
         publish(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def claimed(folder: Path) -> Iterator[bool]:
+    """An exclusive claim on `folder` across processes while its evidence is written: True when this
+    process has it, False when another does. The kernel drops it when the holder dies, so a folder a
+    killed writer left can be told from one still being written."""
+    descriptor = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
+    finally:
+        os.close(descriptor)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import secrets
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,6 +100,8 @@ class JournalTampered(Exception):
 
 
 Prepared = tuple[str, str, str, str, datetime]
+#: An entry as callers give it: kind, actor, subject, body, and its time (None: now).
+Entry = tuple[str, str, str, dict[str, Any] | str, datetime | None]
 
 
 class Journal:
@@ -128,27 +131,41 @@ class Journal:
                at: datetime | None = None) -> dict[str, Any]:
         return self.append_many([(kind, actor, subject, body, at)])[0]
 
-    def append_many(self, entries: Iterable[tuple[str, str, str, dict[str, Any] | str, datetime | None]]
-                    ) -> list[dict[str, Any]]:
+    def append_many(self, entries: Iterable[Entry]) -> list[dict[str, Any]]:
         """Append entries in one durable transaction; returns the committed rows.
 
         Raises JournalTampered, having journaled an alarm and nothing else, when the chain's tip is
         not the anchored head.
         """
-        prepared = []
-        for kind, actor, subject, body, at in entries:
-            if kind not in JOURNAL_KINDS:
-                raise ValueError(f"unknown journal kind {kind!r}; kinds are {', '.join(JOURNAL_KINDS)}")
-            moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
-            prepared.append((kind, actor, subject, encode_body(body), moment))
-        rows, problem = self._commit(prepared)
+        return self.append_with(lambda conn: entries)
+
+    def append_with(self, write: Callable[[sqlite3.Connection], Iterable[Entry]]) -> list[dict[str, Any]]:
+        """Run `write` inside the journal's transaction and append the entries it returns.
+
+        The rows `write` puts in the store and the entries that tell of them commit together or not
+        at all: a process killed between the two would leave, say, an export listed complete that
+        the journal never recorded. `write` gets the connection (plain SQL: sqlite-utils would commit
+        on its own); it is not run when the journal turns out tampered with (JournalTampered, as
+        append_many).
+        """
+        mine: list[Prepared] = []
+
+        def prepare(conn: sqlite3.Connection) -> list[Prepared]:
+            for kind, actor, subject, body, at in write(conn):
+                if kind not in JOURNAL_KINDS:
+                    raise ValueError(f"unknown journal kind {kind!r}; kinds are {', '.join(JOURNAL_KINDS)}")
+                moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+                mine.append((kind, actor, subject, encode_body(body), moment))
+            return mine
+
+        rows, problem = self._commit(prepare)
         if problem is not None:
             raise JournalTampered(problem, rows[-1]["seq"])
-        return rows[len(rows) - len(prepared):]  # the caller's own, after any record of the journal's
+        return rows[len(rows) - len(mine):]  # the caller's own, after any record of the journal's
 
     def check_head(self) -> Problem | None:
         """At start-up: journal an alarm now if the chain's tip is not the anchored head; return it."""
-        return self._commit([])[1]
+        return self._commit(lambda conn: [])[1]
 
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         return exclusive(self.anchor) if self.anchor is not None else contextlib.nullcontext()
@@ -166,7 +183,8 @@ class Journal:
         row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
         return Head(*row) if row else Head(0, GENESIS)
 
-    def _commit(self, prepared: list[Prepared]) -> tuple[list[dict[str, Any]], Problem | None]:
+    def _commit(self, prepare: Callable[[sqlite3.Connection], list[Prepared]]
+                ) -> tuple[list[dict[str, Any]], Problem | None]:
         with self._lock():
             with self.store.transaction() as conn:
                 tip = self._tip(conn)
@@ -186,7 +204,7 @@ class Journal:
                         "alarm": "journal_tampered", "status": problem.status, "reason": problem.reason,
                         "tip": attrs.asdict(tip), "anchored": anchored}), now))
                 else:
-                    batch += prepared
+                    batch += prepare(conn)
                 if not batch:
                     return [], None
                 rows = self._link(batch, tip)

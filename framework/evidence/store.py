@@ -114,15 +114,49 @@ def store_problem(error: BaseException, where: Path | None = None) -> str | None
     return reason
 
 
-def _disk_full(path: Path) -> bool:
+#: Below this much free space the store's disk counts as full: SQLite needs room for the WAL to grow.
+LOW_SPACE_BYTES = 1024 * 1024
+
+
+def _statvfs(path: Path) -> os.statvfs_result | None:
     folder = Path(path).absolute()
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     try:
-        stats = os.statvfs(folder)
+        return os.statvfs(folder)
     except OSError:
-        return False
-    return stats.f_bavail * stats.f_frsize < 1024 * 1024
+        return None
+
+
+def _disk_full(path: Path) -> bool:
+    stats = _statvfs(path)
+    return stats is not None and stats.f_bavail * stats.f_frsize < LOW_SPACE_BYTES
+
+
+def disk_problem(path: Path) -> str | None:
+    """Why the file system holding the store at `path` cannot take its writes now (full, read-only),
+    or None. Cheap enough to ask every few seconds: the kernel's counts, then a byte written (not
+    synced) beside the store, since a disk the kernel turned read-only after an error (ext4's
+    emergency_ro) still reports itself writable."""
+    stats = _statvfs(path)
+    if stats is None:
+        return None
+    if stats.f_flag & os.ST_RDONLY:
+        return _OS_FAILURES[errno.EROFS]
+    if stats.f_bavail * stats.f_frsize < LOW_SPACE_BYTES:
+        return _OS_FAILURES[errno.ENOSPC] + f" ({stats.f_bavail * stats.f_frsize} bytes free)"
+    probe = Path(path).with_name(f".{Path(path).name}.probe")
+    try:
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(descriptor, b"1")
+        finally:
+            os.close(descriptor)
+    except FileNotFoundError:
+        return None  # no folder yet: nothing written there to fail
+    except OSError as error:
+        return _OS_FAILURES.get(error.errno or 0, error.strerror or str(error))
+    return None
 
 
 class StoreMissing(Exception):

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,11 @@ async def answered(call: Awaitable[dict[str, Any] | None]) -> dict[str, Any]:
         return {"ok": False, "error": "device", "reason": str(error), "held_by": error.pid}
     except (KeyError, ValueError) as error:
         return {"ok": False, "error": "usage", "reason": str(error.args[0]) if error.args else type(error).__name__}
+    except OSError as error:  # the appliance's own disk (a full or read-only exports folder)
+        where = f" ({error.filename})" if error.filename else ""
+        return {"ok": False, "error": "device", "reason": f"{error.strerror or error}{where}"}
+    except sqlite3.Error as error:  # the store (the appliance has raised store_failed for it)
+        return {"ok": False, "error": "device", "reason": _("the store took no writes: {error}").format(error=error)}
 
 
 def socket_path(site: Site) -> Path:

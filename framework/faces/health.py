@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS
 from watchkeeper.evidence.journal import Verification
+from watchkeeper.evidence.store import disk_problem
 from watchkeeper.rules.runner import collect_checks
 
 #: How long /healthz waits for the store's write lock before calling the store stuck.
@@ -90,13 +91,19 @@ def _verify_readonly(app: Any, since: Verification | None) -> tuple[tuple[int, s
     journal = copy.copy(app.journal)
     journal.store = ReadOnly()
     try:
-        ReadOnly.conn.execute("BEGIN")  # one snapshot: the head read is the head walked to
-        return _head(ReadOnly.conn), journal.verify(since)
+        # verify takes its snapshot under the anchor's lock, with the anchor: a snapshot taken before
+        # (to read the head) met an anchor already moved on by an append, read as entries deleted.
+        verification = journal.verify(since)
+        return (verification.head_seq, verification.head_hash), verification
     finally:
         ReadOnly.conn.close()
 
 
 def _store_writable(app: Any) -> tuple[bool, str]:
+    # A lock can be taken on a full or read-only disk; the next write cannot be made there.
+    problem = disk_problem(app.store.path)
+    if problem is not None:
+        return False, problem
     connection = sqlite3.connect(app.store.path, timeout=WRITE_PROBE_SECONDS, isolation_level=None)
     try:
         connection.execute("BEGIN IMMEDIATE")

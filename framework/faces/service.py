@@ -16,11 +16,12 @@ from watchkeeper.faces.control import ControlServer, answered
 from watchkeeper.rules.door_service import Access, door_state, manual_open, serve_door
 from watchkeeper.site.doorlock import hold_door
 from watchkeeper.site.app import App
+from watchkeeper.rules.footage import Footage
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DOOR_LINK_KINDS, DeviceError, door_findings, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.evidence.journal import JournalTampered, Verification
-from watchkeeper.evidence.store import store_problem
+from watchkeeper.evidence.store import disk_problem, store_problem
 from watchkeeper.evidence.witness import WitnessError
 from watchkeeper.core.models import Capability, DeviceEventKind, DoorStatus, Endpoint
 from watchkeeper.faces import systemd
@@ -40,6 +41,8 @@ NIGHTLY = {"retention": time(2, 0), "clock": time(3, 0), "device_audit": time(4,
 HOURLY = ("maintenance", "inspection_signed", "handover", "escalation", "review")
 REPORT_AT = time(0, 30)
 RETRY_SECONDS = (1, 2, 5, 10, 30, 60)
+#: How often `run` looks at its store's file system (free space, read-only).
+STORE_WATCH_SECONDS = 2.0
 
 
 def next_at(moment: datetime, at: time, zone: Any) -> datetime:
@@ -162,6 +165,7 @@ class Appliance:
         self.door_drivers: dict[str, Any] = {}
         self.control = ControlServer(app.site, {"door.open": self._control_door_open,
                                                 "door.status": self._control_door_status,
+                                                "footage.export": self._control_footage_export,
                                                 "ping": self._control_ping})
 
     def _previous_run_was_killed(self) -> bool:
@@ -176,21 +180,25 @@ class Appliance:
                 await run_check(self.app, self.checks[name])
 
     @contextlib.contextmanager
-    def keeping_evidence(self, what: str) -> Iterator[None]:
+    def keeping_evidence(self, what: str, errors: tuple[type[Exception], ...] = (sqlite3.Error, OSError)
+                         ) -> Iterator[None]:
         """Run `what`; if the store or its disk fails under it, that is the store_failed finding
-        (and the error still reaches the caller's retry); once writes work again it is closed."""
+        (and the error still reaches the caller's retry); once writes work again it is closed.
+        `errors`: what can only be the store's (an export's OSError may be its own folder's)."""
         try:
             yield
-        except (sqlite3.Error, OSError) as error:
+        except errors as error:
             reason = store_problem(error, self.app.site.store)
             if reason is not None:
                 self.store_failed(Finding(FindingKind.STORE_FAILED, "store", f"{what}: {reason} ({error})"))
             raise
         if self.store_failure is not None:
-            failure, self.store_failure = self.store_failure, None
+            # Forgotten only once recorded and closed: a store that fails these writes still fails.
             if not self.store_failure_recorded:
-                self.findings.record(failure)  # kept as evidence now that the store takes writes
+                self.findings.record(self.store_failure)  # kept as evidence now that the store takes writes
+                self.store_failure_recorded = True
             self.findings.close(FindingKind.STORE_FAILED, "store")
+            self.store_failure = None
 
     def store_failed(self, finding: Finding) -> None:
         log.error("store failed: %s", finding.reason)
@@ -251,6 +259,25 @@ class Appliance:
             due = next_at(datetime.now(timezone.utc), time.fromisoformat(settings.at), self.app.site.zone)
             await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
             await self.backup_now()
+
+    async def _watch_store(self) -> None:
+        """The store's file system every few seconds: full or read-only is store_failed at once, not at
+        the next hourly write, and the finding is recorded and closed as soon as writes work again."""
+        while True:
+            problem = await asyncio.to_thread(disk_problem, self.app.site.store)
+            if problem is not None:
+                if self.store_failure is None:
+                    self.store_failed(Finding(FindingKind.STORE_FAILED, "store", problem,
+                                              details={"path": str(self.app.site.store)}))
+            elif self.store_failure is not None:
+                try:
+                    with self.keeping_evidence("store watch"):
+                        pass  # recording and closing the finding are the writes that show it
+                except (sqlite3.Error, OSError) as error:
+                    log.warning("store still failing: %s", error)
+                else:
+                    log.info("store takes writes again")
+            await asyncio.sleep(STORE_WATCH_SECONDS)
 
     async def _watchdog(self, interval: float) -> None:
         """Feed systemd's watchdog while the loop turns: a hung appliance is restarted."""
@@ -367,6 +394,28 @@ class Appliance:
 
         return await answered(reading())
 
+    async def _control_footage_export(self, request: dict[str, Any]) -> dict[str, Any]:
+        """An export made by the appliance (R9): a kill part-way is cleaned up at its next start."""
+        async def exporting() -> dict[str, Any]:
+            request_id = request.get("request")
+            if not isinstance(request_id, int):
+                raise ValueError(f"not a request id: {request_id!r}")  # noqa: TRY004 -- a usage error in the reply
+            with self.keeping_evidence("export", errors=(sqlite3.Error,)):
+                return await Footage(self.app).export(str(request.get("actor")), request_id)
+
+        return await answered(exporting())
+
+    def recover_exports(self) -> None:
+        """Exports a killed appliance left half-made are removed and journaled, never listed (R9)."""
+        try:
+            with self.keeping_evidence("export recovery"):
+                recovered = Footage(self.app).recover_interrupted()
+        except (sqlite3.Error, OSError) as error:  # the store_failed finding says it; the run goes on
+            log.error("export recovery: %s", error)
+            return
+        if recovered:
+            log.warning("interrupted exports cleaned up for requests %s", ", ".join(map(str, recovered)))
+
     async def _control_ping(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "pid": os.getpid(), "site": self.app.site.name}
 
@@ -376,6 +425,7 @@ class Appliance:
         killed = self._previous_run_was_killed()
         self.app.journal.append("operation", "watchkeeper", "appliance", {
             "event": "start", "pid": os.getpid(), "previous_run_stopped_cleanly": not killed})
+        self.recover_exports()
         await self.run_check_named("clock")  # R7: the clock is checked at every start
         for name, at in NIGHTLY.items():
             self.tasks.append(asyncio.create_task(_forever(name, lambda n=name, a=at: self._scheduled(n, a))))
@@ -397,6 +447,7 @@ class Appliance:
             from watchkeeper.faces.estate.push import Pusher
 
             self.tasks.append(asyncio.create_task(_forever("estate push", Pusher(self.app, self.app.site.estate).run)))
+        self.tasks.append(asyncio.create_task(_forever("store watch", self._watch_store)))
         interval = systemd.watchdog_interval()
         if interval is not None:
             self.tasks.append(asyncio.create_task(self._watchdog(interval)))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +19,9 @@ from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
 from watchkeeper.devices.drivers import DeviceError
-from watchkeeper.evidence.files import publish, temporary_name, write_new
+from watchkeeper.evidence.chain import SYSTEM_ACTOR
+from watchkeeper.evidence.files import claimed, publish, sync_dir, temporary_name, write_new
+from watchkeeper.evidence.journal import Entry, JournalTampered
 from watchkeeper.rules.viewing import record_retrieval
 from watchkeeper.core.i18n import _
 from watchkeeper.rules.policy import ACTION_ROLES, roster
@@ -101,24 +106,41 @@ class Footage:
         """Download the approved interval from the recorder, hash it, write the manifest beside it.
 
         One approval gives one export. The clip and the manifest are each written under a temporary
-        name, fsynced and then named, never over an existing file; a failure (a full disk, the device)
-        leaves neither, is journaled, and leaves the request approved so the export can be retried.
+        name, fsynced and then named, never over an existing file; only then are the export's row,
+        the request's new status and the journal entry committed, in one transaction. A failure (a
+        full disk, the device) leaves neither file, is journaled, and leaves the request approved so
+        the export can be retried; a process killed on the way leaves files no row lists, which
+        `recover_interrupted` removes and journals at the appliance's next start.
         """
-        from watchkeeper.core.models import Capability
-
         row = self.app.store.row("footage_requests", request_id, "footage request")
         subject = f"request-{request_id}"
         self._require(actor, "footage.export", subject)
-        if row["status"] != "approved":
-            self._journal(actor, subject, {"refused": "export", "status": row["status"]})
-            if row["status"] == "exported":
-                raise Refused(f"request {request_id} was already exported: one approval gives one export")
-            raise Refused(f"request {request_id} is {row['status']}, not approved")
+        self._refuse_unless_approved(actor, row)
+        folder = self.app.site.exports_dir / subject
+        folder.mkdir(parents=True, exist_ok=True)
+        with claimed(folder) as ours:
+            if not ours:
+                self._journal(actor, subject, {"refused": "export", "status": "in progress"})
+                raise Refused(f"request {request_id} is being exported by another process")
+            row = self.app.store.row("footage_requests", request_id, "footage request")  # as it is now
+            self._refuse_unless_approved(actor, row)
+            return await self._export(actor, row, folder)
+
+    def _refuse_unless_approved(self, actor: str, row: dict[str, Any]) -> None:
+        if row["status"] == "approved":
+            return
+        self._journal(actor, f"request-{row['id']}", {"refused": "export", "status": row["status"]})
+        if row["status"] == "exported":
+            raise Refused(f"request {row['id']} was already exported: one approval gives one export")
+        raise Refused(f"request {row['id']} is {row['status']}, not approved")
+
+    async def _export(self, actor: str, row: dict[str, Any], folder: Path) -> dict[str, Any]:
+        from watchkeeper.core.models import Capability
+
+        request_id, subject = row["id"], f"request-{row['id']}"
         camera = self.app.site.camera(row["camera"])
         endpoint = self.app.camera_endpoint(camera.id)
         channel = camera.recorder_channel or camera.channel if camera.host is None else camera.channel
-        folder = self.app.site.exports_dir / subject
-        folder.mkdir(parents=True, exist_ok=True)
         start, end = datetime.fromisoformat(row["start_utc"]), datetime.fromisoformat(row["end_utc"])
         clip = folder / f"{camera.id}-{start:%Y%m%dT%H%M%S}.mp4"
         manifest_path = folder / "manifest.json"
@@ -126,7 +148,7 @@ class Footage:
             if existing.exists():
                 self._journal(actor, subject, {"refused": "export", "exists": existing.name})
                 raise Refused(f"{existing} already exists; an exported file is never overwritten")
-        incoming, published = temporary_name(clip), False
+        incoming, published = temporary_name(clip), []
         driver = self.app.driver(endpoint)
         try:
             try:
@@ -141,7 +163,7 @@ class Footage:
                 await driver.close()
             digest, size = sha256_file(incoming), incoming.stat().st_size
             publish(incoming, clip)
-            published = True
+            published.append(clip)
             manifest = {
                 "request": request_id, "camera": camera.id, "location": camera.location, "from": row["start_utc"],
                 "to": row["end_utc"], "reason": row["reason"], "case": row["case_ref"],
@@ -149,20 +171,68 @@ class Footage:
                 "exported_at": _now(), "files": [{"name": clip.name, "sha256": digest, "size_bytes": size}],
             }
             write_new(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8"))
-        except (OSError, DeviceError) as error:
-            if published:  # a clip without its manifest is not evidence; nothing refers to it yet
-                clip.unlink(missing_ok=True)
-            self._journal(actor, subject, {"export_failed": f"{type(error).__name__}: {error}"})
+            published.append(manifest_path)
+
+            def listed(conn: sqlite3.Connection) -> list[Entry]:
+                export_id = conn.execute(
+                    "INSERT INTO footage_exports (request, path, manifest, sha256, size_bytes, exported_by, exported_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [request_id, str(clip), str(manifest_path), digest, size, actor, manifest["exported_at"]]).lastrowid
+                conn.execute("UPDATE footage_requests SET status = 'exported' WHERE id = ?", [request_id])
+                manifest["export"] = export_id
+                return [("retrieval", actor, subject, {"exported": {"export": export_id, "sha256": digest,
+                                                                    "size_bytes": size, "file": clip.name}}, None)]
+
+            self.app.journal.append_with(listed)
+        except (OSError, DeviceError, sqlite3.Error, JournalTampered) as error:
+            for name in published:  # files without their row are not evidence; nothing refers to them
+                name.unlink(missing_ok=True)
+            with contextlib.suppress(OSError, sqlite3.Error, JournalTampered):  # a full store cannot hold this either
+                self._journal(actor, subject, {"export_failed": f"{type(error).__name__}: {error}"})
             raise
         finally:
             incoming.unlink(missing_ok=True)
-        export_id = self.app.store.db["footage_exports"].insert({
-            "request": request_id, "path": str(clip), "manifest": str(manifest_path), "sha256": digest,
-            "size_bytes": size, "exported_by": actor, "exported_at": manifest["exported_at"]}).last_pk
-        self.app.store.db["footage_requests"].update(request_id, {"status": "exported"})
-        self._journal(actor, subject, {"exported": {"export": export_id, "sha256": digest,
-                                                    "size_bytes": size, "file": clip.name}})
-        return manifest | {"export": export_id, "manifest_path": str(manifest_path)}
+        return manifest | {"manifest_path": str(manifest_path)}
+
+    def recover_interrupted(self, actor: str = SYSTEM_ACTOR) -> list[int]:
+        """Remove what exports killed on the way left behind, journaling each: returns their requests.
+
+        A folder whose request no export row lists holds no evidence, however whole its files look
+        (the process died before the row and the journal entry committed): its files are hashed into
+        the journal, removed, and the request stays approved, so the export can be made again.
+        Folders another process is still writing are left alone; so is anything not named like an
+        export's folder.
+        """
+        root = self.app.site.exports_dir
+        recovered = []
+        folders = sorted(root.iterdir()) if root.is_dir() else []
+        for folder in folders:
+            match = re.fullmatch(r"request-(\d+)", folder.name)
+            if match is None or not folder.is_dir():
+                continue
+            request_id = int(match.group(1))
+            with claimed(folder) as ours:
+                if not ours or self.app.store.db["footage_requests"].count_where("id = ?", [request_id]) == 0:
+                    continue
+                exports = self.app.store.db["footage_exports"]
+                listed = exports.count_where("request = ? AND deleted_at IS NULL", [request_id]) > 0
+                # Beside a listed export only a writer's temporary (hidden) names can be left over.
+                left = sorted(path for path in folder.iterdir()
+                              if path.is_file() and (not listed or path.name.startswith(".")))
+                if not left:
+                    continue
+                files = [{"name": path.name, "sha256": sha256_file(path), "size_bytes": path.stat().st_size}
+                         for path in left]
+                # Files of an export listed as deleted: a deletion cut short after its commit.
+                what = "export_interrupted" if listed or not exports.count_where(
+                    "request = ?", [request_id]) else "deletion_interrupted"
+                self._journal(actor, f"request-{request_id}", {what: {"files": files, "removed": True,
+                                                                      "listed": listed}})
+                for path in left:
+                    path.unlink()
+                sync_dir(folder)
+                recovered.append(request_id)
+        return recovered
 
     def hold(self, actor: str, camera: str, start: datetime, end: datetime, reason: str) -> int:
         self.app.site.camera(camera)  # KeyError names an unknown camera
@@ -200,11 +270,19 @@ class Footage:
                                                           "holds": [h["id"] for h in holds]})
             raise Refused(f"export {export_id} is under hold {', '.join(str(h['id']) for h in holds)}")
         self._require(actor, "footage.hold", f"export-{export_id}")
-        for name in (export["path"], export["manifest"]):
+
+        def deleted(conn: sqlite3.Connection) -> list[Entry]:
+            conn.execute("UPDATE footage_exports SET deleted_by = ?, deleted_at = ? WHERE id = ?",
+                         [actor, _now(), export_id])
+            return [("retrieval", actor, f"export-{export_id}", {"deleted": export_id, "sha256": export["sha256"]},
+                     None)]
+
+        # Listed as deleted first: files removed before a kill or a failure would leave an export
+        # listed whose files are gone; files left after it are removed by recover_interrupted.
+        self.app.journal.append_with(deleted)
+        for name in (export["manifest"], export["path"]):
             if os.path.exists(name):
                 os.remove(name)
-        self.app.store.db["footage_exports"].update(export_id, {"deleted_by": actor, "deleted_at": _now()})
-        self._journal(actor, f"export-{export_id}", {"deleted": export_id, "sha256": export["sha256"]})
 
 
 def verdict(context: VerdictContext) -> Verdict:

@@ -6,6 +6,8 @@ import asyncio
 import base64
 import bisect
 import contextlib
+import functools
+import hashlib
 import json
 import logging
 import os
@@ -39,7 +41,7 @@ from watchkeeper.analysis.imagechecks import check_frame, combine, thresholds_fo
 from watchkeeper.core.models import AuditAction, Capability, Endpoint
 from watchkeeper.rules import duty, ownership, viewing
 from watchkeeper.devices.drivers import CameraDriver
-from watchkeeper.site.app import App
+from watchkeeper.site.app import App, DeviceReach
 from watchkeeper.site.config import Camera
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,24 @@ def m001_runs_results_baselines(db: sqlite_utils.Database) -> None:
     db["baselines"].create({"camera": str, "captured_at": str, "captured_by": str, "jpeg": bytes}, pk="camera")
 
 
+@migrations()
+def m002_one_result_per_camera(db: sqlite_utils.Database) -> None:
+    """A run holds one result per camera: a task a worker delivered twice (retried after the worker
+    was lost) is stored once. Rows a store may already hold twice keep their first."""
+    db.execute("DELETE FROM inspection_results WHERE id NOT IN"
+               " (SELECT MIN(id) FROM inspection_results GROUP BY run, camera)")
+    db["inspection_results"].create_index(["run", "camera"], unique=True, if_not_exists=True,
+                                          index_name="inspection_results_run_camera")
+
+
+@migrations()
+def m003_baseline_metrics(db: sqlite_utils.Database) -> None:
+    """Each reference view's metrics, measured once per captured JPEG (by its hash): a worker is sent
+    these and the small thumbnail, not the 1080p JPEG to decode again every run."""
+    db["baseline_metrics"].create({"camera": str, "jpeg_sha256": str, "metrics": str, "thumbnail_png": bytes},
+                                  pk="camera")
+
+
 def decode_jpeg(data: bytes) -> np.ndarray:
     """A camera's snapshot as BGR; its header's size is checked before anything is decoded, so a
     lying or bombed JPEG is that camera's protocol_error, not gigabytes for the whole inspection."""
@@ -74,14 +94,14 @@ def decode_jpeg(data: bytes) -> np.ndarray:
         raise DeviceError(FindingKind.PROTOCOL_ERROR, str(error)) from None
 
 
-def source_of(app: App, camera: Camera) -> tuple[Endpoint, int]:
+def source_of(app: DeviceReach, camera: Camera) -> tuple[Endpoint, int]:
     """The endpoint and channel that give this camera's live image."""
     if camera.host is not None:
         return app.camera_endpoint(camera.id), camera.channel
     return app.camera_endpoint(camera.id), camera.recorder_channel or camera.channel
 
 
-def recorder_of(app: App, camera: Camera) -> tuple[Endpoint, int]:
+def recorder_of(app: DeviceReach, camera: Camera) -> tuple[Endpoint, int]:
     """The endpoint and channel that hold this camera's recordings."""
     if camera.recorder:
         return app.recorder_endpoint(camera.recorder), camera.recorder_channel or camera.channel
@@ -170,9 +190,9 @@ class PlaybackUnavailable(Exception):
     """The recorded clip could not be played back; the reason is said in the finding."""
 
 
-async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = "watchkeeper",
+async def playback_frames(app: DeviceReach, camera: Camera, now: datetime, actor: str = "watchkeeper",
                           run_id: int | None = None, folder: Path | None = None,
-                          live: Any = None) -> tuple[FrameSeries, str]:
+                          live: Any = None, note: Callable[..., None] | None = None) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
     its RTSP replay where the recorder cannot export (ONVIF Profile G). Each is noted as watchkeeper's
     own retrieval, so the recorder's log line for it is not taken for a stranger's (R9). Raises
@@ -180,9 +200,12 @@ async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = 
 
     `folder` holds the clip while it is read (a run shares one: a folder per clip cost more than
     the clip's analysis); `live` is the driver the live frames came through, used again (its
-    connection and login) when the camera records itself.
+    connection and login) when the camera records itself. `note` takes each retrieval in place of
+    the store (a worker has none); by default it is written to the site's store.
     """
     endpoint, channel = recorder_of(app, camera)
+    if note is None:
+        note = functools.partial(viewing.record_retrieval, app)
     purpose = f"inspection run-{run_id}" if run_id is not None else "inspection"
     reuse = live is not None and endpoint == source_of(app, camera)[0]
     driver = live if reuse else app.driver(endpoint)
@@ -195,7 +218,7 @@ async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = 
         capabilities = await known_capabilities(driver)
         if Capability.CLIP_DOWNLOAD in capabilities:
             series = FrameSeries()
-            viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.DOWNLOAD, actor, purpose, run=run_id)
+            note(endpoint.device_id, channel, AuditAction.DOWNLOAD, actor, purpose, run=run_id)
             with contextlib.ExitStack() as stack:
                 if folder is None:
                     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -208,7 +231,7 @@ async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = 
                 await asyncio.to_thread(series.extend, sample_video(clip, 3))
             source = "clip"
         elif Capability.PLAYBACK in capabilities:
-            viewing.record_retrieval(app, endpoint.device_id, channel, AuditAction.PLAYBACK, actor, purpose, run=run_id)
+            note(endpoint.device_id, channel, AuditAction.PLAYBACK, actor, purpose, run=run_id)
             uri = await driver.playback_uri(channel, start, end)
             series = await asyncio.to_thread(read_stream, uri, endpoint, 3)
             source = "replay stream"
@@ -222,12 +245,70 @@ async def playback_frames(app: App, camera: Camera, now: datetime, actor: str = 
             await driver.close()
 
 
-def reference_metrics(app: App, camera_id: str) -> Metrics | None:
-    row = app.store.conn.execute("SELECT jpeg FROM baselines WHERE camera = ?", [camera_id]).fetchone()
-    return analyze_frame(decode_jpeg(row[0])) if row else None
+def reference_from(payload: dict[str, Any] | None) -> Metrics | None:
+    """The reference view's metrics as the appliance measured them (exact: JSON floats round-trip,
+    the thumbnail is a PNG), so the worker judges against the very numbers the appliance would."""
+    if payload is None:
+        return None
+    if "error" in payload:  # as an unreadable reference always was: that camera's check fails, saying so
+        raise DeviceError(FindingKind.PROTOCOL_ERROR, payload["error"])
+    fields = dict(payload["metrics"])
+    for name in ("channel_means", "edge_gradients"):
+        if fields[name] is not None:
+            fields[name] = tuple(fields[name])
+    png = np.frombuffer(base64.b64decode(payload["thumbnail"]), np.uint8)
+    thumbnail = cv2.imdecode(png, cv2.IMREAD_UNCHANGED)
+    if thumbnail is None:
+        raise AnalysisError("the reference thumbnail is not a PNG")
+    return Metrics(**fields, thumbnail=thumbnail)
 
 
-def judge(series: FrameSeries, camera: Camera, app: App, reference: Metrics | None,
+def reference_payload(metrics: Metrics) -> dict[str, Any]:
+    ok, png = cv2.imencode(".png", metrics.thumbnail)
+    if not ok:
+        raise ValueError("the reference thumbnail could not be encoded")
+    return {"metrics": attrs.asdict(metrics, filter=lambda field, _value: field.name != "thumbnail"),
+            "thumbnail": base64.b64encode(png.tobytes()).decode()}
+
+
+async def references(app: App, cameras: list[Camera]) -> dict[str, dict[str, Any]]:
+    """Each camera's reference for its task, measured once per captured view and kept in the store
+    (analysed in threads: the kernel drops the GIL)."""
+    known = {row[0]: (row[1], row[2], row[3]) for row in app.store.conn.execute(
+        "SELECT camera, jpeg_sha256, metrics, thumbnail_png FROM baseline_metrics")}
+    wanted = {camera.id for camera in cameras}
+    found: dict[str, dict[str, Any]] = {}
+    stale: list[tuple[str, str, bytes]] = []
+    for camera, jpeg in app.store.conn.execute("SELECT camera, jpeg FROM baselines"):
+        if camera not in wanted:
+            continue
+        digest = hashlib.sha256(jpeg).hexdigest()
+        cached = known.get(camera)
+        if cached is not None and cached[0] == digest:
+            found[camera] = {"metrics": json.loads(cached[1]), "thumbnail": base64.b64encode(cached[2]).decode()}
+        else:
+            stale.append((camera, digest, jpeg))
+
+    def measure(jpeg: bytes) -> dict[str, Any]:
+        try:
+            return reference_payload(analyze_frame(decode_jpeg(jpeg)))
+        except (DeviceError, AnalysisError) as error:  # not kept: said again in each run's finding
+            return {"error": f"the reference view: {getattr(error, 'reason', error)}"}
+
+    measured = await asyncio.gather(*(asyncio.to_thread(measure, jpeg) for _camera, _digest, jpeg in stale))
+    rows = []
+    for (camera, digest, _jpeg), payload in zip(stale, measured):
+        found[camera] = payload
+        if "error" not in payload:
+            rows.append({"camera": camera, "jpeg_sha256": digest, "metrics": json.dumps(payload["metrics"]),
+                         "thumbnail_png": base64.b64decode(payload["thumbnail"])})
+    if rows:
+        with app.store.transaction():
+            app.store.db["baseline_metrics"].upsert_all(rows, pk="camera")
+    return found
+
+
+def judge(series: FrameSeries, camera: Camera, app: DeviceReach, reference: Metrics | None,
           judge_frozen: bool = True) -> list[Finding]:
     """Image findings for a camera from its judged frames."""
     if series.last is None:
@@ -238,10 +319,11 @@ def judge(series: FrameSeries, camera: Camera, app: App, reference: Metrics | No
                        frozen_score=series.frozen if judge_frozen else None)
 
 
-def judge_camera(live: FrameSeries, recorded: FrameSeries, camera: Any, app: Any) -> tuple[list[Finding], str]:
+def judge_camera(live: FrameSeries, recorded: FrameSeries, camera: Any, app: Any,
+                 reference: Callable[[], Metrics | None]) -> tuple[list[Finding], str]:
     """A camera's image findings (live frames against its reference, then what only the recording
     shows) and its thumbnail for the run's record: one worker-thread trip for all of it."""
-    found = judge(live, camera, app, reference_metrics(app, camera.id))
+    found = judge(live, camera, app, reference())
     if recorded.count:
         # Frozen is meaningless across a replayed clip's sparse samples; the live frames judge it.
         # What only the recording shows joins the live findings, ranked as check_frame ranks.
@@ -261,22 +343,31 @@ def status_of(findings: list[Finding]) -> str:
     return "warning" if findings else "ok"
 
 
-async def inspect_cameras(context: CheckContext) -> CheckResult:
-    app, policies = context.app, context.app.site.policies
-    playback = context.options.get("playback", True)
-    # No clock check here: R7's clock check runs at every start and nightly as its own check, and
-    # running it again per inspection asked every camera its time twice.
-    run_id = app.store.db["inspection_runs"].insert({
-        "started_at": context.now.isoformat(), "actor": context.actor, "cameras": 0}).last_pk
-    assert run_id is not None  # an insert always has a key
-    limit = asyncio.Semaphore(CAMERA_CONCURRENCY)
-    rows: list[dict[str, Any]] = []
-    folder = Path(tempfile.mkdtemp(prefix="watchkeeper-inspection-"))
+#: Retrievals a camera's inspection made, as (device, channel, action, purpose): the appliance
+#: writes them to the store (a worker has no store), before the run's results.
+Retrievals = list[tuple[str, int | None, str, str]]
 
-    async def inspect(camera: Camera, result: CheckResult, row: dict[str, Any]) -> None:
+
+async def inspect_camera(app: DeviceReach, camera: Camera, now: datetime, actor: str, run_id: int, folder: Path,
+                         playback: bool, reference: Callable[[], Metrics | None],
+                         limit: asyncio.Semaphore | None = None) -> tuple[CheckResult, dict[str, Any], Retrievals]:
+    """One camera's inspection: its findings and scope, its row for inspection_results, and the
+    retrievals it made. Writes nothing, so it runs alike in the appliance and in a worker process;
+    whatever goes wrong with the camera is its finding. `reference` gives the camera's reference
+    view's metrics (called in the analysis thread: decoding it is part of the camera's work)."""
+    policies = app.site.policies
+    result = CheckResult()
+    result.evaluated([*DEVICE_FAILURE_KINDS, FindingKind.CHECK_FAILED], camera.id)
+    row: dict[str, Any] = {"run": run_id, "camera": camera.id, "channel": None, "frames": 0, "playback": "not tried"}
+    retrievals: Retrievals = []
+
+    def note(device: str, channel: int | None, action: AuditAction, actor: str, purpose: str, run: int | None) -> None:
+        retrievals.append((device, channel, str(action), purpose))
+
+    async def inspect() -> None:
         endpoint, channel = source_of(app, camera)
         row["channel"] = channel
-        async with limit:
+        async with limit or contextlib.nullcontext():
             driver = app.driver(endpoint)
             try:
                 try:
@@ -289,8 +380,8 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
                 if playback and live.count:
                     result.evaluated([FindingKind.PLAYBACK_UNAVAILABLE], camera.id)
                     try:
-                        recorded, row["playback"] = await playback_frames(app, camera, context.now, context.actor,
-                                                                          run_id, folder, driver)
+                        recorded, row["playback"] = await playback_frames(app, camera, now, actor, run_id, folder,
+                                                                          driver, note)
                     except PlaybackUnavailable as failure:
                         row["playback"] = f"failed: {failure}"
                         result.findings.append(Finding(FindingKind.PLAYBACK_UNAVAILABLE, camera.id,
@@ -302,44 +393,77 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
             # Live pictures arriving is the camera's answer to a video-loss alarm it raised earlier;
             # if they show no signal, the no_signal finding says so instead.
             result.evaluated([FindingKind.VIDEO_LOSS], camera.id)
-            found, thumbnail = await asyncio.to_thread(judge_camera, live, recorded, camera, app)
+            found, thumbnail = await asyncio.to_thread(judge_camera, live, recorded, camera, app, reference)
             result.findings += found
             if live.last is not None:
                 row.update(frames=live.count, metrics=json.dumps(live.last.to_dict()), thumbnail=thumbnail)
 
-    async def one(camera: Camera) -> CheckResult:
-        """One camera's inspection; whatever goes wrong with it is its finding, and the run goes on."""
-        result = CheckResult()
-        result.evaluated([*DEVICE_FAILURE_KINDS, FindingKind.CHECK_FAILED], camera.id)
-        row = {"run": run_id, "camera": camera.id, "channel": None, "frames": 0, "playback": "not tried"}
-        try:
-            await inspect(camera, result, row)
-        except CapabilityMissing as error:
-            result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
-                                           f"the device cannot be inspected: {error}"[:300]))
-        except Exception as error:  # a bug must cost one camera its inspection, not the whole run
-            log.exception("inspection of %s failed", camera.id)
-            result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
-                                           f"inspection failed inside watchkeeper ({type(error).__name__}); "
-                                           "see the log"))
-        row["findings"] = json.dumps(sorted(str(f.kind) for f in result.findings))
-        row["status"] = status_of(result.findings)
+    try:
+        await inspect()
+    except CapabilityMissing as error:
+        result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
+                                       f"the device cannot be inspected: {error}"[:300]))
+    except Exception as error:  # a bug must cost one camera its inspection, not the whole run
+        log.exception("inspection of %s failed", camera.id)
+        result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
+                                       f"inspection failed inside watchkeeper ({type(error).__name__}); "
+                                       "see the log"))
+    finish_row(row, result.findings)
+    return result, row, retrievals
+
+
+def finish_row(row: dict[str, Any], findings: list[Finding]) -> None:
+    row["findings"] = json.dumps(sorted(str(f.kind) for f in findings))
+    row["status"] = status_of(findings)
+
+
+async def inspect_cameras(context: CheckContext) -> CheckResult:
+    app = context.app
+    playback = context.options.get("playback", True)
+    # No clock check here: R7's clock check runs at every start and nightly as its own check, and
+    # running it again per inspection asked every camera its time twice.
+    run_id = app.store.db["inspection_runs"].insert({
+        "started_at": context.now.isoformat(), "actor": context.actor, "cameras": 0}).last_pk
+    assert run_id is not None  # an insert always has a key
+    limit = asyncio.Semaphore(CAMERA_CONCURRENCY)
+    rows: list[dict[str, Any]] = []
+    cameras = [camera for camera in app.site.cameras if context.wanted(camera.id)]
+    # Each camera's reference view, measured once per captured view: in-process and on workers alike.
+    reference = await references(app, cameras)
+    folder = Path(tempfile.mkdtemp(prefix="watchkeeper-inspection-"))
+
+    def record(camera: str, result: CheckResult, row: dict[str, Any], retrievals: Retrievals) -> None:
+        """The one writer: a camera's retrievals go to the store as it is done, its row with the run."""
+        for device, channel, action, purpose in retrievals:
+            viewing.record_retrieval(app, device, channel, action, context.actor, purpose, run=run_id)
         rows.append(row)
         if context.progress is not None:
-            context.progress(camera.id)
+            context.progress(camera)
+
+    async def one(camera: Camera) -> CheckResult:
+        """One camera's inspection; whatever goes wrong with it is its finding, and the run goes on."""
+        result, row, retrievals = await inspect_camera(app, camera, context.now, context.actor, run_id, folder,
+                                                       playback, functools.partial(reference_from, reference.get(camera.id)),
+                                                       limit)
+        record(camera.id, result, row, retrievals)
         return result
 
-    cameras = [camera for camera in app.site.cameras if context.wanted(camera.id)]
     total = CheckResult()
     try:
-        for result in await asyncio.gather(*(one(camera) for camera in cameras)):
-            total.merge(result)
+        if app.site.distributed is not None:
+            # Workers inspect; this process stays the one writer of what they found.
+            from watchkeeper.rules import workers
+            total = await workers.inspect_remotely(app, cameras, context, run_id, playback, record)
+        else:
+            for result in await asyncio.gather(*(one(camera) for camera in cameras)):
+                total.merge(result)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         # Every run finishes, whatever was raised: a run without finished_at can never be signed.
         counts = {status: sum(1 for r in rows if r["status"] == status) for status in ("ok", "warning", "fault")}
         with app.store.transaction():
-            app.store.db["inspection_results"].insert_all(rows)
+            # A camera's row is stored once, however often a retried task delivered it.
+            app.store.db["inspection_results"].insert_all(rows, ignore=True)
             app.store.db["inspection_runs"].update(run_id, {"finished_at": datetime.now(timezone.utc).isoformat(),
                                                             "cameras": len(rows), **counts})
     total.summary = {"run": run_id, "cameras": len(rows), **counts}

@@ -67,8 +67,46 @@ class Refused(Exception):
     """The policy refused an action; the refusal was journaled before this was raised."""
 
 
+class DeviceReach:
+    """How to reach the site's devices from its config and platforms alone: what a worker process
+    has, which never opens the store (App has it too)."""
+
+    site: Site
+    platforms: dict[str, Platform]
+
+    def recorder_endpoint(self, recorder_id: str) -> Endpoint:
+        recorder = self.site.recorder(recorder_id)
+        return Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username,
+                        recorder.password, recorder.timeout_seconds, recorder.id, dict(recorder.options))
+
+    def camera_endpoint(self, camera_id: str) -> Endpoint:
+        """How to reach the camera's live picture: the camera itself, or its recorder."""
+        camera = self.site.camera(camera_id)
+        if camera.host is None:
+            return self.recorder_endpoint(camera.recorder or "")
+        platform = self.platforms[camera.platform or ""]
+        return Endpoint(camera.platform or "", camera.host, camera.port or platform.default_port,
+                        camera.username, camera.password, camera.timeout_seconds, camera.id, dict(camera.options))
+
+    def devices(self) -> list[tuple[str, Endpoint]]:
+        """Every device with its own clock and connection: recorders, and cameras reached directly."""
+        found = []
+        for recorder in self.site.recorders:
+            found.append((recorder.id, self.recorder_endpoint(recorder.id)))
+        for camera in self.site.cameras:
+            if camera.host is not None:
+                found.append((camera.id, self.camera_endpoint(camera.id)))
+        return found
+
+    def driver(self, endpoint: Endpoint) -> CameraDriver:
+        platform = self.platforms[endpoint.platform]
+        if platform.camera_driver is None:
+            raise KeyError(f"platform {endpoint.platform} has no camera driver")
+        return platform.camera_driver(endpoint)
+
+
 @attrs.define
-class App:
+class App(DeviceReach):
     site: Site
     pm: pluggy.PluginManager
     store: Store
@@ -183,30 +221,6 @@ class App:
                           f"{', '.join(PERSON_KINDS)}")
         return self.journal.append(kind, actor, subject, {"text": text})
 
-    def recorder_endpoint(self, recorder_id: str) -> Endpoint:
-        recorder = self.site.recorder(recorder_id)
-        return Endpoint(recorder.platform, recorder.host, recorder.port, recorder.username,
-                        recorder.password, recorder.timeout_seconds, recorder.id, dict(recorder.options))
-
-    def camera_endpoint(self, camera_id: str) -> Endpoint:
-        """How to reach the camera's live picture: the camera itself, or its recorder."""
-        camera = self.site.camera(camera_id)
-        if camera.host is None:
-            return self.recorder_endpoint(camera.recorder or "")
-        platform = self.platforms[camera.platform or ""]
-        return Endpoint(camera.platform or "", camera.host, camera.port or platform.default_port,
-                        camera.username, camera.password, camera.timeout_seconds, camera.id, dict(camera.options))
-
-    def devices(self) -> list[tuple[str, Endpoint]]:
-        """Every device with its own clock and connection: recorders, and cameras reached directly."""
-        found = []
-        for recorder in self.site.recorders:
-            found.append((recorder.id, self.recorder_endpoint(recorder.id)))
-        for camera in self.site.cameras:
-            if camera.host is not None:
-                found.append((camera.id, self.camera_endpoint(camera.id)))
-        return found
-
     def door_driver(self, door_id: str) -> DoorDriver:
         """A driver for one of the site's doors (KeyError naming it if there is no such door)."""
         door = self.site.door(door_id)
@@ -218,12 +232,6 @@ class App:
             options["serial_port"] = door.serial_port
         return platform.door_driver(Endpoint(door.platform, door.host or "", door.port or platform.default_port, "",
                                              door.scbk, 5.0, door.id, options))
-
-    def driver(self, endpoint: Endpoint) -> CameraDriver:
-        platform = self.platforms[endpoint.platform]
-        if platform.camera_driver is None:
-            raise KeyError(f"platform {endpoint.platform} has no camera driver")
-        return platform.camera_driver(endpoint)
 
     def finding_store(self) -> FindingStore:
         """The site's findings, announcing each opened or closed one through `on_finding`."""

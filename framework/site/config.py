@@ -19,6 +19,7 @@ from watchkeeper.core.secrets import SecretError, SecretUnset, resolve_secret
 from watchkeeper.devices.drivers import OptionCheck, option_problem
 from watchkeeper.site.presets import DEFAULT_PRESET, below_floor, overrides, preset_defaults, preset_problem
 from watchkeeper.site.limits import MAX_CONFIG_BYTES, depth_problem, nesting_problem, range_problem
+from watchkeeper.site.distributed import Distributed, load_distributed
 from watchkeeper.evidence.witness import parse_syslog_address
 from watchkeeper.site.estatelink import EstateLink, estate_link
 
@@ -241,6 +242,8 @@ class Site:
     witness: WitnessConfig = WitnessConfig()
     backup: Backup | None = None
     estate: EstateLink | None = None
+    #: The task queue per-camera work goes through ([distributed]); None runs it in-process.
+    distributed: Distributed | None = None
     duty: tuple[Duty, ...] = ()
     warnings: tuple[str, ...] = ()
     raw: dict[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
@@ -762,6 +765,9 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     backup = loader.backup(top.get("backup", dict, None))
     estate_data = top.get("estate", dict, None)
     estate = None if estate_data is None else estate_link(loader, _Table(loader, "estate", estate_data), _identifier)
+    distributed_table = top.get("distributed", dict, None)
+    distributed = load_distributed(_Table(loader, "distributed", distributed_table)) if distributed_table is not None \
+        else None
     recorders = tuple(loader.recorder(t) for t in loader.items(data, "recorders"))
     camera_tables = loader.items(data, "cameras")
     cameras = tuple(loader.camera(t) for t in camera_tables)
@@ -792,6 +798,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         witness=witness,
         backup=backup,
         estate=estate,
+        distributed=distributed,
         duty=duty,
         warnings=tuple(loader.warnings),
         raw=data,

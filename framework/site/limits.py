@@ -45,7 +45,7 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-#: "section.key" (section: policies, backup, recorders, cameras, doors) -> its range.
+#: "section.key" (section: policies, backup, distributed, recorders, cameras, doors) -> its range.
 NUMBER_RANGES: dict[str, Range] = {
     "policies.clock_tolerance_seconds": Range(0, 3600, above=True),
     "policies.retention_days": Range(1, 3650),
@@ -67,6 +67,10 @@ NUMBER_RANGES: dict[str, Range] = {
     # A push every 5 s at most (an estate of 1,000 sites), once a day at least.
     "estate.interval_seconds": Range(5, 86400),
     "estate.timeout_seconds": Range(0, 300, above=True),
+    # A task longer than an hour is a hung camera held by a worker, not an inspection.
+    "distributed.task_seconds": Range(1, 3600),
+    "distributed.tries": Range(1, 10),
+    "distributed.worker_jobs": Range(1, 1000),
     "recorders.port": Range(1, 65535),
     "recorders.timeout_seconds": Range(0.1, 300),
     "recorders.channels": Range(1, 1024),

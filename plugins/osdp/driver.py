@@ -126,18 +126,22 @@ class Panel:
         return compliance > 0
 
     def flush(self) -> int:
-        """Drop commands libosdp still holds: a strike queued for a lost reader must not fire on its return."""
+        """Drop commands libosdp still holds: a strike queued for a lost reader must not fire on its return.
+
+        A closed panel holds nothing: a request cancelled after close() (the appliance stopping under
+        a pending grant) has nothing left to drop."""
         with self.thread.lock:
-            return int(self.ctx.flush_commands(0) or 0)
+            return int(self.ctx.flush_commands(0) or 0) if self.ctx is not None else 0
 
     def submit(self, command: dict) -> bool:
         with self.thread.lock:
-            return bool(self.ctx.submit_command(0, command))
+            return self.ctx is not None and bool(self.ctx.submit_command(0, command))
 
     def close(self) -> None:
         self.thread.stop()
         self.channel.close()
-        self.ctx = None
+        with self.thread.lock:  # a flush from the event loop sees the context or None, never half of it
+            self.ctx = None
 
 
 class OsdpDoor:

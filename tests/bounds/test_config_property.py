@@ -23,6 +23,7 @@ from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import load_plugins
 from watchkeeper.site.config import Backup, Camera, Door, Policies, Recorder, load_site
 from watchkeeper.site.estatelink import EstateLink
+from watchkeeper.site.distributed import Distributed
 from watchkeeper.site.limits import NUMBER_RANGES
 
 BASE: dict[str, Any] = {
@@ -34,6 +35,8 @@ BASE: dict[str, Any] = {
     "backup": {"folder": "backups", "passphrase": "env:HOME", "keep": 14},
     "estate": {"url": "https://estate.example.org:8740", "site_id": "property", "key": "env:HOME",
                "interval_seconds": 60, "timeout_seconds": 10},
+    "distributed": {"url": "redis://10.0.0.5:6379/0", "queue": "site", "task_seconds": 120, "tries": 3,
+                    "worker_jobs": 16},
     "recorders": [{"id": "nvr", "platform": "hikvision", "host": "10.0.0.2", "port": 8000, "timeout_seconds": 5}],
     "cameras": [
         {"id": "gate", "location": "gate", "purpose": "plates", "zone": "perimeter", "platform": "hikvision",
@@ -159,7 +162,9 @@ def test_extreme_configs_are_refused_naming_the_key(cli, tmp_path_factory, chang
 def assert_within_ranges(site: Any) -> None:
     """What the loader accepts is inside the documented ranges."""
     sections = {"policies": [site.policies], "backup": [site.backup] if site.backup else [],
-                "estate": [site.estate] if site.estate else [], "recorders": site.recorders, "cameras": site.cameras, "doors": site.doors}
+                "estate": [site.estate] if site.estate else [],
+                "distributed": [site.distributed] if site.distributed else [],
+                "recorders": site.recorders, "cameras": site.cameras, "doors": site.doors}
     for key, limit in NUMBER_RANGES.items():
         section, name = key.split(".")
         for item in sections[section]:
@@ -167,10 +172,10 @@ def assert_within_ranges(site: Any) -> None:
             assert value is None or limit.problem(value) is None, (key, value)
 
 
-@pytest.mark.parametrize("record", [Policies, Backup, EstateLink, Recorder, Camera, Door])
+@pytest.mark.parametrize("record", [Policies, Backup, EstateLink, Distributed, Recorder, Camera, Door])
 def test_every_number_in_the_config_has_a_range(record: type) -> None:
-    section = {Policies: "policies", Backup: "backup", EstateLink: "estate", Recorder: "recorders", Camera: "cameras",
-               Door: "doors"}[record]
+    section = {Policies: "policies", Backup: "backup", EstateLink: "estate", Distributed: "distributed",
+               Recorder: "recorders", Camera: "cameras", Door: "doors"}[record]
     numeric = {field.name for field in attrs.fields(record)
                if field.type in ("int", "float", "int | None", "float | None")}
     assert numeric and numeric <= {key.split(".")[1] for key in NUMBER_RANGES if key.startswith(section + ".")}

@@ -32,7 +32,7 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
     from watchkeeper.faces.cli import config as config_commands
     from watchkeeper.faces.cli import (access, analyze, backup, checks, compliance, demo, duty, findings, footage,
                                        inspect, journal, plugins, probe, report, run, service, simulate)
-    from watchkeeper.faces.cli import estate, new_plugin
+    from watchkeeper.faces.cli import estate, new_plugin, worker
     from watchkeeper.faces.cli import forms
 
     config_path = config or _config_from_argv(sys.argv[1:])
@@ -49,7 +49,7 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
         ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
 
     for module in (access, backup, checks, compliance, config_commands, demo, duty, estate, findings, footage, inspect,
-                   journal, new_plugin, plugins, probe, report, run, service, simulate):
+                   journal, new_plugin, plugins, probe, report, run, service, simulate, worker):
         module.register(cli)
     forms.register(cli)
     cli.add_command(analyze.analyze)

@@ -13,7 +13,7 @@ from watchkeeper.rules.door_service import Access
 from watchkeeper.site.config import ROLES, Person, Training
 from watchkeeper.site.people import expires, training_problem
 from watchkeeper.core.i18n import _
-from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, State, actor_option, refusing, site_time
+from watchkeeper.faces.cli.common import EXIT_FINDINGS, State, actor_option, refusing, settled, site_time
 from watchkeeper.faces.control import answered, ask, socket_path
 
 
@@ -186,16 +186,7 @@ def _door_reply(state: State, door_id: str, request: dict, direct: Callable[[], 
         if "held_by" in reply:
             reply["reason"] += "; " + _("no appliance answers on {path}: open or read the door through the "
                                        "process holding it, or stop that process").format(path=socket_path(app.site))
-    if reply["ok"]:
-        return reply
-    error = reply.get("error")
-    if error == "refused":
-        click.echo(_("refused: {reason}").format(reason=reply["reason"]), err=True)
-        raise SystemExit(EXIT_FINDINGS)
-    if error == "usage":
-        raise click.UsageError(reply["reason"])
-    click.echo(f"{reply.get('kind', 'error')}: {reply['reason']}", err=True)
-    raise SystemExit(EXIT_ENVIRONMENT)
+    return settled(reply)
 
 
 @door.command("open", help=_("Open a door by hand; authorised and journaled. Goes through the running "

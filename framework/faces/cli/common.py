@@ -117,6 +117,21 @@ def refusing(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def settled(reply: dict[str, Any]) -> dict[str, Any]:
+    """The running appliance's reply to a control request: its result, or the message and exit code
+    the same failure has when the command does the work itself (see `refusing`)."""
+    if reply["ok"]:
+        return reply
+    error = reply.get("error")
+    if error == "refused":
+        click.echo(_("refused: {reason}").format(reason=reply["reason"]), err=True)
+        raise SystemExit(EXIT_FINDINGS)
+    if error == "usage":
+        raise click.UsageError(reply["reason"])
+    click.echo(f"{reply.get('kind', 'error')}: {reply['reason']}", err=True)
+    raise SystemExit(EXIT_ENVIRONMENT)
+
+
 def require_known(given: tuple[str, ...], known: set[str], option: str) -> None:
     """Ids named on the command line that the site does not have: a usage error, not a silent nothing."""
     unknown = [value for value in given if value not in known]

@@ -9,7 +9,8 @@ from datetime import datetime
 import click
 
 from watchkeeper.core.i18n import _
-from watchkeeper.faces.cli.common import actor_option, refusing, require_known, site_time
+from watchkeeper.faces.cli.common import actor_option, refusing, require_known, settled, site_time
+from watchkeeper.faces.control import ask
 from watchkeeper.rules import maintenance as maintenance_rule
 from watchkeeper.rules import viewing
 from watchkeeper.rules.footage import Footage
@@ -53,13 +54,24 @@ def approve(state: State, request_id: int, reject: bool, note: str, actor: str) 
     click.echo(_("request {id} {status}").format(id=request_id, status=_("rejected") if reject else _("approved")))
 
 
-@footage.command("export", help=_("Download an approved interval with a SHA-256 manifest."))
+#: How long `footage export` waits for the running appliance's answer: a long interval downloads slowly.
+EXPORT_WAIT_SECONDS = 3600.0
+
+
+@footage.command("export", help=_("Download an approved interval with a SHA-256 manifest. Done by the running "
+                                  "appliance when there is one."))
 @click.argument("request_id", type=int)
 @actor_option
 @click.pass_obj
 @refusing
 def export(state: State, request_id: int, actor: str) -> None:
-    manifest = asyncio.run(Footage(state.app()).export(actor, request_id))
+    app = state.app()
+    # Through the appliance, which cleans up after an export it was killed in the middle of.
+    reply = ask(app.site, {"op": "footage.export", "request": request_id, "actor": actor}, EXPORT_WAIT_SECONDS)
+    if reply is None:
+        manifest = asyncio.run(Footage(app).export(actor, request_id))
+    else:
+        manifest = settled(reply)
     for item in manifest["files"]:
         click.echo(f"{item['sha256']}  {item['name']}  ({item['size_bytes']} bytes)")
     click.echo(_("manifest: {path}").format(path=manifest["manifest_path"]))

@@ -221,3 +221,29 @@ async def test_refused_command_is_a_device_error_and_the_link_recovers(simulated
         assert [r["kind"] for r in simulated_reader.outputs()] == ["output", "led", "buzzer"]
     finally:
         await door.close()
+
+
+@pytest.mark.parametrize("cancelled", [False, True], ids=["failed-by-close", "cancelled-after-close"])
+async def test_a_request_pending_when_the_driver_closes_ends_as_a_device_error(simulated_reader, cancelled) -> None:
+    """Seen under bench/door.py: a grant still waiting for the reader's answer when the door closes
+    (the appliance stopping) raised AttributeError from `_send` instead of ending quietly."""
+    door = await online_door(simulated_reader)
+    await simulated_reader.go_offline()  # the reader stops answering; the panel still thinks it is online
+    grant = asyncio.create_task(door.grant(3))
+
+    async def waiting() -> bool:
+        return bool(door._pending)
+
+    await until(waiting, within=2)
+    await door.close()
+    # Whatever reached the grant first (close() failing its future, libosdp giving the command up
+    # while the panel stopped, or the cancel), it ends as that: never an AttributeError from a
+    # panel that is already gone.
+    if cancelled:  # e.g. the door service's task cancelled as the appliance stops
+        grant.cancel()
+        with pytest.raises((asyncio.CancelledError, DeviceError)):
+            await grant
+    else:
+        with pytest.raises(DeviceError):
+            await grant
+    assert not door._pending

@@ -1,0 +1,324 @@
+"""Distributed inspection end to end: a real Redis, `watchkeeper worker` processes, simulated cameras.
+
+The appliance (this process) sends one task per camera and stays the one writer; a worker SIGKILLed
+mid-task loses and doubles nothing. Redis: WATCHKEEPER_TEST_REDIS (default the one `.ci/run` starts,
+redis://127.0.0.1:6390); each test uses database DB and its own queue name, and flushes only that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import attrs
+import pytest
+import redis.asyncio as aioredis
+from arq.constants import in_progress_key_prefix, result_key_prefix, retry_key_prefix
+from arq.jobs import deserialize_result
+
+from watchkeeper.host import open_site
+from watchkeeper.plugins.hikvision.simulator import simulate as hikvision
+from watchkeeper.rules import inspection, workers
+from watchkeeper.rules.runner import collect_checks, run_check
+from watchkeeper.simulation.faults import FaultProfile
+from watchkeeper.site.app import App
+
+pytestmark = pytest.mark.timeout(300)
+
+PASSWORD = "sim-Pass-2026"
+REDIS = os.environ.get("WATCHKEEPER_TEST_REDIS", "redis://127.0.0.1:6390")
+#: The database number these tests own on that Redis (flushed before and after each test).
+DB = 11
+
+
+def redis_url() -> str:
+    parts = urlsplit(REDIS)
+    return f"redis://{parts.hostname}:{parts.port or 6379}/{DB}"
+
+
+@pytest.fixture
+async def broker():
+    client = aioredis.Redis.from_url(redis_url())
+    try:
+        await client.ping()
+    except (OSError, aioredis.RedisError) as error:
+        pytest.skip(f"no Redis at {redis_url()} ({type(error).__name__}): redis-server is in .ci/apt-packages "
+                    "and .ci/run starts it")
+    await client.flushdb()
+    yield client
+    await client.flushdb()
+    await client.aclose()
+
+
+def site_text(ports: list[int], queue: str | None, task_seconds: float, frames: int, interval: float) -> str:
+    """The site; with `queue` None, without [distributed] (in-process)."""
+    distributed = "" if queue is None else textwrap.dedent(f"""\
+        [distributed]
+        url = "{redis_url()}"
+        queue = "{queue}"
+        task_seconds = {task_seconds}
+        tries = 3
+        worker_jobs = 2
+        """)
+    text = textwrap.dedent("""\
+        [site]
+        name = "Distributed"
+        time_zone = "Asia/Shanghai"
+        [policies]
+        inspection_frames = {frames}
+        frame_interval_seconds = {interval}
+        {distributed}[[people]]
+        id = "li"
+        name = "Li"
+        roles = ["operator"]
+        trained_on = 2025-01-01
+        """).format(frames=frames, interval=interval, distributed=distributed)
+    for index, port in enumerate(ports):
+        text += textwrap.dedent(f"""\
+            [[cameras]]
+            id = "cam-{index}"
+            location = "gate {index}"
+            purpose = "test"
+            zone = "z"
+            platform = "hikvision"
+            host = "127.0.0.1"
+            port = {port}
+            username = "admin"
+            password = "env:WK_SIM_PASSWORD"
+            timeout_seconds = 60
+            """)
+    return text
+
+
+@contextlib.contextmanager
+def worker_processes(config: Path, count: int):
+    env = {**os.environ, "WK_SIM_PASSWORD": PASSWORD}
+    processes = [subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "worker", "--config", str(config)],
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for _ in range(count)]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+async def commission(app: App) -> None:
+    """Every camera's reference view, as at commissioning: the workers get it with each task."""
+    for camera in app.site.cameras:
+        endpoint, channel = inspection.source_of(app, camera)
+        driver = app.driver(endpoint)
+        app.store.db["baselines"].insert({"camera": camera.id, "captured_at": "", "captured_by": "li",
+                                          "jpeg": await driver.snapshot(channel)})
+        await driver.close()
+
+
+async def count(client: aioredis.Redis, prefix: str) -> int:
+    return len([key async for key in client.scan_iter(match=prefix + "*")])
+
+
+async def results_by_try(client: aioredis.Redis) -> dict[str, int]:
+    """Each finished task's id and the try it finished on, from the results arq keeps."""
+    found = {}
+    async for key in client.scan_iter(match=result_key_prefix + "*"):
+        value = await client.get(key)
+        found[key.decode().removeprefix(result_key_prefix)] = deserialize_result(value, deserializer=workers.loads).job_try
+    return found
+
+
+async def test_sigkill_of_a_worker_mid_task_loses_and_doubles_nothing(tmp_path: Path, broker, monkeypatch) -> None:
+    monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
+    queue = f"wk-test-{uuid.uuid4().hex[:8]}"
+    async with hikvision(password=PASSWORD, devices=9) as devices:
+        config = tmp_path / "site.toml"
+        # Each camera's task takes about 2 s (3 frames 1 s apart), so a kill lands mid-task.
+        config.write_text(site_text([d.endpoint.port for d in devices], queue, 8, 3, 1.0))
+        app = open_site(config)
+        try:
+            await commission(app)
+            with worker_processes(config, 3) as processes:
+                check = collect_checks(app.pm)["inspection"]
+                run = asyncio.create_task(run_check(app, check, "li"))
+                # Three workers of two slots each: six tasks in progress means each worker holds two
+                # (started: arq counts a task's tries when it starts it).
+                while await count(broker, in_progress_key_prefix) < 6 or await count(broker, retry_key_prefix) < 6:
+                    assert not run.done(), "the run finished before every worker held a task"
+                    assert all(p.poll() is None for p in processes), processes[0].stderr.read().decode()[-2000:]
+                    await asyncio.sleep(0.05)
+                processes[0].send_signal(signal.SIGKILL)
+                result = await run
+            tries = await results_by_try(broker)
+            # The same site inspected by the in-process runner: the workers ran the same plugins.
+            app.site = attrs.evolve(app.site, distributed=None)
+            here = await run_check(app, check, "li")
+        finally:
+            app.close()
+        app = open_site(config)
+        rows = list(app.store.db["inspection_results"].rows_where("run = ?", [result.summary["run"]]))
+        retrievals = list(app.store.db["device_retrievals"].rows_where("run = ?", [result.summary["run"]]))
+        app.close()
+    cameras = {f"cam-{index}" for index in range(9)}
+    # Nothing lost, nothing doubled: one result row and one noted retrieval per camera.
+    assert sorted(row["camera"] for row in rows) == sorted(cameras)
+    assert sorted(row["device"] for row in retrievals) == sorted(cameras)
+    assert result.summary["cameras"] == 9
+    assert sorted((str(f.kind), f.subject) for f in result.findings) == \
+        sorted((str(f.kind), f.subject) for f in here.findings)
+    assert result.scope == here.scope
+    assert all(row["frames"] == 3 and row["playback"].startswith("ok") for row in rows), rows
+    # The killed worker's two tasks were started again by the others (their second try).
+    assert len(tries) == 9 and sorted(tries.values()).count(2) >= 2, tries
+
+
+async def test_a_hung_camera_is_a_finding_not_a_stuck_queue(tmp_path: Path, broker, monkeypatch) -> None:
+    monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
+    queue = f"wk-test-{uuid.uuid4().hex[:8]}"
+    async with hikvision(password=PASSWORD, devices=2) as healthy, \
+            hikvision(password=PASSWORD, devices=1, faults=FaultProfile(slow=40)) as hung:
+        config = tmp_path / "site.toml"
+        config.write_text(site_text([d.endpoint.port for d in [*healthy, *hung]], queue, 4, 2, 0.1))
+        app = open_site(config)
+        try:
+            with worker_processes(config, 1):
+                result = await run_check(app, collect_checks(app.pm)["inspection"], "li", playback=False)
+        finally:
+            app.close()
+    assert [(str(f.kind), f.subject) for f in result.findings] == [("unreachable", "cam-2")], result.findings
+    assert "did not finish within 4 s" in result.findings[0].reason
+    assert result.summary["cameras"] == 3 and result.summary["ok"] == 2
+
+
+async def test_a_task_id_is_queued_once_and_a_result_stored_once(tmp_path: Path, broker, monkeypatch) -> None:
+    monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
+    config = tmp_path / "site.toml"
+    config.write_text(site_text([9], f"wk-test-{uuid.uuid4().hex[:8]}", 4, 2, 0.1))
+    app = open_site(config)
+    try:
+        section = app.site.distributed
+        assert section is not None and section.where == redis_url()
+        from arq import create_pool
+
+        pool = await create_pool(workers.redis_settings(section), job_serializer=workers.dumps,
+                                 job_deserializer=workers.loads)
+        job = workers.task_id("run-1", "cam-0", "inspection")
+        assert await pool.enqueue_job(workers.INSPECT, {}, _job_id=job, _queue_name=section.queue) is not None
+        assert await pool.enqueue_job(workers.INSPECT, {}, _job_id=job, _queue_name=section.queue) is None
+        await pool.aclose()
+        row = {"run": 1, "camera": "cam-0", "status": "ok", "frames": 2}
+        app.store.db["inspection_results"].insert_all([row, dict(row)], ignore=True)
+        app.store.db["inspection_results"].insert_all([dict(row)], ignore=True)
+        assert app.store.db["inspection_results"].count_where("run = 1 AND camera = 'cam-0'") == 1
+    finally:
+        app.close()
+
+
+def test_worker_without_a_distributed_section_is_a_usage_error(site_file: Path) -> None:
+    from click.testing import CliRunner
+
+    from watchkeeper.faces.cli import make_cli
+
+    outcome = CliRunner().invoke(make_cli(config=site_file), ["--config", str(site_file), "worker"])
+    assert outcome.exit_code == 2 and "no [distributed] section" in outcome.output, outcome.output
+
+
+@pytest.mark.parametrize(("stanza", "path", "reason"), [
+    ('url = "redis://:hunter2@127.0.0.1:6379/0"', "distributed.url", "put the password in `password`"),
+    ('url = "http://127.0.0.1:6379"', "distributed.url", "must be redis://"),
+    ('url = "redis://127.0.0.1:6379/cache"', "distributed.url", "database number"),
+    ("task_seconds = 0", "distributed.task_seconds", "from 1 to 3600"),
+    ("tries = 11", "distributed.tries", "from 1 to 10"),
+    ('queue = "a b"', "distributed.queue", "without spaces"),
+    ('password = "env:WK_NO_SUCH_VARIABLE"', "distributed.password", "WK_NO_SUCH_VARIABLE"),
+    ("brokers = 2", "distributed.brokers", "unknown key"),
+])
+def test_a_bad_distributed_section_names_its_key(site_file: Path, monkeypatch, stanza, path, reason) -> None:
+    from watchkeeper.site.config import ConfigError, load_site
+
+    monkeypatch.delenv("WK_NO_SUCH_VARIABLE", raising=False)
+    site_file.write_text(site_file.read_text() + f"\n[distributed]\n{stanza}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_site(site_file)
+    rendered = caught.value.render()
+    assert f"{path}: " in rendered and reason in rendered, rendered
+    assert "hunter2" not in rendered
+
+
+def test_the_broker_password_is_a_secret_and_the_config_journal_hides_it(site_file: Path, monkeypatch) -> None:
+    from watchkeeper.site.app import redact
+    from watchkeeper.site.config import load_site
+
+    monkeypatch.setenv("WK_REDIS_PASSWORD", "hunter2")
+    site_file.write_text(site_file.read_text() + '\n[distributed]\nurl = "rediss://broker.example:6380/3"\n'
+                                                 'password = "env:WK_REDIS_PASSWORD"\n')
+    site = load_site(site_file)
+    assert site.distributed is not None
+    settings = workers.redis_settings(site.distributed)
+    assert (settings.host, settings.port, settings.database, settings.ssl) == ("broker.example", 6380, 3, True)
+    assert settings.password == "hunter2"
+    assert site.distributed.where == "rediss://broker.example:6380/3"
+    assert "hunter2" not in repr(site.distributed) and "hunter2" not in str(redact(site.raw))
+
+
+async def test_a_reference_view_is_measured_once_and_sent_exactly(tmp_path: Path, monkeypatch) -> None:
+    """Workers get the reference's metrics and thumbnail, not its JPEG: the same numbers the appliance
+    measured, kept per captured view (a new capture is measured again), an unreadable one a finding."""
+    import numpy as np
+
+    monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
+    async with hikvision(password=PASSWORD, devices=2) as devices:
+        config = tmp_path / "site.toml"
+        config.write_text(site_text([d.endpoint.port for d in devices], None, 4, 2, 0.05))
+        app = open_site(config)
+        try:
+            await commission(app)
+            jpeg = app.store.db["baselines"].get("cam-0")["jpeg"]
+            expected = inspection.analyze_frame(inspection.decode_jpeg(jpeg))
+            sent = json_round_trip((await inspection.references(app, list(app.site.cameras)))["cam-0"])
+            got = inspection.reference_from(sent)
+            assert got == expected and np.array_equal(got.thumbnail, expected.thumbnail)
+            assert app.store.db["baseline_metrics"].count == 2
+            app.store.db["baselines"].update("cam-0", {"jpeg": b"not a jpeg"})
+            result = await run_check(app, collect_checks(app.pm)["inspection"], "li", playback=False)
+        finally:
+            app.close()
+    assert [(str(f.kind), f.subject) for f in result.findings] == [("check_failed", "cam-0")], result.findings
+
+
+def json_round_trip(value: object) -> dict:
+    import json
+
+    return json.loads(workers.dumps(value))
+
+
+async def test_a_broker_that_does_not_answer_is_every_cameras_finding(tmp_path: Path, monkeypatch) -> None:
+    from watchkeeper.testing import free_port
+
+    monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
+    config = tmp_path / "site.toml"
+    config.write_text(site_text([free_port(), free_port()], "nobody", 4, 2, 0.05)
+                      .replace(redis_url(), f"redis://127.0.0.1:{free_port()}/0"))
+    app = open_site(config)
+    try:
+        result = await run_check(app, collect_checks(app.pm)["inspection"], "li")
+        run = app.store.db["inspection_runs"].get(result.summary["run"])
+    finally:
+        app.close()
+    assert sorted((str(f.kind), f.subject) for f in result.findings) == [("check_failed", "cam-0"),
+                                                                          ("check_failed", "cam-1")]
+    assert "does not answer" in result.findings[0].reason
+    assert run["finished_at"] and run["cameras"] == 2 and run["fault"] == 2
