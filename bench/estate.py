@@ -1,6 +1,7 @@
 """Beyond one appliance (issue 20): distributed inspection throughput; the estate's ingest rate.
 
 Run: python bench/estate.py workers [--cameras 40] [--rounds 3] [--frames 3] [--interval 0.2]
+     python bench/estate.py ingest [--sites 100] [--pushes 5] [--rounds 5]
 
 `workers` (this file's first part): N simulated Hikvision cameras serving 1080p snapshots and 1080p
 recorded clips (in their own process, encoding from a cache as a camera's hardware would), inspected
@@ -12,8 +13,8 @@ and what a camera costs: worker CPU, appliance (writer) CPU, Redis commands and 
 WATCHKEEPER_BENCH_REDIS (default the one `.ci/run` starts, redis://127.0.0.1:6390), database 12,
 flushed before and after. Target on a 2-core machine: 2 workers >= 1.7x the in-process runner.
 
-`ingest` (the estate's part, issue 20 part 2) is added beside it: site pushes per second with 100
-simulated sites.
+`ingest` (the estate's part, issue 20 part 2, in bench/estate_ingest.py): site pushes per second
+with 100 simulated sites pushing at once, against a bare aiohttp handler reading the same bodies.
 """
 
 from __future__ import annotations
@@ -231,9 +232,15 @@ def main() -> None:
     workers.add_argument("--rounds", type=int, default=3)
     workers.add_argument("--frames", type=int, default=3)
     workers.add_argument("--interval", type=float, default=0.2)
+    import estate_ingest  # beside this file
+
+    ingest = parts.add_parser("ingest", help="site pushes/s with 100 concurrent sites against a bare aiohttp handler")
+    estate_ingest.add_arguments(ingest)
     args = parser.parse_args()
     if args.part == "workers":
         bench_workers(args)
+    elif args.part == "ingest":
+        estate_ingest.main(args)
 
 
 if __name__ == "__main__":

@@ -446,6 +446,10 @@ class Appliance:
                 self.tasks.append(asyncio.create_task(_forever(f"door {door.id}", lambda d=door: self._door(d))))
         if self.app.site.backup is not None:
             self.tasks.append(asyncio.create_task(_forever("backup", self._nightly_backup)))
+        if self.app.site.estate is not None:  # store-and-forward: a dead estate only lengthens the outbox
+            from watchkeeper.faces.estate.push import Pusher
+
+            self.tasks.append(asyncio.create_task(_forever("estate push", Pusher(self.app, self.app.site.estate).run)))
         self.tasks.append(asyncio.create_task(_forever("store watch", self._watch_store)))
         interval = systemd.watchdog_interval()
         if interval is not None:

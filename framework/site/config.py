@@ -23,6 +23,7 @@ from watchkeeper.site.presets import DEFAULT_PRESET, below_floor, overrides, pre
 from watchkeeper.site.limits import MAX_CONFIG_BYTES, depth_problem, nesting_problem, range_problem
 from watchkeeper.site.distributed import Distributed, load_distributed
 from watchkeeper.evidence.witness import parse_syslog_address
+from watchkeeper.site.estatelink import EstateLink, estate_link
 
 ROLES = ("operator", "supervisor", "maintenance", "administrator", "auditor")
 #: Standard time when a site names none (R7): China's national time service, then a public pool.
@@ -248,6 +249,7 @@ class Site:
     maintenance: tuple[MaintenanceTask, ...] = ()
     witness: WitnessConfig = WitnessConfig()
     backup: Backup | None = None
+    estate: EstateLink | None = None
     #: The task queue per-camera work goes through ([distributed]); None runs it in-process.
     distributed: Distributed | None = None
     duty: tuple[Duty, ...] = ()
@@ -782,6 +784,8 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
     witness = loader.witness(top.get("witness", dict, {}))
     backup = loader.backup(top.get("backup", dict, None))
     identity = identity_section(_Table(loader, "identity", top.get("identity", dict, {})))
+    estate_data = top.get("estate", dict, None)
+    estate = None if estate_data is None else estate_link(loader, _Table(loader, "estate", estate_data), _identifier)
     distributed_table = top.get("distributed", dict, None)
     distributed = load_distributed(_Table(loader, "distributed", distributed_table)) if distributed_table is not None \
         else None
@@ -816,6 +820,7 @@ def load_site(source: Path | str, platforms: Mapping[str, Collection[str]] | Non
         maintenance=maintenance,
         witness=witness,
         backup=backup,
+        estate=estate,
         distributed=distributed,
         duty=duty,
         identity=identity,

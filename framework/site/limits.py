@@ -70,6 +70,9 @@ NUMBER_RANGES: dict[str, Range] = {
     "identity.session_hours": Range(0, 720, above=True),
     "identity.lockout_attempts": Range(1, 100),
     "identity.lockout_minutes": Range(0, 10080, above=True),
+    # A push every 5 s at most (an estate of 1,000 sites), once a day at least.
+    "estate.interval_seconds": Range(5, 86400),
+    "estate.timeout_seconds": Range(0, 300, above=True),
     # A task longer than an hour is a hung camera held by a worker, not an inspection.
     "distributed.task_seconds": Range(1, 3600),
     "distributed.tries": Range(1, 10),

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.host import load_plugins
 from watchkeeper.site.config import Backup, Camera, Door, Policies, Recorder, load_site
+from watchkeeper.site.estatelink import EstateLink
 from watchkeeper.site.distributed import Distributed
 from watchkeeper.site.identityconfig import IdentityConfig
 from watchkeeper.site.limits import NUMBER_RANGES
@@ -33,6 +34,8 @@ BASE: dict[str, Any] = {
                  "playback_seconds": 10, "escalate_after_hours": 24, "retrieval_valid_hours": 24,
                  "audit_match_seconds": 300, "thresholds": {"night": {"dark_mean_min": 15}}},
     "backup": {"folder": "backups", "passphrase": "env:HOME", "keep": 14},
+    "estate": {"url": "https://estate.example.org:8740", "site_id": "property", "key": "env:HOME",
+               "interval_seconds": 60, "timeout_seconds": 10},
     "distributed": {"url": "redis://10.0.0.5:6379/0", "queue": "site", "task_seconds": 120, "tries": 3,
                     "worker_jobs": 16},
     "identity": {"session_idle_minutes": 15, "session_hours": 12, "lockout_attempts": 5, "lockout_minutes": 15},
@@ -161,6 +164,7 @@ def test_extreme_configs_are_refused_naming_the_key(cli, tmp_path_factory, chang
 def assert_within_ranges(site: Any) -> None:
     """What the loader accepts is inside the documented ranges."""
     sections = {"policies": [site.policies], "backup": [site.backup] if site.backup else [],
+                "estate": [site.estate] if site.estate else [],
                 "distributed": [site.distributed] if site.distributed else [],
                 "recorders": site.recorders, "cameras": site.cameras, "doors": site.doors,
                 "identity": [site.identity]}
@@ -171,10 +175,10 @@ def assert_within_ranges(site: Any) -> None:
             assert value is None or limit.problem(value) is None, (key, value)
 
 
-@pytest.mark.parametrize("record", [Policies, Backup, Distributed, Recorder, Camera, Door, IdentityConfig])
+@pytest.mark.parametrize("record", [Policies, Backup, EstateLink, Distributed, Recorder, Camera, Door, IdentityConfig])
 def test_every_number_in_the_config_has_a_range(record: type) -> None:
-    section = {Policies: "policies", Backup: "backup", Distributed: "distributed", Recorder: "recorders",
-               Camera: "cameras", Door: "doors", IdentityConfig: "identity"}[record]
+    section = {Policies: "policies", Backup: "backup", EstateLink: "estate", Distributed: "distributed",
+               Recorder: "recorders", Camera: "cameras", Door: "doors", IdentityConfig: "identity"}[record]
     numeric = {field.name for field in attrs.fields(record)
                if field.type in ("int", "float", "int | None", "float | None")}
     assert numeric and numeric <= {key.split(".")[1] for key in NUMBER_RANGES if key.startswith(section + ".")}

@@ -32,7 +32,7 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
     from watchkeeper.faces.cli import config as config_commands
     from watchkeeper.faces.cli import (access, analyze, backup, checks, compliance, demo, duty, findings, footage,
                                        inspect, journal, plugins, probe, report, run, service, simulate)
-    from watchkeeper.faces.cli import logins, new_plugin, worker
+    from watchkeeper.faces.cli import estate, logins, new_plugin, worker
     from watchkeeper.faces.cli import forms
     from watchkeeper.faces.cli.clicktext import install
 
@@ -51,7 +51,7 @@ def make_cli(pm: pluggy.PluginManager | None = None, config: Path | None = None)
         ctx.obj = State(pm, config_option)
         ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
 
-    for module in (access, backup, checks, compliance, config_commands, demo, duty, findings, footage, inspect,
+    for module in (access, backup, checks, compliance, config_commands, demo, duty, estate, findings, footage, inspect,
                    journal, new_plugin, plugins, probe, report, run, service, simulate, worker):
         module.register(cli)
     forms.register(cli)
