@@ -37,6 +37,8 @@ SEED = int(os.environ.get("WK_EXPORT_KILL_SEED", "1919"))
 #: The longest a kill waits after the appliance is up: several exports' worth, so kills land in
 #: every part of one (download, clip named, manifest named, the commit) and between them.
 LONGEST_WAIT = 1.5
+#: Approved requests waiting before each kill.
+POOL = 16
 PASSWORD = "kills-Pass-2026"
 CLI = [sys.executable, "-m", "watchkeeper.faces.cli"]
 
@@ -164,7 +166,12 @@ def export_until_gone(site: Any, requests: list[int], answers: list[dict[str, An
     for request in requests:
         try:
             reply = ask(site, {"op": "footage.export", "request": request, "actor": "li"}, 60)
-        except OSError:  # the connection reset by the kill
+        except (ConnectionResetError, BrokenPipeError):
+            # Killed after taking the connection but before reading all of the request (a loaded
+            # machine): this export was cut short as surely as one killed while it copied.
+            answers.append({"ok": False, "reason": "the appliance gave no answer", "request": request})
+            return
+        except OSError:
             return
         if reply is None:  # nobody listens any more
             return
@@ -275,8 +282,16 @@ def test_sigkill_during_exports_never_lists_a_half_written_export(config: Path, 
     began = time.monotonic()
     forker = Forker(config, tmp_path / "run.log")
     try:
+        made = 0
         for kill in range(KILLS):
-            approve(config, 6, serial=kill * 10)
+            app = open_site(config)
+            waiting = app.store.conn.execute("SELECT count(*) FROM footage_requests WHERE status = 'approved'").fetchone()[0]
+            app.close()
+            # Always more approved requests than one kill window can export, on a fast machine too:
+            # otherwise a quick appliance finishes them all and the kill lands after the exports.
+            if waiting < POOL:
+                approve(config, POOL - waiting, serial=made)
+                made += POOL - waiting
             app = open_site(config)
             site = app.site
             pending = [row["id"] for row in app.store.db["footage_requests"].rows_where("status = 'approved'")]
