@@ -40,8 +40,8 @@ from watchkeeper.rules import inspection
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.site.app import App
 
-PASSWORD = "bench-Pass-2026"
-RESOLUTION = "1920x1080"
+# The same simulated 1080p Hikvision cameras as the inspection bench (beside this file).
+from inspection import PASSWORD, RESOLUTION, start_simulators  # noqa: E402
 REDIS = os.environ.get("WATCHKEEPER_BENCH_REDIS", "redis://127.0.0.1:6390")
 DB = 12
 WORKER_COUNTS = (1, 2, 4)
@@ -62,19 +62,6 @@ def cpu_seconds(pid: int | None = None) -> float:
     with open(f"/proc/{pid}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start_simulators(count: int) -> tuple[subprocess.Popen, list[int]]:
-    process = subprocess.Popen([sys.executable, "-m", "watchkeeper.faces.cli", "simulate", "hikvision", "--devices",
-                                str(count), "--password", PASSWORD, "--resolution", RESOLUTION],
-                               stdout=subprocess.PIPE, text=True)
-    ports = []
-    while len(ports) < count:
-        line = process.stdout.readline()
-        if not line:
-            raise RuntimeError("simulator exited")
-        ports.append(int(line.split("@127.0.0.1:")[1].split()[0]))
-    return process, ports
 
 
 def write_site(path: Path, ports: list[int], frames: int, interval: float, queue: str) -> Path:

@@ -7,7 +7,7 @@ import os
 import sqlite3
 import urllib.parse
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,23 @@ def disk_problem(path: Path) -> str | None:
     return None
 
 
+@contextmanager
+def immediate_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction taken up front on an autocommit connection, so concurrent writers queue
+    instead of failing; committed on success, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        # SQLite may already have rolled back on its own (a full disk, an I/O error): a second
+        # ROLLBACK would raise and hide the error that says why.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
 class StoreMissing(Exception):
     """A read-only open found no store: it is never created just to be read."""
 
@@ -227,20 +244,9 @@ class Store:
         for migrations in self.migration_sets(pm):
             migrations.apply(self.db)
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         """A write transaction taken up front, so concurrent writers queue instead of failing."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            # SQLite may already have rolled back on its own (a full disk, an I/O error): a second
-            # ROLLBACK would raise and hide the error that says why.
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+        return immediate_transaction(self.conn)
 
     def row(self, table: str, pk: Any, what: str) -> dict[str, Any]:
         """One row by its primary key; KeyError naming what is missing, since the id usually came

@@ -16,7 +16,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils import Migrations
 
-from watchkeeper.evidence.store import StoreError, store_problem
+from watchkeeper.evidence.store import StoreError, immediate_transaction, store_problem
 
 estate_migrations = Migrations("watchkeeper-estate")
 
@@ -135,17 +135,8 @@ class SQLiteBackend(Backend):
                 raise
             raise StoreError(f"estate store {self.path}: {problem} ({error})") from None
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
-        self.conn.execute("BEGIN IMMEDIATE")  # writers queue instead of failing
-        try:
-            yield self.conn
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+    def transaction(self) -> contextlib.AbstractContextManager[Any]:
+        return immediate_transaction(self.conn)
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[Any]:
