@@ -203,3 +203,17 @@ def test_access_records_are_kept_for_the_presets_period(tmp_path: Path, monkeypa
     assert (result["status"], result["rule"]) == (status, rule), result["reason"]
     if status == "not met":
         assert "room" in result["reason"] and "30" in result["reason"]
+
+
+def test_the_presets_doc_lists_the_figures_the_code_sets() -> None:
+    """docs/presets.md's table is what a site reads before choosing: it must state PRESETS' figures."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "presets.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in doc.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("`") and cells[1].isdigit():
+            rows[cells[0].split("`")[1]] = cells[1:]
+    assert set(rows) == set(PRESETS)
+    for name, preset in PRESETS.items():
+        assert rows[name] == [str(preset.retention_days), str(preset.access_retention_days),
+                              f"{preset.escalate_after_hours:g} h", f"{preset.clock_tolerance_seconds:g} s"], name
