@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from watchkeeper.core.i18n import _
+from watchkeeper.faces.bodies import JOURNAL_KIND_LABELS, describe, label
 
 
 @attrs.frozen
@@ -190,30 +191,6 @@ def local_time(value: str | None, zone: Any) -> datetime | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(zone).replace(tzinfo=None)
 
 
-def describe(value: Any) -> str:
-    """A JSON text (a journal body, a handover's findings) as one line a person reads."""
-    try:
-        data = json.loads(value) if isinstance(value, str) else value
-    except ValueError:
-        return str(value)
-    if isinstance(data, dict) and set(data) == {"text"}:
-        return str(data["text"])
-    if isinstance(data, dict):
-        return "; ".join(f"{key}: {describe_item(item)}" for key, item in data.items())
-    if isinstance(data, list):
-        return "; ".join(describe_item(item) for item in data)
-    return "" if data is None else str(data)
-
-
-def describe_item(item: Any) -> str:
-    if isinstance(item, dict):
-        return " ".join(str(v) for k, v in item.items() if k in ("id", "kind", "subject", "reason") and v is not None) \
-            or json.dumps(item, ensure_ascii=False)
-    if isinstance(item, list):
-        return ", ".join(describe_item(i) for i in item)
-    return "" if item is None else str(item)
-
-
 def display(column: Column, value: Any, zone: Any, names: dict[str, str] | None = None) -> str:
     """One value as a printed form shows it; `names` maps person ids to the names a signature is checked by."""
     if value is None or value == "":
@@ -235,11 +212,4 @@ def status_texts() -> dict[str, str]:
     prints them."""
     return {"pending": _("pending"), "approved": _("approved"), "rejected": _("rejected"),
             "exported": _("exported"), "checked_out": _("checked out"), "revoked": _("revoked"),
-            "operation": _("journal kind|operation").rpartition("|")[2],
-            "maintenance": _("journal kind|maintenance").rpartition("|")[2],
-            "inspection": _("journal kind|inspection").rpartition("|")[2],
-            "retrieval": _("journal kind|retrieval").rpartition("|")[2],
-            "access": _("journal kind|access").rpartition("|")[2],
-            "clock": _("journal kind|clock").rpartition("|")[2],
-            "retention": _("journal kind|retention").rpartition("|")[2],
-            "config": _("journal kind|config").rpartition("|")[2]}
+            **{kind: label(text) for kind, text in JOURNAL_KIND_LABELS.items()}}

@@ -63,12 +63,14 @@ def render_form(app: Any, register: Register, period: Period | None, blank: bool
     return html, (seq, digest)
 
 
-def write_form(app: Any, register: Register, period: Period | None, blank: bool, out: Path) -> dict[str, Any]:
-    """Print the form to `out` (PDF), journal the printing, and return what was journaled."""
+def write_form(app: Any, register: Register, period: Period | None, blank: bool, out: Path, *,
+               actor: str) -> dict[str, Any]:
+    """Print the form to `out` (PDF), journal the printing as `actor` (the proven person who printed
+    it), and return what was journaled."""
     html, (seq, digest) = render_form(app, register, period, blank)
     html_to_pdf(html, out)
     record = {"form": register.kind, "period": period.label if period is not None else None, "blank": blank,
               "file": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
               "journal_head": {"seq": seq, "hash": digest}}
-    app.journal.append("operation", "watchkeeper", "forms", record)
+    app.journal.append("operation", actor, "forms", record)
     return record

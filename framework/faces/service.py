@@ -91,7 +91,7 @@ class DoorContact:
             # A grant opens the strike for strike_seconds; a person may take a few more to pull the door.
             if not self._granted_since(now - timedelta(seconds=door.strike_seconds + 5)):
                 findings.record(Finding(FindingKind.DOOR_FORCED, door.id, N_("door opened without a grant")))
-                self.access.log_event(door.id, None, None, None, "forced", False, "door opened without a grant", None)
+                self.access.log_event(door.id, None, None, None, "forced", False, N_("door opened without a grant"), None)
         elif not is_open and self.opened_at is not None:
             self.opened_at = None
             findings.close(FindingKind.DOOR_HELD_OPEN, door.id)
@@ -456,7 +456,7 @@ class Appliance:
             self.tasks.append(asyncio.create_task(self._watchdog(interval)))
         systemd.notify(f"READY=1\nSTATUS=watching {len(self.app.site.cameras)} cameras")
 
-    async def stop(self, reason: str = "stopped") -> None:
+    async def stop(self, reason: str = N_("stopped")) -> None:
         systemd.notify("STOPPING=1")
         for task in self.tasks:
             task.cancel()

@@ -201,8 +201,10 @@ class Access:
         # The reason in English (as journaled) and as msgid + params for readers of other languages.
         message = json.dumps(reason.to_json(), ensure_ascii=False) if isinstance(reason, Text) else None
         self.app.store.db["access_events"].insert({**row, "reason_msg": message})
-        self.app.journal.append("access", person or (f"visitor-{visitor}" if visitor else "unknown"), door,
-                                {k: v for k, v in row.items() if k not in ("door", "time_utc")})
+        body = {k: v for k, v in row.items() if k not in ("door", "time_utc")}
+        if isinstance(reason, Text):  # the journal keeps it the same way (docs/glossary.md)
+            body["reason_msg"] = reason.to_json()
+        self.app.journal.append("access", person or (f"visitor-{visitor}" if visitor else "unknown"), door, body)
         self.app.pm.hook.on_access_event(event=row, site=self.app.site)
 
     def _check_denials(self, door: str) -> None:

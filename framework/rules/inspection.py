@@ -498,16 +498,16 @@ def sign(app: App, actor: str, run_id: int | None = None, note: str = "",
     results = list(app.store.db["inspection_results"].rows_where("run = ?", [run_id]))
     missing = sorted({camera.id for camera in app.site.cameras} - {r["camera"] for r in results})
     if missing:
-        raise duty.refuse(app, actor, subject, "inspect.sign", _(
-            "run {run} did not inspect every camera in scope: {cameras} missing").format(
+        raise duty.refuse(app, actor, subject, "inspect.sign", N_(
+            "run {run} did not inspect every camera in scope: {cameras} missing",
             run=run_id, cameras=", ".join(missing)))
     shift = duty.shift_for(app, datetime.fromisoformat(run["started_at"]))
     rostered = duty.on_duty(app, shift) if shift is not None else ()
     if actor not in rostered:
         label = duty.shift_label(app, shift) if shift is not None else "?"
-        raise duty.refuse(app, actor, subject, "inspect.sign", _(
-            "{actor} is not on duty for the shift of {shift} (on duty: {names})").format(
-            actor=actor, shift=label, names=", ".join(rostered) or _("nobody")))
+        raise duty.refuse(app, actor, subject, "inspect.sign", N_(
+            "{actor} is not on duty for the shift of {shift} (on duty: {names})",
+            actor=actor, shift=label, names=", ".join(rostered) or N_("nobody")))
     fault_notes = {camera: (action.strip(), to.strip()) for camera, (action, to) in (fault_notes or {}).items()}
     faulty = sorted(r["camera"] for r in results if r["status"] == "fault")
     extra = sorted(set(fault_notes) - set(faulty))
@@ -515,8 +515,8 @@ def sign(app: App, actor: str, run_id: int | None = None, note: str = "",
         raise ValueError(_("no fault in run {run} for {cameras}").format(run=run_id, cameras=", ".join(extra)))
     unnoted = [camera for camera in faulty if not all(fault_notes.get(camera, ("", "")))]
     if unnoted:
-        raise duty.refuse(app, actor, subject, "inspect.sign", _(
-            "every fault needs a note of what was done and to whom it was reported: {cameras}").format(
+        raise duty.refuse(app, actor, subject, "inspect.sign", N_(
+            "every fault needs a note of what was done and to whom it was reported: {cameras}",
             cameras=", ".join(unnoted)))
     now = datetime.now(timezone.utc).isoformat()
     with app.store.transaction():

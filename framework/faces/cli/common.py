@@ -24,7 +24,7 @@ from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.evidence.journal import JournalKeyError, JournalTampered
 from watchkeeper.evidence.store import StoreError, store_problem
 from watchkeeper.core.findings import kind_in_text
-from watchkeeper.core.i18n import _, localize
+from watchkeeper.core.i18n import N_, _, localize
 
 #: The exit codes of every command (docs/cli.md).
 EXIT_OK = 0
@@ -144,7 +144,7 @@ def authenticate(state: State, claimed: str | None, password_fd: int | None) -> 
     if fd is None and app.site.policies.trust_actor:
         command = click.get_current_context().command_path
         app.journal.append("operation", claimed, claimed, {
-            "warning": "unauthenticated actor trusted by policies.trust_actor", "command": command,
+            "warning": N_("unauthenticated actor trusted by policies.trust_actor"), "command": command,
             "os_user": account})
         click.echo(_("warning: {actor} is taken on trust (policies.trust_actor); this is journaled").format(
             actor=claimed), err=True)
