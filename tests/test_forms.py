@@ -138,7 +138,7 @@ def filled(tmp_path: Path):
 DATA = {"visitors": ["王小明", "消防检查站", "年度消防检查", "V-7" if False else "已批准"],
         "retrievals": ["车辆剐蹭", "案-2026-118", "同意调阅", "已批准"],
         "inspections": ["画面偏暗"], "handovers": ["东门摄像机画面偏暗", "已知悉"],
-        "journal": ["交接班时东门画面偏暗"], "room-care": ["桌面已擦拭"]}
+        "journal": ["交接班时东门画面偏暗", "已接班"], "room-care": ["桌面已擦拭", "每天擦拭桌面、操作台和屏幕（小擦）"]}
 
 
 @needs_chromium

@@ -30,8 +30,10 @@ class Key:
     label: Text
     #: "text" (as stored, a known enum value through `values`), "message" (a human text: its msgid
     #: and params from the `_msg` key next to it, else through the catalogue), "finding kind",
-    #: "severity", "findings" (a list of findings), "journal kinds" (counts by journal kind), "json"
-    #: (kept as JSON: a config snapshot's keys are the config file's own) or "bool" (yes or no).
+    #: "severity", "findings" (a list of findings), "journal kinds" (counts by journal kind), "by name"
+    #: (a mapping of device or camera ids to a value, read through `values` when it is a word),
+    #: "omitted" (too long for a line: a config snapshot, read with `journal show --json`; its sha256
+    #: is shown next to it) or "bool" (yes or no).
     kind: str = "text"
     values: dict[str, Text] = attrs.field(factory=dict)
 
@@ -71,8 +73,10 @@ BODY_KEYS: dict[str, Key] = {
     "key": Key(N_("journal body|key"), values={"new": N_("journal value|new"),
                                                 "existing": N_("journal value|existing")}),
     "key_id": Key(N_("journal body|key id")),
-    "config": Key(N_("journal body|config snapshot"), "json"),
-    "scope_changes": Key(N_("journal body|scope changes"), "json"),
+    "config": Key(N_("journal body|config snapshot"), "omitted"),
+    "scope_changes": Key(N_("journal body|scope changes")),
+    "before": Key(N_("journal body|before")),
+    "after": Key(N_("journal body|after")),
     "pid": Key(N_("journal body|process")),
     "previous_run_stopped_cleanly": Key(N_("journal body|previous run stopped cleanly"), "bool"),
     "reader": Key(N_("journal body|reader"), values={"online": N_("journal value|online"),
@@ -94,7 +98,10 @@ BODY_KEYS: dict[str, Key] = {
     "fault": Key(N_("journal body|faults")),
     "faults": Key(N_("journal body|faults")),
     "tasks": Key(N_("journal body|tasks")),
-    "offsets": Key(N_("journal body|clock offsets (s)")),
+    "offsets": Key(N_("journal body|clock offsets (s)"), "by name"),
+    "reference": Key(N_("journal body|time reference")),
+    "servers": Key(N_("journal body|time servers"), "by name", {"ok": N_("journal value|answered")}),
+    "run": Key(N_("journal body|playback check no.")),
     "host_offset_seconds": Key(N_("journal body|appliance's own offset (s)")),
     "gaps": Key(N_("journal body|recording gaps")),
     "unmatched": Key(N_("journal body|retrievals without a request")),
@@ -106,7 +113,7 @@ BODY_KEYS: dict[str, Key] = {
     # playback checks, handovers, room care, duty
     "signed": Key(N_("journal body|signed run")),
     "shift": Key(N_("journal body|shift")),
-    "fault_notes": Key(N_("journal body|fault notes")),
+    "fault_notes": Key(N_("journal body|fault notes"), "by name"),
     "action": Key(N_("journal body|action taken")),
     "reported_to": Key(N_("journal body|reported to")),
     "note": Key(N_("journal body|note")),
@@ -123,6 +130,8 @@ BODY_KEYS: dict[str, Key] = {
     "day": Key(N_("journal body|day")),
     "entries": Key(N_("journal body|entries"), "journal kinds"),
     "head": Key(N_("journal body|journal head")),
+    "seq": Key(N_("journal body|entry no.")),
+    "hash": Key(N_("journal body|hash")),
     "text": Key(N_("journal body|text")),
     # access (doors, visitors, people)
     "actuated": Key(N_("journal body|door actuated"), "bool"),
@@ -170,6 +179,9 @@ BODY_KEYS: dict[str, Key] = {
     "kind": Key(N_("journal body|kind"), "finding kind"),
     "severity": Key(N_("journal body|severity"), "severity"),
     "assignee": Key(N_("journal body|owner")),
+    # who wrote an entry, when it is nobody of the site's people
+    "actor": Key(N_("journal body|actor"), values={"unknown": N_("journal value|unknown person"),
+                                                  "?": N_("journal value|unknown person")}),
     "refused": Key(N_("journal body|refused"), values=_REFUSED),
     "plugin": Key(N_("journal body|plugin")),
     # scope, reviews, reports, forms, backups, logins
@@ -234,13 +246,16 @@ def value_text(key: str, value: Any, message: Any = None) -> str:
         return ""
     if message is not None or known.kind == "message":
         return stored_text(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False), message)
-    if known.kind == "json":
-        return json.dumps(value, ensure_ascii=False)
+    if known.kind == "omitted":
+        return _("kept in full in the journal (journal show --json)")
     if known.kind == "findings" and isinstance(value, list):
         return _(", ").join(finding_text(item) for item in value) if value else _("none")
     if known.kind == "journal kinds" and isinstance(value, dict):
         return _(", ").join(f"{label(JOURNAL_KIND_LABELS[k]) if k in JOURNAL_KIND_LABELS else k} {v}"
                             for k, v in value.items())
+    if known.kind == "by name" and isinstance(value, dict):
+        return _(", ").join(f"{name}{_(': ')}{value_text(key if isinstance(item, str) else '', item)}"
+                            for name, item in value.items())
     if known.kind == "bool" and isinstance(value, (bool, int)):
         return _("yes") if value else _("no")
     if known.kind == "finding kind" and isinstance(value, str):
