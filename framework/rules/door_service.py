@@ -201,9 +201,8 @@ class Access:
         # The reason in English (as journaled) and as msgid + params for readers of other languages.
         message = json.dumps(reason.to_json(), ensure_ascii=False) if isinstance(reason, Text) else None
         self.app.store.db["access_events"].insert({**row, "reason_msg": message})
-        body = {k: v for k, v in row.items() if k not in ("door", "time_utc")}
-        if isinstance(reason, Text):  # the journal keeps it the same way (docs/glossary.md)
-            body["reason_msg"] = reason.to_json()
+        # the reason itself, not its text: the journal keeps a Text's msgid next to it (encode_body)
+        body: dict[str, Any] = {**{k: v for k, v in row.items() if k not in ("door", "time_utc")}, "reason": reason}
         self.app.journal.append("access", person or (f"visitor-{visitor}" if visitor else "unknown"), door, body)
         self.app.pm.hook.on_access_event(event=row, site=self.app.site)
 
