@@ -12,7 +12,7 @@ from sqlite_utils.db import NotFoundError
 
 from watchkeeper import hookimpl
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import N_, _, localize
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules import ownership
 from watchkeeper.site.app import Refused
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
@@ -104,9 +104,9 @@ def on_duty(app: Any, start: datetime) -> tuple[str, ...]:
 
 def refuse(app: Any, actor: str, subject: str, action: str, reason: str, kind: str = "inspection") -> Refused:
     """Journal a refusal with its reason and return the exception to raise: a reason written with `N_` is
-    journaled with its msgid (read later in the reader's language) and raised in the current one."""
+    journaled with its msgid (read later in the reader's language) and raised as such (`Refused`)."""
     app.journal.append(kind, actor, subject, {"refused": action, "reason": reason})
-    return Refused(localize(reason))
+    return Refused(reason)
 
 
 def set_roster(app: Any, actor: str, day: date, at: str, operators: list[str], note: str = "") -> datetime:
