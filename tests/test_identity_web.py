@@ -178,7 +178,7 @@ async def test_an_auditor_reads_but_a_refused_route_is_403_and_journaled(app, si
             "reason_msg": {"msgid": "'{actor}' has none of the roles allowed to {action}: {roles}",
                            "params": {"actor": "audit", "action": "findings.acknowledge",
                                       "roles": "maintenance, operator, supervisor"}},
-            "plugin": "watchkeeper.rules.policy"}}
+            "plugin": "watchkeeper.rules.policy", "proof": "session"}}
     finally:
         reopened.close()
 

@@ -62,6 +62,14 @@ _REGISTERS = {"visitors": N_("Visitor register"), "retrievals": N_("Footage retr
               "journal": N_("Duty journal"), "room-care": N_("Room care record"), "access": N_("Access log"),
               "findings": N_("Findings")}
 
+#: How the person of an entry proved who they were (evidence/journal.py PROVEN; the control socket
+#: passes on the proof the command gave).
+_PROOFS = {"password": N_("journal value|password"), "os_user": N_("journal value|OS account"),
+           "trust_actor": N_("journal value|taken on trust (policies.trust_actor)"),
+           "session": N_("journal value|dashboard login"), "api_token": N_("journal value|API token")}
+_PROOFS.update({f"{name} via control socket": N_("journal value|{proof} via the control socket", proof=text)
+                for name, text in list(_PROOFS.items())})
+
 #: Every body key the framework writes that a person reads, with its label and its values' labels.
 BODY_KEYS: dict[str, Key] = {
     # the journal itself, the appliance, the config
@@ -217,6 +225,7 @@ BODY_KEYS: dict[str, Key] = {
     "failures": Key(N_("journal body|failed attempts")),
     "minutes": Key(N_("journal body|minutes")),
     "address": Key(N_("journal body|address")),
+    "proof": Key(N_("journal body|proof of identity"), values=_PROOFS),
     "command": Key(N_("journal body|command")),
     "os_user": Key(N_("journal body|OS account")),
     "api_token_issued": Key(N_("journal body|API token issued")),

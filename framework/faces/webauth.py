@@ -41,6 +41,7 @@ from aiohttp import web
 
 from watchkeeper.core.i18n import _, current_language, localize
 from watchkeeper.site import identity
+from watchkeeper.evidence.journal import PROVEN
 from watchkeeper.site.app import Refused
 
 #: The action every reading route asks (every role has it, the auditor's only one).
@@ -49,6 +50,8 @@ SESSION_COOKIE = "wk_session"
 LOGIN_COOKIE = "wk_login"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+#: The console's language cookie, set at login from the person's stored choice.
+LANGUAGE_COOKIE = "lang"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Paths that answer 401, not a redirect: machines ask them.
 MACHINE_PREFIXES = ("/api/", "/metrics")
@@ -145,12 +148,14 @@ def _identify(request: web.Request) -> None:
         person = identity.token_person(app, token.strip())
         if person:
             request[_PERSON] = person
+            PROVEN.set((person, "api_token"))
         return
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         found = identity.session_of(app, session)
         if found:
             request[_PERSON], request[_CSRF] = found
+            PROVEN.set((found[0], "session"))
 
 
 def _own_origin(request: web.Request) -> str:
@@ -276,6 +281,10 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     session, _csrf = identity.open_session(app, person, request.remote)
     response = web.HTTPSeeOther(_next_path(str(form.get("next", "/"))))
     _set_cookie(response, request, SESSION_COOKIE, session)
+    language = identity.preferred_language(app, person)
+    if language:
+        response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, httponly=True, samesite="Strict",
+                            path="/")
     response.del_cookie(LOGIN_COOKIE, path="/")
     raise response
 
