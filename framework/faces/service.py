@@ -380,7 +380,8 @@ class Appliance:
         self.app.site.door(door_id)  # KeyError naming an unknown door
         driver = self.door_drivers.get(door_id)
         if driver is None:
-            raise DeviceError(FindingKind.UNREACHABLE, f"the appliance has no link to door {door_id!r} right now")
+            raise DeviceError(FindingKind.UNREACHABLE, N_("the appliance has no link to door {door!r} right now",
+                                                          door=door_id))
         return driver
 
     async def _control_door_open(self, request: dict[str, Any]) -> dict[str, Any]:

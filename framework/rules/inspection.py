@@ -35,7 +35,8 @@ from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules.verdicts import Item, decide, local
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
-from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CapabilityMissing, DeviceError, known_capabilities
+from watchkeeper.devices.drivers import (DEVICE_FAILURE_KINDS, CapabilityMissing, DeviceError, error_text,
+                                         known_capabilities)
 from watchkeeper.core.findings import Finding, FindingKind, Severity
 from watchkeeper.analysis.imagechecks import check_frame, combine, thresholds_for
 from watchkeeper.core.models import AuditAction, Capability, Endpoint
@@ -403,12 +404,12 @@ async def inspect_camera(app: DeviceReach, camera: Camera, now: datetime, actor:
         await inspect()
     except CapabilityMissing as error:
         result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
-                                       f"the device cannot be inspected: {error}"[:300]))
+                                       N_("the device cannot be inspected: {problem}", problem=error_text(error))))
     except Exception as error:  # a bug must cost one camera its inspection, not the whole run
         log.exception("inspection of %s failed", camera.id)
         result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
-                                       f"inspection failed inside watchkeeper ({type(error).__name__}); "
-                                       "see the log"))
+                                       N_("inspection failed inside watchkeeper ({error}); see the log",
+                                          error=type(error).__name__)))
     finish_row(row, result.findings)
     return result, row, retrievals
 
