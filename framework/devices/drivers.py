@@ -12,7 +12,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import attrs
 
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import N_, Text, _, localize
+from watchkeeper.core.i18n import N_, _, localize
 from watchkeeper.core.models import (
     AuditEntry,
     Capability,
@@ -51,13 +51,6 @@ class DeviceError(Exception):
 
     def finding(self, subject: str, channel: int | None = None) -> Finding:
         return Finding(kind=self.kind, subject=subject, reason=self.reason, channel=channel)
-
-
-def error_text(error: BaseException) -> str:
-    """What an exception says, for a reason: the Text it was raised with (msgid and values, so the reader
-    gets it in their language), else its English str. Put it in a reason as a value, not into an f-string."""
-    first = error.args[0] if len(error.args) == 1 else None
-    return first if isinstance(first, Text) else str(error)
 
 
 class CapabilityMissing(Exception):

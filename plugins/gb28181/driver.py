@@ -23,8 +23,8 @@ import cv2
 from watchkeeper.core.findings import FindingKind
 from watchkeeper.core.models import (Capability, ClockReading, DeviceEvent, DeviceEventKind, DeviceInfo,
                                      DeviceKind, Endpoint, RecordingKind, RecordingSegment)
-from watchkeeper.core.i18n import N_
-from watchkeeper.devices.drivers import CapabilityMissing, DeviceError, error_text
+from watchkeeper.core.i18n import N_, error_text
+from watchkeeper.devices.drivers import CapabilityMissing, DeviceError
 
 from . import manscdp, media
 from .platform import SipPlatform

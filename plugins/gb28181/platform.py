@@ -19,8 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
-from watchkeeper.core.i18n import N_
-from watchkeeper.devices.drivers import error_text
+from watchkeeper.core.i18n import N_, error_text
 
 from . import manscdp, sip
 

@@ -24,7 +24,7 @@ from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.evidence.journal import JournalKeyError, JournalTampered
 from watchkeeper.evidence.store import StoreError, store_problem
 from watchkeeper.core.findings import kind_in_text
-from watchkeeper.core.i18n import _, localize
+from watchkeeper.core.i18n import _, error_text, localize
 
 #: The exit codes of every command (docs/cli.md).
 EXIT_OK = 0
@@ -43,12 +43,12 @@ EXIT_STORE = EXIT_ENVIRONMENT
 def store_failure_message(error: BaseException, store: Path | None) -> str | None:
     """The one line a store or disk failure is reported as, or None when `error` is not one."""
     if isinstance(error, (StoreError, JournalKeyError)):
-        return str(error)
+        return localize(error_text(error))
     problem = store_problem(error, store)
     if problem is None:
         return None
     where = getattr(error, "filename", None) or store or _("the store")
-    return f"{where}: {problem} ({error})"
+    return _("{where}: {problem} ({error})").format(where=where, problem=localize(problem), error=type(error).__name__)
 
 
 class State:
