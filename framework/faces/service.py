@@ -20,7 +20,7 @@ from watchkeeper.rules.footage import Footage
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DOOR_LINK_KINDS, DeviceError, door_findings, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import N_
+from watchkeeper.core.i18n import N_, error_text
 from watchkeeper.evidence.journal import JournalTampered, Verification
 from watchkeeper.evidence.store import disk_problem, store_problem
 from watchkeeper.evidence.witness import WitnessError
@@ -249,7 +249,7 @@ class Appliance:
             journal_backup(self.app, made, "watchkeeper")
             removed = await asyncio.to_thread(prune, settings.folder, settings.keep)
         except (BackupError, OSError) as error:
-            self.findings.record(Finding(FindingKind.BACKUP_FAILED, "backup", N_("nightly backup failed: {error}", error=str(error)),
+            self.findings.record(Finding(FindingKind.BACKUP_FAILED, "backup", N_("nightly backup failed: {error}", error=error_text(error)),
                                          details={"folder": str(settings.folder)}))
             return
         self.findings.close(FindingKind.BACKUP_FAILED, "backup")
