@@ -242,10 +242,10 @@ class Gb28181Driver:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     registration.refresh_wanted = False
-                    raise DeviceError(FindingKind.UNREACHABLE,
-                                      f"device {self.device_id} was asked to register again (to take the time "
-                                      f"from the platform's Date) and did not within "
-                                      f"{self.endpoint.timeout + REREGISTER_WAIT_SECONDS:g} s")
+                    raise DeviceError(FindingKind.UNREACHABLE, N_(
+                        "device {device} was asked to register again (to take the time from the platform's Date) "
+                        "and did not within {timeout:g} s", device=self.device_id,
+                        timeout=self.endpoint.timeout + REREGISTER_WAIT_SECONDS))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(platform.registered.wait(), min(remaining, 0.5))
 
