@@ -238,7 +238,8 @@ def settled(reply: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(EXIT_FINDINGS)
     if error == "usage":
         raise click.UsageError(reply["reason"])
-    click.echo(kind_in_text(reply.get("kind", "error")) + _(": ") + localize(reply["reason"]), err=True)
+    reason = Text.from_json(reply["reason_msg"]) if reply.get("reason_msg") else reply["reason"]
+    click.echo(kind_in_text(reply.get("kind", "error")) + _(": ") + localize(reason), err=True)
     raise SystemExit(EXIT_ENVIRONMENT)
 
 
