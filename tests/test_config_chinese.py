@@ -20,7 +20,7 @@ def test_a_retention_below_the_presets_floor_is_warned_in_chinese(tmp_path: Path
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WATCHKEEPER_LANG", "zh_CN")
     monkeypatch.setenv("WK_SIM_PASSWORD", "sim-Pass-2026")
-    site = load_site(write(tmp_path, site_text('preset = "hotel"\nretention_days = 45\naccess_retention_days = 10\n')),
+    site = load_site(write(tmp_path, site_text('preset = "key-target"\nretention_days = 45\naccess_retention_days = 10\n')),
                      platforms=None)
     warnings = [w for w in site.warnings if "retention_days" in w]
     assert len(warnings) == 2 and all("低于" in w and "天" in w for w in warnings), site.warnings
