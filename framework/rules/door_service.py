@@ -248,7 +248,8 @@ async def handle_read(access: Access, door_id: str, driver: DoorDriver, read: Cr
         actuated = True
     except DeviceError as error:
         actuated = False
-        decision = attrs.evolve(decision, reason=f"{decision.reason}; reader did not acknowledge: {error.reason}")
+        decision = attrs.evolve(decision, reason=N_("{decision}; reader did not acknowledge: {error}",
+                                                    decision=decision.reason, error=error.reason))
     access.record_decision(door_id, read, decision, holder, actuated)
     return decision
 

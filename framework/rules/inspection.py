@@ -31,7 +31,7 @@ from watchkeeper.analysis.metrics import (MOTION_PLANE_NOISE_GAIN, AnalysisError
                                           frozen_score, motion_plane, sample_video)
 from watchkeeper.analysis.scene import compare_to_reference
 from watchkeeper.analysis.imagebounds import check_size, decode_image
-from watchkeeper.core.i18n import N_, _
+from watchkeeper.core.i18n import N_, _, error_text
 from watchkeeper.rules.verdicts import Item, decide, local
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
@@ -236,10 +236,10 @@ async def playback_frames(app: DeviceReach, camera: Camera, now: datetime, actor
             series = await asyncio.to_thread(read_stream, uri, endpoint, 3)
             source = "replay stream"
         else:
-            raise PlaybackUnavailable("the recorder can neither export nor replay recordings")
+            raise PlaybackUnavailable(N_("the recorder can neither export nor replay recordings"))
         return series.finished(), f"ok: {series.count} frames of the {source} from {start.isoformat(timespec='seconds')}"
     except (DeviceError, AnalysisError, CapabilityMissing) as error:
-        raise PlaybackUnavailable(str(getattr(error, "reason", error))) from None
+        raise PlaybackUnavailable(error.reason if isinstance(error, DeviceError) else error_text(error)) from None
     finally:
         if not reuse:
             await driver.close()
@@ -386,7 +386,7 @@ async def inspect_camera(app: DeviceReach, camera: Camera, now: datetime, actor:
                         row["playback"] = f"failed: {failure}"
                         result.findings.append(Finding(FindingKind.PLAYBACK_UNAVAILABLE, camera.id,
                                                        N_("recorded footage could not be played back: {failure}",
-                                                          failure=str(failure))))
+                                                          failure=error_text(failure))))
             finally:
                 await driver.close()
         if live.count:
@@ -403,12 +403,12 @@ async def inspect_camera(app: DeviceReach, camera: Camera, now: datetime, actor:
         await inspect()
     except CapabilityMissing as error:
         result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
-                                       f"the device cannot be inspected: {error}"[:300]))
+                                       N_("the device cannot be inspected: {problem}", problem=error_text(error))))
     except Exception as error:  # a bug must cost one camera its inspection, not the whole run
         log.exception("inspection of %s failed", camera.id)
         result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
-                                       f"inspection failed inside watchkeeper ({type(error).__name__}); "
-                                       "see the log"))
+                                       N_("inspection failed inside watchkeeper ({error}); see the log",
+                                          error=type(error).__name__)))
     finish_row(row, result.findings)
     return result, row, retrievals
 
