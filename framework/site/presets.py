@@ -74,7 +74,7 @@ def preset_problem(name: str) -> str | None:
     """Why `name` is not a preset, naming the ones there are, or None."""
     if name in PRESETS:
         return None
-    return f"unknown preset {name!r}; one of {', '.join(PRESETS)}"
+    return _("unknown preset {name!r}; one of {names}").format(name=name, names=", ".join(PRESETS))
 
 
 def preset_defaults(name: str) -> dict[str, Any]:
@@ -95,5 +95,6 @@ def below_floor(name: str, written: Mapping[str, Any]) -> list[str]:
     for key in ("retention_days", "access_retention_days"):
         value = written.get(key)
         if isinstance(value, int) and not isinstance(value, bool) and value < floors[key]:
-            warnings.append(f"policies.{key} = {value} is below the {name} preset's {floors[key]} days")
+            warnings.append(_("policies.{key} = {value} is below the {name} preset's {floor} days").format(
+                key=key, value=value, name=name, floor=floors[key]))
     return warnings
