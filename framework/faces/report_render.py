@@ -11,7 +11,6 @@ from typing import Any
 import jinja2
 
 from watchkeeper.core.files import replacing, write_atomically
-from watchkeeper.faces.charts import clock_chart, coverage_chart
 from watchkeeper.core.findings import kind_title, severity_name
 from watchkeeper.core.i18n import N_, _, current_language, format_date, format_datetime, localize, stored_text
 from watchkeeper.core.models import DISK_STATUS_NAMES
@@ -56,6 +55,9 @@ def evidence_text(evidence: dict[str, list[Any]]) -> str:
 
 
 def render_html(report: dict[str, Any], zone: Any) -> str:
+    # matplotlib costs every command ~0.5 s to import: only the report that draws pays it.
+    from watchkeeper.faces.charts import clock_chart, coverage_chart
+
     def local(value: str | None) -> str:
         return format_datetime(value, zone)
 

@@ -12,7 +12,6 @@ import click
 from watchkeeper.faces.control import AlreadyRunning, ask
 from watchkeeper.faces.service import run_until
 from watchkeeper.core.i18n import _
-from watchkeeper.faces.web import WebConfigError, serve
 from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, State
 
 
@@ -42,6 +41,8 @@ async def _wait_for_signal() -> None:
               help=_("HOST:PORT; other than loopback, put it behind TLS (its login cookies are Secure)."))
 @click.pass_obj
 def web_command(state: State, listen: str) -> None:
+    from watchkeeper.faces.web import WebConfigError, serve  # aiohttp's server: only the commands that serve
+
     app = state.app()
 
     async def main() -> None:
@@ -65,6 +66,8 @@ def web_command(state: State, listen: str) -> None:
 @click.option("--no-web", is_flag=True, help=_("Do not serve the dashboard."))
 @click.pass_obj
 def run(state: State, log_level: str, listen: str, no_web: bool) -> None:
+    from watchkeeper.faces.web import WebConfigError, serve
+
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = state.app()
     address = None if no_web else _listen(listen)
