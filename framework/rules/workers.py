@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import attrs
 import pluggy
-from arq import Worker, create_pool
+from arq import Worker
 from arq.connections import RedisSettings
 from arq.worker import func
 from redis.exceptions import RedisError
