@@ -344,3 +344,36 @@ async def test_a_broker_that_does_not_answer_is_every_cameras_finding(tmp_path: 
                                                                           ("check_failed", "cam-1")]
     assert "does not answer" in result.findings[0].reason
     assert run["finished_at"] and run["cameras"] == 2 and run["fault"] == 2
+
+
+async def test_tasks_go_in_windows_and_leave_nothing_behind(tmp_path: Path, broker, monkeypatch) -> None:
+    """At most `window` of a run's tasks are in Redis at once, and a finished run leaves no task, result
+    or event stream there: the broker's memory is bounded by the window, not the site's size."""
+    from arq.constants import job_key_prefix, result_key_prefix
+
+    monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
+    queue = f"wk-test-{uuid.uuid4().hex[:8]}"
+    async with hikvision(password=PASSWORD, devices=7) as devices:
+        config = tmp_path / "site.toml"
+        config.write_text(site_text([d.endpoint.port for d in devices], queue, 8, 2, 0.3)
+                          .replace("worker_jobs = 2\n", "worker_jobs = 2\nwindow = 3\n"))
+        app = open_site(config)
+        try:
+            with worker_processes(config, 2):
+                run = asyncio.create_task(run_check(app, collect_checks(app.pm)["inspection"], "li", playback=False))
+                most = 0
+                while not run.done():
+                    keys = [key async for key in broker.scan_iter(match=f"{job_key_prefix}*")]
+                    keys += [key async for key in broker.scan_iter(match=f"{result_key_prefix}*")]
+                    most = max(most, len(set(k.decode().split(":", 2)[2] for k in keys)))
+                    await asyncio.sleep(0.02)
+                result = await run
+        finally:
+            app.close()
+        left = [key.decode() async for key in broker.scan_iter(match="*") if not key.decode().startswith("arq:")]
+        tasks = [key async for key in broker.scan_iter(match=f"{job_key_prefix}*")]
+        results = [key async for key in broker.scan_iter(match=f"{result_key_prefix}*")]
+    assert result.summary["cameras"] == 7, result.summary
+    assert not [f for f in result.findings if str(f.kind) in ("check_failed", "unreachable")], result.findings
+    assert 1 <= most <= 3, most
+    assert tasks == [] and results == [] and left == [], (tasks, results, left)
