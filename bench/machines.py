@@ -86,6 +86,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=3)
     parser.add_argument("--interval", type=float, default=0.2)
     parser.add_argument("--resolution", default="1920x1080")
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="worker_jobs (default: the cameras, so each worker may take every camera at once, as "
+                             "the in-process runner does; fewer slots leave a run's tail to few tasks)")
     args = parser.parse_args()
     os.environ["WK_BENCH_PASSWORD"] = PASSWORD
     machines: list[Machine] = []
@@ -98,7 +101,8 @@ def main() -> None:
         home = None
         try:
             config = write_site(folder / "site.toml", ports, args.frames, args.interval,
-                                f"machines-{uuid.uuid4().hex[:6]}", f"redis://127.0.0.1:{redis_port}/0")
+                                f"machines-{uuid.uuid4().hex[:6]}", f"redis://127.0.0.1:{redis_port}/0",
+                                (f"worker_jobs = {args.jobs or args.cameras}",))
             workers = Workers(config, args.workers, folder)
             app = open_site(config)
             asyncio.run(commission(app))  # reference views measured once, before any quota
@@ -122,15 +126,19 @@ def main() -> None:
                 for key in order[round_ % 2:] + order[:round_ % 2]:
                     app.site = sites[key]
                     before = [m.used() for m in machines]
+                    cameras_before = cpu_seconds(simulator.pid)
                     started = time.perf_counter()
                     result = asyncio.run(run_check(app, check, "li"))
                     elapsed = time.perf_counter() - started
                     if result.summary["cameras"] != args.cameras:
                         raise SystemExit(f"not every camera was inspected: {result.summary}")
                     used = [(m.used() - b) / (m.share * elapsed) for m, b in zip(machines, before)]
+                    cameras_cores = (cpu_seconds(simulator.pid) - cameras_before) / elapsed
                     runs[key].append(args.cameras / elapsed * 60)
                     print(f"  round {round_ + 1}: {key:>10} {runs[key][-1]:6.0f} cameras/min; quota used: appliance "
-                          f"{used[0]:.0%}, workers " + ", ".join(f"{u:.0%}" for u in used[1:]), flush=True)
+                          f"{used[0]:.0%}, workers " + ", ".join(f"{u:.0%}" for u in used[1:])
+                          + f"; the cameras' simulator {cameras_cores:.2f} cores (load average "
+                          f"{os.getloadavg()[0]:.1f})", flush=True)
             app.close()
         finally:
             if home is not None:
