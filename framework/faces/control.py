@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import Text, _
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.site.app import Refused
 from watchkeeper.site.config import Site
@@ -44,7 +44,9 @@ async def answered(call: Awaitable[dict[str, Any] | None]) -> dict[str, Any]:
     try:
         return {"ok": True, **(await call or {})}
     except Refused as error:
-        return {"ok": False, "error": "refused", "reason": str(error)}
+        reason = error.reason
+        return {"ok": False, "error": "refused", "reason": str(reason),
+                **({"reason_msg": reason.to_json()} if isinstance(reason, Text) else {})}
     except DeviceError as error:
         return {"ok": False, "error": "device", "kind": str(error.kind), "reason": error.reason}
     except DoorHeld as error:

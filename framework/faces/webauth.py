@@ -39,7 +39,7 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
-from watchkeeper.core.i18n import _, current_language
+from watchkeeper.core.i18n import _, current_language, localize
 from watchkeeper.site import identity
 from watchkeeper.site.app import Refused
 
@@ -134,7 +134,7 @@ def require(request: web.Request, action: str, resource: str = "") -> str:
     try:
         request.app[SITE_APP].require(person, action, resource or request.path)  # type: ignore[attr-defined]
     except Refused as refusal:
-        raise web.HTTPForbidden(text=_("refused: {reason}").format(reason=refusal)) from None
+        raise web.HTTPForbidden(text=_("refused: {reason}").format(reason=localize(refusal.reason))) from None
     return person
 
 

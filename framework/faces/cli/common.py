@@ -24,7 +24,7 @@ from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.evidence.journal import JournalKeyError, JournalTampered
 from watchkeeper.evidence.store import StoreError, store_problem
 from watchkeeper.core.findings import kind_in_text
-from watchkeeper.core.i18n import _, localize
+from watchkeeper.core.i18n import Text, _, localize
 
 #: The exit codes of every command (docs/cli.md).
 EXIT_OK = 0
@@ -209,7 +209,7 @@ def refusing(function: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return function(*args, **kwargs)
         except Refused as error:
-            click.echo(_("refused: {reason}").format(reason=error), err=True)
+            click.echo(_("refused: {reason}").format(reason=localize(error.reason)), err=True)
             raise SystemExit(EXIT_FINDINGS) from None
         except JournalTampered as error:
             click.echo(_("refused: the journal was tampered with: {reason} (alarm journaled as entry {seq})").format(
@@ -232,7 +232,9 @@ def settled(reply: dict[str, Any]) -> dict[str, Any]:
         return reply
     error = reply.get("error")
     if error == "refused":
-        click.echo(_("refused: {reason}").format(reason=reply["reason"]), err=True)
+        click.echo(_("refused: {reason}").format(reason=localize(Text.from_json(reply["reason_msg"])
+                                                                 if reply.get("reason_msg") else reply["reason"])),
+                   err=True)
         raise SystemExit(EXIT_FINDINGS)
     if error == "usage":
         raise click.UsageError(reply["reason"])
