@@ -201,7 +201,11 @@ async def test_sigkill_of_a_worker_after_its_fetch_loses_doubles_and_hides_nothi
     # task may have fetched too), and each is watchkeeper's own, noted before it was made.
     assert logged[camera] == 3 and sum(logged.values()) > 9 * 2, logged
     noted = {device: sum(1 for row in every if row["device"] == device) for device in cameras}
-    assert noted == logged
+    # A note without a log line can only be the killed worker's other task, announced and not yet fetched.
+    unfetched = {device for device in cameras if noted[device] != logged[device]}
+    assert all(noted[device] == logged[device] + 1 for device in unfetched), (noted, logged)
+    assert all(any(row["device"] == device and row["worker"] == killed for row in every) for device in unfetched)
+    assert len(unfetched) <= 1 and camera not in unfetched, (noted, logged)
     assert [f for f in audit.findings if str(f.kind) == "unapproved_retrieval"] == []
     assert len(matched) == sum(logged.values()) and all(m and m.startswith("watchkeeper:") for m in matched), matched
     assert len(set(matched)) == len(matched), "each logged download is explained by its own noted retrieval"
@@ -213,7 +217,8 @@ async def test_a_hung_camera_is_a_finding_not_a_stuck_queue(tmp_path: Path, brok
     async with hikvision(password=PASSWORD, devices=2) as healthy, \
             hikvision(password=PASSWORD, devices=1, faults=FaultProfile(slow=40)) as hung:
         config = tmp_path / "site.toml"
-        config.write_text(site_text([d.endpoint.port for d in [*healthy, *hung]], queue, 4, 2, 0.1))
+        # 10 s: a healthy camera's first task on a fresh worker took over 4 s on a loaded 2-core machine.
+        config.write_text(site_text([d.endpoint.port for d in [*healthy, *hung]], queue, 10, 2, 0.1))
         app = open_site(config)
         try:
             with worker_processes(config, 1):
@@ -221,7 +226,7 @@ async def test_a_hung_camera_is_a_finding_not_a_stuck_queue(tmp_path: Path, brok
         finally:
             app.close()
     assert [(str(f.kind), f.subject) for f in result.findings] == [("unreachable", "cam-2")], result.findings
-    assert "did not finish within 4 s" in result.findings[0].reason
+    assert "did not finish within 10 s" in result.findings[0].reason
     assert result.summary["cameras"] == 3 and result.summary["ok"] == 2
 
 

@@ -149,7 +149,9 @@ async def emit(ctx: dict[str, Any], kind: str, **fields: Any) -> None:
     if not key:
         return
     event = {"kind": kind, "task": ctx["job_id"], "try": ctx.get("job_try", 1), "worker": ctx["worker_name"], **fields}
-    async with ctx["redis"].pipeline(transaction=True) as pipe:
+    # One round trip, no MULTI/EXEC: should the worker die between the two, the appliance deletes
+    # the stream at the run's end anyway.
+    async with ctx["redis"].pipeline(transaction=False) as pipe:
         pipe.xadd(key, {"data": dumps(event)})
         pipe.expire(key, KEEP_RESULT_SECONDS)
         await pipe.execute()
