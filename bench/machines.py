@@ -1,5 +1,7 @@
-"""Separate machines simulated by CPU quotas: in-process inspection at one machine's CPU against
-the appliance and N workers each on a machine of the same CPU (issue 20's multi-machine claim).
+"""Separate machines modelled by CPU quotas: in-process against appliance + N workers, same CPU each.
+
+In-process inspection at one machine's CPU share against the appliance and N workers each on a
+machine of the same share (issue 20's multi-machine claim).
 
 Run (as root, cgroup v1 `cpu` controller at /sys/fs/cgroup/cpu, or v2 at /sys/fs/cgroup):
     python bench/machines.py [--cameras 40] [--share 0.3] [--workers 2] [--rounds 5]

@@ -1,5 +1,6 @@
-"""Clock (R7) and recordings (R8) checks on worker processes: the same findings as in-process, each
-device's offset computed from the device's time against the worker's clock and the worker's own
+"""Clock (R7) and recordings (R8) checks on worker processes: the same findings as in-process.
+
+Each device's offset is computed from the device's time against the worker's clock and the worker's own
 clock against the site's NTP reference; a worker whose own clock is unknown or too far off is named,
 and its devices are read by the appliance. Real Redis (WATCHKEEPER_TEST_REDIS), real SNTP servers
 on loopback, simulated Hikvision devices, `watchkeeper worker` processes.

@@ -1,6 +1,6 @@
-"""The appliance's side of distributed work: tasks sent in bounded windows, retrieval intents and
-finished tasks read from the run's event stream as workers announce them, each result recorded once.
+"""The appliance's side of distributed work: tasks sent in windows, each result recorded once.
 
+Retrieval intents and finished tasks are read from the run's event stream as workers announce them.
 Redis holds at most `window` tasks of a run at a time (queued, running, or answered and not yet
 recorded): a task's result is deleted once recorded, and the next task is sent in its place, so a
 site of 10,000 cameras needs no more broker memory than one of `window`. Results are read when a
