@@ -31,7 +31,7 @@ from watchkeeper.analysis.metrics import (MOTION_PLANE_NOISE_GAIN, AnalysisError
                                           frozen_score, motion_plane, sample_video)
 from watchkeeper.analysis.scene import compare_to_reference
 from watchkeeper.analysis.imagebounds import check_size, decode_image
-from watchkeeper.core.i18n import N_, _
+from watchkeeper.core.i18n import N_, _, error_text
 from watchkeeper.rules.verdicts import Item, decide, local
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
 from watchkeeper.site.verdicts import ClauseRule, Evidence, Verdict, VerdictContext
@@ -243,10 +243,10 @@ async def playback_frames(app: DeviceReach, camera: Camera, now: datetime, actor
             series = await asyncio.to_thread(read_stream, uri, endpoint, 3)
             source = "replay stream"
         else:
-            raise PlaybackUnavailable("the recorder can neither export nor replay recordings")
+            raise PlaybackUnavailable(N_("the recorder can neither export nor replay recordings"))
         return series.finished(), f"ok: {series.count} frames of the {source} from {start.isoformat(timespec='seconds')}"
     except (DeviceError, AnalysisError, CapabilityMissing) as error:
-        raise PlaybackUnavailable(str(getattr(error, "reason", error))) from None
+        raise PlaybackUnavailable(error.reason if isinstance(error, DeviceError) else error_text(error)) from None
     finally:
         if not reuse:
             await driver.close()
@@ -391,7 +391,7 @@ async def inspect_camera(app: DeviceReach, camera: Camera, now: datetime, actor:
                         row["playback"] = f"failed: {failure}"
                         result.findings.append(Finding(FindingKind.PLAYBACK_UNAVAILABLE, camera.id,
                                                        N_("recorded footage could not be played back: {failure}",
-                                                          failure=str(failure))))
+                                                          failure=error_text(failure))))
             finally:
                 await driver.close()
         if live.count:
@@ -408,12 +408,12 @@ async def inspect_camera(app: DeviceReach, camera: Camera, now: datetime, actor:
         await inspect()
     except CapabilityMissing as error:
         result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
-                                       f"the device cannot be inspected: {error}"[:300]))
+                                       N_("the device cannot be inspected: {problem}", problem=error_text(error))))
     except Exception as error:  # a bug must cost one camera its inspection, not the whole run
         log.exception("inspection of %s failed", camera.id)
         result.findings.append(Finding(FindingKind.CHECK_FAILED, camera.id,
-                                       f"inspection failed inside watchkeeper ({type(error).__name__}); "
-                                       "see the log"))
+                                       N_("inspection failed inside watchkeeper ({error}); see the log",
+                                          error=type(error).__name__)))
     finish_row(row, result.findings)
     return result, row
 
@@ -502,16 +502,16 @@ def sign(app: App, actor: str, run_id: int | None = None, note: str = "",
     results = list(app.store.db["inspection_results"].rows_where("run = ?", [run_id]))
     missing = sorted({camera.id for camera in app.site.cameras} - {r["camera"] for r in results})
     if missing:
-        raise duty.refuse(app, actor, subject, "inspect.sign", _(
-            "run {run} did not inspect every camera in scope: {cameras} missing").format(
+        raise duty.refuse(app, actor, subject, "inspect.sign", N_(
+            "run {run} did not inspect every camera in scope: {cameras} missing",
             run=run_id, cameras=", ".join(missing)))
     shift = duty.shift_for(app, datetime.fromisoformat(run["started_at"]))
     rostered = duty.on_duty(app, shift) if shift is not None else ()
     if actor not in rostered:
         label = duty.shift_label(app, shift) if shift is not None else "?"
-        raise duty.refuse(app, actor, subject, "inspect.sign", _(
-            "{actor} is not on duty for the shift of {shift} (on duty: {names})").format(
-            actor=actor, shift=label, names=", ".join(rostered) or _("nobody")))
+        raise duty.refuse(app, actor, subject, "inspect.sign", N_(
+            "{actor} is not on duty for the shift of {shift} (on duty: {names})",
+            actor=actor, shift=label, names=", ".join(rostered) or N_("nobody")))
     fault_notes = {camera: (action.strip(), to.strip()) for camera, (action, to) in (fault_notes or {}).items()}
     faulty = sorted(r["camera"] for r in results if r["status"] == "fault")
     extra = sorted(set(fault_notes) - set(faulty))
@@ -519,8 +519,8 @@ def sign(app: App, actor: str, run_id: int | None = None, note: str = "",
         raise ValueError(_("no fault in run {run} for {cameras}").format(run=run_id, cameras=", ".join(extra)))
     unnoted = [camera for camera in faulty if not all(fault_notes.get(camera, ("", "")))]
     if unnoted:
-        raise duty.refuse(app, actor, subject, "inspect.sign", _(
-            "every fault needs a note of what was done and to whom it was reported: {cameras}").format(
+        raise duty.refuse(app, actor, subject, "inspect.sign", N_(
+            "every fault needs a note of what was done and to whom it was reported: {cameras}",
             cameras=", ".join(unnoted)))
     now = datetime.now(timezone.utc).isoformat()
     with app.store.transaction():
