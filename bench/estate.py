@@ -64,10 +64,12 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def write_site(path: Path, ports: list[int], frames: int, interval: float, queue: str) -> Path:
+def write_site(path: Path, ports: list[int], frames: int, interval: float, queue: str, url: str | None = None,
+               distributed: tuple[str, ...] = ()) -> Path:
+    """The bench's site; `distributed` adds lines to its [distributed] section."""
     lines = ['[site]', 'name = "bench"', 'time_zone = "Asia/Shanghai"', '[policies]',
              f'inspection_frames = {frames}', f'frame_interval_seconds = {interval}',
-             '[distributed]', f'url = "{redis_url()}"', f'queue = "{queue}"', 'task_seconds = 300',
+             '[distributed]', f'url = "{url or redis_url()}"', f'queue = "{queue}"', 'task_seconds = 300', *distributed,
              '[[people]]', 'id = "li"', 'name = "Li"', 'roles = ["operator"]', 'trained_on = 2025-01-01']
     for index, port in enumerate(ports):
         lines += ['[[cameras]]', f'id = "cam-{index:04d}"', 'location = "x"', 'purpose = "bench"', 'zone = "z"',

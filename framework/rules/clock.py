@@ -8,6 +8,7 @@ the host's. A device that could not be read, or read while no reference answered
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -27,6 +28,7 @@ from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import Capability, ClockReading, Endpoint
 from watchkeeper.core.timezones import utc_offset
 
+log = logging.getLogger(__name__)
 migrations = Migrations("watchkeeper.clock")
 
 
@@ -48,6 +50,13 @@ def m002_reference_readings(db: sqlite_utils.Database) -> None:
     db["reference_readings"].create_index(["time_utc"])
     db["clock_readings"].add_column("reference_reading", int)
     db["clock_readings"].add_column("tolerance_seconds", float)
+
+
+@migrations()
+def m003_read_on_workers(db: sqlite_utils.Database) -> None:
+    """A clock read on a worker is against that worker's own reference reading: both name it."""
+    db["reference_readings"].add_column("measured_by", str)
+    db["clock_readings"].add_column("read_by", str)
 
 
 #: Seconds to wait for one NTP server.
@@ -95,6 +104,18 @@ def _hours(offset: timedelta) -> str:
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
+def reading_data(reading: ClockReading) -> dict[str, Any]:
+    """A clock reading as JSON, for a worker's answer."""
+    return {"device_time": reading.device_time.isoformat(), "host_time": reading.host_time.isoformat(),
+            "round_trip": reading.round_trip, "time_zone": reading.time_zone, "ntp_enabled": reading.ntp_enabled,
+            "ntp_servers": list(reading.ntp_servers)}
+
+
+def reading_from(data: dict[str, Any]) -> ClockReading:
+    return ClockReading(datetime.fromisoformat(data["device_time"]), datetime.fromisoformat(data["host_time"]),
+                        data["round_trip"], data["time_zone"], data["ntp_enabled"], tuple(data["ntp_servers"]))
+
+
 async def check_clocks(context: CheckContext) -> CheckResult:
     app = context.app
     devices = [(d, e) for d, e in app.devices() if context.wanted(d)]
@@ -111,20 +132,13 @@ async def check_clocks(context: CheckContext) -> CheckResult:
         host_minus_reference, reference, reference_id = 0.0, "host clock (no NTP server answered)", None
     rows: list[dict[str, Any]] = []
 
-    async def one(device_id: str, driver: CameraDriver, endpoint: Endpoint) -> CheckResult:
+    def judged(device_id: str, reading: ClockReading, minus_reference: float, reference: str,
+               reference_id: int | None, corrected: bool, read_by: str | None = None) -> CheckResult:
+        """The reading's findings and row; `minus_reference` is the reading host's clock minus standard time."""
         result = CheckResult()
         result.evaluated([FindingKind.CLOCK_OFFSET, FindingKind.TIME_ZONE_MISMATCH], device_id)
-        reading = await driver.get_clock()
-        offset = reading.offset + host_minus_reference
+        offset = reading.offset + minus_reference
         tolerance = app.clock_tolerance(device_id)
-        corrected = False
-        if abs(offset) > tolerance and app.site.policies.correct_clocks and Capability.SET_CLOCK in driver.capabilities:
-            app.journal.append("clock", context.actor, device_id, {"correcting": True, "offset_seconds": round(offset, 3)})
-            await driver.set_clock(datetime.now(timezone.utc) - timedelta(seconds=host_minus_reference))
-            reading = await driver.get_clock()
-            offset = reading.offset + host_minus_reference
-            corrected = True
-            app.journal.append("clock", context.actor, device_id, {"corrected": True, "offset_seconds": round(offset, 3)})
         if abs(offset) > tolerance:
             why = (N_("clock {offset:.1f} s ahead of {reference}", offset=abs(offset), reference=reference) if offset > 0
                    else N_("clock {offset:.1f} s behind {reference}", offset=abs(offset), reference=reference))
@@ -138,16 +152,97 @@ async def check_clocks(context: CheckContext) -> CheckResult:
         rows.append({"device": device_id, "time_utc": reading.host_time.isoformat(), "offset_seconds": offset,
                      "round_trip_seconds": reading.round_trip, "reference": reference,
                      "time_zone": reading.time_zone, "ntp_enabled": reading.ntp_enabled, "corrected": int(corrected),
-                     "reference_reading": reference_id, "tolerance_seconds": tolerance})
+                     "reference_reading": reference_id, "tolerance_seconds": tolerance, "read_by": read_by})
         return result
 
-    result = await per_device(devices, one, app)
+    async def one(device_id: str, driver: CameraDriver, endpoint: Endpoint) -> CheckResult:
+        reading = await driver.get_clock()
+        offset = reading.offset + host_minus_reference
+        corrected = False
+        if abs(offset) > app.clock_tolerance(device_id) and app.site.policies.correct_clocks \
+                and Capability.SET_CLOCK in driver.capabilities:
+            app.journal.append("clock", context.actor, device_id, {"correcting": True, "offset_seconds": round(offset, 3)})
+            await driver.set_clock(datetime.now(timezone.utc) - timedelta(seconds=host_minus_reference))
+            reading = await driver.get_clock()
+            offset = reading.offset + host_minus_reference
+            corrected = True
+            app.journal.append("clock", context.actor, device_id, {"corrected": True, "offset_seconds": round(offset, 3)})
+        return judged(device_id, reading, host_minus_reference, reference, reference_id, corrected)
+
+    summary: dict[str, Any] = {}
+    if app.site.distributed is not None:
+        result = await _read_on_workers(context, devices, judged, one, summary)
+    else:
+        result = await per_device(devices, one, app)
     if rows:
         app.store.insert_many("clock_readings", rows)
     result.summary = {"devices": len(devices), "reference": reference,
                       "host_offset_seconds": round(host_minus_reference, 3) if answered else None,
                       "servers": {row["server"]: row.get("error") or "ok" for row in asked},
-                      "offsets": {row["device"]: round(row["offset_seconds"], 3) for row in rows}}
+                      "offsets": {row["device"]: round(row["offset_seconds"], 3) for row in rows}, **summary}
+    return result
+
+
+def worker_reference(measured: dict[str, Any], limit: float) -> tuple[dict[str, Any] | None, str | None]:
+    """The NTP row a worker's own clock was measured by, or why that worker is not trusted with clock reads."""
+    answered = next((row for row in measured["asked"] if row.get("error") is None), None)
+    if answered is None:
+        servers = ", ".join(row["server"] for row in measured["asked"]) or "none configured"
+        return None, f"its own clock could not be measured: no NTP server answered ({servers})"
+    if abs(answered["offset_seconds"]) > limit:
+        return None, (f"its own clock is {answered['offset_seconds']:+.3f} s off ntp:{answered['server']}, "
+                      f"more than worker_clock_seconds = {limit:g}")
+    return answered, None
+
+
+async def _read_on_workers(context: CheckContext, devices: list[tuple[str, Endpoint]],
+                           judged: Callable[..., CheckResult],
+                           one: Callable[[str, CameraDriver, Endpoint], Any], summary: dict[str, Any]) -> CheckResult:
+    """Clocks read by the workers, each against the worker's own measured reference; the devices a
+    worker could not be trusted with, and those to be corrected (an act the appliance journals and
+    does itself), are read here in-process."""
+    from watchkeeper.rules import dispatch
+
+    app = context.app
+    section = app.site.distributed
+    assert section is not None
+    answers = await dispatch.on_workers(app, "clock", {device: {} for device, _endpoint in devices}, context)
+    result, again, trusted = CheckResult(), [], dict[str, str]()
+    measurements: dict[str, tuple[dict[str, Any] | None, str | None, int | None]] = {}
+    for device_id, answer in sorted(answers.items()):
+        data, worker = answer["data"], answer["worker"]
+        if "reading" not in data:  # the device failed (its finding, as in-process) or no worker did it
+            result.merge(dispatch.result_of(answer))
+            continue
+        measured = data["reference"]
+        if measured["id"] not in measurements:
+            row, why = worker_reference(measured, section.worker_clock_seconds)
+            with app.store.transaction():
+                ids = [app.store.db["reference_readings"].insert({**asked, "measured_by": worker}).last_pk
+                       for asked in measured["asked"]]
+            measurements[measured["id"]] = (row, why, ids[-1] if row is not None else None)
+        row, why, row_id = measurements[measured["id"]]
+        if row is None:
+            trusted[worker] = why or ""
+            again.append(device_id)
+            continue
+        trusted.setdefault(worker, "ok")
+        reading = reading_from(data["reading"])
+        if abs(reading.offset + row["offset_seconds"]) > app.clock_tolerance(device_id) \
+                and app.site.policies.correct_clocks and data["can_set"]:
+            again.append(device_id)
+            continue
+        device = dispatch.result_of(answer)
+        device.merge(judged(device_id, reading, row["offset_seconds"], f"ntp:{row['server']}", row_id, False, worker))
+        result.merge(device)
+    for worker, why in trusted.items():
+        if why != "ok":
+            log.warning("clock check: worker %s is not trusted with clock reads (%s); its devices are read here",
+                        worker, why)
+    if again:
+        endpoints = dict(devices)
+        result.merge(await per_device([(device, endpoints[device]) for device in again], one, app))
+    summary.update(workers=trusted, read_here=sorted(again))
     return result
 
 

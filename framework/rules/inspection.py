@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
@@ -59,6 +59,11 @@ CAMERA_CONCURRENCY = 128
 #: (6 MB each) and queued the event loop's own thread work (address lookups) behind them.
 FRAME_THREADS = max(2, os.cpu_count() or 2)
 _frame_pool: tuple[int, ThreadPoolExecutor] | None = None
+#: Records a retrieval's intent, (device, channel, action, purpose), before the fetch: the store's
+#: row in the appliance, a message to the appliance from a worker (which has no store).
+Announce = Callable[[str, int | None, str, str], Awaitable[None]]
+
+
 #: A shift's inspection counts if it started this long before the shift, or up to SHIFT_GRACE after.
 SHIFT_LEAD, SHIFT_GRACE = duty.SHIFT_LEAD, duty.SHIFT_GRACE
 
@@ -223,7 +228,7 @@ class PlaybackUnavailable(Exception):
 
 async def playback_frames(app: DeviceReach, camera: Camera, now: datetime, actor: str = "watchkeeper",
                           run_id: int | None = None, folder: Path | None = None,
-                          live: Any = None, note: Callable[..., None] | None = None) -> tuple[FrameSeries, str]:
+                          live: Any = None, note: Announce | None = None) -> tuple[FrameSeries, str]:
     """Frames of yesterday's recording at this time of day: a clip exported from the recorder, or
     its RTSP replay where the recorder cannot export (ONVIF Profile G). Each is noted as watchkeeper's
     own retrieval, so the recorder's log line for it is not taken for a stranger's (R9). Raises
@@ -231,12 +236,14 @@ async def playback_frames(app: DeviceReach, camera: Camera, now: datetime, actor
 
     `folder` holds the clip while it is read (a run shares one: a folder per clip cost more than
     the clip's analysis); `live` is the driver the live frames came through, used again (its
-    connection and login) when the camera records itself. `note` takes each retrieval in place of
-    the store (a worker has none); by default it is written to the site's store.
+    connection and login) when the camera records itself. `note(device, channel, action, purpose)`
+    records each retrieval's intent and is awaited before the fetch, so the recorder's log line
+    is explained even if this process dies right after it (a worker sends it to the appliance, which
+    has the store); by default it is written to the site's store as `actor`.
     """
     endpoint, channel = recorder_of(app, camera)
     if note is None:
-        note = functools.partial(viewing.record_retrieval, app)
+        note = functools.partial(store_intent, app, actor, run_id)
     purpose = f"inspection run-{run_id}" if run_id is not None else "inspection"
     reuse = live is not None and endpoint == source_of(app, camera)[0]
     driver = live if reuse else app.driver(endpoint)
@@ -249,7 +256,7 @@ async def playback_frames(app: DeviceReach, camera: Camera, now: datetime, actor
         capabilities = await known_capabilities(driver)
         if Capability.CLIP_DOWNLOAD in capabilities:
             series = FrameSeries()
-            note(endpoint.device_id, channel, AuditAction.DOWNLOAD, actor, purpose, run=run_id)
+            await note(endpoint.device_id, channel, str(AuditAction.DOWNLOAD), purpose)
             with contextlib.ExitStack() as stack:
                 if folder is None:
                     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -262,7 +269,7 @@ async def playback_frames(app: DeviceReach, camera: Camera, now: datetime, actor
                 await in_frame_thread(series.extend, sample_video(clip, 3))
             source = "clip"
         elif Capability.PLAYBACK in capabilities:
-            note(endpoint.device_id, channel, AuditAction.PLAYBACK, actor, purpose, run=run_id)
+            await note(endpoint.device_id, channel, str(AuditAction.PLAYBACK), purpose)
             uri = await driver.playback_uri(channel, start, end)
             # Not a frame thread: a replay waits seconds on the network while it plays.
             series = await asyncio.to_thread(read_stream, uri, endpoint, 3)
@@ -385,26 +392,24 @@ def status_of(findings: list[Finding]) -> str:
     return "warning" if findings else "ok"
 
 
-#: Retrievals a camera's inspection made, as (device, channel, action, purpose): the appliance
-#: writes them to the store (a worker has no store), before the run's results.
-Retrievals = list[tuple[str, int | None, str, str]]
+async def store_intent(app: Any, actor: str, run_id: int | None, device: str, channel: int | None, action: str,
+                       purpose: str) -> None:
+    """A retrieval's intent, written to the site's store by the appliance itself."""
+    viewing.record_retrieval(app, device, channel, action, actor, purpose, run=run_id)
 
 
 async def inspect_camera(app: DeviceReach, camera: Camera, now: datetime, actor: str, run_id: int, folder: Path,
-                         playback: bool, reference: Callable[[], Metrics | None],
-                         limit: asyncio.Semaphore | None = None) -> tuple[CheckResult, dict[str, Any], Retrievals]:
-    """One camera's inspection: its findings and scope, its row for inspection_results, and the
-    retrievals it made. Writes nothing, so it runs alike in the appliance and in a worker process;
-    whatever goes wrong with the camera is its finding. `reference` gives the camera's reference
-    view's metrics (called in the analysis thread: decoding it is part of the camera's work)."""
+                         playback: bool, reference: Callable[[], Metrics | None], announce: Announce,
+                         limit: asyncio.Semaphore | None = None) -> tuple[CheckResult, dict[str, Any]]:
+    """One camera's inspection: its findings and scope and its row for inspection_results. Writes
+    nothing but the intent of each retrieval, through `announce` before the fetch, so it runs alike
+    in the appliance and in a worker process; whatever goes wrong with the camera is its finding.
+    `reference` gives the camera's reference view's metrics (called in the analysis thread:
+    decoding it is part of the camera's work)."""
     policies = app.site.policies
     result = CheckResult()
     result.evaluated([*DEVICE_FAILURE_KINDS, FindingKind.CHECK_FAILED], camera.id)
     row: dict[str, Any] = {"run": run_id, "camera": camera.id, "channel": None, "frames": 0, "playback": "not tried"}
-    retrievals: Retrievals = []
-
-    def note(device: str, channel: int | None, action: AuditAction, actor: str, purpose: str, run: int | None) -> None:
-        retrievals.append((device, channel, str(action), purpose))
 
     async def inspect() -> None:
         endpoint, channel = source_of(app, camera)
@@ -423,7 +428,7 @@ async def inspect_camera(app: DeviceReach, camera: Camera, now: datetime, actor:
                     result.evaluated([FindingKind.PLAYBACK_UNAVAILABLE], camera.id)
                     try:
                         recorded, row["playback"] = await playback_frames(app, camera, now, actor, run_id, folder,
-                                                                          driver, note)
+                                                                          driver, announce)
                     except PlaybackUnavailable as failure:
                         row["playback"] = f"failed: {failure}"
                         result.findings.append(Finding(FindingKind.PLAYBACK_UNAVAILABLE, camera.id,
@@ -452,7 +457,7 @@ async def inspect_camera(app: DeviceReach, camera: Camera, now: datetime, actor:
                                        N_("inspection failed inside watchkeeper ({error}); see the log",
                                           error=type(error).__name__)))
     finish_row(row, result.findings)
-    return result, row, retrievals
+    return result, row
 
 
 def finish_row(row: dict[str, Any], findings: list[Finding]) -> None:
@@ -475,28 +480,27 @@ async def inspect_cameras(context: CheckContext) -> CheckResult:
     reference = await references(app, cameras)
     folder = Path(tempfile.mkdtemp(prefix="watchkeeper-inspection-"))
 
-    def record(camera: str, result: CheckResult, row: dict[str, Any], retrievals: Retrievals) -> None:
-        """The one writer: a camera's retrievals go to the store as it is done, its row with the run."""
-        for device, channel, action, purpose in retrievals:
-            viewing.record_retrieval(app, device, channel, action, context.actor, purpose, run=run_id)
+    def record(camera: str, result: CheckResult, row: dict[str, Any]) -> None:
+        """The one writer: a camera's row goes to the store with the run (its retrievals went before
+        each fetch)."""
         rows.append(row)
         if context.progress is not None:
             context.progress(camera)
 
     async def one(camera: Camera) -> CheckResult:
         """One camera's inspection; whatever goes wrong with it is its finding, and the run goes on."""
-        result, row, retrievals = await inspect_camera(app, camera, context.now, context.actor, run_id, folder,
-                                                       playback, functools.partial(reference_from, reference.get(camera.id)),
-                                                       limit)
-        record(camera.id, result, row, retrievals)
+        result, row = await inspect_camera(app, camera, context.now, context.actor, run_id, folder, playback,
+                                           functools.partial(reference_from, reference.get(camera.id)),
+                                           functools.partial(store_intent, app, context.actor, run_id), limit)
+        record(camera.id, result, row)
         return result
 
     total = CheckResult()
     try:
         if app.site.distributed is not None:
             # Workers inspect; this process stays the one writer of what they found.
-            from watchkeeper.rules import workers
-            total = await workers.inspect_remotely(app, cameras, context, run_id, playback, record)
+            from watchkeeper.rules import dispatch
+            total = await dispatch.inspect_remotely(app, cameras, context, run_id, playback, record)
         else:
             for result in await asyncio.gather(*(one(camera) for camera in cameras)):
                 total.merge(result)

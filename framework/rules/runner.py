@@ -13,7 +13,7 @@ import pluggy
 
 from watchkeeper.core.models import Endpoint
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS, CameraDriver, DeviceError
-from watchkeeper.site.app import App
+from watchkeeper.site.app import App, DeviceReach
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.i18n import N_
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
@@ -40,7 +40,7 @@ def collect_checks(pm: pluggy.PluginManager) -> dict[str, Check]:
 
 async def per_device(devices: Iterable[tuple[str, Endpoint]],
                      work: Callable[[str, CameraDriver, Endpoint], Awaitable[CheckResult]],
-                     app: App) -> CheckResult:
+                     app: DeviceReach) -> CheckResult:
     """Run work for each (device id, endpoint) concurrently; a device failure becomes its finding."""
     limit = asyncio.Semaphore(DEVICE_CONCURRENCY)
     total = CheckResult()

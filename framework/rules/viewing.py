@@ -45,16 +45,26 @@ def m001_retrievals_and_device_logs(db: sqlite_utils.Database) -> None:
     db["device_log_reads"].create_index(["device", "read_at"])
 
 
+@migrations()
+def m002_retrieval_attempts(db: sqlite_utils.Database) -> None:
+    """Which try of a distributed task, on which worker, made a retrieval: a worker lost after its
+    fetch leaves the recorder's log line, and the retried task's own line, each with its row."""
+    db["device_retrievals"].add_column("attempt", int)
+    db["device_retrievals"].add_column("worker", str)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
 def record_retrieval(app: Any, device: str, channel: int | None, action: AuditAction | str, actor: str,
-                     purpose: str, request: int | None = None, run: int | None = None) -> None:
-    """Note that watchkeeper is about to replay or download from a device, and why."""
-    app.store.db["device_retrievals"].insert({
-        "device": device, "channel": channel, "action": str(AuditAction(action)), "at_utc": _now().isoformat(),
-        "actor": actor, "purpose": purpose, "request": request, "run": run})
+                     purpose: str, request: int | None = None, run: int | None = None, attempt: int | None = None,
+                     worker: str | None = None) -> None:
+    """Note that watchkeeper is about to replay or download from a device, and why (a worker's intent
+    names its task's try and the worker)."""
+    row = {"device": device, "channel": channel, "action": str(AuditAction(action)), "at_utc": _now().isoformat(),
+           "actor": actor, "purpose": purpose, "request": request, "run": run, "attempt": attempt, "worker": worker}
+    app.store.db["device_retrievals"].insert(row)
 
 
 def recording_source(app: Any, camera_id: str) -> tuple[Any, int]:

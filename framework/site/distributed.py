@@ -28,6 +28,12 @@ class Distributed:
     tries: int = 3
     #: Tasks one worker process runs at once (they mostly wait on cameras).
     worker_jobs: int = 16
+    #: Tasks in Redis at once (queued, running or answered and not yet recorded): Redis memory is
+    #: bounded by this many tasks, whatever the site's size.
+    window: int = 500
+    #: A worker whose own clock is further than this from the site's NTP reference (or could not be
+    #: measured) is not trusted with clock reads: the appliance reads those devices itself.
+    worker_clock_seconds: float = 1.0
 
     @property
     def where(self) -> str:
@@ -72,6 +78,8 @@ def load_distributed(table: Any) -> Distributed:
         task_seconds=table.get("task_seconds", float, 120.0) or 120.0,
         tries=table.get("tries", int, 3) or 3,
         worker_jobs=table.get("worker_jobs", int, 16) or 16,
+        window=table.get("window", int, 500) or 500,
+        worker_clock_seconds=table.get("worker_clock_seconds", float, 1.0) or 1.0,
     )
     table.finish()
     return section

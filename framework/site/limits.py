@@ -77,6 +77,8 @@ NUMBER_RANGES: dict[str, Range] = {
     "distributed.task_seconds": Range(1, 3600),
     "distributed.tries": Range(1, 10),
     "distributed.worker_jobs": Range(1, 1000),
+    "distributed.window": Range(1, 100000),
+    "distributed.worker_clock_seconds": Range(0, 60, above=True),
     "recorders.port": Range(1, 65535),
     "recorders.timeout_seconds": Range(0.1, 300),
     "recorders.channels": Range(1, 1024),
