@@ -52,7 +52,9 @@ async def _anchor(request: web.Request) -> web.Response:
 
 def _serve(folder: str, estate_port: int, anchor_port: int, ready: Any) -> None:
     async def main() -> None:
-        config = EstateConfig(name="bench", store=Path(folder) / "estate.db")
+        config = EstateConfig(name="bench", store=Path(folder) / "estate.db",
+                              journal_store=Path(folder) / "estate-journal.db",
+                              journal_key=Path(folder) / "estate-journal.key")
         estate = web.AppRunner(make_estate_app(config, EstateStore(config.store)), access_log=None)
         anchor_app = web.Application(client_max_size=8 * 1024 * 1024)
         anchor_app.router.add_post(PUSH_PATH, _anchor)

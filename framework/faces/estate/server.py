@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -19,10 +17,11 @@ from aiohttp import web
 from watchkeeper.core.i18n import _, current_language
 from watchkeeper.faces.estate.config import EstateConfig
 from watchkeeper.faces.estate.protocol import KINDS, MAX_BODY_BYTES, PUSH_PATH, SITE_HEADER, digest
-from watchkeeper.faces.estate.store import EstateStore, open_store
+from watchkeeper.faces import webauth
+from watchkeeper.faces.estate.people import EstateApp, open_estate_app
+from watchkeeper.faces.estate.store import EnrolError, EstateStore, open_store
 from watchkeeper.faces.estate.views import TITLES, overview, site_detail
 from watchkeeper.faces.report_render import evidence_text, templates
-from watchkeeper.faces.webauth import is_loopback
 
 log = logging.getLogger(__name__)
 STORE: web.AppKey[EstateStore] = web.AppKey("estate_store", EstateStore)
@@ -153,7 +152,9 @@ async def site_page(request: web.Request) -> web.Response:
     detail = site_detail(request.app[STORE], request.match_info["site"])
     if detail is None:
         raise web.HTTPNotFound(text=_("no enrolled site {site}").format(site=request.match_info["site"]))
-    html = templates().get_template("estate_site.html").render(d=detail, **_page(request.app[CONFIG]))
+    html = templates().get_template("estate_site.html").render(d=detail, request=request,
+                                                               csrf=webauth.csrf_token(request),
+                                                               **_page(request.app[CONFIG]))
     return web.Response(text=html, content_type="text/html")
 
 
@@ -167,62 +168,55 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 TOKEN_VARIABLE = "WATCHKEEPER_ESTATE_TOKEN"
+PEOPLE: web.AppKey[EstateApp] = web.AppKey("estate_people", EstateApp)
 
 
 class EstateConfigError(ValueError):
-    """The estate cannot serve as asked (its dashboard on a network address without a token)."""
+    """The estate cannot serve as asked (the shared dashboard token of earlier versions is set)."""
 
 
-def _dashboard_token(config: EstateConfig) -> str:
-    """The dashboard's bearer token: required off loopback, as for the site's dashboard (pushes carry
-    their site keys and are not affected)."""
-    token = os.environ.get(TOKEN_VARIABLE, "")
-    if token and (len(token) < 16 or any(character.isspace() for character in token)):
-        raise EstateConfigError(_("{variable} must be a token of 16 or more characters without spaces").format(
-            variable=TOKEN_VARIABLE))
-    if not token and not is_loopback(config.host):
-        raise EstateConfigError(_("serving the dashboard on {host} needs {variable} set to a token of 16 or more "
-                                  "characters; on 127.0.0.1 it needs none").format(host=config.host,
-                                                                                   variable=TOKEN_VARIABLE))
-    return token
+async def clear_flag(request: web.Request) -> web.StreamResponse:
+    """An admin clears a site's flag from its page, with the reason they give (journaled)."""
+    person = webauth.require(request, "estate.clear", request.match_info["site"])
+    site_id = request.match_info["site"]
+    reason = str((await request.post()).get("reason", "")).strip()
+    if not reason:
+        raise web.HTTPBadRequest(text=_("say what was found: a reason is required to clear a flag"))
+    store = request.app[STORE]
+    try:
+        request.app[PEOPLE].act(person, "clear_flag", site_id, reason, lambda: store.clear_flag(site_id))
+    except EnrolError as error:
+        raise web.HTTPNotFound(text=str(error)) from None
+    raise web.HTTPSeeOther(f"/sites/{site_id}")
 
 
-def _guard(token: str) -> Any:
-    """The estate's viewer token, for every route but the push (which has its site keys) and /healthz."""
-    expected = hashlib.sha256(token.encode()).digest()
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        if request.path in (PUSH_PATH, "/healthz"):
-            return await handler(request)
-        scheme, _space, offered = request.headers.get("Authorization", "").partition(" ")
-        # Digests of equal length, compared in constant time: neither the token's content nor its
-        # length shows in how long a refusal takes.
-        given = hashlib.sha256(offered.strip().encode()).digest()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
-            return web.Response(status=401, text=_("a dashboard token is required (Authorization: Bearer TOKEN)"),
-                                headers={"WWW-Authenticate": "Bearer"})
-        return await handler(request)
-
-    return middleware
-
-
-def make_estate_app(config: EstateConfig, store: EstateStore) -> web.Application:
+def make_estate_app(config: EstateConfig, store: EstateStore, people: EstateApp | None = None) -> web.Application:
     """`store` serves the dashboard's reads; pushes are written through a Writer on a second
-    connection to the same store (so reads see only committed pushes)."""
-    token = _dashboard_token(config)
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_guard(token)] if token else [])
-    app[STORE], app[CONFIG], app[WRITER] = store, config, Writer(open_store(config))
+    connection to the same store (so reads see only committed pushes). Every dashboard route needs a
+    person of the estate logged in (`faces.webauth`, the appliance's logins); a push brings its site key."""
+    if os.environ.get(TOKEN_VARIABLE):
+        # Never silently ignored: whoever set it believes it guards the dashboard.
+        raise EstateConfigError(_("{variable} is no longer used: every person logs in (`watchkeeper estate people "
+                                  "add`), and scripts send their own API token (`watchkeeper estate people token "
+                                  "ID`); unset it").format(variable=TOKEN_VARIABLE))
+    owned = people is None
+    people = people if people is not None else open_estate_app(config)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[STORE], app[CONFIG], app[WRITER], app[PEOPLE] = store, config, Writer(open_store(config)), people
+    webauth.install(app, people)
 
-    async def close_writer(_app: web.Application) -> None:
+    async def close(_app: web.Application) -> None:
         await app[WRITER].close()
+        if owned:
+            people.close()
 
-    app.on_cleanup.append(close_writer)
-    app.router.add_post(PUSH_PATH, push)
-    app.router.add_get("/", dashboard)
-    app.router.add_get("/sites/{site}", site_page)
-    app.router.add_get("/api/v1/sites", sites_api)
-    app.router.add_get("/healthz", healthz)
+    app.on_cleanup.append(close)
+    webauth.public_route(app, "POST", PUSH_PATH, push)
+    webauth.public_route(app, "GET", "/healthz", healthz)
+    webauth.route(app, "GET", "/", dashboard)
+    webauth.route(app, "GET", "/sites/{site}", site_page)
+    webauth.route(app, "POST", "/sites/{site}/clear", clear_flag, action="estate.clear")
+    webauth.route(app, "GET", "/api/v1/sites", sites_api)
     return app
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
@@ -77,10 +76,9 @@ class EstateStore:
 
     # --- enrolment -----------------------------------------------------------------------------
 
-    def enrol(self, site_id: str, reason: str, rotate: bool = False) -> str:
-        """A new key for the site, returned once; only its hash is kept. The OS account that ran the
-        command is who enrolled it (the estate's operators are the accounts that can write its store)."""
-        actor = getpass.getuser()
+    def enrol(self, site_id: str, actor: str, rotate: bool = False) -> str:
+        """A new key for the site, returned once; only its hash is kept. Who did it and why goes to the
+        estate's journal (`EstateApp.act`), which calls this inside its transaction."""
         with self.backend.transaction():
             existing = self.rows("SELECT id, revoked_at FROM sites WHERE id = ?", [site_id])
             if existing and not rotate and not existing[0]["revoked_at"]:
@@ -92,28 +90,28 @@ class EstateStore:
             else:
                 self._execute("INSERT INTO sites (id, key_hash, enrolled_at, enrolled_by, acked) VALUES (?, ?, ?, ?, 0)",
                               [site_id, key_hash(key), now(), actor])
-            self._event(actor, "rotate" if existing else "enrol", site_id, reason)
         return key
 
-    def revoke(self, site_id: str, reason: str) -> None:
+    def enrolled(self, site_id: str) -> bool:
+        return bool(self.rows("SELECT id FROM sites WHERE id = ? AND revoked_at IS NULL", [site_id]))
+
+    def revoke(self, site_id: str) -> None:
         with self.backend.transaction():
             self._known(site_id)
             self._update_site(site_id, revoked_at=now())
-            self._event(getpass.getuser(), "revoke", site_id, reason)
 
-    def clear_flag(self, site_id: str, reason: str) -> None:
+    def clear_flag(self, site_id: str) -> None:
         with self.backend.transaction():
             self._known(site_id)
             self._update_site(site_id, flag=None, flag_status=None, flagged_at=None)
-            self._event(getpass.getuser(), "clear_flag", site_id, reason)
 
     def _known(self, site_id: str) -> None:
         if not self.rows("SELECT id FROM sites WHERE id = ?", [site_id]):
             raise EnrolError(_("no enrolled site {site}").format(site=site_id))
 
-    def _event(self, actor: str, action: str, site_id: str, reason: str) -> None:
-        self._execute("INSERT INTO events (time, actor, action, site, reason) VALUES (?, ?, ?, ?, ?)",
-                      [now(), actor, action, site_id, reason])
+    def old_events(self) -> list[dict[str, Any]]:
+        """The plain `events` rows an estate kept before its journal (imported into it once)."""
+        return self.rows("SELECT id, time, actor, action, site, reason FROM events ORDER BY id")
 
     # --- pushes ----------------------------------------------------------------------------------
 
