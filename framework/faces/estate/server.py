@@ -16,7 +16,7 @@ from aiohttp import web
 
 from watchkeeper.core.i18n import _, current_language
 from watchkeeper.faces.estate.config import EstateConfig
-from watchkeeper.faces.estate.protocol import KINDS, MAX_BODY_BYTES, PUSH_PATH, SITE_HEADER, digest
+from watchkeeper.faces.estate.protocol import KINDS, MAX_BODY_BYTES, PUSH_PATH, SITE_HEADER, canonical, text_digest
 from watchkeeper.faces import webauth
 from watchkeeper.faces.estate.people import EstateApp, open_estate_app
 from watchkeeper.faces.estate.store import EnrolError, EstateStore, open_store
@@ -83,15 +83,21 @@ def _items(data: Any) -> list[dict[str, Any]]:
     if not isinstance(items, list):
         raise BadPush("the body must be {\"items\": [...]}")
     previous = None
+    checked = []
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("seq"), int) or item.get("kind") not in KINDS:
             raise BadPush("each item needs an integer seq and a known kind")
         if previous is not None and item["seq"] != previous + 1:
             raise BadPush("items must be consecutive")
-        if item.get("digest") != digest(item["kind"], item.get("body")):
+        text = canonical(item.get("body"))
+        if item.get("digest") != text_digest(item["kind"], text):
             raise BadPush(f"item {item['seq']}: the digest does not match its body")
         previous = item["seq"]
-    return items
+        # A copy of the known fields only, with the canonical text the digest was checked against, which
+        # the writer stores as is (not serialised a second time on the writer's thread).
+        checked.append({"seq": item["seq"], "kind": item["kind"], "digest": item["digest"], "body": item.get("body"),
+                        "created_at": item.get("created_at"), "after_gap": item.get("after_gap"), "text": text})
+    return checked
 
 
 async def push(request: web.Request) -> web.Response:
@@ -114,10 +120,11 @@ async def push(request: web.Request) -> web.Response:
         return web.json_response({"error": str(error)}, status=400)
 
     def part(writer: EstateStore) -> tuple[bool, int, list[str]]:
-        acked = writer.acked(site_id)
+        state = writer.site_state(site_id)
+        acked = int(state["acked"])
         if items and items[0]["seq"] > acked + 1 and not items[0].get("after_gap"):
             return False, acked, []
-        return (True, *writer.ingest_part(site_id, items))
+        return (True, *writer.ingest_part(site_id, items, state))
 
     try:
         stored, acked, problems = await request.app[WRITER].run(part)
