@@ -129,7 +129,8 @@ def ingest_rate(sites: int = 100, pushes: int = 5, rounds: int = 5) -> dict[str,
         anchors = [Site(site.site_id, site.key) for site in simulated]  # the anchor's own seq counters
         estate_port, anchor_port = _free_port(), _free_port()
         ready = multiprocessing.Event()
-        server = multiprocessing.Process(target=_serve, args=(folder, estate_port, anchor_port, ready), daemon=True)
+        # Not a daemon: the estate starts its writer process, and a daemonic process may have no children.
+        server = multiprocessing.Process(target=_serve, args=(folder, estate_port, anchor_port, ready))
         server.start()
         try:
             if not ready.wait(60):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import ssl
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,126 +14,49 @@ from aiohttp import web
 
 from watchkeeper.core.i18n import _, current_language
 from watchkeeper.faces.estate.config import EstateConfig
-from watchkeeper.faces.estate.protocol import KINDS, MAX_BODY_BYTES, PUSH_PATH, SITE_HEADER, canonical, text_digest
+from watchkeeper.faces.estate.ingest import STORE_FAILED, Writer
+from watchkeeper.faces.estate.protocol import MAX_BODY_BYTES, PUSH_PATH, SITE_HEADER
 from watchkeeper.faces import webauth
 from watchkeeper.faces.estate.people import EstateApp, open_estate_app
-from watchkeeper.faces.estate.store import EnrolError, EstateStore, open_store
+from watchkeeper.faces.estate.store import EnrolError, EstateStore
 from watchkeeper.faces.estate.views import TITLES, overview, site_detail
 from watchkeeper.faces.report_render import evidence_text, templates
 
 log = logging.getLogger(__name__)
 STORE: web.AppKey[EstateStore] = web.AppKey("estate_store", EstateStore)
-#: Pushes committed together at most: one transaction (one fsync) makes them all durable.
-BATCH_PUSHES = 200
 CONFIG: web.AppKey[EstateConfig] = web.AppKey("estate_config", EstateConfig)
-
-
-class Writer:
-    """Group commit on a connection of its own, in a worker thread: pushes that arrive while a
-    transaction is being made durable wait for the next one, so many sites share each fsync, and the
-    event loop keeps serving meanwhile. A push is acknowledged only after its transaction commits."""
-
-    def __init__(self, store: EstateStore) -> None:
-        self.store = store
-        self.pending: list[tuple[Callable[[EstateStore], Any], asyncio.Future[Any]]] = []
-        self.task: asyncio.Task[None] | None = None
-
-    async def run(self, part: Callable[[EstateStore], Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self.pending.append((part, future))
-        if self.task is None or self.task.done():
-            self.task = loop.create_task(self._drain())
-        # A client that hangs up does not undo its push: shielded, it is committed all the same.
-        return await asyncio.shield(future)
-
-    async def _drain(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending[:BATCH_PUSHES], self.pending[BATCH_PUSHES:]
-            try:
-                results = await asyncio.to_thread(self.store.batch, [part for part, _future in batch])
-            except Exception as error:  # the commit failed: every push in it is refused and resent later
-                log.error("estate store: a batch of %d pushes failed: %s", len(batch), error)
-                results = [error] * len(batch)
-            for (_part, future), result in zip(batch, results):
-                if future.done():
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
-
-    async def close(self) -> None:
-        if self.task is not None:
-            await asyncio.gather(self.task, return_exceptions=True)
-        self.store.close()
-
-
 WRITER: web.AppKey[Writer] = web.AppKey("estate_writer", Writer)
 
 
-class BadPush(ValueError):
-    """A push body that is not a list of well-formed items."""
-
-
-def _items(data: Any) -> list[dict[str, Any]]:
-    items = data.get("items") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise BadPush("the body must be {\"items\": [...]}")
-    previous = None
-    checked = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("seq"), int) or item.get("kind") not in KINDS:
-            raise BadPush("each item needs an integer seq and a known kind")
-        if previous is not None and item["seq"] != previous + 1:
-            raise BadPush("items must be consecutive")
-        text = canonical(item.get("body"))
-        if item.get("digest") != text_digest(item["kind"], text):
-            raise BadPush(f"item {item['seq']}: the digest does not match its body")
-        previous = item["seq"]
-        # A copy of the known fields only, with the canonical text the digest was checked against, which
-        # the writer stores as is (not serialised a second time on the writer's thread).
-        checked.append({"seq": item["seq"], "kind": item["kind"], "digest": item["digest"], "body": item.get("body"),
-                        "created_at": item.get("created_at"), "after_gap": item.get("after_gap"), "text": text})
-    return checked
-
-
 async def push(request: web.Request) -> web.Response:
+    """Authenticated here (one indexed lookup, before the body is read); parsed, checked and stored
+    by the writer process, which answers once the push has committed."""
     store = request.app[STORE]
     site_id = request.headers.get(SITE_HEADER, "")
     authorization = request.headers.get("Authorization", "")
     key = authorization[7:] if authorization.startswith("Bearer ") else ""
     refused = store.authenticate(site_id, key)
+    writer = request.app[WRITER]
     if refused is not None:
         remote = request.remote or ""
-        first = await request.app[WRITER].run(lambda writer: writer.refusal(remote, site_id, refused))
+        try:
+            first = await writer.run(("refusal", remote, site_id, refused))
+        except Exception:  # noqa: BLE001 - the refusal stands whether or not it could be counted
+            first = True
         # Logged with who asked and why, never with the key it offered; repeats within a minute are
         # counted in the store and logged at debug level, so a flood cannot fill the log.
         log.log(logging.WARNING if first else logging.DEBUG, "refused push from %s for site %r: %s", remote,
                 site_id[:64], refused)
         return web.json_response({"error": refused}, status=401)
+    body = await request.read()
     try:
-        items = _items(await request.json())
-    except (ValueError, UnicodeDecodeError) as error:
-        return web.json_response({"error": str(error)}, status=400)
-
-    def part(writer: EstateStore) -> tuple[bool, int, list[str]]:
-        state = writer.site_state(site_id)
-        acked = int(state["acked"])
-        if items and items[0]["seq"] > acked + 1 and not items[0].get("after_gap"):
-            return False, acked, []
-        return (True, *writer.ingest_part(site_id, items, state))
-
-    try:
-        stored, acked, problems = await request.app[WRITER].run(part)
+        status, answer = await writer.run(("push", site_id, body))
     except Exception as error:  # the store failed: the site keeps its items and resends them
         log.error("push from site %s not stored: %s", site_id, error)
-        return web.json_response({"error": "the estate could not store the push; send it again later"}, status=503)
-    if not stored:
-        return web.json_response({"acked": acked, "error": "items missing before this push"}, status=409)
-    for problem in problems:
+        return web.json_response({"error": STORE_FAILED}, status=503)
+    for problem in answer.get("flags", []) if status == 200 else []:
         log.warning("site %s flagged: %s", site_id, problem)
-    return web.json_response({"acked": acked, "flags": problems})
+    return web.json_response(answer, status=status)
 
 
 def _page(config: EstateConfig) -> dict[str, Any]:
@@ -209,14 +130,19 @@ def make_estate_app(config: EstateConfig, store: EstateStore, people: EstateApp 
     owned = people is None
     people = people if people is not None else open_estate_app(config)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app[STORE], app[CONFIG], app[WRITER], app[PEOPLE] = store, config, Writer(open_store(config)), people
+    writer = Writer(config.store, config.database_url.reveal())
+    app[STORE], app[CONFIG], app[WRITER], app[PEOPLE] = store, config, writer, people
     webauth.install(app, people)
+
+    async def start_writer(_app: web.Application) -> None:
+        await writer.start()
 
     async def close(_app: web.Application) -> None:
         await app[WRITER].close()
         if owned:
             people.close()
 
+    app.on_startup.append(start_writer)
     app.on_cleanup.append(close)
     webauth.public_route(app, "POST", PUSH_PATH, push)
     webauth.public_route(app, "GET", "/healthz", healthz)
