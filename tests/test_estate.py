@@ -566,7 +566,7 @@ async def test_the_dashboard_needs_a_person_with_a_role_and_pushes_do_not(
         assert store.rows("SELECT flag FROM sites WHERE id = 's1'")[0]["flag"] is None
         cleared = estate_journal(config)[-1]
         assert (cleared["actor"], cleared["subject"], cleared["body"]) == (
-            "admin", "s1", {"estate": "clear_flag", "reason": "restored from a backup, ticket 7"})
+            "admin", "s1", {"estate": "clear_flag", "reason": "restored from a backup, ticket 7", "proof": "session"})
         # A script reads the JSON with a person's own API token.
         issued = cli("estate", "people", "token", "vera", "--label", "report script", "--config", config,
                      "--password-fd", shared_fd())

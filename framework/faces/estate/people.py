@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.evidence.journal import Journal, anchor_path, load_key
 from watchkeeper.evidence.store import Store
 from watchkeeper.site import identity
@@ -72,10 +72,10 @@ class EstateApp:
         """Why `actor` may not do `action`, or None when a role of theirs allows it."""
         person = identity.active_person(self, actor)  # type: ignore[arg-type]
         if person is None:
-            return _("'{id}' is not a current person of the estate").format(id=actor)
+            return N_("'{id}' is not a current person of the estate", id=actor)
         if not any(action in ROLES.get(role, frozenset()) for role in person.roles):
-            return _("the role {roles} does not allow {action}").format(roles=", ".join(person.roles) or "—",
-                                                                         action=action)
+            # English in the journal (a Text), the reader's language where it is shown.
+            return N_("the role {roles} does not allow {action}", roles=", ".join(person.roles) or "—", action=action)
         return None
 
     def require(self, actor: str, action: str, resource: str) -> None:
@@ -85,7 +85,8 @@ class EstateApp:
             return
         self.journal.append("operation", actor, resource, {"refused": action, "reason": reason,
                                                             "plugin": "estate roles"})
-        raise Refused(f"{actor} may not {action}: {reason}")
+        raise Refused(N_("{actor} may not {action}: {reason} ({plugin})", actor=actor, action=action, reason=reason,
+                         plugin="estate roles"))
 
     # --- actions, journaled with who, what and why -----------------------------------------------
 
