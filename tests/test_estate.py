@@ -686,3 +686,40 @@ def test_serve_and_push_as_commands(tmp_path: Path) -> None:
     assert server.returncode == 0, err
     assert time.monotonic() - started < 30
     assert "refused push from 127.0.0.1 for site 'cmd-site': wrong site key" in err and "wwwww" not in err
+
+
+async def test_a_dead_writer_process_fails_its_batch_and_a_new_one_takes_over(tmp_path: Path) -> None:
+    """The writer process killed outright: the push in hand is refused (503, the site resends), the next
+    push gets a new writer, and the server's stop ends that one."""
+    import os
+    import signal
+
+    from watchkeeper.faces.estate.server import WRITER
+
+    port = free_port()
+    config = write_estate(tmp_path, port)
+    key = enrol(config, "s1")
+    store = open_store(load_estate(config))
+    runner = await start(load_estate(config), store)
+    headers = {"Authorization": f"Bearer {key}", SITE_HEADER: "s1"}
+    try:
+        writer = runner.app[WRITER]
+        first = next(iter(writer.pool._processes))
+        os.kill(first, signal.SIGKILL)
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+            statuses = []
+            for _attempt in range(5):
+                async with session.post(PUSH_PATH, json={"items": []}, headers=headers) as response:
+                    statuses.append(response.status)
+                if response.status == 200:
+                    break
+            assert statuses[0] == 503 and statuses[-1] == 200, statuses
+        second = next(iter(writer.pool._processes))
+        assert second != first
+    finally:
+        await runner.cleanup()
+        store.close()
+    with pytest.raises(ProcessLookupError):  # ended with the server, not left behind
+        for _attempt in range(50):
+            os.kill(second, 0)
+            await asyncio.sleep(0.1)
