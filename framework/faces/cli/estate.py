@@ -69,6 +69,11 @@ def serve(estate_config: Path) -> None:
             click.echo(_("cannot listen on {host}:{port}: {error}").format(
                 host=config.host, port=config.port, error=error.strerror or error), err=True)
             raise SystemExit(EXIT_ENVIRONMENT) from None
+        from watchkeeper.faces.estate.server import PEOPLE
+
+        if not runner.app[PEOPLE].anyone():  # the dashboard would answer nobody: say how to begin
+            click.echo(_("the estate has no people yet: nobody can log in to the dashboard until an admin is"
+                         " added (`watchkeeper estate people add ID --role admin --reason ...`)"), err=True)
         scheme = "https" if config.tls_cert else "http"
         click.echo(_("estate {name} at {url}").format(name=config.name, url=f"{scheme}://{config.host}:{config.port}/"))
         stop = asyncio.Event()

@@ -128,7 +128,9 @@ def make_estate_app(config: EstateConfig, store: EstateStore, people: EstateApp 
                                   "add`), and scripts send their own API token (`watchkeeper estate people token "
                                   "ID`); unset it").format(variable=TOKEN_VARIABLE))
     owned = people is None
-    people = people if people is not None else open_estate_app(config)
+    if people is None:
+        people = open_estate_app(config)
+        people.import_events(store.old_events())  # an estate from before its journal: kept, now chained
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     writer = Writer(config.store, config.database_url.reveal())
     app[STORE], app[CONFIG], app[WRITER], app[PEOPLE] = store, config, writer, people
