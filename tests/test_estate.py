@@ -723,3 +723,13 @@ async def test_a_dead_writer_process_fails_its_batch_and_a_new_one_takes_over(tm
         for _attempt in range(50):
             os.kill(second, 0)
             await asyncio.sleep(0.1)
+
+
+def test_verify_never_makes_a_new_journal_key(tmp_path: Path) -> None:
+    config = write_estate(tmp_path, free_port())
+    enrol(config, "s1")
+    key = load_estate(config).journal_key
+    key.unlink()
+    result = cli("estate", "verify", "--config", config)
+    assert result.exit_code == 3 and "estate journal" in result.output and "Traceback" not in result.output
+    assert not key.exists()

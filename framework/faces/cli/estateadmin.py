@@ -37,10 +37,10 @@ class EstateState:
 
 
 @contextlib.contextmanager
-def opened(config: EstateConfig, store: EstateStore) -> Iterator[EstateApp]:
+def opened(config: EstateConfig, store: EstateStore, create_key: bool = True) -> Iterator[EstateApp]:
     """The estate's people and journal; the old plain `events` rows are imported at the first open."""
     try:
-        app = open_estate_app(config)
+        app = open_estate_app(config, create_key)
     except (StoreError, JournalKeyError, OSError) as error:
         store.close()
         click.echo(_("estate journal {path}: {error}").format(path=config.journal_store, error=error), err=True)
@@ -91,7 +91,7 @@ def site_action(config: EstateConfig, store: EstateStore, action: str, site_id: 
 
 
 def verify_journal(config: EstateConfig, store: EstateStore, as_json: bool) -> None:
-    with opened(config, store) as app:
+    with opened(config, store, create_key=False) as app:
         result = app.journal.verify()
     if as_json:
         click.echo(json.dumps({"ok": result.ok, "status": result.status, "entries": result.entries,

@@ -54,14 +54,14 @@ class EstateSite:
 class EstateApp:
     """The estate's people, logins and journal, shaped as the site App the identity modules expect."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, create_key: bool = True) -> None:
         self.site = EstateSite(config.name, config.identity)
+        key = load_key(config.journal_key, create=create_key)  # before the store: a missing key opens nothing
         self.store = Store(config.journal_store)
         people_store.migrations.apply(self.store.db)
         identity.migrations.apply(self.store.db)
         self.people = People(self.store)
-        self.journal = Journal(self.store, load_key(config.journal_key, create=True), config.time_zone,
-                               anchor=anchor_path(config.journal_key))
+        self.journal = Journal(self.store, key, config.time_zone, anchor=anchor_path(config.journal_key))
 
     def close(self) -> None:
         self.store.close()
@@ -142,7 +142,8 @@ def os_account() -> str:
         return "?"
 
 
-def open_estate_app(config: Any) -> EstateApp:
-    """The estate's people and journal for a loaded EstateConfig (the key file is created at first use)."""
+def open_estate_app(config: Any, create_key: bool = True) -> EstateApp:
+    """The estate's people and journal for a loaded EstateConfig (the key file is created at first use,
+    unless `create_key` is False: verifying never makes a new key for an existing journal)."""
     Path(config.journal_store).parent.mkdir(parents=True, exist_ok=True)
-    return EstateApp(config)
+    return EstateApp(config, create_key)
