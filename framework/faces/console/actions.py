@@ -228,7 +228,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("journal.close_day", "/journal/close-day", "journal.close_day", "Close the day with a signed summary",
            lambda app, who, v: {"seq": daybook.close_day(app, who, v["text"], v["day"])},
            (Field("text", required=True), Field("day", "date")), "/console/journal"),
-    Action("report.generate", "/reports", "journal.add", "Generate and journal a compliance report", _generate,
+    Action("report.generate", "/reports", "report.generate", "Generate and journal a compliance report", _generate,
            (Field("period", required=True),), "/console/reports"),
     Action("review.sign", "/reviews", "review.sign", "Sign the supervisor's review of a journaled report",
            lambda app, who, v: {"review": review.sign(app, who, v["report"], v["comments"], v["actions"])},
