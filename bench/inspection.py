@@ -1,6 +1,6 @@
 """Inspection at 1080p with playback: cameras a minute and RSS growth per connected camera, against bare fetching.
 
-Run: python bench/inspection.py [--cameras 100 1000] [--frames 5] [--interval 1.0] [--without-sniffio]
+Run: python bench/inspection.py [--cameras 100 1000] [--frames 5] [--interval 1.0] [--repeat 1] [--without-sniffio]
 
 N simulated Hikvision cameras serve 1080p snapshots and 1080p recorded clips (the simulators run in
 a separate process on this machine, encoding like a camera's hardware would: from a cache, so their
@@ -11,6 +11,12 @@ against the reference, yesterday's clip fetched and judged). Printed: cameras a 
 of the inspection's wall time to the anchor's, and the resident memory each run grew by at its
 peak, per connected camera (cameras are inspected CAMERA_CONCURRENCY at a time) and against the
 anchor's. Targets: >= 800 cameras a minute, <= 2 MB per connected camera, at 1,000 cameras.
+
+--repeat R measures R anchor/inspection pairs per N, interleaved, on the same cameras (the runs
+after the first find the reference views measured, as every shift's inspection after commissioning
+does) and prints each and their medians. The machine is shared: the load average is printed with
+each figure, and the CPU each camera cost is turned into the cameras a minute two free cores
+would allow (a ceiling, not a measurement).
 
 --without-sniffio hides sniffio and trio from this process, as on an install without them: then
 httpcore's current_async_library() tries `import sniffio` on every pool event and fails. The
@@ -24,6 +30,7 @@ import importlib.abc
 import importlib.machinery
 import os
 import resource
+import statistics
 import sys
 import threading
 import time
@@ -179,11 +186,22 @@ async def bare_snapshots(app: App, frames: int, interval: float) -> tuple[float,
     return time.perf_counter() - started, memory.stop()
 
 
-async def measure(site: Path, frames: int, interval: float, counted: CountedCalls, simulator: int) -> dict[str, float]:
+async def measure(site: Path, frames: int, interval: float, counted: CountedCalls, simulator: int,
+                  repeat: int) -> list[dict[str, float]]:
     app = open_site(site)
     checks = collect_checks(app.pm)
     await commission(app)
-    anchor_seconds, anchor_memory = await bare_snapshots(app, frames, interval)
+    figures = []
+    for _ in range(repeat):
+        load = os.getloadavg()[0]
+        anchor_seconds, anchor_memory = await bare_snapshots(app, frames, interval)
+        figures.append(await inspect_once(app, checks, counted, simulator) | {
+            "anchor": anchor_seconds, "anchor_memory": anchor_memory, "load": (load + os.getloadavg()[0]) / 2})
+    app.close()
+    return figures
+
+
+async def inspect_once(app: App, checks, counted: CountedCalls, simulator: int) -> dict[str, float]:  # noqa: ANN001
     calls_before, seconds_before = counted.calls, counted.seconds
     memory = PeakMemory()
     cpu, simulator_cpu = cpu_seconds(), cpu_seconds(simulator)
@@ -192,20 +210,30 @@ async def measure(site: Path, frames: int, interval: float, counted: CountedCall
     elapsed = time.perf_counter() - started
     cpu, simulator_cpu = cpu_seconds() - cpu, cpu_seconds(simulator) - simulator_cpu
     cost = memory.stop()
-    rows = list(app.store.db["inspection_results"].rows)
-    app.close()
+    rows = list(app.store.db["inspection_results"].rows_where("run = ?", [result.summary["run"]]))
     count = len(app.site.cameras)
     played = sum(1 for row in rows if str(row["playback"]).startswith("ok"))
     if result.summary["cameras"] != count or result.findings or played != count:
         raise SystemExit(f"the inspection did not inspect every camera cleanly: {result.summary}, "
                          f"{len(result.findings)} findings ({[str(f.kind) for f in result.findings[:3]]}), "
                          f"{played} of {count} playbacks ok")
-    connected = min(count, inspection.CAMERA_CONCURRENCY)
-    return {"cameras": count, "seconds": elapsed, "per_minute": count / elapsed * 60, "anchor": anchor_seconds,
-            "connected": connected, "mb_per_connected": cost / connected / 1e6,
-            "anchor_mb_per_connected": anchor_memory / connected / 1e6, "peak_mb": cost / 1e6,
+    return {"cameras": count, "seconds": elapsed, "per_minute": count / elapsed * 60, "memory": cost,
             "pool_calls": counted.calls - calls_before, "pool_seconds": counted.seconds - seconds_before,
             "cpu_ms": cpu / count * 1e3, "simulator_cpu_ms": simulator_cpu / count * 1e3}
+
+
+def report(f: dict[str, float]) -> None:
+    connected = min(f["cameras"], inspection.CAMERA_CONCURRENCY)
+    mb, anchor_mb = f["memory"] / connected / 1e6, f["anchor_memory"] / connected / 1e6
+    print(f"N={f['cameras']}: {f['per_minute']:,.0f} cameras/min ({f['seconds']:.1f} s; target >= 800), "
+          f"ratio to bare snapshot fetching {f['seconds'] / f['anchor']:.2f} (anchor {f['anchor']:.1f} s); "
+          f"load average {f['load']:.1f}")
+    print(f"  RSS growth at peak {f['memory'] / 1e6:.0f} MB = {mb:.2f} MB per connected camera "
+          f"({connected} at once; target <= 2), bare fetching {anchor_mb:.2f} MB (ratio {mb / max(anchor_mb, 1e-6):.1f})")
+    print(f"  CPU per camera: appliance {f['cpu_ms']:.0f} ms, simulators {f['simulator_cpu_ms']:.0f} ms "
+          f"(two free cores would allow at most {120e3 / f['cpu_ms']:,.0f} cameras/min)")
+    print(f"  httpcore current_async_library(): {f['pool_calls']:,} calls, "
+          f"{f['pool_seconds'] * 1e3:.0f} ms ({f['pool_seconds'] / max(f['pool_calls'], 1) * 1e6:.1f} us a call)")
 
 
 def main() -> None:
@@ -213,6 +241,7 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--frames", type=int, default=5)
     parser.add_argument("--interval", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=1, help="anchor/inspection pairs per N, interleaved")
     parser.add_argument("--without-sniffio", action="store_true", help="hide sniffio and trio (see above)")
     args = parser.parse_args()
     os.environ["WK_BENCH_PASSWORD"] = PASSWORD
@@ -224,19 +253,20 @@ def main() -> None:
         simulator, ports = start_simulators(count)
         try:
             with tempfile.TemporaryDirectory() as folder:
-                f = asyncio.run(measure(write_site(Path(folder), ports, args.frames, args.interval),
-                                        args.frames, args.interval, counted, simulator.pid))
+                figures = asyncio.run(measure(write_site(Path(folder), ports, args.frames, args.interval),
+                                              args.frames, args.interval, counted, simulator.pid, args.repeat))
         finally:
             simulator.terminate()
             simulator.wait(30)
-        print(f"N={f['cameras']}: {f['per_minute']:,.0f} cameras/min ({f['seconds']:.1f} s; target >= 800), "
-              f"ratio to bare snapshot fetching {f['seconds'] / f['anchor']:.2f} (anchor {f['anchor']:.1f} s)")
-        print(f"  RSS growth at peak {f['peak_mb']:.0f} MB = {f['mb_per_connected']:.2f} MB per connected camera "
-              f"({f['connected']} at once; target <= 2), bare fetching {f['anchor_mb_per_connected']:.2f} MB "
-              f"(ratio {f['mb_per_connected'] / max(f['anchor_mb_per_connected'], 1e-6):.1f})")
-        print(f"  CPU per camera: appliance {f['cpu_ms']:.0f} ms, simulators {f['simulator_cpu_ms']:.0f} ms")
-        print(f"  httpcore current_async_library(): {f['pool_calls']:,} calls, "
-              f"{f['pool_seconds'] * 1e3:.0f} ms ({f['pool_seconds'] / max(f['pool_calls'], 1) * 1e6:.1f} us a call)")
+        for f in figures:
+            report(f)
+        if len(figures) > 1:
+            ratios = [f["seconds"] / f["anchor"] for f in figures]
+            print(f"N={count}, median of {len(figures)}: {statistics.median(f['per_minute'] for f in figures):,.0f} "
+                  f"cameras/min, ratio to bare fetching {statistics.median(ratios):.2f}, CPU per camera "
+                  f"{statistics.median(f['cpu_ms'] for f in figures):.0f} ms, largest RSS growth "
+                  f"{max(f['memory'] for f in figures) / min(count, inspection.CAMERA_CONCURRENCY) / 1e6:.2f} MB "
+                  f"per connected camera")
 
 
 if __name__ == "__main__":

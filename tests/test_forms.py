@@ -31,6 +31,7 @@ from watchkeeper.rules import duty as duty_rule
 from watchkeeper.rules import maintenance as maintenance_rule
 from watchkeeper.rules.door_service import Access
 from watchkeeper.rules.footage import Footage
+from tests.logins import proven
 
 pytestmark = pytest.mark.timeout(600)
 CHROMIUM = pdf.find_chromium()
@@ -137,7 +138,7 @@ def filled(tmp_path: Path):
 DATA = {"visitors": ["王小明", "消防检查站", "年度消防检查", "V-7" if False else "已批准"],
         "retrievals": ["车辆剐蹭", "案-2026-118", "同意调阅", "已批准"],
         "inspections": ["画面偏暗"], "handovers": ["东门摄像机画面偏暗", "已知悉"],
-        "journal": ["交接班时东门画面偏暗"], "room-care": ["桌面已擦拭"]}
+        "journal": ["交接班时东门画面偏暗", "已接班"], "room-care": ["桌面已擦拭", "每天擦拭桌面、操作台和屏幕（小擦）"]}
 
 
 @needs_chromium
@@ -146,7 +147,8 @@ def test_each_form_prints_its_fields_signature_lines_data_and_journal_head(
         filled, chinese, tmp_path: Path, kind: str) -> None:
     register = registers()[kind]
     seq, digest = journal_head(filled)
-    record = write_form(filled, register, parse_period("day", filled.site.zone), False, tmp_path / f"{kind}.pdf")
+    record = write_form(filled, register, parse_period("day", filled.site.zone), False, tmp_path / f"{kind}.pdf",
+                        actor="li")
     text = pdf_text(tmp_path / f"{kind}.pdf")
     assert flat(register.title) in text
     for column in register.columns:
@@ -167,10 +169,10 @@ def test_the_printing_is_journaled_with_the_pdfs_hash(filled, tmp_path: Path) ->
 
     out = tmp_path / "visitors.pdf"
     seq, _digest = journal_head(filled)
-    write_form(filled, registers()["visitors"], parse_period("day", filled.site.zone), False, out)
-    entry = filled.store.conn.execute("SELECT seq, subject, body FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    write_form(filled, registers()["visitors"], parse_period("day", filled.site.zone), False, out, actor="wang")
+    entry = filled.store.conn.execute("SELECT seq, subject, body, actor FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
     body = json.loads(entry[2])
-    assert entry[0] == seq + 1 and entry[1] == "forms"
+    assert entry[0] == seq + 1 and entry[1] == "forms" and entry[3] == "wang"  # who printed it
     assert body["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
     assert body["journal_head"]["seq"] == seq and body["form"] == "visitors"
 
@@ -180,7 +182,7 @@ def test_the_printing_is_journaled_with_the_pdfs_hash(filled, tmp_path: Path) ->
 def test_a_blank_form_has_its_headers_and_signature_lines_and_no_data(filled, chinese, tmp_path: Path,
                                                                       kind: str) -> None:
     register = registers()[kind]
-    write_form(filled, register, None, True, tmp_path / "blank.pdf")
+    write_form(filled, register, None, True, tmp_path / "blank.pdf", actor="li")
     text = pdf_text(tmp_path / "blank.pdf")
     assert flat(register.title) in text
     assert all(flat(label) in text for label in register.signatures)
@@ -194,10 +196,26 @@ def test_the_forms_command_writes_the_pdf(filled, tmp_path: Path) -> None:
     filled.close()
     out = tmp_path / "handovers.pdf"
     result = CliRunner().invoke(make_cli(config=tmp_path / "site.toml"),
-                                ["--config", str(tmp_path / "site.toml"), "forms", "handovers", "--period", "week",
-                                 "--out", str(out)])
+                                proven(["--config", str(tmp_path / "site.toml"), "forms", "handovers", "--period",
+                                        "week", "--out", str(out), "--actor", "wang"]))
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(b"%PDF") and "handovers.pdf" in result.output
+    reopened = open_site(tmp_path / "site.toml")
+    try:
+        actor, subject = reopened.store.conn.execute("SELECT actor, subject FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    finally:
+        reopened.close()
+    assert (actor, subject) == ("wang", "forms")  # the proven person who printed it, not the appliance
+
+
+def test_printing_a_form_needs_a_proven_person(filled, tmp_path: Path) -> None:
+    filled.close()
+    out = tmp_path / "visitors.pdf"
+    result = CliRunner().invoke(make_cli(config=tmp_path / "site.toml"),
+                                ["--config", str(tmp_path / "site.toml"), "forms", "visitors", "--blank",
+                                 "--out", str(out), "--actor", "wang"])
+    assert result.exit_code != 0 and "must prove who they are" in result.output
+    assert not out.exists()
 
 
 def test_without_chromium_the_command_says_so_and_exits_3(filled, tmp_path: Path,
@@ -205,8 +223,8 @@ def test_without_chromium_the_command_says_so_and_exits_3(filled, tmp_path: Path
     filled.close()
     monkeypatch.setattr(pdf, "find_chromium", lambda: None)
     result = CliRunner().invoke(make_cli(config=tmp_path / "site.toml"),
-                                ["--config", str(tmp_path / "site.toml"), "forms", "visitors", "--blank",
-                                 "--out", str(tmp_path / "x.pdf")])
+                                proven(["--config", str(tmp_path / "site.toml"), "forms", "visitors", "--blank",
+                                        "--out", str(tmp_path / "x.pdf"), "--actor", "li"]))
     assert result.exit_code == 3 and "needs Chromium" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert not (tmp_path / "x.pdf").exists()

@@ -20,6 +20,7 @@ from watchkeeper.faces.forms_export import write_xlsx
 from watchkeeper.host import open_site
 from watchkeeper.rules.door_service import Access
 from watchkeeper.rules.footage import Footage
+from tests.logins import proven
 
 SITE = """\
 [site]
@@ -80,7 +81,7 @@ def test_a_reread_workbook_matches_the_store_row_for_row(app, tmp_path: Path, ki
     register, period = registers()[kind], parse_period("day", app.site.zone)
     out = tmp_path / f"{kind}.xlsx"
     stored = rows(app, register, period)  # before the export, which journals itself
-    record = write_xlsx(app, register, period, out)
+    record = write_xlsx(app, register, period, out, actor="li")
     sheet = load_workbook(out)[register.kind]
     cells = [list(row) for row in sheet.iter_rows(values_only=True)]
     assert cells[0] == [column.header for column in register.columns]
@@ -96,7 +97,7 @@ def test_a_reread_workbook_matches_the_store_row_for_row(app, tmp_path: Path, ki
 
 def test_the_journal_export_holds_the_bodies_as_stored(app, tmp_path: Path) -> None:
     register = registers()["journal"]
-    write_xlsx(app, register, parse_period("day", app.site.zone), tmp_path / "j.xlsx")
+    write_xlsx(app, register, parse_period("day", app.site.zone), tmp_path / "j.xlsx", actor="li")
     sheet = load_workbook(tmp_path / "j.xlsx")["journal"]
     bodies = [row[5] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert any(json.loads(body).get("visitor") is not None or "name" in body for body in bodies)
@@ -104,7 +105,7 @@ def test_the_journal_export_holds_the_bodies_as_stored(app, tmp_path: Path) -> N
 
 def test_no_stored_text_becomes_a_formula(app, tmp_path: Path) -> None:
     out = tmp_path / "visitors.xlsx"
-    write_xlsx(app, registers()["visitors"], parse_period("day", app.site.zone), out)
+    write_xlsx(app, registers()["visitors"], parse_period("day", app.site.zone), out, actor="li")
     sheet = load_workbook(out)["visitors"]
     names = {row[1].value: row[1] for row in sheet.iter_rows(min_row=2)}
     for name in (INJECTION, "+1 555 cmd|' /C calc'!A0", "@SUM(1)"):
@@ -119,7 +120,7 @@ def test_no_stored_text_becomes_a_formula(app, tmp_path: Path) -> None:
 def test_headers_follow_the_language(app, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WATCHKEEPER_LANG", "zh_CN")
     out = tmp_path / "v.xlsx"
-    write_xlsx(app, registers()["visitors"], parse_period("day", app.site.zone), out)
+    write_xlsx(app, registers()["visitors"], parse_period("day", app.site.zone), out, actor="li")
     header = [c.value for c in load_workbook(out)["visitors"][1]]
     assert "来访人姓名" in header and "来访事由" in header
     about = {row[0]: row[1] for row in load_workbook(out)["说明"].iter_rows(values_only=True)}
@@ -131,25 +132,27 @@ def test_the_export_command_writes_and_journals(app, tmp_path: Path) -> None:
     app.close()
     out = tmp_path / "findings.xlsx"
     result = CliRunner().invoke(make_cli(config=tmp_path / "site.toml"),
-                                ["--config", str(tmp_path / "site.toml"), "export", "findings", "--period", "week",
-                                 "--format", "xlsx", "--out", str(out)])
+                                proven(["--config", str(tmp_path / "site.toml"), "export", "findings", "--period",
+                                        "week", "--format", "xlsx", "--out", str(out), "--actor", "zhang"]))
     assert result.exit_code == 0, result.output
     assert "1" in result.output and load_workbook(out)["findings"].max_row == 2
     reopened = open_site(tmp_path / "site.toml")
     try:
-        body = json.loads(reopened.store.conn.execute(
-            "SELECT body FROM journal WHERE subject = 'export' ORDER BY seq DESC LIMIT 1").fetchone()[0])
+        actor, text = reopened.store.conn.execute(
+            "SELECT actor, body FROM journal WHERE subject = 'export' ORDER BY seq DESC LIMIT 1").fetchone()
     finally:
         reopened.close()
+    body = json.loads(text)
     assert body["export"] == "findings" and body["rows"] == 1 and len(body["sha256"]) == 64
+    assert actor == "zhang"  # the proven person who exported it, not the appliance
 
 
 def test_a_bad_period_or_folder_is_a_usage_error(app, tmp_path: Path) -> None:
     app.close()
     cli = make_cli(config=tmp_path / "site.toml")
-    base = ["--config", str(tmp_path / "site.toml"), "export", "journal"]
-    bad = CliRunner().invoke(cli, base + ["--period", "soon", "--out", str(tmp_path / "x.xlsx")])
+    base = ["--config", str(tmp_path / "site.toml"), "export", "journal", "--actor", "li"]
+    bad = CliRunner().invoke(cli, proven(base + ["--period", "soon", "--out", str(tmp_path / "x.xlsx")]))
     assert bad.exit_code == 2 and "is not a period" in bad.output
-    nowhere = CliRunner().invoke(cli, base + ["--period", "day", "--out", str(tmp_path / "no" / "x.xlsx")])
+    nowhere = CliRunner().invoke(cli, proven(base + ["--period", "day", "--out", str(tmp_path / "no" / "x.xlsx")]))
     assert nowhere.exit_code == 2 and "does not exist" in nowhere.output
     assert _("No.")  # the catalogue answers in the test's language

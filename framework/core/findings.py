@@ -233,9 +233,14 @@ class Finding:
         return FINDING_KINDS[self.kind].clause
 
     def to_dict(self) -> dict[str, Any]:
+        """The finding as JSON (a check's journal entry, a worker's reply): its reason in English and,
+        when it was written with `N_`, as `reason_msg` (msgid + params) for readers of other languages."""
         data = attrs.asdict(self)
         data["kind"] = str(self.kind)
         data["severity"] = str(self.severity)
         data["observed_at"] = self.observed_at.isoformat()
         data["clause"] = self.clause
+        if isinstance(self.reason, Text):
+            data["reason"] = str(self.reason)
+            data["reason_msg"] = self.reason.to_json()
         return data

@@ -85,6 +85,13 @@ def localize(value: Any) -> str:
     return _(value) if isinstance(value, str) and value else str(value if value is not None else "")
 
 
+def error_text(error: BaseException) -> str:
+    """What an exception says, for a reason: the Text it was raised with (msgid and values, so the reader
+    gets it in their language), else its English str. Put it in a reason as a value, not into an f-string."""
+    first = error.args[0] if len(error.args) == 1 else None
+    return first if isinstance(first, Text) else str(error)
+
+
 def stored_text(text: str | None, stored: dict[str, Any] | str | None) -> str:
     """A stored message in the current language: `stored` is the msgid+params JSON kept next to the
     English `text` (rows written before it existed have none and show `text` through the catalogue)."""

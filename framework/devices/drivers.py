@@ -42,7 +42,9 @@ DEVICE_FAILURE_KINDS = frozenset(
 
 
 class DeviceError(Exception):
-    """A device call failed in a way that becomes a finding; drivers raise only this."""
+    """A device call failed in a way that becomes a finding; drivers raise only this. The reason is an
+    `N_("{what}: ...", what=..., ...)` message, values as parameters, so each reader gets it in their
+    language; `what`, the call, is a protocol name (`GetSystemDateAndTime`, `magicBox.cgi`) or an N_ label."""
 
     def __init__(self, kind: FindingKind, reason: str) -> None:
         super().__init__(reason)

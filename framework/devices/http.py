@@ -127,10 +127,15 @@ class Stream:
 
 def _check_type(kind: str, charset: str | None, expect: Collection[str] | None, what: str, status: int) -> None:
     if expect is not None and kind not in expect:
-        shown = kind or "no content type"
-        raise protocol_error(f"{what}: HTTP {status} reply is {shown[:40]}, expected {' or '.join(sorted(expect))}")
+        expected = " | ".join(sorted(expect))
+        if not kind:
+            raise protocol_error(N_("{what}: HTTP {status} reply has no content type, expected {expected}",
+                                    what=what, status=status, expected=expected))
+        raise protocol_error(N_("{what}: HTTP {status} reply is {type}, expected {expected}", what=what,
+                                status=status, type=kind[:40], expected=expected))
     if charset is not None and charset not in UTF8_CHARSETS:
-        raise protocol_error(f"{what}: reply declares charset {charset[:20]!r}, expected UTF-8")
+        raise protocol_error(N_("{what}: reply declares charset {charset!r}, expected UTF-8", what=what,
+                                charset=charset[:20]))
 
 
 class DeviceHttp:
@@ -192,13 +197,14 @@ class DeviceHttp:
     async def _read(self, response: httpx.Response, what: str, limit: int) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise protocol_error(f"{what}: reply declares {declared} bytes, over {limit}")
+            raise protocol_error(N_("{what}: reply declares {size} bytes, over {limit}", what=what, size=declared,
+                                    limit=limit))
         chunks, size = [], 0
         try:
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > limit:
-                    raise protocol_error(f"{what}: reply exceeds {limit} bytes")
+                    raise protocol_error(N_("{what}: reply exceeds {limit} bytes", what=what, limit=limit))
                 chunks.append(chunk)
         except httpx.HTTPError as error:
             raise transport_error(error, what) from None
@@ -233,7 +239,8 @@ class DeviceHttp:
         if 200 <= status < 300 or status in ok:
             return
         reason = self.explain(head) if self.explain and head else ""
-        raise protocol_error(f"{what}: HTTP {status} {reason}".strip())
+        raise protocol_error(N_("{what}: HTTP {status} {detail}", what=what, status=status, detail=reason) if reason
+                             else N_("{what}: HTTP {status}", what=what, status=status))
 
     async def request(self, method: str, path: str, what: str, *, body: bytes | None = None,
                       content_type: str | None = None, params: Mapping[str, str] | None = None,

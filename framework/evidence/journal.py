@@ -19,6 +19,7 @@ import attrs
 import pluggy
 
 from watchkeeper.core.files import FileReadError, read_regular_file
+from watchkeeper.core.i18n import Text
 from watchkeeper.core.models import Secret
 from watchkeeper.evidence.anchor import (GENESIS, Anchor, AnchorError, Head, anchor_path, exclusive, key_id,
                                          read_anchor, shared, write_anchor)
@@ -102,7 +103,24 @@ class _RefuseSecrets(json.JSONEncoder):
 def encode_body(body: dict[str, Any] | str) -> str:
     if isinstance(body, str):
         body = {"text": body}
-    return json.dumps(body, cls=_RefuseSecrets, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return json.dumps(with_messages(body), cls=_RefuseSecrets, ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":"))
+
+
+def with_messages(value: Any) -> Any:
+    """A body whose human texts written with `N_` (a reason, a warning) keep their msgid and params next
+    to the English text, `reason` → `reason_msg`, as findings keep theirs: a reader in another language
+    reads them in theirs (docs/glossary.md). Entries written before this have none and read as stored."""
+    if isinstance(value, dict):
+        out = {key: with_messages(item) for key, item in value.items()}
+        for key, item in value.items():
+            if isinstance(item, Text) and isinstance(key, str):
+                out[key] = str(item)
+                out.setdefault(f"{key}_msg", item.to_json())
+        return out
+    if isinstance(value, (list, tuple)):
+        return [with_messages(item) for item in value]
+    return value
 
 
 class JournalTampered(Exception):

@@ -14,6 +14,7 @@ from typing import Any
 import pluggy
 import sqlite_utils
 from sqlite_utils import Migrations
+from watchkeeper.core.i18n import N_
 
 JOURNAL_KINDS = (
     "operation", "maintenance", "inspection", "retrieval", "access", "clock", "retention", "config",
@@ -82,20 +83,20 @@ class StoreError(Exception):
 
 #: SQLite result codes (by name prefix) that mean the store itself failed, not the SQL that asked.
 _STORE_FAILURES = {
-    "SQLITE_FULL": "the disk is full",
-    "SQLITE_NOTADB": "is not a watchkeeper database (a garbage or foreign file): restore it from a backup",
-    "SQLITE_CORRUPT": "is corrupt: restore it from a backup",
-    "SQLITE_READONLY": "cannot be written (a read-only file, folder or file system)",
-    "SQLITE_CANTOPEN": "cannot be opened (a missing or read-only folder, or no permission)",
-    "SQLITE_IOERR": "the disk reports an I/O error",
-    "SQLITE_PERM": "cannot be written (no permission)",
-    "SQLITE_BUSY": "is locked by another process for too long",
+    "SQLITE_FULL": N_("the disk is full"),
+    "SQLITE_NOTADB": N_("is not a watchkeeper database (a garbage or foreign file): restore it from a backup"),
+    "SQLITE_CORRUPT": N_("is corrupt: restore it from a backup"),
+    "SQLITE_READONLY": N_("cannot be written (a read-only file, folder or file system)"),
+    "SQLITE_CANTOPEN": N_("cannot be opened (a missing or read-only folder, or no permission)"),
+    "SQLITE_IOERR": N_("the disk reports an I/O error"),
+    "SQLITE_PERM": N_("cannot be written (no permission)"),
+    "SQLITE_BUSY": N_("is locked by another process for too long"),
 }
 #: The same for the file system, where the store's folder or the files written beside it fail.
 _OS_FAILURES = {
-    errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
-    errno.EROFS: "the file system is read-only", errno.EIO: "the disk reports an I/O error",
-    errno.EACCES: "no permission", errno.EPERM: "no permission", errno.EFBIG: "the file is too large",
+    errno.ENOSPC: N_("the disk is full"), errno.EDQUOT: N_("the disk quota is used up"),
+    errno.EROFS: N_("the file system is read-only"), errno.EIO: N_("the disk reports an I/O error"),
+    errno.EACCES: N_("no permission"), errno.EPERM: N_("no permission"), errno.EFBIG: N_("the file is too large"),
 }
 
 
@@ -144,7 +145,8 @@ def disk_problem(path: Path) -> str | None:
     if stats.f_flag & os.ST_RDONLY:
         return _OS_FAILURES[errno.EROFS]
     if stats.f_bavail * stats.f_frsize < LOW_SPACE_BYTES:
-        return _OS_FAILURES[errno.ENOSPC] + f" ({stats.f_bavail * stats.f_frsize} bytes free)"
+        return N_("{problem} ({free} bytes free)", problem=_OS_FAILURES[errno.ENOSPC],
+                  free=stats.f_bavail * stats.f_frsize)
     probe = Path(path).with_name(f".{Path(path).name}.probe")
     try:
         descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -187,8 +189,9 @@ class Store:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_file():
             # /dev/null "opens" and then fails every write; a folder cannot be opened at all.
-            raise StoreError(f"store {self.path}: is {'a folder' if self.path.is_dir() else 'a device'}, "
-                             "not a database file")
+            raise StoreError(N_("store {path}: is a folder, not a database file", path=str(self.path))
+                             if self.path.is_dir() else
+                             N_("store {path}: is a device, not a database file", path=str(self.path)))
         conn = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -207,7 +210,8 @@ class Store:
             problem = store_problem(error, self.path)
             if problem is None:
                 raise
-            raise StoreError(f"store {self.path}: {problem} ({error})") from None
+            raise StoreError(N_("store {path}: {problem} ({error})", path=str(self.path), problem=problem,
+                                error=type(error).__name__)) from None
 
     @classmethod
     def open_readonly(cls, path: Path | str) -> Store:

@@ -13,6 +13,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402  (the backend must be chosen first)
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+from watchkeeper.core.i18n import _  # noqa: E402
+
+#: Latin text in DejaVu (matplotlib's own), Chinese labels from Noto Sans CJK (.ci/apt-packages
+#: installs fonts-noto-cjk): matplotlib falls back glyph by glyph along this list. Families this machine
+#: lacks are left out (matplotlib would log each one it cannot find on every chart).
+FONT_FAMILIES = ("DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Zen Hei")
+_installed = {entry.name for entry in font_manager.fontManager.ttflist}
+plt.rcParams["font.family"] = [family for family in FONT_FAMILIES if family in _installed] or ["sans-serif"]
 
 
 def _data_uri(figure: Any) -> str:
@@ -34,8 +44,8 @@ def clock_chart(readings: list[dict[str, Any]], tolerance: float, zone: Any) -> 
     for device, points in sorted(by_device.items()):
         times, offsets = zip(*sorted(points))
         axes.plot(times, offsets, marker="o", markersize=3, label=device)
-    axes.set_ylabel("offset (s)")
-    axes.set_title("Clock offset per device")
+    axes.set_ylabel(_("offset (s)"))
+    axes.set_title(_("Clock offset per device"))
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=zone))
     axes.legend(fontsize=7, ncols=4, loc="upper left")
     figure.autofmt_xdate()
@@ -64,6 +74,6 @@ def coverage_chart(cameras: list[str], coverage: list[dict[str, Any]], gaps: lis
     axes.set_xlim(mdates.date2num(start.astimezone(zone)), mdates.date2num(end.astimezone(zone)))
     axes.xaxis_date(tz=zone)
     axes.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M", tz=zone))
-    axes.set_title("Recording coverage (red: gaps)")
+    axes.set_title(_("Recording coverage (red: gaps)"))
     figure.autofmt_xdate()
     return _data_uri(figure)

@@ -49,7 +49,8 @@ async def answered(call: Awaitable[dict[str, Any] | None]) -> dict[str, Any]:
         return {"ok": False, "error": "refused", "reason": str(reason),
                 **({"reason_msg": reason.to_json()} if isinstance(reason, Text) else {})}
     except DeviceError as error:
-        return {"ok": False, "error": "device", "kind": str(error.kind), "reason": error.reason}
+        return {"ok": False, "error": "device", "kind": str(error.kind), "reason": str(error.reason),
+                **({"reason_msg": error.reason.to_json()} if isinstance(error.reason, Text) else {})}
     except DoorHeld as error:
         return {"ok": False, "error": "device", "reason": str(error), "held_by": error.pid}
     except (KeyError, ValueError) as error:

@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from watchkeeper.core.i18n import _
+from watchkeeper.faces.bodies import JOURNAL_KIND_LABELS, describe, label, value_text
 
 
 @attrs.frozen
@@ -26,10 +27,15 @@ class Column:
     header: str
     #: "time" (a UTC time, shown in the site's zone), "json" (a JSON text, described), "bool", "status"
     #: (a state word, translated), "person" (a person's id, printed as their name), "hash" (printed
-    #: shortened), "text".
+    #: shortened), "task" (a room-care task's id, printed as its title), "label" (a stored identifier or reason, read through the journal body table under
+    #: the column's key: faces/bodies.py), "subject" (a journal entry's subject: a check's name is
+    #: translated), "text".
     kind: str = "text"
     #: The column's share of a printed form's width, against 1 for a name or a short word.
     weight: float = 1.0
+    #: An SQL expression for the msgid and params kept with a stored reason (`reason_msg`): a form prints
+    #: the reason in the reader's language; the export keeps the stored English text.
+    message: str = ""
 
 
 @attrs.frozen
@@ -91,26 +97,28 @@ def registers() -> dict[str, Register]:
         (_("Outgoing operator (signature)"), _("Incoming operator (signature)"), _("Date")))
     journal = Register("journal", _("Duty journal"), "journal", "time_utc >= ? AND time_utc < ?", "seq", (
         Column("seq", _("seq"), weight=0.6), Column("time_utc", _("Time"), "time"), Column("kind", _("kind"), "status"),
-        Column("actor", _("actor"), "person"), Column("subject", _("subject")), Column("body", _("what"), "json", 4.0),
+        Column("actor", _("actor"), "person"), Column("subject", _("subject"), "subject"),
+        Column("body", _("what"), "json", 4.0),
         Column("hash", _("Entry hash"), "hash", 1.3)),
         (_("Duty operator (signature)"), _("Supervisor (signature)"), _("Date")))
     room_care = Register("room-care", _("Room care record"), "maintenance_ticks", "done_at >= ? AND done_at < ?",
                          "done_at", (
-        number, Column("task", _("Task")), Column("done_by", _("Done by"), "person"),
+        number, Column("task", _("Task"), "task", 2.0), Column("done_by", _("Done by"), "person"),
         Column("done_at", _("Done at"), "time"), note,
         Column("countersigned_by", _("Checked by"), "person"), Column("countersigned_at", _("Checked at"), "time")),
         (_("Done by (signature)"), _("Checked by (signature)"), _("Date")), landscape=False)
     access = Register("access", _("Access log"), "access_events", "time_utc >= ? AND time_utc < ?", "time_utc", (
         number, Column("time_utc", _("Time"), "time"), Column("door", _("Door")),
-        Column("event", _("Event")), Column("credential_kind", _("Credential kind")),
+        Column("event", _("Event"), "label"), Column("credential_kind", _("Credential kind"), "label"),
         Column("person", _("Person"), "person"), Column("visitor", _("Visitor")),
         Column("allowed", _("Allowed"), "bool"),
-        Column("reason", _("Reason"), weight=1.8), Column("actuated", _("Door actuated"), "bool")))
+        Column("reason", _("Reason"), "label", 1.8, "reason_msg"), Column("actuated", _("Door actuated"), "bool")))
     findings = Register("findings", _("Findings"), "findings",
                         overlap.format(start="opened_at", end="closed_at"), "opened_at", (
-        number, Column("kind", _("Kind")), Column("subject", _("Subject")),
-        Column("channel", _("Channel")), Column("severity", _("Severity")), Column("clause", _("Clause")),
-        Column("reason", _("Reason"), weight=1.8), Column("opened_at", _("Opened"), "time"),
+        number, Column("kind", _("Kind"), "label"), Column("subject", _("Subject")),
+        Column("channel", _("Channel")), Column("severity", _("Severity"), "label"), Column("clause", _("Clause")),
+        Column("reason", _("Reason"), "label", 1.8, "json_extract(details, '$.reason_msg')"),
+        Column("opened_at", _("Opened"), "time"),
         Column("last_seen_at", _("Last seen"), "time"), Column("closed_at", _("Closed"), "time")), overlapping=True)
     return {r.kind: r for r in (visitors, retrievals, inspections, handovers, journal, room_care, access, findings)}
 
@@ -168,12 +176,15 @@ def rows(app: Any, register: Register, period: Period) -> list[dict[str, Any]]:
         return []
     present = set(app.store.db[register.table].columns_dict)
     names = ", ".join(c.key if c.key in present else f"NULL AS {c.key}" for c in register.columns)
+    # a reason's msgid rides along as `<key>_msg` (not a column: the export writes the columns as stored)
+    messages = [c for c in register.columns if c.message and set(re.findall(r"[a-z_]+", c.message)) & present]
+    names += "".join(f", {c.message} AS {c.key}_msg" for c in messages)
     bounds = [period.start.isoformat(), period.end.isoformat()]
     if register.overlapping:
         bounds.reverse()
     cursor = app.store.conn.execute(f"SELECT {names} FROM {register.table} WHERE {register.period_sql}"
                                     f" ORDER BY {register.order}", bounds)
-    return [dict(zip([c.key for c in register.columns], row)) for row in cursor]
+    return [dict(zip([c.key for c in register.columns] + [f"{c.key}_msg" for c in messages], row)) for row in cursor]
 
 
 def journal_head(app: Any) -> tuple[int, str]:
@@ -190,40 +201,22 @@ def local_time(value: str | None, zone: Any) -> datetime | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(zone).replace(tzinfo=None)
 
 
-def describe(value: Any) -> str:
-    """A JSON text (a journal body, a handover's findings) as one line a person reads."""
-    try:
-        data = json.loads(value) if isinstance(value, str) else value
-    except ValueError:
-        return str(value)
-    if isinstance(data, dict) and set(data) == {"text"}:
-        return str(data["text"])
-    if isinstance(data, dict):
-        return "; ".join(f"{key}: {describe_item(item)}" for key, item in data.items())
-    if isinstance(data, list):
-        return "; ".join(describe_item(item) for item in data)
-    return "" if data is None else str(data)
-
-
-def describe_item(item: Any) -> str:
-    if isinstance(item, dict):
-        return " ".join(str(v) for k, v in item.items() if k in ("id", "kind", "subject", "reason") and v is not None) \
-            or json.dumps(item, ensure_ascii=False)
-    if isinstance(item, list):
-        return ", ".join(describe_item(i) for i in item)
-    return "" if item is None else str(item)
-
-
-def display(column: Column, value: Any, zone: Any, names: dict[str, str] | None = None) -> str:
-    """One value as a printed form shows it; `names` maps person ids to the names a signature is checked by."""
+def display(column: Column, value: Any, zone: Any, names: dict[str, str] | None = None, message: Any = None,
+            tasks: dict[str, str] | None = None) -> str:
+    """One value as a printed form shows it; `names` maps person ids to the names a signature is checked by,
+    `message` is the msgid and params stored with a reason (`Column.message`), `tasks` maps room-care
+    task ids to their titles in the reader's language."""
     if value is None or value == "":
         return ""
     converters: dict[str, Callable[[Any], str]] = {
+        "label": lambda v: value_text(column.key, v, message),
+        "subject": lambda v: value_text("check", v),
+        "task": lambda v: (tasks or {}).get(str(v)) or str(v),
         "time": lambda v: (local_time(v, zone) or datetime.min).strftime("%Y-%m-%d %H:%M"),
         "json": describe,
         "bool": lambda v: _("yes") if v else _("no"),
         "status": lambda v: status_texts().get(str(v), str(v)),
-        "person": lambda v: (names or {}).get(str(v)) or str(v),
+        "person": lambda v: (names or {}).get(str(v)) or value_text("actor", v),
         "hash": lambda v: f"{str(v)[:16]}…",
     }
     text = converters.get(column.kind, str)(value)
@@ -235,11 +228,4 @@ def status_texts() -> dict[str, str]:
     prints them."""
     return {"pending": _("pending"), "approved": _("approved"), "rejected": _("rejected"),
             "exported": _("exported"), "checked_out": _("checked out"), "revoked": _("revoked"),
-            "operation": _("journal kind|operation").rpartition("|")[2],
-            "maintenance": _("journal kind|maintenance").rpartition("|")[2],
-            "inspection": _("journal kind|inspection").rpartition("|")[2],
-            "retrieval": _("journal kind|retrieval").rpartition("|")[2],
-            "access": _("journal kind|access").rpartition("|")[2],
-            "clock": _("journal kind|clock").rpartition("|")[2],
-            "retention": _("journal kind|retention").rpartition("|")[2],
-            "config": _("journal kind|config").rpartition("|")[2]}
+            **{kind: label(text) for kind, text in JOURNAL_KIND_LABELS.items()}}

@@ -47,8 +47,9 @@ def cell_values(register: Register, row: dict[str, Any], zone: Any) -> list[Any]
     return values
 
 
-def write_xlsx(app: Any, register: Register, period: Period, out: Path) -> dict[str, Any]:
-    """Write the register's rows for the period to `out`, journal the export, return what was journaled."""
+def write_xlsx(app: Any, register: Register, period: Period, out: Path, *, actor: str) -> dict[str, Any]:
+    """Write the register's rows for the period to `out`, journal the export as `actor` (the proven
+    person who exported it), return what was journaled."""
     zone = app.site.zone
     seq, digest = journal_head(app)
     data = rows(app, register, period)
@@ -76,5 +77,5 @@ def write_xlsx(app: Any, register: Register, period: Period, out: Path) -> dict[
     record = {"export": register.kind, "format": "xlsx", "period": period.label, "rows": len(data),
               "file": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
               "journal_head": {"seq": seq, "hash": digest}}
-    app.journal.append("operation", "watchkeeper", "export", record)
+    app.journal.append("operation", actor, "export", record)
     return record

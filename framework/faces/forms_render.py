@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from watchkeeper.core.i18n import _, current_language
+from watchkeeper.core.i18n import _, current_language, localize
 from watchkeeper.faces.forms import Period, Register, display, journal_head, rows
 from watchkeeper.faces.pdf import html_to_pdf
 from watchkeeper.faces.report_render import templates
@@ -54,21 +54,25 @@ def render_form(app: Any, register: Register, period: Period | None, blank: bool
     printed = (now or datetime.now(timezone.utc)).astimezone(zone).strftime("%Y-%m-%d %H:%M")
     language = current_language()
     names = {person.id: person.name or person.id for person in app.people.all()}
+    tasks = {task.id: localize(task.title) for task in app.site.maintenance}
     html = templates().get_template("form.html").render(
         register=register, t=_, language=language, colon="：" if language.startswith("zh") else ": ",
         site_name=app.site.name, period_label=period.label if period is not None else "", printed=printed,
-        rows=[[display(column, row[column.key], zone, names) for column in register.columns] for row in data],
+        rows=[[display(column, row[column.key], zone, names, row.get(f"{column.key}_msg"), tasks)
+               for column in register.columns] for row in data],
         blank=blank, blank_rows=BLANK_ROWS[register.landscape], widths=widths(register),
         head_line=head_text(seq, digest), how_to_check=how_to_check(seq, digest))
     return html, (seq, digest)
 
 
-def write_form(app: Any, register: Register, period: Period | None, blank: bool, out: Path) -> dict[str, Any]:
-    """Print the form to `out` (PDF), journal the printing, and return what was journaled."""
+def write_form(app: Any, register: Register, period: Period | None, blank: bool, out: Path, *,
+               actor: str) -> dict[str, Any]:
+    """Print the form to `out` (PDF), journal the printing as `actor` (the proven person who printed
+    it), and return what was journaled."""
     html, (seq, digest) = render_form(app, register, period, blank)
     html_to_pdf(html, out)
     record = {"form": register.kind, "period": period.label if period is not None else None, "blank": blank,
               "file": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
               "journal_head": {"seq": seq, "hash": digest}}
-    app.journal.append("operation", "watchkeeper", "forms", record)
+    app.journal.append("operation", actor, "forms", record)
     return record

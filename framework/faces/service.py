@@ -20,7 +20,7 @@ from watchkeeper.rules.footage import Footage
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DOOR_LINK_KINDS, DeviceError, door_findings, known_capabilities
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import N_
+from watchkeeper.core.i18n import N_, error_text
 from watchkeeper.evidence.journal import JournalTampered, Verification
 from watchkeeper.evidence.store import disk_problem, store_problem
 from watchkeeper.evidence.witness import WitnessError
@@ -91,7 +91,7 @@ class DoorContact:
             # A grant opens the strike for strike_seconds; a person may take a few more to pull the door.
             if not self._granted_since(now - timedelta(seconds=door.strike_seconds + 5)):
                 findings.record(Finding(FindingKind.DOOR_FORCED, door.id, N_("door opened without a grant")))
-                self.access.log_event(door.id, None, None, None, "forced", False, "door opened without a grant", None)
+                self.access.log_event(door.id, None, None, None, "forced", False, N_("door opened without a grant"), None)
         elif not is_open and self.opened_at is not None:
             self.opened_at = None
             findings.close(FindingKind.DOOR_HELD_OPEN, door.id)
@@ -177,7 +177,7 @@ class Appliance:
 
     async def run_check_named(self, name: str) -> None:
         if name in self.checks:
-            with self.keeping_evidence(f"check {name}"):
+            with self.keeping_evidence(N_("check {name}", name=name)):
                 await run_check(self.app, self.checks[name])
 
     @contextlib.contextmanager
@@ -191,8 +191,10 @@ class Appliance:
         except errors as error:
             reason = store_problem(error, self.app.site.store)
             if reason is not None:
+                # the system's own words (English) stay in the details; the reason names the error's class
                 self.store_failed(Finding(FindingKind.STORE_FAILED, "store", N_("{what}: {reason} ({error})", what=what,
-                                                                                reason=reason, error=str(error))))
+                                                                                reason=reason, error=type(error).__name__),
+                                          details={"error": str(error)[:300]}))
             raise
         if self.store_failure is not None:
             # Forgotten only once recorded and closed: a store that fails these writes still fails.
@@ -231,7 +233,7 @@ class Appliance:
             await asyncio.sleep(max(0.0, (due - datetime.now(timezone.utc)).total_seconds()))
             yesterday = due - timedelta(days=1)
             # On the loop's own thread: the store's connection is not shared across threads.
-            with self.keeping_evidence("daily report"):
+            with self.keeping_evidence(N_("daily report")):
                 publish(self.app, "day", yesterday, ("html", "json"), self.app.site.store.parent / "reports")
 
     async def backup_now(self) -> None:
@@ -247,7 +249,7 @@ class Appliance:
             journal_backup(self.app, made, "watchkeeper")
             removed = await asyncio.to_thread(prune, settings.folder, settings.keep)
         except (BackupError, OSError) as error:
-            self.findings.record(Finding(FindingKind.BACKUP_FAILED, "backup", N_("nightly backup failed: {error}", error=str(error)),
+            self.findings.record(Finding(FindingKind.BACKUP_FAILED, "backup", N_("nightly backup failed: {error}", error=error_text(error)),
                                          details={"folder": str(settings.folder)}))
             return
         self.findings.close(FindingKind.BACKUP_FAILED, "backup")
@@ -273,7 +275,7 @@ class Appliance:
                                               details={"path": str(self.app.site.store)}))
             elif self.store_failure is not None:
                 try:
-                    with self.keeping_evidence("store watch"):
+                    with self.keeping_evidence(N_("store watch")):
                         pass  # recording and closing the finding are the writes that show it
                 except (sqlite3.Error, OSError) as error:
                     log.warning("store still failing: %s", error)
@@ -380,7 +382,8 @@ class Appliance:
         self.app.site.door(door_id)  # KeyError naming an unknown door
         driver = self.door_drivers.get(door_id)
         if driver is None:
-            raise DeviceError(FindingKind.UNREACHABLE, f"the appliance has no link to door {door_id!r} right now")
+            raise DeviceError(FindingKind.UNREACHABLE, N_("the appliance has no link to door {door!r} right now",
+                                                          door=door_id))
         return driver
 
     async def _control_door_open(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -403,7 +406,7 @@ class Appliance:
             request_id = request.get("request")
             if not isinstance(request_id, int):
                 raise ValueError(f"not a request id: {request_id!r}")  # noqa: TRY004 -- a usage error in the reply
-            with self.keeping_evidence("export", errors=(sqlite3.Error,)):
+            with self.keeping_evidence(N_("export"), errors=(sqlite3.Error,)):
                 return await Footage(self.app).export(str(request.get("actor")), request_id)
 
         return await answered(exporting())
@@ -411,7 +414,7 @@ class Appliance:
     def recover_exports(self) -> None:
         """Exports a killed appliance left half-made are removed and journaled, never listed (R9)."""
         try:
-            with self.keeping_evidence("export recovery"):
+            with self.keeping_evidence(N_("export recovery")):
                 recovered = Footage(self.app).recover_interrupted()
         except (sqlite3.Error, OSError) as error:  # the store_failed finding says it; the run goes on
             log.error("export recovery: %s", error)
@@ -456,7 +459,7 @@ class Appliance:
             self.tasks.append(asyncio.create_task(self._watchdog(interval)))
         systemd.notify(f"READY=1\nSTATUS=watching {len(self.app.site.cameras)} cameras")
 
-    async def stop(self, reason: str = "stopped") -> None:
+    async def stop(self, reason: str = N_("stopped")) -> None:
         systemd.notify("STOPPING=1")
         for task in self.tasks:
             task.cancel()

@@ -201,8 +201,9 @@ class Access:
         # The reason in English (as journaled) and as msgid + params for readers of other languages.
         message = json.dumps(reason.to_json(), ensure_ascii=False) if isinstance(reason, Text) else None
         self.app.store.db["access_events"].insert({**row, "reason_msg": message})
-        self.app.journal.append("access", person or (f"visitor-{visitor}" if visitor else "unknown"), door,
-                                {k: v for k, v in row.items() if k not in ("door", "time_utc")})
+        # the reason itself, not its text: the journal keeps a Text's msgid next to it (encode_body)
+        body: dict[str, Any] = {**{k: v for k, v in row.items() if k not in ("door", "time_utc")}, "reason": reason}
+        self.app.journal.append("access", person or (f"visitor-{visitor}" if visitor else "unknown"), door, body)
         self.app.pm.hook.on_access_event(event=row, site=self.app.site)
 
     def _check_denials(self, door: str) -> None:
@@ -247,7 +248,8 @@ async def handle_read(access: Access, door_id: str, driver: DoorDriver, read: Cr
         actuated = True
     except DeviceError as error:
         actuated = False
-        decision = attrs.evolve(decision, reason=f"{decision.reason}; reader did not acknowledge: {error.reason}")
+        decision = attrs.evolve(decision, reason=N_("{decision}; reader did not acknowledge: {error}",
+                                                    decision=decision.reason, error=error.reason))
     access.record_decision(door_id, read, decision, holder, actuated)
     return decision
 

@@ -103,7 +103,8 @@ def on_duty(app: Any, start: datetime) -> tuple[str, ...]:
 
 
 def refuse(app: Any, actor: str, subject: str, action: str, reason: str, kind: str = "inspection") -> Refused:
-    """Journal a refusal with its reason and return the exception to raise."""
+    """Journal a refusal with its reason and return the exception to raise: a reason written with `N_` is
+    journaled with its msgid (read later in the reader's language) and raised as such (`Refused`)."""
     app.journal.append(kind, actor, subject, {"refused": action, "reason": reason})
     return Refused(reason)
 
@@ -124,7 +125,7 @@ def set_roster(app: Any, actor: str, day: date, at: str, operators: list[str], n
             raise KeyError(_("no person {name!r} in the site config").format(name=name))
         if not {"operator", "supervisor"} & set(person.roles):
             raise refuse(app, actor, subject, "duty.roster",
-                         _("{name} is neither an operator nor a supervisor").format(name=name), "operation")
+                         N_("{name} is neither an operator nor a supervisor", name=name), "operation")
     app.store.db["duty_roster"].insert({"shift_utc": start.isoformat(), "operators": json.dumps(operators),
                                         "set_by": actor, "set_at": _now().isoformat(), "note": note})
     app.journal.append("operation", actor, subject, {"roster": operators, "note": note})
@@ -154,13 +155,13 @@ def hand_over(app: Any, actor: str, incoming: str, note: str = "", now: datetime
     outgoing_roster = on_duty(app, before) if before else ()
     incoming_roster = on_duty(app, start)
     if actor not in outgoing_roster:
-        raise refuse(app, actor, subject, "duty.handover", _(
-            "{actor} is not on duty for the shift ending at {shift} (on duty: {names})").format(
-            actor=actor, shift=shift_label(app, start), names=", ".join(outgoing_roster) or _("nobody")))
+        raise refuse(app, actor, subject, "duty.handover", N_(
+            "{actor} is not on duty for the shift ending at {shift} (on duty: {names})",
+            actor=actor, shift=shift_label(app, start), names=", ".join(outgoing_roster) or N_("nobody")))
     if incoming not in incoming_roster:
-        raise refuse(app, actor, subject, "duty.handover", _(
-            "{incoming} is not on duty for the shift starting at {shift} (on duty: {names})").format(
-            incoming=incoming, shift=shift_label(app, start), names=", ".join(incoming_roster) or _("nobody")))
+        raise refuse(app, actor, subject, "duty.handover", N_(
+            "{incoming} is not on duty for the shift starting at {shift} (on duty: {names})",
+            incoming=incoming, shift=shift_label(app, start), names=", ".join(incoming_roster) or N_("nobody")))
     findings = open_findings_summary(app)
     handover_id = app.store.db["handovers"].insert({
         "shift_utc": start.isoformat(), "outgoing": actor, "incoming": incoming, "note": note,
@@ -180,9 +181,9 @@ def accept(app: Any, actor: str, handover_id: int, note: str = "") -> None:
     subject = f"handover-{handover_id}"
     app.require(actor, "duty.handover", subject, kind="inspection")
     if row["incoming"] != actor:
-        raise refuse(app, actor, subject, "duty.handover.accept", _(
-            "handover {id} is to {incoming}; only they can countersign it").format(id=handover_id,
-                                                                                 incoming=row["incoming"]))
+        raise refuse(app, actor, subject, "duty.handover.accept", N_(
+            "handover {id} is to {incoming}; only they can countersign it", id=handover_id,
+            incoming=row["incoming"]))
     if row["accepted_at"]:
         raise ValueError(_("handover {id} was already countersigned").format(id=handover_id))
     app.store.db["handovers"].update(handover_id, {"accepted_at": _now().isoformat(), "accept_note": note})

@@ -109,11 +109,11 @@ def close(app: Any, actor: str, finding_id: int, reason: str) -> None:
     app.require(actor, permission, subject)
     if kind not in PROCESS_KINDS:
         app.journal.append("operation", actor, subject, {"refused": permission, "kind": str(kind),
-                                                         "reason": "device finding"})
+                                                         "reason": N_("device finding")})
         raise Refused(N_("{kind} is a device finding: it closes when the next check no longer sees the fault; "
                          "add a fix note instead", kind=str(kind)))
     if not reason.strip():
-        app.journal.append("operation", actor, subject, {"refused": permission, "reason": "no reason given"})
+        app.journal.append("operation", actor, subject, {"refused": permission, "reason": N_("no reason given")})
         raise Refused(N_("closing finding {id} needs a reason", id=finding_id))
     if finding["closed_at"] is not None:
         raise ValueError(_("finding {id} is already closed").format(id=finding_id))

@@ -17,6 +17,7 @@ import attrs
 import pyrage
 
 from watchkeeper import __version__
+from watchkeeper.core.i18n import N_
 from watchkeeper.core.models import Secret
 from watchkeeper.evidence.anchor import GENESIS, Anchor, Head, write_anchor
 from watchkeeper.evidence.journal import Journal, Verification
@@ -86,9 +87,9 @@ def copy_backup(site: Site, folder: Path, passphrase: Secret, actor: str) -> Pat
     made in a hidden folder and renamed into place when complete, so a backup that is listed is whole.
     """
     if not passphrase.reveal():
-        raise BackupError("the backup passphrase is empty")
+        raise BackupError(N_("the backup passphrase is empty"))
     if site.source is None:
-        raise BackupError("the site was not loaded from a file, so there is no config to back up")
+        raise BackupError(N_("the site was not loaded from a file, so there is no config to back up"))
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     final = folder / f"{PREFIX}{stamp}"
@@ -139,11 +140,12 @@ def _manifest(backup: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((backup / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BackupError(f"{backup}: no {MANIFEST}: not a watchkeeper backup, or an unfinished one") from None
+        raise BackupError(N_("{backup}: no {manifest}: not a watchkeeper backup, or an unfinished one", backup=str(backup),
+                              manifest=MANIFEST)) from None
     except (ValueError, UnicodeDecodeError):
-        raise BackupError(f"{backup / MANIFEST}: not valid JSON") from None
+        raise BackupError(N_("{file}: not valid JSON", file=str(backup / MANIFEST))) from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        raise BackupError(f"{backup / MANIFEST}: has no file list")
+        raise BackupError(N_("{file}: has no file list", file=str(backup / MANIFEST)))
     return manifest
 
 
@@ -152,35 +154,38 @@ def verify_backup(backup: Path, passphrase: Secret) -> BackupCheck:
     manifest = _manifest(backup)
     for name in (STORE, SEALED, ANCHOR):
         if not (backup / name).is_file():
-            raise BackupError(f"{backup}: {name} is missing")
+            raise BackupError(N_("{backup}: {name} is missing", backup=str(backup), name=name))
         if manifest["files"].get(name) != _sha256(backup / name):
-            raise BackupError(f"{backup}: {name} does not match its hash in the manifest (altered)")
+            raise BackupError(N_("{backup}: {name} does not match its hash in the manifest (altered)", backup=str(backup),
+                                  name=name))
     try:
         sealed = json.loads(pyrage.passphrase.decrypt((backup / SEALED).read_bytes(), passphrase.reveal()))
         key = Secret(str(sealed["journal_key"]))
         bytes.fromhex(key.reveal())
         config_text = str(sealed["config"]).encode("utf-8")
     except pyrage.DecryptError:
-        raise BackupError(f"{backup / SEALED}: the passphrase does not open it (wrong passphrase, or altered)") from None
+        raise BackupError(N_("{file}: the passphrase does not open it (wrong passphrase, or altered)",
+                              file=str(backup / SEALED))) from None
     except (ValueError, KeyError, TypeError):
-        raise BackupError(f"{backup / SEALED}: does not hold a config and a journal key") from None
+        raise BackupError(N_("{file}: does not hold a config and a journal key", file=str(backup / SEALED))) from None
     store = _ReadOnlyStore(backup / STORE)
     try:
         verification = Journal(store, key, anchor=backup / ANCHOR).verify()  # type: ignore[arg-type]
         counts = _table_counts(store.conn)
     except sqlite3.DatabaseError as error:
-        raise BackupError(f"{backup / STORE}: not a readable SQLite store ({error})") from None
+        raise BackupError(N_("{file}: not a readable SQLite store ({error})", file=str(backup / STORE),
+                              error=type(error).__name__)) from None
     finally:
         store.conn.close()
     if not verification.ok:
         problem = verification.problem
-        raise BackupError(f"{backup}: its journal does not verify: entry {problem.seq if problem else '?'}: "
-                          f"{problem.reason if problem else 'unknown'}")
+        raise BackupError(N_("{backup}: its journal does not verify: entry {seq}: {problem}", backup=str(backup),
+                             seq=problem.seq if problem else "?", problem=problem.reason if problem else "?"))
     head = manifest.get("journal_head") or {}
     if head and (head.get("seq"), head.get("hash")) != (verification.head_seq, verification.head_hash):
-        raise BackupError(f"{backup}: its journal head is not the one the manifest recorded")
+        raise BackupError(N_("{backup}: its journal head is not the one the manifest recorded", backup=str(backup)))
     if manifest.get("counts") != counts:
-        raise BackupError(f"{backup}: its tables do not hold the rows the manifest counted")
+        raise BackupError(N_("{backup}: its tables do not hold the rows the manifest counted", backup=str(backup)))
     return BackupCheck(backup, verification, counts, manifest, config_text, key)
 
 
@@ -197,7 +202,8 @@ def backup_site(check: BackupCheck, beside: Path) -> Site:
         try:
             site = load_site(name)
         except ConfigError as error:
-            raise BackupError(f"{check.folder}: its config does not load: {error.render()}") from None
+            raise BackupError(N_("{folder}: its config does not load: {error}", folder=str(check.folder),
+                                      error=error.render())) from None
     finally:
         os.unlink(name)
     return attrs.evolve(site, source=beside)
@@ -211,7 +217,7 @@ def restore_files(check: BackupCheck, store: Path, key: Path, anchor: Path, conf
     deleting them.
     """
     if store.exists() and not replace:
-        raise BackupError(f"{store} exists; restore with --replace to keep it aside and restore over it")
+        raise BackupError(N_("{store} exists; restore with --replace to keep it aside and restore over it", store=str(store)))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     stale = [store.with_name(store.name + suffix) for suffix in ("-wal", "-shm")]
     for path in (store, key, anchor, *stale, *((config,) if config else ())):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from watchkeeper.core.i18n import N_
 from watchkeeper.devices.safeparse import MAX_REPLY_BYTES, decode_text, protocol_error
 
 #: The HTTP API's `NTP.TimeZone` index → offset from UTC in minutes (Dahua HTTP API, NTP table).
@@ -27,16 +28,16 @@ def parse_kv(body: str | bytes, what: str, continuation: bool = False) -> dict[s
     `continuation` accepts bare lines after a key (log.cgi's multi-line Detail values).
     """
     if len(body) > MAX_REPLY_BYTES:
-        raise protocol_error(f"{what}: reply of {len(body)} bytes is too large")
+        raise protocol_error(N_("{what}: reply of {size} bytes is too large", what=what, size=len(body)))
     text = decode_text(body, what) if isinstance(body, bytes) else body
     stripped = text.lstrip()
     if stripped.startswith("<"):
-        raise protocol_error(f"{what}: HTML or XML where key=value was expected")
+        raise protocol_error(N_("{what}: HTML or XML where key=value was expected", what=what))
     if stripped.lower().startswith("error"):
-        raise protocol_error(f"{what}: device answered {' '.join(stripped.split())[:80]!r}")
+        raise protocol_error(N_("{what}: device answered {answer!r}", what=what, answer=" ".join(stripped.split())[:80]))
     lines = text.splitlines()
     if len(lines) > MAX_LINES:
-        raise protocol_error(f"{what}: {len(lines)} lines in one reply")
+        raise protocol_error(N_("{what}: {lines} lines in one reply", what=what, lines=len(lines)))
     result: dict[str, str] = {}
     last_key = None
     for number, line in enumerate(lines, 1):
@@ -49,19 +50,19 @@ def parse_kv(body: str | bytes, what: str, continuation: bool = False) -> dict[s
         elif continuation and last_key is not None and "\x00" not in line:
             result[last_key] += "\n" + line.strip()
         else:
-            raise protocol_error(f"{what}: malformed line {number}")
+            raise protocol_error(N_("{what}: malformed line {number}", what=what, number=number))
     return result
 
 
 def expect_ok(body: str, what: str) -> None:
     """Setter replies are a bare `OK`."""
     if body.strip() != "OK":
-        raise protocol_error(f"{what}: device did not answer OK")
+        raise protocol_error(N_("{what}: device did not answer OK", what=what))
 
 
 def require(reply: dict[str, str], key: str, what: str) -> str:
     if key not in reply:
-        raise protocol_error(f"{what}: reply has no {key!r}")
+        raise protocol_error(N_("{what}: reply has no {key!r}", what=what, key=key))
     return reply[key]
 
 
@@ -69,13 +70,13 @@ def parse_int(text: str, what: str) -> int:
     try:
         return int(text.strip())
     except ValueError:
-        raise protocol_error(f"{what}: {text[:40]!r} is not an integer") from None
+        raise protocol_error(N_("{what}: {value!r} is not an integer", what=what, value=text[:40])) from None
 
 
 def zone(index: int) -> timezone:
     """The fixed-offset zone of a `NTP.TimeZone` index."""
     if not 0 <= index < len(TIME_ZONES):
-        raise protocol_error(f"time zone index {index} is not in the Dahua table")
+        raise protocol_error(N_("time zone index {index} is not in the Dahua table", index=index))
     return timezone(timedelta(minutes=TIME_ZONES[index]))
 
 
@@ -96,7 +97,7 @@ def parse_device_time(text: str, tz: timezone, what: str) -> datetime:
     try:
         local = datetime.strptime(text.strip(), DEVICE_TIME_FORMAT)
     except ValueError:
-        raise protocol_error(f"{what}: {text[:40]!r} is not a device time") from None
+        raise protocol_error(N_("{what}: {value!r} is not a device time", what=what, value=text[:40])) from None
     return local.replace(tzinfo=tz).astimezone(timezone.utc)
 
 

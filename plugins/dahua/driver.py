@@ -143,7 +143,7 @@ class DahuaDriver:
     async def snapshot(self, channel: int) -> bytes:
         data = await self._cgi.binary(f"snapshot.cgi?channel={int(channel)}", JPEG_TYPES)
         if not data.startswith(b"\xff\xd8"):
-            raise protocol_error("snapshot.cgi: reply is not a JPEG")
+            raise protocol_error(N_("{what}: reply is not a JPEG", what="snapshot.cgi"))
         return data
 
     async def stream_uri(self, channel: int, substream: bool = False) -> str:
@@ -168,7 +168,7 @@ class DahuaDriver:
         created = await self._kv("mediaFileFind.cgi?action=factory.create")
         finder = cgi.require(created, "result", "factory.create").strip()
         if not finder.isdigit():
-            raise protocol_error("factory.create: object id is not a number")
+            raise protocol_error(N_("{what}: object id is not a number", what="factory.create"))
         segments: list[RecordingSegment] = []
         try:
             found = await self._cgi.text(
@@ -184,7 +184,7 @@ class DahuaDriver:
                     break
                 segments += [self._segment(channel, item, zone) for item in files]
             else:
-                raise protocol_error("findNextFile: device never reported the end of the results")
+                raise protocol_error(N_("{what}: device never reported the end of the results", what="findNextFile"))
         finally:
             await asyncio.shield(self._close_finder(finder))
         overlapping = {(s.start, s.token): s for s in segments if s.end > start and s.start < end}
@@ -203,7 +203,7 @@ class DahuaDriver:
         begin = cgi.parse_device_time(item.get("start_time", ""), zone, "findNextFile StartTime")
         finish = cgi.parse_device_time(item.get("end_time", ""), zone, "findNextFile EndTime")
         if finish <= begin:
-            raise protocol_error("findNextFile: a file ends before it starts")
+            raise protocol_error(N_("{what}: a file ends before it starts", what="findNextFile"))
         record_type = item.get("record_type", "unknown")
         kind = (RecordingKind.CONTINUOUS if record_type in CONTINUOUS
                 else RecordingKind.UNKNOWN if record_type == "unknown" else RecordingKind.EVENT)
@@ -232,10 +232,11 @@ class DahuaDriver:
             async for chunk in response.chunks():
                 received += len(chunk)
                 if received > limit:
-                    raise protocol_error(f"{what}: file larger than the device said")
+                    raise protocol_error(N_("{what}: file larger than the device said", what=what))
                 sink.write(chunk)
         if segment.size_bytes is not None and received != segment.size_bytes:
-            raise protocol_error(f"{what}: got {received} bytes of {segment.size_bytes}")
+            raise protocol_error(N_("{what}: got {received} bytes of {size}", what=what, received=received,
+                                    size=segment.size_bytes))
 
     # --- storage, events, audit log ------------------------------------------------------------
 
@@ -254,7 +255,7 @@ class DahuaDriver:
             try:
                 # Silence past two heartbeats means the device is gone without a FIN.
                 idle = 2 * heartbeat + self.endpoint.timeout
-                async with self._cgi.stream(path, "eventManager attach", idle) as response:
+                async with self._cgi.stream(path, "eventManager.attach", idle) as response:
                     reader = PartReader()
                     async for chunk in response.chunks():
                         failures = 0
@@ -275,22 +276,22 @@ class DahuaDriver:
         started = await self._kv(
             f"log.cgi?action=startFind&condition.StartTime={q(cgi.format_device_time(start, zone))}"
             f"&condition.EndTime={q(cgi.format_device_time(end, zone))}")
-        token = cgi.require(started, "token", "log startFind").strip()
+        token = cgi.require(started, "token", "log.startFind").strip()
         if not token.isdigit():
-            raise protocol_error("log startFind: token is not a number")
+            raise protocol_error(N_("{what}: token is not a number", what="log.startFind"))
         entries: list[AuditEntry] = []
         try:
             for _ in range(MAX_PAGES):
                 text = await self._cgi.text(f"log.cgi?action=doFind&token={token}&count={PAGE}")
-                reply = cgi.parse_kv(text, "log doFind", continuation=True)
-                if cgi.parse_int(reply.get("found", "0"), "log doFind") == 0:
+                reply = cgi.parse_kv(text, "log.doFind", continuation=True)
+                if cgi.parse_int(reply.get("found", "0"), "log.doFind") == 0:
                     break
                 for item in parse_log_entries(text):
                     log_type = str(item.get("type", ""))
                     fields = item.get("detail_fields") or {}
                     channel = str(item.get("detail.Channel") or fields.get("Channel") or "")
                     entries.append(AuditEntry(
-                        time=cgi.parse_device_time(str(item.get("time", "")), zone, "log Time"), log_type=log_type,
+                        time=cgi.parse_device_time(str(item.get("time", "")), zone, "log.Time"), log_type=log_type,
                         action=audit_action(log_type), user=str(item.get("user", "")),
                         address=str(item.get("detail.Address", "")),
                         channel=int(channel) if channel.isdigit() else None, detail=str(item.get("detail", ""))))

@@ -7,10 +7,13 @@ import re
 from datetime import datetime, timezone
 
 from watchkeeper.core.models import DeviceEvent, DeviceEventKind
+from watchkeeper.core.i18n import N_
 from watchkeeper.devices.safeparse import protocol_error
 
 BOUNDARY = "myboundary"
 
+#: The label of this call in a reason.
+STREAM = N_("event stream")
 #: Dahua event codes the driver subscribes to, and what each means to the regulation.
 CODE_KINDS: dict[str, DeviceEventKind] = {
     "VideoLoss": DeviceEventKind.VIDEO_LOSS,
@@ -60,7 +63,7 @@ class PartReader:
                 break
             bodies.append(body)
         if len(self._buffer) > MAX_PART_BYTES:
-            raise protocol_error("event stream: part larger than any device sends")
+            raise protocol_error(N_("{what}: part larger than any device sends", what=STREAM))
         return bodies
 
     def _next_part(self) -> str | None:
@@ -75,17 +78,17 @@ class PartReader:
             name, _, value = line.partition(b":")
             if name.strip().lower() == b"content-length":
                 if not value.strip().isdigit():
-                    raise protocol_error("event stream: bad Content-Length")
+                    raise protocol_error(N_("{what}: bad Content-Length", what=STREAM))
                 length = int(value.strip())
             elif line.strip() and not line.startswith(b"--") and name.strip().lower() != b"content-type":
-                raise protocol_error("event stream: unexpected line between parts")
+                raise protocol_error(N_("{what}: unexpected line between parts", what=STREAM))
         if length is None:
             if any(line.startswith(b"--") for line in header_lines):
-                raise protocol_error("event stream: part without Content-Length")
+                raise protocol_error(N_("{what}: part without Content-Length", what=STREAM))
             del buffer[: head_end + 4]
             return self._next_part()
         if length > MAX_PART_BYTES:
-            raise protocol_error("event stream: part larger than any device sends")
+            raise protocol_error(N_("{what}: part larger than any device sends", what=STREAM))
         start = head_end + 4
         if len(buffer) < start + length:
             return None
@@ -94,7 +97,7 @@ class PartReader:
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError:
-            raise protocol_error("event stream: part is not UTF-8") from None
+            raise protocol_error(N_("{what}: part is not UTF-8", what=STREAM)) from None
 
 
 def parse_event(body: str, now: datetime | None = None) -> DeviceEvent | None:
@@ -106,11 +109,11 @@ def parse_event(body: str, now: datetime | None = None) -> DeviceEvent | None:
     for item in _FIELD.split(body):
         key, sep, value = item.partition("=")
         if not sep:
-            raise protocol_error("event stream: malformed event field")
+            raise protocol_error(N_("{what}: malformed event field", what=STREAM))
         fields[key.strip()] = value.strip()
     code = fields.get("Code")
     if code is None:
-        raise protocol_error("event stream: event without Code")
+        raise protocol_error(N_("{what}: event without Code", what=STREAM))
     when = now or datetime.now(timezone.utc)
     if "data" in fields:
         try:
@@ -119,7 +122,7 @@ def parse_event(body: str, now: datetime | None = None) -> DeviceEvent | None:
             if isinstance(stamp, (int, float)) and 0 < stamp < 2**33:
                 when = datetime.fromtimestamp(stamp, timezone.utc)
         except ValueError:
-            raise protocol_error("event stream: data is not JSON") from None
+            raise protocol_error(N_("{what}: data is not JSON", what=STREAM)) from None
     index = fields.get("index", "")
     channel = int(index) + 1 if index.isdigit() else None
     kind = CODE_KINDS.get(code, DeviceEventKind.OTHER)

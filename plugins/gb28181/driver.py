@@ -23,6 +23,7 @@ import cv2
 from watchkeeper.core.findings import FindingKind
 from watchkeeper.core.models import (Capability, ClockReading, DeviceEvent, DeviceEventKind, DeviceInfo,
                                      DeviceKind, Endpoint, RecordingKind, RecordingSegment)
+from watchkeeper.core.i18n import N_, error_text
 from watchkeeper.devices.drivers import CapabilityMissing, DeviceError
 
 from . import manscdp, media
@@ -67,7 +68,8 @@ async def platform_for(endpoint: Endpoint) -> SipPlatform:
                 await platform.start()
             except OSError as error:
                 raise DeviceError(FindingKind.UNREACHABLE,
-                                  f"cannot listen for GB/T 28181 devices on {endpoint.host}:{endpoint.port}: {error}")
+                                  N_("cannot listen for GB/T 28181 devices on {host}:{port}: {error}",
+                                     host=endpoint.host, port=endpoint.port, error=error_text(error))) from None
             _platforms[key] = platform
         platform.users += 1
     return platform
@@ -81,6 +83,11 @@ async def release(platform: SipPlatform) -> None:
                 if running is platform:
                     del _platforms[key]
             await platform.stop()
+
+
+#: MANSCDP queries as a reason names them (the CmdType is the wire's word, not the reader's).
+QUERY_LABELS = {"DeviceInfo": N_("device information query"), "DeviceStatus": N_("device status query"),
+                "Catalog": N_("channel catalog query"), "RecordInfo": N_("recording query")}
 
 
 class Gb28181Driver:
@@ -106,13 +113,14 @@ class Gb28181Driver:
             while not self._live(platform):
                 failure = platform.auth_failures.get(self.device_id)
                 if failure:
-                    raise DeviceError(FindingKind.AUTH_FAILED, f"device {self.device_id}: {failure}")
+                    raise DeviceError(FindingKind.AUTH_FAILED, N_("device {device}: {problem}", device=self.device_id,
+                                                                      problem=failure))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise DeviceError(FindingKind.UNREACHABLE,
-                                      f"device {self.device_id} has not registered to {self.endpoint.host}:"
-                                      f"{self.endpoint.port} within {self.endpoint.timeout:g} s (or stopped "
-                                      "sending keepalives)")
+                    raise DeviceError(FindingKind.UNREACHABLE, N_(
+                        "device {device} has not registered to {host}:{port} within {timeout:g} s (or stopped "
+                        "sending keepalives)", device=self.device_id, host=self.endpoint.host,
+                        port=self.endpoint.port, timeout=self.endpoint.timeout))
                 try:
                     await asyncio.wait_for(platform.registered.wait(), min(remaining, 0.5))
                 except TimeoutError:
@@ -128,13 +136,16 @@ class Gb28181Driver:
     async def _ask(self, cmd_type: str, fields: Sequence[tuple[str, Any]] = (), target: str | None = None
                    ) -> list[manscdp.Body]:
         platform = await self._ready()
+        what = QUERY_LABELS.get(cmd_type, cmd_type)
         try:
             return await platform.query(self.device_id, cmd_type, list(fields), self.endpoint.timeout, target)
         except TimeoutError:
-            raise DeviceError(FindingKind.UNREACHABLE,
-                              f"{cmd_type}: no answer from {self.device_id} within {self.endpoint.timeout:g} s") from None
+            raise DeviceError(FindingKind.UNREACHABLE, N_("{what}: no answer from {device} within {timeout:g} s",
+                                                          what=what, device=self.device_id,
+                                                          timeout=self.endpoint.timeout)) from None
         except (PermissionError, LookupError, ValueError) as error:
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, f"{cmd_type}: {error}") from None
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: {problem}", what=what,
+                                                             problem=error_text(error))) from None
 
     async def device_info(self) -> DeviceInfo:
         body = (await self._ask("DeviceInfo"))[0]
@@ -150,11 +161,13 @@ class Gb28181Driver:
         round_trip = time.monotonic() - started
         text = body.text("DeviceTime")
         if not text:
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, "DeviceStatus carries no DeviceTime")
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: the reply carries no {field}", what=QUERY_LABELS["DeviceStatus"],
+                                                             field="DeviceTime"))
         try:
             device_time = manscdp.parse_time(text, self._platform.zone if self._platform else timezone.utc)
         except manscdp.ManscdpError as error:
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, f"DeviceTime: {error}") from None
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: {problem}", what=QUERY_LABELS["DeviceStatus"],
+                                                             problem=error_text(error))) from None
         # GB/T 28181 times carry no zone: the device keeps the platform's (the site's legal time).
         return ClockReading(device_time, before + timedelta(seconds=round_trip / 2), round_trip,
                             time_zone=str(self._platform.zone) if self._platform else None)
@@ -170,8 +183,8 @@ class Gb28181Driver:
     async def recordings(self, channel: int, start: datetime, end: datetime) -> list[RecordingSegment]:
         channels = await self.channels()
         if not 1 <= channel <= len(channels):
-            raise DeviceError(FindingKind.PROTOCOL_ERROR,
-                              f"channel {channel}: the device's catalog lists {len(channels)} channels")
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("channel {channel}: the device's catalog lists {count} channels",
+                                                             channel=channel, count=len(channels)))
         zone = self._platform.zone if self._platform else timezone.utc
         pages = await self._ask("RecordInfo", [
             ("StartTime", manscdp.format_time(start, zone)), ("EndTime", manscdp.format_time(end, zone)),
@@ -183,7 +196,8 @@ class Gb28181Driver:
                     begin = manscdp.parse_time(item.get("StartTime", ""), zone)
                     finish = manscdp.parse_time(item.get("EndTime", ""), zone)
                 except manscdp.ManscdpError as error:
-                    raise DeviceError(FindingKind.PROTOCOL_ERROR, f"RecordInfo item: {error}") from None
+                    raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: {problem}", what=QUERY_LABELS["RecordInfo"],
+                                                                         problem=error_text(error))) from None
                 size = item.get("FileSize", "")
                 kind = {"time": RecordingKind.CONTINUOUS, "alarm": RecordingKind.EVENT,
                         "manual": RecordingKind.EVENT}.get(item.get("Type", "").lower(), RecordingKind.UNKNOWN)
@@ -228,15 +242,15 @@ class Gb28181Driver:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     registration.refresh_wanted = False
-                    raise DeviceError(FindingKind.UNREACHABLE,
-                                      f"device {self.device_id} was asked to register again (to take the time "
-                                      f"from the platform's Date) and did not within "
-                                      f"{self.endpoint.timeout + REREGISTER_WAIT_SECONDS:g} s")
+                    raise DeviceError(FindingKind.UNREACHABLE, N_(
+                        "device {device} was asked to register again (to take the time from the platform's Date) "
+                        "and did not within {timeout:g} s", device=self.device_id,
+                        timeout=self.endpoint.timeout + REREGISTER_WAIT_SECONDS))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(platform.registered.wait(), min(remaining, 0.5))
 
     async def set_ntp(self, servers: list[str]) -> None:
-        raise CapabilityMissing("GB/T 28181 has no NTP setting")
+        raise CapabilityMissing(N_("GB/T 28181 has no NTP setting"))
 
     async def _session(self, channel: int, playback: tuple[datetime, datetime] | None,
                        enough: Callable[[media.RtpReceiver], bool]) -> bytes:
@@ -244,8 +258,8 @@ class Gb28181Driver:
         `enough` says so or the stream stops, then BYE. Bounded in time and bytes."""
         channels = await self.channels()
         if not 1 <= channel <= len(channels):
-            raise DeviceError(FindingKind.PROTOCOL_ERROR,
-                              f"channel {channel}: the device's catalog lists {len(channels)} channels")
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("channel {channel}: the device's catalog lists {count} channels",
+                                                             channel=channel, count=len(channels)))
         platform = await self._ready()
         ssrc = ("1" if playback else "0") + f"{self.device_id[3:8]}{secrets.randbelow(10_000):04d}"
         host = str(self.endpoint.options.get("media_address", platform.host))
@@ -255,7 +269,7 @@ class Gb28181Driver:
             receiver, port = await media.open_receiver(host, self._rtp_ports(), int(ssrc), transport,
                                                        registration.address[0] if registration else None)
         except OSError as error:
-            raise DeviceError(FindingKind.UNREACHABLE, f"cannot receive media: {error}") from None
+            raise DeviceError(FindingKind.UNREACHABLE, N_("cannot receive media: {error}", error=error_text(error))) from None
         offer = media.Offer(channels[channel - 1], host, port, ssrc,
                             (int(playback[0].timestamp()), int(playback[1].timestamp())) if playback else None,
                             transport)
@@ -269,9 +283,9 @@ class Gb28181Driver:
                 try:
                     await asyncio.wait_for(receiver.connected.wait(), self.endpoint.timeout)
                 except TimeoutError:
-                    raise DeviceError(FindingKind.PROTOCOL_ERROR,
-                                      f"{self.device_id} accepted the INVITE but never connected to TCP media "
-                                      f"port {port} within {self.endpoint.timeout:g} s") from None
+                    raise DeviceError(FindingKind.PROTOCOL_ERROR, N_(
+                        "{device} accepted the INVITE but never connected to TCP media port {port} within {timeout:g} s",
+                        device=self.device_id, port=port, timeout=self.endpoint.timeout)) from None
             deadline = time.monotonic() + self.endpoint.timeout + (
                 (playback[1] - playback[0]).total_seconds() if playback else 0)
             while not enough(receiver):
@@ -287,9 +301,11 @@ class Gb28181Driver:
                         break
             return receiver.stream()
         except TimeoutError:
-            raise DeviceError(FindingKind.UNREACHABLE, f"INVITE: no answer from {self.device_id}") from None
+            raise DeviceError(FindingKind.UNREACHABLE, N_("{what}: no answer from {device}", what="INVITE",
+                                                          device=self.device_id)) from None
         except (PermissionError, LookupError) as error:
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, f"INVITE: {error}") from None
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: {problem}", what="INVITE",
+                                                             problem=error_text(error))) from None
         finally:
             receiver.close()
             if dialog is not None:
@@ -298,14 +314,16 @@ class Gb28181Driver:
     def _media_transport(self) -> str:
         text = str(self.endpoint.options.get("media_transport", "udp")).lower()
         if text not in media.TRANSPORTS:
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, f"options.media_transport {text!r} is not udp or tcp")
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("options.media_transport {value!r} is not udp or tcp",
+                                                             value=text[:40]))
         return text
 
     def _rtp_ports(self) -> range:
         text = str(self.endpoint.options.get("rtp_ports", "30000-30999"))
         first, _, last = text.partition("-")
         if not (first.isdigit() and last.isdigit() and 1024 <= int(first) <= int(last) <= 65535):
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, f"options.rtp_ports {text!r} is not a range like 30000-30999")
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("options.rtp_ports {value!r} is not a range like 30000-30999",
+                                                             value=text[:40]))
         return range(int(first), int(last) + 1)
 
     async def snapshot(self, channel: int) -> bytes:
@@ -324,34 +342,35 @@ class Gb28181Driver:
             frames = await asyncio.to_thread(media.decode, stream, 2)
         if not frames:
             raise DeviceError(FindingKind.PROTOCOL_ERROR,
-                              f"live video of channel {channel}: {len(stream)} bytes, no picture decoded")
+                              N_("live video of channel {channel}: {size} bytes, no picture decoded", channel=channel,
+                                 size=len(stream)))
         ok, jpeg = cv2.imencode(".jpg", frames[0], [cv2.IMWRITE_JPEG_QUALITY, 90])
         return jpeg.tobytes()
 
     async def download_clip(self, channel: int, start: datetime, end: datetime, destination: Path) -> Path:
         """The recorded interval as the PS the device sends (a Playback session), written to a .mpg."""
         if end <= start:
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, "clip ends before it starts")
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("clip ends before it starts"))
         stream = await self._session(channel, (start, end), lambda receiver: receiver.size >= media.MAX_STREAM_BYTES)
         if not stream:
-            raise DeviceError(FindingKind.PROTOCOL_ERROR, f"playback of channel {channel}: no media arrived")
+            raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("playback of channel {channel}: no media arrived", channel=channel))
         target = Path(destination).with_suffix(".mpg")
         await asyncio.to_thread(target.write_bytes, stream)
         return target
 
     async def stream_uri(self, channel: int, substream: bool = False) -> str:
-        raise CapabilityMissing("GB/T 28181 has no RTSP URI")
+        raise CapabilityMissing(N_("GB/T 28181 has no RTSP URI"))
 
     async def playback_uri(self, channel: int, start: datetime, end: datetime) -> str:
-        raise CapabilityMissing("GB/T 28181 has no RTSP URI")
+        raise CapabilityMissing(N_("GB/T 28181 has no RTSP URI"))
 
     async def storage(self) -> list:
-        raise CapabilityMissing("GB/T 28181 reports no disks")
+        raise CapabilityMissing(N_("GB/T 28181 reports no disks"))
 
     async def audit_log(self, start: datetime, end: datetime) -> list[Any]:
         # GB/T 28181 has no query for a device's own log of playback, export or deletion: AUDIT_LOG
         # is not declared, and R9 has no device-side evidence for these devices.
-        raise CapabilityMissing("GB/T 28181 defines no device audit log; AUDIT_LOG is not offered")
+        raise CapabilityMissing(N_("GB/T 28181 defines no device audit log; AUDIT_LOG is not offered"))
 
     async def close(self) -> None:
         if self._platform is not None:

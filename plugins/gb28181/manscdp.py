@@ -11,6 +11,8 @@ from xml.etree.ElementTree import Element
 import attrs
 from defusedxml import ElementTree as SafeElementTree
 from defusedxml.common import DefusedXmlException
+from watchkeeper.core.i18n import N_
+from watchkeeper.devices.safeparse import refused_xml
 
 CONTENT_TYPE = "Application/MANSCDP+xml"
 #: A Catalog page of a big NVR or a RecordInfo page stays well under this.
@@ -52,31 +54,34 @@ class Body:
 def decode(data: bytes) -> Body:
     """Parse a MANSCDP body defensively: bounded, no DTDs or entities, encoding as the device declares."""
     if len(data) > MAX_BODY_BYTES:
-        raise ManscdpError(f"body of {len(data)} bytes is over {MAX_BODY_BYTES}")
+        raise ManscdpError(N_("body of {size} bytes is over {limit}", size=len(data), limit=MAX_BODY_BYTES))
     declared = _DECLARED.match(data)
     encoding = declared.group(1).decode("ascii").lower() if declared else "utf-8"
     codec = _CODECS.get(encoding)
     if codec is None:
-        raise ManscdpError(f"unknown encoding {encoding!r}")
+        raise ManscdpError(N_("unknown encoding {encoding!r}", encoding=encoding[:40]))
     try:
         text = data.decode(codec)
     except UnicodeDecodeError:
-        raise ManscdpError(f"body is not valid {encoding}") from None
+        raise ManscdpError(N_("body is not valid {encoding}", encoding=encoding)) from None
     # The declaration is gone once decoded: expat reads only a few encodings itself.
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text, count=1)
     try:
         element = SafeElementTree.fromstring(text, forbid_dtd=True)
-    except (DefusedXmlException, SafeElementTree.ParseError) as error:
-        raise ManscdpError(f"not well-formed XML: {error}") from None
+    except DefusedXmlException as error:
+        raise ManscdpError(N_("XML refused: {why}", why=refused_xml(error))) from None
+    except SafeElementTree.ParseError as error:
+        line, column = getattr(error, "position", (0, 0))  # expat's own message is English
+        raise ManscdpError(N_("not well-formed XML at line {line}, column {column}", line=line, column=column)) from None
     if sum(1 for _ in element.iter()) > MAX_ELEMENTS:
-        raise ManscdpError(f"more than {MAX_ELEMENTS} elements")
+        raise ManscdpError(N_("more than {limit} elements", limit=MAX_ELEMENTS))
     if element.tag not in ("Query", "Response", "Notify", "Control"):
-        raise ManscdpError(f"unknown root element <{element.tag[:40]}>")
+        raise ManscdpError(N_("unknown root element <{tag}>", tag=element.tag[:40]))
     cmd_type = (element.findtext("CmdType") or "").strip()
     sn_text = (element.findtext("SN") or "").strip()
     device_id = (element.findtext("DeviceID") or "").strip()
     if not cmd_type or not sn_text.isdigit() or not device_id:
-        raise ManscdpError("CmdType, SN and DeviceID are required")
+        raise ManscdpError(N_("CmdType, SN and DeviceID are required"))
     return Body(element.tag, cmd_type, int(sn_text), device_id, element)
 
 
@@ -119,7 +124,7 @@ def parse_time(value: str, zone: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise ManscdpError(f"{value[:40]!r} is not a time like 2026-11-29T08:00:00") from None
+        raise ManscdpError(N_("{value!r} is not a time like 2026-11-29T08:00:00", value=value[:40])) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 

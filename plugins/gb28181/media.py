@@ -19,6 +19,7 @@ from datetime import datetime
 import attrs
 import av
 import numpy as np
+from watchkeeper.core.i18n import N_
 
 RTP_HEADER = struct.Struct("!BBHII")
 PAYLOAD_TYPE = 96
@@ -203,7 +204,8 @@ async def open_receiver(host: str, ports: range, ssrc: int, transport: str = "ud
         except OSError:
             continue
         return receiver, port
-    raise OSError(f"no free {transport.upper()} media port in {ports.start}-{ports.stop - 1}")
+    raise OSError(N_("no free {transport} media port in {first}-{last}", transport=transport.upper(), first=ports.start,
+                     last=ports.stop - 1))
 
 
 def decode(stream: bytes, limit: int = 25) -> list[np.ndarray]:

@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
+from watchkeeper.core.i18n import N_, error_text
 
 from . import manscdp, sip
 
@@ -172,7 +173,7 @@ class SipPlatform:
             challenge = f'Digest realm="{self.domain}", nonce="{nonce}", algorithm=MD5'
             return sip.response_to(message, 401, sip.tag(), [("WWW-Authenticate", challenge)])
         if not sip.verify(credentials, password, "REGISTER", nonce, self.domain, device_id):
-            self.auth_failures[device_id] = "the device's digest does not match the configured password"
+            self.auth_failures[device_id] = N_("the device's digest does not match the configured password")
             return sip.response_to(message, 403, sip.tag())
         self.auth_failures.pop(device_id, None)
         expires_text = message.header("Expires") or "3600"
@@ -201,14 +202,15 @@ class SipPlatform:
         content_type = (message.header("Content-Type") or "").split(";")[0].strip().lower()
         try:
             if content_type != manscdp.CONTENT_TYPE.lower():
-                raise manscdp.ManscdpError(f"Content-Type {content_type[:60]!r} is not {manscdp.CONTENT_TYPE}")
+                raise manscdp.ManscdpError(N_("Content-Type {type!r} is not {expected}", type=content_type[:60],
+                                              expected=manscdp.CONTENT_TYPE))
             body = manscdp.decode(message.body)
         except manscdp.ManscdpError as error:
             log.info("gb28181: %s sent a bad MANSCDP message: %s", device_id, error)
             # The SN cannot be read from a bad body: every question waiting on this device fails.
             for (waiting_device, _cmd, _sn), gathering in self._gatherings.items():
                 if waiting_device == device_id:
-                    gathering.failure = str(error)
+                    gathering.failure = error_text(error)
                     gathering.done.set()
             return sip.response_to(message, 400, sip.tag())
         if registration.refresh_wanted and body.root == "Notify" and body.cmd_type == "Keepalive":
@@ -238,7 +240,7 @@ class SipPlatform:
         """Send a Query MESSAGE and return every Response page for it (SN matched), within timeout."""
         registration = self.registrations.get(device_id)
         if registration is None:
-            raise LookupError(device_id)
+            raise LookupError(N_("device {device} is not registered", device=device_id))
         self._sn = (self._sn + 1) % 1_000_000
         sn = self._sn
         body = manscdp.encode("Query", cmd_type, sn, target or device_id, fields)
@@ -246,10 +248,10 @@ class SipPlatform:
         try:
             accepted = await self._request(registration, "MESSAGE", body, timeout)
             if accepted.status != 200:
-                raise PermissionError(f"{cmd_type} answered {accepted.status}")
+                raise PermissionError(N_("the device answered {status}", status=accepted.status))
             await asyncio.wait_for(gathering.done.wait(), timeout)
             if gathering.failure:
-                raise ValueError(f"the device's answer is unreadable: {gathering.failure}")
+                raise ValueError(N_("the device's answer is unreadable: {problem}", problem=gathering.failure))
             return gathering.pages
         finally:
             self._gatherings.pop((device_id, cmd_type, sn), None)
@@ -302,13 +304,14 @@ class SipPlatform:
         """Open a media session for a channel; returns the dialog once the device said 200 and was ACKed."""
         registration = self.registrations.get(device_id)
         if registration is None:
-            raise LookupError(device_id)
+            raise LookupError(N_("device {device} is not registered", device=device_id))
         uri = f"sip:{channel_id}@{registration.address[0]}:{registration.address[1]}"
         answer = await self._request(registration, "INVITE", sdp.encode("ascii"), timeout, uri, "APPLICATION/SDP",
                                      extra=(("Subject", subject), ("Contact",
                                             f"<sip:{self.platform_id}@{self.host}:{self.port}>")))
         if answer.status != 200:
-            raise PermissionError(f"INVITE answered {answer.status} {answer.start[12:40]}")
+            raise PermissionError(N_("the device answered {status} {phrase!r}", status=answer.status,
+                                     phrase=answer.start[12:40].strip()))
         request_cseq = answer.cseq[0]
         dialog = Dialog(registration, uri, answer.call_id, sip.uri_tag(answer.header("From") or ""),
                         answer.header("To") or "", request_cseq, answer.body.decode("utf-8", "replace"))

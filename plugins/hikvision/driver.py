@@ -12,6 +12,7 @@ from pathlib import Path
 import attrs
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.findings import FindingKind
+from watchkeeper.core.i18n import N_
 from watchkeeper.core.models import (
     AuditEntry,
     Capability,
@@ -64,7 +65,7 @@ class HikvisionDriver:
     # --- identity and clock ---------------------------------------------------------------------
 
     async def device_info(self) -> DeviceInfo:
-        root = await self.isapi.xml("GET", "/ISAPI/System/deviceInfo", "deviceInfo")
+        root = await self.isapi.xml("GET", "/ISAPI/System/deviceInfo", N_("deviceInfo"))
         info = parse.device_info(root)
         if info.kind is DeviceKind.RECORDER:
             channels = await self._count_channels("/ISAPI/ContentMgmt/InputProxy/channels")
@@ -75,7 +76,7 @@ class HikvisionDriver:
 
     async def _count_channels(self, path: str) -> int:
         try:
-            return parse.channel_count(await self.isapi.xml("GET", path, "channels"))
+            return parse.channel_count(await self.isapi.xml("GET", path, N_("channels")))
         except DeviceError as error:
             if error.kind is not FindingKind.PROTOCOL_ERROR:
                 raise
@@ -84,21 +85,21 @@ class HikvisionDriver:
     async def status(self) -> parse.DeviceStatus:
         """Uptime and the device's clock from /System/status (an uptime that drops means a reboot)."""
         zone = await self.zone()
-        return parse.device_status(await self.isapi.xml("GET", "/ISAPI/System/status", "status"), zone)
+        return parse.device_status(await self.isapi.xml("GET", "/ISAPI/System/status", N_("status")), zone)
 
     async def event_triggers(self) -> list[parse.EventTrigger]:
         """Which events the device acts on per channel; one without `center` never reaches events()."""
-        return parse.event_triggers(await self.isapi.xml("GET", "/ISAPI/Event/triggers", "triggers"))
+        return parse.event_triggers(await self.isapi.xml("GET", "/ISAPI/Event/triggers", N_("triggers")))
 
     async def io_outputs(self) -> dict[int, str]:
-        return parse.io_outputs(await self.isapi.xml("GET", "/ISAPI/System/IO/outputs", "IO outputs"))
+        return parse.io_outputs(await self.isapi.xml("GET", "/ISAPI/System/IO/outputs", N_("IO outputs")))
 
     async def stream_ids(self) -> list[int]:
-        return parse.streaming_ids(await self.isapi.xml("GET", "/ISAPI/Streaming/channels", "streaming channels"))
+        return parse.streaming_ids(await self.isapi.xml("GET", "/ISAPI/Streaming/channels", N_("streaming channels")))
 
     async def _time_settings(self) -> tuple[parse.TimeSettings, float, float]:
         started = time.time()
-        root = await self.isapi.xml("GET", "/ISAPI/System/time", "time")
+        root = await self.isapi.xml("GET", "/ISAPI/System/time", N_("time"))
         finished = time.time()
         return parse.time_settings(root), started, finished
 
@@ -106,7 +107,8 @@ class HikvisionDriver:
         try:
             self._zone = parse_zone(settings.time_zone or "")
         except TimeZoneError:
-            raise protocol_error(f"time: unrecognised timeZone {str(settings.time_zone)[:40]!r}") from None
+            raise protocol_error(N_("{what}: unrecognised timeZone {zone!r}", what=N_("time"),
+                                    zone=str(settings.time_zone)[:40])) from None
         return self._zone
 
     async def zone(self) -> tzinfo:
@@ -119,10 +121,10 @@ class HikvisionDriver:
     async def get_clock(self) -> ClockReading:
         settings, started, finished = await self._time_settings()
         zone = self._zone_of(settings)
-        device = parse.device_time(settings.local_time, zone, "time")
+        device = parse.device_time(settings.local_time, zone, N_("time"))
         servers: tuple[str, ...] = ()
         try:
-            servers = parse.ntp_servers(await self.isapi.xml("GET", "/ISAPI/System/time/ntpServers", "ntpServers"))
+            servers = parse.ntp_servers(await self.isapi.xml("GET", "/ISAPI/System/time/ntpServers", N_("ntpServers")))
         except DeviceError as error:
             if error.kind is not FindingKind.PROTOCOL_ERROR:
                 raise
@@ -137,7 +139,7 @@ class HikvisionDriver:
         local = when.astimezone(zone).replace(microsecond=0)
         body = document("Time", timeMode="manual", localTime=local.isoformat(),
                         timeZone=getattr(zone, "text", ""))
-        await self.isapi.put_xml("/ISAPI/System/time", "set time", body)
+        await self.isapi.put_xml("/ISAPI/System/time", N_("set time"), body)
 
     async def set_ntp(self, servers: list[str]) -> None:
         if not servers:
@@ -149,26 +151,26 @@ class HikvisionDriver:
             items.append(element("NTPServer", id=number,
                                  addressingFormatType="ipaddress" if numeric else "hostname",
                                  **address, portNo=123, synchronizeInterval=60))
-        await self.isapi.put_xml("/ISAPI/System/time/ntpServers", "set ntpServers",
+        await self.isapi.put_xml("/ISAPI/System/time/ntpServers", N_("set ntpServers"),
                                  document("NTPServerList", *items))
         zone = await self.zone()
-        await self.isapi.put_xml("/ISAPI/System/time", "set time mode",
+        await self.isapi.put_xml("/ISAPI/System/time", N_("set time mode"),
                                  document("Time", timeMode="NTP", timeZone=getattr(zone, "text", "")))
 
     # --- images and streams ---------------------------------------------------------------------
 
     async def snapshot(self, channel: int) -> bytes:
-        reply = await self.isapi.call("GET", f"/ISAPI/Streaming/channels/{_track(channel)}/picture", "snapshot",
+        reply = await self.isapi.call("GET", f"/ISAPI/Streaming/channels/{_track(channel)}/picture", N_("snapshot"),
                                       expect=JPEG_TYPES)
         if not reply.body.startswith(JPEG_MAGIC):
-            raise protocol_error(f"snapshot: channel {channel} did not return a JPEG")
+            raise protocol_error(N_("{what}: channel {channel} did not return a JPEG", what=N_("snapshot"), channel=channel))
         return reply.body
 
     async def _rtsp_base(self) -> str:
         if self._rtsp_port is None:
             port = self.endpoint.option("rtsp_port", 0)
             if not port:
-                root = await self.isapi.xml("GET", "/ISAPI/Security/adminAccesses", "adminAccesses")
+                root = await self.isapi.xml("GET", "/ISAPI/Security/adminAccesses", N_("adminAccesses"))
                 for item in parse.descendants(root, "AdminAccessProtocol"):
                     if (parse.text(item, "protocol") or "").upper() == "RTSP":
                         value = parse.text(item, "portNo") or ""
@@ -206,17 +208,17 @@ class HikvisionDriver:
         search_id, position = str(uuid.uuid4()).upper(), 0
         found: list[RecordingSegment] = []
         for _ in range(MAX_PAGES):
-            root = await self.isapi.xml("POST", "/ISAPI/ContentMgmt/search", "search",
+            root = await self.isapi.xml("POST", "/ISAPI/ContentMgmt/search", N_("search"),
                                         self._search_body(channel, start, end, position, search_id, zone))
             page = parse.search_page(root, zone, self._search_local, channel)
             found.extend(page.segments)
             if page.status != "MORE":
                 break
             if not page.segments:
-                raise protocol_error("search: device answered MORE with an empty page")
+                raise protocol_error(N_("{what}: device answered MORE with an empty page", what=N_("search")))
             position += len(page.segments)
         else:
-            raise protocol_error(f"search: still MORE after {MAX_PAGES} pages")
+            raise protocol_error(N_("{what}: still MORE after {pages} pages", what=N_("search"), pages=MAX_PAGES))
         unique = {(s.start, s.end, s.token): s for s in found if s.end > start and s.start < end}
         return sorted(unique.values(), key=lambda s: (s.start, s.end))
 
@@ -225,7 +227,7 @@ class HikvisionDriver:
         body = document("trackDailyParam", year=year, monthOfYear=month)
         try:
             root = await self.isapi.xml("POST", f"/ISAPI/ContentMgmt/record/tracks/{_track(channel)}/dailyDistribution",
-                                        "dailyDistribution", body)
+                                        N_("dailyDistribution"), body)
         except DeviceError as error:
             if error.kind is FindingKind.PROTOCOL_ERROR and "HTTP 4" in error.reason:
                 return None
@@ -233,7 +235,7 @@ class HikvisionDriver:
         return parse.record_days(root)
 
     async def storage(self) -> list[Disk]:
-        return parse.storage(await self.isapi.xml("GET", "/ISAPI/ContentMgmt/Storage", "storage"))
+        return parse.storage(await self.isapi.xml("GET", "/ISAPI/ContentMgmt/Storage", N_("storage")))
 
     async def download_clip(self, channel: int, start: datetime, end: datetime, destination: Path) -> Path:
         uri = await self.playback_uri(channel, start, end)
@@ -241,18 +243,18 @@ class HikvisionDriver:
         partial = destination.with_name(destination.name + ".part")
         written = 0
         try:
-            async with self.isapi.stream("POST", "/ISAPI/ContentMgmt/download", "download", self.endpoint.timeout,
+            async with self.isapi.stream("POST", "/ISAPI/ContentMgmt/download", N_("download"), self.endpoint.timeout,
                                          document("downloadRequest", playbackURI=uri)) as response:
                 if response.media_type in XML_TYPES:
-                    raise protocol_error("download: device answered XML instead of a clip")
+                    raise protocol_error(N_("{what}: device answered XML instead of a clip", what=N_("download")))
                 with partial.open("wb") as out:
                     async for chunk in response.chunks():
                         written += len(chunk)
                         if written > limit:
-                            raise protocol_error(f"download: clip exceeds {limit} bytes")
+                            raise protocol_error(N_("{what}: clip exceeds {limit} bytes", what=N_("download"), limit=limit))
                         out.write(chunk)
             if not written:
-                raise protocol_error("download: empty clip")
+                raise protocol_error(N_("{what}: empty clip", what=N_("download")))
             partial.replace(destination)
         finally:
             partial.unlink(missing_ok=True)
@@ -263,7 +265,7 @@ class HikvisionDriver:
     async def _alert_stream(self) -> AsyncIterator[DeviceEvent]:
         idle = self.endpoint.option("event_idle_timeout", EVENT_IDLE_SECONDS)
         zone = await self.zone()
-        async with self.isapi.stream("GET", "/ISAPI/Event/notification/alertStream", "alertStream", idle) as response:
+        async with self.isapi.stream("GET", "/ISAPI/Event/notification/alertStream", N_("alertStream"), idle) as response:
             buffer = b""
             async for chunk in response.chunks():
                 buffer += chunk
@@ -271,8 +273,8 @@ class HikvisionDriver:
                 for body in bodies:
                     if not body.lstrip().startswith(b"<"):
                         continue  # JPEG parts of picture-carrying alerts are not events
-                    decode_text(body, "alertStream")
-                    event = parse.alert(parse_xml(body, "alertStream"), zone)
+                    decode_text(body, N_("alertStream"))
+                    event = parse.alert(parse_xml(body, N_("alertStream")), zone)
                     if event is not None:
                         yield event
 
@@ -301,13 +303,13 @@ class HikvisionDriver:
             body = document("CMSearchDescription", element("searchID", search_id),
                             element("metaId", "log.std-cgi.com"), element("timeSpanList", span),
                             element("maxResults", str(PAGE_SIZE)), element("searchResultPostion", str(position)))
-            status, page = parse.log_page(await self.isapi.xml("POST", "/ISAPI/ContentMgmt/logSearch", "logSearch", body),
+            status, page = parse.log_page(await self.isapi.xml("POST", "/ISAPI/ContentMgmt/logSearch", N_("logSearch"), body),
                                           zone, self._search_local)
             entries.extend(page)
             if status != "MORE" or not page:
                 return entries
             position += len(page)
-        raise protocol_error(f"logSearch: still MORE after {MAX_PAGES} pages")
+        raise protocol_error(N_("{what}: still MORE after {pages} pages", what=N_("logSearch"), pages=MAX_PAGES))
 
     async def close(self) -> None:
         await self.isapi.aclose()

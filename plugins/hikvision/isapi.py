@@ -7,6 +7,7 @@ from collections.abc import Collection
 from contextlib import AbstractAsyncContextManager
 from xml.sax.saxutils import escape
 
+from watchkeeper.core.i18n import N_
 from watchkeeper.core.models import Endpoint
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.devices.http import DeviceHttp, Reply, Stream
@@ -53,7 +54,7 @@ def descendants(node: ElementTree.Element, name: str) -> list[ElementTree.Elemen
 def _status_reason(body: bytes) -> str:
     """Hikvision explains refusals in a ResponseStatus document; say what it says, briefly."""
     try:
-        root = parse_xml(body, "error reply")
+        root = parse_xml(body, N_("error reply"))
     except DeviceError:
         return ""
     parts = [text(root, "statusString"), text(root, "subStatusCode")]
@@ -85,7 +86,8 @@ class IsapiClient:
         root = await self.xml("PUT", path, what, body)
         code = text(root, "statusCode")
         if local_name(root.tag) == "ResponseStatus" and code not in (None, "1", "7"):
-            raise protocol_error(f"{what}: device answered {text(root, 'statusString')} ({text(root, 'subStatusCode')})")
+            raise protocol_error(N_("{what}: device answered {status!r} ({detail})", what=what,
+                                    status=str(text(root, "statusString"))[:60], detail=str(text(root, "subStatusCode"))[:60]))
 
     def stream(self, method: str, path: str, what: str, idle: float,
                body: bytes | None = None) -> AbstractAsyncContextManager[Stream]:

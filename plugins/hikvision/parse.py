@@ -8,6 +8,7 @@ from datetime import datetime, timezone, tzinfo
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
+from watchkeeper.core.i18n import N_
 from watchkeeper.core.models import (
     AuditEntry,
     DeviceEvent,
@@ -63,14 +64,14 @@ RECORD_KINDS = {"timing": RecordingKind.CONTINUOUS, "continuous": RecordingKind.
 
 def _require(root: ElementTree.Element, name: str, what: str) -> None:
     if local_name(root.tag) != name:
-        raise protocol_error(f"{what}: expected <{name}>, got <{local_name(root.tag)}>")
+        raise protocol_error(N_("{what}: expected <{name}>, got <{got}>", what=what, name=name, got=local_name(root.tag)[:40]))
 
 
 def device_info(root: ElementTree.Element, channels: int = 1) -> DeviceInfo:
-    _require(root, "DeviceInfo", "deviceInfo")
+    _require(root, "DeviceInfo", N_("deviceInfo"))
     model = text(root, "model")
     if not model:
-        raise protocol_error("deviceInfo: no model")
+        raise protocol_error(N_("{what}: no model", what=N_("deviceInfo")))
     device_type = (text(root, "deviceType") or "").upper()
     recorder = any(kind in device_type for kind in RECORDER_TYPES)
     return DeviceInfo(
@@ -89,14 +90,14 @@ def channel_count(root: ElementTree.Element) -> int:
     return sum(1 for item in root if local_name(item.tag) in {"InputProxyChannel", "VideoInputChannel"})
 
 
-def device_time(value: str | None, zone: tzinfo, what: str = "time") -> datetime:
+def device_time(value: str | None, zone: tzinfo, what: str = N_("time")) -> datetime:
     """An ISAPI timestamp; one without an offset is device-local and takes the device's zone."""
     if not value:
-        raise protocol_error(f"{what}: no time")
+        raise protocol_error(N_("{what}: no time", what=what))
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise protocol_error(f"{what}: bad time {value[:40]!r}") from None
+        raise protocol_error(N_("{what}: bad time {value!r}", what=what, value=value[:40])) from None
     return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed
 
 
@@ -104,7 +105,7 @@ def search_time(value: str | None, zone: tzinfo, local: bool) -> datetime:
     """Search and log times carry a `Z` that, on most recorders, still means device-local time."""
     if local and value:
         value = value.strip().removesuffix("Z")
-    return device_time(value, zone, "search result")
+    return device_time(value, zone, N_("search result"))
 
 
 def format_search_time(when: datetime, zone: tzinfo, local: bool) -> str:
@@ -120,7 +121,7 @@ class TimeSettings:
 
 
 def time_settings(root: ElementTree.Element) -> TimeSettings:
-    _require(root, "Time", "time")
+    _require(root, "Time", N_("time"))
     return TimeSettings(text(root, "localTime"), text(root, "timeZone"), text(root, "timeMode"))
 
 
@@ -143,7 +144,7 @@ class SearchPage:
 
 
 def search_page(root: ElementTree.Element, zone: tzinfo, local: bool, fallback_channel: int) -> SearchPage:
-    _require(root, "CMSearchResult", "search")
+    _require(root, "CMSearchResult", N_("search"))
     status = (text(root, "responseStatusStrg") or "").upper()
     segments = []
     for item in descendants(root, "searchMatchItem"):
@@ -165,7 +166,7 @@ def search_page(root: ElementTree.Element, zone: tzinfo, local: bool, fallback_c
 
 def record_days(root: ElementTree.Element) -> dict[int, bool]:
     """trackDailyDistribution → {day of month: has recordings}."""
-    _require(root, "trackDailyDistribution", "dailyDistribution")
+    _require(root, "trackDailyDistribution", N_("dailyDistribution"))
     days = {}
     for day in descendants(root, "day"):
         number = text(day, "dayOfMonth") or text(day, "id")
@@ -177,7 +178,7 @@ def record_days(root: ElementTree.Element) -> dict[int, bool]:
 def storage(root: ElementTree.Element) -> list[Disk]:
     """`storage` with hddList (and nasList); capacities are in MiB on the wire."""
     if local_name(root.tag) not in {"storage", "hddList"}:
-        raise protocol_error(f"storage: unexpected <{local_name(root.tag)}>")
+        raise protocol_error(N_("{what}: unexpected <{got}>", what=N_("storage"), got=local_name(root.tag)[:40]))
     disks: list[Disk] = []
     for kind, prefix in (("hdd", "hdd"), ("nas", "nas")):
         for item in descendants(root, kind):
@@ -198,7 +199,7 @@ def _mebibytes(value: str | None) -> int | None:
 
 def alert(root: ElementTree.Element, zone: tzinfo) -> DeviceEvent | None:
     """EventNotificationAlert → DeviceEvent; None for the inactive videoloss heartbeat."""
-    _require(root, "EventNotificationAlert", "alertStream")
+    _require(root, "EventNotificationAlert", N_("alertStream"))
     raw = text(root, "eventType") or ""
     state = (text(root, "eventState") or "active").lower()
     if raw.lower() == "videoloss" and state == "inactive":
@@ -206,7 +207,7 @@ def alert(root: ElementTree.Element, zone: tzinfo) -> DeviceEvent | None:
     channel_text = text(root, "channelID") or text(root, "dynChannelID") or text(root, "videoInputChannelID")
     channel = int(channel_text) if channel_text and channel_text.isdigit() and int(channel_text) > 0 else None
     return DeviceEvent(kind=EVENT_KINDS.get(raw.lower(), DeviceEventKind.OTHER),
-                       time=device_time(text(root, "dateTime"), zone, "alert"),
+                       time=device_time(text(root, "dateTime"), zone, N_("alert")),
                        channel=channel, active=state == "active", raw=raw)
 
 
@@ -238,7 +239,7 @@ def split_parts(buffer: bytes) -> tuple[list[bytes], bytes]:
 def log_page(root: ElementTree.Element, zone: tzinfo, local: bool) -> tuple[str, list[AuditEntry]]:
     """One logSearch page: metaId `log.std-cgi.com/<major>/<minor>` becomes log type `<major>/<minor>`,
     its action read from the minor type (`remotePlayback`, `remoteDownload`, `localBackup`, `formatHdd`)."""
-    _require(root, "CMSearchResult", "logSearch")
+    _require(root, "CMSearchResult", N_("logSearch"))
     entries = []
     for item in descendants(root, "logDescriptor"):
         meta = text(item, "metaId") or ""
@@ -263,9 +264,9 @@ class DeviceStatus:
 
 
 def device_status(root: ElementTree.Element, zone: tzinfo) -> DeviceStatus:
-    _require(root, "DeviceStatus", "status")
+    _require(root, "DeviceStatus", N_("status"))
     uptime, reboots = text(root, "deviceUpTime"), text(root, "totalRebootCount")
-    return DeviceStatus(device_time=device_time(text(root, "currentDeviceTime"), zone, "status"),
+    return DeviceStatus(device_time=device_time(text(root, "currentDeviceTime"), zone, N_("status")),
                         uptime_seconds=int(uptime) if uptime and uptime.isdigit() else None,
                         reboots=int(reboots) if reboots and reboots.isdigit() else None)
 
@@ -284,7 +285,7 @@ class EventTrigger:
 
 
 def event_triggers(root: ElementTree.Element) -> list[EventTrigger]:
-    _require(root, "EventTriggerList", "triggers")
+    _require(root, "EventTriggerList", N_("triggers"))
     triggers = []
     for item in descendants(root, "EventTrigger"):
         event_type = text(item, "eventType")
@@ -300,7 +301,7 @@ def event_triggers(root: ElementTree.Element) -> list[EventTrigger]:
 
 def io_outputs(root: ElementTree.Element) -> dict[int, str]:
     """IOOutputPortList → {port id: name}: alarm outputs a rule may drive (sirens, strobes)."""
-    _require(root, "IOOutputPortList", "IO outputs")
+    _require(root, "IOOutputPortList", N_("IO outputs"))
     ports = {}
     for item in descendants(root, "IOOutputPort"):
         number = text(item, "id")
@@ -311,7 +312,7 @@ def io_outputs(root: ElementTree.Element) -> dict[int, str]:
 
 def streaming_ids(root: ElementTree.Element) -> list[int]:
     """StreamingChannelList → stream ids (`101` is channel 1 main stream, `102` its sub stream)."""
-    _require(root, "StreamingChannelList", "streaming channels")
+    _require(root, "StreamingChannelList", N_("streaming channels"))
     ids = (text(item, "id") or "" for item in descendants(root, "StreamingChannel"))
     return sorted(int(value) for value in ids if value.isdigit())
 

@@ -56,7 +56,7 @@ def required(value: T | None, what: str) -> T:
     """A part of a device's reply that must be there; its absence is the device's fault (PROTOCOL_ERROR), not
     an AttributeError further on, which would read as a bug."""
     if value is None or value == "":
-        raise protocol_error(f"{what}: missing from the device's reply")
+        raise protocol_error(N_("{what}: missing from the device's reply", what=what))
     return value
 
 
@@ -212,7 +212,8 @@ class OnvifCamera:
 
     def _require(self, capability: Capability) -> None:
         if capability not in self.capabilities:
-            raise CapabilityMissing(f"{self.endpoint.label()}: {capability} not offered by this device")
+            raise CapabilityMissing(N_("{device}: {capability} not offered by this device",
+                                       device=self.endpoint.label(), capability=str(capability)))
 
     # --- the driver protocol ------------------------------------------------------------------
 
@@ -222,7 +223,7 @@ class OnvifCamera:
             info = required(await (await self._proxy("devicemgmt")).GetDeviceInformation(), "GetDeviceInformation")
             channels = len(await self._profiles())
             if not info.Manufacturer or not info.Model:
-                raise protocol_error("GetDeviceInformation: no manufacturer or model")
+                raise protocol_error(N_("{what}: no manufacturer or model", what="GetDeviceInformation"))
             return DeviceInfo(manufacturer=info.Manufacturer, model=info.Model,
                               serial_number=info.SerialNumber or "", firmware_version=info.FirmwareVersion or "",
                               kind=DeviceKind.RECORDER if channels > 1 else DeviceKind.CAMERA,
@@ -277,12 +278,12 @@ class OnvifCamera:
             await self._connect()
             token = await self._profile_token(channel)
             reply = await (await self._proxy("media")).GetSnapshotUri(ProfileToken=token)
-            uri = rewrite_host(without_credentials(required(getattr(reply, "Uri", None), "GetSnapshotUri Uri")),
+            uri = rewrite_host(without_credentials(required(getattr(reply, "Uri", None), "GetSnapshotUri.Uri")),
                                self.endpoint.host)
             assert self._http is not None  # _connect built it
-            body = (await self._http.request("GET", uri, "snapshot", expect=JPEG_TYPES)).body
+            body = (await self._http.request("GET", uri, N_("snapshot"), expect=JPEG_TYPES)).body
             if not body.startswith(b"\xff\xd8"):
-                raise protocol_error("snapshot: reply is not a JPEG")
+                raise protocol_error(N_("{what}: reply is not a JPEG", what=N_("snapshot")))
             return body
         return await self._call("GetSnapshotUri", work)
 
@@ -293,7 +294,7 @@ class OnvifCamera:
             await self._connect()
             token = await self._profile_token(channel, substream)
             reply = await (await self._proxy("media")).GetStreamUri(StreamSetup=STREAM_SETUP, ProfileToken=token)
-            return without_credentials(required(getattr(reply, "Uri", None), "GetStreamUri Uri"))
+            return without_credentials(required(getattr(reply, "Uri", None), "GetStreamUri.Uri"))
         return await self._call("GetStreamUri", work)
 
     async def _recording(self, channel: int) -> Any:
@@ -341,11 +342,11 @@ class OnvifCamera:
             token = self._recording_tokens.get(channel) or (await self._recording(channel)).RecordingToken
             replay = await self._proxy("replay")
             uri = await replay.GetReplayUri(StreamSetup=STREAM_SETUP, RecordingToken=token)
-            return without_credentials(str(required(uri, "GetReplayUri Uri")))
+            return without_credentials(str(required(uri, "GetReplayUri.Uri")))
         return await self._call("GetReplayUri", work)
 
     async def storage(self) -> list[Disk]:
-        raise CapabilityMissing("ONVIF has no standard disk status; storage failures arrive as events")
+        raise CapabilityMissing(N_("ONVIF has no standard disk status; storage failures arrive as events"))
 
     def events(self) -> AsyncIterator[DeviceEvent]:
         self._require(Capability.EVENTS)
@@ -353,12 +354,12 @@ class OnvifCamera:
         return pull_events(self)
 
     async def download_clip(self, channel: int, start: datetime, end: datetime, destination: Path) -> Path:
-        raise CapabilityMissing("ONVIF replay is RTSP only; clip download is not offered")
+        raise CapabilityMissing(N_("ONVIF replay is RTSP only; clip download is not offered"))
 
     async def audit_log(self, start: datetime, end: datetime) -> list[Any]:
         # ONVIF defines no device log of playback or export (GetSystemLog is free text, optional and
         # unstructured): AUDIT_LOG is not declared, and R9 has no device-side evidence for this device.
-        raise CapabilityMissing("ONVIF defines no device audit log; AUDIT_LOG is not offered")
+        raise CapabilityMissing(N_("ONVIF defines no device audit log; AUDIT_LOG is not offered"))
 
     async def close(self) -> None:
         if self._http is not None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from watchkeeper.devices.drivers import CapabilityMissing, with_timeout
+from watchkeeper.core.i18n import N_
 from watchkeeper.devices.safeparse import protocol_error
 from watchkeeper.core.findings import FindingKind
 from watchkeeper.core.models import Capability, DeviceEvent, DeviceEventKind
@@ -165,7 +166,7 @@ async def _subscribe(camera: OnvifCamera, seconds: float) -> Subscription:
     reply = await events.CreatePullPointSubscription(InitialTerminationTime=f"PT{seconds:g}S")
     address = getattr(getattr(getattr(reply, "SubscriptionReference", None), "Address", None), "_value_1", None)
     if not address:
-        raise protocol_error("CreatePullPointSubscription: no subscription address in the reply")
+        raise protocol_error(N_("{what}: no subscription address in the reply", what="CreatePullPointSubscription"))
     address = rewrite_host(str(address), camera.endpoint.host, camera.endpoint.port)
     subscription = Subscription(pullpoint=await camera._proxy("pullpoint", xaddr=address),
                                 manager=await camera._proxy("subscription", xaddr=address), seconds=seconds)

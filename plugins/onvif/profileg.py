@@ -7,6 +7,7 @@ from typing import Any
 
 from watchkeeper.core.models import RecordingKind, RecordingSegment
 from watchkeeper.devices.drivers import PROGRAMMING_ERRORS
+from watchkeeper.core.i18n import N_
 from watchkeeper.devices.safeparse import protocol_error
 
 #: A search that is still "Searching" after this many pages is a device bug, not a big archive.
@@ -26,12 +27,12 @@ async def find_all_pages(search: Any, find: str, get: str, query: dict[str, Any]
             page = await getattr(search, get)(SearchToken=token, MinResults=1, MaxResults=PAGE_SIZE, WaitTime="PT1S")
             page = getattr(page, "ResultList", page)
             if page is None:
-                raise protocol_error(f"{get}: reply has no result list")
+                raise protocol_error(N_("{what}: reply has no result list", what=get))
             results.extend(getattr(page, item, None) or [])
             if page.SearchState == "Completed":
                 token = None
                 return results
-        raise protocol_error(f"{get}: search never completed after {MAX_PAGES} pages")
+        raise protocol_error(N_("{what}: search never completed after {pages} pages", what=get, pages=MAX_PAGES))
     finally:
         if token is not None:
             try:

@@ -6,7 +6,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from watchkeeper.core.timezones import TimeZoneError, parse_zone
+from watchkeeper.core.i18n import N_
 from watchkeeper.devices.safeparse import protocol_error
+
+OPERATION = "GetSystemDateAndTime"
 
 
 def _datetime_of(value: Any, what: str) -> datetime:
@@ -14,12 +17,14 @@ def _datetime_of(value: Any, what: str) -> datetime:
     parts = [getattr(date, name, None) for name in ("Year", "Month", "Day")]
     parts += [getattr(clock, name, None) for name in ("Hour", "Minute", "Second")]
     if any(not isinstance(part, int) for part in parts):
-        raise protocol_error(f"GetSystemDateAndTime: {what} is incomplete")
+        raise protocol_error(N_("{what}: {field} is incomplete", what=OPERATION, field=what))
     year, month, day, hour, minute, second = (int(part or 0) for part in parts)
     try:
         return datetime(year, month, day, hour, minute, second)
-    except ValueError as error:
-        raise protocol_error(f"GetSystemDateAndTime: {what} is not a date ({error})") from None
+    except ValueError:
+        shown = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
+        raise protocol_error(N_("{what}: {field} is not a date ({date})", what=OPERATION, field=what,
+                                date=shown)) from None
 
 
 def device_time_of(reply: Any) -> tuple[datetime, str | None]:
@@ -29,10 +34,10 @@ def device_time_of(reply: Any) -> tuple[datetime, str | None]:
         return _datetime_of(reply.UTCDateTime, "UTCDateTime").replace(tzinfo=timezone.utc), zone
     local = getattr(reply, "LocalDateTime", None)
     if local is None:
-        raise protocol_error("GetSystemDateAndTime: neither UTCDateTime nor LocalDateTime")
+        raise protocol_error(N_("{what}: neither UTCDateTime nor LocalDateTime", what=OPERATION))
     try:
         tz = parse_zone(zone)
-    except TimeZoneError as error:
-        raise protocol_error(f"GetSystemDateAndTime: no UTC time, and the local time's zone cannot be read "
-                             f"({error})"[:200]) from None
+    except TimeZoneError:
+        raise protocol_error(N_("{what}: no UTC time, and the local time's zone {zone!r} cannot be read",
+                                what=OPERATION, zone=str(zone)[:60])) from None
     return _datetime_of(local, "LocalDateTime").replace(tzinfo=tz).astimezone(timezone.utc), zone

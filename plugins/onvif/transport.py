@@ -142,8 +142,12 @@ def fault_error(fault: zeep.exceptions.Fault, what: str) -> DeviceError:
     if "NotAuthorized" in words or "not authorized" in words.lower() or "Unauthorized" in words:
         return DeviceError(FindingKind.AUTH_FAILED, N_("{what}: device refused the credentials (ter:NotAuthorized)",
                                                        what=what))
-    detail = subcodes[-1] if subcodes else (fault.message or "fault")
-    return DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: SOAP fault {detail}", what=what, detail=str(detail)[:160]))
+    if subcodes:
+        return DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: SOAP fault {detail}", what=what,
+                                                          detail=str(subcodes[-1])[:160]))
+    # the device's own words, quoted as said: they are its language, not ours
+    return DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: SOAP fault, the device says {message!r}", what=what,
+                                                      message=str(fault.message or fault.code or "")[:160]))
 
 
 def map_error(error: BaseException, what: str) -> DeviceError:

@@ -13,11 +13,16 @@ from typing import Any
 import click
 
 from watchkeeper.devices.drivers import DeviceError
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _, localize
+from watchkeeper.core.findings import Finding
 from watchkeeper.core.models import Endpoint, Secret
 from watchkeeper.core.secrets import SecretError, resolve_secret
 
 from . import DEFAULT_PORT
+
+#: The reader's status as `osdp status` prints it for a person (--json keeps the keys).
+STATUS_LABELS = {"online": N_("online"), "secure_channel": N_("secure channel"), "tamper": N_("tamper"),
+                 "last_seen": N_("last seen")}
 
 #: The reader failed the command itself (the host's exit code for a device failure, docs/cli.md).
 EXIT_DEVICE = 3
@@ -58,21 +63,23 @@ def probe(host: str, port: int, serial_port: str | None, address: int, timeout: 
         click.echo(_("warning: a key on the command line ends up in shell history; use env: or file:"), err=True)
     endpoint = _endpoint(host, port, serial_port, address, key, timeout)
     try:
-        result = asyncio.run(_status(endpoint))
+        result, findings = asyncio.run(_status(endpoint))
     except DeviceError as error:  # a key that is not 32 hex digits: nothing was sent to the reader
-        raise click.BadParameter(error.reason, param_hint="--key") from None
+        raise click.BadParameter(localize(error.reason), param_hint="--key") from None
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
-        for name in ("online", "secure_channel", "tamper", "last_seen"):
-            click.echo(f"{name:>15}: {result[name]}")
-        for finding in result["findings"]:
-            click.echo(f"{finding['kind']:>15}: {finding['reason']}")
+        for name, label in STATUS_LABELS.items():
+            value = result[name]
+            shown = _("yes") if value is True else _("no") if value is False else value or "-"
+            click.echo(f"{localize(label):>15}: {shown}")
+        for finding in findings:
+            click.echo(f"{finding.kind:>15}: {localize(finding.reason)}")
     if result["findings"]:
         raise SystemExit(1)
 
 
-async def _status(endpoint: Endpoint) -> dict[str, Any]:
+async def _status(endpoint: Endpoint) -> tuple[dict[str, Any], list[Finding]]:
     from .driver import OsdpDoor
 
     driver = OsdpDoor(endpoint)
@@ -89,7 +96,7 @@ async def _status(endpoint: Endpoint) -> dict[str, Any]:
         await driver.close()
     return {"online": state.online, "secure_channel": state.secure_channel, "tamper": state.tamper,
             "last_seen": state.last_seen.isoformat() if state.last_seen else None,
-            "findings": [{"kind": str(f.kind), "reason": f.reason} for f in findings]}
+            "findings": [{"kind": str(f.kind), "reason": f.reason} for f in findings]}, findings
 
 
 @click.command(help=_("Enrol an OSDP reader in install mode: give it a new key, kept in KEY_FILE (created 0600 if absent)."))
@@ -104,7 +111,7 @@ def enroll(host: str, port: int, serial_port: str | None, address: int, timeout:
             key = Secret(key_file.read_text(encoding="utf-8").strip())
             parse_scbk(key)
         except (OSError, UnicodeDecodeError, DeviceError) as error:
-            reason = error.reason if isinstance(error, DeviceError) else type(error).__name__
+            reason = localize(error.reason) if isinstance(error, DeviceError) else type(error).__name__
             raise click.BadParameter(f"{key_file}: {reason}", param_hint="KEY_FILE") from None
     else:
         key = Secret(secrets.token_hex(16))
@@ -115,6 +122,6 @@ def enroll(host: str, port: int, serial_port: str | None, address: int, timeout:
     try:
         asyncio.run(enroll_reader(endpoint, key))
     except DeviceError as error:
-        click.echo(f"{error.kind}: {error.reason}", err=True)
+        click.echo(f"{error.kind}: {localize(error.reason)}", err=True)
         raise SystemExit(EXIT_DEVICE) from None
     click.echo(_("reader enrolled; its key is in {path}").format(path=key_file))

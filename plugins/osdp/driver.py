@@ -13,6 +13,7 @@ import osdp_sys
 from osdp import Capability as OsdpCapability
 from osdp import Command, CommandLEDColor, CompletionStatus, Event, EventNotification, LibFlag, PDInfo, StatusReportType
 
+from watchkeeper.core.i18n import N_
 from watchkeeper.devices.drivers import DeviceError, door_findings, with_timeout
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.core.models import Capability, CredentialKind, CredentialRead, DoorStatus, Endpoint, Secret
@@ -38,7 +39,7 @@ def parse_scbk(secret: Secret) -> bytes:
     except ValueError:
         key = b""
     if len(key) != 16:
-        raise DeviceError(FindingKind.AUTH_FAILED, "the reader key (SCBK) must be 32 hex digits")
+        raise DeviceError(FindingKind.AUTH_FAILED, N_("the reader key (SCBK) must be 32 hex digits"))
     return key
 
 
@@ -241,8 +242,8 @@ class OsdpDoor:
 
     def _unavailable(self, panel: Panel) -> DeviceError:
         if panel.answers():
-            return DeviceError(FindingKind.AUTH_FAILED, "reader answers but the secure channel cannot be set up")
-        return DeviceError(FindingKind.UNREACHABLE, "reader is offline")
+            return DeviceError(FindingKind.AUTH_FAILED, N_("reader answers but the secure channel cannot be set up"))
+        return DeviceError(FindingKind.UNREACHABLE, N_("reader is offline"))
 
     async def _send(self, commands: list[tuple[str, dict]]) -> None:
         panel = await self._started()
@@ -254,13 +255,13 @@ class OsdpDoor:
             self._pending.append((command["command"], future))
             if not panel.submit(command):
                 self._pending.pop()
-                raise DeviceError(FindingKind.UNREACHABLE, f"{what}: reader is not online")
+                raise DeviceError(FindingKind.UNREACHABLE, N_("{what}: reader is not online", what=what))
             futures.append((what, future))
         try:
             for what, future in futures:
                 status = await with_timeout(future, self.endpoint.timeout, what)
                 if status != CompletionStatus.Ok:
-                    raise DeviceError(FindingKind.PROTOCOL_ERROR, f"{what}: reader did not acknowledge")
+                    raise DeviceError(FindingKind.PROTOCOL_ERROR, N_("{what}: reader did not acknowledge", what=what))
         except BaseException:
             panel.flush()
             raise
@@ -282,16 +283,16 @@ class OsdpDoor:
 
     async def grant(self, seconds: float) -> None:
         await self._send([
-            ("strike", {"command": Command.Output, "output_no": self.output,
+            (N_("strike"), {"command": Command.Output, "output_no": self.output,
                         "control_code": OUTPUT_TEMPORARY_ON, "timer_count": _ticks(seconds)}),
-            ("green LED", self._led(CommandLEDColor.Green, seconds)),
-            ("short beep", self._beep(SHORT_BEEP)),
+            (N_("green LED"), self._led(CommandLEDColor.Green, seconds)),
+            (N_("short beep"), self._beep(SHORT_BEEP)),
         ])
 
     async def deny(self) -> None:
         await self._send([
-            ("red LED", self._led(CommandLEDColor.Red, DENY_LED_SECONDS)),
-            ("long beep", self._beep(LONG_BEEP)),
+            (N_("red LED"), self._led(CommandLEDColor.Red, DENY_LED_SECONDS)),
+            (N_("long beep"), self._beep(LONG_BEEP)),
         ])
 
     async def reads(self) -> AsyncIterator[CredentialRead]:
@@ -317,4 +318,4 @@ class OsdpDoor:
         if self._panel is not None:
             panel, self._panel = self._panel, None
             await asyncio.get_running_loop().run_in_executor(None, panel.close)
-            self._fail_pending("driver closed")
+            self._fail_pending(N_("driver closed"))

@@ -39,7 +39,7 @@ def test_met_when_the_day_is_journaled_and_closed(tmp_path: Path) -> None:
     finally:
         app.close()
     table = cli(site, "journal", "show").output.splitlines()
-    assert table[0].split()[:3] == ["seq", "time", "(site)"] and any("daily_summary" in line for line in table)
+    assert table[0].split()[:3] == ["seq", "time", "(site)"] and any("daily summary:" in line for line in table)  # the body, labelled
     lines = cli(site, "journal", "show", "--json").output.splitlines()
     assert json.loads(lines[-1])["body"]["daily_summary"]["text"] == "quiet day, no faults"
 

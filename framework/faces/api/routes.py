@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 from aiohttp import web
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import _, localize
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.evidence.journal import JournalTampered
 from watchkeeper.faces.console import auth, data, devices
@@ -155,7 +155,7 @@ def failure(error: BaseException) -> tuple[int, str]:
     if isinstance(error, JournalTampered):
         return 409, _("the journal was tampered with: {reason}").format(reason=error.problem.reason)
     if isinstance(error, DeviceError):
-        return 502, f"{error.kind}: {error.reason}"
+        return 502, f"{error.kind}: {localize(error.reason)}"
     if isinstance(error, KeyError):
         return 404, str(error.args[0]) if error.args else _("not found")
     return 400, str(error)

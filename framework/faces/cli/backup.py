@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import _, error_text, localize
 from watchkeeper.core.models import Secret
 from watchkeeper.faces.cli.common import State, authenticate, optional_actor_options, refusing
 from watchkeeper.host import open_site
@@ -43,7 +43,7 @@ def _passphrase(passphrase_file: Path | None, confirm: bool) -> Secret:
 
 
 def _failed(error: BackupError) -> SystemExit:
-    click.echo(_("backup refused: {reason}").format(reason=error), err=True)
+    click.echo(_("backup refused: {reason}").format(reason=localize(error_text(error))), err=True)
     return SystemExit(1)
 
 

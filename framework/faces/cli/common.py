@@ -24,7 +24,7 @@ from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.evidence.journal import PROVEN, JournalKeyError, JournalTampered
 from watchkeeper.evidence.store import StoreError, store_problem
 from watchkeeper.core.findings import kind_in_text
-from watchkeeper.core.i18n import Text, _, localize
+from watchkeeper.core.i18n import N_, Text, _, error_text, localize
 
 #: The exit codes of every command (docs/cli.md).
 EXIT_OK = 0
@@ -43,12 +43,12 @@ EXIT_STORE = EXIT_ENVIRONMENT
 def store_failure_message(error: BaseException, store: Path | None) -> str | None:
     """The one line a store or disk failure is reported as, or None when `error` is not one."""
     if isinstance(error, (StoreError, JournalKeyError)):
-        return str(error)
+        return localize(error_text(error))
     problem = store_problem(error, store)
     if problem is None:
         return None
     where = getattr(error, "filename", None) or store or _("the store")
-    return f"{where}: {problem} ({error})"
+    return _("{where}: {problem} ({error})").format(where=where, problem=localize(problem), error=type(error).__name__)
 
 
 class State:
@@ -154,7 +154,7 @@ def authenticate(state: State, claimed: str | None, password_fd: int | None) -> 
     if fd is None and app.site.policies.trust_actor:
         command = click.get_current_context().command_path
         app.journal.append("operation", claimed, claimed, {
-            "warning": "unauthenticated actor trusted by policies.trust_actor", "command": command,
+            "warning": N_("unauthenticated actor trusted by policies.trust_actor"), "command": command,
             "os_user": account})
         click.echo(_("warning: {actor} is taken on trust (policies.trust_actor); this is journaled").format(
             actor=claimed), err=True)
@@ -251,7 +251,8 @@ def settled(reply: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit(EXIT_FINDINGS)
     if error == "usage":
         raise click.UsageError(reply["reason"])
-    click.echo(kind_in_text(reply.get("kind", "error")) + _(": ") + localize(reply["reason"]), err=True)
+    reason = Text.from_json(reply["reason_msg"]) if reply.get("reason_msg") else reply["reason"]
+    click.echo(kind_in_text(reply.get("kind", "error")) + _(": ") + localize(reason), err=True)
     raise SystemExit(EXIT_ENVIRONMENT)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from watchkeeper.core.i18n import _
-from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, State
+from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, State, actor_option
 from watchkeeper.faces.forms import EXPORT_KINDS, FORM_KINDS, Period, PeriodError, parse_period, registers
 from watchkeeper.faces.pdf import PdfError
 
@@ -43,14 +43,15 @@ def _out(out: Path) -> Path:
                                  "2026-11-01..2026-11-30 (site dates)."))
 @click.option("--blank", is_flag=True, help=_("An empty form to fill in by hand."))
 @click.option("--out", type=click.Path(path_type=Path), required=True, help=_("The PDF file to write."))
+@actor_option
 @click.pass_obj
-def forms(state: State, kind: str, period: str | None, blank: bool, out: Path) -> None:
+def forms(state: State, kind: str, period: str | None, blank: bool, out: Path, actor: str) -> None:
     from watchkeeper.faces.forms_render import write_form
 
     target = _out(out)
     chosen = _period(state, period, required=not blank)
     try:
-        record = write_form(state.app(), registers()[kind], chosen, blank, target)
+        record = write_form(state.app(), registers()[kind], chosen, blank, target, actor=actor)
     except PdfError as error:
         click.echo(str(error), err=True)
         raise SystemExit(EXIT_ENVIRONMENT) from None
@@ -65,13 +66,14 @@ def forms(state: State, kind: str, period: str | None, blank: bool, out: Path) -
                                                 "2026-11, or 2026-11-01..2026-11-30 (site dates)."))
 @click.option("--format", "file_format", type=click.Choice(["xlsx"]), default="xlsx", show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), required=True, help=_("The file to write."))
+@actor_option
 @click.pass_obj
-def export(state: State, kind: str, period: str, file_format: str, out: Path) -> None:
+def export(state: State, kind: str, period: str, file_format: str, out: Path, actor: str) -> None:
     from watchkeeper.faces.forms_export import write_xlsx
 
     target = _out(out)
     chosen = _period(state, period, required=True)
     assert chosen is not None
-    record = write_xlsx(state.app(), registers()[kind], chosen, target)
+    record = write_xlsx(state.app(), registers()[kind], chosen, target, actor=actor)
     click.echo(_("{file}: {rows} rows, journal head {seq}").format(file=target, rows=record["rows"],
                                                                     seq=record["journal_head"]["seq"]))

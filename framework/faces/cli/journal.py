@@ -16,6 +16,7 @@ from watchkeeper.core.i18n import _
 from watchkeeper.evidence.journal import GENESIS, Journal, JournalKeyError, Problem, Verification
 from watchkeeper.evidence.store import JOURNAL_KINDS, StoreMissing
 from watchkeeper.evidence.witness import WitnessError, WitnessHead, head_line, read_heads
+from watchkeeper.faces.bodies import JOURNAL_KIND_LABELS, describe, label, value_text
 from watchkeeper.faces.cli.common import State, actor_option, refusing
 from watchkeeper.rules import daybook
 from watchkeeper.site.app import open_journal_readonly, site_witness_heads
@@ -44,22 +45,12 @@ def journal() -> None:
     pass
 
 
-def describe(body: Any) -> str:
-    """An entry's body as one line a person reads: its text, else its keys and values."""
-    if isinstance(body, dict) and set(body) == {"text"}:
-        return str(body["text"])
-    if isinstance(body, dict):
-        return "; ".join(f"{key}: {describe(value)}" for key, value in body.items())
-    if isinstance(body, list):
-        return ", ".join(describe(item) for item in body[:5]) + (f", … ({len(body)})" if len(body) > 5 else "")
-    return "" if body is None else str(body)
-
-
 def table(entries: list[dict[str, Any]], width: int) -> list[str]:
     """Entries as an aligned table with a header, the last column cut to the terminal's width."""
     heads = [_("seq"), _("time (site)"), _("kind"), _("actor"), _("subject"), _("what")]
-    rows = [[str(e["seq"]), e["time_local"][:19].replace("T", " "), _(e["kind"]), e["actor"], e["subject"],
-             describe(json.loads(e["body"]))] for e in entries]
+    rows = [[str(e["seq"]), e["time_local"][:19].replace("T", " "),
+             label(JOURNAL_KIND_LABELS[e["kind"]]) if e["kind"] in JOURNAL_KIND_LABELS else e["kind"],
+             value_text("actor", e["actor"]), value_text("check", e["subject"]), describe(e["body"])] for e in entries]
     widths = [max([len(heads[i])] + [len(row[i]) for row in rows]) for i in range(5)]
     widths[4] = min(widths[4], 24)
     room = max(20, width - sum(widths) - 2 * 5)

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 import click
 
 from watchkeeper.devices.drivers import DeviceError
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import _, localize
 from watchkeeper.core.models import Endpoint
 from watchkeeper.host.pluginhost import collect_platforms
 from watchkeeper.faces.cli.common import EXIT_FINDINGS, State
@@ -67,7 +67,7 @@ def probe(state: State, url: str, timeout: float, as_json: bool) -> None:
         result = asyncio.run(_probe(driver))
     except DeviceError as error:
         message = {"finding": str(error.kind), "reason": error.reason}
-        click.echo(json.dumps(message) if as_json else f"{error.kind}: {error.reason}", err=not as_json)
+        click.echo(json.dumps(message) if as_json else f"{error.kind}: {localize(error.reason)}", err=not as_json)
         raise SystemExit(EXIT_FINDINGS) from None  # what probing found: the device's finding
     if as_json:
         click.echo(json.dumps(result, indent=2))
