@@ -5,11 +5,12 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import argon2
 import pytest
 
 from watchkeeper.host import open_site
 from watchkeeper.simulation.ntp import SntpServer
-from watchkeeper.site import config
+from watchkeeper.site import config, identity
 from watchkeeper.site.app import App
 
 SITE = """\
@@ -88,3 +89,17 @@ def _ntp_on_loopback(reference_clock: SntpServer, monkeypatch: pytest.MonkeyPatc
     """Tests talk only to 127.0.0.1: a site naming no NTP servers gets the local one, never China's
     national time service or a public pool (the defaults a real site gets)."""
     monkeypatch.setattr(config, "DEFAULT_NTP_SERVERS", (reference_clock.address,))
+
+
+#: Passwords the tests set in this process are hashed at argon2id's lowest cost: at the production
+#: cost (64 MiB, 3 passes; ~0.17 CPU-s a hash or a check) the suite's hundreds of logins were CPU
+#: spent on nothing a test checks. A check reads the cost from the stored hash, so a command run as a
+#: subprocess checks these cheaply too. tests/test_password_cost.py (marked `production_kdf`) keeps
+#: the production cost tested.
+TEST_HASHER = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("production_kdf") is None:
+        monkeypatch.setattr(identity, "HASHER", TEST_HASHER)

@@ -1,7 +1,7 @@
 """Real logins for tests: set a person's password in the store, log a test client in, send its CSRF token.
 
-Nothing here skips the checks: passwords are argon2id-hashed and verified, sessions and CSRF tokens
-are the server's own. Import from tests (`from tests.logins import login`).
+Nothing here skips the checks: passwords are argon2id-hashed (at its lowest cost: tests/conftest.py) and
+verified, sessions and CSRF tokens are the server's own. Import from tests (`from tests.logins import login`).
 """
 
 from __future__ import annotations

@@ -48,9 +48,11 @@ class _Device(Protocol):
     async def trigger_event(self, kind: DeviceEventKind, channel: int) -> None: ...
 
 
-async def _next_event(device: _Device, received: asyncio.Queue[DeviceEvent], channel: int, within: float) -> DeviceEvent:
+async def _next_event(device: _Device, received: asyncio.Queue[DeviceEvent], channel: int, within: float,
+                      stream: asyncio.Task[None] | None = None) -> DeviceEvent:
     """Trigger video loss every second until the driver delivers one: how long a subscription takes is the
-    driver's business, delivering what happens once it is up is the contract."""
+    driver's business, delivering what happens once it is up is the contract. A `stream` (the task pumping
+    the driver's events) that has ended can deliver nothing more: that fails at once, not after `within`."""
     deadline = asyncio.get_running_loop().time() + within
     while asyncio.get_running_loop().time() < deadline:
         await device.trigger_event(DeviceEventKind.VIDEO_LOSS, channel)
@@ -60,6 +62,9 @@ async def _next_event(device: _Device, received: asyncio.Queue[DeviceEvent], cha
                 if event.kind is DeviceEventKind.VIDEO_LOSS:
                     return event
         except TimeoutError:
+            if stream is not None and stream.done() and received.empty():
+                raise AssertionError("the event stream ended instead of delivering (or subscribing again)") from (
+                    None if stream.cancelled() else stream.exception())
             continue
     raise AssertionError(f"no video-loss event within {within:g} s")
 
@@ -189,11 +194,11 @@ class CameraRecordsConformance:
 
         task = asyncio.create_task(pump())
         try:
-            await _next_event(simulated_device, received, self.channel, EVENT_SECONDS)
+            await _next_event(simulated_device, received, self.channel, EVENT_SECONDS, task)
             await simulated_device.trigger_event(DeviceEventKind.REBOOT, self.channel)
             while not received.empty():
                 received.get_nowait()
-            event = await _next_event(simulated_device, received, self.channel, REBOOT_SECONDS)
+            event = await _next_event(simulated_device, received, self.channel, REBOOT_SECONDS, task)
             assert event.channel == self.channel and event.time.tzinfo is not None
             assert not task.done(), "the event stream ended at the reboot instead of subscribing again"
         finally:
