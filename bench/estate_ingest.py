@@ -1,10 +1,10 @@
 """Estate ingest: site pushes per second with 100 simulated sites pushing concurrently, against an anchor.
 
-Run: python bench/estate_ingest.py [--sites 100] [--pushes 5] [--rounds 5]
+Run: python bench/estate_ingest.py [--sites 100] [--pushes 5] [--rounds 5] [--postgres]
 
 The estate (`watchkeeper estate serve`'s app: authenticate the site key, check every item's digest,
 judge the pushed head's links against the chain accepted before, store the items and their effects
-durably in SQLite, the pushes that arrive together sharing one transaction) and the anchor (a bare aiohttp handler that reads the same JSON
+durably in SQLite (or PostgreSQL with --postgres), the pushes that arrive together sharing one transaction) and the anchor (a bare aiohttp handler that reads the same JSON
 body and acknowledges it) are served by one child process, so both get the same core; the pushing
 sites run in this process over real HTTP. Each round runs the anchor and the estate in turn (the
 order alternating), every site sending `--pushes` pushes one after the other, all sites at once. A
@@ -20,7 +20,9 @@ import asyncio
 import hashlib
 import multiprocessing
 import os
+import signal
 import socket
+import sys
 import statistics
 import tempfile
 import time
@@ -33,7 +35,8 @@ from aiohttp import web
 from watchkeeper.faces.estate.config import EstateConfig
 from watchkeeper.faces.estate.protocol import PUSH_PATH, SITE_HEADER, digest
 from watchkeeper.faces.estate.server import make_estate_app
-from watchkeeper.faces.estate.store import EstateStore
+from watchkeeper.core.models import Secret
+from watchkeeper.faces.estate.store import open_store
 
 LINKS = 20
 CLAUSES = [f"R{n}" for n in range(1, 11)]
@@ -50,10 +53,15 @@ async def _anchor(request: web.Request) -> web.Response:
     return web.json_response({"acked": data["items"][-1]["seq"], "flags": []})
 
 
-def _serve(folder: str, estate_port: int, anchor_port: int, ready: Any) -> None:
+def _config(folder: str, database_url: str) -> EstateConfig:
+    return EstateConfig(name="bench", store=Path(folder) / "estate.db", database_url=Secret(database_url),
+                        journal_store=Path(folder) / "estate-journal.db", journal_key=Path(folder) / "estate-journal.key")
+
+
+def _serve(folder: str, estate_port: int, anchor_port: int, ready: Any, database_url: str = "") -> None:
     async def main() -> None:
-        config = EstateConfig(name="bench", store=Path(folder) / "estate.db")
-        estate = web.AppRunner(make_estate_app(config, EstateStore(config.store)), access_log=None)
+        config = _config(folder, database_url)
+        estate = web.AppRunner(make_estate_app(config, open_store(config)), access_log=None)
         anchor_app = web.Application(client_max_size=8 * 1024 * 1024)
         anchor_app.router.add_post(PUSH_PATH, _anchor)
         anchor = web.AppRunner(anchor_app, access_log=None)
@@ -61,7 +69,11 @@ def _serve(folder: str, estate_port: int, anchor_port: int, ready: Any) -> None:
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", port).start()
         ready.set()
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await stop.wait()
+        for runner in (estate, anchor):  # the estate's writer process ends with it
+            await runner.cleanup()
 
     asyncio.run(main())
 
@@ -118,16 +130,19 @@ async def _run(port: int, sites: list[Site], pushes: int) -> float:
         return len(sites) * pushes / (time.perf_counter() - started)
 
 
-def ingest_rate(sites: int = 100, pushes: int = 5, rounds: int = 5) -> dict[str, float]:
-    """Median pushes/s of the estate and of the anchor, and their ratio."""
+def ingest_rate(sites: int = 100, pushes: int = 5, rounds: int = 5, database_url: str = "") -> dict[str, float]:
+    """Median pushes/s of the estate and of the anchor, and their ratio (`database_url`: the estate's
+    data in that PostgreSQL database instead of SQLite)."""
     with tempfile.TemporaryDirectory() as folder:
-        store = EstateStore(Path(folder) / "estate.db")
+        store = open_store(_config(folder, database_url))
         simulated = [Site(f"site-{n:03d}", store.enrol(f"site-{n:03d}", "bench")) for n in range(sites)]
         store.close()
         anchors = [Site(site.site_id, site.key) for site in simulated]  # the anchor's own seq counters
         estate_port, anchor_port = _free_port(), _free_port()
         ready = multiprocessing.Event()
-        server = multiprocessing.Process(target=_serve, args=(folder, estate_port, anchor_port, ready), daemon=True)
+        # Not a daemon: the estate starts its writer process, and a daemonic process may have no children.
+        server = multiprocessing.Process(target=_serve, args=(folder, estate_port, anchor_port, ready,
+                                                                         database_url))
         server.start()
         try:
             if not ready.wait(60):
@@ -149,6 +164,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sites", type=int, default=100)
     parser.add_argument("--pushes", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--postgres", action="store_true",
+                        help="the estate's data in a PostgreSQL server started for the run (initdb, pg_ctl)")
+
+
+def _postgres() -> Any:
+    """A throwaway PostgreSQL server, as the estate's tests start one (tests/estate_postgres.py)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.estate_postgres import fresh_database, postgres_server
+
+    return postgres_server(), fresh_database
 
 
 def main(args: argparse.Namespace | None = None) -> None:
@@ -156,9 +181,16 @@ def main(args: argparse.Namespace | None = None) -> None:
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         add_arguments(parser)
         args = parser.parse_args()
-    result = ingest_rate(args.sites, args.pushes, args.rounds)
-    print(f"estate ingest, {args.sites} sites pushing concurrently, {args.pushes} pushes each, "
-          f"median of {args.rounds} rounds (cpus: {os.cpu_count()}):")
+    if getattr(args, "postgres", False):
+        server, fresh_database = _postgres()
+        with server as url:
+            if url is None:
+                raise SystemExit("PostgreSQL is not installed (Debian: postgresql)")
+            result = ingest_rate(args.sites, args.pushes, args.rounds, fresh_database(url, "estate_bench"))
+    else:
+        result = ingest_rate(args.sites, args.pushes, args.rounds)
+    print(f"estate ingest ({'PostgreSQL' if getattr(args, 'postgres', False) else 'SQLite'}), {args.sites} sites "
+          f"pushing concurrently, {args.pushes} pushes each, median of {args.rounds} rounds (cpus: {os.cpu_count()}):")
     print(f"  anchor (bare aiohttp handler, same body): {result['anchor']:8.1f} pushes/s")
     print(f"  estate (auth, digests, head check, durable store):  {result['estate']:8.1f} pushes/s")
     print(f"  ratio estate/anchor: {result['ratio']:.2f}")

@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.estate_postgres import fresh_database, postgres_server
+from tests.logins import PASSWORD as LOGIN_PASSWORD, shared_fd
 
 from watchkeeper.core.models import Secret
 from watchkeeper.evidence.anchor import Anchor, Head, write_anchor
@@ -77,8 +78,22 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     return True
 
 
+def estate_admin(config: Path, person: str = "admin") -> list[str]:
+    """The estate's first person (an admin, password from the tests' shared descriptor), made once;
+    the arguments by which a command proves it is them."""
+    proof = ["--actor", person, "--password-fd", str(shared_fd())]
+    listed = CliRunner().invoke(make_cli(), ["estate", "people", "list", "--config", str(config)])
+    if f"{person}\t" not in listed.stdout:
+        result = CliRunner().invoke(make_cli(), ["estate", "people", "add", person, "--role", "admin", "--reason",
+                                                 "test", "--new-password-fd", str(shared_fd()), "--config",
+                                                 str(config)])
+        assert result.exit_code == 0, result.output
+    return proof
+
+
 def enrol(config: Path, site_id: str) -> str:
-    result = CliRunner().invoke(make_cli(), ["estate", "enrol", site_id, "--config", str(config), "--reason", "test"])
+    result = CliRunner().invoke(make_cli(), ["estate", "enrol", site_id, "--config", str(config), "--reason", "test",
+                                             *estate_admin(config)])
     assert result.exit_code == 0, result.output
     key = result.stdout.strip().splitlines()[0]
     assert key.startswith("wke1_")
@@ -151,6 +166,24 @@ async def estate_and_sites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, back
             if estate.runner is not None:
                 await estate.down()
             estate.store.close()
+
+
+@contextlib.asynccontextmanager
+async def browser(base: str, person: str, password: str = LOGIN_PASSWORD, expect: int = 303):
+    """A client of the estate's dashboard logged in through /login as a browser does (the form's token
+    from the page; the cookie jar keeps the session, on 127.0.0.1 too)."""
+    import re
+
+    from watchkeeper.faces.webauth import CSRF_FIELD
+
+    async with aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        page = await (await client.get("/login")).text()
+        token = re.search(rf'name="{CSRF_FIELD}" value="([^"]+)"', page)
+        assert token, page
+        async with client.post("/login", data={CSRF_FIELD: token.group(1), "person": person, "password": password,
+                                               "next": "/"}, allow_redirects=False) as response:
+            assert response.status == expect, await response.text()
+        yield client
 
 
 async def inspect(app: App) -> None:
@@ -284,17 +317,19 @@ async def test_three_sites_push_cut_off_catch_up_rewrite_flagged_wrong_key_refus
         assert "refused push from 127.0.0.1 for site 'site-a': wrong site key" in logged
         assert wrong not in logged and keys["site-b"] not in logged and keys["site-a"] not in logged
 
-        # 6. The dashboard shows every site's clauses, the flagged site first, with its drill-down.
-        async with session.get(f"http://127.0.0.1:{estate.port}/") as response:
-            page = await response.text()
-        order = [page.index(f'data-site="{site}"') for site in ("site-c", "site-a", "site-b")]
-        assert order[0] == min(order)
-        assert page.count('data-clause="R') == 30
-        async with session.get(f"http://127.0.0.1:{estate.port}/sites/site-c") as response:
-            detail = await response.text()
-        assert 'id="flag"' in detail and 'data-status="rewritten"' in detail
-        async with session.get(f"http://127.0.0.1:{estate.port}/sites/nowhere") as response:
-            assert response.status == 404
+        # 6. The dashboard shows every site's clauses, the flagged site first, with its drill-down,
+        # to a person of the estate logged in.
+        async with browser(f"http://127.0.0.1:{estate.port}", "admin") as dashboard:
+            async with dashboard.get("/") as response:
+                page = await response.text()
+            order = [page.index(f'data-site="{site}"') for site in ("site-c", "site-a", "site-b")]
+            assert order[0] == min(order)
+            assert page.count('data-clause="R') == 30
+            async with dashboard.get("/sites/site-c") as response:
+                detail = await response.text()
+            assert 'id="flag"' in detail and 'data-status="rewritten"' in detail
+            async with dashboard.get("/sites/nowhere") as response:
+                assert response.status == 404
 
     # 7. The estate's evaluation for the week, in English and in Chinese.
     await estate.down()
@@ -437,7 +472,7 @@ async def test_mutual_tls_push(tmp_path: Path) -> None:
 def test_an_unreachable_database_is_named_without_its_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WK_ESTATE_DATABASE", f"postgresql://estate:Sup3rSecret@127.0.0.1:{free_port()}/estate")
     config = write_estate(tmp_path, free_port(), database=True)
-    result = CliRunner().invoke(make_cli(), ["estate", "enrol", "site-1", "--config", str(config)])
+    result = CliRunner().invoke(make_cli(), ["estate", "enrol", "site-1", "--config", str(config), "--reason", "r"])
     assert result.exit_code == 3, result.output
     assert "cannot connect to PostgreSQL" in result.output and "Sup3rSecret" not in result.output
     assert "Traceback" not in result.output
@@ -459,34 +494,159 @@ def test_a_batch_commits_its_parts_together_and_a_failing_part_alone_is_undone(t
         store.close()
 
 
-async def test_the_dashboard_off_loopback_needs_a_token_and_pushes_do_not(tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def cli(*args: object) -> object:
+    return CliRunner().invoke(make_cli(), [str(a) for a in args])
+
+
+def estate_journal(config: Path) -> list[dict]:
+    import sqlite3
+
+    conn = sqlite3.connect(load_estate(config).journal_store)
+    try:
+        return [{"seq": seq, "actor": actor, "subject": subject, "body": json.loads(body)} for seq, actor, subject, body
+                in conn.execute("SELECT seq, actor, subject, body FROM journal ORDER BY seq")]
+    finally:
+        conn.close()
+
+
+async def test_the_dashboard_needs_a_person_with_a_role_and_pushes_do_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: bool) -> None:
     from watchkeeper.faces.estate.server import EstateConfigError
 
     port = free_port()
-    config = tmp_path / "estate.toml"
-    config.write_text(f'[estate]\nstore = "estate.db"\nhost = "0.0.0.0"\nport = {port}\n', encoding="utf-8")
+    config = write_estate(tmp_path, port, backend)
+    admin = estate_admin(config)
+    result = cli("estate", "people", "add", "vera", "--role", "viewer", "--reason", "regional auditor",
+                 "--new-password-fd", shared_fd(), "--config", config, *admin)
+    assert result.exit_code == 0, result.output
+    enrol(config, "s1")
+    store = open_store(load_estate(config))
+    store.backend.execute("UPDATE sites SET flag = 'rewritten chain', flag_status = 'rewritten' WHERE id = 's1'")
+    # The shared viewer token of earlier versions is refused, saying what replaced it.
+    monkeypatch.setenv("WATCHKEEPER_ESTATE_TOKEN", "t" * 20)
+    with pytest.raises(EstateConfigError, match="WATCHKEEPER_ESTATE_TOKEN is no longer used.*estate people add"):
+        await start(load_estate(config), store)
+    monkeypatch.delenv("WATCHKEEPER_ESTATE_TOKEN")
+    runner = await start(load_estate(config), store)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(base_url=base) as anonymous:
+            async with anonymous.get("/", allow_redirects=False) as response:
+                assert response.status == 303 and response.headers["Location"].startswith("/login")
+            async with anonymous.get("/api/v1/sites") as response:
+                assert response.status == 401
+            async with anonymous.post("/sites/s1/clear", data={"reason": "x"}) as response:
+                assert response.status == 401
+            async with anonymous.post(PUSH_PATH, json={"items": []},
+                                      headers={SITE_HEADER: "nobody", "Authorization": "Bearer wke1_x"}) as response:
+                assert response.status == 401 and (await response.json())["error"] == "unknown site"
+            async with anonymous.get("/healthz") as response:
+                assert response.status == 200
+        async with browser(base, "vera", password="not her password", expect=401):
+            pass
+        async with browser(base, "vera") as viewer:
+            async with viewer.get("/") as response:
+                assert response.status == 200 and 'data-site="s1"' in await response.text()
+                assert response.headers["X-Frame-Options"] == "DENY"
+            page = await (await viewer.get("/sites/s1")).text()
+            token = page.split('name="csrf_token" value="')[1].split('"')[0]
+            async with viewer.post("/sites/s1/clear", data={"csrf_token": token, "reason": "looked"}) as response:
+                assert response.status == 403
+            async with viewer.post("/sites/s1/clear", data={"reason": "no token"}) as response:
+                assert response.status == 403
+        assert store.rows("SELECT flag FROM sites WHERE id = 's1'")[0]["flag"] == "rewritten chain"
+        refused = [e for e in estate_journal(config) if e["body"].get("refused") == "estate.clear"]
+        assert [(e["actor"], e["subject"]) for e in refused] == [("vera", "/sites/s1/clear")]
+        async with browser(base, "admin") as administrator:
+            page = await (await administrator.get("/sites/s1")).text()
+            token = page.split('name="csrf_token" value="')[1].split('"')[0]
+            async with administrator.post("/sites/s1/clear", data={"csrf_token": token, "reason": "restored from a"
+                                          " backup, ticket 7"}, allow_redirects=False) as response:
+                assert response.status == 303
+        assert store.rows("SELECT flag FROM sites WHERE id = 's1'")[0]["flag"] is None
+        cleared = estate_journal(config)[-1]
+        assert (cleared["actor"], cleared["subject"], cleared["body"]) == (
+            "admin", "s1", {"estate": "clear_flag", "reason": "restored from a backup, ticket 7", "proof": "session"})
+        # A script reads the JSON with a person's own API token.
+        issued = cli("estate", "people", "token", "vera", "--label", "report script", "--config", config,
+                     "--password-fd", shared_fd())
+        assert issued.exit_code == 0, issued.output
+        async with aiohttp.ClientSession(base_url=base) as script:
+            async with script.get("/api/v1/sites", headers={"Authorization": "Bearer "
+                                                            + issued.stdout.strip()}) as response:
+                assert response.status == 200 and (await response.json())[0]["id"] == "s1"
+    finally:
+        await runner.cleanup()
+        store.close()
+    verified = cli("estate", "verify", "--config", config)
+    assert verified.exit_code == 0 and "estate journal ok" in verified.output, verified.output
+
+
+def test_admin_actions_need_a_proven_admin_and_are_journaled(tmp_path: Path) -> None:
+    config = write_estate(tmp_path, free_port())
+    admin = estate_admin(config)
+    cli("estate", "people", "add", "vera", "--role", "viewer", "--reason", "r", "--new-password-fd", shared_fd(),
+        "--config", config, *admin)
+    unproven = cli("estate", "enrol", "s1", "--reason", "r", "--config", config, "--actor", "admin")
+    assert unproven.exit_code == 1 and "must prove who they are" in unproven.output
+    viewer = cli("estate", "enrol", "s1", "--reason", "r", "--config", config, "--actor", "vera", "--password-fd",
+                 shared_fd())
+    assert viewer.exit_code == 1 and "may not estate.enrol" in viewer.output
+    enrol(config, "s1")
+    for command in ("revoke", "clear"):
+        result = cli("estate", command, "s1", "--reason", f"{command} because", "--config", config, *admin)
+        assert result.exit_code == 0, result.output
+    actions = [(e["actor"], e["subject"], e["body"].get("estate"), e["body"].get("reason"))
+               for e in estate_journal(config) if "estate" in e["body"]]
+    assert actions == [("admin", "s1", "enrol", "test"), ("admin", "s1", "revoke", "revoke because"),
+                       ("admin", "s1", "clear_flag", "clear because")]
     store = open_store(load_estate(config))
     try:
-        monkeypatch.delenv("WATCHKEEPER_ESTATE_TOKEN", raising=False)
-        with pytest.raises(EstateConfigError, match="WATCHKEEPER_ESTATE_TOKEN"):
-            await start(load_estate(config), store)
-        monkeypatch.setenv("WATCHKEEPER_ESTATE_TOKEN", "t" * 20)
-        runner = await start(load_estate(config), store)
-        try:
-            async with aiohttp.ClientSession() as session:
-                base = f"http://127.0.0.1:{port}"
-                async with session.get(base + "/") as response:
-                    assert response.status == 401
-                async with session.get(base + "/", headers={"Authorization": "Bearer " + "t" * 20}) as response:
-                    assert response.status == 200
-                async with session.post(base + PUSH_PATH, json={"items": []},
-                                        headers={SITE_HEADER: "nobody", "Authorization": "Bearer wke1_x"}) as response:
-                    assert response.status == 401 and (await response.json())["error"] == "unknown site"
-        finally:
-            await runner.cleanup()
+        assert store.rows("SELECT count(*) AS n FROM events")[0]["n"] == 0  # the plain table is no longer written
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("tamper", ["edit", "delete_middle", "delete_last"])
+def test_an_edited_or_deleted_estate_event_is_caught(tmp_path: Path, tamper: str) -> None:
+    import sqlite3
+
+    config = write_estate(tmp_path, free_port())
+    for site in ("s1", "s2", "s3"):
+        enrol(config, site)
+    assert cli("estate", "verify", "--config", config).exit_code == 0
+    entries = estate_journal(config)
+    target = next(e["seq"] for e in entries if e["body"].get("estate") == "enrol" and e["subject"] == "s2")
+    last = entries[-1]["seq"]
+    conn = sqlite3.connect(load_estate(config).journal_store)
+    conn.execute("DROP TRIGGER journal_no_update")
+    conn.execute("DROP TRIGGER journal_no_delete")
+    if tamper == "edit":  # someone rewrites why a site was enrolled
+        conn.execute("UPDATE journal SET body = ? WHERE seq = ?",
+                     [json.dumps({"estate": "enrol", "reason": "nothing to see"}), target])
+    else:
+        conn.execute("DELETE FROM journal WHERE seq = ?", [target if tamper == "delete_middle" else last])
+    conn.commit()
+    conn.close()
+    result = cli("estate", "verify", "--config", config, "--json")
+    assert result.exit_code == 1, result.output
+    verdict = json.loads(result.stdout)
+    assert not verdict["ok"]
+    expected = {"edit": ("broken", target), "delete_middle": ("broken", target), "delete_last": ("truncated", last)}
+    assert (verdict["problems"][0]["status"], verdict["problems"][0]["seq"]) == expected[tamper]
+
+
+def test_old_plain_events_are_imported_into_the_journal_once(tmp_path: Path) -> None:
+    config = write_estate(tmp_path, free_port())
+    store = open_store(load_estate(config))
+    store.backend.execute("INSERT INTO events (time, actor, action, site, reason) VALUES"
+                          " ('2026-01-01T00:00:00+00:00', 'root', 'enrol', 'old-site', 'before the journal')")
+    store.close()
+    estate_admin(config)
+    estate_admin(config)
+    imported = [e for e in estate_journal(config) if e["body"].get("imported_from") == "events"]
+    assert [(e["actor"], e["subject"], e["body"]["estate"], e["body"]["reason"]) for e in imported] == [
+        ("root", "old-site", "enrol", "before the journal")]
 
 
 def test_serve_and_push_as_commands(tmp_path: Path) -> None:
@@ -526,3 +686,50 @@ def test_serve_and_push_as_commands(tmp_path: Path) -> None:
     assert server.returncode == 0, err
     assert time.monotonic() - started < 30
     assert "refused push from 127.0.0.1 for site 'cmd-site': wrong site key" in err and "wwwww" not in err
+
+
+async def test_a_dead_writer_process_fails_its_batch_and_a_new_one_takes_over(tmp_path: Path) -> None:
+    """The writer process killed outright: the push in hand is refused (503, the site resends), the next
+    push gets a new writer, and the server's stop ends that one."""
+    import os
+    import signal
+
+    from watchkeeper.faces.estate.server import WRITER
+
+    port = free_port()
+    config = write_estate(tmp_path, port)
+    key = enrol(config, "s1")
+    store = open_store(load_estate(config))
+    runner = await start(load_estate(config), store)
+    headers = {"Authorization": f"Bearer {key}", SITE_HEADER: "s1"}
+    try:
+        writer = runner.app[WRITER]
+        first = next(iter(writer.pool._processes))
+        os.kill(first, signal.SIGKILL)
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+            statuses = []
+            for _attempt in range(5):
+                async with session.post(PUSH_PATH, json={"items": []}, headers=headers) as response:
+                    statuses.append(response.status)
+                if response.status == 200:
+                    break
+            assert statuses[0] == 503 and statuses[-1] == 200, statuses
+        second = next(iter(writer.pool._processes))
+        assert second != first
+    finally:
+        await runner.cleanup()
+        store.close()
+    with pytest.raises(ProcessLookupError):  # ended with the server, not left behind
+        for _attempt in range(50):
+            os.kill(second, 0)
+            await asyncio.sleep(0.1)
+
+
+def test_verify_never_makes_a_new_journal_key(tmp_path: Path) -> None:
+    config = write_estate(tmp_path, free_port())
+    enrol(config, "s1")
+    key = load_estate(config).journal_key
+    key.unlink()
+    result = cli("estate", "verify", "--config", config)
+    assert result.exit_code == 3 and "estate journal" in result.output and "Traceback" not in result.output
+    assert not key.exists()

@@ -1,4 +1,4 @@
-"""`watchkeeper estate serve|enrol|revoke|clear|report|push`: the estate roll-up and the site's link to it."""
+"""`watchkeeper estate serve|enrol|revoke|clear|verify|people|report|push`: the estate roll-up and the site's link to it."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ import click
 
 from watchkeeper.core.i18n import _
 from watchkeeper.evidence.store import StoreError
-from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_USAGE, State
+from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_USAGE, State, refusing
 from watchkeeper.faces.estate.config import EstateConfig, load_estate
 from watchkeeper.faces.estate.push import Pusher, PushRefused
 from watchkeeper.faces.estate.report import build_estate_report, write_estate_report
-from watchkeeper.faces.estate.store import EnrolError, EstateStore, open_store
+from watchkeeper.faces.cli import estateadmin
+from watchkeeper.faces.estate.store import EstateStore, open_store
 from watchkeeper.faces.report import PERIODS
 from watchkeeper.site.config import ConfigError
 
@@ -68,6 +69,11 @@ def serve(estate_config: Path) -> None:
             click.echo(_("cannot listen on {host}:{port}: {error}").format(
                 host=config.host, port=config.port, error=error.strerror or error), err=True)
             raise SystemExit(EXIT_ENVIRONMENT) from None
+        from watchkeeper.faces.estate.server import PEOPLE
+
+        if not runner.app[PEOPLE].anyone():  # the dashboard would answer nobody: say how to begin
+            click.echo(_("the estate has no people yet: nobody can log in to the dashboard until an admin is"
+                         " added (`watchkeeper estate people add ID --role admin --reason ...`)"), err=True)
         scheme = "https" if config.tls_cert else "http"
         click.echo(_("estate {name} at {url}").format(name=config.name, url=f"{scheme}://{config.host}:{config.port}/"))
         stop = asyncio.Event()
@@ -88,21 +94,19 @@ def serve(estate_config: Path) -> None:
 
 @estate.command(help=_("Enrol a site: issue its push key, shown once (the estate keeps only its hash)."))
 @click.argument("site_id")
-@click.option("--reason", default="", help=_("Why (kept with the enrolment)."))
+@click.option("--reason", required=True, help=_("Why (journaled with the enrolment)."))
 @click.option("--rotate", is_flag=True, help=_("Issue a new key for a site already enrolled; the old one stops working."))
+@estateadmin.identity_options
 @config_option
-def enrol(site_id: str, reason: str, rotate: bool, estate_config: Path) -> None:
+@refusing
+def enrol(site_id: str, reason: str, rotate: bool, actor: str | None, password_fd: int | None,
+          estate_config: Path) -> None:
     from watchkeeper.site.config import IDENTIFIER
 
     if not IDENTIFIER.match(site_id):
         raise click.BadParameter(_("a site id is letters, digits, '.', '_' or '-' (at most 64)"), param_hint="SITE_ID")
     config, store = _open(estate_config)
-    try:
-        key = store.enrol(site_id, reason, rotate)
-    except EnrolError as error:
-        raise click.UsageError(str(error)) from None
-    finally:
-        store.close()
+    key = estateadmin.enrol_site(config, store, site_id, reason, rotate, actor, password_fd)
     click.echo(_("Site {site} enrolled. Its key, shown only now; keep it in a file readable only by the"
                  " appliance's user:").format(site=site_id), err=True)
     click.echo(key)
@@ -112,30 +116,35 @@ def enrol(site_id: str, reason: str, rotate: bool, estate_config: Path) -> None:
 
 @estate.command(help=_("Revoke a site's key: its pushes are refused until it is enrolled again."))
 @click.argument("site_id")
-@click.option("--reason", required=True, help=_("Why (kept with the revocation)."))
+@click.option("--reason", required=True, help=_("Why (journaled with the revocation)."))
+@estateadmin.identity_options
 @config_option
-def revoke(site_id: str, reason: str, estate_config: Path) -> None:
-    _config, store = _open(estate_config)
-    try:
-        store.revoke(site_id, reason)
-    except EnrolError as error:
-        raise click.UsageError(str(error)) from None
-    finally:
-        store.close()
+@refusing
+def revoke(site_id: str, reason: str, actor: str | None, password_fd: int | None, estate_config: Path) -> None:
+    estateadmin.site_action(*_open(estate_config), "revoke", site_id, reason, actor, password_fd)
+    click.echo(_("site {site} revoked").format(site=site_id))
 
 
 @estate.command(help=_("Clear a site's flag (a rewritten or truncated journal) once it has been looked into."))
 @click.argument("site_id")
-@click.option("--reason", required=True, help=_("What was found (kept with the clearing)."))
+@click.option("--reason", required=True, help=_("What was found (journaled with the clearing)."))
+@estateadmin.identity_options
 @config_option
-def clear(site_id: str, reason: str, estate_config: Path) -> None:
-    _config, store = _open(estate_config)
-    try:
-        store.clear_flag(site_id, reason)
-    except EnrolError as error:
-        raise click.UsageError(str(error)) from None
-    finally:
-        store.close()
+@refusing
+def clear(site_id: str, reason: str, actor: str | None, password_fd: int | None, estate_config: Path) -> None:
+    estateadmin.site_action(*_open(estate_config), "clear", site_id, reason, actor, password_fd)
+    click.echo(_("flag of site {site} cleared").format(site=site_id))
+
+
+@estate.command(help=_("Verify the estate's journal (enrolments, revocations, cleared flags, logins): its chain,"
+                       " HMACs and anchor. Exit code 1 when it does not hold."))
+@click.option("--json", "as_json", is_flag=True, help=_("Print the result as JSON."))
+@config_option
+def verify(as_json: bool, estate_config: Path) -> None:
+    estateadmin.verify_journal(*_open(estate_config), as_json)
+
+
+estate.add_command(estateadmin.people_group(lambda path: _open(path), config_option))
 
 
 @estate.command(help=_("Print the journal heads the estate accepted from a site, as witness lines for the"

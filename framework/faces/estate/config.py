@@ -9,6 +9,7 @@ import attrs
 
 from watchkeeper.core.models import Secret
 from watchkeeper.site.config import MISSING, ConfigError, Loader, parse_toml, port_problem, Table, zone_problem
+from watchkeeper.site.identityconfig import IdentityConfig, identity_section
 
 
 @attrs.frozen
@@ -29,6 +30,12 @@ class EstateConfig:
     #: A postgresql:// URL: the estate's data goes there instead of the SQLite `store`.
     database_url: Secret = attrs.field(default=Secret(""), repr=False)
     source: Path | None = None
+    #: The estate's people, logins, sessions and its journal (enrolments, revocations, cleared flags):
+    #: an SQLite file of its own whichever backend holds the sites' data, and the journal's key.
+    journal_store: Path = Path("estate-journal.db")
+    journal_key: Path = Path("estate-journal.key")
+    #: Session lifetimes and the password lockout, as a site's `[identity]`.
+    identity: IdentityConfig = IdentityConfig()
 
 
 def load_estate(source: Path | str) -> EstateConfig:
@@ -48,7 +55,10 @@ def load_estate(source: Path | str) -> EstateConfig:
         reports=loader.required_path(table, "reports", "estate-reports"),
         stale_minutes=table.get("stale_minutes", int, 30, lambda v: None if 1 <= v <= 10080 else "must be 1 to 10080"),
         tls_cert=loader.path(tls, "cert", None), tls_key=loader.path(tls, "key", None),
-        client_ca=loader.path(tls, "client_ca", None), source=source, database_url=table.secret("database_url"))
+        client_ca=loader.path(tls, "client_ca", None), source=source, database_url=table.secret("database_url"),
+        journal_store=loader.required_path(table, "journal_store", "estate-journal.db"),
+        journal_key=loader.required_path(table, "journal_key", "estate-journal.key"),
+        identity=identity_section(Table(loader, "identity", top.get("identity", dict, {}))))
     url = config.database_url.reveal()
     if url and not url.startswith(("postgresql://", "postgres://")):
         loader.problem("estate.database_url", "must be a postgresql:// URL (env:NAME or file:PATH)")

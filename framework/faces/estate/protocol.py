@@ -43,10 +43,20 @@ def key_matches(key: str, stored: str) -> bool:
     return hmac.compare_digest(key_hash(key), stored)
 
 
+def canonical(value: Any) -> str:
+    """The one JSON text of a value both ends agree on (sorted keys, no spaces, UTF-8 as is)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def digest(kind: str, body: Any) -> str:
     """An item's identity: the same kind and body give the same digest on both ends."""
-    text = json.dumps([kind, body], ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text_digest(kind, canonical(body))
+
+
+def text_digest(kind: str, text: str) -> str:
+    """`digest` from the body's canonical text, made once and also stored: the canonical JSON of the
+    list [kind, body] is "[", kind's, ",", body's and "]" (no spaces between)."""
+    return hashlib.sha256(f"[{canonical(kind)},{text}]".encode("utf-8")).hexdigest()
 
 
 @attrs.frozen

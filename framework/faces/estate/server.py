@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import os
 import ssl
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,118 +14,49 @@ from aiohttp import web
 
 from watchkeeper.core.i18n import _, current_language
 from watchkeeper.faces.estate.config import EstateConfig
-from watchkeeper.faces.estate.protocol import KINDS, MAX_BODY_BYTES, PUSH_PATH, SITE_HEADER, digest
-from watchkeeper.faces.estate.store import EstateStore, open_store
+from watchkeeper.faces.estate.ingest import STORE_FAILED, Writer
+from watchkeeper.faces.estate.protocol import MAX_BODY_BYTES, PUSH_PATH, SITE_HEADER
+from watchkeeper.faces import webauth
+from watchkeeper.faces.estate.people import EstateApp, open_estate_app
+from watchkeeper.faces.estate.store import EnrolError, EstateStore
 from watchkeeper.faces.estate.views import TITLES, overview, site_detail
 from watchkeeper.faces.report_render import evidence_text, templates
-from watchkeeper.faces.webauth import is_loopback
 
 log = logging.getLogger(__name__)
 STORE: web.AppKey[EstateStore] = web.AppKey("estate_store", EstateStore)
-#: Pushes committed together at most: one transaction (one fsync) makes them all durable.
-BATCH_PUSHES = 200
 CONFIG: web.AppKey[EstateConfig] = web.AppKey("estate_config", EstateConfig)
-
-
-class Writer:
-    """Group commit on a connection of its own, in a worker thread: pushes that arrive while a
-    transaction is being made durable wait for the next one, so many sites share each fsync, and the
-    event loop keeps serving meanwhile. A push is acknowledged only after its transaction commits."""
-
-    def __init__(self, store: EstateStore) -> None:
-        self.store = store
-        self.pending: list[tuple[Callable[[EstateStore], Any], asyncio.Future[Any]]] = []
-        self.task: asyncio.Task[None] | None = None
-
-    async def run(self, part: Callable[[EstateStore], Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self.pending.append((part, future))
-        if self.task is None or self.task.done():
-            self.task = loop.create_task(self._drain())
-        # A client that hangs up does not undo its push: shielded, it is committed all the same.
-        return await asyncio.shield(future)
-
-    async def _drain(self) -> None:
-        while self.pending:
-            batch, self.pending = self.pending[:BATCH_PUSHES], self.pending[BATCH_PUSHES:]
-            try:
-                results = await asyncio.to_thread(self.store.batch, [part for part, _future in batch])
-            except Exception as error:  # the commit failed: every push in it is refused and resent later
-                log.error("estate store: a batch of %d pushes failed: %s", len(batch), error)
-                results = [error] * len(batch)
-            for (_part, future), result in zip(batch, results):
-                if future.done():
-                    continue
-                if isinstance(result, Exception):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
-
-    async def close(self) -> None:
-        if self.task is not None:
-            await asyncio.gather(self.task, return_exceptions=True)
-        self.store.close()
-
-
 WRITER: web.AppKey[Writer] = web.AppKey("estate_writer", Writer)
 
 
-class BadPush(ValueError):
-    """A push body that is not a list of well-formed items."""
-
-
-def _items(data: Any) -> list[dict[str, Any]]:
-    items = data.get("items") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        raise BadPush("the body must be {\"items\": [...]}")
-    previous = None
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("seq"), int) or item.get("kind") not in KINDS:
-            raise BadPush("each item needs an integer seq and a known kind")
-        if previous is not None and item["seq"] != previous + 1:
-            raise BadPush("items must be consecutive")
-        if item.get("digest") != digest(item["kind"], item.get("body")):
-            raise BadPush(f"item {item['seq']}: the digest does not match its body")
-        previous = item["seq"]
-    return items
-
-
 async def push(request: web.Request) -> web.Response:
+    """Authenticated here (one indexed lookup, before the body is read); parsed, checked and stored
+    by the writer process, which answers once the push has committed."""
     store = request.app[STORE]
     site_id = request.headers.get(SITE_HEADER, "")
     authorization = request.headers.get("Authorization", "")
     key = authorization[7:] if authorization.startswith("Bearer ") else ""
     refused = store.authenticate(site_id, key)
+    writer = request.app[WRITER]
     if refused is not None:
         remote = request.remote or ""
-        first = await request.app[WRITER].run(lambda writer: writer.refusal(remote, site_id, refused))
+        try:
+            first = await writer.run(("refusal", remote, site_id, refused))
+        except Exception:  # noqa: BLE001 - the refusal stands whether or not it could be counted
+            first = True
         # Logged with who asked and why, never with the key it offered; repeats within a minute are
         # counted in the store and logged at debug level, so a flood cannot fill the log.
         log.log(logging.WARNING if first else logging.DEBUG, "refused push from %s for site %r: %s", remote,
                 site_id[:64], refused)
         return web.json_response({"error": refused}, status=401)
+    body = await request.read()
     try:
-        items = _items(await request.json())
-    except (ValueError, UnicodeDecodeError) as error:
-        return web.json_response({"error": str(error)}, status=400)
-
-    def part(writer: EstateStore) -> tuple[bool, int, list[str]]:
-        acked = writer.acked(site_id)
-        if items and items[0]["seq"] > acked + 1 and not items[0].get("after_gap"):
-            return False, acked, []
-        return (True, *writer.ingest_part(site_id, items))
-
-    try:
-        stored, acked, problems = await request.app[WRITER].run(part)
+        status, answer = await writer.run(("push", site_id, body))
     except Exception as error:  # the store failed: the site keeps its items and resends them
         log.error("push from site %s not stored: %s", site_id, error)
-        return web.json_response({"error": "the estate could not store the push; send it again later"}, status=503)
-    if not stored:
-        return web.json_response({"acked": acked, "error": "items missing before this push"}, status=409)
-    for problem in problems:
+        return web.json_response({"error": STORE_FAILED}, status=503)
+    for problem in answer.get("flags", []) if status == 200 else []:
         log.warning("site %s flagged: %s", site_id, problem)
-    return web.json_response({"acked": acked, "flags": problems})
+    return web.json_response(answer, status=status)
 
 
 def _page(config: EstateConfig) -> dict[str, Any]:
@@ -153,7 +80,9 @@ async def site_page(request: web.Request) -> web.Response:
     detail = site_detail(request.app[STORE], request.match_info["site"])
     if detail is None:
         raise web.HTTPNotFound(text=_("no enrolled site {site}").format(site=request.match_info["site"]))
-    html = templates().get_template("estate_site.html").render(d=detail, **_page(request.app[CONFIG]))
+    html = templates().get_template("estate_site.html").render(d=detail, request=request,
+                                                               csrf=webauth.csrf_token(request),
+                                                               **_page(request.app[CONFIG]))
     return web.Response(text=html, content_type="text/html")
 
 
@@ -167,62 +96,62 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 TOKEN_VARIABLE = "WATCHKEEPER_ESTATE_TOKEN"
+PEOPLE: web.AppKey[EstateApp] = web.AppKey("estate_people", EstateApp)
 
 
 class EstateConfigError(ValueError):
-    """The estate cannot serve as asked (its dashboard on a network address without a token)."""
+    """The estate cannot serve as asked (the shared dashboard token of earlier versions is set)."""
 
 
-def _dashboard_token(config: EstateConfig) -> str:
-    """The dashboard's bearer token: required off loopback, as for the site's dashboard (pushes carry
-    their site keys and are not affected)."""
-    token = os.environ.get(TOKEN_VARIABLE, "")
-    if token and (len(token) < 16 or any(character.isspace() for character in token)):
-        raise EstateConfigError(_("{variable} must be a token of 16 or more characters without spaces").format(
-            variable=TOKEN_VARIABLE))
-    if not token and not is_loopback(config.host):
-        raise EstateConfigError(_("serving the dashboard on {host} needs {variable} set to a token of 16 or more "
-                                  "characters; on 127.0.0.1 it needs none").format(host=config.host,
-                                                                                   variable=TOKEN_VARIABLE))
-    return token
+async def clear_flag(request: web.Request) -> web.StreamResponse:
+    """An admin clears a site's flag from its page, with the reason they give (journaled)."""
+    person = webauth.require(request, "estate.clear", request.match_info["site"])
+    site_id = request.match_info["site"]
+    reason = str((await request.post()).get("reason", "")).strip()
+    if not reason:
+        raise web.HTTPBadRequest(text=_("say what was found: a reason is required to clear a flag"))
+    store = request.app[STORE]
+    try:
+        request.app[PEOPLE].act(person, "clear_flag", site_id, reason, lambda: store.clear_flag(site_id))
+    except EnrolError as error:
+        raise web.HTTPNotFound(text=str(error)) from None
+    raise web.HTTPSeeOther(f"/sites/{site_id}")
 
 
-def _guard(token: str) -> Any:
-    """The estate's viewer token, for every route but the push (which has its site keys) and /healthz."""
-    expected = hashlib.sha256(token.encode()).digest()
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Callable[..., Any]) -> web.StreamResponse:
-        if request.path in (PUSH_PATH, "/healthz"):
-            return await handler(request)
-        scheme, _space, offered = request.headers.get("Authorization", "").partition(" ")
-        # Digests of equal length, compared in constant time: neither the token's content nor its
-        # length shows in how long a refusal takes.
-        given = hashlib.sha256(offered.strip().encode()).digest()
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected):
-            return web.Response(status=401, text=_("a dashboard token is required (Authorization: Bearer TOKEN)"),
-                                headers={"WWW-Authenticate": "Bearer"})
-        return await handler(request)
-
-    return middleware
-
-
-def make_estate_app(config: EstateConfig, store: EstateStore) -> web.Application:
+def make_estate_app(config: EstateConfig, store: EstateStore, people: EstateApp | None = None) -> web.Application:
     """`store` serves the dashboard's reads; pushes are written through a Writer on a second
-    connection to the same store (so reads see only committed pushes)."""
-    token = _dashboard_token(config)
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_guard(token)] if token else [])
-    app[STORE], app[CONFIG], app[WRITER] = store, config, Writer(open_store(config))
+    connection to the same store (so reads see only committed pushes). Every dashboard route needs a
+    person of the estate logged in (`faces.webauth`, the appliance's logins); a push brings its site key."""
+    if os.environ.get(TOKEN_VARIABLE):
+        # Never silently ignored: whoever set it believes it guards the dashboard.
+        raise EstateConfigError(_("{variable} is no longer used: every person logs in (`watchkeeper estate people "
+                                  "add`), and scripts send their own API token (`watchkeeper estate people token "
+                                  "ID`); unset it").format(variable=TOKEN_VARIABLE))
+    owned = people is None
+    if people is None:
+        people = open_estate_app(config)
+        people.import_events(store.old_events())  # an estate from before its journal: kept, now chained
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    writer = Writer(config.store, config.database_url.reveal())
+    app[STORE], app[CONFIG], app[WRITER], app[PEOPLE] = store, config, writer, people
+    webauth.install(app, people)
 
-    async def close_writer(_app: web.Application) -> None:
+    async def start_writer(_app: web.Application) -> None:
+        await writer.start()
+
+    async def close(_app: web.Application) -> None:
         await app[WRITER].close()
+        if owned:
+            people.close()
 
-    app.on_cleanup.append(close_writer)
-    app.router.add_post(PUSH_PATH, push)
-    app.router.add_get("/", dashboard)
-    app.router.add_get("/sites/{site}", site_page)
-    app.router.add_get("/api/v1/sites", sites_api)
-    app.router.add_get("/healthz", healthz)
+    app.on_startup.append(start_writer)
+    app.on_cleanup.append(close)
+    webauth.public_route(app, "POST", PUSH_PATH, push)
+    webauth.public_route(app, "GET", "/healthz", healthz)
+    webauth.route(app, "GET", "/", dashboard)
+    webauth.route(app, "GET", "/sites/{site}", site_page)
+    webauth.route(app, "POST", "/sites/{site}/clear", clear_flag, action="estate.clear")
+    webauth.route(app, "GET", "/api/v1/sites", sites_api)
     return app
 
 

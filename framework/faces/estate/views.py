@@ -76,7 +76,7 @@ def site_detail(store: EstateStore, site_id: str) -> dict[str, Any] | None:
                 for row in store.rows("SELECT * FROM verdicts WHERE site = ?", [site_id])}
     return {
         "site": rows[0],
-        "verdicts": [verdicts.get(clause, {"clause": clause, "status": None, "reason": "", "rule": ""})
+        "verdicts": [verdicts.get(clause, {"clause": clause, "status": None, "reason": "", "rule": "", "evidence": {}})
                      for clause in CLAUSES],
         "findings": store.rows("SELECT * FROM findings WHERE site = ? ORDER BY opened_at", [site_id]),
         "heads": store.rows("SELECT * FROM heads WHERE site = ? ORDER BY id DESC LIMIT 20", [site_id]),
