@@ -34,6 +34,10 @@ CLIPPED_SHARE_MAX = 0.15
 TURN_SEARCH_BELOW = 0.8
 TURN_ANGLES = tuple(a for a in range(-15, 16) if abs(a) >= 2)
 TURN_RESPONSE_GAIN = 0.05
+#: Colour drift against the reference: the halved thumbnails are cut into COLOUR_GRID x COLOUR_GRID
+#: regions; a region with COLOUR_PAIRS_MIN unclipped neighbour pairs gives a log gain per channel,
+#: and the drift is their weighted median when COLOUR_REGIONS_MIN regions give one.
+COLOUR_GRID, COLOUR_PAIRS_MIN, COLOUR_REGIONS_MIN = 3, 32, 5
 #: Scene match is taken on cells clear of the cover's fringe when at least this share of the judged
 #: textured cells are clear.
 VISIBLE_SHARE = 0.15
@@ -281,6 +285,35 @@ def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
     gradients, ref_gradients = edge_gradients(cur, ref), edge_gradients(ref, cur)
     if gradients is None or ref_gradients is None:
         return None
-    return log_spread(tuple(g / max(r, 1e-3) for g, r in zip(gradients, ref_gradients)))
+    whole = tuple(math.log(max(g, 1e-3) / max(r, 1e-3)) for g, r in zip(gradients, ref_gradients))
+    # A white balance moves every part of the view alike; something small at the lens, a passer-by
+    # or a lit sign moves only its own part, yet its strong edges can outweigh a plain view's
+    # (a dusk sky) in the whole-frame sums. So the drift is the texture-weighted median of the
+    # regions' log gains, where a few regions cannot carry it.
+    gains, weights = [], []
+    rows, cols = np.array_split(np.arange(size[1]), COLOUR_GRID), np.array_split(np.arange(size[0]), COLOUR_GRID)
+    for ys in rows:
+        for xs in cols:
+            part, ref_part = cur[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1], ref[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]
+            here, there = edge_gradients(part, ref_part, COLOUR_PAIRS_MIN), edge_gradients(ref_part, part, COLOUR_PAIRS_MIN)
+            if here is None or there is None or min(*here, *there) <= 0:
+                continue
+            logs = [math.log(g / r) for g, r in zip(here, there)]
+            gains.append([v - sum(logs) / 3 for v in logs])
+            weights.append(sum(there))
+    if len(gains) < COLOUR_REGIONS_MIN:
+        return max(whole) - min(whole)
+    median = [_weighted_median([g[c] for g in gains], weights) for c in range(3)]
+    return max(median) - min(median)
+
+
+def _weighted_median(values: list[float], weights: list[float]) -> float:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    half, total = sum(weights) / 2, 0.0
+    for index in order:
+        total += weights[index]
+        if total >= half:
+            return values[index]
+    return values[order[-1]]
 
 
