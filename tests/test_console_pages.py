@@ -86,7 +86,8 @@ async def test_screens_per_role_and_downloads(demo) -> None:
     assert last_entry(app, "audit")["refused"] == "footage.view"
     clip = await client.get("/api/footage/exports/1/clip", headers=tokens["li"])
     assert hashlib.sha256(await clip.read()).hexdigest() == manifest["files"][0]["sha256"]
-    assert last_entry(app, "li") == {"subject": "export-1", "downloaded": 1, "file": manifest["files"][0]["name"]}
+    assert last_entry(app, "li") == {"subject": "export-1", "downloaded": 1, "file": manifest["files"][0]["name"],
+                                     "proof": "api_token"}
 
 
     # Each person's page in their browser's language; the switch sends them back only within the console.

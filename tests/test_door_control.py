@@ -121,6 +121,11 @@ async def test_door_open_goes_through_the_running_appliance(reader_and_site) -> 
     try:
         refusals = [json.loads(e["body"]) for e in app.journal.entries(kind="access")]
         assert any(r.get("refused") == "door.open" and r.get("plugin") == "watchkeeper.rules.policy" for r in refusals)
+        # The appliance journaled li's opening with the proof the command gave (li's password).
+        opened_by_li = [json.loads(e["body"]) for e in app.journal.entries(kind="access") if e["actor"] == "li"]
+        # (li's card at the reader afterwards is the door's own record: no proof of a person is claimed)
+        assert [body.get("proof") for body in opened_by_li] == ["password via control socket", None]
+        assert opened_by_li[0]["credential"] is None and opened_by_li[1]["credential"] == "12345"
         assert app.journal.verify().ok
     finally:
         app.close()

@@ -68,7 +68,8 @@ def test_the_journal_records_the_proven_person(site: Path, tmp_path: Path) -> No
     result = run(site, "journal", "add", "--kind", "maintenance", "--text", "wiped desks", "--actor", "li",
                  "--password-fd", str(password_fd(tmp_path)))
     assert result.exit_code == 0, result.output
-    assert journal(site)[-1]["actor"] == "li" and journal(site)[-1]["body"] == {"text": "wiped desks"}
+    assert journal(site)[-1]["actor"] == "li"
+    assert journal(site)[-1]["body"] == {"text": "wiped desks", "proof": "password"}
 
 
 def test_the_password_fd_may_come_from_the_environment(site: Path, tmp_path: Path, monkeypatch) -> None:

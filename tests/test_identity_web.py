@@ -174,7 +174,7 @@ async def test_an_auditor_reads_but_a_refused_route_is_403_and_journaled(app, si
             assert refused.status == 403
         assert _entries(reopened)[-1] == {"actor": "audit", "subject": "/api/acknowledge", "body": {
             "refused": "findings.acknowledge", "reason": "'audit' has none of the roles allowed to findings.acknowledge: maintenance, operator, supervisor",
-            "plugin": "watchkeeper.rules.policy"}}
+            "plugin": "watchkeeper.rules.policy", "proof": "session"}}
     finally:
         reopened.close()
 

@@ -57,7 +57,7 @@ def test_revoke_in_another_process_takes_effect_at_once_everywhere(site_file: Pa
     decision, holder = door.decide("room-door", card("1001"))
     assert not decision.allowed and "revoked" in decision.reason and holder.id == "li"
     entry = [json.loads(e["body"]) for e in running.journal.entries(kind="access") if e["subject"] == "li"][-1]
-    assert entry == {"person_revoked": "li", "reason": "left the company"}
+    assert entry == {"person_revoked": "li", "reason": "left the company", "proof": "password"}
     running.close()
     reopened = open_site(site_file)  # the config lists li as before: the revocation sticks
     assert not allowed(reopened, "li") and reopened.people.revocation("li")["revoked_by"] == "zhang"

@@ -9,6 +9,7 @@ import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,25 @@ from watchkeeper.evidence.store import JOURNAL_KINDS, Store
 from watchkeeper.evidence.witness import WitnessHead
 
 __all__ = ["GENESIS", "Journal", "JournalKeyError", "JournalTampered", "Problem", "Verification", "anchor_path",
-           "create_key", "encode_body", "link_hash", "load_key"]
+           "PROVEN", "create_key", "encode_body", "link_hash", "load_key", "with_proof"]
 
 KEY_BYTES = 32
 #: A key file holds 64 hex digits and a newline.
 KEY_FILE_BYTES = 1024
 log = logging.getLogger(__name__)
+
+#: Who this command (or web request) has proven to be, and how ("password", "os_user", "trust_actor",
+#: "session", "api_token"): that person's entries carry it as "proof", so the journal says not only who
+#: approved a retrieval but how they showed it was them. Set by the faces that authenticate.
+PROVEN: ContextVar[tuple[str, str] | None] = ContextVar("watchkeeper_proven", default=None)
+
+
+def with_proof(actor: str, body: dict[str, Any] | str) -> dict[str, Any] | str:
+    """The body with the proof of its actor noted, when this context proved that actor."""
+    proven = PROVEN.get()
+    if proven is None or proven[0] != actor or not isinstance(body, dict) or "proof" in body:
+        return body
+    return {**body, "proof": proven[1]}
 
 
 class JournalKeyError(Exception):
@@ -155,7 +169,7 @@ class Journal:
                 if kind not in JOURNAL_KINDS:
                     raise ValueError(f"unknown journal kind {kind!r}; kinds are {', '.join(JOURNAL_KINDS)}")
                 moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
-                mine.append((kind, actor, subject, encode_body(body), moment))
+                mine.append((kind, actor, subject, encode_body(with_proof(actor, body)), moment))
             return mine
 
         rows, problem = self._commit(prepare)

@@ -20,8 +20,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import Text, _
 from watchkeeper.devices.drivers import DeviceError
+from watchkeeper.evidence.journal import PROVEN
 from watchkeeper.site.app import Refused
 from watchkeeper.site.config import Site
 from watchkeeper.site.doorlock import DoorHeld, state_dir
@@ -44,7 +45,9 @@ async def answered(call: Awaitable[dict[str, Any] | None]) -> dict[str, Any]:
     try:
         return {"ok": True, **(await call or {})}
     except Refused as error:
-        return {"ok": False, "error": "refused", "reason": str(error)}
+        reason = error.reason
+        return {"ok": False, "error": "refused", "reason": str(reason),
+                **({"reason_msg": reason.to_json()} if isinstance(reason, Text) else {})}
     except DeviceError as error:
         return {"ok": False, "error": "device", "kind": str(error.kind), "reason": error.reason}
     except DoorHeld as error:
@@ -76,7 +79,12 @@ def _address(path: Path) -> Iterator[str]:
 
 
 def ask(site: Site, request: dict[str, Any], timeout: float = 30.0) -> dict[str, Any] | None:
-    """Send one request to the site's running appliance; None when no appliance listens."""
+    """Send one request to the site's running appliance; None when no appliance listens.
+
+    How this command proved its actor goes along, so the appliance's journal entry says it too."""
+    proven = PROVEN.get()
+    if proven is not None and proven[0] == request.get("actor"):
+        request = {**request, "proof": proven[1]}
     return _ask_at(socket_path(site), request, timeout)
 
 
@@ -161,6 +169,11 @@ class ControlServer:
     async def _answer(self, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict) or request.get("op") not in self.handlers:
             return {"ok": False, "error": "usage", "reason": _("not a request this appliance answers")}
+        proof = request.get("proof")
+        if isinstance(request.get("actor"), str) and isinstance(proof, str):
+            # Only a process of the appliance's own OS account can open the 0600 socket; it proved the
+            # person before asking. The entry says the proof came by way of the socket.
+            PROVEN.set((request["actor"], f"{proof[:32]} via control socket"))
         try:
             return await self.handlers[request["op"]](request)
         except Exception as error:  # one bad request never stops the appliance

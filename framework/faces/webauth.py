@@ -39,8 +39,9 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
-from watchkeeper.core.i18n import _, current_language
+from watchkeeper.core.i18n import _, current_language, localize
 from watchkeeper.site import identity
+from watchkeeper.evidence.journal import PROVEN
 from watchkeeper.site.app import Refused
 
 #: The action every reading route asks (every role has it, the auditor's only one).
@@ -134,7 +135,7 @@ def require(request: web.Request, action: str, resource: str = "") -> str:
     try:
         request.app[SITE_APP].require(person, action, resource or request.path)  # type: ignore[attr-defined]
     except Refused as refusal:
-        raise web.HTTPForbidden(text=_("refused: {reason}").format(reason=refusal)) from None
+        raise web.HTTPForbidden(text=_("refused: {reason}").format(reason=localize(refusal.reason))) from None
     return person
 
 
@@ -145,12 +146,14 @@ def _identify(request: web.Request) -> None:
         person = identity.token_person(app, token.strip())
         if person:
             request[_PERSON] = person
+            PROVEN.set((person, "api_token"))
         return
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         found = identity.session_of(app, session)
         if found:
             request[_PERSON], request[_CSRF] = found
+            PROVEN.set((found[0], "session"))
 
 
 def _own_origin(request: web.Request) -> str:

@@ -18,6 +18,7 @@ import attrs
 import pluggy
 
 from watchkeeper import PROJECT_NAME, hookspecs
+from watchkeeper.core.i18n import N_
 from watchkeeper.devices.drivers import PLATFORM_NAME, Platform
 from watchkeeper.host import trace
 from watchkeeper.site.app import App
@@ -93,7 +94,8 @@ def authorize_answer(answer: object, plugin: str) -> bool | Refusal | None:
         return attrs.evolve(answer, plugin=plugin)
     if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool):
         return True if answer[0] else Refusal(str(answer[1]), plugin)
-    return Refusal(f"authorize answered {type(answer).__name__}, not True, False, a Refusal or None", plugin)
+    return Refusal(N_("authorize answered {type}, not True, False, a Refusal or None", type=type(answer).__name__),
+                   plugin)
 
 
 def _attributed(hook_name: str, plugin_name: str, function: Callable[..., Any]) -> Callable[..., Any]:

@@ -120,7 +120,7 @@ class Access:
         self._require(actor, "visitor.approve", f"visitor-{visitor_id}")
         if row["registered_by"] == actor:
             self.app.journal.append("access", actor, f"visitor-{visitor_id}", {"refused": "approve own registration"})
-            raise Refused(f"{actor} registered visitor {visitor_id} and may not also approve it")
+            raise Refused(N_("{actor} registered visitor {id} and may not also approve it", actor=actor, id=visitor_id))
         status = "approved" if approve else "rejected"
         self.app.store.db["visitors"].update(visitor_id, {"status": status, "decided_by": actor,
                                                           "decided_at": _iso(datetime.now(timezone.utc))})

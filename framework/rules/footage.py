@@ -23,7 +23,7 @@ from watchkeeper.evidence.chain import SYSTEM_ACTOR
 from watchkeeper.evidence.files import claimed, publish, sync_dir, temporary_name, write_new
 from watchkeeper.evidence.journal import Entry, JournalTampered
 from watchkeeper.rules.viewing import record_retrieval
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules.policy import ACTION_ROLES, roster
 from watchkeeper.rules.verdicts import Item, decide, journal_rows
 from watchkeeper.site.app import App, Refused
@@ -93,10 +93,10 @@ class Footage:
         self._require(actor, "footage.approve", f"request-{request_id}")
         if row["requested_by"] == actor:
             self._journal(actor, f"request-{request_id}", {"refused": "approve own request"})
-            raise Refused(f"{actor} requested {request_id} and may not also approve it")
+            raise Refused(N_("{actor} requested {id} and may not also approve it", actor=actor, id=request_id))
         if row["status"] != "pending":
             self._journal(actor, f"request-{request_id}", {"refused": "decide", "status": row["status"]})
-            raise Refused(f"request {request_id} is already {row['status']}")
+            raise Refused(N_("request {id} is already {status}", id=request_id, status=row["status"]))
         status = "approved" if approve else "rejected"
         self.app.store.db["footage_requests"].update(request_id, {"status": status, "decided_by": actor,
                                                                   "decided_at": _now(), "note": note})
@@ -121,7 +121,7 @@ class Footage:
         with claimed(folder) as ours:
             if not ours:
                 self._journal(actor, subject, {"refused": "export", "status": "in progress"})
-                raise Refused(f"request {request_id} is being exported by another process")
+                raise Refused(N_("request {id} is being exported by another process", id=request_id))
             row = self.app.store.row("footage_requests", request_id, "footage request")  # as it is now
             self._refuse_unless_approved(actor, row)
             return await self._export(actor, row, folder)
@@ -131,8 +131,8 @@ class Footage:
             return
         self._journal(actor, f"request-{row['id']}", {"refused": "export", "status": row["status"]})
         if row["status"] == "exported":
-            raise Refused(f"request {row['id']} was already exported: one approval gives one export")
-        raise Refused(f"request {row['id']} is {row['status']}, not approved")
+            raise Refused(N_("request {id} was already exported: one approval gives one export", id=row["id"]))
+        raise Refused(N_("request {id} is {status}, not approved", id=row["id"], status=row["status"]))
 
     async def _export(self, actor: str, row: dict[str, Any], folder: Path) -> dict[str, Any]:
         from watchkeeper.core.models import Capability
@@ -147,7 +147,7 @@ class Footage:
         for existing in (clip, manifest_path):
             if existing.exists():
                 self._journal(actor, subject, {"refused": "export", "exists": existing.name})
-                raise Refused(f"{existing} already exists; an exported file is never overwritten")
+                raise Refused(N_("{path} already exists; an exported file is never overwritten", path=str(existing)))
         incoming, published = temporary_name(clip), []
         driver = self.app.driver(endpoint)
         try:
@@ -268,7 +268,8 @@ class Footage:
         if holds:
             self._journal(actor, f"export-{export_id}", {"refused": "delete under hold",
                                                           "holds": [h["id"] for h in holds]})
-            raise Refused(f"export {export_id} is under hold {', '.join(str(h['id']) for h in holds)}")
+            raise Refused(N_("export {id} is under hold {holds}", id=export_id,
+                             holds=", ".join(str(hold["id"]) for hold in holds)))
         self._require(actor, "footage.hold", f"export-{export_id}")
 
         def deleted(conn: sqlite3.Connection) -> list[Entry]:

@@ -90,7 +90,7 @@ def countersign(app: Any, actor: str, tick_id: int, note: str = "", at: datetime
     app.require(actor, "maintenance.countersign", f"tick-{tick_id}", kind="maintenance")
     if row["done_by"] == actor:
         app.journal.append("maintenance", actor, f"tick-{tick_id}", {"refused": "countersign own tick"})
-        raise Refused(f"{actor} did task {row['task']} and may not also countersign it")
+        raise Refused(N_("{actor} did task {task} and may not also countersign it", actor=actor, task=row["task"]))
     if row["countersigned_by"]:
         raise ValueError(f"tick {tick_id} was already countersigned by {row['countersigned_by']}")
     moment = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)

@@ -110,11 +110,11 @@ def close(app: Any, actor: str, finding_id: int, reason: str) -> None:
     if kind not in PROCESS_KINDS:
         app.journal.append("operation", actor, subject, {"refused": permission, "kind": str(kind),
                                                          "reason": "device finding"})
-        raise Refused(_("{kind} is a device finding: it closes when the next check no longer sees the fault; "
-                        "add a fix note instead").format(kind=kind))
+        raise Refused(N_("{kind} is a device finding: it closes when the next check no longer sees the fault; "
+                         "add a fix note instead", kind=str(kind)))
     if not reason.strip():
         app.journal.append("operation", actor, subject, {"refused": permission, "reason": "no reason given"})
-        raise Refused(_("closing finding {id} needs a reason").format(id=finding_id))
+        raise Refused(N_("closing finding {id} needs a reason", id=finding_id))
     if finding["closed_at"] is not None:
         raise ValueError(_("finding {id} is already closed").format(id=finding_id))
     app.store.db["finding_actions"].insert({"finding": finding_id, "action": "closed", "actor": actor, "at": _now(),

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from watchkeeper import hookimpl
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules.verdicts import Item, decide, journal_rows
 from watchkeeper.site import people as people_store
 from watchkeeper.site.config import Person, Site
@@ -86,20 +86,21 @@ def refusal_reason(actor: str, action: str, site: Site, today: date | None = Non
     """
     person = people.get(actor) if people is not None else site.person(actor)
     if person is None:
-        return f"'{actor}' is not a person on this site"
+        return N_("'{actor}' is not a person on this site", actor=actor)
     if person.revoked:
-        return f"'{actor}' has been revoked"
+        return N_("'{actor}' has been revoked", actor=actor)
     allowed = ACTION_ROLES.get(action)
     if allowed is None:
-        return f"unknown action '{action}'"
+        return N_("unknown action '{action}'", action=action)
     roles = set(person.roles) & allowed
     if not roles:
-        return f"'{actor}' has none of the roles allowed to {action}: {', '.join(sorted(allowed))}"
+        return N_("'{actor}' has none of the roles allowed to {action}: {roles}", actor=actor, action=action,
+                  roles=", ".join(sorted(allowed)))
     if action in OPERATOR_ACTIONS and roles == {"operator"}:
         problem = training_problem(person, today or datetime.now(site.zone).date(),
                                    site.policies.training_refresher_days)
         if problem:
-            return f"operator {problem}"
+            return N_("operator {problem}", problem=problem)
     return None
 
 

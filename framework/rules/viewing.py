@@ -76,7 +76,7 @@ async def view(app: Any, actor: str, request_id: int, clip: bool = False) -> dic
     app.require(actor, "footage.view", subject, kind="retrieval")
     if row["status"] not in ("approved", "exported"):
         app.journal.append("retrieval", actor, subject, {"refused": "view", "status": row["status"]})
-        raise Refused(_("request {id} is {status}, not approved").format(id=request_id, status=row["status"]))
+        raise Refused(N_("request {id} is {status}, not approved", id=request_id, status=row["status"]))
     endpoint, channel = recording_source(app, row["camera"])
     start, end = datetime.fromisoformat(row["start_utc"]), datetime.fromisoformat(row["end_utc"])
     driver = app.driver(endpoint)

@@ -19,6 +19,7 @@ from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.evidence.findingstore import FindingStore
 from watchkeeper.evidence.journal import Journal, JournalTampered, Problem, anchor_path, load_key
 from watchkeeper.core.models import Endpoint
+from watchkeeper.core.i18n import N_
 from watchkeeper.evidence.store import PERSON_KINDS, Store
 from watchkeeper.evidence.witness import Witness, WitnessHead, read_heads
 from watchkeeper.site import identity
@@ -65,7 +66,14 @@ def journal_anchor(site: Site) -> Path:
 
 
 class Refused(Exception):
-    """The policy refused an action; the refusal was journaled before this was raised."""
+    """The policy refused an action; the refusal was journaled before this was raised.
+
+    Its message is a `Text`: English as a str (what the journal keeps), `localize(error.reason)` in the
+    reader's language."""
+
+    @property
+    def reason(self) -> str:
+        return self.args[0] if self.args else ""
 
 
 class DeviceReach:
@@ -188,7 +196,7 @@ class App(DeviceReach):
         """Ask `authorize` with the request and its history; no answer at all is a refusal."""
         answer = self.pm.hook.authorize(actor=actor, action=action, resource=resource, site=self.site,
                                         people=self.people, request=ActionRequest(actor, action, resource, self.view))
-        return Refusal("no policy answered") if answer is None else answer
+        return Refusal(N_("no policy answered")) if answer is None else answer
 
     def require(self, actor: str, action: str, resource: str, kind: str = "operation") -> None:
         """Ask `authorize`; journal the refusal with its reason and plugin, and raise Refused."""
@@ -198,8 +206,11 @@ class App(DeviceReach):
         refusal = answer if isinstance(answer, Refusal) else Refusal("", "")
         self.journal.append(kind, actor, resource, {"refused": action, "reason": refusal.reason,
                                                      "plugin": refusal.plugin})
-        because = f": {refusal.reason}" if refusal.reason else ""
-        raise Refused(f"{actor} may not {action}{because} ({refusal.plugin or 'policy'})")
+        plugin = refusal.plugin or "policy"
+        if refusal.reason:
+            raise Refused(N_("{actor} may not {action}: {reason} ({plugin})", actor=actor, action=action,
+                             reason=refusal.reason, plugin=plugin))
+        raise Refused(N_("{actor} may not {action} ({plugin})", actor=actor, action=action, plugin=plugin))
 
     def retention_days(self, camera: str) -> int:
         """How many days the camera must keep (R8), as the plugins decide."""
@@ -219,8 +230,8 @@ class App(DeviceReach):
         self.require(actor, "journal.add", subject)
         if kind not in PERSON_KINDS:
             self.journal.append("operation", actor, subject, {"refused": "journal.add", "kind": kind})
-            raise Refused(f"entries of kind {kind} are written by watchkeeper itself; people write "
-                          f"{', '.join(PERSON_KINDS)}")
+            raise Refused(N_("entries of kind {kind} are written by watchkeeper itself; people write {kinds}",
+                             kind=kind, kinds=", ".join(PERSON_KINDS)))
         return self.journal.append(kind, actor, subject, {"text": text})
 
     def door_driver(self, door_id: str) -> DoorDriver:

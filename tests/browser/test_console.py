@@ -139,6 +139,6 @@ async def test_console_day(browser: Any, tmp_path: Path, language: str) -> None:
 
         decided = journal(app, "subject = ?", [f"request-{request}"])
         assert [e["actor"] for e in decided] == ["zhang", "liu"]
-        assert decided[-1]["body"] == {"decision": "approved", "note": "case checked"}
+        assert decided[-1]["body"] == {"decision": "approved", "note": "case checked", "proof": "session"}
         assert journal(app, "subject = ?", [f"visitor-{visitor}"])[-1] == {
-            "actor": "zhang", "subject": f"visitor-{visitor}", "body": {"visitor": "approved"}}
+            "actor": "zhang", "subject": f"visitor-{visitor}", "body": {"visitor": "approved", "proof": "session"}}

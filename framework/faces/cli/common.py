@@ -21,10 +21,10 @@ from watchkeeper.site import identity
 from watchkeeper.site.app import App, Refused
 from watchkeeper.site.config import ConfigError, Site, load_site, platform_kinds
 from watchkeeper.devices.drivers import DeviceError
-from watchkeeper.evidence.journal import JournalKeyError, JournalTampered
+from watchkeeper.evidence.journal import PROVEN, JournalKeyError, JournalTampered
 from watchkeeper.evidence.store import StoreError, store_problem
 from watchkeeper.core.findings import kind_in_text
-from watchkeeper.core.i18n import _, localize
+from watchkeeper.core.i18n import Text, _, localize
 
 #: The exit codes of every command (docs/cli.md).
 EXIT_OK = 0
@@ -119,6 +119,15 @@ def _refused(message: str) -> SystemExit:
     return SystemExit(EXIT_FINDINGS)
 
 
+def _proved(person: str, how: str) -> None:
+    """Note how this command proved `person`, for the journal, until the command ends (in-process
+    callers such as tests run many commands in one process)."""
+    PROVEN.set((person, how))
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(lambda: PROVEN.set(None))
+
+
 def authenticate(state: State, claimed: str | None, password_fd: int | None) -> str:
     """Who runs this command, proven: the password (from a descriptor, or prompted on a terminal), the
     OS account mapped to a person (`os_user`), or, only where `policies.trust_actor` says so, the
@@ -137,6 +146,7 @@ def authenticate(state: State, claimed: str | None, password_fd: int | None) -> 
         if identity.active_person(app, mapped) is None:
             raise _refused(_("'{id}' (OS account {account}) is not a current person on this site").format(
                 id=mapped, account=account))
+        _proved(mapped, "os_user")
         return mapped
     if not claimed:
         raise click.UsageError(_("say who you are with --actor (your OS account {account} maps to nobody)").format(
@@ -148,6 +158,7 @@ def authenticate(state: State, claimed: str | None, password_fd: int | None) -> 
             "os_user": account})
         click.echo(_("warning: {actor} is taken on trust (policies.trust_actor); this is journaled").format(
             actor=claimed), err=True)
+        _proved(claimed, "trust_actor")
         return claimed
     if fd is not None:
         password = read_password_fd(fd)
@@ -160,9 +171,11 @@ def authenticate(state: State, claimed: str | None, password_fd: int | None) -> 
                          "{variable}), or an OS account mapped to them (os_user)").format(
             actor=claimed, variable=PASSWORD_FD_VARIABLE))
     try:
-        return identity.check_password(app, claimed, password, "cli")
+        person = identity.check_password(app, claimed, password, "cli")
     except identity.AuthFailed as failure:
         raise _refused(str(failure)) from None
+    _proved(person, "password")
+    return person
 
 
 def _identity_options(function: Callable[..., Any], actor_help: str) -> Callable[..., Any]:
@@ -209,7 +222,7 @@ def refusing(function: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return function(*args, **kwargs)
         except Refused as error:
-            click.echo(_("refused: {reason}").format(reason=error), err=True)
+            click.echo(_("refused: {reason}").format(reason=localize(error.reason)), err=True)
             raise SystemExit(EXIT_FINDINGS) from None
         except JournalTampered as error:
             click.echo(_("refused: the journal was tampered with: {reason} (alarm journaled as entry {seq})").format(
@@ -232,7 +245,9 @@ def settled(reply: dict[str, Any]) -> dict[str, Any]:
         return reply
     error = reply.get("error")
     if error == "refused":
-        click.echo(_("refused: {reason}").format(reason=reply["reason"]), err=True)
+        click.echo(_("refused: {reason}").format(reason=localize(Text.from_json(reply["reason_msg"])
+                                                                 if reply.get("reason_msg") else reply["reason"])),
+                   err=True)
         raise SystemExit(EXIT_FINDINGS)
     if error == "usage":
         raise click.UsageError(reply["reason"])
