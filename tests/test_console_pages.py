@@ -56,7 +56,7 @@ async def test_screens_per_role_and_downloads(demo) -> None:
     for path in ("/console/", "/console/room", "/console/footage", "/console/journal", "/console/reports"):
         assert forms(await (await client.get(path, headers=tokens["audit"])).text()) == set(), path
     operator = set().union(*[forms(await (await client.get(p, headers=tokens["li"])).text()) for p in SCREENS])
-    assert {"findings.acknowledge", "findings.note", "visitor.register", "footage.request"} <= operator
+    assert {"findings.acknowledge", "findings.note", "visitor.register", "footage.request", "report.generate"} <= operator
     assert not operator & {"findings.assign", "visitor.approve", "footage.hold", "review.sign"}
     supervisor = set().union(*[forms(await (await client.get(p, headers=tokens["zhang"])).text()) for p in SCREENS])
     assert {"findings.assign", "footage.hold", "review.sign", "report.generate"} <= supervisor

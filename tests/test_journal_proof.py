@@ -1,5 +1,5 @@
-"""A person's journal entries say how that person proved who they were: a password, their OS account,
-a console session, an API token, or only the site's trust_actor policy."""
+"""A person's journal entries say how that person proved who they were (a password, their OS account,
+a console session, an API token, or only the site's trust_actor policy); their console language follows them."""
 
 from __future__ import annotations
 
@@ -65,4 +65,29 @@ async def test_console_entries_name_the_proof(site_file: Path, token: bool) -> N
     written = [json.loads(e["body"]) for e in app.journal.entries() if e["actor"] == "li"][-1]
     assert written.get("text") == "walked the room" or "walked the room" in json.dumps(written)
     assert written["proof"] == ("api_token" if token else "session")
+    app.close()
+
+
+async def test_the_consoles_language_follows_the_person(site_file: Path) -> None:
+    """Chosen on one workstation, brought back at the next login on another (and nobody else's)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from watchkeeper.faces.web import make_web_app
+    from watchkeeper.site import identity
+    from tests.logins import give_login, login
+
+    app = open_site(site_file)
+    async with logged_in(app, "li") as first:
+        switched = await first.get("/console/language?to=zh_CN&back=/console/", allow_redirects=False)
+        assert switched.status == 303
+    assert identity.preferred_language(app, "li") == "zh_CN"
+    give_login(app, "zhang")
+    for person, expected in (("li", "zh_CN"), ("zhang", None)):
+        async with TestClient(TestServer(make_web_app(app))) as second:  # a fresh browser: no cookies
+            response = await login(second, person)
+            cookie = response.cookies.get("lang")
+            assert (cookie.value if cookie else None) == expected, person
+            if expected:
+                page = await (await second.get("/console/room")).text()
+                assert '<html lang="zh-CN">' in page and "监控室" in page
     app.close()

@@ -50,6 +50,8 @@ SESSION_COOKIE = "wk_session"
 LOGIN_COOKIE = "wk_login"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+#: The console's language cookie, set at login from the person's stored choice.
+LANGUAGE_COOKIE = "lang"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Paths that answer 401, not a redirect: machines ask them.
 MACHINE_PREFIXES = ("/api/", "/metrics")
@@ -279,6 +281,10 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     session, _csrf = identity.open_session(app, person, request.remote)
     response = web.HTTPSeeOther(_next_path(str(form.get("next", "/"))))
     _set_cookie(response, request, SESSION_COOKIE, session)
+    language = identity.preferred_language(app, person)
+    if language:
+        response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, httponly=True, samesite="Strict",
+                            path="/")
     response.del_cookie(LOGIN_COOKIE, path="/")
     raise response
 

@@ -126,6 +126,19 @@ class Footage:
             self._refuse_unless_approved(actor, row)
             return await self._export(actor, row, folder)
 
+    def ready_to_export(self, actor: str, request_id: int) -> None:
+        """Refuse (journaled) now what `export` would refuse at its start: a caller that runs the export
+        in the background tells the person at once, not in a journal entry they never see."""
+        subject = f"request-{request_id}"
+        self._require(actor, "footage.export", subject)
+        self._refuse_unless_approved(actor, self.app.store.row("footage_requests", request_id, "footage request"))
+        folder = self.app.site.exports_dir / subject
+        if folder.is_dir():
+            with claimed(folder) as free:
+                if not free:
+                    self._journal(actor, subject, {"refused": "export", "status": "in progress"})
+                    raise Refused(N_("request {id} is being exported by another process", id=request_id))
+
     def _refuse_unless_approved(self, actor: str, row: dict[str, Any]) -> None:
         if row["status"] == "approved":
             return

@@ -48,6 +48,8 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "maintenance.countersign": frozenset({"supervisor"}),
     "journal.close_day": frozenset({"operator", "supervisor"}),
     "review.sign": frozenset({"supervisor"}),
+    # Writing and journaling a compliance report (R10's evidence); signing it is review.sign.
+    "report.generate": frozenset({"operator", "supervisor", "administrator"}),
     # Reading the web console and its API: every role; the auditor's only one (read-only).
     "console.view": frozenset({"operator", "supervisor", "maintenance", "administrator", "auditor"}),
     # Setting another person's password, unlocking a login, issuing or revoking someone's API tokens.

@@ -54,6 +54,12 @@ def m001_logins_tokens_sessions(db: sqlite_utils.Database) -> None:
                                "last_seen_at": str, "address": str}, pk="digest")
 
 
+@migrations()
+def m002_login_language(db: sqlite_utils.Database) -> None:
+    # The console's language follows the person from one workstation to the next.
+    db["logins"].add_column("language", str)
+
+
 class AuthFailed(Exception):
     """The proof was refused (journaled before this is raised); `code` says why, for tests and the web."""
 
@@ -260,6 +266,17 @@ def session_of(app: App, session: str, now: Callable[[], datetime] = _now) -> tu
     return str(person), str(csrf)
 
 
+def preferred_language(app: App, person_id: str) -> str | None:
+    """The language the person last chose in the console, or None."""
+    row = app.store.conn.execute("SELECT language FROM logins WHERE person = ?", [person_id]).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def prefer_language(app: App, person_id: str, language: str) -> None:
+    """Keep the person's choice of language (a display preference: not journaled)."""
+    app.store.conn.execute("UPDATE logins SET language = ? WHERE person = ?", [language, person_id])
+
+
 def close_session(app: App, session: str) -> str | None:
     """End a session (logout); returns whose it was, journaled."""
     key = digest(session)
@@ -273,4 +290,4 @@ def close_session(app: App, session: str) -> str | None:
 
 __all__ = ["AuthFailed", "Attempt", "HASHER", "SYSTEM", "active_person", "any_login", "check_password",
            "close_session", "digest", "has_login", "issue_token", "migrations", "open_session", "password_problem",
-           "revoke_tokens", "session_of", "set_password", "token_person", "unlock"]
+           "prefer_language", "preferred_language", "revoke_tokens", "session_of", "set_password", "token_person", "unlock"]

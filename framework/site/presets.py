@@ -33,19 +33,24 @@ class Preset:
         return getattr(self, key)
 
 
-#: Every preset by name. Clock tolerance stays at the regulation's own 30 s (R7: 误差不大于30秒) in every
-#: sector: no sector rule found asks for less, and a preset never loosens the regulation.
+#: Every preset by name, with a short citation (docs/presets.md quotes each clause and says how sure it is).
+#: Clock tolerance stays at the regulation's own 30 s (R7: 误差不大于30秒) in every sector: no sector rule
+#: found asks for less, and a preset never loosens the regulation. The hotel preset keeps the national
+#: floor: the national hotel rule sets no period, and the 90 days once used came from a 2017 draft never
+#: enacted; a hotel designated a key target takes the key-target preset.
 PRESETS: Mapping[str, Preset] = {
     "general": Preset(30, 30, 24.0, 30.0,
-                      "公共安全视频图像信息系统管理条例 (2025): video kept at least 30 days"),
-    "hotel": Preset(90, 90, 24.0, 30.0,
-                    "旅馆业治安管理条例 (征求意见稿, 2017): hotel video kept at least 90 days"),
+                      "公共安全视频图像信息系统管理条例 (国务院令第799号) art. 17: video kept at least 30 days"),
+    "hotel": Preset(30, 30, 24.0, 30.0,
+                    "旅馆业治安管理办法 sets no period; 公共安全视频图像信息系统管理条例 art. 17: at least 30 days"),
     "key-target": Preset(90, 90, 24.0, 30.0,
                          "反恐怖主义法 art. 32: key targets keep video at least 90 days"),
     "bank": Preset(30, 180, 24.0, 30.0,
-                   "GA 38-2015: video at least 30 days, access-control records at least 180 days"),
+                   "GA 38-2015 as quoted (GA 38-2021 not seen): video at least 30 days, access-control records "
+                   "at least 180 days"),
     "school": Preset(30, 30, 24.0, 30.0,
-                     "GB/T 29315: video at least 30 days, faults fixed within 24 h"),
+                     "GB/T 29315-2012 as quoted (2022 edition not seen): video at least 30 days, faults fixed "
+                     "within 24 h"),
 }
 DEFAULT_PRESET = "general"
 
@@ -53,11 +58,14 @@ DEFAULT_PRESET = "general"
 def basis_text(name: str) -> str:
     """The rule a preset's figures come from, in the current language (the report shows it)."""
     texts = {
-        "general": _("公共安全视频图像信息系统管理条例: video kept at least 30 days"),
-        "hotel": _("旅馆业治安管理条例 (draft for comment, 2017): hotel video kept at least 90 days"),
+        "general": _("公共安全视频图像信息系统管理条例, article 17: video kept at least 30 days"),
+        "hotel": _("旅馆业治安管理办法 sets no period; 公共安全视频图像信息系统管理条例, article 17: video kept "
+                   "at least 30 days"),
         "key-target": _("反恐怖主义法, article 32: video of key targets kept at least 90 days"),
-        "bank": _("GA 38-2015: video kept at least 30 days, access-control records at least 180 days"),
-        "school": _("GB/T 29315: video kept at least 30 days, faults fixed within 24 hours"),
+        "bank": _("GA 38-2015 as quoted (GA 38-2021 not seen): video kept at least 30 days, access-control "
+                  "records at least 180 days"),
+        "school": _("GB/T 29315-2012 as quoted (2022 edition not seen): video kept at least 30 days, faults "
+                    "fixed within 24 hours"),
     }
     return texts.get(name, PRESETS[name].basis if name in PRESETS else name)
 

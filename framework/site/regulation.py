@@ -1,8 +1,10 @@
-"""The regulation's own wording for each clause, in Chinese (the text) and English (its rendering).
+"""The regulation's wording for each clause, in Chinese (the text) and English (its rendering).
 
 One table: the report quotes it, and `tests/test_glossary.py` checks docs/clauses.md quotes the same.
 The Chinese column is the wording the clause map (docs/clauses.md) is written from; the phrases the
-issue cites verbatim (以北京时间为准、误差不大于30秒；每天小擦、每周大扫) are kept as written.
+issue cites verbatim (以北京时间为准、误差不大于30秒；每天小擦、每周大扫) are kept as written. The
+regulation's source document was not found (docs/clauses.md, "Where the wording comes from"): the
+rest is the project's Chinese wording of each clause, not a quotation of a text seen.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from watchkeeper.core.i18n import chinese
 
 @attrs.frozen
 class Quote:
-    """A clause's wording: `zh` as the regulation states it, `en` rendered for English readers."""
+    """A clause's wording: `zh` as the clause map states it, `en` rendered for English readers."""
 
     zh: str
     en: str

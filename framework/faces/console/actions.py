@@ -7,17 +7,26 @@ method asks `authorize` again with the resource and journals what was done, or t
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
 import attrs
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import N_, _
 from watchkeeper.rules import daybook, duty, inspection, maintenance, ownership, review
 from watchkeeper.rules.door_service import Access
 from watchkeeper.rules.footage import Footage
+from watchkeeper.site.app import Refused
+
+log = logging.getLogger(__name__)
+#: Exports under way in the background (a clip can take longer than a web request may last), by store
+#: and request: kept here so that the event loop does not drop them, and so that a second click on the
+#: same request is refused at once rather than in a task nobody watches.
+EXPORTS: dict[tuple[str, int], asyncio.Task[Any]] = {}
 
 #: JSON Schema types of the fields, as the OpenAPI document states them.
 TYPES = {"string": {"type": "string"}, "integer": {"type": "integer"},
@@ -134,6 +143,27 @@ def _generate(app: Any, who: str, v: dict[str, Any]) -> dict[str, Any]:
     return {"report": entry["seq"], "files": [p.name for p in paths]}
 
 
+def _export(app: Any, who: str, v: dict[str, Any]) -> dict[str, Any]:
+    footage, key = Footage(app), (str(app.site.store), v["id"])
+    if key in EXPORTS:
+        app.journal.append("retrieval", who, f"request-{v['id']}", {"refused": "export", "status": "in progress"})
+        raise Refused(N_("request {id} is being exported by another process", id=v["id"]))
+    footage.ready_to_export(who, v["id"])
+    task = asyncio.get_running_loop().create_task(footage.export(who, v["id"]), name=f"export of request {v['id']}")
+    EXPORTS[key] = task
+    task.add_done_callback(lambda done: _export_done(key, done))
+    return {"request": v["id"], "export": "started"}
+
+
+def _export_done(key: tuple[str, int], task: asyncio.Task[Any]) -> None:
+    EXPORTS.pop(key, None)
+    if task.cancelled():
+        return  # the server stopped: the appliance's next start removes and journals the partial files
+    error = task.exception()
+    if error is not None:  # export journaled it (refusal, device, disk); the log gets one line, no traceback
+        log.warning("%s failed: %s", task.get_name(), error)
+
+
 def _bool(approve: bool) -> Callable[[Any, str, dict[str, Any]], Any]:
     return lambda app, who, v: Access(app).decide_visitor(who, v["id"], approve=approve)
 
@@ -182,8 +212,9 @@ ACTIONS: tuple[Action, ...] = (
            _footage(True), (ID, NOTE), "/console/footage"),
     Action("footage.reject", "/footage/requests/{id}/reject", "footage.approve", "Reject a footage request",
            _footage(False), (ID, NOTE), "/console/footage"),
-    Action("footage.export", "/footage/requests/{id}/export", "footage.export", "Export an approved request",
-           lambda app, who, v: Footage(app).export(who, v["id"]), (ID,), "/console/footage"),
+    Action("footage.export", "/footage/requests/{id}/export", "footage.export",
+           "Start exporting an approved request (in the background; the export is listed when it is done)",
+           _export, (ID,), "/console/footage"),
     Action("footage.hold", "/footage/holds", "footage.hold", "Place an evidence hold",
            lambda app, who, v: {"hold": Footage(app).hold(who, v["camera"], v["start"], v["end"], v["reason"])},
            (Field("camera", required=True), Field("start", "datetime", True), Field("end", "datetime", True),
@@ -197,7 +228,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("journal.close_day", "/journal/close-day", "journal.close_day", "Close the day with a signed summary",
            lambda app, who, v: {"seq": daybook.close_day(app, who, v["text"], v["day"])},
            (Field("text", required=True), Field("day", "date")), "/console/journal"),
-    Action("report.generate", "/reports", "journal.add", "Generate and journal a compliance report", _generate,
+    Action("report.generate", "/reports", "report.generate", "Generate and journal a compliance report", _generate,
            (Field("period", required=True),), "/console/reports"),
     Action("review.sign", "/reviews", "review.sign", "Sign the supervisor's review of a journaled report",
            lambda app, who, v: {"review": review.sign(app, who, v["report"], v["comments"], v["actions"])},

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from watchkeeper.core.i18n import LOCALE_DIR, _, choose_language, current_language
 
+#: The same cookie webauth sets at login from the person's stored choice (webauth.LANGUAGE_COOKIE).
 LANGUAGE_COOKIE = "lang"
 #: The form field the CSRF token travels in when webauth does not name its own.
 CSRF_FIELD = "csrf_token"

@@ -162,12 +162,16 @@ def room(app: Any) -> dict[str, Any]:
 
 
 def footage(app: Any) -> dict[str, Any]:
+    from watchkeeper.faces.console.actions import EXPORTS
+
     exports = rows(app, "SELECT id, request, sha256, size_bytes, exported_by, exported_at, deleted_at, path"
                         " FROM footage_exports ORDER BY id DESC")
     return {"requests": rows(app, f"SELECT * FROM footage_requests ORDER BY id DESC LIMIT {HISTORY}"),
             "exports": [dict({k: v for k, v in e.items() if k != "path"}, file=Path(e["path"]).name)
                         for e in exports],
             "holds": rows(app, "SELECT * FROM holds ORDER BY id DESC"),
+            # requests whose export this process is running in the background
+            "exporting": sorted(request for store, request in EXPORTS if store == str(app.site.store)),
             "cameras": [c.id for c in app.site.cameras]}
 
 

@@ -22,6 +22,7 @@ from watchkeeper.faces.console import auth, data, devices
 from watchkeeper.faces.console.actions import ACTIONS, BY_NAME, Action, perform
 from watchkeeper.faces.report import PERIODS
 from watchkeeper.faces.report_render import templates
+from watchkeeper.site import identity
 
 PREFIX = "/console"
 STATIC = Path(__file__).resolve().parent.parent / "static" / "console"
@@ -149,13 +150,17 @@ async def chart(request: web.Request) -> web.Response:
 
 
 async def language(request: web.Request) -> web.StreamResponse:
-    """Switch the console's language for this browser (a cookie; nothing is stored on the appliance)."""
+    """Switch the console's language: for this browser (a cookie), and kept for the signed-in person, whose
+    next login on any workstation brings it back."""
     chosen = request.query.get("to", "")
     back = request.query.get("back", PREFIX + "/")
     if not back.startswith(PREFIX + "/") or back.startswith("//"):
         back = PREFIX + "/"
     response = web.HTTPSeeOther(back)
     if chosen in auth.languages():
+        person = auth.current_person(request)
+        if person is not None:
+            identity.prefer_language(site_app(request), person, chosen)
         response.set_cookie(auth.LANGUAGE_COOKIE, chosen, max_age=365 * 86400, httponly=True, samesite="Strict",
                             path="/")
     raise response

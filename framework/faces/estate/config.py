@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from watchkeeper.core.models import Secret
-from watchkeeper.site.config import MISSING, ConfigError, _Loader, _parse, _port, _Table, _zone
+from watchkeeper.site.config import MISSING, ConfigError, Loader, parse_toml, port_problem, Table, zone_problem
 
 
 @attrs.frozen
@@ -34,17 +34,17 @@ class EstateConfig:
 def load_estate(source: Path | str) -> EstateConfig:
     """Load and check estate.toml; ConfigError names the file, the key and the reason."""
     source = Path(source)
-    data: Any = _parse(source)
-    loader = _Loader(source, None, None, True)
-    top = _Table(loader, "", data)
-    table = _Table(loader, "estate", top.get("estate", dict, MISSING) or {})
-    tls = _Table(loader, "tls", top.get("tls", dict, {}))
+    data: Any = parse_toml(source)
+    loader = Loader(source, None, None, True)
+    top = Table(loader, "", data)
+    table = Table(loader, "estate", top.get("estate", dict, MISSING) or {})
+    tls = Table(loader, "tls", top.get("tls", dict, {}))
     config = EstateConfig(
         name=table.get("name", str, "Estate"),
         store=loader.required_path(table, "store", "estate.db"),
         host=table.get("host", str, "127.0.0.1"),
-        port=table.get("port", int, 8740, _port) or 8740,
-        time_zone=table.get("time_zone", str, "UTC", _zone) or "UTC",
+        port=table.get("port", int, 8740, port_problem) or 8740,
+        time_zone=table.get("time_zone", str, "UTC", zone_problem) or "UTC",
         reports=loader.required_path(table, "reports", "estate-reports"),
         stale_minutes=table.get("stale_minutes", int, 30, lambda v: None if 1 <= v <= 10080 else "must be 1 to 10080"),
         tls_cert=loader.path(tls, "cert", None), tls_key=loader.path(tls, "key", None),
