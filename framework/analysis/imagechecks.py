@@ -78,6 +78,12 @@ TURN_MIN_DEGREES = 2.0
 #: A flat frame is a generated no-signal screen only if frames a moment apart hardly differ: a live
 #: but black picture still changes by its sensor noise (gray levels of mean absolute difference).
 NO_SIGNAL_CHANGE_MAX = 0.5
+#: Largest median brightness step (gray levels) between neighbouring cells of the covered region
+#: for it to be read as a cover: an out-of-focus occluder steps by about 1 or less (its faint
+#: gradient and the sensor's noise), a replaced view by 3 and more (tuning seeds 1-3: occluders
+#: 0.1-1.2, replaced views read as covered 3.1-9.1; gravel re-aimed at the smooth moon, 1.5, stays
+#: ambiguous).
+COVER_RELIEF_MAX = 2.0
 #: Scene checks need this share of the reference's texture judged, and moved this share visible.
 JUDGED_MIN, VISIBLE_MIN = 0.2, 0.25
 #: An exposure fault bends what is left of the texture (clipping, crushing), so telling a new scene
@@ -307,7 +313,11 @@ def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, 
     covered = scene.occluded_moved_fraction if blurred else scene.occluded_fraction
     matches = scene.scene_match >= limits["scene_match_min"]
     # What is left to compare, as a share of the reference's texture: clipping and cover both take.
-    few_visible = scene.visible_fraction * scene.judged_fraction < visible_min
+    # Cells only count as lost to a cover when the cover is one even surface: a new view whose
+    # texture is merely fainter than the reference's (grass for gravel) reads as flat against it
+    # but keeps its structure from cell to cell, and is then a view to compare, not a cover.
+    flat_cover = scene.cover_relief <= COVER_RELIEF_MAX
+    few_visible = scene.visible_fraction * scene.judged_fraction < visible_min and flat_cover
     occluded = covered > limits["occluded_fraction_max"] and (matches or few_visible)
     if occluded:
         add(K.OCCLUDED, covered, "occluded_fraction_max",

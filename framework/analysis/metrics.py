@@ -143,7 +143,8 @@ def analyze_frame(image: Any) -> Metrics:
     )
 
 
-def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None) -> tuple[float, float, float] | None:
+def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None,
+                   pairs_min: int = EDGE_PAIRS_MIN) -> tuple[float, float, float] | None:
     """Mean absolute gradient of each channel over thumbnail neighbours neither clipped nor crushed.
 
     Grey-edge: edges between surfaces average to grey under a neutral light far more reliably than
@@ -152,7 +153,7 @@ def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None) -> tu
     With `other` (a thumbnail of the same shape), pixels lost in either are left out.
     """
     *sums, pairs = _kernel.edge_gradients(thumbnail, CLIPPED, CRUSHED, other)
-    if pairs < EDGE_PAIRS_MIN:
+    if pairs < pairs_min:
         return None
     return tuple(total / pairs for total in sums)
 

@@ -34,6 +34,10 @@ CLIPPED_SHARE_MAX = 0.15
 TURN_SEARCH_BELOW = 0.8
 TURN_ANGLES = tuple(a for a in range(-15, 16) if abs(a) >= 2)
 TURN_RESPONSE_GAIN = 0.05
+#: Colour drift against the reference: the halved thumbnails are cut into COLOUR_GRID x COLOUR_GRID
+#: regions; a region with COLOUR_PAIRS_MIN unclipped neighbour pairs gives a log gain per channel,
+#: and the drift is their weighted median when COLOUR_REGIONS_MIN regions give one.
+COLOUR_GRID, COLOUR_PAIRS_MIN, COLOUR_REGIONS_MIN = 3, 32, 5
 #: Scene match is taken on cells clear of the cover's fringe when at least this share of the judged
 #: textured cells are clear.
 VISIBLE_SHARE = 0.15
@@ -85,6 +89,10 @@ class SceneComparison:
     #: Share of the cells textured in both frames whose texture no longer resembles the reference's
     #: (correlation below 0.2): where a new view's objects stand.
     changed_fraction: float = 0.0
+    #: Median brightness step (gray levels) between neighbouring cells of the largest covered
+    #: region: something at the lens is one out-of-focus surface, nearly even from cell to cell,
+    #: where a new view whose texture is only fainter than the reference's keeps its structure.
+    cover_relief: float = 0.0
 
     def to_dict(self) -> dict[str, float | None]:
         return {name: None if value is None else round(value, 6)
@@ -126,6 +134,7 @@ def compare_to_reference(current: Metrics, reference: Metrics) -> SceneCompariso
         flat_fraction=cells.flat, visible_fraction=cells.visible, judged_fraction=cells.judged,
         gain=cells.gain, sharpness_ratio=ratio, rotation=angle, turned_match=turned_match,
         changed_fraction=cells.changed, occluded_moved_fraction=cells.occluded_moved,
+        cover_relief=cells.cover_relief,
     )
 
 
@@ -168,6 +177,7 @@ class CellComparison:
     gain: float
     changed: float = 0.0
     occluded_moved: float = 0.0
+    cover_relief: float = 0.0
 
 
 def _cell_moments(image: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -175,9 +185,19 @@ def _cell_moments(image: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (grid[1], grid[0]), interpolation=cv2.INTER_AREA)
 
 
-def _largest_region(cells: np.ndarray) -> int:
-    labels = cv2.connectedComponentsWithStats(cells.astype(np.uint8), connectivity=4)[2]
-    return int(labels[1:, cv2.CC_STAT_AREA].max()) if len(labels) > 1 else 0
+def _largest_region(cells: np.ndarray) -> np.ndarray:
+    """The cells of the largest 4-connected region of `cells` (all False if there is none)."""
+    count, labels, stats = cv2.connectedComponentsWithStats(cells.astype(np.uint8), connectivity=4)[:3]
+    if count < 2:
+        return np.zeros(cells.shape, bool)
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
+def _relief(means: np.ndarray, region: np.ndarray) -> float:
+    """Median absolute brightness step between 4-neighbouring cells both inside `region`."""
+    steps = np.concatenate([np.abs(np.diff(means, axis=1))[region[:, 1:] & region[:, :-1]],
+                            np.abs(np.diff(means, axis=0))[region[1:] & region[:-1]]])
+    return float(np.median(steps)) if steps.size else 0.0
 
 
 def _brightness_map(ref_means: np.ndarray, cur_means: np.ndarray) -> tuple[float, float]:
@@ -227,8 +247,10 @@ def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
     went_flat = textured & (c_std < FLAT_RATIO * gain * r_std)
     shifted = ~textured & (c_std < TEXTURE_STD) & (np.abs(c_mean - predicted) > PLAIN_SHIFT_MIN)
     covered = judged & (went_flat | shifted)
-    largest = _largest_region(covered)
-    largest_moved = _largest_region(covered & (~went_flat | (np.abs(c_mean - predicted) > FLAT_MEAN_SHIFT)))
+    region = _largest_region(covered)
+    largest = int(region.sum())
+    largest_moved = int(_largest_region(covered & (~went_flat | (np.abs(c_mean - predicted) > FLAT_MEAN_SHIFT))).sum())
+    relief = _relief(c_mean, region)
     fringe = cv2.dilate(covered.astype(np.uint8), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)) > 0
     rest = judged_textured & ~covered
     # Match on cells clear of the cover's fringe (which it partly covers), unless too few are left.
@@ -244,7 +266,8 @@ def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
         match=int((basis & correlated).sum()) / seen if seen else 0.0,
         visible=int(rest.sum()) / int(judged_textured.sum()),
         judged=int(judged_textured.sum()) / max(textured_count, 1), gain=gain,
-        changed=int(unlike.sum()) / max(int(both.sum()), 1), occluded_moved=largest_moved / count)
+        changed=int(unlike.sum()) / max(int(both.sum()), 1), occluded_moved=largest_moved / count,
+        cover_relief=relief)
 
 
 def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
@@ -262,6 +285,35 @@ def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
     gradients, ref_gradients = edge_gradients(cur, ref), edge_gradients(ref, cur)
     if gradients is None or ref_gradients is None:
         return None
-    return log_spread(tuple(g / max(r, 1e-3) for g, r in zip(gradients, ref_gradients)))
+    whole = tuple(math.log(max(g, 1e-3) / max(r, 1e-3)) for g, r in zip(gradients, ref_gradients))
+    # A white balance moves every part of the view alike; something small at the lens, a passer-by
+    # or a lit sign moves only its own part, yet its strong edges can outweigh a plain view's
+    # (a dusk sky) in the whole-frame sums. So the drift is the texture-weighted median of the
+    # regions' log gains, where a few regions cannot carry it.
+    gains, weights = [], []
+    rows, cols = np.array_split(np.arange(size[1]), COLOUR_GRID), np.array_split(np.arange(size[0]), COLOUR_GRID)
+    for ys in rows:
+        for xs in cols:
+            part, ref_part = cur[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1], ref[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]
+            here, there = edge_gradients(part, ref_part, COLOUR_PAIRS_MIN), edge_gradients(ref_part, part, COLOUR_PAIRS_MIN)
+            if here is None or there is None or min(*here, *there) <= 0:
+                continue
+            logs = [math.log(g / r) for g, r in zip(here, there)]
+            gains.append([v - sum(logs) / 3 for v in logs])
+            weights.append(sum(there))
+    if len(gains) < COLOUR_REGIONS_MIN:
+        return max(whole) - min(whole)
+    median = [_weighted_median([g[c] for g in gains], weights) for c in range(3)]
+    return max(median) - min(median)
+
+
+def _weighted_median(values: list[float], weights: list[float]) -> float:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    half, total = sum(weights) / 2, 0.0
+    for index in order:
+        total += weights[index]
+        if total >= half:
+            return values[index]
+    return values[order[-1]]
 
 

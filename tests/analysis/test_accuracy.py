@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from watchkeeper.core.findings import FindingKind as K
 from watchkeeper.testing.frames_dataset import (
     CHECKED_KINDS, COLOUR_PHOTOS, GRAY_PHOTOS, HELD_BACK_SEEDS, confusion, labelled_samples, precision, recall,
     run_checks, shipped_photo,
@@ -54,3 +55,11 @@ def test_combined_faults_are_both_found(outcomes) -> None:
     assert len(combined) >= 40
     missed = [o for o in combined if not o.sample.expected <= o.found]
     assert len(missed) <= len(combined) // 10, [(o.sample.name, sorted(o.found)) for o in missed]
+
+
+def test_a_replaced_view_is_moved_never_occluded(outcomes) -> None:
+    # Gravel re-aimed at grass or brick reads flat against the gravel's contrast almost everywhere,
+    # as a cover would; a cover is one even surface, the new view keeps its structure cell to cell.
+    replaced = [o for o in outcomes if o.sample.degradation == "replaced"]
+    assert len(replaced) == len(COLOUR_PHOTOS + GRAY_PHOTOS)
+    assert [(o.sample.name, sorted(o.found)) for o in replaced if K.OCCLUDED in o.found] == []

@@ -235,6 +235,21 @@ def test_replaced_scene_is_moved_not_occluded(scene, reference) -> None:
     assert kinds(findings) == [K.MOVED] and findings[0].details["mode"] == "replaced"
 
 
+@pytest.mark.parametrize("colour", [(40, 200, 40), (200, 60, 200)], ids=["green", "magenta"])
+def test_a_small_coloured_object_is_no_colour_drift_on_a_plain_view(colour) -> None:
+    # A lit sign or a passer-by's coat over 1.4 % of a dusk view: its strong edges used to outweigh
+    # the plain sky's in the whole-frame sums and read as a white-balance drift. A drift moves every
+    # region alike, so a cast over the same view is still found.
+    rocket = view_of(cv2.imread(str(shipped_photo("skimage.data", "rocket.jpg")), cv2.IMREAD_COLOR))
+    reference = live(rocket, 1)
+    sign = rocket.copy()
+    h, w = sign.shape[:2]
+    cv2.rectangle(sign, (int(w * .70), int(h * .60)), (int(w * .82), int(h * .72)), colour, -1)
+    assert judge((live(sign, 2), live(sign, 3)), reference) == []
+    tinted = cast(sign, 0.3, np.random.default_rng(3))
+    assert kinds(judge((live(tinted, 2), live(tinted, 3)), reference)) == [K.COLOUR_CAST]
+
+
 def test_fine_texture_is_not_noise_when_the_frames_agree() -> None:
     grass = view_of(cv2.imread(str(shipped_photo("skimage.data", "grass.png")), cv2.IMREAD_GRAYSCALE))
     still = (live(grass, 1, sigma=1.5), live(grass, 2, sigma=1.5))
