@@ -14,6 +14,7 @@ from pathlib import Path
 
 import attrs
 
+from watchkeeper.core.i18n import N_
 from watchkeeper.evidence.files import sync_dir
 
 GENESIS = "0" * 64
@@ -101,16 +102,16 @@ def _slot(raw: bytes, key: bytes) -> tuple[int, Anchor] | str:
         generation, head = fields["gen"], _head(fields)
         pending = None if fields.get("pending") is None else _head(fields["pending"])
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
-        return "is garbled"
+        return N_("is garbled")
     if fields.get("key_id") != key_id(key):
-        return f"belongs to key id {fields.get('key_id')}, not this key ({key_id(key)})"
+        return N_("belongs to key id {other}, not this key ({own})", other=str(fields.get("key_id")), own=key_id(key))
     if not isinstance(mac, str) or not isinstance(generation, int) or not hmac.compare_digest(mac, _mac(key, fields)):
-        return "does not match its MAC (edited by hand)"
+        return N_("does not match its MAC (edited by hand)")
     return generation, Anchor(head, pending)
 
 
 def _slots(raw: bytes, key: bytes) -> list[tuple[int, Anchor] | str]:
-    return [_slot(raw[index * SLOT:(index + 1) * SLOT], key) if len(raw) >= (index + 1) * SLOT else "is garbled"
+    return [_slot(raw[index * SLOT:(index + 1) * SLOT], key) if len(raw) >= (index + 1) * SLOT else N_("is garbled")
             for index in range(2)]
 
 
@@ -122,9 +123,10 @@ def read_anchor(path: Path, key: bytes) -> Anchor:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise AnchorError("anchor_missing", f"the head anchor {path} is missing") from None
+        raise AnchorError("anchor_missing", N_("the head anchor {path} is missing", path=str(path))) from None
     except OSError as error:
-        raise AnchorError("anchor_garbled", f"the head anchor {path} is unreadable ({error})") from None
+        raise AnchorError("anchor_garbled", N_("the head anchor {path} is unreadable ({error})", path=str(path),
+                                               error=error.strerror or type(error).__name__)) from None
     legacy = _LEGACY.match(raw)
     if legacy:
         return Anchor(Head(int(legacy[1]), legacy[2].decode("ascii")) if legacy[1] else Head(0, GENESIS), legacy=True)
@@ -132,7 +134,7 @@ def read_anchor(path: Path, key: bytes) -> Anchor:
     valid = sorted((slot for slot in slots if not isinstance(slot, str)), key=lambda slot: slot[0])
     if not valid:
         reason = next((slot for slot in slots if isinstance(slot, str) and slot.startswith("belongs")), slots[0])
-        raise AnchorError("anchor_garbled", f"the head anchor {path} {reason}")
+        raise AnchorError("anchor_garbled", N_("the head anchor {path} {reason}", path=str(path), reason=reason))
     # With one slot damaged, the newer could have been destroyed on purpose to fall back to a
     # pending anchor that still accepts the head before the last append: then only `pending` counts.
     return attrs.evolve(valid[-1][1], strict=len(valid) == 1)

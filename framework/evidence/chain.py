@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from watchkeeper.core.i18n import N_
 from watchkeeper.evidence.anchor import GENESIS, Anchor, AnchorError, Head, key_id
 from watchkeeper.evidence.witness import WitnessHead
 
@@ -84,16 +85,16 @@ def walk(conn: Any, key: bytes, state: Anchor | AnchorError | None, last: int,
     for seq, time_utc, time_local, kind, actor, subject, body, stored_prev, stored_hash in cursor:
         problem = None
         if seq != expected_seq:
-            problem = Problem(expected_seq, f"entry {expected_seq} is missing (next entry is {seq})")
+            problem = Problem(expected_seq, N_("entry {seq} is missing (next entry is {next})", seq=expected_seq, next=seq))
         elif stored_prev != prev_hash:
-            problem = Problem(seq, "link to the previous entry is broken (entry removed, inserted or moved)")
+            problem = Problem(seq, N_("link to the previous entry is broken (entry removed, inserted or moved)"))
         elif seq == 1 and is_system_record(kind, actor, subject):
             problem = _key_id_problem(seq, body, own_id)
         if problem is None and not hmac.compare_digest(
             stored_hash,
             link_hash(key, seq, time_utc, time_local, kind, actor, subject, body, stored_prev),
         ):
-            problem = Problem(seq, "entry content does not match its HMAC (edited, or chain rewritten without the key)")
+            problem = Problem(seq, N_("entry content does not match its HMAC (edited, or chain rewritten without the key)"))
         if problem:
             return Verification(False, expected_seq - 1, expected_seq - 1, prev_hash, problem, (problem,),
                                 own_id, head_time)
@@ -145,8 +146,9 @@ def _key_id_problem(seq: int, body: str, own_id: str) -> Problem | None:
     if not isinstance(data, dict) or data.get("event") not in (STARTED, UPGRADED):
         return None
     if data.get("key_id") != own_id:
-        return Problem(seq, f"entry {seq} was written under key id {data.get('key_id')}, and the key in use has id"
-                            f" {own_id}: the wrong key file, or the chain rewritten under another key", "wrong_key")
+        return Problem(seq, N_("entry {seq} was written under key id {other}, and the key in use has id {own}: the "
+                               "wrong key file, or the chain rewritten under another key", seq=seq,
+                               other=str(data.get("key_id")), own=own_id), "wrong_key")
     return None
 
 
@@ -154,20 +156,22 @@ def _witness_problems(witness: list[WitnessHead], found: dict[int, str], count: 
     problems = []
     for head in witness:
         if head.key_id and head.key_id != own_id:
-            reason = (f"{head.origin}: the witness saw entry {head.seq} under key id {head.key_id}, and this"
-                      f" journal's key is {own_id}: the journal was begun again under a new key")
+            reason = N_("{origin}: the witness saw entry {seq} under key id {other}, and this journal's key is {own}: "
+                        "the journal was begun again under a new key", origin=head.origin, seq=head.seq,
+                        other=head.key_id, own=own_id)
         elif head.seq > count:
-            reason = (f"{head.origin}: the witness saw entry {head.seq} ({head.time}) and the chain ends at"
-                      f" {count}: entries were deleted")
+            reason = N_("{origin}: the witness saw entry {seq} ({time}) and the chain ends at {count}: entries were "
+                        "deleted", origin=head.origin, seq=head.seq, time=head.time, count=count)
         elif found.get(head.seq) != head.hash:
-            reason = (f"{head.origin}: entry {head.seq} differs from the head witnessed at {head.time}:"
-                      " the chain was rewritten")
+            reason = N_("{origin}: entry {seq} differs from the head witnessed at {time}: the chain was rewritten",
+                        origin=head.origin, seq=head.seq, time=head.time)
         else:
             continue
         problems.append(Problem(head.seq, reason, "witness_mismatch"))
     if len(problems) > 1:  # one per witnessed head would bury the rest
         first = problems[0]
-        return [attrs.evolve(first, reason=f"{first.reason} (and {len(problems) - 1} more witnessed heads disagree)")]
+        return [attrs.evolve(first, reason=N_("{reason} (and {count} more witnessed heads disagree)",
+                                                  reason=first.reason, count=len(problems) - 1))]
     return problems
 
 
@@ -179,13 +183,14 @@ def head_problem(tip: Head, state: Anchor | AnchorError | None, modern: bool = T
     if state is None:
         return None
     if isinstance(state, Anchor) and state.legacy and modern:
-        return Problem(tip.seq, "the head anchor is in the old unauthenticated format, and this journal's anchor"
-                                " has been MACed under its key since it recorded its key id: replaced by hand",
+        return Problem(tip.seq, N_("the head anchor is in the old unauthenticated format, and this journal's anchor "
+                                   "has been MACed under its key since it recorded its key id: replaced by hand"),
                        "anchor_garbled")
     if isinstance(state, AnchorError):
         if state.status == "anchor_missing" and tip.seq == 0:
             return None  # nothing to compare: the new journal's first entry says whose key it is
-        return Problem(tip.seq, f"{state.reason}; the chain's last entry {tip.seq} cannot be confirmed", state.status)
+        return Problem(tip.seq, N_("{reason}; the chain's last entry {seq} cannot be confirmed", reason=state.reason,
+                                  seq=tip.seq), state.status)
     if state.accepts(tip):
         return None
     # Held against the head the anchor vouches for: the pending one when only it counts (strict) or
@@ -193,12 +198,14 @@ def head_problem(tip: Head, state: Anchor | AnchorError | None, modern: bool = T
     anchored = state.pending if state.pending is not None and (state.strict or tip.seq > state.head.seq) \
         else state.head
     if anchored.seq > tip.seq:
-        return Problem(tip.seq + 1, f"entries {tip.seq + 1}..{anchored.seq} were deleted (the head anchor remembers"
-                                    f" entry {anchored.seq}, the chain ends at {tip.seq})", "truncated")
+        return Problem(tip.seq + 1, N_("entries {first}..{last} were deleted (the head anchor remembers entry {last}, "
+                                       "the chain ends at {tip})", first=tip.seq + 1, last=anchored.seq, tip=tip.seq),
+                       "truncated")
     if anchored.seq < tip.seq:
-        return Problem(anchored.seq + 1, f"the head anchor remembers entry {anchored.seq}, older than the chain's last"
-                                         f" entry {tip.seq} (an older anchor put back)", "anchor_older")
-    return Problem(anchored.seq, f"entry {anchored.seq} does not match the head anchor (chain rewritten)",
+        return Problem(anchored.seq + 1, N_("the head anchor remembers entry {seq}, older than the chain's last entry "
+                                            "{tip} (an older anchor put back)", seq=anchored.seq, tip=tip.seq),
+                       "anchor_older")
+    return Problem(anchored.seq, N_("entry {seq} does not match the head anchor (chain rewritten)", seq=anchored.seq),
                    "anchor_mismatch")
 
 
@@ -211,10 +218,11 @@ def _system_notes(seq: int, body: str) -> list[Problem]:
     if not isinstance(data, dict):
         return []
     if data.get("alarm") == "journal_tampered":
-        return [Problem(seq, f"entry {seq} records that the journal was tampered with: {data.get('reason')}",
+        return [Problem(seq, N_("entry {seq} records that the journal was tampered with: {reason}", seq=seq,
+                                reason=str(data.get("reason"))),
                         "tampered")]
     if data.get("event") == "journal_started" and data.get("key") == "existing":
-        return [Problem(seq, f"entry {seq} began a new journal under a key already in use"
-                             f" (key id {data.get('key_id')}); the journal before it was deleted or replaced",
+        return [Problem(seq, N_("entry {seq} began a new journal under a key already in use (key id {other}); the "
+                                "journal before it was deleted or replaced", seq=seq, other=str(data.get("key_id"))),
                         "restarted")]
     return []

@@ -21,7 +21,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from watchkeeper.core.findings import kind_title, severity_name
-from watchkeeper.core.i18n import _, current_language, format_datetime, stored_text
+from watchkeeper.core.i18n import _, current_language, format_datetime, localize, stored_text
 from watchkeeper.evidence.findingstore import reason_of
 from watchkeeper.faces import health, webauth
 from watchkeeper.faces.report import PERIODS, build_report
@@ -97,7 +97,7 @@ async def dashboard(request: web.Request) -> web.Response:
     app = request.app[APP]
     report = build_report(app, "day", verification=await _verification(request))
     page = templates().get_template("dashboard.html").render(
-        site=app.site, report=report, cameras=latest_results(app), t=_, language=current_language(),
+        site=app.site, report=report, cameras=latest_results(app), t=localize, language=current_language(),
         evidence_text=evidence_text, kind_title=kind_title, severity_name=severity_name, reason_of=reason_of,
         stored_text=stored_text, local=_local(app), open_findings=[f for f in report["findings"] if not f["closed_at"]],
         access=report["evidence"]["R3"]["access_events"][-20:], periods=list(PERIODS))
@@ -140,7 +140,7 @@ async def journal_page(request: web.Request) -> web.Response:
     older = entries[-1]["seq"] if len(entries) == limit and entries[-1]["seq"] > 1 else None
     page = templates().get_template("journal.html").render(
         site=app.site, entries=entries, verification=await _verification(request), older=older, limit=limit,
-        t=_, language=current_language())
+        t=localize, language=current_language())
     return web.Response(text=page, content_type="text/html")
 
 

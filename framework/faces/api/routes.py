@@ -153,7 +153,7 @@ def failure(error: BaseException) -> tuple[int, str]:
     if isinstance(error, Refused):
         return 403, str(error)
     if isinstance(error, JournalTampered):
-        return 409, _("the journal was tampered with: {reason}").format(reason=error.problem.reason)
+        return 409, _("the journal was tampered with: {reason}").format(reason=localize(error.problem.reason))
     if isinstance(error, DeviceError):
         return 502, f"{error.kind}: {localize(error.reason)}"
     if isinstance(error, KeyError):

@@ -226,7 +226,7 @@ def refusing(function: Callable[..., Any]) -> Callable[..., Any]:
             raise SystemExit(EXIT_FINDINGS) from None
         except JournalTampered as error:
             click.echo(_("refused: the journal was tampered with: {reason} (alarm journaled as entry {seq})").format(
-                reason=error.problem.reason, seq=error.alarm_seq), err=True)
+                reason=localize(error.problem.reason), seq=error.alarm_seq), err=True)
             raise SystemExit(EXIT_FINDINGS) from None
         except DeviceError as error:
             click.echo(f"{kind_in_text(error.kind)}{_(': ')}{localize(error.reason)}", err=True)

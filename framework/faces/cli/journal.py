@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import _, localize
 from watchkeeper.evidence.journal import GENESIS, Journal, JournalKeyError, Problem, Verification
 from watchkeeper.evidence.store import JOURNAL_KINDS, StoreMissing
 from watchkeeper.evidence.witness import WitnessError, WitnessHead, head_line, read_heads
@@ -178,10 +178,11 @@ def verify(state: State, witness_files: tuple[Path, ...], as_json: bool) -> None
     else:
         for problem in result.problems:
             if problem.status == "broken":
-                click.echo(_("journal BROKEN at entry {seq}: {reason}").format(seq=problem.seq, reason=problem.reason))
+                click.echo(_("journal BROKEN at entry {seq}: {reason}").format(seq=problem.seq,
+                                                                              reason=localize(problem.reason)))
             else:
                 click.echo(_("journal {status}: {reason}").format(status=status_label(problem.status),
-                                                                   reason=problem.reason))
+                                                                   reason=localize(problem.reason)))
     if not result.ok:
         raise SystemExit(1)
 
@@ -194,8 +195,8 @@ def heads(state: State, every: bool) -> None:
     site = state.site()
     journal = _readonly(site)
     if isinstance(journal, Problem):
-        click.echo(_("journal {status}: {reason}").format(status=status_label(journal.status), reason=journal.reason),
-                   err=True)
+        click.echo(_("journal {status}: {reason}").format(status=status_label(journal.status),
+                                                           reason=localize(journal.reason)), err=True)
         raise SystemExit(1)
     try:
         sql = "SELECT seq, hash, time_utc FROM journal ORDER BY seq" + ("" if every else " DESC LIMIT 1")

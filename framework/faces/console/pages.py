@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import _, localize
 from watchkeeper.faces import charts
 from watchkeeper.faces.api.routes import failure, journal_query, request_fields, site_app
 from watchkeeper.faces.console import auth, data, devices
@@ -59,7 +59,7 @@ def render(request: web.Request, template: str, screen: str, status: int = 200, 
     person = auth.current_person(request) or ""
     done = request.query.get("done", "")
     page = templates().get_template(f"console/{template}").render(
-        t=_, language=auth.shown_language(), languages=auth.languages(), site=app.site, person=person,
+        t=localize, language=auth.shown_language(), languages=auth.languages(), site=app.site, person=person,
         screens=SCREENS, screen=screen, csrf=auth.csrf(request), allowed=_allowed(app, person), local=_local(app),
         done=BY_NAME[done].summary if done in BY_NAME else None, problem=problem, path=request.path_qs,
         **context)
