@@ -187,11 +187,11 @@ def worker_reference(measured: dict[str, Any], limit: float) -> tuple[dict[str, 
     """The NTP row a worker's own clock was measured by, or why that worker is not trusted with clock reads."""
     answered = next((row for row in measured["asked"] if row.get("error") is None), None)
     if answered is None:
-        servers = ", ".join(row["server"] for row in measured["asked"]) or "none configured"
-        return None, f"its own clock could not be measured: no NTP server answered ({servers})"
+        servers = ", ".join(row["server"] for row in measured["asked"]) or "—"
+        return None, N_("its own clock could not be measured: no NTP server answered ({servers})", servers=servers)
     if abs(answered["offset_seconds"]) > limit:
-        return None, (f"its own clock is {answered['offset_seconds']:+.3f} s off ntp:{answered['server']}, "
-                      f"more than worker_clock_seconds = {limit:g}")
+        return None, N_("its own clock is {offset:+.3f} s off ntp:{server}, more than worker_clock_seconds = {limit}",
+                        offset=answered["offset_seconds"], server=answered["server"], limit=format(limit, "g"))
     return answered, None
 
 

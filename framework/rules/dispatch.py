@@ -23,6 +23,7 @@ from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import deserialize_result
 from redis.exceptions import RedisError
 
+from watchkeeper.core.i18n import N_, Text
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS
 from watchkeeper.rules import inspection, viewing
@@ -72,8 +73,8 @@ async def run_tasks(app: App, run: str, tasks: list[Task], actor: str, run_id: i
     except (OSError, RedisError) as error:  # no broker: every task says so, and the run is recorded
         log.error("%s: the broker %s does not answer (%s)", run, section.where, type(error).__name__)
         for task in tasks:
-            record(task, failed(task, f"not done: the task broker {section.where} does not answer "
-                                      f"({type(error).__name__})"))
+            record(task, failed(task, N_("not done: the task broker {where} does not answer ({error})",
+                                         where=section.where, error=type(error).__name__)))
         return
     events = events_key(section.queue, run)
     try:
@@ -125,8 +126,8 @@ async def _drive(pool: ArqRedis, section: Distributed, events: str, waiting: col
                 # Taken off the queue, so a worker that comes up later does not work for nobody.
                 await pool.zrem(section.queue, task.id)
                 await pool.delete(job_key_prefix + task.id)
-                record(task, failed(task, f"no worker finished this task within {stall:g} s "
-                                          "(is `watchkeeper worker` running for this queue?)"))
+                record(task, failed(task, N_("no worker finished this task within {seconds} s (is `watchkeeper "
+                                             "worker` running for this queue?)", seconds=format(stall, "g"))))
             pending.clear()
             waiting.clear()
     log.info("%d tasks sent to %s queue %s, at most %d at once", sent, section.where, section.queue, section.window)
@@ -145,7 +146,7 @@ async def _results(pool: ArqRedis, ids: list[str], pending: dict[str, Task],
             task = pending.pop(job)
             outcome = deserialize_result(value, deserializer=loads)
             data = outcome.result if outcome.success and isinstance(outcome.result, dict) else failed(
-                task, f"the task failed on the workers: {outcome.result}")
+                task, N_("the task failed on the workers: {error}", error=str(outcome.result)[:200]))
             record(task, data)
             found.append(result_key_prefix + job)
     if found:
@@ -155,7 +156,7 @@ async def _results(pool: ArqRedis, ids: list[str], pending: dict[str, Task],
 
 def failed_camera(camera: str, run: int, reason: str) -> dict[str, Any]:
     """A camera no worker could inspect: its check_failed finding and its row, as a task's result."""
-    finding = Finding(FindingKind.CHECK_FAILED, camera, reason[:300])
+    finding = Finding(FindingKind.CHECK_FAILED, camera, reason if isinstance(reason, Text) else reason[:300])
     row = {"run": run, "camera": camera, "channel": None, "frames": 0, "playback": "not tried"}
     inspection.finish_row(row, [finding])
     return {"findings": [finding.to_dict()], "scope": [[str(FindingKind.CHECK_FAILED), camera, None]], "row": row}
@@ -196,7 +197,7 @@ async def on_workers(app: App, kind: str, requests: dict[str, dict[str, Any]],
     answers: dict[str, dict[str, Any]] = {}
 
     def failed(task: Task, reason: str) -> dict[str, Any]:
-        finding = Finding(FindingKind.CHECK_FAILED, task.subject, reason[:300])
+        finding = Finding(FindingKind.CHECK_FAILED, task.subject, reason if isinstance(reason, Text) else reason[:300])
         return {"findings": [finding.to_dict()], "data": {}, "worker": None,
                 "scope": [[str(kind), task.subject, None] for kind in (*DEVICE_FAILURE_KINDS, FindingKind.CHECK_FAILED)]}
 

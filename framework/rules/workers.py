@@ -37,7 +37,7 @@ from arq.worker import func
 from redis.exceptions import RedisError
 
 from watchkeeper.core.findings import Finding, FindingKind
-from watchkeeper.core.i18n import Text
+from watchkeeper.core.i18n import N_, Text
 from watchkeeper.core.models import Capability, Endpoint
 from watchkeeper.devices.drivers import CameraDriver, Platform
 from watchkeeper.rules import clock, inspection, retention
@@ -203,12 +203,13 @@ async def inspect_camera_task(ctx: dict[str, Any], request: dict[str, Any]) -> d
 
 
 def timed_out(subject: str, limit: float) -> Finding:
-    return Finding(FindingKind.UNREACHABLE, subject, f"the device's task did not finish within {limit:g} s "
-                                                     "(task time limit)")
+    return Finding(FindingKind.UNREACHABLE, subject, N_("the device's task did not finish within {seconds} s (task "
+                                                        "time limit)", seconds=format(limit, "g")))
 
 
 def not_served(subject: str, error: KeyError) -> Finding:
-    return Finding(FindingKind.CHECK_FAILED, subject, f"the worker cannot check this device: {error}"[:300])
+    return Finding(FindingKind.CHECK_FAILED, subject, N_("the worker cannot check this device: {error}",
+                                                         error=str(error)[:200]))
 
 
 async def _read_clock(ctx: dict[str, Any], driver: CameraDriver,
