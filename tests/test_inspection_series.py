@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from watchkeeper.analysis.metrics import MOTION_PLANE_NOISE_GAIN, analyze_frame, frozen_score, motion_plane
-from watchkeeper.rules import inspection
+from watchkeeper.rules import frames as frame_sources, inspection
 from watchkeeper.simulation.scenes import render
 
 
@@ -33,7 +33,7 @@ def test_only_the_last_frame_is_analysed_and_its_judgement_is_unchanged(count: i
     sequence = frames(count)
     expected, expected_frozen = eager(sequence)
     analysed = []
-    monkeypatch.setattr(inspection, "analyze_frame", lambda frame: analysed.append(frame) or analyze_frame(frame))
+    monkeypatch.setattr(frame_sources, "analyze_frame", lambda frame: analysed.append(frame) or analyze_frame(frame))
 
     live = inspection.FrameSeries()
     for index, frame in enumerate(sequence):  # as live_frames adds snapshots: it knows which is last
