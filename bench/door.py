@@ -83,7 +83,9 @@ async def run(rounds: int, people: int) -> None:
                 for number in range(2 * rounds):
                     mode["full"] = number % 2 == 0
                     person = rng.choice([p for p in range(people) if p not in recent])
-                    recent = (recent + [person])[-int(PASSBACK_SECONDS / 0.15) - 2:]
+                    # Each read waits at least 0.1 s before the next, so this many reads span the window
+                    # even on a quiet machine (0.15 s let a fast run bring a card back inside it: refused).
+                    recent = (recent + [person])[-int(PASSBACK_SECONDS / 0.1) - 2:]
                     # A random moment of the poll cycle, after the last strike's traffic has settled.
                     await asyncio.sleep(0.1 + rng.uniform(0, POLL_SECONDS))
                     seen = len(reader.outputs())
