@@ -3,6 +3,7 @@ verify`, a refused append and the journal_tampered finding say it in Chinese und
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -33,4 +34,22 @@ def test_a_truncated_journal_is_named_in_chinese(site_file: Path, monkeypatch: p
     assert "were deleted" in finding["reason"]  # the evidence as written
     assert "已被删除" in reason_of(finding)
     assert json.loads(finding["details"])["reason_msg"]["msgid"].startswith("entries {first}..{last}")
+    app.close()
+
+
+async def test_journal_pages_read_bodies_in_the_readers_language(site_file: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console's and the dashboard's journal pages show a body as labelled text, not its JSON."""
+    from watchkeeper.faces.bodies import describe
+    from tests.logins import logged_in
+
+    app = open_site(site_file)
+    app.journal.append("retrieval", "zhang", "request-7", {"decision": "approved", "note": "case checked"})
+    monkeypatch.setenv("WATCHKEEPER_LANG", "zh_CN")
+    expected = describe({"decision": "approved", "note": "case checked"})
+    assert "approved" not in expected and "case checked" in expected  # the label and value are Chinese
+    async with logged_in(app, "li") as client:
+        for path in ("/console/journal", "/journal"):
+            page = await (await client.get(path, headers={"Accept-Language": "zh-CN"})).text()
+            assert expected in html.unescape(page), path  # the labelled text, which the JSON never contains
     app.close()

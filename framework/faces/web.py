@@ -23,6 +23,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from watchkeeper.core.findings import kind_title, severity_name
 from watchkeeper.core.i18n import _, current_language, format_datetime, localize, stored_text
 from watchkeeper.evidence.findingstore import reason_of
+from watchkeeper.faces.bodies import describe
 from watchkeeper.faces import health, webauth
 from watchkeeper.faces.report import PERIODS, build_report
 from watchkeeper.faces.report_render import evidence_text, render_html, templates
@@ -140,7 +141,7 @@ async def journal_page(request: web.Request) -> web.Response:
     older = entries[-1]["seq"] if len(entries) == limit and entries[-1]["seq"] > 1 else None
     page = templates().get_template("journal.html").render(
         site=app.site, entries=entries, verification=await _verification(request), older=older, limit=limit,
-        t=localize, language=current_language())
+        t=localize, describe=describe, language=current_language())
     return web.Response(text=page, content_type="text/html")
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from watchkeeper.core.i18n import _, localize
 from watchkeeper.faces import charts
+from watchkeeper.faces.bodies import describe
 from watchkeeper.faces.api.routes import failure, journal_query, request_fields, site_app
 from watchkeeper.faces.console import auth, data, devices
 from watchkeeper.faces.console.actions import ACTIONS, BY_NAME, Action, perform
@@ -59,7 +60,8 @@ def render(request: web.Request, template: str, screen: str, status: int = 200, 
     person = auth.current_person(request) or ""
     done = request.query.get("done", "")
     page = templates().get_template(f"console/{template}").render(
-        t=localize, language=auth.shown_language(), languages=auth.languages(), site=app.site, person=person,
+        t=localize, describe=describe, language=auth.shown_language(), languages=auth.languages(), site=app.site,
+        person=person,
         screens=SCREENS, screen=screen, csrf=auth.csrf(request), allowed=_allowed(app, person), local=_local(app),
         done=BY_NAME[done].summary if done in BY_NAME else None, problem=problem, path=request.path_qs,
         **context)
