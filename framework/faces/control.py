@@ -20,9 +20,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from watchkeeper.core.i18n import Text, _
+from watchkeeper.core.i18n import _
 from watchkeeper.devices.drivers import DeviceError
-from watchkeeper.evidence.journal import PROVEN
+from watchkeeper.evidence.journal import PROVEN, with_messages
 from watchkeeper.site.app import Refused
 from watchkeeper.site.config import Site
 from watchkeeper.site.doorlock import DoorHeld, state_dir
@@ -44,13 +44,11 @@ async def answered(call: Awaitable[dict[str, Any] | None]) -> dict[str, Any]:
     """Run a door operation and turn its outcome into a reply, the same here and in the appliance."""
     try:
         return {"ok": True, **(await call or {})}
+    # A reason kept as a Text travels as its English text plus `reason_msg`, as the journal keeps it.
     except Refused as error:
-        reason = error.reason
-        return {"ok": False, "error": "refused", "reason": str(reason),
-                **({"reason_msg": reason.to_json()} if isinstance(reason, Text) else {})}
+        return with_messages({"ok": False, "error": "refused", "reason": error.reason})
     except DeviceError as error:
-        return {"ok": False, "error": "device", "kind": str(error.kind), "reason": str(error.reason),
-                **({"reason_msg": error.reason.to_json()} if isinstance(error.reason, Text) else {})}
+        return with_messages({"ok": False, "error": "device", "kind": str(error.kind), "reason": error.reason})
     except DoorHeld as error:
         return {"ok": False, "error": "device", "reason": str(error), "held_by": error.pid}
     except (KeyError, ValueError) as error:

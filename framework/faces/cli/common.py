@@ -24,7 +24,7 @@ from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.evidence.journal import PROVEN, JournalKeyError, JournalTampered
 from watchkeeper.evidence.store import StoreError, store_problem
 from watchkeeper.core.findings import kind_in_text
-from watchkeeper.core.i18n import N_, Text, _, error_text, localize
+from watchkeeper.core.i18n import N_, _, error_text, localize, stored_text
 
 #: The exit codes of every command (docs/cli.md).
 EXIT_OK = 0
@@ -245,14 +245,13 @@ def settled(reply: dict[str, Any]) -> dict[str, Any]:
         return reply
     error = reply.get("error")
     if error == "refused":
-        click.echo(_("refused: {reason}").format(reason=localize(Text.from_json(reply["reason_msg"])
-                                                                 if reply.get("reason_msg") else reply["reason"])),
+        click.echo(_("refused: {reason}").format(reason=stored_text(reply["reason"], reply.get("reason_msg"))),
                    err=True)
         raise SystemExit(EXIT_FINDINGS)
     if error == "usage":
         raise click.UsageError(reply["reason"])
-    reason = Text.from_json(reply["reason_msg"]) if reply.get("reason_msg") else reply["reason"]
-    click.echo(kind_in_text(reply.get("kind", "error")) + _(": ") + localize(reason), err=True)
+    reason = stored_text(reply["reason"], reply.get("reason_msg"))
+    click.echo(kind_in_text(reply.get("kind", "error")) + _(": ") + reason, err=True)
     raise SystemExit(EXIT_ENVIRONMENT)
 
 
