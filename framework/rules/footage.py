@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 import sqlite_utils
@@ -120,24 +120,29 @@ class Footage:
         folder.mkdir(parents=True, exist_ok=True)
         with claimed(folder) as ours:
             if not ours:
-                self._journal(actor, subject, {"refused": "export", "status": "in progress"})
-                raise Refused(N_("request {id} is being exported by another process", id=request_id))
+                self._refuse_in_progress(actor, request_id)
             row = self.app.store.row("footage_requests", request_id, "footage request")  # as it is now
             self._refuse_unless_approved(actor, row)
             return await self._export(actor, row, folder)
 
-    def ready_to_export(self, actor: str, request_id: int) -> None:
+    def ready_to_export(self, actor: str, request_id: int, exporting_here: bool = False) -> None:
         """Refuse (journaled) now what `export` would refuse at its start: a caller that runs the export
-        in the background tells the person at once, not in a journal entry they never see."""
+        in the background tells the person at once, not in a journal entry they never see.
+        `exporting_here`: the caller has this request's export under way, not yet holding the folder."""
         subject = f"request-{request_id}"
         self._require(actor, "footage.export", subject)
         self._refuse_unless_approved(actor, self.app.store.row("footage_requests", request_id, "footage request"))
         folder = self.app.site.exports_dir / subject
+        if exporting_here:
+            self._refuse_in_progress(actor, request_id)
         if folder.is_dir():
             with claimed(folder) as free:
                 if not free:
-                    self._journal(actor, subject, {"refused": "export", "status": "in progress"})
-                    raise Refused(N_("request {id} is being exported by another process", id=request_id))
+                    self._refuse_in_progress(actor, request_id)
+
+    def _refuse_in_progress(self, actor: str, request_id: int) -> NoReturn:
+        self._journal(actor, f"request-{request_id}", {"refused": "export", "status": "in progress"})
+        raise Refused(N_("request {id} is being exported by another process", id=request_id))
 
     def _refuse_unless_approved(self, actor: str, row: dict[str, Any]) -> None:
         if row["status"] == "approved":

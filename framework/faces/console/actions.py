@@ -16,11 +16,10 @@ from typing import Any
 
 import attrs
 
-from watchkeeper.core.i18n import N_, _
+from watchkeeper.core.i18n import _
 from watchkeeper.rules import daybook, duty, inspection, maintenance, ownership, review
 from watchkeeper.rules.door_service import Access
 from watchkeeper.rules.footage import Footage
-from watchkeeper.site.app import Refused
 
 log = logging.getLogger(__name__)
 #: Exports under way in the background (a clip can take longer than a web request may last), by store
@@ -145,10 +144,7 @@ def _generate(app: Any, who: str, v: dict[str, Any]) -> dict[str, Any]:
 
 def _export(app: Any, who: str, v: dict[str, Any]) -> dict[str, Any]:
     footage, key = Footage(app), (str(app.site.store), v["id"])
-    if key in EXPORTS:
-        app.journal.append("retrieval", who, f"request-{v['id']}", {"refused": "export", "status": "in progress"})
-        raise Refused(N_("request {id} is being exported by another process", id=v["id"]))
-    footage.ready_to_export(who, v["id"])
+    footage.ready_to_export(who, v["id"], exporting_here=key in EXPORTS)
     task = asyncio.get_running_loop().create_task(footage.export(who, v["id"]), name=f"export of request {v['id']}")
     EXPORTS[key] = task
     task.add_done_callback(lambda done: _export_done(key, done))
