@@ -283,10 +283,14 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     _set_cookie(response, request, SESSION_COOKIE, session)
     language = identity.preferred_language(app, person)
     if language:
-        response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, httponly=True, samesite="Strict",
-                            path="/")
+        set_language_cookie(response, language)
     response.del_cookie(LOGIN_COOKIE, path="/")
     raise response
+
+
+def set_language_cookie(response: web.StreamResponse, language: str) -> None:
+    """The browser's language choice, kept a year (the console's switch and the login both set it)."""
+    response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, httponly=True, samesite="Strict", path="/")
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

@@ -31,6 +31,13 @@ def _webauth() -> ModuleType | None:
     return webauth
 
 
+def set_language_cookie(response: web.StreamResponse, language: str) -> None:
+    """Keep the browser's choice of language, as webauth does at login from the person's stored one."""
+    webauth = _webauth()
+    if webauth is not None:
+        webauth.set_language_cookie(response, language)
+
+
 def languages() -> list[str]:
     """English and every language with a compiled catalogue."""
     return ["en", *sorted(p.parent.parent.name for p in LOCALE_DIR.glob("*/LC_MESSAGES/*.mo"))]

@@ -163,8 +163,7 @@ async def language(request: web.Request) -> web.StreamResponse:
         person = auth.current_person(request)
         if person is not None:
             identity.prefer_language(site_app(request), person, chosen)
-        response.set_cookie(auth.LANGUAGE_COOKIE, chosen, max_age=365 * 86400, httponly=True, samesite="Strict",
-                            path="/")
+        auth.set_language_cookie(response, chosen)
     raise response
 
 
