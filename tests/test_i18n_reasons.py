@@ -76,10 +76,10 @@ def test_clicks_own_texts_are_chinese() -> None:
 
 def test_a_reason_crosses_to_the_appliance_with_its_msgid(monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker sends findings as JSON; the appliance records them with the reason's msgid intact."""
-    from watchkeeper.rules.workers import dumps, finding_data, finding_from, loads
+    from watchkeeper.rules.workers import dumps, finding_from, loads
 
     sent = Finding(FindingKind.TOO_DARK, "stairs", N_("mean luminance {mean:.1f} is below {limit:g}", mean=9.5, limit=35))
-    received = finding_from(loads(dumps(finding_data(sent))))
+    received = finding_from(loads(dumps(sent.to_dict())))
     assert isinstance(received.reason, Text) and str(received.reason) == "mean luminance 9.5 is below 35"
     monkeypatch.setenv("WATCHKEEPER_LANG", "zh_CN")
     assert localize(received.reason) == "平均亮度 9.5 低于 35"

@@ -92,14 +92,6 @@ def task_id(run: str, device: str, step: str) -> str:
     return f"{run}:{device}:{step}"
 
 
-def finding_data(finding: Finding) -> dict[str, Any]:
-    """A finding as JSON for the wire, its reason's msgid and params too (docs/glossary.md)."""
-    data = finding.to_dict()
-    if isinstance(finding.reason, Text):
-        data["reason_msg"] = finding.reason.to_json()
-    return data
-
-
 def finding_from(data: dict[str, Any]) -> Finding:
     fields = {key: value for key, value in data.items() if key not in ("clause", "reason_msg")}
     fields["observed_at"] = datetime.fromisoformat(fields["observed_at"])
@@ -198,7 +190,7 @@ async def inspect_camera_task(ctx: dict[str, Any], request: dict[str, Any]) -> d
         result.evaluated([FindingKind.CHECK_FAILED], request["camera"])
         result.findings.append(not_served(request["camera"], error))
         inspection.finish_row(row, result.findings)
-    return {"findings": [finding_data(f) for f in result.findings], "scope": sorted(result.scope, key=str),
+    return {"findings": [f.to_dict() for f in result.findings], "scope": sorted(result.scope, key=str),
             "row": row, "worker": ctx["worker_name"], "try": ctx.get("job_try", 1)}
 
 
@@ -263,7 +255,7 @@ async def device_task(ctx: dict[str, Any], request: dict[str, Any]) -> dict[str,
     except KeyError as error:
         result.evaluated([FindingKind.CHECK_FAILED], device)
         result.findings.append(not_served(device, error))
-    return {"findings": [finding_data(f) for f in result.findings], "scope": sorted(result.scope, key=str),
+    return {"findings": [f.to_dict() for f in result.findings], "scope": sorted(result.scope, key=str),
             "data": data, "worker": ctx["worker_name"], "try": ctx.get("job_try", 1)}
 
 
