@@ -93,6 +93,9 @@ class SceneComparison:
     #: region: something at the lens is one out-of-focus surface, nearly even from cell to cell,
     #: where a new view whose texture is only fainter than the reference's keeps its structure.
     cover_relief: float = 0.0
+    #: The weakest of the four directions' edge sharpness as a share of the reference's along the
+    #: same direction (None when either has too few edges): blur of any shape, motion included.
+    direction_ratio: float | None = None
 
     def to_dict(self) -> dict[str, float | None]:
         return {name: None if value is None else round(value, 6)
@@ -134,8 +137,15 @@ def compare_to_reference(current: Metrics, reference: Metrics) -> SceneCompariso
         flat_fraction=cells.flat, visible_fraction=cells.visible, judged_fraction=cells.judged,
         gain=cells.gain, sharpness_ratio=ratio, rotation=angle, turned_match=turned_match,
         changed_fraction=cells.changed, occluded_moved_fraction=cells.occluded_moved,
-        cover_relief=cells.cover_relief,
+        cover_relief=cells.cover_relief, direction_ratio=_direction_ratio(current, reference),
     )
+
+
+def _direction_ratio(current: Metrics, reference: Metrics) -> float | None:
+    if current.direction_sharpness is None or reference.direction_sharpness is None:
+        return None
+    ratios = [c / r for c, r in zip(current.direction_sharpness, reference.direction_sharpness) if r > 0]
+    return min(ratios) if ratios else None
 
 
 def _phase(ref: np.ndarray, cur: np.ndarray, window: np.ndarray) -> tuple[tuple[float, float], float]:
