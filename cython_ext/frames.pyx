@@ -345,11 +345,12 @@ cdef inline const uint8_t* packed_row(const uint8_t[:, :, :] img, Py_ssize_t y, 
 
 
 cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray, uint8_t[:, :, :] thumb,
-             uint32_t[:, :] cell_energy, uint32_t[:, :, :] direction_energy, uint32_t dark, uint32_t bright,
-             Sums* s) noexcept nogil:
+             uint32_t[:, :] cell_energy, double[:, :, :] direction_energy, const double[:] column_counts,
+             uint32_t dark, uint32_t bright, Sums* s) noexcept nogil:
     """The single pass: every row is converted, summed, folded into the thumbnail and stencilled once."""
     cdef Py_ssize_t h = img.shape[0], w = img.shape[1], ch = img.shape[2], n = w * ch
-    cdef Py_ssize_t tw = thumb.shape[1], th = thumb.shape[0], y, yc, x, k
+    cdef Py_ssize_t tw = thumb.shape[1], th = thumb.shape[0], y, yc, x, k, rows_in_cell
+    cdef double per_row
     # Cells cover interior pixels (x - 1) // 8; a row has at most groups * 2 of them.
     cdef Py_ssize_t groups = w // 16 + 2
     cdef Py_ssize_t stride = 2 * groups + 2, lane_stride = 8 * groups + 8
@@ -397,10 +398,14 @@ cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray,
                 for k in range(4):
                     wk_fold_lanes(dlanes + k * lane_stride, dirs + k * stride, groups)
                 if (yc - 1) // SCALE < th:
+                    # The cell row's interior rows: SCALE, fewer in the last one (as _cell_counts).
+                    rows_in_cell = min((yc - 1) // SCALE * SCALE + 1 + SCALE, h - 1) - ((yc - 1) // SCALE * SCALE + 1)
+                    per_row = 1.0 / rows_in_cell
                     for x in range(tw):
                         cell_energy[(yc - 1) // SCALE, x] = cells[x]
-                        for k in range(4):
-                            direction_energy[k, (yc - 1) // SCALE, x] = dirs[k * stride + x]
+                    for k in range(4):
+                        for x in range(tw):
+                            direction_energy[k, (yc - 1) // SCALE, x] = dirs[k * stride + x] * per_row / column_counts[x]
                 memset(cells, 0, stride * sizeof(uint32_t))
                 memset(dirs, 0, 4 * stride * sizeof(uint32_t))
     wk_thumb_row(acc, NULL, tw, ch, n, s.chan)
@@ -453,8 +458,10 @@ def analyze(frame, int dark_level=16, int bright_level=245, gray_out=None):
     cdef uint8_t[:, :, :] thumb = thumb_arr
     energy_arr = np.zeros((h // SCALE, w // SCALE), np.uint32)
     cdef uint32_t[:, :] energy = energy_arr
-    directions_arr = np.zeros((4, h // SCALE, w // SCALE), np.uint32)
-    cdef uint32_t[:, :, :] directions = directions_arr
+    # Every cell row gets its interior rows' sums (h >= 8 leaves each at least one): no zeroing.
+    directions_arr = np.empty((4, h // SCALE, w // SCALE), np.float64)
+    cdef double[:, :, :] directions = directions_arr
+    cdef const double[:] column_counts = _cell_counts(w, w // SCALE)
     cdef uint8_t[:, :] gray_view
     cdef bint want_gray = gray_out is not None
     if want_gray:
@@ -466,7 +473,7 @@ def analyze(frame, int dark_level=16, int bright_level=245, gray_out=None):
     cdef Sums s
     cdef int rc
     with nogil:
-        rc = run(img, gray_view, want_gray, thumb, energy, directions, dark_level, bright_level, &s)
+        rc = run(img, gray_view, want_gray, thumb, energy, directions, column_counts, dark_level, bright_level, &s)
     if rc != 0:
         raise MemoryError("no memory for the frame kernel's row buffers")
     cdef double n = <double>(h * w), m = (h - 2) * (w - 2)
@@ -481,7 +488,7 @@ def analyze(frame, int dark_level=16, int bright_level=245, gray_out=None):
         "noise": sqrt(np.pi / 2) * s.sum_n / (6.0 * m),
         "channel_means": None if is_gray else tuple(s.chan[c] / n for c in range(3)),
         "cell_energy": energy_arr / counts,
-        "direction_energy": directions_arr / counts,
+        "direction_energy": directions_arr,
     }
     return metrics, (thumb_arr[:, :, 0] if is_gray else thumb_arr)
 

@@ -153,6 +153,9 @@ def analyze_frame(image: Any) -> Metrics:
     means = raw["channel_means"]
     monochrome = means is None or _kernel.channel_spread(thumbnail) < MONOCHROME_SPREAD
     gray_thumb = thumbnail if thumbnail.ndim == 2 else cv2.cvtColor(thumbnail, cv2.COLOR_BGR2GRAY)
+    # Computed once: edge_sharpness (frames.edge_sharpness's result, from the shared variance) and
+    # the directions' sharpness judge the same neighbourhoods.
+    variance = _kernel.box_variance(gray_thumb)
     gradients = None if thumbnail.ndim == 2 else edge_gradients(thumbnail)
     return Metrics(
         width=frame.shape[1], height=frame.shape[0], channels=1 if frame.ndim == 2 else 3,
@@ -160,17 +163,23 @@ def analyze_frame(image: Any) -> Metrics:
         over_fraction=raw["over_fraction"], sharpness=raw["sharpness"], noise=raw["noise"],
         detail=detail(raw["sharpness"], raw["noise"]),
         channel_means=means, colour_cast=0.0 if monochrome else colour_cast(means), monochrome=monochrome,
-        edge_sharpness=_kernel.edge_sharpness(raw["cell_energy"], gray_thumb,
-                                              LAPLACIAN_NOISE_GAIN * raw["noise"] ** 2, EDGE_CONTRAST_MIN,
-                                              EDGE_CELLS_MIN, EDGE_PERCENTILE),
+        edge_sharpness=_first(_kernel.direction_sharpness(raw["cell_energy"][None], variance,
+                                                          LAPLACIAN_NOISE_GAIN * raw["noise"] ** 2,
+                                                          EDGE_CONTRAST_MIN, EDGE_CELLS_MIN, EDGE_PERCENTILE)),
         edge_gradients=gradients, grey_edge_cast=None if monochrome else log_spread(gradients),
-        thumbnail=thumbnail, direction_sharpness=direction_sharpness(raw["direction_energy"], gray_thumb, raw["noise"]),
+        thumbnail=thumbnail,
+        direction_sharpness=direction_sharpness(raw["direction_energy"], gray_thumb, variance, raw["noise"]),
     )
 
 
-def direction_sharpness(direction_energy: np.ndarray, gray_thumb: np.ndarray, noise: float) -> tuple[float, ...] | None:
-    """Edge sharpness along each direction (see DIRECTION_PERCENTILE), None with too few edges."""
-    variance = _kernel.box_variance(gray_thumb)
+def _first(values: tuple[float, ...] | None) -> float | None:
+    return None if values is None else values[0]
+
+
+def direction_sharpness(direction_energy: np.ndarray, gray_thumb: np.ndarray, variance: np.ndarray,
+                        noise: float) -> tuple[float, ...] | None:
+    """Edge sharpness along each direction (see DIRECTION_PERCENTILE), None with too few edges;
+    `variance` is the thumbnail's 3x3 box variance (frames.box_variance)."""
     floor = max(DIRECTION_CONTRAST_MIN, DIRECTION_CONTRAST_SHARE * float(gray_thumb.var()))
     values = _kernel.direction_sharpness(direction_energy, variance, SECOND_DIFFERENCE_NOISE_GAIN * noise ** 2,
                                          floor, EDGE_CELLS_MIN, DIRECTION_PERCENTILE)
