@@ -156,6 +156,22 @@ def test_direction_sharpness_is_edge_sharpness_per_direction(frame, noise_energy
         assert result == pytest.approx(want, rel=1e-9, abs=1e-9)
 
 
+@pytest.mark.parametrize("percentile", [0, 12.5, 50, 90, 95, 99.5, 100])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_direction_sharpness_on_many_cells_is_numpys_percentile(seed, percentile) -> None:
+    # Past 64 x 16 cells the selection first narrows to the values above a sampled pivot.
+    rng = np.random.default_rng(seed)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), float(rng.uniform(0.5, 3)))
+    got, thumb = kernel.analyze(frame)
+    gray = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY)
+    # A floor no 3 x 3 variance of whole gray levels (a multiple of 1/81) can equal: OpenCV's box
+    # filter and the kernel's sums may round such a tie apart.
+    floor = 2.005
+    want = [reference_edge_sharpness(energy, gray, 4.0, floor, 12, percentile) for energy in got["direction_energy"]]
+    result = kernel.direction_sharpness(got["direction_energy"], kernel.box_variance(gray), 4.0, floor, 12, percentile)
+    assert result == pytest.approx(want, rel=1e-12, abs=1e-12)
+
+
 @settings(max_examples=60, deadline=None)
 @given(frames(channels=3, max_side=80))
 def test_channel_spread_is_mean_of_max_minus_min(frame: np.ndarray) -> None:
