@@ -351,10 +351,12 @@ def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, 
                match=scene.scene_match),
             hash_distance=round(scene.hash_distance, 4), mode="replaced")
         return True
-    if scene.changed_fraction > limits["scene_changed_max"]:
-        add(K.MOVED, scene.changed_fraction, "scene_changed_max",
+    # Once a cover is found, its soft edge's cells are no evidence of a new view.
+    changed = scene.changed_clear_fraction if occluded else scene.changed_fraction
+    if changed > limits["scene_changed_max"]:
+        add(K.MOVED, changed, "scene_changed_max",
             N_("{fraction:.0%} of the textured view shows something else than the reference: "
-               "camera re-aimed at a similar scene", fraction=scene.changed_fraction), hash_distance=round(scene.hash_distance, 4), mode="replaced",
+               "camera re-aimed at a similar scene", fraction=changed), hash_distance=round(scene.hash_distance, 4), mode="replaced",
             scene_match=round(scene.scene_match, 4))
         return True
     return occluded
