@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from watchkeeper.core.findings import FindingKind as K
-from watchkeeper.testing.degrade import occlude, occluder_mask
-from watchkeeper.testing.frames_dataset import _cases, capture, shipped_photo, view_of
+from watchkeeper.testing.degrade import blow_out, occlude, occluder_mask
+from watchkeeper.testing.frames_dataset import _cases, capture, shipped_photo, synthetic_scene, view_of
 
 from .test_checks import judge, kinds, live
 
@@ -67,3 +67,15 @@ def test_a_covers_soft_edge_is_not_a_new_view(seed) -> None:
     covered = occlude(view, 0.65, np.random.default_rng(seed))
     findings = judge((live(covered, 1), live(covered, 2)), live(view, 100))
     assert kinds(findings) == [K.OCCLUDED], [f.reason for f in findings]
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("scene_no", [1, 5, 6])
+def test_a_turn_is_not_measured_on_what_a_cover_leaves(scene_no, seed) -> None:
+    # Blown out and mostly covered: the few cells left are too few to measure a pan or a turn on,
+    # and one of the turns tried "restored" their match by chance, adding moved to occluded.
+    view = view_of(synthetic_scene(scene_no))
+    rng = np.random.default_rng(seed)
+    covered = occlude(blow_out(view, 0.45, rng), 0.45, rng)
+    findings = judge((live(covered, 1), live(covered, 2)), live(view, 100))
+    assert set(kinds(findings)) - {K.OVEREXPOSED} == {K.OCCLUDED}, [f.reason for f in findings]
