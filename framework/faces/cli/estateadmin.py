@@ -21,7 +21,7 @@ from watchkeeper.evidence.store import StoreError
 from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, authenticate, refusing
 from watchkeeper.faces.cli.logins import _new_password
 from watchkeeper.faces.estate.config import EstateConfig
-from watchkeeper.faces.estate.people import ROLES, EstateApp, open_estate_app
+from watchkeeper.faces.estate.people import ROLES, VIEW, EstateApp, open_estate_app
 from watchkeeper.faces.estate.store import EnrolError, EstateStore
 from watchkeeper.site import identity
 
@@ -58,6 +58,16 @@ def prove(app: EstateApp, actor: str | None, password_fd: int | None, action: st
     who = authenticate(EstateState(app), actor, password_fd)  # type: ignore[arg-type]
     app.require(who, action, resource)
     return who
+
+
+@contextlib.contextmanager
+def viewing(config: EstateConfig, store: EstateStore, actor: str | None, password_fd: int | None,
+            resource: str) -> Iterator[EstateApp]:
+    """For a command that reads the sites' data (`report`, `heads`): the person proven and their role
+    allowing VIEW, as the dashboard asks of a browser; the store is closed after the body."""
+    with opened(config, store) as app:
+        prove(app, actor, password_fd, VIEW, resource)
+        yield app
 
 
 def identity_options(function: Any) -> Any:
