@@ -1,5 +1,5 @@
 """Who may read the estate: its commands that show the sites' data ask a proven person with a role, as its
-dashboard does, and say why not in the reader's language."""
+dashboard does, and say why not in the reader's language; a dashboard session ends at its logout button."""
 
 from __future__ import annotations
 
@@ -65,3 +65,55 @@ def test_report_and_heads_need_a_proven_person_of_the_estate(tmp_path: Path, mon
         unproven = cli(*args, "--actor", "vera")
         assert unproven.exit_code == 1 and "已拒绝" in unproven.output and "必须证明身份" in unproven.output
 
+
+async def test_the_dashboard_logs_out_with_its_token_and_the_session_ends_on_the_server(tmp_path: Path) -> None:
+    import re
+
+    import aiohttp
+
+    from watchkeeper.faces.estate.server import start
+    from watchkeeper.faces.webauth import CSRF_FIELD, SESSION_COOKIE
+    from tests.test_estate import browser
+
+    port = free_port()
+    config = write_estate(tmp_path, port)
+    admin = estate_admin(config)
+    cli("estate", "people", "add", "vera", "--role", "viewer", "--reason", "r", "--new-password-fd", shared_fd(),
+        "--config", config, *admin)
+    enrol(config, "s1")
+    store = open_store(load_estate(config))
+    runner = await start(load_estate(config), store)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with browser(base, "vera") as viewer:
+            session = next(c.value for c in viewer.cookie_jar if c.key == SESSION_COOKIE)
+            for path in ("/", "/sites/s1"):  # every page shows who is signed in and the way out
+                page = await (await viewer.get(path)).text()
+                form = re.search(r'<form id="logout" method="post" action="/logout".*?</form>', page, re.S)
+                assert form and 'data-person="vera"' in page, (path, page[:600])
+            token = re.search(rf'name="{CSRF_FIELD}" value="([^"]+)"', form.group(0)).group(1)
+            # Another site's page cannot end the session: a POST without the token is refused.
+            async with viewer.post("/logout", data={}, allow_redirects=False) as response:
+                assert response.status == 403
+            async with viewer.get("/", allow_redirects=False) as response:
+                assert response.status == 200
+            async with viewer.post("/logout", data={CSRF_FIELD: token}, allow_redirects=False) as response:
+                assert response.status == 303 and response.headers["Location"] == "/login"
+            async with viewer.get("/", allow_redirects=False) as response:
+                assert response.status == 303 and response.headers["Location"].startswith("/login")
+        # The session is over on the server, not only forgotten by the browser: its cookie, sent again, opens nothing.
+        async with aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                         cookies={SESSION_COOKIE: session}) as replay:
+            async with replay.get("/", allow_redirects=False) as response:
+                assert response.status == 303 and response.headers["Location"].startswith("/login")
+            async with replay.get("/api/v1/sites") as response:
+                assert response.status == 401
+    finally:
+        await runner.cleanup()
+        store.close()
+    journal = estate_journal(config)
+    refused = [e for e in journal if e["body"].get("refused") == "csrf"]
+    assert [(e["actor"], e["subject"]) for e in refused] == [("vera", "/logout")]
+    assert [(e["actor"], e["body"]) for e in journal if "logout" in e["body"]] == [
+        ("vera", {"logout": "web", "proof": "session"})]
+    assert cli("estate", "verify", "--config", config).exit_code == 0
