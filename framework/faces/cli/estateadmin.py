@@ -38,7 +38,8 @@ class EstateState:
 
 @contextlib.contextmanager
 def opened(config: EstateConfig, store: EstateStore, create_key: bool = True) -> Iterator[EstateApp]:
-    """The estate's people and journal; the old plain `events` rows are imported at the first open."""
+    """The estate's people and journal acting on `store` (`EstateApp.attach`: old plain `events` rows
+    imported at the first open, entries a crash kept from the journal journaled)."""
     try:
         app = open_estate_app(config, create_key)
     except (StoreError, JournalKeyError, OSError) as error:
@@ -46,7 +47,7 @@ def opened(config: EstateConfig, store: EstateStore, create_key: bool = True) ->
         click.echo(_("estate journal {path}: {error}").format(path=config.journal_store, error=error), err=True)
         raise SystemExit(EXIT_ENVIRONMENT) from None
     try:
-        app.import_events(store.old_events())
+        app.attach(store)
         yield app
     finally:
         app.close()

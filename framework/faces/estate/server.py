@@ -132,7 +132,7 @@ def make_estate_app(config: EstateConfig, store: EstateStore, people: EstateApp 
     owned = people is None
     if people is None:
         people = open_estate_app(config)
-        people.import_events(store.old_events())  # an estate from before its journal: kept, now chained
+    people.attach(store)  # old events kept, entries a crash held back journaled, before serving anyone
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     writer = Writer(config.store, config.database_url.reveal())
     app[STORE], app[CONFIG], app[WRITER], app[PEOPLE] = store, config, writer, people
