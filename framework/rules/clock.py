@@ -115,16 +115,17 @@ def ask_servers(servers: tuple[str, ...], timeout: float | None = None) -> list[
     return rows
 
 
-def zone_problem(reading: ClockReading, site_zone: tzinfo, now: datetime) -> str | None:
+def zone_problem(reading: ClockReading, site_zone: tzinfo, now: datetime) -> Text | None:
     """Why the device's time zone would burn the wrong local time into the video, if it would."""
     if reading.time_zone is None:
         return None
     device = utc_offset(reading.time_zone, now)
     site = now.astimezone(site_zone).utcoffset() or timedelta()
     if device is None:
-        return f"device time zone {reading.time_zone!r} cannot be read"
+        return N_("device time zone {zone!r} cannot be read", zone=reading.time_zone)
     if device != site:
-        return f"device time zone {reading.time_zone!r} is UTC{_hours(device)}, the site is UTC{_hours(site)}"
+        return N_("device time zone {zone!r} is UTC{device}, the site is UTC{site}", zone=reading.time_zone,
+                  device=_hours(device), site=_hours(site))
     return None
 
 
