@@ -73,7 +73,8 @@ def test_json_report_schema(files) -> None:
                                    "occluded_fraction", "scene_match", "aligned_match", "colour_shift",
                                    "flat_fraction", "visible_fraction", "judged_fraction", "gain",
                                    "sharpness_ratio", "rotation", "turned_match",
-                                   "changed_fraction", "occluded_moved_fraction", "cover_relief"}
+                                   "changed_fraction", "occluded_moved_fraction", "cover_relief",
+                                   "changed_clear_fraction"}
     assert clean["findings"] == []
     [finding] = blurred["findings"]
     assert finding["kind"] == "blurred" and finding["severity"] == "fault" and finding["details"]["primary"]
