@@ -220,3 +220,31 @@ def test_a_backup_sealed_by_rage_still_restores(admin_site: Path, tmp_path: Path
     result = CliRunner().invoke(make_cli(config=bare), ["--config", str(bare), "restore", str(made), "--actor", "root",
                                                           "--with-config"], env={"WATCHKEEPER_BACKUP_PASSPHRASE": PASS.reveal()})
     assert result.exit_code == 0, result.output
+
+
+def _last_body(site: Path, actor: str) -> dict:
+    app = open_site(site)
+    try:
+        return json.loads(app.store.conn.execute(
+            "SELECT body FROM journal WHERE actor = ? ORDER BY seq DESC LIMIT 1", (actor,)).fetchone()[0])
+    finally:
+        app.close()
+
+
+def test_the_restore_and_its_refusal_say_the_backup_passphrase_was_the_proof(admin_site: Path, tmp_path: Path) -> None:
+    """On a bare machine no password can be checked: the passphrase that opened the backup is the proof."""
+    made = _backup(admin_site, tmp_path)
+    env = {"WATCHKEEPER_BACKUP_PASSPHRASE": PASS.reveal()}
+    cli = make_cli(config=admin_site)
+    result = CliRunner().invoke(cli, ["--config", str(admin_site), "restore", str(made), "--actor", "li"], env=env)
+    assert result.exit_code == 1
+    refusal = _last_body(admin_site, "li")
+    result = CliRunner().invoke(cli, ["--config", str(admin_site), "restore", str(made), "--actor", "root",
+                                      "--replace"], env=env)
+    assert result.exit_code == 0, result.output
+    restored = _last_body(admin_site, "root")
+    assert refusal["refused"] == "backup.restore" and refusal["proof"] == "backup_passphrase"
+    assert restored["restored"] == made.name and restored["proof"] == "backup_passphrase"
+    from watchkeeper.evidence.journal import PROVEN
+
+    assert PROVEN.get() is None  # not left behind for the next command run in this process

@@ -66,7 +66,8 @@ _REGISTERS = {"visitors": N_("Visitor register"), "retrievals": N_("Footage retr
 #: passes on the proof the command gave).
 _PROOFS = {"password": N_("journal value|password"), "os_user": N_("journal value|OS account"),
            "trust_actor": N_("journal value|taken on trust (policies.trust_actor)"),
-           "session": N_("journal value|dashboard login"), "api_token": N_("journal value|API token")}
+           "session": N_("journal value|dashboard login"), "api_token": N_("journal value|API token"),
+           "backup_passphrase": N_("journal value|the backup's passphrase (restore)")}
 _PROOFS.update({f"{name} via control socket": N_("journal value|{proof} via the control socket", proof=text)
                 for name, text in list(_PROOFS.items())})
 
