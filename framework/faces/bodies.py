@@ -114,6 +114,7 @@ BODY_KEYS: dict[str, Key] = {
     "host_offset_seconds": Key(N_("journal body|appliance's own offset (s)")),
     "gaps": Key(N_("journal body|recording gaps")),
     "unmatched": Key(N_("journal body|retrievals without a request")),
+    "intents_recovered": Key(N_("journal body|retrievals recovered from the task broker")),
     "baseline": Key(N_("journal body|reference image"), values={"captured": N_("journal value|captured")}),
     "bytes": Key(N_("journal body|bytes")),
     "correcting": Key(N_("journal body|correcting"), "bool"),

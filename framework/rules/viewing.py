@@ -59,18 +59,36 @@ def m003_matched_index(db: sqlite_utils.Database) -> None:
     db["device_log_entries"].create_index(["device", "matched"])
 
 
+@migrations()
+def m004_announced(db: sqlite_utils.Database) -> None:
+    """A worker's intent is the run's stream entry it came from: recorded once, whether read as it came
+    or recovered from Redis after the appliance that should have read it died."""
+    db["device_retrievals"].add_column("announced", str)
+    db["device_retrievals"].create_index(["announced"], unique=True)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def retrieval_row(device: str, channel: int | None, action: AuditAction | str, actor: str, purpose: str,
+                  request: int | None = None, run: int | None = None, attempt: int | None = None,
+                  worker: str | None = None, at: datetime | None = None, announced: str | None = None
+                  ) -> dict[str, Any]:
+    """A `device_retrievals` row: watchkeeper is about to replay or download from a device, and why (a
+    worker's intent names its task's try, the worker and the stream entry that announced it)."""
+    return {"device": device, "channel": channel, "action": str(AuditAction(action)),
+            "at_utc": (at or _now()).isoformat(), "actor": actor, "purpose": purpose, "request": request,
+            "run": run, "attempt": attempt, "worker": worker, "announced": announced}
+
+
 def record_retrieval(app: Any, device: str, channel: int | None, action: AuditAction | str, actor: str,
                      purpose: str, request: int | None = None, run: int | None = None, attempt: int | None = None,
-                     worker: str | None = None) -> None:
-    """Note that watchkeeper is about to replay or download from a device, and why (a worker's intent
-    names its task's try and the worker)."""
-    row = {"device": device, "channel": channel, "action": str(AuditAction(action)), "at_utc": _now().isoformat(),
-           "actor": actor, "purpose": purpose, "request": request, "run": run, "attempt": attempt, "worker": worker}
-    app.store.db["device_retrievals"].insert(row)
+                     worker: str | None = None, at: datetime | None = None, announced: str | None = None) -> None:
+    """Note that watchkeeper is about to replay or download from a device, and why; an intent already
+    recorded from the same stream entry (`announced`) is not recorded again."""
+    row = retrieval_row(device, channel, action, actor, purpose, request, run, attempt, worker, at, announced)
+    app.store.db["device_retrievals"].insert(row, ignore=True)
 
 
 def recording_source(app: Any, camera_id: str) -> tuple[Any, int]:
