@@ -228,6 +228,7 @@ BODY_KEYS: dict[str, Key] = {
     "minutes": Key(N_("journal body|minutes")),
     "address": Key(N_("journal body|address")),
     "proof": Key(N_("journal body|proof of identity"), values=_PROOFS),
+    "proof_uid": Key(N_("journal body|OS user id of the asking process")),
     "command": Key(N_("journal body|command")),
     "os_user": Key(N_("journal body|OS account")),
     "api_token_issued": Key(N_("journal body|API token issued")),
