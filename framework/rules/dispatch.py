@@ -30,6 +30,7 @@ from redis.exceptions import RedisError
 from watchkeeper.core.i18n import N_, Text
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS
+from watchkeeper.evidence.journal import JournalTampered
 from watchkeeper.rules import inspection, viewing
 from watchkeeper.rules.workers import (DEVICE, INSPECT, IN_PROGRESS_EXTRA, dumps, events_key, finding_from, loads,
                                        redis_settings, task_id)
@@ -87,7 +88,7 @@ async def run_tasks(app: App, run: str, tasks: list[Task], actor: str, run_id: i
     events = events_key(section.queue, run)
     try:
         await pool.set(lease_key(events), os.getpid(), ex=LEASE_SECONDS)
-        await _recover(pool, app, section)  # what an earlier appliance of this site died before reading
+        await _recover_quietly(pool, app, section)  # what an earlier appliance of this site died before reading
         await _drive(pool, section, events, collections.deque(tasks), app, actor, run_id, record, failed)
     finally:
         try:
@@ -191,12 +192,18 @@ async def recover_intents(app: App) -> int:
         log.warning("retrieval intents left in %s not recovered now: %s", section.where, type(error).__name__)
         return 0
     try:
-        return await _recover(pool, app, section)
-    except (OSError, RedisError, sqlite3.Error) as error:  # left in Redis for the next start or run
-        log.error("retrieval intents left in %s not recovered: %s: %s", section.where, type(error).__name__, error)
-        return 0
+        return await _recover_quietly(pool, app, section)
     finally:
         await pool.aclose()
+
+
+async def _recover_quietly(pool: ArqRedis, app: App, section: Distributed) -> int:
+    """`_recover`, whose failure is logged and never stops the start or the run that asked for it."""
+    try:
+        return await _recover(pool, app, section)
+    except (OSError, RedisError, sqlite3.Error, JournalTampered) as error:  # left for the next start or run
+        log.error("retrieval intents left in %s not recovered: %s: %s", section.where, type(error).__name__, error)
+        return 0
 
 
 async def _recover(pool: ArqRedis, app: App, section: Distributed) -> int:

@@ -157,7 +157,7 @@ def _unsealed(path: Path, error: SealError) -> Text:
         return N_("{file}: the passphrase does not open it (wrong passphrase, or altered)", file=str(path))
     if error.problem is Problem.TOO_COSTLY:
         return N_("{file}: sealed with scrypt work factor {factor} ({mib} MiB), above the {most} watchkeeper computes; "
-                  "the passphrase was not tried (not a watchkeeper backup, or altered)", file=str(path),
+                  "the passphrase was not tried", file=str(path),
                   factor=error.work_factor, mib=mebibytes, most=MAX_WORK_FACTOR)
     if error.problem is Problem.NO_MEMORY:
         return N_("{file}: this machine could not give scrypt the {mib} MiB its work factor {factor} needs; "
