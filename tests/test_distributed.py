@@ -416,14 +416,18 @@ async def test_intents_a_dead_appliance_left_in_redis_are_recorded_at_the_next_s
         appliance = subprocess.Popen([sys.executable, "-c", APPLIANCE, str(config)], stderr=subprocess.PIPE,
                                      env={**os.environ, "WK_SIM_PASSWORD": PASSWORD})
         try:
+            deadline = asyncio.get_running_loop().time() + 120
             while not await broker.zcard(queue):  # its tasks are queued: now it stops reading
                 assert appliance.poll() is None, appliance.stderr.read().decode()[-2000:]
+                assert asyncio.get_running_loop().time() < deadline, "the appliance queued no task in 120 s"
                 await asyncio.sleep(0.01)
             appliance.send_signal(signal.SIGSTOP)
             with worker_processes(config, 2) as processes:
                 # Every task answered (arq stores a result per task, kept for the dead appliance).
                 while len([key async for key in broker.scan_iter(match=f"{result_key_prefix}*")]) < 3:
                     assert all(p.poll() is None for p in processes), processes[0].stderr.read().decode()[-2000:]
+                    # (another test process flushing this Redis database takes the tasks away)
+                    assert asyncio.get_running_loop().time() < deadline + 120, "3 tasks not answered in 120 s"
                     await asyncio.sleep(0.05)
             appliance.send_signal(signal.SIGKILL)
         finally:
