@@ -90,6 +90,15 @@ def reference_clock():
 
 
 @pytest.fixture(autouse=True)
+def _table_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables (`journal show`) fit the terminal's width, so what a test reads from one depended on
+    where pytest ran: 160 columns off a terminal (CI), but 80 under pytest-xdist (which sets COLUMNS)
+    or in a narrow terminal, cutting the text the tests look for. Every test gets CI's width; a test of
+    the fitting sets its own."""
+    monkeypatch.setenv("COLUMNS", "160")
+
+
+@pytest.fixture(autouse=True)
 def _ntp_on_loopback(reference_clock: SntpServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests talk only to 127.0.0.1: a site naming no NTP servers gets the local one, never China's
     national time service or a public pool (the defaults a real site gets)."""
