@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import json
 import textwrap
 import uuid
 from pathlib import Path
@@ -323,6 +324,13 @@ async def test_a_reference_view_is_measured_once_and_sent_exactly(tmp_path: Path
             got = inspection.reference_from(sent)
             assert got == expected and np.array_equal(got.thumbnail, expected.thumbnail)
             assert app.store.db["baseline_metrics"].count == 2
+            # A reference measured before direction_sharpness existed is measured again, not sent without it.
+            old = json.loads(app.store.db["baseline_metrics"].get("cam-0")["metrics"])
+            del old["direction_sharpness"]
+            app.store.db["baseline_metrics"].update("cam-0", {"metrics": json.dumps(old)})
+            again = (await inspection.references(app, list(app.site.cameras)))["cam-0"]
+            assert list(again["metrics"]["direction_sharpness"]) == list(expected.direction_sharpness)
+            assert "direction_sharpness" in json.loads(app.store.db["baseline_metrics"].get("cam-0")["metrics"])
             app.store.db["baselines"].update("cam-0", {"jpeg": b"not a jpeg"})
             result = await run_check(app, collect_checks(app.pm)["inspection"], "li", playback=False)
         finally:
