@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import textwrap
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import argon2
 import pytest
@@ -85,6 +90,15 @@ def reference_clock():
 
 
 @pytest.fixture(autouse=True)
+def _table_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables (`journal show`) fit the terminal's width, so what a test reads from one depended on
+    where pytest ran: 160 columns off a terminal (CI), but 80 under pytest-xdist (which sets COLUMNS)
+    or in a narrow terminal, cutting the text the tests look for. Every test gets CI's width; a test of
+    the fitting sets its own."""
+    monkeypatch.setenv("COLUMNS", "160")
+
+
+@pytest.fixture(autouse=True)
 def _ntp_on_loopback(reference_clock: SntpServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests talk only to 127.0.0.1: a site naming no NTP servers gets the local one, never China's
     national time service or a public pool (the defaults a real site gets)."""
@@ -103,3 +117,40 @@ TEST_HASHER = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1
 def _cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if request.node.get_closest_marker("production_kdf") is None:
         monkeypatch.setattr(identity, "HASHER", TEST_HASHER)
+
+
+#: The Redis of the distributed-inspection tests (docs/distributed.md; `.ci/run` starts it).
+TEST_REDIS = os.environ.get("WATCHKEEPER_TEST_REDIS", "redis://127.0.0.1:6390")
+#: The databases those tests may use on it, in order of preference. 11 comes last: earlier versions of
+#: these tests used it without a claim.
+TEST_REDIS_DATABASES = (12, 13, 14, 15, 10, 9, 8, 11)
+#: Claims live in database 0, which no test flushes; a claim a killed run left behind expires.
+REDIS_CLAIM, REDIS_CLAIM_SECONDS = "watchkeeper-tests:database:{}", 3 * 3600
+
+
+@pytest.fixture(scope="session")
+def redis_database() -> Iterator[int | None]:
+    """A Redis database no other test process uses meanwhile (None without a Redis): the flushes and
+    key counts of tests running at the same time (pytest-xdist workers, or another checkout's suite on
+    the same Redis) would otherwise clear or count each other's tasks."""
+    import redis
+
+    parts = urlsplit(TEST_REDIS)
+    client = redis.Redis(host=parts.hostname, port=parts.port or 6379, db=0)
+    token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+    try:
+        number = next((n for n in TEST_REDIS_DATABASES
+                       if client.set(REDIS_CLAIM.format(n), token, nx=True, ex=REDIS_CLAIM_SECONDS)), None)
+    except (OSError, redis.RedisError):
+        client.close()
+        yield None
+        return
+    if number is None:
+        client.close()
+        raise AssertionError(f"every test database on {TEST_REDIS} {TEST_REDIS_DATABASES} is claimed by another run")
+    try:
+        yield number
+    finally:
+        if client.get(REDIS_CLAIM.format(number)) == token.encode():
+            client.delete(REDIS_CLAIM.format(number))
+        client.close()

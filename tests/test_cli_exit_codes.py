@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from watchkeeper.faces.cli import make_cli
 from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from watchkeeper.rules import door_service
 from watchkeeper.testing import free_port
 from tests.logins import proven, shared_fd
 
@@ -234,6 +235,9 @@ def test_bad_input_gets_a_message_and_its_exit_code(folder, monkeypatch, command
     base, dead = folder
     monkeypatch.delenv("WK_AUDIT_UNSET", raising=False)
     monkeypatch.chdir(base)  # demo's default folder, if it got that far
+    # The door on a dead port never answers: judged offline after 1 s of waiting as after the 10 s a
+    # real reader gets to answer its first polls.
+    monkeypatch.setattr(door_service, "FIRST_ANSWER_SECONDS", 1.0)
     args = [arg.format(dir=base, dead=dead) for arg in args]
     config = next((args[i + 1] for i, arg in enumerate(args) if arg == "--config"), str(base / "site.toml"))
     args = [arg for i, arg in enumerate(args) if arg != "--config" and (i == 0 or args[i - 1] != "--config")]

@@ -2,7 +2,8 @@
 
 The appliance (this process) sends one task per camera and stays the one writer; a worker SIGKILLed
 mid-task loses and doubles nothing. Redis: WATCHKEEPER_TEST_REDIS (default the one `.ci/run` starts,
-redis://127.0.0.1:6390); each test uses database DB and its own queue name, and flushes only that.
+redis://127.0.0.1:6390); each test uses a database this test process has claimed (tests/conftest.py
+`redis_database`) and its own queue name, and flushes only that database.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ pytestmark = pytest.mark.timeout(300)
 
 PASSWORD = "sim-Pass-2026"
 REDIS = os.environ.get("WATCHKEEPER_TEST_REDIS", "redis://127.0.0.1:6390")
-#: The database number these tests own on that Redis (flushed before and after each test).
+#: The database these tests use on that Redis: one this test process has claimed (tests/conftest.py
+#: `redis_database`), flushed before and after each test. Set by `broker`.
 DB = 11
 
 
@@ -46,7 +48,9 @@ def redis_url() -> str:
 
 
 @pytest.fixture
-async def broker():
+async def broker(redis_database: int | None):
+    global DB
+    DB = redis_database if redis_database is not None else DB
     client = aioredis.Redis.from_url(redis_url())
     try:
         await client.ping()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
 import random
 import signal
@@ -13,6 +15,8 @@ from pathlib import Path
 from watchkeeper.evidence.journal import Journal, anchor_path, create_key, load_key
 from watchkeeper.evidence.store import Store
 
+from tests.journal_writer import write
+
 WRITER = Path(__file__).with_name("journal_writer.py")
 KILLS = 50
 
@@ -22,21 +26,33 @@ def test_sigkill_loses_no_committed_entry(tmp_path: Path) -> None:
     create_key(key_path)
     rng = random.Random(20261128)
     committed = 0
+    # Each victim is a process of its own, forked from a server that imported the journal once: a
+    # fresh interpreter per kill spent most of this test importing (the concurrent test below still
+    # starts journal_writer.py as a program).
+    forks = multiprocessing.get_context("forkserver")
+    forks.set_forkserver_preload(["tests.journal_writer"])
     for attempt in range(KILLS):
         batch = rng.choice([1, 1, 7, 50])
-        writer = subprocess.Popen([sys.executable, str(WRITER), str(store_path), str(key_path), str(batch)],
-                                  stdout=subprocess.PIPE, text=True)
-        assert writer.stdout.readline().strip() == "ready"
+        lines, said = forks.Pipe(duplex=False)
+        writer = forks.Process(target=write, args=(store_path, key_path, batch, said.send), daemon=True)
+        writer.start()
+        said.close()
+        assert lines.poll(60) and lines.recv() == "ready"
         time.sleep(rng.uniform(0.0, 0.08))
         os.kill(writer.pid, signal.SIGKILL)
-        output, _ = writer.communicate(timeout=10)
-        seen = [int(line) for line in output.split() if line.isdigit()]
+        writer.join(10)
+        assert writer.exitcode == -signal.SIGKILL
+        seen = []
+        with contextlib.suppress(EOFError):
+            while True:
+                seen.append(int(lines.recv()))
+        lines.close()
         if seen:
             committed = max(committed, seen[-1])
         journal = Journal(Store(store_path), load_key(key_path), anchor=anchor_path(key_path))
         result = journal.verify()
         assert result.ok, f"kill {attempt}: {result.problem}"
-        # Every entry the writer saw committed is there; some after it may be too (killed before printing).
+        # Every entry the writer saw committed is there; some after it may be too (killed before saying so).
         assert result.head_seq >= committed, f"kill {attempt}: head {result.head_seq} < committed {committed}"
         journal.store.close()
     assert committed > KILLS, "the writer should have committed entries between kills"

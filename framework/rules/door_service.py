@@ -219,15 +219,16 @@ class Access:
 
 
 #: How long a reader is given to answer its first polls (link, then secure channel) before it is
-#: judged: a reader is not offline just because the appliance started a moment ago.
+#: judged: a reader is not offline just because the appliance started a moment ago. Read at each
+#: wait, so a test of a dead reader's refusal can shorten it.
 FIRST_ANSWER_SECONDS = 10.0
 
 
-async def wait_online(driver: DoorDriver, seconds: float = FIRST_ANSWER_SECONDS) -> bool:
+async def wait_online(driver: DoorDriver, seconds: float | None = None) -> bool:
     """Wait for a door reader to come online (its link and secure channel take a moment); stop
     early when it answers but refuses the secure channel, which waiting does not mend."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
+    deadline = loop.time() + (FIRST_ANSWER_SECONDS if seconds is None else seconds)
     while not (status := await driver.status()).online:
         if status.secure_channel_failed or loop.time() > deadline:
             return False

@@ -113,7 +113,9 @@ async def test_events_survive_reboot_and_cover_failures() -> None:
 
         task = asyncio.create_task(collect())
         try:
-            await asyncio.sleep(0.5)
+            # An event before the driver's subscription is lost, as on a real camera: wait for it (a
+            # fixed half second was too short on a loaded machine).
+            await _until(lambda: bool(device.state.subscriptions), 60)
             await device.trigger_event(DeviceEventKind.TAMPER, 2)
             await _until(lambda: any(e.kind is DeviceEventKind.TAMPER for e in received))
             await device.trigger_event(DeviceEventKind.REBOOT, 1)  # subscriptions lost
