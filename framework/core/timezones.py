@@ -14,6 +14,7 @@ What devices really write (checked against their replies):
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -142,6 +143,9 @@ def _posix(text: str) -> DeviceZone:
     return DeviceZone(text, standard, saving, Rule(match["start"]), Rule(match["end"]))
 
 
+# A device's zone string is read again for every timestamp it writes (a simulator's recording search
+# formats tens of thousands); the parse is pure and its zones are never changed, so one per string.
+@functools.lru_cache(maxsize=256)
 def parse_zone(text: str | None) -> tzinfo:
     """The zone a device's (or a config's) time-zone string means, in any of the notations above."""
     if text is None or not text.strip():
