@@ -481,6 +481,40 @@ def channel_spread(thumb) -> float:
     return total / <double>(h * w)
 
 
+def channel_quantiles(thumb, double fraction):
+    """Per-channel quantile (B, G, R) of a BGR thumbnail's pixels, interpolated between order
+    statistics as numpy.percentile's default does, read off one 256-bin histogram per channel."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError("fraction must lie in 0..1")
+    cdef const uint8_t[:, :, :] t = thumb
+    cdef Py_ssize_t y, x, c, h = t.shape[0], w = t.shape[1]
+    if t.shape[2] != 3 or h * w == 0:
+        raise ValueError(f"expected a non-empty BGR thumbnail, got shape {thumb.shape}")
+    cdef int64_t counts[3][256]
+    memset(counts, 0, sizeof(counts))
+    with nogil:
+        for y in range(h):
+            for x in range(w):
+                for c in range(3):
+                    counts[c][t[y, x, c]] += 1
+    cdef double position = fraction * (h * w - 1), part = position - <int64_t>position
+    cdef int64_t rank = <int64_t>position, seen
+    cdef int level, low
+    result = []
+    for c in range(3):
+        seen, level = 0, 0
+        while seen + counts[c][level] <= rank:  # the order statistic at `rank`, then the next one
+            seen += counts[c][level]
+            level += 1
+        low = level
+        if part > 0 and seen + counts[c][level] == rank + 1:
+            level += 1
+            while counts[c][level] == 0:
+                level += 1
+        result.append(low + part * (level - low))
+    return tuple(result)
+
+
 cdef inline bint _lost(const uint8_t[:, :, :] t, Py_ssize_t y, Py_ssize_t x, int clipped, int crushed) noexcept nogil:
     cdef uint8_t b = t[y, x, 0], g = t[y, x, 1], r = t[y, x, 2]
     return b >= clipped or g >= clipped or r >= clipped or b <= crushed or g <= crushed or r <= crushed

@@ -145,6 +145,16 @@ def test_channel_spread_is_mean_of_max_minus_min(frame: np.ndarray) -> None:
 
 
 @settings(max_examples=60, deadline=None)
+@given(frames(channels=3, max_side=80), st.floats(0, 1))
+def test_channel_quantiles_are_numpy_percentiles(frame: np.ndarray, fraction: float) -> None:
+    _, thumb = kernel.analyze(frame)
+    want = np.percentile(thumb.reshape(-1, 3), fraction * 100, axis=0)
+    assert kernel.channel_quantiles(thumb, fraction) == pytest.approx(tuple(want), abs=1e-9)
+    with pytest.raises(ValueError, match="fraction"):
+        kernel.channel_quantiles(thumb, 1.5)
+
+
+@settings(max_examples=60, deadline=None)
 @given(frames(channels=3, max_side=40), st.integers(0, 2**32 - 1))
 def test_frozen_score_is_mean_absolute_difference(frame: np.ndarray, seed: int) -> None:
     other = np.random.default_rng(seed).integers(0, 256, frame.shape, dtype=np.uint8)
