@@ -34,6 +34,11 @@ EDGE_PERCENTILE = 90
 #: natural set's tuning seeds.)
 CLIPPED, CRUSHED = 250, 4
 EDGE_PAIRS_MIN = 64
+#: White patch: the per-channel quantile of the thumbnail taken as the scene's brightest surfaces.
+#: Clipped pixels stay in (a blown white is white in every channel, so it pulls towards neutral, never
+#: towards a tint); 0.98 keeps a few lamps or specular glints out (0.95 reads the scene's own
+#: surfaces, 0.99 its lamps: on the tuning seeds 0.98 gave 12 no-reference errors, 0.95 21, 0.99 14).
+WHITE_PATCH_QUANTILE = 0.98
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".m4v", ".webm", ".h264", ".h265"})
 
 
@@ -61,6 +66,11 @@ class Metrics:
     #: Spread of the per-channel log mean gradients (grey-edge): an illuminant cast without a reference.
     grey_edge_cast: float | None
     thumbnail: np.ndarray = attrs.field(repr=False, eq=False)
+    #: Per-channel WHITE_PATCH_QUANTILE of the thumbnail (B, G, R): the white-patch estimate of the light.
+    #: (After the thumbnail, with defaults: reference metrics stored before these fields still load.)
+    white_point: tuple[float, float, float] | None = None
+    #: The no-reference cast: spread of the mean of the grey-edge and white-patch log estimates.
+    illuminant_cast: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form (see docs/analysis.md); the thumbnail stays out."""
@@ -83,6 +93,8 @@ class Metrics:
             "edge_gradients": None if self.edge_gradients is None
             else [round(v, 4) for v in self.edge_gradients],
             "grey_edge_cast": None if self.grey_edge_cast is None else round(self.grey_edge_cast, 6),
+            "white_point": None if self.white_point is None else [round(v, 4) for v in self.white_point],
+            "illuminant_cast": None if self.illuminant_cast is None else round(self.illuminant_cast, 6),
         }
 
 
@@ -129,6 +141,7 @@ def analyze_frame(image: Any) -> Metrics:
     monochrome = means is None or _kernel.channel_spread(thumbnail) < MONOCHROME_SPREAD
     gray_thumb = thumbnail if thumbnail.ndim == 2 else cv2.cvtColor(thumbnail, cv2.COLOR_BGR2GRAY)
     gradients = None if thumbnail.ndim == 2 else edge_gradients(thumbnail)
+    white = None if thumbnail.ndim == 2 else _kernel.channel_quantiles(thumbnail, WHITE_PATCH_QUANTILE)
     return Metrics(
         width=frame.shape[1], height=frame.shape[0], channels=1 if frame.ndim == 2 else 3,
         mean=raw["mean"], std=raw["std"], under_fraction=raw["under_fraction"],
@@ -139,7 +152,8 @@ def analyze_frame(image: Any) -> Metrics:
                                               LAPLACIAN_NOISE_GAIN * raw["noise"] ** 2, EDGE_CONTRAST_MIN,
                                               EDGE_CELLS_MIN, EDGE_PERCENTILE),
         edge_gradients=gradients, grey_edge_cast=None if monochrome else log_spread(gradients),
-        thumbnail=thumbnail,
+        thumbnail=thumbnail, white_point=white,
+        illuminant_cast=None if monochrome else illuminant_cast(gradients, white),
     )
 
 
@@ -156,6 +170,25 @@ def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None,
     if pairs < pairs_min:
         return None
     return tuple(total / pairs for total in sums)
+
+
+def illuminant_cast(gradients: tuple[float, float, float] | None,
+                    white_point: tuple[float, float, float] | None) -> float | None:
+    """Spread of the light's colour estimated without a reference: the mean of the grey-edge and the
+    white-patch log estimates (None when the frame has too few unclipped edges for grey-edge).
+
+    Each estimate fails on its own class of scene: grey-edge where one saturated colour carries most
+    edges (bright shapes on a plain ground, towers against a dusk sky once the white rocket between
+    them clips), white-patch where the brightest surfaces are coloured (a lamp, a lit sky). A cast
+    multiplies every pixel's channels, so it moves both by the same log gains: their mean keeps all of
+    it and halves each scene's bias, which points one way for one and another way for the other.
+    """
+    if gradients is None or white_point is None:
+        return None
+    edges = [math.log(max(v, 1e-3)) for v in gradients]
+    whites = [math.log(max(v, 1.0)) for v in white_point]
+    middle = [(e - sum(edges) / 3 + w - sum(whites) / 3) / 2 for e, w in zip(edges, whites)]
+    return max(middle) - min(middle)
 
 
 def log_spread(values: tuple[float, ...] | None) -> float | None:
