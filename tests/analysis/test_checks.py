@@ -312,3 +312,20 @@ def test_docs_list_every_threshold_with_its_defaults() -> None:
     for name, spec in THRESHOLDS.items():
         assert f"| `{name}` | {spec.day:g} | {spec.night:g} | {spec.ir:g} |" in text, name
     assert " > ".join(f"`{k}`" for k in PRIMARY_ORDER) in text
+
+
+def test_a_reference_stored_before_the_white_point_still_loads(scene) -> None:
+    # Sites keep each reference's metrics in the store (baseline_metrics); those measured before
+    # white_point and illuminant_cast existed lack them, and must still load for the workers.
+    import json
+
+    from watchkeeper.rules.inspection import reference_from, reference_payload
+
+    metrics = analyze_frame(live(scene, 1))
+    payload = json.loads(json.dumps(reference_payload(metrics)))
+    assert reference_from(payload) == metrics
+    for name in ("white_point", "illuminant_cast"):
+        del payload["metrics"][name]
+    old = reference_from(payload)
+    assert old is not None and old.white_point is None and old.illuminant_cast is None
+    assert compare_to_reference(metrics, old).colour_shift is not None
