@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
@@ -17,30 +17,14 @@ from watchkeeper.simulation.faults import FaultProfile
 from watchkeeper.core.models import AuditAction, DeviceEventKind, Endpoint
 from watchkeeper.simulation.simhttp import HttpDevice, device_middleware, start_site
 
-from . import cgi
+from . import cgi, simfiles
 from .events import BOUNDARY, KIND_CODES, encode_part, event_body
-from .simstate import (Finder, LogEntry, RecordedFile, Sessions, clip_bytes, clip_frames, clip_length, device_zone,
-                       recorded_files)
+from .simfiles import bad_request, kv_reply, ok
+from .simstate import LogEntry, RecordedFile, Sessions, device_zone
 
-TEXT = "text/plain;charset=utf-8"
-BAD_REQUEST = "Error\r\nBad Request!\r\n"
-MAX_PAGE = 100
 #: The log Type an operation at the device's own console leaves (Dahua's record log types).
 CONSOLE_TYPES = {AuditAction.PLAYBACK: "Playback", AuditAction.EXPORT: "Backup", AuditAction.DOWNLOAD: "Download",
                  AuditAction.DELETION: "DeleteFile"}
-
-
-def kv_reply(pairs: dict[str, object] | list[tuple[str, object]]) -> web.Response:
-    items = pairs.items() if isinstance(pairs, dict) else pairs
-    return web.Response(text="".join(f"{k}={v}\r\n" for k, v in items), content_type="text/plain", charset="utf-8")
-
-
-def ok() -> web.Response:
-    return web.Response(text="OK\r\n", content_type="text/plain", charset="utf-8")
-
-
-def bad_request() -> web.Response:
-    return web.Response(status=400, text=BAD_REQUEST, content_type="text/plain", charset="utf-8")
 
 
 class SimulatedDahua:
@@ -140,7 +124,7 @@ class SimulatedDahua:
     async def start(self, host: str, port: int) -> None:
         app = web.Application(middlewares=[device_middleware(lambda request: self.http)])
         app.router.add_get("/cgi-bin/{name}", self.dispatch)
-        app.router.add_get("/cgi-bin/RPC_Loadfile/{path:.*}", self.load_file)
+        app.router.add_get("/cgi-bin/RPC_Loadfile/{path:.*}", functools.partial(simfiles.load_file, self))
         self._runner, bound = await start_site(app, host, port)
         self.endpoint = Endpoint("dahua", host, bound, self.http.username, self.http.password,
                                  device_id=self.endpoint.device_id)
@@ -240,124 +224,6 @@ class SimulatedDahua:
             ("list.info[0].State", "Error" if faults.disk_error else "Success"),
         ])
 
-    # --- mediaFileFind: create → findFile → findNextFile… → close → destroy ----------------------
-
-    async def finder_create(self, request: web.Request) -> web.Response:
-        number = self.sessions.create_finder()
-        return bad_request() if number is None else kv_reply({"result": number})
-
-    def _finder(self, request: web.Request) -> Finder | None:
-        text = request.query.get("object", "")
-        return self.sessions.finders.get(int(text)) if text.isdigit() else None
-
-    async def find_file(self, request: web.Request) -> web.Response:
-        finder, query = self._finder(request), request.query
-        channel = query.get("condition.Channel", "")
-        start, end = self.local(query.get("condition.StartTime", "")), self.local(query.get("condition.EndTime", ""))
-        if finder is None or not channel.isdigit() or not 1 <= int(channel) <= self.channels or not start or not end:
-            return bad_request()
-        files = recorded_files(int(channel), start, end, self.faults_for(int(channel)),
-                               datetime.now(timezone.utc), self.zone(), self.mount())
-        finder.files, finder.cursor = files, 0
-        return ok()
-
-    async def find_next(self, request: web.Request) -> web.Response:
-        finder, count = self._finder(request), request.query.get("count", "100")
-        if finder is None or finder.files is None or not count.isdigit():
-            return bad_request()
-        page = finder.files[finder.cursor:finder.cursor + min(int(count), MAX_PAGE)]
-        finder.cursor += len(page)
-        lines: list[tuple[str, object]] = [("found", len(page))]
-        zone = self.zone()
-        for i, item in enumerate(page):
-            self.served_files[item.path] = item
-            seconds = int((item.end - item.start).total_seconds())
-            lines += [(f"items[{i}].{k}", v) for k, v in (
-                ("Channel", item.channel - 1), ("Cluster", 0), ("Compressed", "false"), ("Disk", 0),
-                ("Duration", seconds), ("EndTime", cgi.format_device_time(item.end, zone)),
-                ("FilePath", item.path), ("Flags[0]", "Timing"), ("Length", item.length),
-                ("Overwrites", 0), ("Partition", 0), ("Redundant", "false"), ("Repeat", 0),
-                ("StartTime", cgi.format_device_time(item.start, zone)), ("Type", "dav"),
-                ("VideoStream", "Main"), ("WorkDir", self.mount()), ("WorkDirSN", 0))]
-        if len(self.served_files) > 20_000:
-            self.served_files.clear()
-        return kv_reply(lines)
-
-    async def finder_close(self, request: web.Request) -> web.Response:
-        finder = self._finder(request)
-        if finder is None:
-            return bad_request()
-        finder.files = None
-        return ok()
-
-    async def finder_destroy(self, request: web.Request) -> web.Response:
-        text = request.query.get("object", "")
-        return ok() if text.isdigit() and self.sessions.finders.pop(int(text), None) is not None else bad_request()
-
-    async def load_file(self, request: web.Request) -> web.StreamResponse:
-        item = self.served_files.get("/" + request.match_info["path"])
-        if item is None:
-            return bad_request()
-        self.log.append(LogEntry(datetime.now(timezone.utc), "Download", self.user(request), request.remote or "",
-                                 channel=item.channel))
-        # Streamed frame by frame as a recorder streams a file, not held back until the whole hour is made.
-        frames = clip_frames(item.channel, item.start, item.end, self.scene_seed(item.channel),
-                             self.faults_for(item.channel).image, self.zone())
-        response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
-        response.content_length = clip_length(item.start, item.end)
-        await response.prepare(request)
-        while (frame := await asyncio.to_thread(next, frames, None)) is not None:
-            await response.write(frame)
-        await response.write_eof()
-        return response
-
-    async def load_range(self, request: web.Request) -> web.Response:
-        channel = request.query.get("channel", "")
-        start, end = self.local(request.query.get("startTime", "")), self.local(request.query.get("endTime", ""))
-        if not channel.isdigit() or not 1 <= int(channel) <= self.channels or not start or not end or end <= start:
-            return bad_request()
-        files = recorded_files(int(channel), start, end, self.faults_for(int(channel)),
-                               datetime.now(timezone.utc), self.zone(), self.mount())
-        # Firmware opens the reply with a binary preamble of varying length before the first frame.
-        image, seed = self.faults_for(int(channel)).image, self.scene_seed(int(channel))
-        clips = [await asyncio.to_thread(clip_bytes, f.channel, max(f.start, start), min(f.end, end), seed, image,
-                                         self.zone()) for f in files]
-        body = os.urandom(97).replace(b"D", b"d") + b"".join(clips)
-        self.log.append(LogEntry(datetime.now(timezone.utc), "Download", self.user(request), request.remote or "",
-                                 channel=int(channel)))
-        return web.Response(body=body, content_type="application/http")
-
-    # --- log.cgi -------------------------------------------------------------------------------
-
-    async def log_start(self, request: web.Request) -> web.Response:
-        start = self.local(request.query.get("condition.StartTime", ""))
-        end = self.local(request.query.get("condition.EndTime", ""))
-        if not start or not end:
-            return bad_request()
-        token = self.sessions.open_log([e for e in self.log if start <= e.time <= end])
-        return bad_request() if token is None else kv_reply({"token": token})
-
-    async def log_find(self, request: web.Request) -> web.Response:
-        token, count = request.query.get("token", ""), request.query.get("count", "100")
-        entries = self.sessions.logs.get(int(token)) if token.isdigit() else None
-        if entries is None or not count.isdigit():
-            return bad_request()
-        page, self.sessions.logs[int(token)] = entries[:int(count)], entries[int(count):]
-        zone = self.zone()
-        lines: list[tuple[str, object]] = [("found", len(page))]
-        for i, entry in enumerate(page):
-            lines += [(f"items[{i}].Detail.Address", entry.address)]
-            if entry.channel is not None:
-                lines += [(f"items[{i}].Detail.Channel", entry.channel)]
-            lines += [(f"items[{i}].Detail.Type", entry.detail_type),
-                      (f"items[{i}].Level", 0), (f"items[{i}].Time", cgi.format_device_time(entry.time, zone)),
-                      (f"items[{i}].Type", entry.type), (f"items[{i}].User", entry.user)]
-        return kv_reply(lines)
-
-    async def log_stop(self, request: web.Request) -> web.Response:
-        token = request.query.get("token", "")
-        return ok() if token.isdigit() and self.sessions.logs.pop(int(token), None) is not None else bad_request()
-
     # --- eventManager.cgi attach ----------------------------------------------------------------
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
@@ -406,19 +272,19 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("configManager.cgi", "setConfig"): SimulatedDahua.set_config,
     ("snapshot.cgi", ""): SimulatedDahua.snapshot,
     ("storageDevice.cgi", "getDeviceAllInfo"): SimulatedDahua.storage,
-    ("mediaFileFind.cgi", "factory.create"): SimulatedDahua.finder_create,
-    ("mediaFileFind.cgi", "findFile"): SimulatedDahua.find_file,
-    ("mediaFileFind.cgi", "findNextFile"): SimulatedDahua.find_next,
-    ("mediaFileFind.cgi", "close"): SimulatedDahua.finder_close,
-    ("mediaFileFind.cgi", "destroy"): SimulatedDahua.finder_destroy,
+    ("mediaFileFind.cgi", "factory.create"): simfiles.finder_create,
+    ("mediaFileFind.cgi", "findFile"): simfiles.find_file,
+    ("mediaFileFind.cgi", "findNextFile"): simfiles.find_next,
+    ("mediaFileFind.cgi", "close"): simfiles.finder_close,
+    ("mediaFileFind.cgi", "destroy"): simfiles.finder_destroy,
     # The API document names close/destroy; amcrest sends factory.close/factory.destroy, which
     # firmware accepts as well.
-    ("mediaFileFind.cgi", "factory.close"): SimulatedDahua.finder_close,
-    ("mediaFileFind.cgi", "factory.destroy"): SimulatedDahua.finder_destroy,
-    ("loadfile.cgi", "startLoad"): SimulatedDahua.load_range,
-    ("log.cgi", "startFind"): SimulatedDahua.log_start,
-    ("log.cgi", "doFind"): SimulatedDahua.log_find,
-    ("log.cgi", "stopFind"): SimulatedDahua.log_stop,
+    ("mediaFileFind.cgi", "factory.close"): simfiles.finder_close,
+    ("mediaFileFind.cgi", "factory.destroy"): simfiles.finder_destroy,
+    ("loadfile.cgi", "startLoad"): simfiles.load_range,
+    ("log.cgi", "startFind"): simfiles.log_start,
+    ("log.cgi", "doFind"): simfiles.log_find,
+    ("log.cgi", "stopFind"): simfiles.log_stop,
     ("eventManager.cgi", "attach"): SimulatedDahua.attach,
 }
 

@@ -21,10 +21,10 @@ import attrs
 
 from watchkeeper.core.models import DeviceEventKind, Endpoint
 from watchkeeper.simulation.faults import FaultProfile, Hostile, hostile_body
-from watchkeeper.simulation import scenes
 from watchkeeper.simulation.recordings import recorded_intervals
 
-from . import manscdp, media, sip
+from . import manscdp, sip
+from .simmedia import MediaSessions
 
 #: Items per Response page, as devices page RecordInfo and Catalog (many send 2 to 4).
 PAGE_ITEMS = 4
@@ -63,18 +63,17 @@ class SimulatedGb28181:
         self.clock_error = 0.0
         self._injected_clock: float | None = None
         self.log: list[str] = []
-        self._transport: asyncio.DatagramTransport | None = None
+        self.transport: asyncio.DatagramTransport | None = None
         self._pending: dict[tuple[str, int], asyncio.Future[sip.SipMessage]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._sn = 0
         self._cseq = 0
-        self._offers: dict[str, tuple[tuple[str, int], tuple[datetime, datetime] | None, int, int, str]] = {}
         #: Sessions ("Play", "Playback") whose TCP-passive INVITE the device accepts but for which it
         #: never connects (a firewall in the way, a firmware that only streams live over TCP).
         self.refuses_tcp_media: set[str] = set()
         #: How each media session's RTP went ("udp" or "tcp"), in order.
         self.media_transports: list[str] = []
-        self._streams: dict[str, asyncio.Task[None]] = {}
+        self.media = MediaSessions(self)
         self._register_call_id = f"{secrets.token_hex(8)}@127.0.0.1"
         self._register_tag = sip.tag()
 
@@ -109,21 +108,21 @@ class SimulatedGb28181:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=("127.0.0.1", 0))
+        self.transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), local_addr=("127.0.0.1", 0))
         self._tasks.append(asyncio.create_task(self._register_loop()))
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *self._streams.values()]:
+        for task in [*self._tasks, *self.media.streams.values()]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._transport is not None:
-            self._transport.close()
+        if self.transport is not None:
+            self.transport.close()
 
     # --- towards the platform ---------------------------------------------------------------
 
     def _headers(self, method: str, to_user: str, call_id: str = "", from_tag: str = "") -> list[tuple[str, str]]:
-        host, port = self._transport.get_extra_info("sockname")[:2] if self._transport else ("127.0.0.1", 0)
+        host, port = self.transport.get_extra_info("sockname")[:2] if self.transport else ("127.0.0.1", 0)
         self._cseq += 1
         return [("Via", f"SIP/2.0/UDP {host}:{port};rport;branch={sip.branch()}"),
                 ("From", f"<sip:{self.device_id}@{DOMAIN}>;tag={from_tag or sip.tag()}"),
@@ -141,8 +140,8 @@ class SimulatedGb28181:
         interval = 0.5
         try:
             while True:
-                if self._transport is not None:
-                    self._transport.sendto(message.encode(), self.platform)
+                if self.transport is not None:
+                    self.transport.sendto(message.encode(), self.platform)
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     return None
@@ -192,9 +191,9 @@ class SimulatedGb28181:
                     await asyncio.sleep(REGISTER_RETRY)
                     continue
             await asyncio.sleep(self.keepalive_seconds)
-            await self._notify("Keepalive", [("Status", "OK")])
+            await self.notify("Keepalive", [("Status", "OK")])
 
-    async def _notify(self, cmd_type: str, fields: list[tuple[str, Any]], about: str | None = None) -> None:
+    async def notify(self, cmd_type: str, fields: list[tuple[str, Any]], about: str | None = None) -> None:
         self._sn += 1
         body = manscdp.encode("Notify", cmd_type, self._sn, about or self.device_id, fields)
         reply = await self._send(sip.SipMessage(f"MESSAGE sip:{PLATFORM_ID}@{DOMAIN} SIP/2.0",
@@ -211,7 +210,7 @@ class SimulatedGb28181:
             return
         await asyncio.wait_for(self.registered.wait(), 10)
         method, alarm_type = ALARMS.get(kind, ("7", "1"))
-        await self._notify("Alarm", [
+        await self.notify("Alarm", [
             ("AlarmPriority", 1), ("AlarmMethod", method),
             ("AlarmTime", self.now().astimezone(self.zone).strftime(manscdp.TIME_FORMAT)),
             ("AlarmDescription", str(kind)), ("Info", (("AlarmType", alarm_type),))],
@@ -241,132 +240,23 @@ class SimulatedGb28181:
         if self.faults.drop or self.faults.offline:
             return
         if message.method in ("INVITE", "ACK", "BYE"):
-            self._media_request(message, address)
+            self.media.request(message, address)
             return
         if message.method != "MESSAGE":
-            self._reply(sip.response_to(message, 405, sip.tag()), address)
+            self.reply(sip.response_to(message, 405, sip.tag()), address)
             return
         try:
             query = manscdp.decode(message.body)
         except manscdp.ManscdpError:
-            self._reply(sip.response_to(message, 400, sip.tag()), address)
+            self.reply(sip.response_to(message, 400, sip.tag()), address)
             return
         self.log.append(query.cmd_type)
-        self._reply(sip.response_to(message, 200, sip.tag()), address)
+        self.reply(sip.response_to(message, 200, sip.tag()), address)
         asyncio.get_running_loop().create_task(self._answer(query))
 
-    # --- media: INVITE for live (s=Play) or a recorded interval (s=Playback), PS over RTP ------
-
-    def _media_request(self, message: sip.SipMessage, address: tuple[str, int]) -> None:
-        call_id = message.call_id
-        if message.method == "BYE":
-            task = self._streams.pop(call_id, None)
-            if task is not None:
-                task.cancel()
-            self._offers.pop(call_id, None)
-            self._reply(sip.response_to(message, 200, sip.tag()), address)
-            return
-        if message.method == "ACK":
-            offer = self._offers.get(call_id)
-            if offer is not None and call_id not in self._streams:
-                self.log.append("Playback" if offer[1] else "Play")
-                self.media_transports.append(offer[4])
-                self._streams[call_id] = asyncio.get_running_loop().create_task(self._stream(*offer))
-            return
-        channel_id = sip.uri_user(message.uri + "@") if "@" not in message.uri else message.uri.split(":")[1].split("@")[0]
-        try:
-            sdp = media.parse_sdp(message.body.decode("ascii", "replace"))
-        except media.SdpError:
-            self._reply(sip.response_to(message, 488, sip.tag()), address)
-            return
-        if channel_id not in self.channel_ids():
-            self._reply(sip.response_to(message, 404, sip.tag()), address)
-            return
-        interval = media.playback_interval(sdp.get("time", "")) if sdp.get("session") == "Playback" else None
-        channel = self.channel_ids().index(channel_id) + 1
-        if interval is not None and not recorded_intervals(*interval, self.faults_for(channel),
-                                                           datetime.now(timezone.utc)):
-            self._reply(sip.response_to(message, 404, sip.tag()), address)  # nothing recorded then
-            return
-        target = (sdp["address"], int(sdp["port"]))
-        ssrc = sdp.get("ssrc", "0")
-        # TCP passive offered (GB/T 28181-2016 Annex: TCP/RTP/AVP, a=setup:passive): the device connects.
-        transport = "tcp" if sdp.get("protocol") == "TCP/RTP/AVP" and sdp.get("setup") == "passive" else "udp"
-        self._offers[call_id] = (target, interval, channel, int(ssrc) if ssrc.isdigit() else 0, transport)
-        host, port = self._transport.get_extra_info("sockname")[:2] if self._transport else ("127.0.0.1", 0)
-        media_line = (["m=video 9 TCP/RTP/AVP 96"] if transport == "tcp" else [f"m=video {port} RTP/AVP 96"])
-        setup = ["a=setup:active", "a=connection:new"] if transport == "tcp" else []
-        answer = "\r\n".join(["v=0", f"o={channel_id} 0 0 IN IP4 {host}", f"s={sdp.get('session', 'Play')}",
-                               f"c=IN IP4 {host}", f"t={sdp.get('time', '0 0')}", *media_line,
-                               "a=sendonly", "a=rtpmap:96 PS/90000", *setup, f"y={ssrc}", ""])
-        self._reply(sip.response_to(message, 200, sip.tag(), [("Content-Type", "APPLICATION/SDP"),
-                                                              ("Contact", f"<sip:{channel_id}@{host}:{port}>")],
-                                    answer.encode("ascii")), address)
-
-    def _scene(self, channel: int, moment: datetime) -> Any:
-        seed = int(self.channel_ids()[channel - 1][-7:]) * 31 + 17
-        return scenes.render(seed, self.faults_for(channel).image, int(moment.timestamp() * 25))
-
-    async def _stream(self, target: tuple[str, int], interval: tuple[datetime, datetime] | None, channel: int,
-                      ssrc: int, transport: str = "udp") -> None:
-        """Live: a GOP of the scene now, then a frame every 40 ms until BYE. Playback: the interval's
-        recorded pieces, one frame a second of recording (timed so), sent whole, then a MediaStatus notify.
-        Over TCP the device connects to the platform's port and frames each packet (RFC 4571)."""
-        sequence = 0
-        writer: asyncio.StreamWriter | None = None
-        if transport == "tcp":
-            if ("Playback" if interval else "Play") in self.refuses_tcp_media:
-                return
-            try:
-                _reader, writer = await asyncio.open_connection(*target)
-            except OSError:
-                return  # nobody listens there: the platform gave up on this session
-        datagrams = self._transport
-
-        def send(packet: bytes) -> None:
-            if writer is not None:
-                writer.write(media.framed(packet))
-            elif datagrams is not None:
-                datagrams.sendto(packet, target)
-
-        try:
-            if interval is None:
-                while True:
-                    now = datetime.now(timezone.utc)
-                    images = [self._scene(channel, now + timedelta(milliseconds=40 * index)) for index in range(10)]
-                    stream = await asyncio.to_thread(media.encode, images)
-                    for packet in media.packets(stream, ssrc, sequence, int(now.timestamp() * 90000)):
-                        send(packet)
-                        sequence += 1
-                    if writer is not None:
-                        await writer.drain()
-                    await asyncio.sleep(0.4)
-            start, end = interval
-            # The recorder's files overlapping the interval, cut to it: what a Playback session sends.
-            pieces = [(max(a, start), min(b, end))
-                      for a, b in recorded_intervals(start, end, self.faults_for(channel), datetime.now(timezone.utc))]
-            moments = [a + timedelta(seconds=second) for a, b in pieces if b > a
-                       for second in range(0, max(1, int((b - a).total_seconds())), 1)][:600]
-            images = [self._scene(channel, moment) for moment in moments]
-            stream = await asyncio.to_thread(media.encode, images, 1)  # one frame per recorded second
-            for index, packet in enumerate(media.packets(stream, ssrc)):
-                send(packet)
-                if index % 20 == 19:
-                    if writer is not None:
-                        await writer.drain()
-                    await asyncio.sleep(0.001)  # pace the burst a little, as a device's sender does
-            if writer is not None:
-                await writer.drain()
-            await self._notify("MediaStatus", [("NotifyType", 121)], about=self.channel_ids()[channel - 1])
-        except ConnectionError:
-            pass  # the platform closed the media connection: the session is over
-        finally:
-            if writer is not None:
-                writer.close()
-
-    def _reply(self, message: sip.SipMessage, address: tuple[str, int]) -> None:
-        if self._transport is not None:
-            self._transport.sendto(message.encode(), address)
+    def reply(self, message: sip.SipMessage, address: tuple[str, int]) -> None:
+        if self.transport is not None:
+            self.transport.sendto(message.encode(), address)
 
     async def _respond(self, query: manscdp.Body, fields: list[tuple[str, Any]]) -> None:
         if self.faults.slow:
