@@ -39,6 +39,10 @@ EDGE_PAIRS_MIN = 64
 #: towards a tint); 0.98 keeps a few lamps or specular glints out (0.95 reads the scene's own
 #: surfaces, 0.99 its lamps: on the tuning seeds 0.98 gave 12 no-reference errors, 0.95 21, 0.99 14).
 WHITE_PATCH_QUANTILE = 0.98
+#: Edge colour: neighbour pairs whose channel differences sum to more than EDGE_CHROMA_CONTRAST gray
+#: levels (JPEG and sensor noise on flat ground stay below it; 3-9 did alike on the tuning seeds)
+#: each give their colour, and at least EDGE_CHROMA_MIN such edges are needed.
+EDGE_CHROMA_CONTRAST, EDGE_CHROMA_MIN = 6, 32
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".m4v", ".webm", ".h264", ".h265"})
 
 
@@ -69,7 +73,9 @@ class Metrics:
     #: Per-channel WHITE_PATCH_QUANTILE of the thumbnail (B, G, R): the white-patch estimate of the light.
     #: (After the thumbnail, with defaults: reference metrics stored before these fields still load.)
     white_point: tuple[float, float, float] | None = None
-    #: The no-reference cast: spread of the mean of the grey-edge and white-patch log estimates.
+    #: The typical edge's colour (B, G, R log offsets from the edge's mean, medians over the edges).
+    edge_chroma: tuple[float, float, float] | None = None
+    #: The no-reference cast: spread of the mean of the edge-colour and white-patch log estimates.
     illuminant_cast: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +100,7 @@ class Metrics:
             else [round(v, 4) for v in self.edge_gradients],
             "grey_edge_cast": None if self.grey_edge_cast is None else round(self.grey_edge_cast, 6),
             "white_point": None if self.white_point is None else [round(v, 4) for v in self.white_point],
+            "edge_chroma": None if self.edge_chroma is None else [round(v, 6) for v in self.edge_chroma],
             "illuminant_cast": None if self.illuminant_cast is None else round(self.illuminant_cast, 6),
         }
 
@@ -142,6 +149,7 @@ def analyze_frame(image: Any) -> Metrics:
     gray_thumb = thumbnail if thumbnail.ndim == 2 else cv2.cvtColor(thumbnail, cv2.COLOR_BGR2GRAY)
     gradients = None if thumbnail.ndim == 2 else edge_gradients(thumbnail)
     white = None if thumbnail.ndim == 2 else _kernel.channel_quantiles(thumbnail, WHITE_PATCH_QUANTILE)
+    chroma = None if thumbnail.ndim == 2 else edge_chroma(thumbnail)
     return Metrics(
         width=frame.shape[1], height=frame.shape[0], channels=1 if frame.ndim == 2 else 3,
         mean=raw["mean"], std=raw["std"], under_fraction=raw["under_fraction"],
@@ -152,13 +160,13 @@ def analyze_frame(image: Any) -> Metrics:
                                               LAPLACIAN_NOISE_GAIN * raw["noise"] ** 2, EDGE_CONTRAST_MIN,
                                               EDGE_CELLS_MIN, EDGE_PERCENTILE),
         edge_gradients=gradients, grey_edge_cast=None if monochrome else log_spread(gradients),
-        thumbnail=thumbnail, white_point=white,
-        illuminant_cast=None if monochrome else illuminant_cast(gradients, white),
+        thumbnail=thumbnail, white_point=white, edge_chroma=chroma,
+        illuminant_cast=None if monochrome else illuminant_cast(chroma, white),
     )
 
 
 def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None,
-                   pairs_min: int = EDGE_PAIRS_MIN) -> tuple[float, float, float] | None:
+                   pairs_min: int = EDGE_PAIRS_MIN, clipped: int = CLIPPED) -> tuple[float, float, float] | None:
     """Mean absolute gradient of each channel over thumbnail neighbours neither clipped nor crushed.
 
     Grey-edge: edges between surfaces average to grey under a neutral light far more reliably than
@@ -166,28 +174,38 @@ def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None,
     ignore an exposure's offset; clipped and crushed pixels no longer keep their channels' ratios.
     With `other` (a thumbnail of the same shape), pixels lost in either are left out.
     """
-    *sums, pairs = _kernel.edge_gradients(thumbnail, CLIPPED, CRUSHED, other)
+    *sums, pairs = _kernel.edge_gradients(thumbnail, clipped, CRUSHED, other)
     if pairs < pairs_min:
         return None
     return tuple(total / pairs for total in sums)
 
 
-def illuminant_cast(gradients: tuple[float, float, float] | None,
-                    white_point: tuple[float, float, float] | None) -> float | None:
-    """Spread of the light's colour estimated without a reference: the mean of the grey-edge and the
-    white-patch log estimates (None when the frame has too few unclipped edges for grey-edge).
+def edge_chroma(thumbnail: np.ndarray) -> tuple[float, float, float] | None:
+    """The typical edge's colour: per channel, the median over the thumbnail's unclipped edges of
+    log(|difference| + 1) less the edge's mean over the channels (None with too few edges).
 
-    Each estimate fails on its own class of scene: grey-edge where one saturated colour carries most
-    edges (bright shapes on a plain ground, towers against a dusk sky once the white rocket between
-    them clips), white-patch where the brightest surfaces are coloured (a lamp, a lit sky). A cast
-    multiplies every pixel's channels, so it moves both by the same log gains: their mean keeps all of
-    it and halves each scene's bias, which points one way for one and another way for the other.
+    Grey-edge's mean gradient lets the strongest edges decide, and where one saturated colour
+    carries them (signs on a grey wall, towers against a dusk sky) it reads that colour; here each
+    edge counts once whatever its contrast, so the light's colour, which every edge carries, wins.
     """
-    if gradients is None or white_point is None:
+    *chroma, edges = _kernel.edge_chroma(thumbnail, CLIPPED, CRUSHED, EDGE_CHROMA_CONTRAST)
+    return None if edges < EDGE_CHROMA_MIN else tuple(chroma)
+
+
+def illuminant_cast(chroma: tuple[float, float, float] | None,
+                    white_point: tuple[float, float, float] | None) -> float | None:
+    """Spread of the light's colour estimated without a reference: the mean of the edge-colour and
+    the white-patch log estimates, each centred on its channels' mean (None without edges).
+
+    Each estimate fails on its own class of scene: the edges where one saturated colour carries
+    most of them, white-patch where the brightest surfaces are coloured (a lamp, a lit sky). A cast
+    multiplies every pixel's channels, so it moves both by the same log gains: their mean keeps all
+    of it and halves each scene's bias, which points one way for one and another way for the other.
+    """
+    if chroma is None or white_point is None:
         return None
-    edges = [math.log(max(v, 1e-3)) for v in gradients]
     whites = [math.log(max(v, 1.0)) for v in white_point]
-    middle = [(e - sum(edges) / 3 + w - sum(whites) / 3) / 2 for e, w in zip(edges, whites)]
+    middle = [(e - sum(chroma) / 3 + w - sum(whites) / 3) / 2 for e, w in zip(chroma, whites)]
     return max(middle) - min(middle)
 
 

@@ -94,7 +94,7 @@ def reference_from(payload: dict[str, Any] | None) -> Metrics | None:
     if "error" in payload:  # as an unreadable reference always was: that camera's check fails, saying so
         raise DeviceError(FindingKind.PROTOCOL_ERROR, payload["error"])
     fields = dict(payload["metrics"])
-    for name in ("channel_means", "edge_gradients", "white_point"):
+    for name in ("channel_means", "edge_gradients", "white_point", "edge_chroma"):
         if fields.get(name) is not None:
             fields[name] = tuple(fields[name])
     png = np.frombuffer(base64.b64decode(payload["thumbnail"]), np.uint8)
