@@ -93,6 +93,9 @@ class SceneComparison:
     #: region: something at the lens is one out-of-focus surface, nearly even from cell to cell,
     #: where a new view whose texture is only fainter than the reference's keeps its structure.
     cover_relief: float = 0.0
+    #: colour_shift over the part of the view both frames show once the measured shift is undone
+    #: (None without a shift of a thumbnail pixel or more): a panned camera's white balance.
+    aligned_colour_shift: float | None = None
 
     def to_dict(self) -> dict[str, float | None]:
         return {name: None if value is None else round(value, 6)
@@ -135,6 +138,7 @@ def compare_to_reference(current: Metrics, reference: Metrics) -> SceneCompariso
         gain=cells.gain, sharpness_ratio=ratio, rotation=angle, turned_match=turned_match,
         changed_fraction=cells.changed, occluded_moved_fraction=cells.occluded_moved,
         cover_relief=cells.cover_relief,
+        aligned_colour_shift=_colour_shift(current, reference, (dx, dy)) if math.hypot(dx, dy) >= 1 else None,
     )
 
 
@@ -270,10 +274,11 @@ def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
         cover_relief=relief)
 
 
-def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
+def _colour_shift(current: Metrics, reference: Metrics, shift: tuple[float, float] = (0.0, 0.0)) -> float | None:
     """Spread of the per-channel log gains of the edge gradients against the reference's, over the
     thumbnail pixels both keep: a white-balance drift, and not an exposure change (a gain scales all
-    channels alike, an offset none)."""
+    channels alike, an offset none). With `shift` (the view's, in reference thumbnail pixels), over
+    the part of the view both show once it is undone."""
     cur, ref = current.thumbnail, reference.thumbnail
     if current.monochrome or reference.monochrome or cur.ndim != 3 or ref.ndim != 3:
         return None
@@ -282,7 +287,19 @@ def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
     size = (max(ref.shape[1] // 2, 2), max(ref.shape[0] // 2, 2))
     cur = cv2.resize(cur, size, interpolation=cv2.INTER_AREA)
     ref = cv2.resize(ref, size, interpolation=cv2.INTER_AREA)
-    gradients, ref_gradients = edge_gradients(cur, ref), edge_gradients(ref, cur)
+    sx, sy = round(shift[0] / 2), round(shift[1] / 2)
+    if abs(sx) >= size[0] // 2 or abs(sy) >= size[1] // 2:
+        return None
+    # What the reference shows at (x, y) the current frame shows at (x + sx, y + sy).
+    ref = ref[max(0, -sy):size[1] - max(0, sy), max(0, -sx):size[0] - max(0, sx)]
+    cur = cur[max(0, sy):size[1] - max(0, -sy), max(0, sx):size[0] - max(0, -sx)]
+    size = (ref.shape[1], ref.shape[0])
+    # Pixels with clipped ones in them are left out (SCENE_CLIPPED, not the single pixel's level): a
+    # brighter exposure clips a warm surface's red first, and the partly clipped pixels around it
+    # keep less of their red edges than the reference did (an orange cat a little brighter read as
+    # a 0.15-0.21 drift at 250, 0.07-0.11 at 235; casts kept 0.29 and more).
+    gradients = edge_gradients(cur, ref, clipped=SCENE_CLIPPED)
+    ref_gradients = edge_gradients(ref, cur, clipped=SCENE_CLIPPED)
     if gradients is None or ref_gradients is None:
         return None
     whole = tuple(math.log(max(g, 1e-3) / max(r, 1e-3)) for g, r in zip(gradients, ref_gradients))
@@ -295,7 +312,8 @@ def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
     for ys in rows:
         for xs in cols:
             part, ref_part = cur[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1], ref[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]
-            here, there = edge_gradients(part, ref_part, COLOUR_PAIRS_MIN), edge_gradients(ref_part, part, COLOUR_PAIRS_MIN)
+            here = edge_gradients(part, ref_part, COLOUR_PAIRS_MIN, SCENE_CLIPPED)
+            there = edge_gradients(ref_part, part, COLOUR_PAIRS_MIN, SCENE_CLIPPED)
             if here is None or there is None or min(*here, *there) <= 0:
                 continue
             logs = [math.log(g / r) for g, r in zip(here, there)]
