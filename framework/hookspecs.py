@@ -15,6 +15,7 @@ Three calling styles, chosen on purpose:
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from watchkeeper import hookspec
@@ -64,6 +65,20 @@ def register_commands(cli: click.Group) -> None:
     Style: registry. Called once inside the CLI factory, never at import time.
 
     :param cli: the root :class:`click.Group`; call ``cli.add_command(...)``.
+    """
+
+
+@hookspec
+def register_catalogues(register: Callable[[str, Path], None]) -> None:
+    """Register the plugin's own translations: a gettext domain and the folder that holds it.
+
+    Style: registry. Call ``register(domain, locale_dir)`` with the plugin's package name as the
+    domain and its ``locale`` folder (``<locale_dir>/zh_CN/LC_MESSAGES/<domain>.mo``). Called while
+    plugins load, before any command, page or report; a message is looked up in watchkeeper's own
+    catalogue first, then in each plugin's, so a plugin translates its own reasons and labels but
+    not watchkeeper's terms. docs/vendor-plugins.md, "Translating your plugin", shows the steps.
+
+    :param register: the host's callback taking a domain name and a locale folder.
     """
 
 

@@ -74,7 +74,24 @@ def update(language: str) -> tuple[int, int]:
     return len(catalog), missing
 
 
+def update_plugin_template(language: str) -> tuple[int, int]:
+    """The catalogue `watchkeeper new-plugin` writes into a new package: the template's messages that
+    watchkeeper's catalogue does not translate, kept in the template (domain PACKAGE, renamed when rendered)."""
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    from watchkeeper.faces.scaffold import TEMPLATE, render_plugin
+    from watchkeeper.testing.catalogues import update_catalogue
+
+    with tempfile.TemporaryDirectory() as folder:
+        package = render_plugin("example", Path(folder)) / "src" / "watchkeeper_example"
+        total, missing = update_catalogue(package, "PACKAGE", TEMPLATE / "src" / "PACKAGE" / "locale", language)
+    return total, len(missing)
+
+
 if __name__ == "__main__":
     for language in LANGUAGES:
         total, missing = update(language)
         print(f"{language}: {total} messages, {missing} untranslated")
+        total, missing = update_plugin_template(language)
+        print(f"{language} (plugin template): {total} messages of its own, {missing} untranslated")

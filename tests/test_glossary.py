@@ -49,10 +49,10 @@ def test_catalogue_writes_full_width_punctuation() -> None:
     assert not wrong, "\n".join(f"{msgid!r} → {string!r}" for msgid, string in wrong)
 
 
-def test_clauses_doc_quotes_the_regulation_as_the_report_does() -> None:
+def test_clauses_doc_states_each_clause_as_the_report_does() -> None:
     text = (ROOT / "docs" / "clauses.md").read_text(encoding="utf-8")
     assert sorted(REGULATION_QUOTES, key=lambda c: int(c[1:])) == [f"R{n}" for n in range(1, 11)]
     for clause, quote in REGULATION_QUOTES.items():
         section = text.split(f"## {clause} ")[1].split("\n## ")[0]
-        assert f"*原文：* {quote.zh}" in section, clause
+        assert f"*条款表述：* {quote.zh}" in section, clause
         assert f"*Wording:* {quote.en}" in section.replace("\n", " "), clause

@@ -39,7 +39,9 @@ def test_generated_plugin_installs_and_passes_the_conformance_kit(tmp_path: Path
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     row = next(r for r in json.loads(listed.stdout) if r["name"] == "acme_cam")
-    assert row["version"] == "0.1.0" and row["hooks"] == ["register_platforms"]
+    assert row["version"] == "0.1.0" and row["hooks"] == ["register_catalogues", "register_platforms"]
+    installed = site / "watchkeeper_acme_cam" / "locale" / "zh_CN" / "LC_MESSAGES"
+    assert (installed / "watchkeeper_acme_cam.mo").is_file() and (installed / "watchkeeper_acme_cam.po").is_file()
 
     # src/ layout: the tests can import the plugin only from where pip installed it.
     kit = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"], env=env,

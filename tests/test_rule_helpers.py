@@ -24,6 +24,20 @@ def test_zone_problem() -> None:
     assert utc == "device time zone 'UTC' is UTC+00:00, the site is UTC+08:00"
 
 
+def test_zone_problem_reads_in_chinese() -> None:
+    """A time-zone finding's reason is a message with values (stored in English, read in each language)."""
+    from watchkeeper.core.i18n import choose_language, localize
+
+    wrong = zone_problem(ClockReading(T0, T0, 0.01, time_zone="EST5EDT"), SHANGHAI, T0)
+    unreadable = zone_problem(ClockReading(T0, T0, 0.0, time_zone="???"), SHANGHAI, T0)
+    choose_language("zh_CN")
+    try:
+        shown = [localize(wrong), localize(unreadable)]
+    finally:
+        choose_language(None)
+    assert shown == ["设备时区 'EST5EDT' 为 UTC-05:00，站点为 UTC+08:00", "无法识别设备时区 '???'"]
+
+
 def segment(start_hours: float, end_hours: float) -> RecordingSegment:
     return RecordingSegment(1, T0 + timedelta(hours=start_hours), T0 + timedelta(hours=end_hours))
 

@@ -22,9 +22,34 @@ def choose_language(language: str | None) -> None:
     _chosen.set(language)
 
 
+#: Other catalogues (a plugin's own gettext domain and locale folder), consulted after watchkeeper's.
+_catalogues: list[tuple[str, Path]] = []
+
+
+def add_catalogue(domain: str, locale_dir: Path) -> None:
+    """Look messages up in `domain`'s catalogue under `locale_dir` (`<dir>/zh_CN/LC_MESSAGES/<domain>.mo`)
+    too, after watchkeeper's own: a plugin's reasons in its readers' language, while watchkeeper's
+    terms (docs/glossary.md) stay the ones a plugin cannot override."""
+    entry = (domain, Path(locale_dir))
+    if entry not in _catalogues:
+        _catalogues.append(entry)
+        _translation.cache_clear()
+
+
+def remove_catalogue(domain: str, locale_dir: Path) -> None:
+    """Stop consulting a catalogue added with `add_catalogue` (a plugin manager closed, a test's own)."""
+    entry = (domain, Path(locale_dir))
+    if entry in _catalogues:
+        _catalogues.remove(entry)
+        _translation.cache_clear()
+
+
 @lru_cache(maxsize=8)
 def _translation(language: str) -> gettext.NullTranslations:
-    return gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+    found = gettext.translation(DOMAIN, LOCALE_DIR, languages=[language], fallback=True)
+    for domain, folder in _catalogues:
+        found.add_fallback(gettext.translation(domain, folder, languages=[language], fallback=True))
+    return found
 
 
 def current_language() -> str:

@@ -263,8 +263,7 @@ def value_text(key: str, value: Any, message: Any = None) -> str:
         return _(", ").join(f"{label(JOURNAL_KIND_LABELS[k]) if k in JOURNAL_KIND_LABELS else k} {v}"
                             for k, v in value.items())
     if known.kind == "by name" and isinstance(value, dict):
-        return _(", ").join(f"{name}{_(': ')}{value_text(key if isinstance(item, str) else '', item)}"
-                            for name, item in value.items())
+        return _(", ").join(f"{name}{_(': ')}{_by_name_item(key, item)}" for name, item in value.items())
     if known.kind == "bool" and isinstance(value, (bool, int)):
         return _("yes") if value else _("no")
     if known.kind == "finding kind" and isinstance(value, str):
@@ -278,6 +277,14 @@ def value_text(key: str, value: Any, message: Any = None) -> str:
     if isinstance(value, list):
         return _(", ").join(value_text(key, item) for item in value)
     return str(value)
+
+
+def _by_name_item(key: str, item: Any) -> str:
+    """One name's value: a word through the key's values, a reason (with its English detail, kept for the
+    journal's evidence, left out) in the reader's language, else as any value."""
+    if isinstance(item, dict) and "reason" in item:
+        return value_text("reason", item["reason"], item.get("reason" + MESSAGE_SUFFIX))
+    return value_text(key if isinstance(item, str) else "", item)
 
 
 def finding_text(item: Any) -> str:

@@ -130,8 +130,8 @@ def build_report(app: Any, period: str = "day", ending: datetime | None = None,
         "R7": {"readings": _rows(app, "SELECT id, device, time_utc, offset_seconds, round_trip_seconds, reference,"
                                       " time_zone, corrected, tolerance_seconds FROM clock_readings WHERE time_utc >= ?"
                                       " AND time_utc < ? ORDER BY time_utc", span),
-               "references": _rows(app, "SELECT id, time_utc, server, offset_seconds, round_trip_seconds, stratum, error"
-                                        " FROM reference_readings WHERE time_utc >= ? AND time_utc < ? ORDER BY id", span),
+               "references": _rows(app, "SELECT id, time_utc, server, offset_seconds, round_trip_seconds, stratum, error,"
+                                        " reason, reason_msg FROM reference_readings WHERE time_utc >= ? AND time_utc < ? ORDER BY id", span),
                "ntp_servers": list(app.site.policies.ntp_servers),
                "tolerance_seconds": app.site.policies.clock_tolerance_seconds},
         "R8": {"coverage": _rows(app, "SELECT camera, day, covered_seconds, expected_seconds FROM coverage"

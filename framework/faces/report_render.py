@@ -15,7 +15,7 @@ from watchkeeper.core.findings import kind_title, severity_name
 from watchkeeper.core.i18n import N_, _, current_language, format_date, format_datetime, localize, stored_text
 from watchkeeper.core.models import DISK_STATUS_NAMES
 from watchkeeper.evidence.findingstore import reason_of
-from watchkeeper.site.regulation import quoted
+from watchkeeper.site.regulation import WORDING_LABEL, WORDING_NOTE, quoted
 # The one Chromium launcher; find_chromium and html_to_pdf stay importable from here for older callers.
 from watchkeeper.faces.pdf import PdfError, find_chromium, html_to_pdf  # noqa: F401
 
@@ -70,7 +70,7 @@ def render_html(report: dict[str, Any], zone: Any) -> str:
     return templates().get_template("report.html").render(
         report=report, t=_, language=current_language(), local=local, evidence_text=evidence_text,
         kind_title=kind_title, severity_name=severity_name, reason_of=reason_of, quoted=quoted, localize=localize,
-        stored_text=stored_text,
+        stored_text=stored_text, wording_label=WORDING_LABEL, wording_note=WORDING_NOTE,
         disk_status=lambda value: localize(DISK_STATUS_NAMES.get(value, value)),
         task_title={task["id"]: task["title"] for task in evidence["R4"]["tasks"]},
         zone_name=str(zone),

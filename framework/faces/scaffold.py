@@ -10,6 +10,7 @@ import string
 from pathlib import Path
 
 from watchkeeper import __version__
+from watchkeeper.core.i18n import N_
 from watchkeeper.devices.drivers import PLATFORM_NAME
 
 TEMPLATE = Path(__file__).with_name("plugin_template")
@@ -23,8 +24,8 @@ class ScaffoldError(Exception):
 def names_for(name: str) -> dict[str, str]:
     """Everything the template spells with the platform name: `acme_cam` → package, class, title."""
     if not PLATFORM_NAME.match(name):
-        raise ScaffoldError(f"{name!r} is not a platform name: 2-31 lowercase letters, digits or _, "
-                            "starting with a letter")
+        raise ScaffoldError(N_("{name!r} is not a platform name: 2-31 lowercase letters, digits or _, "
+                               "starting with a letter", name=name))
     words = [word for word in name.split("_") if word]
     return {
         "name": name,
@@ -40,6 +41,8 @@ def names_for(name: str) -> dict[str, str]:
 def _target(relative: Path, names: dict[str, str]) -> Path:
     parts = [names["package"] if part == "PACKAGE" else part for part in relative.parts]
     path = Path(*parts)
+    if path.name.startswith("PACKAGE."):  # the package's own gettext domain: locale/.../PACKAGE.po
+        path = path.with_name(names["package"] + path.name.removeprefix("PACKAGE"))
     if path.name == f"PLATFORM.md{SUFFIX}":
         path = path.with_name(f"{names['name']}.md{SUFFIX}")
     return path.with_name(path.name.removesuffix(SUFFIX))
@@ -50,7 +53,7 @@ def render_plugin(name: str, destination: Path) -> Path:
     names = names_for(name)
     root = Path(destination) / names["distribution"]
     if root.exists():
-        raise ScaffoldError(f"{root} already exists; choose another name or folder")
+        raise ScaffoldError(N_("{root} already exists; choose another name or folder", root=str(root)))
     for source in sorted(TEMPLATE.rglob("*")):
         if source.is_dir() or "__pycache__" in source.parts:
             continue

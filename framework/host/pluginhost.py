@@ -18,7 +18,7 @@ import attrs
 import pluggy
 
 from watchkeeper import PROJECT_NAME, hookspecs
-from watchkeeper.core.i18n import N_
+from watchkeeper.core.i18n import N_, add_catalogue
 from watchkeeper.devices.drivers import PLATFORM_NAME, Platform
 from watchkeeper.host import trace
 from watchkeeper.site.app import App
@@ -177,7 +177,25 @@ def load_plugins(
     if unknown:
         raise PluginLoadError(unknown)
     pm.check_pending()
+    collect_catalogues(pm)
     return pm
+
+
+def collect_catalogues(pm: pluggy.PluginManager) -> None:
+    """Every plugin's own translations, consulted after watchkeeper's catalogue (hook register_catalogues)."""
+    problems: list[str] = []
+    for impl in pm.hook.register_catalogues.get_hookimpls():
+
+        def register(domain: str, locale_dir: Path, plugin: str = impl.plugin_name) -> None:
+            if not isinstance(domain, str) or not domain or not Path(locale_dir).is_dir():
+                problems.append(f"plugin '{plugin}': catalogue {domain!r} in {locale_dir}: not a domain name "
+                                "and an existing locale folder")
+            else:
+                add_catalogue(domain, Path(locale_dir))
+
+        impl.function(register=register)
+    if problems:
+        raise PluginLoadError("\n".join(problems))
 
 
 def collect_platforms(pm: pluggy.PluginManager) -> dict[str, Platform]:

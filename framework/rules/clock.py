@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -17,7 +18,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from watchkeeper import hookimpl
-from watchkeeper.core.i18n import N_, _
+from watchkeeper.core.i18n import N_, Text, _
 from watchkeeper.rules.runner import per_device
 from watchkeeper.rules.verdicts import Item, decide, local, unreadable
 from watchkeeper.site.checks import Check, CheckContext, CheckResult
@@ -59,8 +60,34 @@ def m003_read_on_workers(db: sqlite_utils.Database) -> None:
     db["clock_readings"].add_column("read_by", str)
 
 
+@migrations()
+def m004_reference_reasons(db: sqlite_utils.Database) -> None:
+    """Why a server gave no time, in our words (`reason`, and its msgid+params in `reason_msg`, so each
+    reader reads it in their language); `error` keeps ntplib's or the system's own English as evidence."""
+    db["reference_readings"].add_column("reason", str)
+    db["reference_readings"].add_column("reason_msg", str)
+
+
 #: Seconds to wait for one NTP server.
 NTP_TIMEOUT = 3.0
+#: What a clock read is against when no NTP server answered: the host's opinion, and it says so.
+HOST_CLOCK = N_("host clock (no NTP server answered)")
+
+
+def ntp_failure(error: BaseException, host: str, timeout: float) -> Text:
+    """Why a server gave no time, as a reason a person reads in their language. ntplib's own text
+    ("No response received from ...", "Invalid NTP packet.") and the system's are English and stay the
+    row's `error`, the evidence; this names the class of failure and what to look at."""
+    import ntplib
+
+    if isinstance(error, socket.gaierror):
+        return N_("the name {host} could not be resolved", host=host)
+    if isinstance(error, ntplib.NTPException):
+        if isinstance(error.__context__, TimeoutError):  # ntplib turns the socket's timeout into its own error
+            return N_("no answer within {seconds:g} s", seconds=timeout)
+        return N_("the reply is not a valid NTP answer")
+    # anything else the system refuses (no route, no network): its own words stay the detail
+    return N_("the server could not be asked: network error")
 
 
 def ask_servers(servers: tuple[str, ...], timeout: float | None = None) -> list[dict[str, Any]]:
@@ -76,7 +103,10 @@ def ask_servers(servers: tuple[str, ...], timeout: float | None = None) -> list[
         try:
             response = ntplib.NTPClient().request(host, version=3, port=port, timeout=timeout or NTP_TIMEOUT)
         except (ntplib.NTPException, OSError) as error:
-            rows.append(row | {"error": f"{type(error).__name__}: {error}"[:200]})
+            # Plain data (the row crosses to the coordinator from a worker): English text and msgid+params.
+            reason = ntp_failure(error, host, timeout or NTP_TIMEOUT)
+            rows.append(row | {"error": f"{type(error).__name__}: {error}"[:200], "reason": str(reason),
+                               "reason_msg": reason.to_json()})
             continue
         # ntplib's offset is reference minus host; ours is host minus reference.
         rows.append(row | {"offset_seconds": -response.offset, "round_trip_seconds": response.delay,
@@ -85,16 +115,17 @@ def ask_servers(servers: tuple[str, ...], timeout: float | None = None) -> list[
     return rows
 
 
-def zone_problem(reading: ClockReading, site_zone: tzinfo, now: datetime) -> str | None:
+def zone_problem(reading: ClockReading, site_zone: tzinfo, now: datetime) -> Text | None:
     """Why the device's time zone would burn the wrong local time into the video, if it would."""
     if reading.time_zone is None:
         return None
     device = utc_offset(reading.time_zone, now)
     site = now.astimezone(site_zone).utcoffset() or timedelta()
     if device is None:
-        return f"device time zone {reading.time_zone!r} cannot be read"
+        return N_("device time zone {zone!r} cannot be read", zone=reading.time_zone)
     if device != site:
-        return f"device time zone {reading.time_zone!r} is UTC{_hours(device)}, the site is UTC{_hours(site)}"
+        return N_("device time zone {zone!r} is UTC{device}, the site is UTC{site}", zone=reading.time_zone,
+                  device=_hours(device), site=_hours(site))
     return None
 
 
@@ -129,7 +160,7 @@ async def check_clocks(context: CheckContext) -> CheckResult:
         host_minus_reference, reference, reference_id = answered["offset_seconds"], f"ntp:{answered['server']}", ids[-1]
     else:
         # No reference answered: offsets are against the host clock, and say so; they are no evidence.
-        host_minus_reference, reference, reference_id = 0.0, "host clock (no NTP server answered)", None
+        host_minus_reference, reference, reference_id = 0.0, HOST_CLOCK, None
     rows: list[dict[str, Any]] = []
 
     def judged(device_id: str, reading: ClockReading, minus_reference: float, reference: str,
@@ -178,9 +209,18 @@ async def check_clocks(context: CheckContext) -> CheckResult:
         app.store.insert_many("clock_readings", rows)
     result.summary = {"devices": len(devices), "reference": reference,
                       "host_offset_seconds": round(host_minus_reference, 3) if answered else None,
-                      "servers": {row["server"]: row.get("error") or "ok" for row in asked},
+                      "servers": {row["server"]: server_answer(row) for row in asked},
                       "offsets": {row["device"]: round(row["offset_seconds"], 3) for row in rows}, **summary}
     return result
+
+
+def server_answer(row: dict[str, Any]) -> str | dict[str, Any]:
+    """A server in a check's summary: "ok", or why not, in our words with the English detail next to them."""
+    if row.get("error") is None:
+        return "ok"
+    if row.get("reason") is None:  # a worker of an older version: only the detail
+        return str(row["error"])
+    return {"reason": row["reason"], "reason_msg": row.get("reason_msg"), "detail": row["error"]}
 
 
 def worker_reference(measured: dict[str, Any], limit: float) -> tuple[dict[str, Any] | None, str | None]:

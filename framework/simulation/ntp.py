@@ -47,6 +47,8 @@ class SntpServer:
         self.offset = offset
         #: When True the server stays bound but answers nothing (a reference that does not respond).
         self.silent = False
+        #: When True it answers with a reply cut short (a broken or hostile server): not a valid NTP packet.
+        self.garbled = False
         self.requests = 0
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind((host, port))
@@ -68,6 +70,8 @@ class SntpServer:
             received = time.time()
             self.requests += 1
             answer = None if self.silent else reply(data, received, self.offset)
+            if answer is not None and self.garbled:
+                answer = answer[:20]
             if answer is not None:
                 self._socket.sendto(answer, client)
 

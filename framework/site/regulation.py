@@ -1,28 +1,38 @@
-"""The regulation's wording for each clause, in Chinese (the text) and English (its rendering).
+"""Each clause's wording (条款表述), in Chinese and rendered in English: the project's statement, not a quotation.
 
-One table: the report quotes it, and `tests/test_glossary.py` checks docs/clauses.md quotes the same.
+One table: the report prints it, and `tests/test_glossary.py` checks docs/clauses.md states the same.
 The Chinese column is the wording the clause map (docs/clauses.md) is written from; the phrases the
 issue cites verbatim (以北京时间为准、误差不大于30秒；每天小擦、每周大扫) are kept as written. The
 regulation's source document was not found (docs/clauses.md, "Where the wording comes from"): the
-rest is the project's Chinese wording of each clause, not a quotation of a text seen.
+rest is the project's Chinese wording of each clause, not a quotation of a text seen. So nothing shows
+it as one: no quotation marks, no 原文 (original text); it is labelled `WORDING_LABEL` and the report
+says where it comes from (`WORDING_NOTE`).
 """
 
 from __future__ import annotations
 
 import attrs
 
-from watchkeeper.core.i18n import chinese
+from watchkeeper.core.i18n import N_, Text, chinese
+
+
+#: What a clause's wording is called wherever it is shown (条款表述: the clause as stated, not 原文).
+WORDING_LABEL: Text = N_("Clause wording")
+#: What a reader is told about the wording once, next to it: it is not the regulation's own text.
+WORDING_NOTE: Text = N_("Each clause's wording is watchkeeper's statement of the clause, not a quotation: the "
+                        "regulation's own text was not found. Compare it with the rule your site lives under.")
 
 
 @attrs.frozen
 class Quote:
-    """A clause's wording: `zh` as the clause map states it, `en` rendered for English readers."""
+    """A clause's wording: `zh` as the clause map states it, `en` rendered for English readers (the
+    class keeps its name for callers; it is a statement, not a quotation)."""
 
     zh: str
     en: str
 
 
-#: Every clause's wording; keep docs/clauses.md ("*原文：*" lines) the same.
+#: Every clause's wording; keep docs/clauses.md ("*条款表述：*" lines) the same.
 REGULATION_QUOTES: dict[str, Quote] = {
     "R1": Quote("明确每台摄像机的监控范围和用途。",
                 "The monitoring scope and purpose of every camera are defined."),
@@ -67,7 +77,7 @@ def quote(clause: str) -> str:
 
 def quoted(clause: str) -> list[str]:
     """What the report prints for a clause: the wording in the reader's language and, for a reader of
-    another language than Chinese, the Chinese original after it (the text that binds)."""
+    another language than Chinese, the Chinese wording after it (the one the clause map is written from)."""
     found = REGULATION_QUOTES.get(clause)
     if found is None:
         return []

@@ -14,7 +14,8 @@ import click
 
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.i18n import N_, _, localize
-from watchkeeper.core.findings import Finding
+from watchkeeper.core.textwidth import rjust
+from watchkeeper.core.findings import Finding, kind_in_text
 from watchkeeper.core.models import Endpoint, Secret
 from watchkeeper.core.secrets import SecretError, resolve_secret
 
@@ -72,9 +73,9 @@ def probe(host: str, port: int, serial_port: str | None, address: int, timeout: 
         for name, label in STATUS_LABELS.items():
             value = result[name]
             shown = _("yes") if value is True else _("no") if value is False else value or "-"
-            click.echo(f"{localize(label):>15}: {shown}")
+            click.echo(rjust(localize(label), 15) + _(": ") + str(shown))
         for finding in findings:
-            click.echo(f"{finding.kind:>15}: {localize(finding.reason)}")
+            click.echo(rjust(kind_in_text(finding.kind), 15) + _(": ") + localize(finding.reason))
     if result["findings"]:
         raise SystemExit(1)
 

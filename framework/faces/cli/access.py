@@ -14,6 +14,7 @@ from watchkeeper.site.config import ROLES, Person, Training
 from watchkeeper.site.people import expires, training_problem
 from watchkeeper.core.findings import kind_in_text
 from watchkeeper.core.i18n import N_, _, format_datetime, localize
+from watchkeeper.core.textwidth import ljust, rjust
 from watchkeeper.faces.cli.common import EXIT_FINDINGS, State, actor_option, refusing, settled, site_time
 from watchkeeper.faces.control import answered, ask, socket_path
 
@@ -87,7 +88,8 @@ def people_list(state: State, as_json: bool) -> None:
     for row in rows:
         status = _("revoked") if row["revoked"] else ""
         trained = _("trained") if row["trained"] else _("untrained")
-        click.echo(f"{row['id']:<12} {row['name']:<20} {','.join(row['roles']):<24} {trained:<10} {status}")
+        click.echo(f"{ljust(row['id'], 12)} {ljust(row['name'], 20)} {ljust(','.join(row['roles']), 24)} "
+                   f"{ljust(trained, 10)} {status}")
 
 
 @people.command("revoke", help=_("Revoke a person: every check refuses them at once, the door included."))
@@ -175,7 +177,7 @@ def visitor_list(state: State, as_json: bool) -> None:
     for row in rows:
         start = datetime.fromisoformat(row["valid_from"]).astimezone(zone)
         end = datetime.fromisoformat(row["valid_to"]).astimezone(zone)
-        click.echo(f"{row['id']:>4} {_(row['status']):<12} {row['name']} ({row['organisation']}) "
+        click.echo(f"{rjust(row['id'], 4)} {ljust(_(row['status']), 12)} {row['name']} ({row['organisation']}) "
                    + _("host {host}").format(host=row["host"]) + f" {format_datetime(start)}–{end:%H:%M} {row['purpose']}")
 
 
@@ -234,8 +236,8 @@ def door_status(state: State, door_id: str, as_json: bool) -> None:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         for name, label in DOOR_STATUS_LABELS.items():
-            click.echo(f"{localize(label):>15}" + _(": ") + _door_value(result.get(name)))
+            click.echo(f"{rjust(localize(label), 15)}" + _(": ") + _door_value(result.get(name)))
         for finding in result["findings"]:
-            click.echo(f"{kind_in_text(finding['kind']):>15}" + _(": ") + localize(finding["reason"]))
+            click.echo(f"{rjust(kind_in_text(finding['kind']), 15)}" + _(": ") + localize(finding["reason"]))
     if result["findings"]:
         raise SystemExit(EXIT_FINDINGS)

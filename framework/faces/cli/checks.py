@@ -10,6 +10,7 @@ import click
 from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.core.findings import kind_title, severity_name
 from watchkeeper.core.i18n import _, localize
+from watchkeeper.core.textwidth import ljust
 from watchkeeper.faces.cli.common import EXIT_FINDINGS, State, authenticate, optional_actor_options, require_known
 
 #: Checks that get a top-level command of their own, as the design's CLI names them.
@@ -42,7 +43,8 @@ def _run(state: State, name: str, only: tuple[str, ...], actor: str | None, pass
     else:
         for finding in result.findings:
             channel = f"/{finding.channel}" if finding.channel is not None else ""
-            click.echo(f"{severity_name(finding.severity):<8} {kind_title(finding.kind):<20} {finding.subject}{channel}"
+            click.echo(f"{ljust(severity_name(finding.severity), 8)} {ljust(kind_title(finding.kind), 20)} "
+                       f"{finding.subject}{channel}"
                        f"{_(': ')}{localize(finding.reason)}")
         click.echo(_("{name}: {count} finding(s)").format(name=name, count=len(result.findings)))
     if any(str(f.severity) == "fault" for f in result.findings):

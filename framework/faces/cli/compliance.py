@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from watchkeeper.core.i18n import _, format_datetime
+from watchkeeper.core.textwidth import ljust, rjust
 from watchkeeper.faces.cli.common import State, actor_option, refusing
 from watchkeeper.faces.report import PERIODS
 from watchkeeper.faces.report_render import publish
@@ -40,7 +41,7 @@ def scope_status(state: State, as_json: bool) -> None:
     for row in rows:
         approved = _("approved by {who} (entry {seq})").format(who=row["approved_by"], seq=row["approval_entry"]) \
             if row["approved_by"] else _("NOT APPROVED")
-        click.echo(f"{row['camera']:<16} {row['location']} · {row['purpose']} · {row['zone']}  — {approved}")
+        click.echo(f"{ljust(row['camera'], 16)} {row['location']} · {row['purpose']} · {row['zone']}  — {approved}")
 
 
 @scope.command("approve", help=_("Approve the current scope of cameras (all not yet approved by default)."))
@@ -93,5 +94,6 @@ def review_list(state: State, as_json: bool) -> None:
         return
     for row in rows:
         signed = datetime.fromisoformat(row["signed_at"]).astimezone(app.site.zone)
-        click.echo(f"{row['id']:>4} {format_datetime(signed)} {row['signed_by']:<12} {_(row['period_name']):<6} "
+        click.echo(f"{rjust(row['id'], 4)} {format_datetime(signed)} {ljust(row['signed_by'], 12)} "
+                   f"{ljust(_(row['period_name']), 6)} "
                    f"{row['comments']}" + "".join(f"\n       → {action}" for action in row["actions"]))

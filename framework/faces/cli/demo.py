@@ -11,6 +11,7 @@ import click
 from watchkeeper.faces.demo import run_demo
 from watchkeeper.core.findings import kind_title, severity_name
 from watchkeeper.core.i18n import _
+from watchkeeper.core.textwidth import ljust
 from watchkeeper.evidence.findingstore import reason_of
 
 
@@ -30,10 +31,11 @@ def demo(folder: Path | None, cameras: int | None, keep_running: bool) -> None:
     summary = asyncio.run(run_demo(folder, cameras, keep_running, say=lambda text: click.echo(f"  {text}")))
     click.echo("")
     for clause in summary["clauses"]:
-        click.echo(f"  {clause['clause']:<4} {_(clause['status']):<12} {_(clause['title'])}")
+        click.echo(f"  {ljust(clause['clause'], 4)} {ljust(_(clause['status']), 12)} {_(clause['title'])}")
     click.echo("")
     for finding in summary["findings"]:
-        click.echo(f"  {severity_name(finding['severity']):<8} {kind_title(finding['kind']):<20} {finding['subject']}"
+        click.echo(f"  {ljust(severity_name(finding['severity']), 8)} {ljust(kind_title(finding['kind']), 20)} "
+                   f"{finding['subject']}"
                    f"{_(': ')}{reason_of(finding)}")
     click.echo("")
     click.echo(_("report: {path}").format(path=Path(summary["report"][0]).resolve()))

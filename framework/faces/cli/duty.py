@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import click
 
 from watchkeeper.core.i18n import _
+from watchkeeper.core.textwidth import rjust
 from watchkeeper.faces.cli.common import State, actor_option, refusing
 from watchkeeper.rules import duty as duty_rule
 
@@ -109,5 +110,5 @@ def handovers(state: State, as_json: bool) -> None:
     for row in rows:
         shift = duty_rule.shift_label(app, datetime.fromisoformat(row["shift_utc"]))
         state_text = _("countersigned") if row["accepted_at"] else _("awaiting countersignature")
-        click.echo(f"{row['id']:>4} {shift} {row['outgoing']} → {row['incoming']} ({state_text}); "
+        click.echo(f"{rjust(row['id'], 4)} {shift} {row['outgoing']} → {row['incoming']} ({state_text}); "
                    + _("{count} open finding(s)").format(count=len(row["open_findings"])))

@@ -9,6 +9,7 @@ import click
 
 from watchkeeper.core.findings import kind_title, severity_name
 from watchkeeper.core.i18n import _, format_datetime
+from watchkeeper.core.textwidth import ljust, rjust
 from watchkeeper.faces.cli.common import State, actor_option, refusing
 from watchkeeper.rules import ownership
 
@@ -39,7 +40,8 @@ def list_findings(state: State, everything: bool, as_json: bool) -> None:
         owner = row.get("assignee") or (_("acknowledged by {who}").format(who=row["acknowledged_by"])
                                         if row.get("acknowledged_by") else _("nobody"))
         closed = _(" closed") if row["closed_at"] else ""
-        click.echo(f"{row['id']:>5} {severity_name(row['severity']):<8} {kind_title(row['kind']):<20} {row['subject']:<28} "
+        click.echo(f"{rjust(row['id'], 5)} {ljust(severity_name(row['severity']), 8)} "
+                   f"{ljust(kind_title(row['kind']), 20)} {ljust(row['subject'], 28)} "
                    f"{format_datetime(opened)} {owner}{closed}")
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 import click
 
 from watchkeeper.core.i18n import N_, _, format_datetime, localize
+from watchkeeper.core.textwidth import ljust, rjust
 from watchkeeper.faces.cli.common import actor_option, refusing, require_known, settled, site_time
 from watchkeeper.faces.control import ask
 from watchkeeper.rules import maintenance as maintenance_rule
@@ -114,8 +115,9 @@ def device_log(state: State, device: str | None, unmatched: bool, as_json: bool)
         when = datetime.fromisoformat(row["time_utc"]).astimezone(app.site.zone)
         channel = f"/{row['channel']}" if row["channel"] is not None else ""
         where = row["address"] or _("console")
-        click.echo(f"{when:%Y-%m-%d %H:%M:%S} {row['device']}{channel} {row['action']:<9} {row['user']:<10} "
-                   f"{where:<15} {row['matched'] or unapproved}")
+        click.echo(f"{when:%Y-%m-%d %H:%M:%S} {row['device']}{channel} {ljust(row['action'], 9)} "
+                   f"{ljust(row['user'], 10)} "
+                   f"{ljust(where, 15)} {row['matched'] or unapproved}")
 
 
 @footage.command("hold", help=_("Place an evidence hold on a camera's time range."))
@@ -150,7 +152,8 @@ def list_requests(state: State, as_json: bool) -> None:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['id']:>4} {_(row['status']):<9} {row['camera']:<12} {row['start_utc']}..{row['end_utc']} "
+        click.echo(f"{rjust(row['id'], 4)} {ljust(_(row['status']), 9)} {ljust(row['camera'], 12)} "
+                   f"{row['start_utc']}..{row['end_utc']} "
                    + _("by {who} ({reason})").format(who=row["requested_by"], reason=row["reason"]))
 
 
@@ -196,4 +199,5 @@ def list_tasks(state: State) -> None:
     for task in maintenance_rule.states(app, datetime.now().astimezone()):
         done = f"{format_datetime(task.last_done_at, app.site.zone)} {task.last_done_by}" if task.last_done_at else _("never")
         flag = _("OVERDUE") if task.overdue else _("ok")
-        click.echo(f"{task.id:<20} {localize(EVERY.get(task.every, task.every)):<7} {flag:<8} {done}  {localize(task.title)}")
+        every = localize(EVERY.get(task.every, task.every))
+        click.echo(f"{ljust(task.id, 20)} {ljust(every, 7)} {ljust(flag, 8)} {done}  {localize(task.title)}")

@@ -12,6 +12,7 @@ from watchkeeper.rules.runner import collect_checks, run_check
 from watchkeeper.devices.drivers import DeviceError
 from watchkeeper.core.findings import kind_title, severity_name
 from watchkeeper.core.i18n import _, localize
+from watchkeeper.core.textwidth import ljust
 from watchkeeper.faces.cli.common import (EXIT_FINDINGS, actor_option, authenticate, optional_actor_options, refusing,
                                           require_known)
 from watchkeeper.rules import inspection
@@ -44,7 +45,8 @@ def inspect(ctx: click.Context, cameras: tuple[str, ...], actor: str | None, pas
         result = asyncio.run(run_check(app, checks["inspection"], actor, wanted,
                                        progress=lambda _camera: bar.update(1), playback=not no_playback))
     for finding in result.findings:
-        click.echo(f"{severity_name(finding.severity):<8} {kind_title(finding.kind):<15} {finding.subject}{_(': ')}"
+        click.echo(f"{ljust(severity_name(finding.severity), 8)} {ljust(kind_title(finding.kind), 15)} "
+                   f"{finding.subject}{_(': ')}"
                    f"{localize(finding.reason)}")
     summary = result.summary
     click.echo(_("run {run}: {cameras} cameras, {ok} ok, {warning} warning, {fault} fault; sign it with "

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from watchkeeper.core.i18n import _, localize
+from watchkeeper.core.textwidth import cut, fit, rjust, width
 from watchkeeper.evidence.journal import GENESIS, Journal, JournalKeyError, Problem, Verification
 from watchkeeper.evidence.store import JOURNAL_KINDS, StoreMissing
 from watchkeeper.evidence.witness import WitnessError, WitnessHead, head_line, read_heads
@@ -45,19 +46,19 @@ def journal() -> None:
     pass
 
 
-def table(entries: list[dict[str, Any]], width: int) -> list[str]:
+def table(entries: list[dict[str, Any]], terminal_width: int) -> list[str]:
     """Entries as an aligned table with a header, the last column cut to the terminal's width."""
     heads = [_("seq"), _("time (site)"), _("kind"), _("actor"), _("subject"), _("what")]
     rows = [[str(e["seq"]), e["time_local"][:19].replace("T", " "),
              label(JOURNAL_KIND_LABELS[e["kind"]]) if e["kind"] in JOURNAL_KIND_LABELS else e["kind"],
              value_text("actor", e["actor"]), value_text("check", e["subject"]), describe(e["body"])] for e in entries]
-    widths = [max([len(heads[i])] + [len(row[i]) for row in rows]) for i in range(5)]
+    widths = [max([width(heads[i])] + [width(row[i]) for row in rows]) for i in range(5)]
     widths[4] = min(widths[4], 24)
-    room = max(20, width - sum(widths) - 2 * 5)
+    room = max(20, terminal_width - sum(widths) - 2 * 5)
     lines = []
     for row in [heads, ["-" * w for w in widths] + ["-" * min(room, 40)], *rows]:
-        cells = [row[0].rjust(widths[0])] + [row[i][:widths[i]].ljust(widths[i]) for i in range(1, 5)]
-        last = row[5] if len(row[5]) <= room else row[5][:room - 1] + "…"
+        cells = [rjust(row[0], widths[0])] + [fit(row[i], widths[i]) for i in range(1, 5)]
+        last = cut(row[5], room, "…")
         lines.append("  ".join(cells + [last]).rstrip())
     return lines
 

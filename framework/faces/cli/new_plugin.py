@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from watchkeeper.core.i18n import _
+from watchkeeper.core.i18n import _, error_text, localize
 from watchkeeper.faces.cli.common import State
 from watchkeeper.faces.scaffold import ScaffoldError, render_plugin
 from watchkeeper.host.pluginhost import collect_platforms
@@ -28,6 +28,6 @@ def new_plugin(state: State, name: str, directory: Path) -> None:
     try:
         root = render_plugin(name, directory)
     except ScaffoldError as error:
-        raise click.BadParameter(str(error), param_hint="NAME") from None
+        raise click.BadParameter(localize(error_text(error)), param_hint="NAME") from None
     click.echo(_("Created {root}").format(root=root))
     click.echo(_("Next: pip install -e '{root}[test]' && pytest {root}/tests").format(root=root.resolve()))

@@ -10,10 +10,31 @@ from urllib.parse import unquote, urlsplit
 import click
 
 from watchkeeper.devices.drivers import DeviceError
-from watchkeeper.core.i18n import _, localize
+from watchkeeper.core.i18n import N_, _, localize
+from watchkeeper.core.findings import kind_in_text
+from watchkeeper.core.textwidth import rjust
 from watchkeeper.core.models import Endpoint
 from watchkeeper.host.pluginhost import collect_platforms
 from watchkeeper.faces.cli.common import EXIT_FINDINGS, State
+
+
+#: What a person reads for each key of the probe's answer (--json keeps the keys).
+PROBE_LABELS = {
+    "manufacturer": N_("manufacturer"), "model": N_("model"), "serial_number": N_("serial number"),
+    "firmware_version": N_("firmware version"), "kind": N_("device kind"), "channels": N_("number of channels"),
+    "device_time": N_("device time"), "clock_offset_seconds": N_("clock offset (s)"),
+    "round_trip_seconds": N_("round trip (s)"), "time_zone": N_("device time zone"),
+    "ntp_enabled": N_("NTP enabled"), "capabilities": N_("capabilities"),
+}
+
+
+def _shown(key: str, value: object) -> str:
+    """A probe value for a person: yes/no, the device kind's name; a device's own words as it gives them."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return _(value) if key == "kind" and isinstance(value, str) else str(value)
 
 
 def register(cli: click.Group) -> None:
@@ -67,10 +88,11 @@ def probe(state: State, url: str, timeout: float, as_json: bool) -> None:
         result = asyncio.run(_probe(driver))
     except DeviceError as error:
         message = {"finding": str(error.kind), "reason": error.reason}
-        click.echo(json.dumps(message) if as_json else f"{error.kind}: {localize(error.reason)}", err=not as_json)
+        click.echo(json.dumps(message) if as_json else kind_in_text(error.kind) + _(": ") + localize(error.reason),
+                   err=not as_json)
         raise SystemExit(EXIT_FINDINGS) from None  # what probing found: the device's finding
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
     for key, value in result.items():
-        click.echo(f"{key:>22}: {', '.join(value) if isinstance(value, list) else value}")
+        click.echo(rjust(localize(PROBE_LABELS[key]), 22) + _(": ") + _shown(key, value))
