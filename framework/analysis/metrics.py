@@ -166,7 +166,7 @@ def analyze_frame(image: Any) -> Metrics:
 
 
 def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None,
-                   pairs_min: int = EDGE_PAIRS_MIN, clipped: int = CLIPPED) -> tuple[float, float, float] | None:
+                   pairs_min: int = EDGE_PAIRS_MIN) -> tuple[float, float, float] | None:
     """Mean absolute gradient of each channel over thumbnail neighbours neither clipped nor crushed.
 
     Grey-edge: edges between surfaces average to grey under a neutral light far more reliably than
@@ -174,7 +174,7 @@ def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None,
     ignore an exposure's offset; clipped and crushed pixels no longer keep their channels' ratios.
     With `other` (a thumbnail of the same shape), pixels lost in either are left out.
     """
-    *sums, pairs = _kernel.edge_gradients(thumbnail, clipped, CRUSHED, other)
+    *sums, pairs = _kernel.edge_gradients(thumbnail, CLIPPED, CRUSHED, other)
     if pairs < pairs_min:
         return None
     return tuple(total / pairs for total in sums)

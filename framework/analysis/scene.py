@@ -294,12 +294,7 @@ def _colour_shift(current: Metrics, reference: Metrics, shift: tuple[float, floa
     ref = ref[max(0, -sy):size[1] - max(0, sy), max(0, -sx):size[0] - max(0, sx)]
     cur = cur[max(0, sy):size[1] - max(0, -sy), max(0, sx):size[0] - max(0, -sx)]
     size = (ref.shape[1], ref.shape[0])
-    # Pixels with clipped ones in them are left out (SCENE_CLIPPED, not the single pixel's level): a
-    # brighter exposure clips a warm surface's red first, and the partly clipped pixels around it
-    # keep less of their red edges than the reference did (an orange cat a little brighter read as
-    # a 0.15-0.21 drift at 250, 0.07-0.11 at 235; casts kept 0.29 and more).
-    gradients = edge_gradients(cur, ref, clipped=SCENE_CLIPPED)
-    ref_gradients = edge_gradients(ref, cur, clipped=SCENE_CLIPPED)
+    gradients, ref_gradients = edge_gradients(cur, ref), edge_gradients(ref, cur)
     if gradients is None or ref_gradients is None:
         return None
     whole = tuple(math.log(max(g, 1e-3) / max(r, 1e-3)) for g, r in zip(gradients, ref_gradients))
@@ -312,8 +307,7 @@ def _colour_shift(current: Metrics, reference: Metrics, shift: tuple[float, floa
     for ys in rows:
         for xs in cols:
             part, ref_part = cur[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1], ref[ys[0]:ys[-1] + 1, xs[0]:xs[-1] + 1]
-            here = edge_gradients(part, ref_part, COLOUR_PAIRS_MIN, SCENE_CLIPPED)
-            there = edge_gradients(ref_part, part, COLOUR_PAIRS_MIN, SCENE_CLIPPED)
+            here, there = edge_gradients(part, ref_part, COLOUR_PAIRS_MIN), edge_gradients(ref_part, part, COLOUR_PAIRS_MIN)
             if here is None or there is None or min(*here, *there) <= 0:
                 continue
             logs = [math.log(g / r) for g, r in zip(here, there)]
