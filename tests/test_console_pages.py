@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.logins import logged_in
 from watchkeeper.faces.demo import run_demo
 from watchkeeper.faces.web import make_web_app
+from watchkeeper.faces.webauth import SESSION_COOKIE
 from watchkeeper.host import open_site
 from watchkeeper.rules.door_service import Access
 from watchkeeper.site.config import Person
@@ -122,3 +124,22 @@ async def test_report_generated_and_reviewed_through_the_api(demo) -> None:
     assert signed.status == 200
     reviews = (await (await client.get("/api/reports", headers=tokens["audit"])).json())["reviews"]
     assert reviews[0]["signed_by"] == "zhang" and reviews[0]["actions"] == ["refocus the gate camera"]
+
+
+async def test_a_person_signed_in_logs_out_from_every_screen(demo) -> None:
+    """The header offers Log out to a person with a session (not to an API token, which has none to end);
+    the POST ends the session server-side, journaled, and the old cookie opens nothing afterwards."""
+    app, client, tokens, _folder = demo
+    assert 'id="logout"' not in await (await client.get("/console/", headers=tokens["li"])).text()
+    async with logged_in(app, "li", web_app=make_web_app(app)) as browser:
+        page = await (await browser.get("/console/room")).text()
+        form = re.search(r'<form id="logout" method="post" action="/logout"[^>]*>'
+                         r'<input type="hidden" name="([^"]+)" value="([^"]+)">', page)
+        assert form is not None, page
+        cookie = next(c for c in browser.session.cookie_jar if c.key == SESSION_COOKIE).value
+        assert (await browser.post("/logout", data={"ignored": "1"}, allow_redirects=False)).status == 403
+        done = await browser.post("/logout", data={form.group(1): form.group(2)}, allow_redirects=False)
+        assert done.status == 303 and done.headers["Location"] == "/login"
+        assert last_entry(app, "li")["logout"] == "web"
+        browser.session.cookie_jar.update_cookies({SESSION_COOKIE: cookie})
+        assert (await browser.get("/console/", allow_redirects=False)).status in (302, 303)

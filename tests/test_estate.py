@@ -287,12 +287,14 @@ async def test_three_sites_push_cut_off_catch_up_rewrite_flagged_wrong_key_refus
         assert row["flag_status"] == "rewritten", row
         assert "rewritten" in row["flag"]
         # The heads the estate accepted, fed back to the site as witnesses, show the rewrite there too.
-        result = CliRunner().invoke(make_cli(), ["estate", "heads", "site-c", "--config", str(estate.config)])
+        result = CliRunner().invoke(make_cli(), ["estate", "heads", "site-c", "--config", str(estate.config),
+                                                 *estate_admin(estate.config)])
         assert result.exit_code == 0, result.output
         (tmp_path / "heads-c.jsonl").write_text(result.stdout, encoding="utf-8")
         checked = c.journal.verify(witness=read_heads(tmp_path / "heads-c.jsonl", c.site.name))
         assert not checked.ok and "witness_mismatch" in [p.status for p in checked.problems]
-        result = CliRunner().invoke(make_cli(), ["estate", "heads", "site-b", "--config", str(estate.config)])
+        result = CliRunner().invoke(make_cli(), ["estate", "heads", "site-b", "--config", str(estate.config),
+                                                 *estate_admin(estate.config)])
         (tmp_path / "heads-b.jsonl").write_text(result.stdout, encoding="utf-8")
         assert b.journal.verify(witness=read_heads(tmp_path / "heads-b.jsonl", b.site.name)).ok
         # Site A is untouched and unflagged.
@@ -334,7 +336,7 @@ async def test_three_sites_push_cut_off_catch_up_rewrite_flagged_wrong_key_refus
     # 7. The estate's evaluation for the week, in English and in Chinese.
     await estate.down()
     result = CliRunner().invoke(make_cli(), ["estate", "report", "--config", str(estate.config), "--period", "week",
-                                             "--output", str(tmp_path / "out")])
+                                             "--output", str(tmp_path / "out"), *estate_admin(estate.config)])
     assert result.exit_code == 0, result.output
     html = Path(result.stdout.splitlines()[0]).read_text(encoding="utf-8")
     assert all(f'data-site="{site}"' in html for site in SITES)
@@ -565,6 +567,7 @@ async def test_the_dashboard_needs_a_person_with_a_role_and_pushes_do_not(
                 assert response.status == 303
         assert store.rows("SELECT flag FROM sites WHERE id = 's1'")[0]["flag"] is None
         cleared = estate_journal(config)[-1]
+        assert len(cleared["body"].pop("action_id")) == 32  # the key that journals an action once
         assert (cleared["actor"], cleared["subject"], cleared["body"]) == (
             "admin", "s1", {"estate": "clear_flag", "reason": "restored from a backup, ticket 7", "proof": "session"})
         # A script reads the JSON with a person's own API token.

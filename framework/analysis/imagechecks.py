@@ -335,6 +335,11 @@ def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, 
             N_("{fraction:.0%} of the textured view is covered by one flat region: something blocks the lens",
                fraction=covered), flat_fraction=round(scene.flat_fraction, 4),
             scene_match=round(scene.scene_match, 4))
+    if occluded and few_visible:
+        # What the cover leaves is too little to measure a pan or a turn on: undoing a turn of
+        # a few cells' worth of scene "restores" a match by chance (the turn search tries 26).
+        skip((K.MOVED,), "too little of the view is visible to compare")
+        return True
     # Occluders fool phase correlation into large shifts; a real pan is one that undoing restores.
     shifted = (scene.shift_response >= SHIFT_RESPONSE_MIN and scene.shift > limits["moved_shift_max"]
                and scene.aligned_match >= limits["scene_match_min"]
@@ -362,10 +367,12 @@ def _check_scene(scene: SceneComparison, limits: Mapping[str, float], add: Any, 
                match=scene.scene_match),
             hash_distance=round(scene.hash_distance, 4), mode="replaced")
         return True
-    if scene.changed_fraction > limits["scene_changed_max"]:
-        add(K.MOVED, scene.changed_fraction, "scene_changed_max",
+    # Once a cover is found, its soft edge's cells are no evidence of a new view.
+    changed = scene.changed_clear_fraction if occluded else scene.changed_fraction
+    if changed > limits["scene_changed_max"]:
+        add(K.MOVED, changed, "scene_changed_max",
             N_("{fraction:.0%} of the textured view shows something else than the reference: "
-               "camera re-aimed at a similar scene", fraction=scene.changed_fraction), hash_distance=round(scene.hash_distance, 4), mode="replaced",
+               "camera re-aimed at a similar scene", fraction=changed), hash_distance=round(scene.hash_distance, 4), mode="replaced",
             scene_match=round(scene.scene_match, 4))
         return True
     return occluded

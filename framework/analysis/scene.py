@@ -24,6 +24,13 @@ GAIN_CELLS_MIN = 5
 #: FLAT_MEAN_SHIFT too (blur keeps it).
 PLAIN_SHIFT_MIN = 12.0
 FLAT_MEAN_SHIFT = 6.0
+#: Weaker signs of a cover, counted only in cells that continue a covered region's surface: a
+#: plain cell whose brightness moved COVER_DRIFT_MIN from the prediction, or whose faint structure
+#: (a sky's gradient, the moon's mottling: FAINT_STD and more) went flat; a neighbour continues the
+#: surface when their brightness differs by COVER_STEP_MAX at most.
+COVER_DRIFT_MIN = 4.0
+FAINT_STD = 1.5
+COVER_STEP_MAX = 3.0
 #: A thumbnail pixel averages 64; one at SCENE_CLIPPED or above has clipped ones in it, and the
 #: texture of a cell with more than CLIPPED_SHARE_MAX of those is not judged.
 SCENE_CLIPPED = 235
@@ -93,6 +100,10 @@ class SceneComparison:
     #: region: something at the lens is one out-of-focus surface, nearly even from cell to cell,
     #: where a new view whose texture is only fainter than the reference's keeps its structure.
     cover_relief: float = 0.0
+    #: changed_fraction on the cells clear of the covered cells' fringe: what a covered lens's
+    #: still-visible part says, as the soft edge half covers its fringe and what shows through it
+    #: resembles neither the cover nor the scene.
+    changed_clear_fraction: float = 0.0
     #: colour_shift over the part of the view both frames show once the measured shift is undone
     #: (None without a shift of a thumbnail pixel or more): a panned camera's white balance.
     aligned_colour_shift: float | None = None
@@ -137,7 +148,7 @@ def compare_to_reference(current: Metrics, reference: Metrics) -> SceneCompariso
         flat_fraction=cells.flat, visible_fraction=cells.visible, judged_fraction=cells.judged,
         gain=cells.gain, sharpness_ratio=ratio, rotation=angle, turned_match=turned_match,
         changed_fraction=cells.changed, occluded_moved_fraction=cells.occluded_moved,
-        cover_relief=cells.cover_relief,
+        cover_relief=cells.cover_relief, changed_clear_fraction=cells.changed_clear,
         aligned_colour_shift=_colour_shift(current, reference, (dx, dy)) if math.hypot(dx, dy) >= 1 else None,
     )
 
@@ -182,6 +193,7 @@ class CellComparison:
     changed: float = 0.0
     occluded_moved: float = 0.0
     cover_relief: float = 0.0
+    changed_clear: float = 0.0
 
 
 def _cell_moments(image: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
@@ -202,6 +214,25 @@ def _relief(means: np.ndarray, region: np.ndarray) -> float:
     steps = np.concatenate([np.abs(np.diff(means, axis=1))[region[:, 1:] & region[:, :-1]],
                             np.abs(np.diff(means, axis=0))[region[1:] & region[:-1]]])
     return float(np.median(steps)) if steps.size else 0.0
+
+
+def _grown(seed: np.ndarray, weak: np.ndarray, means: np.ndarray) -> np.ndarray:
+    """`seed` grown through 4-neighbouring `weak` cells whose brightness steps from the cell they
+    join by at most COVER_STEP_MAX: one out-of-focus surface, nearly even from cell to cell."""
+    region = seed.copy()
+    candidates = weak & ~seed
+    while candidates.any():
+        joined = np.zeros_like(region)
+        joined[1:] |= region[:-1] & (np.abs(means[1:] - means[:-1]) <= COVER_STEP_MAX)
+        joined[:-1] |= region[1:] & (np.abs(means[:-1] - means[1:]) <= COVER_STEP_MAX)
+        joined[:, 1:] |= region[:, :-1] & (np.abs(means[:, 1:] - means[:, :-1]) <= COVER_STEP_MAX)
+        joined[:, :-1] |= region[:, 1:] & (np.abs(means[:, :-1] - means[:, 1:]) <= COVER_STEP_MAX)
+        joined &= candidates
+        if not joined.any():
+            break
+        region |= joined
+        candidates &= ~joined
+    return region
 
 
 def _brightness_map(ref_means: np.ndarray, cur_means: np.ndarray) -> tuple[float, float]:
@@ -250,10 +281,19 @@ def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
     covariance = _cell_moments(ref * cur, grid) - r_mean * c_mean
     went_flat = textured & (c_std < FLAT_RATIO * gain * r_std)
     shifted = ~textured & (c_std < TEXTURE_STD) & (np.abs(c_mean - predicted) > PLAIN_SHIFT_MIN)
-    covered = judged & (went_flat | shifted)
+    strong = judged & (went_flat | shifted)
+    # A cover over a plain area (sky, a wall) is as plain as what it hides, so the strong signs
+    # above see only its part over texture; its part over plain cells shows as weaker signs that
+    # continue the same even surface: those cells join it (hysteresis from the strong cells).
+    drift = np.abs(c_mean - predicted)
+    plain_now = judged & ~textured & (c_std < TEXTURE_STD)
+    nudged = plain_now & (drift > COVER_DRIFT_MIN)
+    smoothed = plain_now & (r_std >= FAINT_STD) & (c_std < FLAT_RATIO * gain * r_std)
+    covered = _grown(strong, nudged | smoothed, c_mean)
     region = _largest_region(covered)
     largest = int(region.sum())
-    largest_moved = int(_largest_region(covered & (~went_flat | (np.abs(c_mean - predicted) > FLAT_MEAN_SHIFT))).sum())
+    moved_seed = strong & (~went_flat | (drift > FLAT_MEAN_SHIFT))
+    largest_moved = int(_largest_region(_grown(moved_seed, nudged, c_mean)).sum())
     relief = _relief(c_mean, region)
     fringe = cv2.dilate(covered.astype(np.uint8), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)) > 0
     rest = judged_textured & ~covered
@@ -265,12 +305,14 @@ def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
     # stand where the reference had others, even where the layout (horizon, road) is the same.
     both = rest & (c_std >= TEXTURE_STD)
     unlike = both & (covariance < UNLIKE_CORRELATION * r_std * c_std)
+    both_clear = basis & both
     return CellComparison(
         occluded=largest / count, flat=int(covered.sum()) / count,
         match=int((basis & correlated).sum()) / seen if seen else 0.0,
         visible=int(rest.sum()) / int(judged_textured.sum()),
         judged=int(judged_textured.sum()) / max(textured_count, 1), gain=gain,
         changed=int(unlike.sum()) / max(int(both.sum()), 1), occluded_moved=largest_moved / count,
+        changed_clear=int((unlike & both_clear).sum()) / max(int(both_clear.sum()), 1),
         cover_relief=relief)
 
 

@@ -95,6 +95,17 @@ NUMBER_RANGES: dict[str, Range] = {
 }
 
 
+#: The estate service's own `estate.toml` (`faces/estate/config.py`), "section.key" -> its range. Kept
+#: apart from NUMBER_RANGES: its `[estate]` table is not a site's `[estate]` link, whose keys those are.
+#: Its `[identity]` is a site's and takes NUMBER_RANGES' `identity.*`. docs/config.md lists these in its
+#: estate.toml section, and a test keeps the two in step.
+ESTATE_NUMBER_RANGES: dict[str, Range] = {
+    "estate.port": Range(1, 65535),
+    # A week: a site silent longer than that is long past "silent" (the flag and the report say so).
+    "estate.stale_minutes": Range(1, 10080),
+}
+
+
 def range_problem(table_path: str, key: str, value: float) -> str | None:
     """Why a number read at `table_path.key` (``cameras[3]``, ``policies``) is out of its range."""
     section = table_path.partition("[")[0]

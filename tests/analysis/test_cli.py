@@ -74,7 +74,7 @@ def test_json_report_schema(files) -> None:
                                    "flat_fraction", "visible_fraction", "judged_fraction", "gain",
                                    "sharpness_ratio", "rotation", "turned_match",
                                    "changed_fraction", "occluded_moved_fraction", "cover_relief",
-                                   "aligned_colour_shift"}
+                                   "changed_clear_fraction", "aligned_colour_shift"}
     assert clean["findings"] == []
     [finding] = blurred["findings"]
     assert finding["kind"] == "blurred" and finding["severity"] == "fault" and finding["details"]["primary"]

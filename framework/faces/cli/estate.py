@@ -148,41 +148,45 @@ estate.add_command(estateadmin.people_group(lambda path: _open(path), config_opt
 
 
 @estate.command(help=_("Print the journal heads the estate accepted from a site, as witness lines for the"
-                       " site's `journal verify --witness FILE`."))
+                       " site's `journal verify --witness FILE`. Needs a person of the estate (viewer or admin)."))
 @click.argument("site_id")
+@estateadmin.identity_options
 @config_option
-def heads(site_id: str, estate_config: Path) -> None:
+@refusing
+def heads(site_id: str, actor: str | None, password_fd: int | None, estate_config: Path) -> None:
     from watchkeeper.faces.estate.views import witness_lines
 
-    _config, store = _open(estate_config)
-    try:
-        lines = witness_lines(store, site_id)
-    except KeyError:
-        raise click.UsageError(_("no enrolled site {site}").format(site=site_id)) from None
-    finally:
-        store.close()
+    config, store = _open(estate_config)
+    with estateadmin.viewing(config, store, actor, password_fd, site_id):
+        try:
+            lines = witness_lines(store, site_id)
+        except KeyError:
+            raise click.UsageError(_("no enrolled site {site}").format(site=site_id)) from None
     for line in lines:
         click.echo(line)
 
 
-@estate.command("report", help=_("Write the estate's evaluation for a period: every site's clauses, worst first."))
+@estate.command("report", help=_("Write the estate's evaluation for a period: every site's clauses, worst first."
+                                 " Needs a person of the estate (viewer or admin)."))
 @click.option("--period", type=click.Choice(list(PERIODS)), default="week", show_default=True)
 @click.option("--ending", help=_("Last day of the period (estate date, YYYY-MM-DD); today by default."))
 @click.option("--output", type=click.Path(path_type=Path), help=_("Folder for the files; [estate] reports by default."))
+@estateadmin.identity_options
 @config_option
-def report(period: str, ending: str | None, output: Path | None, estate_config: Path) -> None:
+@refusing
+def report(period: str, ending: str | None, output: Path | None, actor: str | None, password_fd: int | None,
+           estate_config: Path) -> None:
     config, store = _open(estate_config)
     try:
         end = date.fromisoformat(ending) if ending else None
     except ValueError:
+        store.close()
         raise click.BadParameter(_("{value!r} is not a date like 2026-11-28").format(value=ending),
                                  param_hint="--ending") from None
-    try:
+    with estateadmin.viewing(config, store, actor, password_fd, f"report {period}"):
         moment = datetime.combine(end, time(12), tzinfo=ZoneInfo(config.time_zone)) if end else None
         paths = write_estate_report(build_estate_report(store, config, period, moment), config,
                                     output or config.reports)
-    finally:
-        store.close()
     for path in paths:
         click.echo(path)
 

@@ -21,7 +21,7 @@ from watchkeeper.evidence.store import StoreError
 from watchkeeper.faces.cli.common import EXIT_ENVIRONMENT, EXIT_FINDINGS, authenticate, refusing
 from watchkeeper.faces.cli.logins import _new_password
 from watchkeeper.faces.estate.config import EstateConfig
-from watchkeeper.faces.estate.people import ROLES, EstateApp, open_estate_app
+from watchkeeper.faces.estate.people import ROLES, VIEW, EstateApp, open_estate_app
 from watchkeeper.faces.estate.store import EnrolError, EstateStore
 from watchkeeper.site import identity
 
@@ -38,7 +38,8 @@ class EstateState:
 
 @contextlib.contextmanager
 def opened(config: EstateConfig, store: EstateStore, create_key: bool = True) -> Iterator[EstateApp]:
-    """The estate's people and journal; the old plain `events` rows are imported at the first open."""
+    """The estate's people and journal acting on `store` (`EstateApp.attach`: old plain `events` rows
+    imported at the first open, entries a crash kept from the journal journaled)."""
     try:
         app = open_estate_app(config, create_key)
     except (StoreError, JournalKeyError, OSError) as error:
@@ -46,7 +47,7 @@ def opened(config: EstateConfig, store: EstateStore, create_key: bool = True) ->
         click.echo(_("estate journal {path}: {error}").format(path=config.journal_store, error=error), err=True)
         raise SystemExit(EXIT_ENVIRONMENT) from None
     try:
-        app.import_events(store.old_events())
+        app.attach(store)
         yield app
     finally:
         app.close()
@@ -58,6 +59,16 @@ def prove(app: EstateApp, actor: str | None, password_fd: int | None, action: st
     who = authenticate(EstateState(app), actor, password_fd)  # type: ignore[arg-type]
     app.require(who, action, resource)
     return who
+
+
+@contextlib.contextmanager
+def viewing(config: EstateConfig, store: EstateStore, actor: str | None, password_fd: int | None,
+            resource: str) -> Iterator[EstateApp]:
+    """For a command that reads the sites' data (`report`, `heads`): the person proven and their role
+    allowing VIEW, as the dashboard asks of a browser; the store is closed after the body."""
+    with opened(config, store) as app:
+        prove(app, actor, password_fd, VIEW, resource)
+        yield app
 
 
 def identity_options(function: Any) -> Any:

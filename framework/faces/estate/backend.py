@@ -51,6 +51,14 @@ def m001_estate(db: sqlite_utils.Database) -> None:
     db["events"].create({"id": int, "time": str, "actor": str, "action": str, "site": str, "reason": str}, pk="id")
 
 
+@estate_migrations()
+def m002_journal_pending(db: sqlite_utils.Database) -> None:
+    # An action's journal entry, committed with the action itself (the journal is another database):
+    # `EstateApp.act` drops it once journaled; one left by a crash is journaled at the next open.
+    db["journal_pending"].create({"id": str, "time": str, "actor": str, "subject": str, "body": str,
+                                  "journal_after": int}, pk="id")
+
+
 #: The same schema in PostgreSQL's words, by migration name; append new ones, never edit one.
 POSTGRES_MIGRATIONS: tuple[tuple[str, str], ...] = (("m001_estate", """
     CREATE TABLE sites (id TEXT PRIMARY KEY, key_hash TEXT, enrolled_at TEXT, enrolled_by TEXT, revoked_at TEXT,
@@ -77,7 +85,10 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, str], ...] = (("m001_estate", """
     CREATE INDEX idx_refusals_site ON refusals (site);
     CREATE INDEX idx_refusals_remote_site_reason_time ON refusals (remote, site, reason, time);
     CREATE TABLE events (id BIGSERIAL PRIMARY KEY, time TEXT, actor TEXT, action TEXT, site TEXT, reason TEXT);
-    """),)
+    """), ("m002_journal_pending", """
+    CREATE TABLE journal_pending (id TEXT PRIMARY KEY, time TEXT, actor TEXT, subject TEXT, body TEXT,
+        journal_after BIGINT);
+    """))
 
 
 class Backend:
@@ -136,7 +147,9 @@ class SQLiteBackend(Backend):
             raise StoreError(f"estate store {self.path}: {problem} ({error})") from None
 
     def transaction(self) -> contextlib.AbstractContextManager[Any]:
-        return immediate_transaction(self.conn)
+        # Inside the caller's transaction (an action and its held journal entry): a savepoint of it,
+        # as psycopg nests them.
+        return self.savepoint() if self.conn.in_transaction else immediate_transaction(self.conn)
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[Any]:

@@ -1,4 +1,8 @@
-"""`estate.toml`: the estate service's own config, read with the site config's table reader."""
+"""`estate.toml`: the estate service's own config, read with the site config's table reader.
+
+Every key is documented in docs/config.md ("The estate's config"), its numbers' ranges in
+site.limits.ESTATE_NUMBER_RANGES; tests/test_estate_config.py keeps the three in step.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,11 @@ from typing import Any
 
 import attrs
 
+from watchkeeper.core.i18n import _
 from watchkeeper.core.models import Secret
-from watchkeeper.site.config import MISSING, ConfigError, Loader, parse_toml, port_problem, Table, zone_problem
+from watchkeeper.site.config import MISSING, ConfigError, Loader, parse_toml, Table, zone_problem
 from watchkeeper.site.identityconfig import IdentityConfig, identity_section
+from watchkeeper.site.limits import ESTATE_NUMBER_RANGES
 
 
 @attrs.frozen
@@ -50,10 +56,10 @@ def load_estate(source: Path | str) -> EstateConfig:
         name=table.get("name", str, "Estate"),
         store=loader.required_path(table, "store", "estate.db"),
         host=table.get("host", str, "127.0.0.1"),
-        port=table.get("port", int, 8740, port_problem) or 8740,
+        port=table.get("port", int, 8740, ESTATE_NUMBER_RANGES["estate.port"].problem) or 8740,
         time_zone=table.get("time_zone", str, "UTC", zone_problem) or "UTC",
         reports=loader.required_path(table, "reports", "estate-reports"),
-        stale_minutes=table.get("stale_minutes", int, 30, lambda v: None if 1 <= v <= 10080 else "must be 1 to 10080"),
+        stale_minutes=table.get("stale_minutes", int, 30, ESTATE_NUMBER_RANGES["estate.stale_minutes"].problem),
         tls_cert=loader.path(tls, "cert", None), tls_key=loader.path(tls, "key", None),
         client_ca=loader.path(tls, "client_ca", None), source=source, database_url=table.secret("database_url"),
         journal_store=loader.required_path(table, "journal_store", "estate-journal.db"),
@@ -61,14 +67,14 @@ def load_estate(source: Path | str) -> EstateConfig:
         identity=identity_section(Table(loader, "identity", top.get("identity", dict, {}))))
     url = config.database_url.reveal()
     if url and not url.startswith(("postgresql://", "postgres://")):
-        loader.problem("estate.database_url", "must be a postgresql:// URL (env:NAME or file:PATH)")
+        loader.problem("estate.database_url", _("must be a postgresql:// URL (env:NAME or file:PATH)"))
     if (config.tls_cert is None) != (config.tls_key is None):
-        loader.problem("tls.cert", "cert and key go together")
+        loader.problem("tls.cert", _("cert and key go together"))
     if config.client_ca is not None and config.tls_cert is None:
-        loader.problem("tls.client_ca", "mutual TLS needs the estate's own cert and key too")
-    for path in (config.tls_cert, config.tls_key, config.client_ca):
+        loader.problem("tls.client_ca", _("mutual TLS needs the estate's own cert and key too"))
+    for key, path in (("cert", config.tls_cert), ("key", config.tls_key), ("client_ca", config.client_ca)):
         if path is not None and not path.is_file():
-            loader.problem("tls", f"{path} does not exist")
+            loader.problem(f"tls.{key}", _("{path} does not exist").format(path=path))
     for item in (table, tls, top):
         item.finish()
     if loader.problems:

@@ -5,7 +5,8 @@ lockout: `site.identity`; the web's logins, CSRF and headers: `faces.webauth`; t
 who acts: `faces.cli.common.authenticate`) and its journal (`evidence.journal`: hash-chained,
 HMAC'd under a key file, anchored outside the database). `EstateApp` is the small object those
 modules ask of a site: `store`, `journal`, `people`, `site` and `require`. It keeps them in an
-SQLite file of its own (`journal_store`), whichever backend holds the sites' data.
+SQLite file of its own (`journal_store`), whichever backend holds the sites' data; an action on that
+data and its journal entry are made atomic by holding the entry in the sites' store (`act`).
 
 Roles: `viewer` reads the dashboard; `admin` also enrols, revokes, clears flags and manages people.
 """
@@ -13,15 +14,19 @@ Roles: `viewer` reads the dashboard; `admin` also enrols, revokes, clears flags 
 from __future__ import annotations
 
 import getpass
+import json
+import uuid
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 
 from watchkeeper.core.i18n import N_, _
-from watchkeeper.evidence.journal import Journal, anchor_path, load_key
+from watchkeeper.evidence.journal import Journal, JournalTampered, anchor_path, load_key, with_proof
 from watchkeeper.evidence.store import Store
+from watchkeeper.faces.estate.store import EstateStore
 from watchkeeper.site import identity
 from watchkeeper.site import people as people_store
 from watchkeeper.site.app import Refused
@@ -62,6 +67,7 @@ class EstateApp:
         identity.migrations.apply(self.store.db)
         self.people = People(self.store)
         self.journal = Journal(self.store, key, config.time_zone, anchor=anchor_path(config.journal_key))
+        self.data: EstateStore | None = None  # the sites' store, once attached
 
     def close(self) -> None:
         self.store.close()
@@ -90,18 +96,64 @@ class EstateApp:
 
     # --- actions, journaled with who, what and why -----------------------------------------------
 
+    def attach(self, store: EstateStore) -> None:
+        """The sites' store this estate acts on. An estate from before its journal has its plain `events`
+        imported; an action a crash kept from its journal entry has it journaled now (`settle`)."""
+        self.data = store
+        self.import_events(store.old_events())
+        self.settle()
+
     def act(self, actor: str, action: str, site_id: str, reason: str, change: Callable[[], T],
             **details: Any) -> T:
-        """Do `change` (a write to the estate's store) and journal it in one journal transaction: if the
-        change fails nothing is journaled; the entry commits right after the change does."""
-        done: list[T] = []
+        """Do `change` (a write to the sites' store) and journal it with who, what and why.
 
-        def write(_conn: Any) -> list[tuple[str, str, str, dict[str, Any], None]]:
-            done.append(change())
-            return [("operation", actor, site_id, {"estate": action, "reason": reason, **details}, None)]
+        The store (SQLite, or PostgreSQL) and the journal (SQLite, beside the people) are two databases,
+        so no one transaction holds both. The entry is therefore committed with the change, held in the
+        store's `journal_pending`, then appended to the journal and dropped: a change that fails holds
+        nothing, and a crash between leaves the held entry, journaled at the estate's next open
+        (`settle`). The entry carries an `action_id`, so it is journaled once, whoever gets there first."""
+        self.journal.append_with(lambda _conn: [])  # a journal tampered with: refused before any change
+        action_id = uuid.uuid4().hex
+        head = self.store.conn.execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()[0]
+        body = with_proof(actor, {"estate": action, "reason": reason, **details, "action_id": action_id})
+        entry = {"id": action_id, "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "actor": actor,
+                 "subject": site_id, "body": json.dumps(body, ensure_ascii=False), "journal_after": head}
+        done = self._data().with_entry(change, entry)
+        self._journal_held(entry, late=False)
+        self._data().drop_entry(action_id)
+        return done
 
-        self.journal.append_with(write)
-        return done[0]
+    def settle(self) -> int:
+        """Journal every held entry a crash left (marked `journaled_late`, with the time of its action);
+        returns how many were missing from the journal."""
+        missing = 0
+        for entry in self._data().held_entries():
+            try:
+                missing += self._journal_held(entry, late=True)
+            except JournalTampered:  # the alarm is journaled; the entries stay held, `verify` says why
+                break
+            self._data().drop_entry(entry["id"])
+        return missing
+
+    def _journal_held(self, entry: dict[str, Any], late: bool) -> bool:
+        body = json.loads(entry["body"])
+        if late:
+            body.update(journaled_late=True, done_at=entry["time"])
+        needle = f'%"action_id":"{entry["id"]}"%'  # a hex uuid: no LIKE wildcard in it
+
+        def write(conn: Any) -> list[tuple[str, str, str, dict[str, Any], None]]:
+            # Inside the journal's write transaction: of two processes settling one entry, one journals it.
+            if conn.execute("SELECT 1 FROM journal WHERE seq > ? AND body LIKE ? LIMIT 1",
+                            [entry["journal_after"], needle]).fetchone():
+                return []
+            return [("operation", entry["actor"], entry["subject"], body, None)]
+
+        return bool(self.journal.append_with(write))
+
+    def _data(self) -> EstateStore:
+        if self.data is None:
+            raise RuntimeError("EstateApp.attach(store) first: the estate acts on the sites' store")
+        return self.data
 
     def import_events(self, rows: list[dict[str, Any]]) -> int:
         """The plain `events` rows of an estate from before this journal, journaled once (in their order,

@@ -59,20 +59,24 @@ async def push(request: web.Request) -> web.Response:
     return web.json_response(answer, status=status)
 
 
-def _page(config: EstateConfig) -> dict[str, Any]:
+def _page(request: web.Request) -> dict[str, Any]:
+    """What every dashboard page shows: its times in the estate's zone, and who is signed in (with the
+    session's CSRF token for the logout form; none for a bearer token, which has no session to end)."""
+    config = request.app[CONFIG]
     zone = ZoneInfo(config.time_zone)
 
     def local(value: str | None) -> str:
         return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "—"
 
     return {"t": _, "language": current_language(), "local": local, "titles": TITLES, "estate": config.name,
-            "evidence_text": evidence_text}
+            "evidence_text": evidence_text, "person": webauth.current_person(request) or "",
+            "csrf": webauth.csrf_token(request)}
 
 
 async def dashboard(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     sites = overview(request.app[STORE], config.stale_minutes)
-    html = templates().get_template("estate_dashboard.html").render(sites=sites, **_page(config))
+    html = templates().get_template("estate_dashboard.html").render(sites=sites, **_page(request))
     return web.Response(text=html, content_type="text/html")
 
 
@@ -80,9 +84,7 @@ async def site_page(request: web.Request) -> web.Response:
     detail = site_detail(request.app[STORE], request.match_info["site"])
     if detail is None:
         raise web.HTTPNotFound(text=_("no enrolled site {site}").format(site=request.match_info["site"]))
-    html = templates().get_template("estate_site.html").render(d=detail, request=request,
-                                                               csrf=webauth.csrf_token(request),
-                                                               **_page(request.app[CONFIG]))
+    html = templates().get_template("estate_site.html").render(d=detail, request=request, **_page(request))
     return web.Response(text=html, content_type="text/html")
 
 
@@ -130,7 +132,7 @@ def make_estate_app(config: EstateConfig, store: EstateStore, people: EstateApp 
     owned = people is None
     if people is None:
         people = open_estate_app(config)
-        people.import_events(store.old_events())  # an estate from before its journal: kept, now chained
+    people.attach(store)  # old events kept, entries a crash held back journaled, before serving anyone
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     writer = Writer(config.store, config.database_url.reveal())
     app[STORE], app[CONFIG], app[WRITER], app[PEOPLE] = store, config, writer, people

@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from watchkeeper.core.i18n import _
 from watchkeeper.faces.estate.backend import Backend, open_backend
@@ -17,6 +17,7 @@ class EnrolError(Exception):
     """An enrolment that cannot be done as asked (already enrolled, unknown site)."""
 
 
+T = TypeVar("T")
 #: Refusals of the same kind within this window are one row with a count.
 REFUSAL_WINDOW = timedelta(minutes=1)
 
@@ -41,6 +42,7 @@ HISTORY = ("site", "item", "clause", "status", "period_start", "period_end", "re
 FINDING = ("site", "id", "kind", "subject", "channel", "severity", "clause", "reason", "opened_at", "last_seen_at")
 RUN = ("site", "id", "started_at", "finished_at", "cameras", "ok", "warning", "fault", "signed_by", "signed_at")
 REPORT = ("site", "seq", "period", "period_start", "period_end", "files", "journal_head")
+PENDING = ("id", "time", "actor", "subject", "body", "journal_after")
 SQL = {
     "item": _insert("items", ITEM),
     "head": _insert("heads", HEAD),
@@ -108,6 +110,21 @@ class EstateStore:
     def _known(self, site_id: str) -> None:
         if not self.rows("SELECT id FROM sites WHERE id = ?", [site_id]):
             raise EnrolError(_("no enrolled site {site}").format(site=site_id))
+
+    # --- journal entries held with the action they tell of (EstateApp.act) ----------------------
+
+    def with_entry(self, change: Callable[[], T], entry: dict[str, Any]) -> T:
+        """`change` and its journal entry, held in `journal_pending`, in one transaction: both or neither."""
+        with self.backend.transaction():
+            result = change()
+            self._execute(_insert("journal_pending", PENDING), [entry[column] for column in PENDING])
+        return result
+
+    def held_entries(self) -> list[dict[str, Any]]:
+        return self.rows(f"SELECT {', '.join(PENDING)} FROM journal_pending ORDER BY time, id")
+
+    def drop_entry(self, entry_id: str) -> None:
+        self._execute("DELETE FROM journal_pending WHERE id = ?", [entry_id])
 
     def old_events(self) -> list[dict[str, Any]]:
         """The plain `events` rows an estate kept before its journal (imported into it once)."""
