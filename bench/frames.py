@@ -29,6 +29,9 @@ from watchkeeper.testing.frames_dataset import photo_path  # noqa: E402
 
 W, H = 1920, 1080
 IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+#: The diagonal second differences of direction_energy (the axes' are Sobel(2, 0) and Sobel(0, 2)).
+DIAGONALS = (np.array([[1, 0, 0], [0, -2, 0], [0, 0, 1]], np.float32),
+             np.array([[0, 0, 1], [0, -2, 0], [1, 0, 0]], np.float32))
 
 
 def median_ms(fn, repeats: int, *args) -> float:
@@ -96,10 +99,14 @@ def opencv_best(frame: np.ndarray) -> None:
     thumb = cv2.resize(frame, (W // 8, H // 8), interpolation=cv2.INTER_AREA)  # thumbnail
     energy = cv2.resize(cv2.multiply(lap, lap, dtype=cv2.CV_32F), (W // 8, H // 8),
                         interpolation=cv2.INTER_AREA)                          # cell energy
-    thumbnail_statistics(thumb, energy)
+    seconds = [cv2.Sobel(gray, cv2.CV_16S, 2, 0, ksize=1), cv2.Sobel(gray, cv2.CV_16S, 0, 2, ksize=1)]
+    seconds += [cv2.filter2D(gray, cv2.CV_16S, kernel) for kernel in DIAGONALS]
+    directions = [cv2.resize(cv2.multiply(d, d, dtype=cv2.CV_32F), (W // 8, H // 8),
+                             interpolation=cv2.INTER_AREA) for d in seconds]   # direction energy
+    thumbnail_statistics(thumb, energy, directions)
 
 
-def thumbnail_statistics(thumb: np.ndarray, energy: np.ndarray) -> None:
+def thumbnail_statistics(thumb: np.ndarray, energy: np.ndarray, directions: list[np.ndarray]) -> None:
     """What analyze_frame derives from the thumbnail, with OpenCV (numpy's percentile: OpenCV has none)."""
     b, g, r = cv2.split(thumb)
     cv2.mean(cv2.subtract(cv2.max(cv2.max(b, g), r), cv2.min(cv2.min(b, g), r)))   # channel spread
@@ -113,6 +120,9 @@ def thumbnail_statistics(thumb: np.ndarray, energy: np.ndarray) -> None:
     edges = contrast >= 64
     if edges.any():
         np.percentile(energy[edges] / contrast[edges], 90)
+    edges = contrast >= max(32.0, 0.05 * float(gray.var()))                         # direction sharpness
+    if edges.any():
+        np.percentile(np.stack([d[edges] for d in directions]) / contrast[edges], 95, axis=1)
 
 
 def interleaved(functions: dict[str, callable], frames: list[np.ndarray], rounds: int) -> dict[str, list[float]]:

@@ -78,11 +78,14 @@ cdef extern from *:
 
     /* Laplacian (4-neighbour) and Immerkaer (outer product of [1,-2,1]) on the middle of three rows;
        `a` is scratch for the vertical second difference. Chunks keep the int32 sums from overflowing. */
-    /* `cells[(x - 1) / 8]` gathers l^2 of the row's pixels per cell (the blur check reads it). */
+    /* `cells[(x - 1) / 8]` gathers l^2 of the row's pixels per cell (the blur check reads it), and
+       `dirs[k * stride + (x - 1) / 8]` the squared second difference along direction k: horizontal,
+       vertical, down-right and down-left diagonal (motion blur keeps the edges along its path sharp,
+       so only the direction across them tells it). */
     WK_DISPATCH static void wk_stencil_row(const uint8_t *restrict u, const uint8_t *restrict c,
                                            const uint8_t *restrict d, int16_t *restrict a, ptrdiff_t w,
                                            int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n,
-                                           uint32_t *restrict cells) {
+                                           uint32_t *restrict cells, uint32_t *restrict dirs, ptrdiff_t stride) {
         for (ptrdiff_t x = 0; x < w; x++)
             a[x] = (int16_t)((int)u[x] + (int)d[x] - 2 * (int)c[x]);
         for (ptrdiff_t start = 1; start < w - 1; start += 2000) {
@@ -91,8 +94,16 @@ cdef extern from *:
             for (ptrdiff_t x = start; x < end; x++) {
                 int l = a[x] + (int)c[x-1] + (int)c[x+1] - 2 * (int)c[x];
                 int nn = a[x-1] + a[x+1] - 2 * a[x];
+                int h2 = (int)c[x-1] + (int)c[x+1] - 2 * (int)c[x];
+                int d1 = (int)u[x-1] + (int)d[x+1] - 2 * (int)c[x];
+                int d2 = (int)u[x+1] + (int)d[x-1] - 2 * (int)c[x];
+                ptrdiff_t cell = (x - 1) >> 3;
                 sl += l; sl2 += l * l; sn += nn < 0 ? -nn : nn;
-                cells[(x - 1) >> 3] += (uint32_t)(l * l);
+                cells[cell] += (uint32_t)(l * l);
+                dirs[cell] += (uint32_t)(h2 * h2);
+                dirs[stride + cell] += (uint32_t)(a[x] * a[x]);
+                dirs[2 * stride + cell] += (uint32_t)(d1 * d1);
+                dirs[3 * stride + cell] += (uint32_t)(d2 * d2);
             }
             *sum_l += sl; *sum_l2 += sl2; *sum_n += sn;
         }
@@ -174,11 +185,20 @@ cdef extern from *:
     /* As wk_stencil_row, but l^2 goes to `lanes` (8 int32 per 16 pixels: lanes 0-3 are the cell
        2j, 4-7 the cell 2j + 1), folded into cells once per cell row by wk_fold_lanes; the scalar
        tail goes to `cells` directly. */
+    /* The directions' squares go to `dlanes` (4 blocks of `lane_stride`, laid out as `lanes`). */
+    __attribute__((target("avx2")))
+    static inline void wk_add_square(int32_t *lane, __m256i v) {
+        __m256i *p = (__m256i *)lane;
+        _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_madd_epi16(v, v)));
+    }
+
     __attribute__((target("avx2")))
     static void wk_stencil_avx2(const uint8_t *restrict u, const uint8_t *restrict c,
                                 const uint8_t *restrict d, int16_t *restrict a, ptrdiff_t w,
                                 int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n,
-                                uint32_t *restrict cells, int32_t *restrict lanes) {
+                                uint32_t *restrict cells, int32_t *restrict lanes,
+                                uint32_t *restrict dirs, ptrdiff_t stride,
+                                int32_t *restrict dlanes, ptrdiff_t lane_stride) {
         const __m256i ones = _mm256_set1_epi16(1);
         ptrdiff_t x = 0;
         for (; x + 16 <= w; x += 16) {
@@ -205,13 +225,31 @@ cdef extern from *:
             al2 = _mm256_add_epi32(al2, l2);
             _mm256_storeu_si256(lane, _mm256_add_epi32(_mm256_loadu_si256(lane), l2));
             an = _mm256_add_epi32(an, _mm256_madd_epi16(_mm256_abs_epi16(n), ones));
+            __m256i c2 = _mm256_slli_epi16(c0, 1);
+            __m256i um = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(u + x - 1)));
+            __m256i up = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(u + x + 1)));
+            __m256i dm = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(d + x - 1)));
+            __m256i dp = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(d + x + 1)));
+            int32_t *dl = dlanes + ((x - 1) >> 1);
+            wk_add_square(dl, _mm256_sub_epi16(_mm256_add_epi16(cm, cp), c2));
+            wk_add_square(dl + lane_stride, a0);
+            wk_add_square(dl + 2 * lane_stride, _mm256_sub_epi16(_mm256_add_epi16(um, dp), c2));
+            wk_add_square(dl + 3 * lane_stride, _mm256_sub_epi16(_mm256_add_epi16(up, dm), c2));
         }
         int64_t sl = wk_hsum_epi32(al), sl2 = wk_hsum_epi32(al2), sn = wk_hsum_epi32(an);
         for (; x < w - 1; x++) {
             int l = a[x] + (int)c[x-1] + (int)c[x+1] - 2 * (int)c[x];
             int nn = a[x-1] + a[x+1] - 2 * a[x];
+            int h2 = (int)c[x-1] + (int)c[x+1] - 2 * (int)c[x];
+            int d1 = (int)u[x-1] + (int)d[x+1] - 2 * (int)c[x];
+            int d2 = (int)u[x+1] + (int)d[x-1] - 2 * (int)c[x];
+            ptrdiff_t cell = (x - 1) >> 3;
             sl += l; sl2 += (int64_t)l * l; sn += nn < 0 ? -nn : nn;
-            cells[(x - 1) >> 3] += (uint32_t)(l * l);
+            cells[cell] += (uint32_t)(l * l);
+            dirs[cell] += (uint32_t)(h2 * h2);
+            dirs[stride + cell] += (uint32_t)(a[x] * a[x]);
+            dirs[2 * stride + cell] += (uint32_t)(d1 * d1);
+            dirs[3 * stride + cell] += (uint32_t)(d2 * d2);
         }
         *sum_l += sl; *sum_l2 += sl2; *sum_n += sn;
     }
@@ -242,11 +280,15 @@ cdef extern from *:
     }
 
     static void wk_stencil(const uint8_t *u, const uint8_t *c, const uint8_t *d, int16_t *a, ptrdiff_t w,
-                           int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n, uint32_t *cells, int32_t *lanes) {
+                           int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n, uint32_t *cells, int32_t *lanes,
+                           uint32_t *dirs, ptrdiff_t stride, int32_t *dlanes, ptrdiff_t lane_stride) {
     #if WK_X86
-        if (wk_simd) { wk_stencil_avx2(u, c, d, a, w, sum_l, sum_l2, sum_n, cells, lanes); return; }
+        if (wk_simd) {
+            wk_stencil_avx2(u, c, d, a, w, sum_l, sum_l2, sum_n, cells, lanes, dirs, stride, dlanes, lane_stride);
+            return;
+        }
     #endif
-        wk_stencil_row(u, c, d, a, w, sum_l, sum_l2, sum_n, cells);
+        wk_stencil_row(u, c, d, a, w, sum_l, sum_l2, sum_n, cells, dirs, stride);
     }
 
     /* Fold the AVX2 lane sums into the cells (see wk_stencil_avx2) and clear them. */
@@ -266,12 +308,14 @@ cdef extern from *:
     void wk_thumb_row(const uint16_t *acc, uint8_t *out, Py_ssize_t tw, Py_ssize_t ch, Py_ssize_t n,
                       int64_t *chan) nogil
     void wk_stencil_row(const uint8_t *u, const uint8_t *c, const uint8_t *d, int16_t *a, Py_ssize_t w,
-                        int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n, uint32_t *cells) nogil
+                        int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n, uint32_t *cells, uint32_t *dirs,
+                        Py_ssize_t stride) nogil
     int64_t wk_absdiff_row(const uint8_t *p, const uint8_t *q, Py_ssize_t n) nogil
     void wk_gray_lum(const uint8_t *bgr, uint8_t *gray, uint16_t *acc, Py_ssize_t w, uint32_t dark, uint32_t bright,
                      int64_t *s1, int64_t *s2, int64_t *under, int64_t *over) nogil
     void wk_stencil(const uint8_t *u, const uint8_t *c, const uint8_t *d, int16_t *a, Py_ssize_t w,
-                    int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n, uint32_t *cells, int32_t *lanes) nogil
+                    int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n, uint32_t *cells, int32_t *lanes,
+                    uint32_t *dirs, Py_ssize_t stride, int32_t *dlanes, Py_ssize_t lane_stride) nogil
     void wk_fold_lanes(int32_t *lanes, uint32_t *cells, Py_ssize_t groups) nogil
     int wk_set_simd(int wanted) nogil
     int wk_simd
@@ -301,22 +345,27 @@ cdef inline const uint8_t* packed_row(const uint8_t[:, :, :] img, Py_ssize_t y, 
 
 
 cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray, uint8_t[:, :, :] thumb,
-             uint32_t[:, :] cell_energy, uint32_t dark, uint32_t bright, Sums* s) noexcept nogil:
+             uint32_t[:, :] cell_energy, double[:, :, :] direction_energy, const double[:] column_counts,
+             uint32_t dark, uint32_t bright, Sums* s) noexcept nogil:
     """The single pass: every row is converted, summed, folded into the thumbnail and stencilled once."""
     cdef Py_ssize_t h = img.shape[0], w = img.shape[1], ch = img.shape[2], n = w * ch
-    cdef Py_ssize_t tw = thumb.shape[1], th = thumb.shape[0], y, yc, x
+    cdef Py_ssize_t tw = thumb.shape[1], th = thumb.shape[0], y, yc, x, k, rows_in_cell
+    cdef double per_row
     # Cells cover interior pixels (x - 1) // 8; a row has at most groups * 2 of them.
     cdef Py_ssize_t groups = w // 16 + 2
+    cdef Py_ssize_t stride = 2 * groups + 2, lane_stride = 8 * groups + 8
     cdef uint8_t* scratch = <uint8_t*>malloc(n + 3 * w + 64)
     cdef uint16_t* acc = <uint16_t*>malloc(n * sizeof(uint16_t) + 64)
     cdef int16_t* a = <int16_t*>malloc(w * sizeof(int16_t) + 64)
     cdef uint32_t* cells = <uint32_t*>calloc(2 * groups + 2, sizeof(uint32_t))
     cdef int32_t* lanes = <int32_t*>calloc(8 * groups + 8, sizeof(int32_t))
+    cdef uint32_t* dirs = <uint32_t*>calloc(4 * stride, sizeof(uint32_t))
+    cdef int32_t* dlanes = <int32_t*>calloc(4 * lane_stride, sizeof(int32_t))
     cdef const uint8_t* rows[3]
     cdef const uint8_t* src
     cdef uint8_t* g
-    if scratch == NULL or acc == NULL or a == NULL or cells == NULL or lanes == NULL:
-        free(scratch); free(acc); free(a); free(cells); free(lanes)
+    if scratch == NULL or acc == NULL or a == NULL or cells == NULL or lanes == NULL or dirs == NULL or dlanes == NULL:
+        free(scratch); free(acc); free(a); free(cells); free(lanes); free(dirs); free(dlanes)
         return -1
     memset(acc, 0, n * sizeof(uint16_t))
     memset(s, 0, sizeof(Sums))
@@ -343,15 +392,24 @@ cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray,
         if y >= 2:
             yc = y - 1
             wk_stencil(rows[(y - 2) % 3], rows[(y - 1) % 3], rows[y % 3], a, w, &s.sum_l, &s.sum_l2, &s.sum_n,
-                       cells, lanes)
+                       cells, lanes, dirs, stride, dlanes, lane_stride)
             if (yc - 1) % SCALE == SCALE - 1 or yc == h - 2:
                 wk_fold_lanes(lanes, cells, groups)
+                for k in range(4):
+                    wk_fold_lanes(dlanes + k * lane_stride, dirs + k * stride, groups)
                 if (yc - 1) // SCALE < th:
+                    # The cell row's interior rows: SCALE, fewer in the last one (as _cell_counts).
+                    rows_in_cell = min((yc - 1) // SCALE * SCALE + 1 + SCALE, h - 1) - ((yc - 1) // SCALE * SCALE + 1)
+                    per_row = 1.0 / rows_in_cell
                     for x in range(tw):
                         cell_energy[(yc - 1) // SCALE, x] = cells[x]
-                memset(cells, 0, (2 * groups + 2) * sizeof(uint32_t))
+                    for k in range(4):
+                        for x in range(tw):
+                            direction_energy[k, (yc - 1) // SCALE, x] = dirs[k * stride + x] * per_row / column_counts[x]
+                memset(cells, 0, stride * sizeof(uint32_t))
+                memset(dirs, 0, 4 * stride * sizeof(uint32_t))
     wk_thumb_row(acc, NULL, tw, ch, n, s.chan)
-    free(scratch); free(acc); free(a); free(cells); free(lanes)
+    free(scratch); free(acc); free(a); free(cells); free(lanes); free(dirs); free(dlanes)
     return 0
 
 
@@ -383,7 +441,9 @@ def analyze(frame, int dark_level=16, int bright_level=245, gray_out=None):
     Returns (metrics dict, thumbnail): the thumbnail is the INTER_AREA 1/8 reduction of the
     top-left 8*(H//8) x 8*(W//8) region, shaped like the input. The dict's "cell_energy" is the
     mean squared Laplacian of the interior pixels in each thumbnail cell, cells shifted one pixel
-    right and down ((y - 1) // 8, (x - 1) // 8). If gray_out (uint8 H x W) is given, the luminance
+    right and down ((y - 1) // 8, (x - 1) // 8); "direction_energy" (4 x H//8 x W//8) the same
+    for the second difference along each direction: horizontal [1 -2 1], vertical, the down-right
+    and the down-left diagonal. If gray_out (uint8 H x W) is given, the luminance
     plane is written into it.
     """
     if getattr(frame, "dtype", None) != np.uint8:
@@ -398,6 +458,10 @@ def analyze(frame, int dark_level=16, int bright_level=245, gray_out=None):
     cdef uint8_t[:, :, :] thumb = thumb_arr
     energy_arr = np.zeros((h // SCALE, w // SCALE), np.uint32)
     cdef uint32_t[:, :] energy = energy_arr
+    # Every cell row gets its interior rows' sums (h >= 8 leaves each at least one): no zeroing.
+    directions_arr = np.empty((4, h // SCALE, w // SCALE), np.float64)
+    cdef double[:, :, :] directions = directions_arr
+    cdef const double[:] column_counts = _cell_counts(w, w // SCALE)
     cdef uint8_t[:, :] gray_view
     cdef bint want_gray = gray_out is not None
     if want_gray:
@@ -409,10 +473,11 @@ def analyze(frame, int dark_level=16, int bright_level=245, gray_out=None):
     cdef Sums s
     cdef int rc
     with nogil:
-        rc = run(img, gray_view, want_gray, thumb, energy, dark_level, bright_level, &s)
+        rc = run(img, gray_view, want_gray, thumb, energy, directions, column_counts, dark_level, bright_level, &s)
     if rc != 0:
         raise MemoryError("no memory for the frame kernel's row buffers")
     cdef double n = <double>(h * w), m = (h - 2) * (w - 2)
+    counts = np.multiply.outer(_cell_counts(h, h // SCALE), _cell_counts(w, w // SCALE))
     mean = s.s1 / n
     metrics = {
         "mean": mean,
@@ -422,7 +487,8 @@ def analyze(frame, int dark_level=16, int bright_level=245, gray_out=None):
         "sharpness": s.sum_l2 / m - (s.sum_l / m) ** 2,
         "noise": sqrt(np.pi / 2) * s.sum_n / (6.0 * m),
         "channel_means": None if is_gray else tuple(s.chan[c] / n for c in range(3)),
-        "cell_energy": energy_arr / np.multiply.outer(_cell_counts(h, h // SCALE), _cell_counts(w, w // SCALE)),
+        "cell_energy": energy_arr / counts,
+        "direction_energy": directions_arr,
     }
     return metrics, (thumb_arr[:, :, 0] if is_gray else thumb_arr)
 
@@ -745,3 +811,118 @@ def edge_sharpness(cell_energy, gray_thumb, double noise_energy, double contrast
             v = low + (high - low) * t
     free(ratios)
     return v
+
+
+def direction_sharpness(direction_energy, variance, double noise_energy, double contrast_min, Py_ssize_t cells_min,
+                        double percentile):
+    """edge_sharpness for each direction of `direction_energy` (k x H x W, one cell energy per
+    direction) over the cells whose `variance` (box_variance of the gray thumbnail) is at least
+    contrast_min (and > 0): a tuple of k values, or None with fewer than cells_min such cells."""
+    cdef const double[:, :, :] e = np.ascontiguousarray(direction_energy, dtype=np.float64)
+    cdef const double[:, :] var = variance
+    cdef Py_ssize_t count = e.shape[0], h = var.shape[0], w = var.shape[1], y, x, k, n = 0
+    if e.shape[1] != h or e.shape[2] != w:
+        raise ValueError(f"direction_energy {direction_energy.shape} does not match the variance {variance.shape}")
+    if count > 8:
+        raise ValueError("direction_sharpness takes at most 8 directions")
+    cdef double* ratios = <double*>malloc((count * h * w + 1) * sizeof(double))
+    if ratios == NULL:
+        raise MemoryError("no memory for direction_sharpness")
+    cdef double v, c
+    cdef double values[8]
+    with nogil:
+        # One sweep: the directions' ratios of a cell side by side in blocks of h * w.
+        for y in range(h):
+            for x in range(w):
+                c = var[y, x]
+                if c >= contrast_min and c > 0:
+                    for k in range(count):
+                        v = e[k, y, x] - noise_energy
+                        ratios[k * h * w + n] = (v if v > 0 else 0.0) / c
+                    n += 1
+        if n >= cells_min and n > 0:
+            for k in range(count):
+                values[k] = _percentile_of(ratios + k * h * w, n, percentile)
+    free(ratios)
+    if n < cells_min or n == 0:
+        return None
+    return tuple(values[k] for k in range(count))
+
+
+def box_variance(gray_thumb):
+    """The 3 x 3 box variance of edge_sharpness (reflected border, mean of squares minus squared mean)."""
+    cdef const uint8_t[:, :] g = gray_thumb
+    cdef Py_ssize_t h = g.shape[0], w = g.shape[1], y, x, d, xi, yi
+    out = np.empty((h, w), np.float64)
+    r1_arr = np.empty((h, w), np.float64)
+    r2_arr = np.empty((h, w), np.float64)
+    cdef double[:, :] o = out
+    cdef double[:, :] r1 = r1_arr
+    cdef double[:, :] r2 = r2_arr
+    cdef double s1, s2, v, mean
+    with nogil:
+        for y in range(h):
+            for x in range(w):
+                s1 = s2 = 0.0
+                for d in range(-1, 2):
+                    xi = _reflect(x + d, w)
+                    v = g[y, xi]
+                    s1 += v
+                    s2 += v * v
+                r1[y, x] = s1
+                r2[y, x] = s2
+        for y in range(h):
+            for x in range(w):
+                s1 = s2 = 0.0
+                for d in range(-1, 2):
+                    yi = _reflect(y + d, h)
+                    s1 += r1[yi, x]
+                    s2 += r2[yi, x]
+                mean = s1 / 9.0
+                o[y, x] = s2 / 9.0 - mean * mean
+    return out
+
+
+cdef double _percentile_of(double* v, Py_ssize_t n, double percentile) noexcept nogil:
+    """numpy's linear percentile of v[0..n) (v is reordered), by selection as edge_sharpness."""
+    cdef Py_ssize_t k, y, m, j, below = 0, kept = 0, step = 16
+    cdef double position, low, high, t, pivot
+    cdef double* w = v
+    position = percentile / 100.0 * (n - 1)
+    k = <Py_ssize_t>position
+    # A high percentile lies among few values: a pivot taken from every 16th value, a margin below
+    # where the percentile falls in that sample, leaves those few above it to select among. Exact
+    # whenever at most k values fall below the pivot, else (rarely) the whole array is selected in.
+    m = n // step
+    cdef double* sample = <double*>malloc((m + 1) * sizeof(double)) if m >= 64 else NULL
+    cdef double* above = NULL
+    if sample != NULL:
+        for y in range(m):
+            sample[y] = v[y * step]
+        j = <Py_ssize_t>(<double>k / n * m - 3.0 * sqrt(<double>m)) 
+        if j > 0:
+            pivot = _select(sample, m, j)
+            above = <double*>malloc((n + 1) * sizeof(double))
+            if above != NULL:
+                for y in range(n):
+                    if v[y] < pivot:
+                        below += 1
+                    else:
+                        above[kept] = v[y]
+                        kept += 1
+                if below <= k:
+                    w, n, k = above, kept, k - below
+        free(sample)
+    low = _select(w, n, k)
+    high = low
+    if k + 1 < n:
+        high = w[k + 1]
+        for y in range(k + 2, n):
+            if w[y] < high:
+                high = w[y]
+    free(above)
+    t = position - <Py_ssize_t>position
+    # numpy's _lerp, as edge_sharpness.
+    if t >= 0.5:
+        return high - (high - low) * (1 - t)
+    return low + (high - low) * t

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
+import pyrage
 import pytest
 from click.testing import CliRunner
 
@@ -166,3 +170,81 @@ def test_backup_cli_refuses_an_operator_and_prunes_to_keep(admin_site: Path, tmp
     for path in backups(folder)[0].iterdir():
         data = path.read_bytes()
         assert PASS.reveal().encode() not in data and key.encode() not in data
+
+
+def _faketime() -> Path | None:
+    found = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+    return found[0] if found else None
+
+
+@pytest.mark.skipif(_faketime() is None, reason="libfaketime (Debian package faketime) is not installed")
+def test_the_right_passphrase_opens_a_backup_on_a_machine_that_times_slow(admin_site: Path, tmp_path: Path) -> None:
+    """rage picks the most work it will do by timing scrypt: on a busy machine it refused the right passphrase.
+
+    libfaketime makes the opening process's clock run 1000 times fast, as a machine too busy to
+    give a short timing its CPU looks to anything that times itself. Nothing here may depend on that.
+    """
+    made = _backup(admin_site, tmp_path)
+    opener = ("import sys; from watchkeeper.site.backup import verify_backup; from watchkeeper.core.models import Secret;"
+              "from pathlib import Path; print(verify_backup(Path(sys.argv[1]), Secret(sys.argv[2])).verification.ok)")
+    env = {**os.environ, "LD_PRELOAD": str(_faketime()), "FAKETIME": "+0 x1000"}
+    result = subprocess.run([sys.executable, "-c", opener, str(made), PASS.reveal()], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "True", result.stderr
+
+
+def test_a_backup_asking_for_too_much_work_is_not_called_a_wrong_passphrase(admin_site: Path, tmp_path: Path) -> None:
+    from watchkeeper.site.agefile import MAX_WORK_FACTOR
+
+    made = _backup(admin_site, tmp_path)
+    sealed = made / "sealed.age"
+    header = sealed.read_bytes().split(b"\n")
+    salt = header[1].split(b" ")[2]
+    sealed.write_bytes(b"\n".join([header[0], b"-> scrypt " + salt + b" 40", *header[2:]]))
+    _rehash(made, "sealed.age")
+    with pytest.raises(BackupError) as refused:
+        verify_backup(made, PASS)
+    message = str(refused.value)
+    assert "wrong passphrase" not in message and "work factor 40" in message and str(MAX_WORK_FACTOR) in message
+
+
+def test_a_backup_sealed_by_rage_still_restores(admin_site: Path, tmp_path: Path) -> None:
+    """Backups taken before the fixed work factor were sealed by pyrage at whatever it timed."""
+    from watchkeeper.site.agefile import open_sealed
+
+    made = _backup(admin_site, tmp_path)
+    sealed = made / "sealed.age"
+    sealed.write_bytes(pyrage.passphrase.encrypt(open_sealed(sealed.read_bytes(), PASS.reveal()), PASS.reveal()))
+    _rehash(made, "sealed.age")
+    bare = tmp_path / "bare" / "site.toml"
+    result = CliRunner().invoke(make_cli(config=bare), ["--config", str(bare), "restore", str(made), "--actor", "root",
+                                                          "--with-config"], env={"WATCHKEEPER_BACKUP_PASSPHRASE": PASS.reveal()})
+    assert result.exit_code == 0, result.output
+
+
+def _last_body(site: Path, actor: str) -> dict:
+    app = open_site(site)
+    try:
+        return json.loads(app.store.conn.execute(
+            "SELECT body FROM journal WHERE actor = ? ORDER BY seq DESC LIMIT 1", (actor,)).fetchone()[0])
+    finally:
+        app.close()
+
+
+def test_the_restore_and_its_refusal_say_the_backup_passphrase_was_the_proof(admin_site: Path, tmp_path: Path) -> None:
+    """On a bare machine no password can be checked: the passphrase that opened the backup is the proof."""
+    made = _backup(admin_site, tmp_path)
+    env = {"WATCHKEEPER_BACKUP_PASSPHRASE": PASS.reveal()}
+    cli = make_cli(config=admin_site)
+    result = CliRunner().invoke(cli, ["--config", str(admin_site), "restore", str(made), "--actor", "li"], env=env)
+    assert result.exit_code == 1
+    refusal = _last_body(admin_site, "li")
+    result = CliRunner().invoke(cli, ["--config", str(admin_site), "restore", str(made), "--actor", "root",
+                                      "--replace"], env=env)
+    assert result.exit_code == 0, result.output
+    restored = _last_body(admin_site, "root")
+    assert refusal["refused"] == "backup.restore" and refusal["proof"] == "backup_passphrase"
+    assert restored["restored"] == made.name and restored["proof"] == "backup_passphrase"
+    from watchkeeper.evidence.journal import PROVEN
+
+    assert PROVEN.get() is None  # not left behind for the next command run in this process

@@ -136,7 +136,7 @@ def test_threshold_names_are_checked(tmp_path: Path) -> None:
 [site]
 name = "Thresholds"
 [policies.thresholds.night]
-edge_sharpnes_min = 0.4
+weakest_sharpnes_min = 0.4
 dark_mean_min = 12
 [policies.thresholds.dusk]
 dark_mean_min = 1
@@ -144,10 +144,10 @@ dark_mean_min = 1
     with pytest.raises(ConfigError) as caught:
         load_site(path)
     reasons = {p.path: p.reason for p in caught.value.problems}
-    assert "did you mean edge_sharpness_min" in reasons["policies.thresholds.night.edge_sharpnes_min"]
+    assert "did you mean weakest_sharpness_min" in reasons["policies.thresholds.night.weakest_sharpnes_min"]
     assert "unknown profile" in reasons["policies.thresholds.dusk"]
     path.write_text(path.read_text().replace("sharpnes_min", "sharpness_min").split("[policies.thresholds.dusk]")[0])
-    assert load_site(path).policies.thresholds == {"night": {"edge_sharpness_min": 0.4, "dark_mean_min": 12.0}}
+    assert load_site(path).policies.thresholds == {"night": {"weakest_sharpness_min": 0.4, "dark_mean_min": 12.0}}
 
 
 def test_a_door_platform_cannot_drive_a_camera(tmp_path: Path) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import json
 import textwrap
 import uuid
 from pathlib import Path
@@ -319,6 +321,13 @@ async def test_a_reference_view_is_measured_once_and_sent_exactly(tmp_path: Path
             got = inspection.reference_from(sent)
             assert got == expected and np.array_equal(got.thumbnail, expected.thumbnail)
             assert app.store.db["baseline_metrics"].count == 2
+            # A reference measured before direction_sharpness existed is measured again, not sent without it.
+            old = json.loads(app.store.db["baseline_metrics"].get("cam-0")["metrics"])
+            del old["direction_sharpness"]
+            app.store.db["baseline_metrics"].update("cam-0", {"metrics": json.dumps(old)})
+            again = (await inspection.references(app, list(app.site.cameras)))["cam-0"]
+            assert list(again["metrics"]["direction_sharpness"]) == list(expected.direction_sharpness)
+            assert "direction_sharpness" in json.loads(app.store.db["baseline_metrics"].get("cam-0")["metrics"])
             app.store.db["baselines"].update("cam-0", {"jpeg": b"not a jpeg"})
             result = await run_check(app, collect_checks(app.pm)["inspection"], "li", playback=False)
         finally:
@@ -382,3 +391,77 @@ async def test_tasks_go_in_windows_and_leave_nothing_behind(tmp_path: Path, brok
     assert not [f for f in result.findings if str(f.kind) in ("check_failed", "unreachable")], result.findings
     assert 1 <= most <= 3, most
     assert tasks == [] and results == [] and left == [], (tasks, results, left)
+
+
+APPLIANCE = """\
+import asyncio, sys
+from watchkeeper.host import open_site
+from watchkeeper.rules.runner import collect_checks, run_check
+app = open_site(sys.argv[1])
+asyncio.run(run_check(app, collect_checks(app.pm)["inspection"], "li", playback=True))
+"""
+
+
+async def test_intents_a_dead_appliance_left_in_redis_are_recorded_at_the_next_start(tmp_path: Path, broker,
+                                                                                         monkeypatch) -> None:
+    """The appliance dies mid-run, after the workers announced their fetches and before it read them: at
+    the next start they are recorded as watchkeeper's attempted retrievals, by worker, and journaled, so
+    R9's read of the recorders' logs finds every download explained."""
+    from arq.constants import result_key_prefix
+
+    from watchkeeper.rules import dispatch
+
+    monkeypatch.setenv("WK_SIM_PASSWORD", PASSWORD)
+    queue = f"wk-test-{uuid.uuid4().hex[:8]}"
+    async with hikvision(password=PASSWORD, devices=3) as devices:
+        config = tmp_path / "site.toml"
+        config.write_text(site_text([d.endpoint.port for d in devices], queue, 20, 2, 0.1))
+        app = open_site(config)
+        try:
+            await commission(app)
+        finally:
+            app.close()
+        appliance = subprocess.Popen([sys.executable, "-c", APPLIANCE, str(config)], stderr=subprocess.PIPE,
+                                     env={**os.environ, "WK_SIM_PASSWORD": PASSWORD})
+        try:
+            deadline = asyncio.get_running_loop().time() + 120
+            while not await broker.zcard(queue):  # its tasks are queued: now it stops reading
+                assert appliance.poll() is None, appliance.stderr.read().decode()[-2000:]
+                assert asyncio.get_running_loop().time() < deadline, "the appliance queued no task in 120 s"
+                await asyncio.sleep(0.01)
+            appliance.send_signal(signal.SIGSTOP)
+            with worker_processes(config, 2) as processes:
+                # Every task answered (arq stores a result per task, kept for the dead appliance).
+                while len([key async for key in broker.scan_iter(match=f"{result_key_prefix}*")]) < 3:
+                    assert all(p.poll() is None for p in processes), processes[0].stderr.read().decode()[-2000:]
+                    # (another test process flushing this Redis database takes the tasks away)
+                    assert asyncio.get_running_loop().time() < deadline + 120, "3 tasks not answered in 120 s"
+                    await asyncio.sleep(0.05)
+            appliance.send_signal(signal.SIGKILL)
+        finally:
+            appliance.kill()
+            appliance.wait()
+        streams = [key.decode() async for key in broker.scan_iter(match=f"{queue}:events:*")]
+        (stream,) = [name for name in streams if not name.endswith(":reader")]
+        assert await broker.xlen(stream) >= 3  # announced, never read
+        await broker.delete(dispatch.lease_key(stream))  # its lease runs out (LEASE_SECONDS); not waited for
+        app = open_site(config)
+        try:
+            recovered = await dispatch.recover_intents(app)
+            assert await dispatch.recover_intents(app) == 0  # once
+            audit = await run_check(app, collect_checks(app.pm)["device_audit"], "li")
+            notes = list(app.store.db["device_retrievals"].rows)
+            entry = [json.loads(row["body"]) for row in app.store.db["journal"].rows_where("kind = 'retrieval'")]
+            matched = [row["matched"] for row in app.store.db["device_log_entries"].rows_where("action = 'download'")]
+        finally:
+            app.close()
+        logged = sum(downloads(device) for device in devices)
+        left = [key async for key in broker.scan_iter(match=f"{queue}:events:*")]
+    assert recovered == len(notes) == logged == 3, (recovered, notes, logged)
+    assert all(note["worker"] and note["attempt"] == 1 and note["announced"].startswith(stream) for note in notes)
+    (journaled,) = [body for body in entry if "intents_recovered" in body]
+    assert sorted(i["device"] for i in journaled["intents_recovered"]) == ["cam-0", "cam-1", "cam-2"]
+    assert "stopped mid-run" in journaled["reason"] and journaled["reason_msg"]
+    assert [f for f in audit.findings if str(f.kind) == "unapproved_retrieval"] == []
+    assert len(matched) == 3 and all(m.startswith("watchkeeper:") for m in matched), matched
+    assert left == []

@@ -126,6 +126,7 @@ async def test_door_open_goes_through_the_running_appliance(reader_and_site) -> 
         # (li's card at the reader afterwards is the door's own record: no proof of a person is claimed)
         assert [body.get("proof") for body in opened_by_li] == ["password via control socket", None]
         assert opened_by_li[0]["credential"] is None and opened_by_li[1]["credential"] == "12345"
+        assert opened_by_li[0]["proof_uid"] == os.getuid() and "proof_uid" not in opened_by_li[1]
         assert app.journal.verify().ok
     finally:
         app.close()
@@ -188,3 +189,29 @@ async def test_control_socket_in_a_deep_state_folder(tmp_path: Path) -> None:
     finally:
         await server.stop()
     assert not server.path.exists() and await asyncio.to_thread(ask, site, {"op": "ping"}, 5) is None
+
+
+async def test_an_action_through_the_control_socket_names_the_asking_processs_uid(site_file: Path) -> None:
+    """The proof a command gives travels through the socket on its word; the kernel's SO_PEERCRED says
+    which OS account the asking process runs as, and the journal keeps it beside the proof."""
+    from watchkeeper.evidence.journal import PROVEN
+
+    app = open_site(site_file)
+
+    async def note(request: dict) -> dict:
+        app.journal.append("operation", request["actor"], "site", {"text": "through the socket"})
+        return {}
+
+    server = ControlServer(app.site, {"note": note})
+    await server.start()
+    try:
+        PROVEN.set(("li", "password"))
+        await asyncio.to_thread(ask, app.site, {"op": "note", "actor": "li"}, 10)
+        PROVEN.set(None)
+        await asyncio.to_thread(ask, app.site, {"op": "note", "actor": "zhang"}, 10)  # no proof given: none kept
+    finally:
+        await server.stop()
+    bodies = {e["actor"]: json.loads(e["body"]) for e in app.journal.entries() if e["subject"] == "site"}
+    app.close()
+    assert bodies["li"]["proof"] == "password via control socket" and bodies["li"]["proof_uid"] == os.getuid()
+    assert "proof" not in bodies["zhang"] and "proof_uid" not in bodies["zhang"]

@@ -38,9 +38,13 @@ THRESHOLDS: dict[str, Threshold] = {
     "bright_mean_max": Threshold("mean luminance above which the image is overexposed", 215.0, 215.0, 215.0),
     "bright_fraction_max": Threshold("share of near-white pixels (>= 245) above which it is overexposed",
                                      0.10, 0.10, 0.15, fraction=True),
-    "edge_sharpness_min": Threshold("edge sharpness (Laplacian energy of the sharpest edges over their contrast) "
-                                    "below which, with no reference, it is blurred", 0.9, 0.65, 0.9),
-    "sharpness_ratio_min": Threshold("edge sharpness as a share of the reference's below which it is blurred",
+    "weakest_sharpness_min": Threshold("edge sharpness along the weakest direction (second-difference energy of "
+                                       "the sharpest edges over their contrast) below which, with no reference, "
+                                       "it is blurred", 0.27, 0.2, 0.27),
+    "direction_ratio_min": Threshold("edge sharpness along the weakest direction as a share of the reference's "
+                                     "along it below which it is blurred", 0.19, 0.19, 0.19, fraction=True),
+    "sharpness_ratio_min": Threshold("edge sharpness as a share of the reference's below which a view that lost "
+                                     "its texture is read as defocused rather than covered",
                                      0.25, 0.25, 0.25, fraction=True),
     "detail_min": Threshold("Laplacian variance net of noise below which a frame with too few edges to judge "
                             "their sharpness is blurred", 20.0, 10.0, 20.0),
@@ -66,8 +70,10 @@ THRESHOLDS: dict[str, Threshold] = {
 }
 #: Thresholds that measured something else before: a site's old value would be meaningless now.
 RETIRED = {
-    "sharpness_min": "retired: blur is judged on edge_sharpness_min (edges' sharpness whatever the scene's "
-                     "texture) or, with a reference, sharpness_ratio_min; detail_min covers frames without edges",
+    "edge_sharpness_min": "retired: blur without a reference is judged on weakest_sharpness_min (the sharpness "
+                          "along the direction that lost the most, so that motion blur is seen too)",
+    "sharpness_min": "retired: blur is judged on weakest_sharpness_min (edges' sharpness whatever the scene's "
+                     "texture) or, with a reference, direction_ratio_min; detail_min covers frames without edges",
     "cast_max": "retired: a cast without a reference is judged on cast_edge_max (grey-edge, log units)",
 }
 #: Phase-correlation peak below which a measured shift is not trusted (the scene decides instead).
@@ -268,17 +274,21 @@ def _check_noise(m: Metrics, limits: Mapping[str, float], change: float | None, 
 
 
 def _check_blur(m: Metrics, limits: Mapping[str, float], scene: SceneComparison | None, add: Any) -> None:
-    """Against the reference's edges when the view still is the reference's, else on its own."""
-    if scene is not None and scene.sharpness_ratio is not None:
-        if scene.sharpness_ratio < limits["sharpness_ratio_min"]:
-            add(K.BLURRED, scene.sharpness_ratio, "sharpness_ratio_min",
-                N_("edges are {ratio:.0%} as sharp as in the reference: out of focus or a dirty lens", ratio=scene.sharpness_ratio),
-                edge_sharpness=_rounded(m.edge_sharpness))
-    elif m.edge_sharpness is not None:
-        if m.edge_sharpness < limits["edge_sharpness_min"]:
-            add(K.BLURRED, m.edge_sharpness, "edge_sharpness_min",
-                N_("edge sharpness {sharpness:.2f} is below {limit:g}: out of focus or a dirty lens",
-                   sharpness=m.edge_sharpness, limit=limits["edge_sharpness_min"]))
+    """Against the reference's edges when the view still is the reference's, else on its own; on
+    the direction that lost the most either way, as motion blur leaves the edges along it sharp."""
+    weakest = m.weakest_sharpness
+    if scene is not None and scene.direction_ratio is not None:
+        if scene.direction_ratio < limits["direction_ratio_min"]:
+            add(K.BLURRED, scene.direction_ratio, "direction_ratio_min",
+                N_("edges are {ratio:.0%} as sharp as in the reference: out of focus, a dirty lens or motion",
+                   ratio=scene.direction_ratio),
+                edge_sharpness=_rounded(m.edge_sharpness), weakest_sharpness=_rounded(weakest))
+    elif weakest is not None:
+        if weakest < limits["weakest_sharpness_min"]:
+            add(K.BLURRED, weakest, "weakest_sharpness_min",
+                N_("edge sharpness {sharpness:.2f} is below {limit:g}: out of focus, a dirty lens or motion",
+                   sharpness=weakest, limit=limits["weakest_sharpness_min"]),
+                direction_sharpness=[round(v, 4) for v in m.direction_sharpness or ()])
     elif m.detail < limits["detail_min"]:
         add(K.BLURRED, m.detail, "detail_min",
             N_("detail {detail:.1f} is below {limit:g} and no edge is left to judge: out of focus or a dirty lens",

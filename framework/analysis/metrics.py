@@ -28,6 +28,20 @@ EDGE_CONTRAST_MIN = 64.0
 EDGE_CELLS_MIN = 12
 #: The edge-sharpness statistic: this percentile of the per-cell ratios (the scene's sharpest edges).
 EDGE_PERCENTILE = 90
+#: Direction sharpness: the same ratio per direction of the second difference (horizontal,
+#: vertical and both diagonals; white noise of sigma s adds 6 s^2 to each), over the cells whose
+#: 3x3 variance reaches DIRECTION_CONTRAST_MIN or DIRECTION_CONTRAST_SHARE of the thumbnail's
+#: variance, whichever is more: a floor that moves with the exposure keeps the same edges judged
+#: when a darker picture lowers every contrast (the reference's and a dim frame's sharpest cells
+#: are then the same ones). The statistic is the DIRECTION_PERCENTILE percentile.
+SECOND_DIFFERENCE_NOISE_GAIN = 6.0
+DIRECTION_CONTRAST_MIN, DIRECTION_CONTRAST_SHARE = 32.0, 0.05
+DIRECTION_PERCENTILE = 95
+#: A diagonal second difference spans a step of sqrt(2) pixels, so on soft detail (what the blur
+#: threshold judges) it reads about 3 times the energy an axis one does (4 on an isotropic smooth
+#: field; 1.8-3.3 measured on Gaussian-blurred brick, gravel and grass): divided by this, the four
+#: directions read alike, and a diagonal motion is not missed because its direction reads high.
+DIAGONAL_GAIN = 3.0
 #: Grey-edge leaves out thumbnail pixels at or above CLIPPED or at or below CRUSHED in any channel:
 #: they lost their colour to the sensor's range. (Leaving out more, down to partly clipped ones,
 #: loses the scene's whites, the best grey it has: 4 errors at 250 against 7 at 235 on the
@@ -70,6 +84,10 @@ class Metrics:
     #: Spread of the per-channel log mean gradients (grey-edge): an illuminant cast without a reference.
     grey_edge_cast: float | None
     thumbnail: np.ndarray = attrs.field(repr=False, eq=False)
+    #: Edge sharpness along each direction (horizontal, vertical, down-right, down-left; None: too
+    #: few edges): blur lowers all four, motion blur the one along its path (edges lying along the
+    #: path stay sharp, so the isotropic edge_sharpness still reads them).
+    direction_sharpness: tuple[float, ...] | None = None
     #: Per-channel WHITE_PATCH_QUANTILE of the thumbnail (B, G, R): the white-patch estimate of the light.
     #: (After the thumbnail, with defaults: reference metrics stored before these fields still load.)
     white_point: tuple[float, float, float] | None = None
@@ -77,6 +95,11 @@ class Metrics:
     edge_chroma: tuple[float, float, float] | None = None
     #: The no-reference cast: spread of the mean of the edge-colour and white-patch log estimates.
     illuminant_cast: float | None = None
+
+    @property
+    def weakest_sharpness(self) -> float | None:
+        """The sharpness along the direction that lost the most: what blur, of any shape, lowers."""
+        return None if self.direction_sharpness is None else min(self.direction_sharpness)
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form (see docs/analysis.md); the thumbnail stays out."""
@@ -99,6 +122,8 @@ class Metrics:
             "edge_gradients": None if self.edge_gradients is None
             else [round(v, 4) for v in self.edge_gradients],
             "grey_edge_cast": None if self.grey_edge_cast is None else round(self.grey_edge_cast, 6),
+            "direction_sharpness": None if self.direction_sharpness is None
+            else [round(v, 6) for v in self.direction_sharpness],
             "white_point": None if self.white_point is None else [round(v, 4) for v in self.white_point],
             "edge_chroma": None if self.edge_chroma is None else [round(v, 6) for v in self.edge_chroma],
             "illuminant_cast": None if self.illuminant_cast is None else round(self.illuminant_cast, 6),
@@ -147,6 +172,9 @@ def analyze_frame(image: Any) -> Metrics:
     means = raw["channel_means"]
     monochrome = means is None or _kernel.channel_spread(thumbnail) < MONOCHROME_SPREAD
     gray_thumb = thumbnail if thumbnail.ndim == 2 else cv2.cvtColor(thumbnail, cv2.COLOR_BGR2GRAY)
+    # Computed once: edge_sharpness (frames.edge_sharpness's result, from the shared variance) and
+    # the directions' sharpness judge the same neighbourhoods.
+    variance = _kernel.box_variance(gray_thumb)
     gradients = None if thumbnail.ndim == 2 else edge_gradients(thumbnail)
     white = None if thumbnail.ndim == 2 else _kernel.channel_quantiles(thumbnail, WHITE_PATCH_QUANTILE)
     chroma = None if thumbnail.ndim == 2 else edge_chroma(thumbnail)
@@ -156,13 +184,31 @@ def analyze_frame(image: Any) -> Metrics:
         over_fraction=raw["over_fraction"], sharpness=raw["sharpness"], noise=raw["noise"],
         detail=detail(raw["sharpness"], raw["noise"]),
         channel_means=means, colour_cast=0.0 if monochrome else colour_cast(means), monochrome=monochrome,
-        edge_sharpness=_kernel.edge_sharpness(raw["cell_energy"], gray_thumb,
-                                              LAPLACIAN_NOISE_GAIN * raw["noise"] ** 2, EDGE_CONTRAST_MIN,
-                                              EDGE_CELLS_MIN, EDGE_PERCENTILE),
+        edge_sharpness=_first(_kernel.direction_sharpness(raw["cell_energy"][None], variance,
+                                                          LAPLACIAN_NOISE_GAIN * raw["noise"] ** 2,
+                                                          EDGE_CONTRAST_MIN, EDGE_CELLS_MIN, EDGE_PERCENTILE)),
         edge_gradients=gradients, grey_edge_cast=None if monochrome else log_spread(gradients),
         thumbnail=thumbnail, white_point=white, edge_chroma=chroma,
         illuminant_cast=None if monochrome else illuminant_cast(chroma, white),
+        direction_sharpness=direction_sharpness(raw["direction_energy"], gray_thumb, variance, raw["noise"]),
     )
+
+
+def _first(values: tuple[float, ...] | None) -> float | None:
+    return None if values is None else values[0]
+
+
+def direction_sharpness(direction_energy: np.ndarray, gray_thumb: np.ndarray, variance: np.ndarray,
+                        noise: float) -> tuple[float, ...] | None:
+    """Edge sharpness along each direction (see DIRECTION_PERCENTILE), None with too few edges;
+    `variance` is the thumbnail's 3x3 box variance (frames.box_variance)."""
+    floor = max(DIRECTION_CONTRAST_MIN, DIRECTION_CONTRAST_SHARE * float(gray_thumb.var()))
+    values = _kernel.direction_sharpness(direction_energy, variance, SECOND_DIFFERENCE_NOISE_GAIN * noise ** 2,
+                                         floor, EDGE_CELLS_MIN, DIRECTION_PERCENTILE)
+    if values is None:
+        return None
+    horizontal, vertical, down_right, down_left = values
+    return horizontal, vertical, down_right / DIAGONAL_GAIN, down_left / DIAGONAL_GAIN
 
 
 def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None,

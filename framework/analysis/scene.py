@@ -104,6 +104,9 @@ class SceneComparison:
     #: still-visible part says, as the soft edge half covers its fringe and what shows through it
     #: resembles neither the cover nor the scene.
     changed_clear_fraction: float = 0.0
+    #: The weakest of the four directions' edge sharpness as a share of the reference's along the
+    #: same direction (None when either has too few edges): blur of any shape, motion included.
+    direction_ratio: float | None = None
     #: colour_shift over the part of the view both frames show once the measured shift is undone
     #: (None without a shift of a thumbnail pixel or more): a panned camera's white balance.
     aligned_colour_shift: float | None = None
@@ -149,8 +152,16 @@ def compare_to_reference(current: Metrics, reference: Metrics) -> SceneCompariso
         gain=cells.gain, sharpness_ratio=ratio, rotation=angle, turned_match=turned_match,
         changed_fraction=cells.changed, occluded_moved_fraction=cells.occluded_moved,
         cover_relief=cells.cover_relief, changed_clear_fraction=cells.changed_clear,
+        direction_ratio=_direction_ratio(current, reference),
         aligned_colour_shift=_colour_shift(current, reference, (dx, dy)) if math.hypot(dx, dy) >= 1 else None,
     )
+
+
+def _direction_ratio(current: Metrics, reference: Metrics) -> float | None:
+    if current.direction_sharpness is None or reference.direction_sharpness is None:
+        return None
+    ratios = [c / r for c, r in zip(current.direction_sharpness, reference.direction_sharpness) if r > 0]
+    return min(ratios) if ratios else None
 
 
 def _phase(ref: np.ndarray, cur: np.ndarray, window: np.ndarray) -> tuple[tuple[float, float], float]:

@@ -29,7 +29,7 @@ from watchkeeper.evidence.store import JOURNAL_KINDS, Store
 from watchkeeper.evidence.witness import WitnessHead
 
 __all__ = ["GENESIS", "Journal", "JournalKeyError", "JournalTampered", "Problem", "Verification", "anchor_path",
-           "PROVEN", "create_key", "encode_body", "link_hash", "load_key", "with_proof"]
+           "PROVEN", "PROOF_DETAILS", "create_key", "encode_body", "link_hash", "load_key", "with_proof"]
 
 KEY_BYTES = 32
 #: A key file holds 64 hex digits and a newline.
@@ -42,12 +42,18 @@ log = logging.getLogger(__name__)
 PROVEN: ContextVar[tuple[str, str] | None] = ContextVar("watchkeeper_proven", default=None)
 
 
+#: What else this context knows of that proof, kept beside it (`proof_<name>`): the control socket
+#: adds the asking process's OS uid, which the kernel gives (SO_PEERCRED), not the asker's word.
+PROOF_DETAILS: ContextVar[dict[str, Any] | None] = ContextVar("watchkeeper_proof_details", default=None)
+
+
 def with_proof(actor: str, body: dict[str, Any] | str) -> dict[str, Any] | str:
     """The body with the proof of its actor noted, when this context proved that actor."""
     proven = PROVEN.get()
     if proven is None or proven[0] != actor or not isinstance(body, dict) or "proof" in body:
         return body
-    return {**body, "proof": proven[1]}
+    details = {f"proof_{name}": value for name, value in (PROOF_DETAILS.get() or {}).items()}
+    return {**body, "proof": proven[1], **details}
 
 
 class JournalKeyError(Exception):

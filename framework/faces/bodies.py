@@ -66,7 +66,8 @@ _REGISTERS = {"visitors": N_("Visitor register"), "retrievals": N_("Footage retr
 #: passes on the proof the command gave).
 _PROOFS = {"password": N_("journal value|password"), "os_user": N_("journal value|OS account"),
            "trust_actor": N_("journal value|taken on trust (policies.trust_actor)"),
-           "session": N_("journal value|dashboard login"), "api_token": N_("journal value|API token")}
+           "session": N_("journal value|dashboard login"), "api_token": N_("journal value|API token"),
+           "backup_passphrase": N_("journal value|the backup's passphrase (restore)")}
 _PROOFS.update({f"{name} via control socket": N_("journal value|{proof} via the control socket", proof=text)
                 for name, text in list(_PROOFS.items())})
 
@@ -113,6 +114,7 @@ BODY_KEYS: dict[str, Key] = {
     "host_offset_seconds": Key(N_("journal body|appliance's own offset (s)")),
     "gaps": Key(N_("journal body|recording gaps")),
     "unmatched": Key(N_("journal body|retrievals without a request")),
+    "intents_recovered": Key(N_("journal body|retrievals recovered from the task broker")),
     "baseline": Key(N_("journal body|reference image"), values={"captured": N_("journal value|captured")}),
     "bytes": Key(N_("journal body|bytes")),
     "correcting": Key(N_("journal body|correcting"), "bool"),
@@ -226,6 +228,7 @@ BODY_KEYS: dict[str, Key] = {
     "minutes": Key(N_("journal body|minutes")),
     "address": Key(N_("journal body|address")),
     "proof": Key(N_("journal body|proof of identity"), values=_PROOFS),
+    "proof_uid": Key(N_("journal body|OS user id of the asking process")),
     "command": Key(N_("journal body|command")),
     "os_user": Key(N_("journal body|OS account")),
     "api_token_issued": Key(N_("journal body|API token issued")),

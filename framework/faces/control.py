@@ -16,13 +16,14 @@ import logging
 import os
 import socket
 import sqlite3
+import struct
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from watchkeeper.core.i18n import _
 from watchkeeper.devices.drivers import DeviceError
-from watchkeeper.evidence.journal import PROVEN, with_messages
+from watchkeeper.evidence.journal import PROOF_DETAILS, PROVEN, with_messages
 from watchkeeper.site.app import Refused
 from watchkeeper.site.config import Site
 from watchkeeper.site.doorlock import DoorHeld, state_dir
@@ -117,6 +118,17 @@ def _ask_at(path: Path, request: dict[str, Any], timeout: float) -> dict[str, An
     return reply
 
 
+def _peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    """The OS uid of the process at the other end of a Unix socket, from the kernel (SO_PEERCRED)."""
+    sock = writer.get_extra_info("socket")
+    try:
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                                struct.calcsize("3i")))
+    except (AttributeError, OSError):  # not Linux, or not a Unix socket
+        return None
+    return int(uid)
+
+
 class ControlServer:
     """The appliance's end: one handler per operation, run on the appliance's event loop."""
 
@@ -157,7 +169,7 @@ class ControlServer:
                 request = json.loads(await reader.readline())
             except (ValueError, asyncio.LimitOverrunError):
                 request = None
-            reply = await self._answer(request)
+            reply = await self._answer(request, _peer_uid(writer))
             writer.write(json.dumps(reply, default=str).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -165,14 +177,16 @@ class ControlServer:
         finally:
             writer.close()
 
-    async def _answer(self, request: Any) -> dict[str, Any]:
+    async def _answer(self, request: Any, uid: int | None = None) -> dict[str, Any]:
         if not isinstance(request, dict) or request.get("op") not in self.handlers:
             return {"ok": False, "error": "usage", "reason": _("not a request this appliance answers")}
         proof = request.get("proof")
         if isinstance(request.get("actor"), str) and isinstance(proof, str):
-            # Only a process of the appliance's own OS account can open the 0600 socket; it proved the
-            # person before asking. The entry says the proof came by way of the socket.
+            # Only a process of the appliance's own OS account (or root) can open the 0600 socket; it
+            # proved the person before asking. The entry says the proof came by way of the socket, and
+            # which OS account the asking process ran as (the kernel's word, beside the asker's).
             PROVEN.set((request["actor"], f"{proof[:32]} via control socket"))
+            PROOF_DETAILS.set({"uid": uid} if uid is not None else None)
         try:
             return await self.handlers[request["op"]](request)
         except Exception as error:  # one bad request never stops the appliance

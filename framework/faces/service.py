@@ -353,6 +353,10 @@ class Appliance:
         self.app.journal.append("operation", "watchkeeper", "appliance", {
             "event": "start", "pid": os.getpid(), "previous_run_stopped_cleanly": not killed})
         self.recover_exports()
+        if self.app.site.distributed is not None:  # intents a dead run left unread in Redis (R9), beside the start
+            from watchkeeper.rules import dispatch
+
+            self.tasks.append(asyncio.create_task(dispatch.recover_intents(self.app)))
         await self.run_check_named("clock")  # R7: the clock is checked at every start
         for name, at in NIGHTLY.items():
             self.tasks.append(asyncio.create_task(_forever(name, lambda n=name, a=at: self._scheduled(n, a))))

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
+import re
+import sqlite3
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import attrs
@@ -26,6 +30,7 @@ from redis.exceptions import RedisError
 from watchkeeper.core.i18n import N_, Text
 from watchkeeper.core.findings import Finding, FindingKind
 from watchkeeper.devices.drivers import DEVICE_FAILURE_KINDS
+from watchkeeper.evidence.journal import JournalTampered
 from watchkeeper.rules import inspection, viewing
 from watchkeeper.rules.workers import (DEVICE, INSPECT, IN_PROGRESS_EXTRA, dumps, events_key, finding_from, loads,
                                        redis_settings, task_id)
@@ -42,6 +47,10 @@ READ_BLOCK_MS = 1000
 SWEEP_SECONDS = 5.0
 #: Result keys read in one MGET.
 BATCH = 500
+#: The run's reader holds a lease on its event stream, renewed as it reads (at least every second): a
+#: stream whose lease ran out was left by an appliance that died mid-run, and its unread intents are
+#: recovered at the next start (`recover_intents`).
+LEASE_SECONDS = 30
 
 
 @attrs.frozen
@@ -78,10 +87,12 @@ async def run_tasks(app: App, run: str, tasks: list[Task], actor: str, run_id: i
         return
     events = events_key(section.queue, run)
     try:
+        await pool.set(lease_key(events), os.getpid(), ex=LEASE_SECONDS)
+        await _recover_quietly(pool, app, section)  # what an earlier appliance of this site died before reading
         await _drive(pool, section, events, collections.deque(tasks), app, actor, run_id, record, failed)
     finally:
         try:
-            await pool.delete(events)
+            await pool.delete(events, lease_key(events))
         except (OSError, RedisError):
             pass  # the stream expires by itself
         await pool.aclose()
@@ -94,9 +105,12 @@ async def _drive(pool: ArqRedis, section: Distributed, events: str, waiting: col
     # for up to task_seconds: no result at all for longer than that means no worker is serving.
     stall = 2 * section.task_seconds + IN_PROGRESS_EXTRA + 30
     pending: dict[str, Task] = {}
-    last, progressed, swept = "0-0", time.monotonic(), time.monotonic()
+    last, progressed, swept, leased = "0-0", time.monotonic(), time.monotonic(), time.monotonic()
     sent = 0
     while waiting or pending:
+        if time.monotonic() - leased >= LEASE_SECONDS / 6:
+            await pool.set(lease_key(events), os.getpid(), ex=LEASE_SECONDS)
+            leased = time.monotonic()
         while waiting and len(pending) < section.window:
             task = waiting.popleft()
             await pool.enqueue_job(task.function, {**task.request, "events": events}, _job_id=task.id,
@@ -112,7 +126,7 @@ async def _drive(pool: ArqRedis, section: Distributed, events: str, waiting: col
                     # The worker's intent, before its fetch: recorded whether or not its task finishes.
                     viewing.record_retrieval(app, event["device"], event["channel"], event["action"], actor,
                                              event["purpose"], run=run_id, attempt=event["try"],
-                                             worker=event["worker"])
+                                             worker=event["worker"], announced=f"{events}#{last}")
                 elif event["task"] in pending:
                     done.add(event["task"])
             await pool.xtrim(events, minid=last)  # read: the stream keeps only what is not yet read
@@ -152,6 +166,104 @@ async def _results(pool: ArqRedis, ids: list[str], pending: dict[str, Task],
     if found:
         await pool.delete(*found)
     return bool(found)
+
+
+def lease_key(events: str) -> str:
+    """The key a run's reader holds while it reads the run's event stream."""
+    return f"{events}:reader"
+
+
+def _glob(text: str) -> str:
+    """`text` matched literally in a SCAN pattern (a site or queue name may hold glob characters)."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+async def recover_intents(app: App) -> int:
+    """At start: the retrieval intents a dead appliance left unread in Redis, recorded and journaled.
+
+    Returns how many were recorded; Redis not answering is logged and left for the next start."""
+    section = app.site.distributed
+    if section is None:
+        return 0
+    try:
+        pool = await create_pool(redis_settings(section), job_serializer=dumps, job_deserializer=loads,
+                                 default_queue_name=section.queue)
+    except (OSError, RedisError) as error:
+        log.warning("retrieval intents left in %s not recovered now: %s", section.where, type(error).__name__)
+        return 0
+    try:
+        return await _recover_quietly(pool, app, section)
+    finally:
+        await pool.aclose()
+
+
+async def _recover_quietly(pool: ArqRedis, app: App, section: Distributed) -> int:
+    """`_recover`, whose failure is logged and never stops the start or the run that asked for it."""
+    try:
+        return await _recover(pool, app, section)
+    except (OSError, RedisError, sqlite3.Error, JournalTampered) as error:  # left for the next start or run
+        log.error("retrieval intents left in %s not recovered: %s: %s", section.where, type(error).__name__, error)
+        return 0
+
+
+async def _recover(pool: ArqRedis, app: App, section: Distributed) -> int:
+    """Every event stream of this site's runs whose reader's lease ran out: its retrieval intents go to
+    `device_retrievals` (each stream entry once) with one journal entry saying whose and why; the
+    dead run's tasks not yet started are taken off the queue, so no worker fetches for nobody."""
+    prefix = events_key(section.queue, f"{section.queue}:{app.site.name}:")
+    recorded = 0
+    async for key in pool.scan_iter(match=_glob(prefix) + "*", count=1000):
+        stream = key.decode() if isinstance(key, bytes) else key
+        if stream.endswith(":reader") or await pool.exists(lease_key(stream)):
+            continue  # a lease, or a run whose reader is alive (another process of this site)
+        run = stream[len(events_key(section.queue, "")):]
+        found = re.search(r":run-(\d+)@", run)
+        run_id = int(found.group(1)) if found else None
+        rows = []
+        for entry_id, fields in await pool.xrange(stream):
+            entry = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+            event = loads(fields[b"data"])
+            if event.get("kind") != "retrieval":
+                continue
+            # When the worker announced it: its own time, else the stream entry's (Redis's clock).
+            at = (datetime.fromisoformat(event["at"]) if event.get("at")
+                  else datetime.fromtimestamp(int(entry.split("-")[0]) / 1000, timezone.utc))
+            rows.append(viewing.retrieval_row(event["device"], event["channel"], event["action"], "watchkeeper",
+                                              event["purpose"], run=run_id, attempt=event.get("try"),
+                                              worker=event.get("worker"), at=at, announced=f"{stream}#{entry}"))
+        recorded += _record_recovered(app, run, run_id, rows)
+        queued = [member async for member, _score in pool.zscan_iter(section.queue, match=_glob(f"{run}:") + "*")]
+        if queued:
+            await pool.zrem(section.queue, *queued)
+            await pool.delete(*(job_key_prefix + (m.decode() if isinstance(m, bytes) else m) for m in queued))
+        await pool.delete(stream)  # after the commit: a crash before it only reads them again, recorded once
+    return recorded
+
+
+def _record_recovered(app: App, run: str, run_id: int | None, rows: list[dict[str, Any]]) -> int:
+    """The rows not yet recorded, and the journal entry telling of them, in one transaction."""
+    columns = list(rows[0]) if rows else []
+    new: list[dict[str, Any]] = []
+
+    def write(conn: Any) -> list[tuple[str, str, str, dict[str, Any], None]]:
+        for row in rows:
+            cursor = conn.execute(f"INSERT OR IGNORE INTO device_retrievals ({', '.join(columns)})"
+                                  f" VALUES ({', '.join('?' * len(columns))})", [row[c] for c in columns])
+            if cursor.rowcount:
+                new.append(row)
+        if not new:
+            return []
+        return [("retrieval", "watchkeeper", f"run-{run_id}" if run_id is not None else run, {
+            "intents_recovered": [{k: row[k] for k in ("device", "channel", "action", "purpose", "worker",
+                                                       "attempt", "at_utc")} for row in new],
+            "reason": N_("announced by workers before their fetches and left unread in Redis by an appliance "
+                         "that stopped mid-run: recorded as watchkeeper's attempted retrievals")}, None)]
+
+    if rows:
+        app.journal.append_with(write)
+        if new:
+            log.warning("%d retrieval intents of %s recovered from the broker", len(new), run)
+    return len(new)
 
 
 def failed_camera(camera: str, run: int, reason: str) -> dict[str, Any]:

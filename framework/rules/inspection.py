@@ -86,6 +86,10 @@ def m003_baseline_metrics(db: sqlite_utils.Database) -> None:
 
 
 
+#: The metrics a stored reference carries (all of Metrics but the thumbnail, kept apart as a PNG).
+REFERENCE_FIELDS = frozenset(field.name for field in attrs.fields(Metrics) if field.name != "thumbnail")
+
+
 def reference_from(payload: dict[str, Any] | None) -> Metrics | None:
     """The reference view's metrics as the appliance measured them (exact: JSON floats round-trip,
     the thumbnail is a PNG), so the worker judges against the very numbers the appliance would."""
@@ -94,8 +98,8 @@ def reference_from(payload: dict[str, Any] | None) -> Metrics | None:
     if "error" in payload:  # as an unreadable reference always was: that camera's check fails, saying so
         raise DeviceError(FindingKind.PROTOCOL_ERROR, payload["error"])
     fields = dict(payload["metrics"])
-    for name in ("channel_means", "edge_gradients", "white_point", "edge_chroma"):
-        if fields.get(name) is not None:
+    for name in ("channel_means", "edge_gradients", "direction_sharpness", "white_point", "edge_chroma"):
+        if fields.get(name) is not None:  # the newer ones are missing from references stored before them
             fields[name] = tuple(fields[name])
     png = np.frombuffer(base64.b64decode(payload["thumbnail"]), np.uint8)
     thumbnail = cv2.imdecode(png, cv2.IMREAD_UNCHANGED)
@@ -124,7 +128,10 @@ async def references(app: App, cameras: list[Camera]) -> dict[str, dict[str, Any
         if camera not in wanted:
             continue
         cached = known.get(camera)
-        if cached is not None and cached[0] == hashlib.sha256(jpeg).hexdigest():
+        # Measured before a metric was added (direction_sharpness): measured again, or the view
+        # would be judged without what that metric is there for.
+        if (cached is not None and cached[0] == hashlib.sha256(jpeg).hexdigest()
+                and set(json.loads(cached[1])) >= REFERENCE_FIELDS):
             found[camera] = {"metrics": json.loads(cached[1]), "thumbnail": base64.b64encode(cached[2]).decode()}
         else:
             stale.append(camera)  # its JPEG is read again when measured, not held meanwhile

@@ -53,18 +53,42 @@ def m002_retrieval_attempts(db: sqlite_utils.Database) -> None:
     db["device_retrievals"].add_column("worker", str)
 
 
+@migrations()
+def m003_matched_index(db: sqlite_utils.Database) -> None:
+    """Each approval note covers one session, so every retrieval line asks which lines a note already covers."""
+    db["device_log_entries"].create_index(["device", "matched"])
+
+
+@migrations()
+def m004_announced(db: sqlite_utils.Database) -> None:
+    """A worker's intent is the run's stream entry it came from: recorded once, whether read as it came
+    or recovered from Redis after the appliance that should have read it died."""
+    db["device_retrievals"].add_column("announced", str)
+    db["device_retrievals"].create_index(["announced"], unique=True)
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def retrieval_row(device: str, channel: int | None, action: AuditAction | str, actor: str, purpose: str,
+                  request: int | None = None, run: int | None = None, attempt: int | None = None,
+                  worker: str | None = None, at: datetime | None = None, announced: str | None = None
+                  ) -> dict[str, Any]:
+    """A `device_retrievals` row: watchkeeper is about to replay or download from a device, and why (a
+    worker's intent names its task's try, the worker and the stream entry that announced it)."""
+    return {"device": device, "channel": channel, "action": str(AuditAction(action)),
+            "at_utc": (at or _now()).isoformat(), "actor": actor, "purpose": purpose, "request": request,
+            "run": run, "attempt": attempt, "worker": worker, "announced": announced}
+
+
 def record_retrieval(app: Any, device: str, channel: int | None, action: AuditAction | str, actor: str,
                      purpose: str, request: int | None = None, run: int | None = None, attempt: int | None = None,
-                     worker: str | None = None) -> None:
-    """Note that watchkeeper is about to replay or download from a device, and why (a worker's intent
-    names its task's try and the worker)."""
-    row = {"device": device, "channel": channel, "action": str(AuditAction(action)), "at_utc": _now().isoformat(),
-           "actor": actor, "purpose": purpose, "request": request, "run": run, "attempt": attempt, "worker": worker}
-    app.store.db["device_retrievals"].insert(row)
+                     worker: str | None = None, at: datetime | None = None, announced: str | None = None) -> None:
+    """Note that watchkeeper is about to replay or download from a device, and why; an intent already
+    recorded from the same stream entry (`announced`) is not recorded again."""
+    row = retrieval_row(device, channel, action, actor, purpose, request, run, attempt, worker, at, announced)
+    app.store.db["device_retrievals"].insert(row, ignore=True)
 
 
 def recording_source(app: Any, camera_id: str) -> tuple[Any, int]:
@@ -138,9 +162,27 @@ def cameras_on(app: Any, device: str, channel: int | None) -> list[str]:
     return found
 
 
+def _session(entry: AuditEntry) -> tuple[str, str, int | None]:
+    """Who did a retrieval, as the device saw it: its account, the address it came from (none at the
+    console) and the channel. Lines with the same session are one person's viewing of one camera."""
+    return entry.user, entry.address, entry.channel
+
+
+def _free_for(app: Any, device: str, note: str, entry: AuditEntry) -> bool:
+    """Whether an approval note (`watchkeeper:<id>`, `request:<id>`) may cover this line: nothing has
+    used it yet, or only lines of this line's own session (a device logs one viewing in several lines)."""
+    used = app.store.conn.execute("SELECT DISTINCT user, address, channel FROM device_log_entries"
+                                  " WHERE device = ? AND matched = ?", [device, note]).fetchall()
+    return all(tuple(row) == _session(entry) for row in used)
+
+
 def match(app: Any, device: str, entry: AuditEntry, when: datetime) -> str | None:
     """Why a retrieval in a device's log was allowed: watchkeeper's own (`watchkeeper:<id>`) or an
-    approved request for a camera there, approved before it and still valid (`request:<id>`)."""
+    approved request for a camera there, approved before it and still valid (`request:<id>`).
+
+    Each note covers one session only (`_session`): the first line it matched claims it, and a line of
+    anyone else, or of another camera, needs a note of its own, so one approval never covers many viewings.
+    """
     slack = timedelta(seconds=app.site.policies.audit_match_seconds)
     # Watchkeeper retrieves over the network, never at the device's console; a replay is logged as a
     # playback, a clip as a download or an export, whatever the vendor calls it.
@@ -149,10 +191,11 @@ def match(app: Any, device: str, entry: AuditEntry, when: datetime) -> str | Non
     rows = [] if entry.local else app.store.conn.execute(
         "SELECT id, channel, at_utc, action FROM device_retrievals WHERE device = ? AND at_utc >= ? AND at_utc <= ?",
         [device, (when - slack).isoformat(), (when + slack).isoformat()]).fetchall()
-    ours = [(abs(datetime.fromisoformat(at) - when), row_id) for row_id, channel, at, action in rows
-            if action in family and (entry.channel is None or channel is None or channel == entry.channel)]
-    if ours:
-        return f"watchkeeper:{min(ours)[1]}"
+    ours = sorted((abs(datetime.fromisoformat(at) - when), row_id) for row_id, channel, at, action in rows
+                  if action in family and (entry.channel is None or channel is None or channel == entry.channel))
+    for _distance, row_id in ours:
+        if _free_for(app, device, f"watchkeeper:{row_id}", entry):
+            return f"watchkeeper:{row_id}"
     cameras = cameras_on(app, device, entry.channel)
     if not cameras:
         return None
@@ -162,7 +205,7 @@ def match(app: Any, device: str, entry: AuditEntry, when: datetime) -> str | Non
             f"SELECT id, decided_at FROM footage_requests WHERE camera IN ({marks})"
             " AND status IN ('approved', 'exported') AND decided_at IS NOT NULL ORDER BY id", cameras):
         decided = datetime.fromisoformat(decided_at)
-        if decided - slack <= when <= decided + valid:
+        if decided - slack <= when <= decided + valid and _free_for(app, device, f"request:{request_id}", entry):
             return f"request:{request_id}"
     return None
 

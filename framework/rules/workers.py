@@ -24,7 +24,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -140,7 +140,10 @@ async def emit(ctx: dict[str, Any], kind: str, **fields: Any) -> None:
     key = ctx.get("events")
     if not key:
         return
-    event = {"kind": kind, "task": ctx["job_id"], "try": ctx.get("job_try", 1), "worker": ctx["worker_name"], **fields}
+    # "at": when, on the worker's clock (checked against the site's reference), should the appliance
+    # read it only later (recovered after the appliance died): the note's time is the fetch's, not the reading's.
+    event = {"kind": kind, "task": ctx["job_id"], "try": ctx.get("job_try", 1), "worker": ctx["worker_name"],
+             "at": datetime.now(timezone.utc).isoformat(), **fields}
     # One round trip, no MULTI/EXEC: should the worker die between the two, the appliance deletes
     # the stream at the run's end anyway.
     async with ctx["redis"].pipeline(transaction=False) as pipe:

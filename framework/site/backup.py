@@ -14,19 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import pyrage
 
 from watchkeeper import __version__
-from watchkeeper.core.i18n import N_
+from watchkeeper.core.i18n import N_, Text
 from watchkeeper.core.models import Secret
 from watchkeeper.evidence.anchor import GENESIS, Anchor, Head, write_anchor
 from watchkeeper.evidence.journal import Journal, Verification
+from watchkeeper.site.agefile import MAX_WORK_FACTOR, Problem, SealError, open_sealed, seal
 from watchkeeper.site.app import App
 from watchkeeper.site.config import ConfigError, Site, load_site
 
 STORE = "store.db"
-#: The config (which may hold device passwords) and the journal key, sealed together: age's scrypt
-#: costs about a second per seal or open, so one sealed file, opened once per command.
+#: The config (which may hold device passwords) and the journal key, sealed together in age's format
+#: at a fixed scrypt cost (agefile.SEAL_WORK_FACTOR, seconds per seal or open), so one sealed file,
+#: opened once per command.
 SEALED = "sealed.age"
 ANCHOR = "journal.head"
 MANIFEST = "manifest.json"
@@ -106,7 +107,7 @@ def copy_backup(site: Site, folder: Path, passphrase: Secret, actor: str) -> Pat
         write_anchor(partial / ANCHOR, key, Anchor(Head(head[0], head[1]) if head else Head(0, GENESIS)))
         sealed = json.dumps({"config": Path(site.source).read_text(encoding="utf-8"),
                              "journal_key": site.journal_key.read_text(encoding="ascii").strip()})
-        _fsync_write(partial / SEALED, pyrage.passphrase.encrypt(sealed.encode("utf-8"), passphrase.reveal()))
+        _fsync_write(partial / SEALED, seal(sealed.encode("utf-8"), passphrase.reveal()))
         manifest = {
             "site": site.name, "taken_at": datetime.now(timezone.utc).isoformat(), "taken_by": actor,
             "watchkeeper": __version__, "journal_head": {"seq": head[0], "hash": head[1]} if head else None,
@@ -149,6 +150,23 @@ def _manifest(backup: Path) -> dict[str, Any]:
     return manifest
 
 
+def _unsealed(path: Path, error: SealError) -> Text:
+    """What stopped the sealed file opening, said truly: only a stanza that does not authenticate is the passphrase."""
+    mebibytes = (1 << (error.work_factor or 0)) // 1024  # scrypt with r=8 holds 1 KiB per unit of N
+    if error.problem is Problem.WRONG_PASSPHRASE:
+        return N_("{file}: the passphrase does not open it (wrong passphrase, or altered)", file=str(path))
+    if error.problem is Problem.TOO_COSTLY:
+        return N_("{file}: sealed with scrypt work factor {factor} ({mib} MiB), above the {most} watchkeeper computes; "
+                  "the passphrase was not tried", file=str(path),
+                  factor=error.work_factor, mib=mebibytes, most=MAX_WORK_FACTOR)
+    if error.problem is Problem.NO_MEMORY:
+        return N_("{file}: this machine could not give scrypt the {mib} MiB its work factor {factor} needs; "
+                  "the passphrase was not tried", file=str(path), mib=mebibytes, factor=error.work_factor)
+    if error.problem is Problem.ALTERED:
+        return N_("{file}: the passphrase is right, but the file was altered after it was sealed", file=str(path))
+    return N_("{file}: not a passphrase-sealed age file, or its header is damaged", file=str(path))
+
+
 def verify_backup(backup: Path, passphrase: Secret) -> BackupCheck:
     """Check a backup without changing it: file hashes, the sealed key, and the journal chain and anchor."""
     manifest = _manifest(backup)
@@ -159,13 +177,12 @@ def verify_backup(backup: Path, passphrase: Secret) -> BackupCheck:
             raise BackupError(N_("{backup}: {name} does not match its hash in the manifest (altered)", backup=str(backup),
                                   name=name))
     try:
-        sealed = json.loads(pyrage.passphrase.decrypt((backup / SEALED).read_bytes(), passphrase.reveal()))
+        sealed = json.loads(open_sealed((backup / SEALED).read_bytes(), passphrase.reveal()))
         key = Secret(str(sealed["journal_key"]))
         bytes.fromhex(key.reveal())
         config_text = str(sealed["config"]).encode("utf-8")
-    except pyrage.DecryptError:
-        raise BackupError(N_("{file}: the passphrase does not open it (wrong passphrase, or altered)",
-                              file=str(backup / SEALED))) from None
+    except SealError as error:
+        raise BackupError(_unsealed(backup / SEALED, error)) from None
     except (ValueError, KeyError, TypeError):
         raise BackupError(N_("{file}: does not hold a config and a journal key", file=str(backup / SEALED))) from None
     store = _ReadOnlyStore(backup / STORE)

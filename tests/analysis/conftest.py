@@ -63,6 +63,24 @@ def reference_cell_energy(frame: np.ndarray) -> np.ndarray:
     return sums / np.maximum(counts, 1)
 
 
+def reference_direction_energy(frame: np.ndarray) -> np.ndarray:
+    """Per cell ((y-1)//8, (x-1)//8), the mean squared second difference of the interior pixels
+    along each direction: horizontal, vertical, down-right and down-left diagonal."""
+    g = (frame if frame.ndim == 2 else reference_gray(frame)).astype(np.int64)
+    th, tw = g.shape[0] // 8, g.shape[1] // 8
+    centre = 2 * g[1:-1, 1:-1]
+    seconds = (g[1:-1, :-2] + g[1:-1, 2:] - centre, g[:-2, 1:-1] + g[2:, 1:-1] - centre,
+               g[:-2, :-2] + g[2:, 2:] - centre, g[:-2, 2:] + g[2:, :-2] - centre)
+    out = np.zeros((4, th, tw))
+    for k, second in enumerate(seconds):
+        square = (second * second).astype(np.float64)
+        for cy in range(th):
+            for cx in range(tw):
+                part = square[cy * 8:cy * 8 + 8, cx * 8:cx * 8 + 8]
+                out[k, cy, cx] = part.mean() if part.size else 0.0
+    return out
+
+
 def reference_edge_sharpness(energy: np.ndarray, gray_thumb: np.ndarray, noise_energy: float,
                              contrast_min: float, cells_min: int, percentile: float) -> float | None:
     """The kernel's edge_sharpness with OpenCV's 3x3 box filter and numpy's percentile."""

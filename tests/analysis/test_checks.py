@@ -60,18 +60,18 @@ def test_every_profile_has_every_threshold() -> None:
 def test_site_overrides_merge_over_defaults_for_their_profile_only() -> None:
     merged = thresholds_for("night", {"night": {"noise_max": 14}, "day": {"noise_max": 3}})
     assert merged["noise_max"] == 14.0
-    assert merged["edge_sharpness_min"] == THRESHOLDS["edge_sharpness_min"].night
+    assert merged["weakest_sharpness_min"] == THRESHOLDS["weakest_sharpness_min"].night
 
 
 def test_unknown_threshold_names_are_refused_naming_the_key() -> None:
-    problems = validate_threshold_names({"day": {"edge_sharpnes_min": 5, "noise_max": "high"},
+    problems = validate_threshold_names({"day": {"weakest_sharpnes_min": 5, "noise_max": "high"},
                                          "dusk": {"noise_max": 3}, "ir": {"moved_shift_max": 2}})
-    assert "policies.thresholds.day.edge_sharpnes_min: unknown threshold; did you mean edge_sharpness_min?" in problems
+    assert "policies.thresholds.day.weakest_sharpnes_min: unknown threshold; did you mean weakest_sharpness_min?" in problems
     assert any(p.startswith("policies.thresholds.day.noise_max: must be a finite number") for p in problems)
     assert any(p.startswith("policies.thresholds.dusk: unknown profile") for p in problems)
     assert any(p.startswith("policies.thresholds.ir.moved_shift_max: 2 is out of range") for p in problems)
-    with pytest.raises(ValueError, match="edge_sharpnes_min"):
-        thresholds_for("day", {"day": {"edge_sharpnes_min": 5}})
+    with pytest.raises(ValueError, match="weakest_sharpnes_min"):
+        thresholds_for("day", {"day": {"weakest_sharpnes_min": 5}})
     with pytest.raises(ValueError, match="unknown camera profile"):
         thresholds_for("dusk")
     assert validate_threshold_names({"day": {"noise_max": 9}}) == []
@@ -80,7 +80,10 @@ def test_unknown_threshold_names_are_refused_naming_the_key() -> None:
 def test_retired_thresholds_say_what_replaced_them() -> None:
     # A site's old sharpness_min of 20 would mean nothing on the new measure: refuse it, say why.
     [problem] = validate_threshold_names({"day": {"sharpness_min": 20}})
-    assert problem.startswith("policies.thresholds.day.sharpness_min: retired") and "edge_sharpness_min" in problem
+    assert problem.startswith("policies.thresholds.day.sharpness_min: retired") and "weakest_sharpness_min" in problem
+    # edge_sharpness_min bounded the isotropic measure, which motion blur fools; its values do not carry over.
+    [problem] = validate_threshold_names({"day": {"edge_sharpness_min": 0.9}})
+    assert problem.startswith("policies.thresholds.day.edge_sharpness_min: retired") and "weakest_sharpness_min" in problem
     [problem] = validate_threshold_names({"night": {"cast_max": 1.5}})
     assert "cast_edge_max" in problem
 

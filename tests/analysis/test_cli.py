@@ -68,31 +68,32 @@ def test_json_report_schema(files) -> None:
     assert set(clean["metrics"]) == {"width", "height", "channels", "mean", "std", "under_fraction",
                                      "over_fraction", "sharpness", "noise", "detail", "channel_means",
                                      "colour_cast", "monochrome", "edge_sharpness", "edge_gradients",
-                                     "grey_edge_cast", "white_point", "edge_chroma", "illuminant_cast"}
+                                     "grey_edge_cast", "direction_sharpness", "white_point", "edge_chroma",
+                                     "illuminant_cast"}
     assert set(clean["scene"]) == {"shift", "shift_x", "shift_y", "shift_response", "hash_distance",
                                    "occluded_fraction", "scene_match", "aligned_match", "colour_shift",
                                    "flat_fraction", "visible_fraction", "judged_fraction", "gain",
                                    "sharpness_ratio", "rotation", "turned_match",
                                    "changed_fraction", "occluded_moved_fraction", "cover_relief",
-                                   "changed_clear_fraction", "aligned_colour_shift"}
+                                   "changed_clear_fraction", "direction_ratio", "aligned_colour_shift"}
     assert clean["findings"] == []
     [finding] = blurred["findings"]
     assert finding["kind"] == "blurred" and finding["severity"] == "fault" and finding["details"]["primary"]
     # Against the reference, blur is the edges' sharpness as a share of the reference's.
-    assert finding["details"]["threshold_name"] == "sharpness_ratio_min"
-    assert finding["threshold"] == report["thresholds"]["sharpness_ratio_min"]
+    assert finding["details"]["threshold_name"] == "direction_ratio_min"
+    assert finding["threshold"] == report["thresholds"]["direction_ratio_min"]
     assert set(finding) >= {"kind", "severity", "subject", "reason", "measured", "threshold", "details", "clause"}
 
 
 def test_threshold_override_and_profile(files) -> None:
     alone = json.loads(run(files["blurred"], "--profile", "night", "--json").output)["results"][0]
-    assert [f["details"]["threshold_name"] for f in alone["findings"]] == ["edge_sharpness_min"]
-    result = run(files["blurred"], "--profile", "night", "--threshold", "edge_sharpness_min=0", "--json")
+    assert [f["details"]["threshold_name"] for f in alone["findings"]] == ["weakest_sharpness_min"]
+    result = run(files["blurred"], "--profile", "night", "--threshold", "weakest_sharpness_min=0", "--json")
     report = json.loads(result.output)
     assert result.exit_code == 0 and report["profile"] == "night"
-    assert report["thresholds"]["edge_sharpness_min"] == 0
-    bad = run(files["clean"], "--threshold", "edge_sharpnes_min=3")
-    assert bad.exit_code == 2 and "did you mean edge_sharpness_min" in bad.output
+    assert report["thresholds"]["weakest_sharpness_min"] == 0
+    bad = run(files["clean"], "--threshold", "weakest_sharpnes_min=3")
+    assert bad.exit_code == 2 and "did you mean weakest_sharpness_min" in bad.output
     retired = run(files["clean"], "--threshold", "sharpness_min=3")
     assert retired.exit_code == 2 and "retired" in retired.output
 

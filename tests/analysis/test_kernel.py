@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from watchkeeper.analysis import frames as kernel
 
 from .conftest import (
-    frames, reference_cell_energy, reference_edge_gradients, reference_edge_sharpness, reference_gray,
+    frames, reference_cell_energy, reference_direction_energy, reference_edge_gradients, reference_edge_sharpness, reference_gray,
     reference_metrics, reference_thumbnail,
 )
 
@@ -35,6 +35,7 @@ def assert_metrics_equal(got: dict, want: dict, frame: np.ndarray | None = None)
         assert got["channel_means"] == pytest.approx(want["channel_means"], rel=1e-12)
     if frame is not None:
         np.testing.assert_allclose(got["cell_energy"], reference_cell_energy(frame), rtol=1e-12)
+        np.testing.assert_allclose(got["direction_energy"], reference_direction_energy(frame), rtol=1e-12)
 
 
 @settings(max_examples=150, deadline=None)
@@ -133,6 +134,42 @@ def test_edge_sharpness_matches_reference(frame, noise_energy, contrast_min, cel
         assert result is None
     else:
         assert result == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=80, deadline=None)
+@given(frames(channels=3, max_side=160), st.floats(0, 400), st.floats(0, 200), st.integers(0, 20),
+       st.floats(0, 100))
+def test_direction_sharpness_is_edge_sharpness_per_direction(frame, noise_energy, contrast_min, cells_min,
+                                                             percentile) -> None:
+    got, thumb = kernel.analyze(frame)
+    gray = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY)
+    variance = kernel.box_variance(gray)
+    mean = cv2.blur(gray.astype(np.float64), (3, 3))
+    np.testing.assert_allclose(variance, cv2.blur(gray.astype(np.float64) ** 2, (3, 3)) - mean * mean, atol=1e-9)
+    want = [reference_edge_sharpness(energy, gray, noise_energy, contrast_min, cells_min, percentile)
+            for energy in got["direction_energy"]]
+    result = kernel.direction_sharpness(got["direction_energy"], variance, noise_energy, contrast_min, cells_min,
+                                        percentile)
+    if want[0] is None:
+        assert result is None
+    else:
+        assert result == pytest.approx(want, rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("percentile", [0, 12.5, 50, 90, 95, 99.5, 100])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_direction_sharpness_on_many_cells_is_numpys_percentile(seed, percentile) -> None:
+    # Past 64 x 16 cells the selection first narrows to the values above a sampled pivot.
+    rng = np.random.default_rng(seed)
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), (0, 0), float(rng.uniform(0.5, 3)))
+    got, thumb = kernel.analyze(frame)
+    gray = cv2.cvtColor(thumb, cv2.COLOR_BGR2GRAY)
+    # A floor no 3 x 3 variance of whole gray levels (a multiple of 1/81) can equal: OpenCV's box
+    # filter and the kernel's sums may round such a tie apart.
+    floor = 2.005
+    want = [reference_edge_sharpness(energy, gray, 4.0, floor, 12, percentile) for energy in got["direction_energy"]]
+    result = kernel.direction_sharpness(got["direction_energy"], kernel.box_variance(gray), 4.0, floor, 12, percentile)
+    assert result == pytest.approx(want, rel=1e-12, abs=1e-12)
 
 
 @settings(max_examples=60, deadline=None)

@@ -153,8 +153,9 @@ def test_a_real_full_disk_is_exit_code_3_and_loses_nothing(tmp_path: Path) -> No
     data = tmp_path / "data"
     data.mkdir()
     wk = f'"$PYTHON" -m watchkeeper.faces.cli --config {config}'
+    # 4 MiB: a new store's first WAL holds every plugin's migrations (about 1 MiB); the filler takes the rest.
     result = in_namespace(f"""
-        mount -t tmpfs -o size=1m tmpfs {data} || exit 90
+        mount -t tmpfs -o size=4m tmpfs {data} || exit 90
         {wk} journal add --kind maintenance --actor li --text "before the disk filled" || exit 91
         dd if=/dev/zero of={data}/filler bs=4k 2>/dev/null
         {wk} journal add --kind maintenance --actor li --text "{'x' * 20000}"

@@ -176,6 +176,44 @@ async def test_approved_and_own_retrievals_match_deletions_never_do(site, tmp_pa
     assert deleted["clause"] == "R8" and deleted["details"]["log_type"] == "Operation/localDeleteFile"
 
 
+async def test_one_approval_covers_one_persons_viewing_of_one_camera(site) -> None:
+    """A request approves one viewing: the lines of that session (one device account, one address, one
+    channel) match it, anyone else's viewing of the same camera in the same window does not."""
+    app, nvr, _ = site
+    request = approved_request(app, "till")
+    nvr.console("playback", 1, user="guard")
+    later = datetime.now(timezone.utc) - timedelta(hours=3)
+    nvr.console("playback", 1, user="guard", start=later, end=later + timedelta(seconds=5))  # the same viewing, on
+    nvr.console("export", 1, user="guard")  # and backed up to USB by the same person
+    nvr.console("playback", 1, user="cleaner")  # someone else, same camera, same window
+    found = await audit(app)
+    assert [(f.kind, f.subject.split()[:2], f.details["user"]) for f in found] == [
+        ("unapproved_retrieval", ["till", "playback"], "cleaner")]
+    matched = [(e["user"], e["matched"]) for e in app.store.db["device_log_entries"].rows_where(
+        "device = 'nvr' AND channel = 1 AND action IN ('playback', 'export')", order_by="id")]
+    assert matched == [("guard", f"request:{request}")] * 3 + [("cleaner", None)]
+    # A second approval for the camera covers the second person.
+    second = approved_request(app, "till")
+    nvr.console("playback", 1, user="cleaner", start=later, end=later + timedelta(seconds=5))
+    assert await audit(app) == []
+    cleaner = [e["matched"] for e in app.store.db["device_log_entries"].rows_where("user = 'cleaner'", order_by="id")]
+    assert cleaner == [None, f"request:{second}"]
+
+
+async def test_watchkeepers_own_retrieval_covers_only_its_own_lines(site) -> None:
+    """A note of watchkeeper's download does not also cover another account's download beside it."""
+    app, nvr, _ = site
+    await run_check(app, collect_checks(app.pm)["inspection"], "li")  # downloads a clip of every camera
+    # Someone else's client downloads the stock room's footage in the same minute.
+    nvr.log_entry("Operation", "remoteDownload", "ops", "10.0.0.9", 2, "/ISAPI/ContentMgmt/download")
+    found = await audit(app)
+    assert [(f.kind, f.subject.split()[:2], f.details["user"]) for f in found] == [
+        ("unapproved_retrieval", ["stock", "download"], "ops")]
+    lines = {e["user"]: e["matched"] for e in app.store.db["device_log_entries"].rows_where(
+        "device = 'nvr' AND channel = 2 AND action = 'download'")}
+    assert lines["admin"].startswith("watchkeeper:") and lines["ops"] is None
+
+
 async def test_viewing_needs_an_approved_request(site) -> None:
     app, nvr, _ = site
     footage = Footage(app)

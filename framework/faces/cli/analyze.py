@@ -16,7 +16,7 @@ from watchkeeper.analysis.scene import compare_to_reference
 from watchkeeper.core.i18n import _
 
 #: Bumped only when a key of the --json output changes meaning or goes away (docs/analysis.md).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _parse_overrides(pairs: tuple[str, ...], profile: str) -> dict[str, float]:

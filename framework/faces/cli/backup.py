@@ -9,7 +9,7 @@ import click
 
 from watchkeeper.core.i18n import _, error_text, localize
 from watchkeeper.core.models import Secret
-from watchkeeper.faces.cli.common import State, authenticate, optional_actor_options, refusing
+from watchkeeper.faces.cli.common import State, authenticate, optional_actor_options, proved, refusing
 from watchkeeper.host import open_site
 from watchkeeper.site.app import journal_anchor
 from watchkeeper.site.context import ActionRequest, SiteView
@@ -124,6 +124,9 @@ def restore(state: State, path: Path, actor: str, passphrase_file: Path | None, 
     config = Path(state.config)
     try:
         check = verify_backup(path, secret)
+        # The passphrase that opened the backup is this command's proof: the refusal or the restore
+        # entry written below says so, as a password or a session does on other entries.
+        proved(actor, "backup_passphrase")
         if with_config or not config.exists():
             site = backup_site(check, config)
         else:

@@ -119,7 +119,7 @@ def _refused(message: str) -> SystemExit:
     return SystemExit(EXIT_FINDINGS)
 
 
-def _proved(person: str, how: str) -> None:
+def proved(person: str, how: str) -> None:
     """Note how this command proved `person`, for the journal, until the command ends (in-process
     callers such as tests run many commands in one process)."""
     PROVEN.set((person, how))
@@ -146,7 +146,7 @@ def authenticate(state: State, claimed: str | None, password_fd: int | None) -> 
         if identity.active_person(app, mapped) is None:
             raise _refused(_("'{id}' (OS account {account}) is not a current person on this site").format(
                 id=mapped, account=account))
-        _proved(mapped, "os_user")
+        proved(mapped, "os_user")
         return mapped
     if not claimed:
         raise click.UsageError(_("say who you are with --actor (your OS account {account} maps to nobody)").format(
@@ -158,7 +158,7 @@ def authenticate(state: State, claimed: str | None, password_fd: int | None) -> 
             "os_user": account})
         click.echo(_("warning: {actor} is taken on trust (policies.trust_actor); this is journaled").format(
             actor=claimed), err=True)
-        _proved(claimed, "trust_actor")
+        proved(claimed, "trust_actor")
         return claimed
     if fd is not None:
         password = read_password_fd(fd)
@@ -174,7 +174,7 @@ def authenticate(state: State, claimed: str | None, password_fd: int | None) -> 
         person = identity.check_password(app, claimed, password, "cli")
     except identity.AuthFailed as failure:
         raise _refused(str(failure)) from None
-    _proved(person, "password")
+    proved(person, "password")
     return person
 
 
