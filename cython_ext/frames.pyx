@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Fused, GIL-free frame kernel: luminance, exposure, sharpness, noise, colour and thumbnail in one pass."""
 
-from libc.math cimport sqrt
+from libc.math cimport floor, log, sqrt
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
@@ -545,6 +545,114 @@ def channel_spread(thumb) -> float:
                 lo = lo if lo < r else r
                 total += hi - lo
     return total / <double>(h * w)
+
+
+def channel_quantiles(thumb, double fraction):
+    """Per-channel quantile (B, G, R) of a BGR thumbnail's pixels, interpolated between order
+    statistics as numpy.percentile's default does, read off one 256-bin histogram per channel."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError("fraction must lie in 0..1")
+    cdef const uint8_t[:, :, :] t = thumb
+    cdef Py_ssize_t y, x, c, h = t.shape[0], w = t.shape[1]
+    if t.shape[2] != 3 or h * w == 0:
+        raise ValueError(f"expected a non-empty BGR thumbnail, got shape {thumb.shape}")
+    cdef int64_t counts[3][256]
+    memset(counts, 0, sizeof(counts))
+    with nogil:
+        for y in range(h):
+            for x in range(w):
+                for c in range(3):
+                    counts[c][t[y, x, c]] += 1
+    cdef double position = fraction * (h * w - 1), part = position - <int64_t>position
+    cdef int64_t rank = <int64_t>position, seen
+    cdef int level, low
+    result = []
+    for c in range(3):
+        seen, level = 0, 0
+        while seen + counts[c][level] <= rank:  # the order statistic at `rank`, then the next one
+            seen += counts[c][level]
+            level += 1
+        low = level
+        if part > 0 and seen + counts[c][level] == rank + 1:
+            level += 1
+            while counts[c][level] == 0:
+                level += 1
+        result.append(low + part * (level - low))
+    return tuple(result)
+
+
+#: edge_chroma's bins: 1/CHROMA_STEPS log units, CHROMA_BINS of them centred on 0 (a channel's share
+#: of an edge cannot leave +-log(256), well inside).
+DEF CHROMA_STEPS = 64
+DEF CHROMA_BINS = 1024
+
+
+cdef inline void _count_edge(const uint8_t[:, :, :] t, Py_ssize_t y0, Py_ssize_t x0, Py_ssize_t y1,
+                             Py_ssize_t x1, int contrast_min, int* logs, int64_t* counts,
+                             int64_t* edges) noexcept nogil:
+    # logs[] holds log(d + 1) in 1/(3 CHROMA_STEPS) units, so (3 l_c - sum l) / 9 is the channel's
+    # offset from the pair's mean in bins: integer arithmetic, kept non-negative by the bias.
+    cdef int d0 = <int>t[y1, x1, 0] - <int>t[y0, x0, 0]
+    cdef int d1 = <int>t[y1, x1, 1] - <int>t[y0, x0, 1]
+    cdef int d2 = <int>t[y1, x1, 2] - <int>t[y0, x0, 2]
+    d0, d1, d2 = (d0 if d0 >= 0 else -d0), (d1 if d1 >= 0 else -d1), (d2 if d2 >= 0 else -d2)
+    if d0 + d1 + d2 <= contrast_min:
+        return
+    cdef int l0 = logs[d0], l1 = logs[d1], l2 = logs[d2], total = l0 + l1 + l2
+    counts[(3 * l0 - total + 9 * (CHROMA_BINS // 2) + 4) // 9] += 1
+    counts[CHROMA_BINS + (3 * l1 - total + 9 * (CHROMA_BINS // 2) + 4) // 9] += 1
+    counts[2 * CHROMA_BINS + (3 * l2 - total + 9 * (CHROMA_BINS // 2) + 4) // 9] += 1
+    edges[0] += 1
+
+
+def edge_chroma(thumb, int clipped, int crushed, int contrast_min):
+    """Per-channel median, over the neighbour pairs of a BGR thumbnail with no pixel lost (as in
+    edge_gradients) whose summed channel differences exceed `contrast_min`, of each channel's
+    log(|difference| + 1) less the pair's mean of the three: the typical edge's colour, each edge
+    counting once whatever its contrast. Binned to 1/64 log unit. Returns (b, g, r, edges)."""
+    cdef const uint8_t[:, :, :] t = thumb
+    cdef Py_ssize_t y, x, c, h = t.shape[0], w = t.shape[1]
+    if t.shape[2] != 3:
+        raise ValueError(f"expected a BGR thumbnail, got shape {thumb.shape}")
+    cdef int logs[256]
+    for c in range(256):
+        logs[c] = <int>floor(log(c + 1.0) * 3 * CHROMA_STEPS + 0.5)
+    cdef int64_t counts[3 * CHROMA_BINS]
+    memset(counts, 0, sizeof(counts))
+    cdef int64_t edges = 0
+    cdef uint8_t* lost = <uint8_t*>malloc(h * w + 1)
+    if lost == NULL:
+        raise MemoryError("no memory for edge_chroma")
+    with nogil:
+        for y in range(h):
+            for x in range(w):
+                lost[y * w + x] = _lost(t, y, x, clipped, crushed)
+        for y in range(h):
+            for x in range(w):
+                if lost[y * w + x]:
+                    continue
+                if y + 1 < h and not lost[(y + 1) * w + x]:
+                    _count_edge(t, y, x, y + 1, x, contrast_min, logs, &counts[0], &edges)
+                if x + 1 < w and not lost[y * w + x + 1]:
+                    _count_edge(t, y, x, y, x + 1, contrast_min, logs, &counts[0], &edges)
+    free(lost)
+    if edges == 0:
+        return 0.0, 0.0, 0.0, 0
+    result = []
+    cdef int64_t seen
+    cdef int level, lower
+    for c in range(3):
+        # The middle order statistics (two for an even count, averaged as numpy.median does).
+        seen, level = 0, 0
+        while seen + counts[c * CHROMA_BINS + level] <= (edges - 1) // 2:
+            seen += counts[c * CHROMA_BINS + level]
+            level += 1
+        lower = level
+        while seen + counts[c * CHROMA_BINS + level] <= edges // 2:
+            seen += counts[c * CHROMA_BINS + level]
+            level += 1
+        result.append(((lower + level) / 2.0 - CHROMA_BINS // 2) / CHROMA_STEPS)
+    return result[0], result[1], result[2], edges
 
 
 cdef inline bint _lost(const uint8_t[:, :, :] t, Py_ssize_t y, Py_ssize_t x, int clipped, int crushed) noexcept nogil:

@@ -50,8 +50,9 @@ THRESHOLDS: dict[str, Threshold] = {
                             "their sharpness is blurred", 20.0, 10.0, 20.0),
     "noise_max": Threshold("noise sigma (gray levels) above which it is noisy, in the frame and, when frames "
                            "a moment apart are known, between them", 7.0, 10.0, 9.0),
-    "cast_edge_max": Threshold("grey-edge colour spread (log units) above which, with no reference, it has a cast",
-                               0.25, 0.32, 0.25),
+    "cast_edge_max": Threshold("colour spread of the light estimated from edges and highlights (grey-edge and "
+                               "white-patch, log units) above which, with no reference, it has a cast",
+                               0.225, 0.32, 0.225),
     "cast_shift_max": Threshold("spread of the channels' edge-gradient log gains against the reference above "
                                 "which it has a cast",
                                 0.2, 0.25, 0.2),
@@ -208,7 +209,10 @@ def check_frame(metrics: Metrics, *, subject: str, profile: str = "day",
     if m.monochrome or profile == "ir":
         skip((K.COLOUR_CAST,), "monochrome picture" if m.monochrome else "IR pictures are often tinted")
     if str(K.COLOUR_CAST) not in not_judged:
-        _check_cast(m, limits, None if view_lost else scene, add, skip)
+        # A panned camera still shows part of its reference view: its balance is judged there.
+        panned = any(f.kind is K.MOVED and f.details.get("mode") == "shifted" for f in found)
+        _check_cast(m, limits, None if view_lost else scene, add, skip,
+                    scene.aligned_colour_shift if panned and scene is not None else None)
     return _ranked(found, not_judged)
 
 
@@ -292,19 +296,26 @@ def _check_blur(m: Metrics, limits: Mapping[str, float], scene: SceneComparison 
 
 
 def _check_cast(m: Metrics, limits: Mapping[str, float], scene: SceneComparison | None, add: Any,
-                skip: Any) -> None:
-    """Against the reference's edge colours when the view still is the reference's, else grey-edge."""
+                skip: Any, aligned_shift: float | None = None) -> None:
+    """Against the reference's edge colours when the view still is the reference's, else the light's
+    colour as grey-edge and white-patch agree on it (metrics.illuminant_cast)."""
     means = [round(v, 2) for v in m.channel_means or ()]
-    if scene is not None and scene.colour_shift is not None:
+    if aligned_shift is not None:
+        if aligned_shift > limits["cast_shift_max"]:
+            add(K.COLOUR_CAST, aligned_shift, "cast_shift_max",
+                N_("colour balance drifted from the reference by {shift:.2f}", shift=aligned_shift),
+                channel_means=means, compared="the part of the view both frames show")
+    elif scene is not None and scene.colour_shift is not None:
         if scene.colour_shift > limits["cast_shift_max"]:
             add(K.COLOUR_CAST, scene.colour_shift, "cast_shift_max",
                 N_("colour balance drifted from the reference by {shift:.2f}", shift=scene.colour_shift), channel_means=means)
-    elif m.grey_edge_cast is None:
+    elif m.illuminant_cast is None:
         skip((K.COLOUR_CAST,), "too little unclipped detail to judge colour")
-    elif m.grey_edge_cast > limits["cast_edge_max"]:
-        add(K.COLOUR_CAST, m.grey_edge_cast, "cast_edge_max",
-            N_("edges are tinted: the channels' gradients differ by {cast:.2f} (log)", cast=m.grey_edge_cast),
-            channel_means=means)
+    elif m.illuminant_cast > limits["cast_edge_max"]:
+        add(K.COLOUR_CAST, m.illuminant_cast, "cast_edge_max",
+            N_("edges and highlights are tinted alike: the light's channels differ by {cast:.2f} (log)",
+               cast=m.illuminant_cast),
+            channel_means=means, grey_edge_cast=_rounded(m.grey_edge_cast))
 
 
 def _rounded(value: float | None) -> float | None:

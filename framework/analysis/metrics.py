@@ -48,6 +48,15 @@ DIAGONAL_GAIN = 3.0
 #: natural set's tuning seeds.)
 CLIPPED, CRUSHED = 250, 4
 EDGE_PAIRS_MIN = 64
+#: White patch: the per-channel quantile of the thumbnail taken as the scene's brightest surfaces.
+#: Clipped pixels stay in (a blown white is white in every channel, so it pulls towards neutral, never
+#: towards a tint); 0.98 keeps a few lamps or specular glints out (0.95 reads the scene's own
+#: surfaces, 0.99 its lamps: on the tuning seeds 0.98 gave 12 no-reference errors, 0.95 21, 0.99 14).
+WHITE_PATCH_QUANTILE = 0.98
+#: Edge colour: neighbour pairs whose channel differences sum to more than EDGE_CHROMA_CONTRAST gray
+#: levels (JPEG and sensor noise on flat ground stay below it; 3-9 did alike on the tuning seeds)
+#: each give their colour, and at least EDGE_CHROMA_MIN such edges are needed.
+EDGE_CHROMA_CONTRAST, EDGE_CHROMA_MIN = 6, 32
 VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".avi", ".mov", ".ts", ".m4v", ".webm", ".h264", ".h265"})
 
 
@@ -79,6 +88,13 @@ class Metrics:
     #: few edges): blur lowers all four, motion blur the one along its path (edges lying along the
     #: path stay sharp, so the isotropic edge_sharpness still reads them).
     direction_sharpness: tuple[float, ...] | None = None
+    #: Per-channel WHITE_PATCH_QUANTILE of the thumbnail (B, G, R): the white-patch estimate of the light.
+    #: (After the thumbnail, with defaults: reference metrics stored before these fields still load.)
+    white_point: tuple[float, float, float] | None = None
+    #: The typical edge's colour (B, G, R log offsets from the edge's mean, medians over the edges).
+    edge_chroma: tuple[float, float, float] | None = None
+    #: The no-reference cast: spread of the mean of the edge-colour and white-patch log estimates.
+    illuminant_cast: float | None = None
 
     @property
     def weakest_sharpness(self) -> float | None:
@@ -108,6 +124,9 @@ class Metrics:
             "grey_edge_cast": None if self.grey_edge_cast is None else round(self.grey_edge_cast, 6),
             "direction_sharpness": None if self.direction_sharpness is None
             else [round(v, 6) for v in self.direction_sharpness],
+            "white_point": None if self.white_point is None else [round(v, 4) for v in self.white_point],
+            "edge_chroma": None if self.edge_chroma is None else [round(v, 6) for v in self.edge_chroma],
+            "illuminant_cast": None if self.illuminant_cast is None else round(self.illuminant_cast, 6),
         }
 
 
@@ -157,6 +176,8 @@ def analyze_frame(image: Any) -> Metrics:
     # the directions' sharpness judge the same neighbourhoods.
     variance = _kernel.box_variance(gray_thumb)
     gradients = None if thumbnail.ndim == 2 else edge_gradients(thumbnail)
+    white = None if thumbnail.ndim == 2 else _kernel.channel_quantiles(thumbnail, WHITE_PATCH_QUANTILE)
+    chroma = None if thumbnail.ndim == 2 else edge_chroma(thumbnail)
     return Metrics(
         width=frame.shape[1], height=frame.shape[0], channels=1 if frame.ndim == 2 else 3,
         mean=raw["mean"], std=raw["std"], under_fraction=raw["under_fraction"],
@@ -167,7 +188,8 @@ def analyze_frame(image: Any) -> Metrics:
                                                           LAPLACIAN_NOISE_GAIN * raw["noise"] ** 2,
                                                           EDGE_CONTRAST_MIN, EDGE_CELLS_MIN, EDGE_PERCENTILE)),
         edge_gradients=gradients, grey_edge_cast=None if monochrome else log_spread(gradients),
-        thumbnail=thumbnail,
+        thumbnail=thumbnail, white_point=white, edge_chroma=chroma,
+        illuminant_cast=None if monochrome else illuminant_cast(chroma, white),
         direction_sharpness=direction_sharpness(raw["direction_energy"], gray_thumb, variance, raw["noise"]),
     )
 
@@ -202,6 +224,35 @@ def edge_gradients(thumbnail: np.ndarray, other: np.ndarray | None = None,
     if pairs < pairs_min:
         return None
     return tuple(total / pairs for total in sums)
+
+
+def edge_chroma(thumbnail: np.ndarray) -> tuple[float, float, float] | None:
+    """The typical edge's colour: per channel, the median over the thumbnail's unclipped edges of
+    log(|difference| + 1) less the edge's mean over the channels (None with too few edges).
+
+    Grey-edge's mean gradient lets the strongest edges decide, and where one saturated colour
+    carries them (signs on a grey wall, towers against a dusk sky) it reads that colour; here each
+    edge counts once whatever its contrast, so the light's colour, which every edge carries, wins.
+    """
+    *chroma, edges = _kernel.edge_chroma(thumbnail, CLIPPED, CRUSHED, EDGE_CHROMA_CONTRAST)
+    return None if edges < EDGE_CHROMA_MIN else tuple(chroma)
+
+
+def illuminant_cast(chroma: tuple[float, float, float] | None,
+                    white_point: tuple[float, float, float] | None) -> float | None:
+    """Spread of the light's colour estimated without a reference: the mean of the edge-colour and
+    the white-patch log estimates, each centred on its channels' mean (None without edges).
+
+    Each estimate fails on its own class of scene: the edges where one saturated colour carries
+    most of them, white-patch where the brightest surfaces are coloured (a lamp, a lit sky). A cast
+    multiplies every pixel's channels, so it moves both by the same log gains: their mean keeps all
+    of it and halves each scene's bias, which points one way for one and another way for the other.
+    """
+    if chroma is None or white_point is None:
+        return None
+    whites = [math.log(max(v, 1.0)) for v in white_point]
+    middle = [(e - sum(chroma) / 3 + w - sum(whites) / 3) / 2 for e, w in zip(chroma, whites)]
+    return max(middle) - min(middle)
 
 
 def log_spread(values: tuple[float, ...] | None) -> float | None:

@@ -107,6 +107,9 @@ class SceneComparison:
     #: The weakest of the four directions' edge sharpness as a share of the reference's along the
     #: same direction (None when either has too few edges): blur of any shape, motion included.
     direction_ratio: float | None = None
+    #: colour_shift over the part of the view both frames show once the measured shift is undone
+    #: (None without a shift of a thumbnail pixel or more): a panned camera's white balance.
+    aligned_colour_shift: float | None = None
 
     def to_dict(self) -> dict[str, float | None]:
         return {name: None if value is None else round(value, 6)
@@ -150,6 +153,7 @@ def compare_to_reference(current: Metrics, reference: Metrics) -> SceneCompariso
         changed_fraction=cells.changed, occluded_moved_fraction=cells.occluded_moved,
         cover_relief=cells.cover_relief, changed_clear_fraction=cells.changed_clear,
         direction_ratio=_direction_ratio(current, reference),
+        aligned_colour_shift=_colour_shift(current, reference, (dx, dy)) if math.hypot(dx, dy) >= 1 else None,
     )
 
 
@@ -323,10 +327,11 @@ def compare_cells(ref: np.ndarray, cur: np.ndarray) -> CellComparison:
         cover_relief=relief)
 
 
-def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
+def _colour_shift(current: Metrics, reference: Metrics, shift: tuple[float, float] = (0.0, 0.0)) -> float | None:
     """Spread of the per-channel log gains of the edge gradients against the reference's, over the
     thumbnail pixels both keep: a white-balance drift, and not an exposure change (a gain scales all
-    channels alike, an offset none)."""
+    channels alike, an offset none). With `shift` (the view's, in reference thumbnail pixels), over
+    the part of the view both show once it is undone."""
     cur, ref = current.thumbnail, reference.thumbnail
     if current.monochrome or reference.monochrome or cur.ndim != 3 or ref.ndim != 3:
         return None
@@ -335,6 +340,13 @@ def _colour_shift(current: Metrics, reference: Metrics) -> float | None:
     size = (max(ref.shape[1] // 2, 2), max(ref.shape[0] // 2, 2))
     cur = cv2.resize(cur, size, interpolation=cv2.INTER_AREA)
     ref = cv2.resize(ref, size, interpolation=cv2.INTER_AREA)
+    sx, sy = round(shift[0] / 2), round(shift[1] / 2)
+    if abs(sx) >= size[0] // 2 or abs(sy) >= size[1] // 2:
+        return None
+    # What the reference shows at (x, y) the current frame shows at (x + sx, y + sy).
+    ref = ref[max(0, -sy):size[1] - max(0, sy), max(0, -sx):size[0] - max(0, sx)]
+    cur = cur[max(0, sy):size[1] - max(0, -sy), max(0, sx):size[0] - max(0, -sx)]
+    size = (ref.shape[1], ref.shape[0])
     gradients, ref_gradients = edge_gradients(cur, ref), edge_gradients(ref, cur)
     if gradients is None or ref_gradients is None:
         return None

@@ -98,8 +98,8 @@ def reference_from(payload: dict[str, Any] | None) -> Metrics | None:
     if "error" in payload:  # as an unreadable reference always was: that camera's check fails, saying so
         raise DeviceError(FindingKind.PROTOCOL_ERROR, payload["error"])
     fields = dict(payload["metrics"])
-    for name in ("channel_means", "edge_gradients", "direction_sharpness"):
-        if fields.get(name) is not None:  # direction_sharpness is missing from references stored before it
+    for name in ("channel_means", "edge_gradients", "direction_sharpness", "white_point", "edge_chroma"):
+        if fields.get(name) is not None:  # the newer ones are missing from references stored before them
             fields[name] = tuple(fields[name])
     png = np.frombuffer(base64.b64decode(payload["thumbnail"]), np.uint8)
     thumbnail = cv2.imdecode(png, cv2.IMREAD_UNCHANGED)

@@ -83,10 +83,9 @@ def render(seed: int, faults: frozenset[ImageFault] = frozenset(), tick: int = 0
     if ImageFault.OVEREXPOSED in faults:
         image = np.clip(image.astype(np.int16) * 3 + 120, 0, 255).astype(np.uint8)
     if ImageFault.COLOUR_CAST in faults:
-        shifted = image.astype(np.int16)
-        shifted[..., 2] += 70
-        shifted[..., 0] -= 40
-        image = np.clip(shifted, 0, 255).astype(np.uint8)
+        # A white-balance fault: channel gains (red up, blue down), as degrade.cast draws them. (A
+        # per-channel offset, which this was, moves no edge's colour: see docs/analysis.md.)
+        image = np.clip(image.astype(np.float32) * np.array([0.75, 1.0, 1.45], np.float32), 0, 255).astype(np.uint8)
     if ImageFault.NOISE in faults:
         rng = np.random.default_rng(tick)
         image = np.clip(image + rng.normal(0, 40, image.shape), 0, 255).astype(np.uint8)

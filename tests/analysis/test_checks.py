@@ -16,7 +16,7 @@ from watchkeeper.analysis.metrics import AnalysisError, analyze_frame, frozen_sc
 from watchkeeper.analysis.scene import compare_to_reference
 from watchkeeper.core.findings import FindingKind as K
 from watchkeeper.core.findings import Severity
-from watchkeeper.testing.degrade import blow_out, cast, exposure_to_mean, noise, occlude
+from watchkeeper.testing.degrade import blow_out, brighten, cast, exposure_to_mean, noise, occlude
 from watchkeeper.testing.frames_dataset import COLOUR_PHOTOS, capture, shipped_photo, synthetic_scene, view_of
 
 
@@ -159,6 +159,48 @@ def test_no_reference_cast_is_calibrated_on_natural_photos(package, name) -> Non
     assert K.COLOUR_CAST in kinds(judge((capture(tinted, rng), capture(tinted, rng))))
 
 
+def test_saturated_shapes_are_not_a_cast_without_reference() -> None:
+    # Scenes of saturated shapes over a neutral grating: where one colour carries most of the edges,
+    # grey-edge alone read a cast on a clean picture (synthetic scene 6: 0.255 against 0.25). A
+    # cast moves the highlights as it moves the edges; the shapes' colour moves only the edges.
+    rng = np.random.default_rng(5)
+    missed = 0
+    for seed in range(1, 16):
+        view = view_of(synthetic_scene(seed))
+        assert judge((capture(view, rng), capture(view, rng))) == [], f"synthetic scene {seed}"
+        for direction in range(3):
+            tinted = cast(view, 0.5, np.random.default_rng(10 * seed + direction))
+            missed += K.COLOUR_CAST not in kinds(judge((capture(tinted, rng), capture(tinted, rng))))
+    # A strong cast is still seen on them, whichever way it turns (bar a cast that happens to cancel
+    # a scene's own colour: those need the reference).
+    assert missed <= 2
+
+
+@pytest.mark.parametrize("seed", [0, 4, 6])
+def test_a_lifted_dusk_view_is_not_a_cast_without_reference(seed) -> None:
+    # A brighter exposure (a lift, then a gain) clips the white rocket, the dusk view's one neutral
+    # surface: what is left of the edges is towers against the blue sky, which carry the sky's colour
+    # (grey-edge alone read 0.30). The clipped rocket stays white in the highlights.
+    rocket = view_of(cv2.imread(str(shipped_photo("skimage.data", "rocket.jpg")), cv2.IMREAD_COLOR))
+    brighter = brighten(rocket, 0.02, np.random.default_rng(seed))
+    rng = np.random.default_rng(9)
+    assert judge((capture(brighter, rng), capture(brighter, rng))) == []
+
+
+@pytest.mark.parametrize("pan", [(-0.05, -0.09), (0.05, -0.09)], ids=["left", "right"])
+def test_a_panned_camera_keeps_its_balance(pan) -> None:
+    # Panned up and aside, the dusk view shows more of its blue sky, which without a reference read
+    # as a cast (0.27-0.38) beside moved. A pan keeps the white balance, and most of the view is
+    # still the reference's once the shift is undone: the balance is judged there, a cast included.
+    base = cv2.imread(str(shipped_photo("skimage.data", "rocket.jpg")), cv2.IMREAD_COLOR)
+    rng = np.random.default_rng(4)
+    reference = capture(view_of(base), rng)
+    panned = view_of(base, *pan)
+    assert kinds(judge((capture(panned, rng), capture(panned, rng)), reference)) == [K.MOVED]
+    tinted = cast(panned, 0.35, np.random.default_rng(1))
+    assert kinds(judge((capture(tinted, rng), capture(tinted, rng)), reference)) == [K.MOVED, K.COLOUR_CAST]
+
+
 def test_frozen_needs_identical_frames(scene) -> None:
     frame = live(scene, 1)
     assert kinds(judge((frame, frame.copy()))) == [K.FROZEN]
@@ -287,3 +329,20 @@ def test_docs_list_every_threshold_with_its_defaults() -> None:
     for name, spec in THRESHOLDS.items():
         assert f"| `{name}` | {spec.day:g} | {spec.night:g} | {spec.ir:g} |" in text, name
     assert " > ".join(f"`{k}`" for k in PRIMARY_ORDER) in text
+
+
+def test_a_reference_stored_before_the_white_point_still_loads(scene) -> None:
+    # Sites keep each reference's metrics in the store (baseline_metrics); those measured before
+    # white_point and illuminant_cast existed lack them, and must still load for the workers.
+    import json
+
+    from watchkeeper.rules.inspection import reference_from, reference_payload
+
+    metrics = analyze_frame(live(scene, 1))
+    payload = json.loads(json.dumps(reference_payload(metrics)))
+    assert reference_from(payload) == metrics
+    for name in ("white_point", "edge_chroma", "illuminant_cast"):
+        del payload["metrics"][name]
+    old = reference_from(payload)
+    assert old is not None and old.white_point is None and old.illuminant_cast is None
+    assert compare_to_reference(metrics, old).colour_shift is not None

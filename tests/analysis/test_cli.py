@@ -68,13 +68,14 @@ def test_json_report_schema(files) -> None:
     assert set(clean["metrics"]) == {"width", "height", "channels", "mean", "std", "under_fraction",
                                      "over_fraction", "sharpness", "noise", "detail", "channel_means",
                                      "colour_cast", "monochrome", "edge_sharpness", "edge_gradients",
-                                     "grey_edge_cast", "direction_sharpness"}
+                                     "grey_edge_cast", "direction_sharpness", "white_point", "edge_chroma",
+                                     "illuminant_cast"}
     assert set(clean["scene"]) == {"shift", "shift_x", "shift_y", "shift_response", "hash_distance",
                                    "occluded_fraction", "scene_match", "aligned_match", "colour_shift",
                                    "flat_fraction", "visible_fraction", "judged_fraction", "gain",
                                    "sharpness_ratio", "rotation", "turned_match",
                                    "changed_fraction", "occluded_moved_fraction", "cover_relief",
-                                   "changed_clear_fraction", "direction_ratio"}
+                                   "changed_clear_fraction", "direction_ratio", "aligned_colour_shift"}
     assert clean["findings"] == []
     [finding] = blurred["findings"]
     assert finding["kind"] == "blurred" and finding["severity"] == "fault" and finding["details"]["primary"]

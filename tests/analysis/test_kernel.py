@@ -182,6 +182,38 @@ def test_channel_spread_is_mean_of_max_minus_min(frame: np.ndarray) -> None:
 
 
 @settings(max_examples=60, deadline=None)
+@given(frames(channels=3, max_side=80), st.floats(0, 1))
+def test_channel_quantiles_are_numpy_percentiles(frame: np.ndarray, fraction: float) -> None:
+    _, thumb = kernel.analyze(frame)
+    want = np.percentile(thumb.reshape(-1, 3), fraction * 100, axis=0)
+    assert kernel.channel_quantiles(thumb, fraction) == pytest.approx(tuple(want), abs=1e-9)
+    with pytest.raises(ValueError, match="fraction"):
+        kernel.channel_quantiles(thumb, 1.5)
+
+
+def reference_edge_chroma(thumb: np.ndarray, clipped: int, crushed: int, contrast_min: int):
+    """edge_chroma written out: each kept pair's channel log offsets from its mean, in 1/64 bins."""
+    lost = (thumb >= clipped).any(axis=2) | (thumb <= crushed).any(axis=2)
+    t = thumb.astype(np.int64)
+    diffs = [np.abs(t[1:] - t[:-1])[~(lost[1:] | lost[:-1])], np.abs(t[:, 1:] - t[:, :-1])[~(lost[:, 1:] | lost[:, :-1])]]
+    d = np.concatenate(diffs)
+    d = d[d.sum(axis=1) > contrast_min]
+    if not len(d):
+        return 0.0, 0.0, 0.0, 0
+    logs = np.floor(np.log(np.arange(256) + 1.0) * 192 + 0.5).astype(np.int64)[d]
+    bins = (3 * logs - logs.sum(axis=1, keepdims=True) + 9 * 512 + 4) // 9
+    return (*((np.median(bins, axis=0) - 512) / 64), len(d))
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames(channels=3, max_side=80), st.integers(200, 256), st.integers(0, 30), st.integers(0, 40))
+def test_edge_chroma_matches_reference(frame: np.ndarray, clipped: int, crushed: int, contrast_min: int) -> None:
+    _, thumb = kernel.analyze(frame)
+    got = kernel.edge_chroma(thumb, clipped, crushed, contrast_min)
+    assert got == pytest.approx(reference_edge_chroma(thumb, clipped, crushed, contrast_min), abs=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
 @given(frames(channels=3, max_side=40), st.integers(0, 2**32 - 1))
 def test_frozen_score_is_mean_absolute_difference(frame: np.ndarray, seed: int) -> None:
     other = np.random.default_rng(seed).integers(0, 256, frame.shape, dtype=np.uint8)
