@@ -25,9 +25,11 @@ COLOUR_PHOTOS = (("skimage.data", "astronaut.png"), ("skimage.data", "chelsea.pn
 GRAY_PHOTOS = (("skimage.data", "camera.png"), ("skimage.data", "coins.png"), ("skimage.data", "moon.png"),
                ("skimage.data", "brick.png"), ("skimage.data", "grass.png"), ("skimage.data", "gravel.png"))
 SYNTHETIC_SCENES = (1, 2, 3, 4, 5, 6)
-#: Seeds the thresholds were tuned on, and seeds held back to report accuracy on.
+#: Seeds the thresholds were tuned on, and seeds held back to report accuracy on. 101-103 were held
+#: back from the first tuning; 104-109 were first run on the merged checks of issue 17's last round,
+#: after its tuning (tuning lanes saw only 1-60), and joined them so a kind's figure rests on more cases.
 TUNING_SEEDS = tuple(range(1, 10))
-HELD_BACK_SEEDS = (101, 102, 103)
+HELD_BACK_SEEDS = tuple(range(101, 110))
 SETS = ("natural", "synthetic")
 #: The view is a crop of the base image so that a moved camera can show what lay beside it.
 VIEW = 0.8
