@@ -185,12 +185,8 @@ cdef extern from *:
     /* As wk_stencil_row, but l^2 goes to `lanes` (8 int32 per 16 pixels: lanes 0-3 are the cell
        2j, 4-7 the cell 2j + 1), folded into cells once per cell row by wk_fold_lanes; the scalar
        tail goes to `cells` directly. */
-    /* The directions' squares go to `dlanes` (4 blocks of `lane_stride`, laid out as `lanes`). */
-    __attribute__((target("avx2")))
-    static inline void wk_add_square(int32_t *lane, __m256i v) {
-        __m256i *p = (__m256i *)lane;
-        _mm256_storeu_si256(p, _mm256_add_epi32(_mm256_loadu_si256(p), _mm256_madd_epi16(v, v)));
-    }
+    /* The directions' squares go to `dlanes` per cell: 8 int32 per 16 pixels, the cell 2j's four
+       directions then the cell 2j + 1's, folded by wk_fold_directions. */
 
     __attribute__((target("avx2")))
     static void wk_stencil_avx2(const uint8_t *restrict u, const uint8_t *restrict c,
@@ -230,11 +226,15 @@ cdef extern from *:
             __m256i up = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(u + x + 1)));
             __m256i dm = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(d + x - 1)));
             __m256i dp = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(d + x + 1)));
-            int32_t *dl = dlanes + ((x - 1) >> 1);
-            wk_add_square(dl, _mm256_sub_epi16(_mm256_add_epi16(cm, cp), c2));
-            wk_add_square(dl + lane_stride, a0);
-            wk_add_square(dl + 2 * lane_stride, _mm256_sub_epi16(_mm256_add_epi16(um, dp), c2));
-            wk_add_square(dl + 3 * lane_stride, _mm256_sub_epi16(_mm256_add_epi16(up, dm), c2));
+            /* The four directions' squares summed per cell in registers (three horizontal adds, each
+               within a 128-bit half = one cell), so one load-add-store serves all four. */
+            __m256i hs = _mm256_sub_epi16(_mm256_add_epi16(cm, cp), c2);
+            __m256i d1 = _mm256_sub_epi16(_mm256_add_epi16(um, dp), c2);
+            __m256i d2 = _mm256_sub_epi16(_mm256_add_epi16(up, dm), c2);
+            __m256i hv = _mm256_hadd_epi32(_mm256_madd_epi16(hs, hs), _mm256_madd_epi16(a0, a0));
+            __m256i dg = _mm256_hadd_epi32(_mm256_madd_epi16(d1, d1), _mm256_madd_epi16(d2, d2));
+            __m256i *dl = (__m256i *)(dlanes + ((x - 1) >> 1));
+            _mm256_storeu_si256(dl, _mm256_add_epi32(_mm256_loadu_si256(dl), _mm256_hadd_epi32(hv, dg)));
         }
         int64_t sl = wk_hsum_epi32(al), sl2 = wk_hsum_epi32(al2), sn = wk_hsum_epi32(an);
         for (; x < w - 1; x++) {
@@ -291,6 +291,18 @@ cdef extern from *:
         wk_stencil_row(u, c, d, a, w, sum_l, sum_l2, sum_n, cells, dirs, stride);
     }
 
+    /* Fold the AVX2 direction sums (4 directions of 2 cells per 8 int32) into `dirs` and clear them. */
+    static void wk_fold_directions(int32_t *dlanes, uint32_t *dirs, ptrdiff_t stride, ptrdiff_t groups) {
+        for (ptrdiff_t j = 0; j < groups; j++) {
+            int32_t *g = dlanes + 8 * j;
+            for (int k = 0; k < 4; k++) {
+                dirs[k * stride + 2 * j] += (uint32_t)g[k];
+                dirs[k * stride + 2 * j + 1] += (uint32_t)g[4 + k];
+            }
+            for (int k = 0; k < 8; k++) g[k] = 0;
+        }
+    }
+
     /* Fold the AVX2 lane sums into the cells (see wk_stencil_avx2) and clear them. */
     static void wk_fold_lanes(int32_t *lanes, uint32_t *cells, ptrdiff_t groups) {
         for (ptrdiff_t j = 0; j < groups; j++) {
@@ -317,6 +329,7 @@ cdef extern from *:
                     int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n, uint32_t *cells, int32_t *lanes,
                     uint32_t *dirs, Py_ssize_t stride, int32_t *dlanes, Py_ssize_t lane_stride) nogil
     void wk_fold_lanes(int32_t *lanes, uint32_t *cells, Py_ssize_t groups) nogil
+    void wk_fold_directions(int32_t *dlanes, uint32_t *dirs, Py_ssize_t stride, Py_ssize_t groups) nogil
     int wk_set_simd(int wanted) nogil
     int wk_simd
 
@@ -360,7 +373,7 @@ cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray,
     cdef uint32_t* cells = <uint32_t*>calloc(2 * groups + 2, sizeof(uint32_t))
     cdef int32_t* lanes = <int32_t*>calloc(8 * groups + 8, sizeof(int32_t))
     cdef uint32_t* dirs = <uint32_t*>calloc(4 * stride, sizeof(uint32_t))
-    cdef int32_t* dlanes = <int32_t*>calloc(4 * lane_stride, sizeof(int32_t))
+    cdef int32_t* dlanes = <int32_t*>calloc(lane_stride, sizeof(int32_t))
     cdef const uint8_t* rows[3]
     cdef const uint8_t* src
     cdef uint8_t* g
@@ -395,8 +408,7 @@ cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray,
                        cells, lanes, dirs, stride, dlanes, lane_stride)
             if (yc - 1) % SCALE == SCALE - 1 or yc == h - 2:
                 wk_fold_lanes(lanes, cells, groups)
-                for k in range(4):
-                    wk_fold_lanes(dlanes + k * lane_stride, dirs + k * stride, groups)
+                wk_fold_directions(dlanes, dirs, stride, groups)
                 if (yc - 1) // SCALE < th:
                     # The cell row's interior rows: SCALE, fewer in the last one (as _cell_counts).
                     rows_in_cell = min((yc - 1) // SCALE * SCALE + 1 + SCALE, h - 1) - ((yc - 1) // SCALE * SCALE + 1)
