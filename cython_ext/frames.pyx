@@ -194,7 +194,7 @@ cdef extern from *:
                                 int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n,
                                 uint32_t *restrict cells, int32_t *restrict lanes,
                                 uint32_t *restrict dirs, ptrdiff_t stride,
-                                int32_t *restrict dlanes, ptrdiff_t lane_stride) {
+                                int32_t *restrict dlanes) {
         const __m256i ones = _mm256_set1_epi16(1);
         ptrdiff_t x = 0;
         for (; x + 16 <= w; x += 16) {
@@ -281,10 +281,10 @@ cdef extern from *:
 
     static void wk_stencil(const uint8_t *u, const uint8_t *c, const uint8_t *d, int16_t *a, ptrdiff_t w,
                            int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n, uint32_t *cells, int32_t *lanes,
-                           uint32_t *dirs, ptrdiff_t stride, int32_t *dlanes, ptrdiff_t lane_stride) {
+                           uint32_t *dirs, ptrdiff_t stride, int32_t *dlanes) {
     #if WK_X86
         if (wk_simd) {
-            wk_stencil_avx2(u, c, d, a, w, sum_l, sum_l2, sum_n, cells, lanes, dirs, stride, dlanes, lane_stride);
+            wk_stencil_avx2(u, c, d, a, w, sum_l, sum_l2, sum_n, cells, lanes, dirs, stride, dlanes);
             return;
         }
     #endif
@@ -327,7 +327,7 @@ cdef extern from *:
                      int64_t *s1, int64_t *s2, int64_t *under, int64_t *over) nogil
     void wk_stencil(const uint8_t *u, const uint8_t *c, const uint8_t *d, int16_t *a, Py_ssize_t w,
                     int64_t *sum_l, int64_t *sum_l2, int64_t *sum_n, uint32_t *cells, int32_t *lanes,
-                    uint32_t *dirs, Py_ssize_t stride, int32_t *dlanes, Py_ssize_t lane_stride) nogil
+                    uint32_t *dirs, Py_ssize_t stride, int32_t *dlanes) nogil
     void wk_fold_lanes(int32_t *lanes, uint32_t *cells, Py_ssize_t groups) nogil
     void wk_fold_directions(int32_t *dlanes, uint32_t *dirs, Py_ssize_t stride, Py_ssize_t groups) nogil
     int wk_set_simd(int wanted) nogil
@@ -366,14 +366,14 @@ cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray,
     cdef double per_row
     # Cells cover interior pixels (x - 1) // 8; a row has at most groups * 2 of them.
     cdef Py_ssize_t groups = w // 16 + 2
-    cdef Py_ssize_t stride = 2 * groups + 2, lane_stride = 8 * groups + 8
+    cdef Py_ssize_t stride = 2 * groups + 2
     cdef uint8_t* scratch = <uint8_t*>malloc(n + 3 * w + 64)
     cdef uint16_t* acc = <uint16_t*>malloc(n * sizeof(uint16_t) + 64)
     cdef int16_t* a = <int16_t*>malloc(w * sizeof(int16_t) + 64)
     cdef uint32_t* cells = <uint32_t*>calloc(2 * groups + 2, sizeof(uint32_t))
     cdef int32_t* lanes = <int32_t*>calloc(8 * groups + 8, sizeof(int32_t))
     cdef uint32_t* dirs = <uint32_t*>calloc(4 * stride, sizeof(uint32_t))
-    cdef int32_t* dlanes = <int32_t*>calloc(lane_stride, sizeof(int32_t))
+    cdef int32_t* dlanes = <int32_t*>calloc(8 * groups + 8, sizeof(int32_t))  # 4 directions of 2 cells per 8 int32
     cdef const uint8_t* rows[3]
     cdef const uint8_t* src
     cdef uint8_t* g
@@ -405,7 +405,7 @@ cdef int run(const uint8_t[:, :, :] img, uint8_t[:, :] gray_out, bint want_gray,
         if y >= 2:
             yc = y - 1
             wk_stencil(rows[(y - 2) % 3], rows[(y - 1) % 3], rows[y % 3], a, w, &s.sum_l, &s.sum_l2, &s.sum_n,
-                       cells, lanes, dirs, stride, dlanes, lane_stride)
+                       cells, lanes, dirs, stride, dlanes)
             if (yc - 1) % SCALE == SCALE - 1 or yc == h - 2:
                 wk_fold_lanes(lanes, cells, groups)
                 wk_fold_directions(dlanes, dirs, stride, groups)
@@ -762,67 +762,14 @@ def edge_sharpness(cell_energy, gray_thumb, double noise_energy, double contrast
     """The `percentile` (numpy's linear method) over the cells whose 3 x 3 neighbourhood of the gray
     thumbnail has variance >= contrast_min (and > 0) of max(cell_energy - noise_energy, 0) / that variance;
     None with fewer than cells_min such cells. The variance is cv2.blur's (3 x 3 box, reflected
-    border) mean of squares minus squared mean."""
-    cdef const double[:, :] e = cell_energy
-    cdef const uint8_t[:, :] g = gray_thumb
-    cdef Py_ssize_t h = g.shape[0], w = g.shape[1], y, x, d, n = 0, k
-    if e.shape[0] != h or e.shape[1] != w:
-        raise ValueError(f"cell_energy {e.shape[0]} x {e.shape[1]} does not match the thumbnail {h} x {w}")
-    # Row sums of 3 (values and squares) first, then columns of 3 of those: 6 reads a cell, not 18.
-    cdef double* ratios = <double*>malloc((h * w + 1) * sizeof(double))
-    cdef double* r1 = <double*>malloc((h * w + 1) * sizeof(double))
-    cdef double* r2 = <double*>malloc((h * w + 1) * sizeof(double))
-    if ratios == NULL or r1 == NULL or r2 == NULL:
-        free(ratios); free(r1); free(r2)
-        raise MemoryError("no memory for edge_sharpness")
-    cdef double s1, s2, v, mean, var, position, low, high, t
-    cdef Py_ssize_t xi, yi
-    with nogil:
-        for y in range(h):
-            for x in range(w):
-                s1 = s2 = 0.0
-                for d in range(-1, 2):
-                    xi = _reflect(x + d, w)
-                    v = g[y, xi]
-                    s1 += v
-                    s2 += v * v
-                r1[y * w + x] = s1
-                r2[y * w + x] = s2
-        for y in range(h):
-            for x in range(w):
-                s1 = s2 = 0.0
-                for d in range(-1, 2):
-                    yi = _reflect(y + d, h)
-                    s1 += r1[yi * w + x]
-                    s2 += r2[yi * w + x]
-                mean = s1 / 9.0
-                var = s2 / 9.0 - mean * mean
-                if var >= contrast_min and var > 0:
-                    v = e[y, x] - noise_energy
-                    ratios[n] = (v if v > 0 else 0.0) / var
-                    n += 1
-    free(r1); free(r2)
-    if n < cells_min or n == 0:
-        free(ratios)
-        return None
-    with nogil:
-        position = percentile / 100.0 * (n - 1)
-        k = <Py_ssize_t>position
-        low = _select(ratios, n, k)
-        high = low
-        if k + 1 < n:
-            high = ratios[k + 1]
-            for y in range(k + 2, n):
-                if ratios[y] < high:
-                    high = ratios[y]
-        t = position - k
-        # numpy's _lerp, so that the result matches np.percentile to the last bit.
-        if t >= 0.5:
-            v = high - (high - low) * (1 - t)
-        else:
-            v = low + (high - low) * t
-    free(ratios)
-    return v
+    border) mean of squares minus squared mean: direction_sharpness of one energy over box_variance."""
+    energy = np.ascontiguousarray(cell_energy, dtype=np.float64)
+    if energy.shape != np.shape(gray_thumb):
+        raise ValueError(f"cell_energy {energy.shape[0]} x {energy.shape[1]} does not match the thumbnail "
+                         f"{np.shape(gray_thumb)[0]} x {np.shape(gray_thumb)[1]}")
+    values = direction_sharpness(energy[None], box_variance(gray_thumb), noise_energy, contrast_min, cells_min,
+                                 percentile)
+    return None if values is None else values[0]
 
 
 def direction_sharpness(direction_energy, variance, double noise_energy, double contrast_min, Py_ssize_t cells_min,
